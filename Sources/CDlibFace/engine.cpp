@@ -1,0 +1,1 @@
+#include "dlibface.h"

@@ -1,0 +1,1 @@
+int fwc_placeholder(void);
