@@ -1,1 +1,375 @@
+// The only C++ in facewatch: face_recognition 1.3.0's pipeline on dlib, behind the C ABI of
+// include/dlibface.h. Every step mirrors what face_recognition (Python) and dlib's Python binding do,
+// because the results must equal face_recognition's: same boxes, encodings within 1e-5.
+//
+// Compiled with -O3 -mavx2 -ffp-contract=off in every configuration (Package.swift): the detector's
+// templates are instantiated here, and FMA contraction changes boxes.
+
 #include "dlibface.h"
+
+#include <dlib/dnn.h>
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/image_transforms.h>
+#include <dlib/matrix.h>
+#include <dlib/rand.h>
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Networks: the exact types of dlib's examples and Python binding.
+
+// dlib_face_recognition_resnet_model_v1 (dnn_face_recognition_ex.cpp, face_recognition.cpp).
+template <template <int, template <typename> class, int, typename> class block, int N,
+          template <typename> class BN, typename SUBNET>
+using residual = dlib::add_prev1<block<N, BN, 1, dlib::tag1<SUBNET>>>;
+
+template <template <int, template <typename> class, int, typename> class block, int N,
+          template <typename> class BN, typename SUBNET>
+using residual_down =
+    dlib::add_prev2<dlib::avg_pool<2, 2, 2, 2, dlib::skip1<dlib::tag2<block<N, BN, 2, dlib::tag1<SUBNET>>>>>>;
+
+template <int N, template <typename> class BN, int stride, typename SUBNET>
+using block = BN<dlib::con<N, 3, 3, 1, 1, dlib::relu<BN<dlib::con<N, 3, 3, stride, stride, SUBNET>>>>>;
+
+template <int N, typename SUBNET> using ares = dlib::relu<residual<block, N, dlib::affine, SUBNET>>;
+template <int N, typename SUBNET> using ares_down = dlib::relu<residual_down<block, N, dlib::affine, SUBNET>>;
+
+template <typename SUBNET> using alevel0 = ares_down<256, SUBNET>;
+template <typename SUBNET> using alevel1 = ares<256, ares<256, ares_down<256, SUBNET>>>;
+template <typename SUBNET> using alevel2 = ares<128, ares<128, ares_down<128, SUBNET>>>;
+template <typename SUBNET> using alevel3 = ares<64, ares<64, ares<64, ares_down<64, SUBNET>>>>;
+template <typename SUBNET> using alevel4 = ares<32, ares<32, ares<32, SUBNET>>>;
+
+using resnet_type = dlib::loss_metric<dlib::fc_no_bias<128, dlib::avg_pool_everything<
+    alevel0<alevel1<alevel2<alevel3<alevel4<
+    dlib::max_pool<3, 3, 2, 2, dlib::relu<dlib::affine<dlib::con<32, 7, 7, 2, 2,
+    dlib::input_rgb_image_sized<150>>>>>>>>>>>>>;
+
+// mmod_human_face_detector (dnn_mmod_face_detection_ex.cpp, cnn_face_detector.cpp).
+template <long num_filters, typename SUBNET> using con5d = dlib::con<num_filters, 5, 5, 2, 2, SUBNET>;
+template <long num_filters, typename SUBNET> using con5 = dlib::con<num_filters, 5, 5, 1, 1, SUBNET>;
+template <typename SUBNET>
+using downsampler = dlib::relu<dlib::affine<con5d<32, dlib::relu<dlib::affine<con5d<32,
+    dlib::relu<dlib::affine<con5d<16, SUBNET>>>>>>>>>;
+template <typename SUBNET> using rcon5 = dlib::relu<dlib::affine<con5<45, SUBNET>>>;
+
+using mmod_type = dlib::loss_mmod<dlib::con<1, 9, 9, 1, 1,
+    rcon5<rcon5<rcon5<downsampler<dlib::input_rgb_image_pyramid<dlib::pyramid_down<6>>>>>>>>;
+
+using image_type = dlib::matrix<dlib::rgb_pixel>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+// A failure with the status to report; thrown inside this file only, caught at every entry point.
+struct status_error {
+    fwd_status status;
+    std::string message;
+};
+
+void write_message(char *buffer, size_t capacity, const std::string &text) {
+    if (buffer == nullptr || capacity == 0) return;
+    // One line: the Swift side shows it as is.
+    std::string line = text;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    std::snprintf(buffer, capacity, "%s", line.c_str());
+}
+
+// Runs `body`, turning every exception into a status and a message. Nothing escapes.
+template <typename Body>
+fwd_status guarded(char *message, size_t capacity, Body &&body) {
+    try {
+        body();
+        write_message(message, capacity, "");
+        return FWD_OK;
+    } catch (const status_error &e) {
+        write_message(message, capacity, e.message);
+        return e.status;
+    } catch (const std::bad_alloc &) {
+        write_message(message, capacity, "out of memory");
+        return FWD_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        write_message(message, capacity, std::string("dlib: ") + e.what());
+        return FWD_INTERNAL;
+    } catch (...) {
+        write_message(message, capacity, "dlib: unknown exception");
+        return FWD_INTERNAL;
+    }
+}
+
+// Deserializes one model file. A missing/unreadable file and a file dlib cannot parse are told apart.
+template <typename T>
+void load_model(const std::string &directory, const char *name, T &into) {
+    const std::string path = directory + "/" + name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+        throw status_error{FWD_MODEL_MISSING, path + ": " + std::strerror(errno)};
+    }
+    if (!S_ISREG(st.st_mode)) {
+        throw status_error{FWD_MODEL_MISSING, path + ": not a regular file"};
+    }
+    {
+        std::FILE *probe = std::fopen(path.c_str(), "rb");
+        if (probe == nullptr) {
+            throw status_error{FWD_MODEL_MISSING, path + ": " + std::strerror(errno)};
+        }
+        std::fclose(probe);
+    }
+    try {
+        dlib::deserialize(path) >> into;
+    } catch (const std::bad_alloc &) {
+        // Garbage sizes in a corrupt file ask for absurd allocations.
+        throw status_error{FWD_MODEL_CORRUPT, path + ": corrupt (dlib cannot deserialize it)"};
+    } catch (const std::exception &e) {
+        throw status_error{FWD_MODEL_CORRUPT, path + ": corrupt (dlib: " + e.what() + ")"};
+    }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Models and engines
+
+struct fwd_models {
+    fwd_model_options options;
+    // Shared by every engine: shape_predictor's call operator is const and thread-safe.
+    dlib::shape_predictor predictor;
+    // Templates only: each engine copies them (a detector/net holds per-call state).
+    dlib::frontal_face_detector hog;
+    std::unique_ptr<mmod_type> mmod;
+    resnet_type resnet;
+    // Serializes copying the templates into new engines (engine creation is rare).
+    mutable std::mutex copy_lock;
+};
+
+struct fwd_engine {
+    const fwd_models *models;
+    dlib::frontal_face_detector hog;
+    std::unique_ptr<mmod_type> mmod;
+    resnet_type resnet;
+    // Owned by the engine, as dlib's Python binding owns one per face_recognition_model_v1.
+    dlib::rand rnd;
+    std::vector<fwd_face> faces;
+};
+
+namespace {
+
+// face_recognition's _raw_face_locations + _trim_css_to_bounds: detector order, boxes clipped.
+std::vector<dlib::rectangle> detect(fwd_engine &engine, const image_type &img, int upsample) {
+    dlib::pyramid_down<2> pyr;
+    std::vector<dlib::rectangle> rects;
+    if (engine.models->options.detector == FWD_DETECTOR_CNN) {
+        // dlib's cnn_face_detection_model_v1.detect: pyramid_up in place, net(image), rect_down.
+        image_type up = img;
+        for (int level = 0; level < upsample; ++level) dlib::pyramid_up(up, pyr);
+        std::vector<dlib::mmod_rect> dets = (*engine.mmod)(up);
+        for (auto &d : dets) {
+            d.rect = pyr.rect_down(d.rect, static_cast<unsigned int>(upsample));
+            rects.push_back(d.rect);
+        }
+    } else if (upsample == 0) {
+        rects = engine.hog(img);
+    } else {
+        // dlib's Python run_detector_with_upscale: pyramid_up into a temporary, then more levels
+        // in place, detect with adjust_threshold 0, map each rectangle back.
+        dlib::array2d<dlib::rgb_pixel> temp;
+        dlib::pyramid_up(img, temp, pyr);
+        for (int level = 1; level < upsample; ++level) dlib::pyramid_up(temp);
+        std::vector<dlib::rectangle> dets = engine.hog(temp);
+        for (const auto &d : dets) {
+            dlib::rectangle r = pyr.rect_down(d, static_cast<unsigned int>(upsample));
+            rects.push_back(r);
+        }
+    }
+    const long width = img.nc(), height = img.nr();
+    for (auto &r : rects) {
+        const long top = std::max(r.top(), 0L);
+        const long right = std::min(r.right(), width);
+        const long bottom = std::min(r.bottom(), height);
+        const long left = std::max(r.left(), 0L);
+        // face_recognition's _css_to_rect: dlib.rectangle(left, top, right, bottom).
+        r = dlib::rectangle(left, top, right, bottom);
+    }
+    return rects;
+}
+
+// face_recognition.face_encodings with known locations: one compute_face_descriptor call per face,
+// which in dlib's binding is a batch of one chip, net(chips, 16) or, with jitters, the mean of the
+// net over `jitters` jittered copies of the chip.
+void encode_faces(fwd_engine &engine, const image_type &img, const std::vector<dlib::rectangle> &boxes,
+                  int jitters) {
+    for (const auto &box : boxes) {
+        const dlib::full_object_detection shape = engine.models->predictor(img, box);
+        std::vector<dlib::chip_details> details{dlib::get_face_chip_details(shape, 150, 0.25)};
+        dlib::array<dlib::matrix<dlib::rgb_pixel>> chips;
+        dlib::extract_image_chips(img, details, chips);
+
+        dlib::matrix<float, 0, 1> descriptor;
+        if (jitters <= 1) {
+            std::vector<dlib::matrix<float, 0, 1>> out = engine.resnet(chips, 16);
+            descriptor = out.at(0);
+        } else {
+            std::vector<dlib::matrix<dlib::rgb_pixel>> crops;
+            crops.reserve(static_cast<size_t>(jitters));
+            for (int i = 0; i < jitters; ++i) crops.push_back(dlib::jitter_image(chips[0], engine.rnd));
+            descriptor = dlib::mean(dlib::mat(engine.resnet(crops, 16)));
+        }
+        if (descriptor.size() != FWD_ENCODING_LENGTH) {
+            throw status_error{FWD_INTERNAL, "the network returned a descriptor of the wrong size"};
+        }
+
+        fwd_face face{};
+        face.top = static_cast<int32_t>(box.top());
+        face.right = static_cast<int32_t>(box.right());
+        face.bottom = static_cast<int32_t>(box.bottom());
+        face.left = static_cast<int32_t>(box.left());
+        for (long i = 0; i < FWD_ENCODING_LENGTH; ++i) face.encoding[i] = descriptor(i);
+        engine.faces.push_back(face);
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// C ABI
+
+extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_options *options,
+                                      fwd_models **out, char *message, size_t message_capacity) {
+    if (out != nullptr) *out = nullptr;
+    return guarded(message, message_capacity, [&] {
+        if (directory == nullptr || options == nullptr || out == nullptr) {
+            throw status_error{FWD_INVALID_ARGUMENT, "fwd_models_load: null argument"};
+        }
+        if (options->landmarks != FWD_LANDMARKS_5 && options->landmarks != FWD_LANDMARKS_68) {
+            throw status_error{FWD_INVALID_ARGUMENT, "landmarks must be 5 or 68"};
+        }
+        if (options->detector != FWD_DETECTOR_HOG && options->detector != FWD_DETECTOR_CNN) {
+            throw status_error{FWD_INVALID_ARGUMENT, "unknown detector"};
+        }
+        const std::string dir(directory);
+        auto models = std::make_unique<fwd_models>();
+        models->options = *options;
+        load_model(dir, "dlib_face_recognition_resnet_model_v1.dat", models->resnet);
+        const char *predictor_file = options->landmarks == FWD_LANDMARKS_68
+                                         ? "shape_predictor_68_face_landmarks.dat"
+                                         : "shape_predictor_5_face_landmarks.dat";
+        load_model(dir, predictor_file, models->predictor);
+        const unsigned long expected_parts = options->landmarks == FWD_LANDMARKS_68 ? 68 : 5;
+        if (models->predictor.num_parts() != expected_parts) {
+            throw status_error{FWD_MODEL_CORRUPT, dir + "/" + predictor_file + ": places " +
+                                                      std::to_string(models->predictor.num_parts()) +
+                                                      " points, expected " + std::to_string(expected_parts)};
+        }
+        if (options->detector == FWD_DETECTOR_CNN) {
+            models->mmod = std::make_unique<mmod_type>();
+            load_model(dir, "mmod_human_face_detector.dat", *models->mmod);
+        } else {
+            models->hog = dlib::get_frontal_face_detector();
+        }
+        *out = models.release();
+    });
+}
+
+extern "C" void fwd_models_free(fwd_models *models) {
+    try {
+        delete models;
+    } catch (...) {
+    }
+}
+
+extern "C" fwd_status fwd_engine_create(const fwd_models *models, fwd_engine **out, char *message,
+                                        size_t message_capacity) {
+    if (out != nullptr) *out = nullptr;
+    return guarded(message, message_capacity, [&] {
+        if (models == nullptr || out == nullptr) {
+            throw status_error{FWD_INVALID_ARGUMENT, "fwd_engine_create: null argument"};
+        }
+        auto engine = std::make_unique<fwd_engine>();
+        engine->models = models;
+        std::lock_guard<std::mutex> lock(models->copy_lock);
+        engine->resnet = models->resnet;
+        if (models->options.detector == FWD_DETECTOR_CNN) {
+            engine->mmod = std::make_unique<mmod_type>(*models->mmod);
+        } else {
+            engine->hog = models->hog;
+        }
+        *out = engine.release();
+    });
+}
+
+extern "C" void fwd_engine_free(fwd_engine *engine) {
+    try {
+        delete engine;
+    } catch (...) {
+    }
+}
+
+extern "C" fwd_status fwd_engine_encode(fwd_engine *engine, const uint8_t *rgb, int32_t width, int32_t height,
+                                        const fwd_encode_options *options, fwd_result *result, char *message,
+                                        size_t message_capacity) {
+    if (result != nullptr) *result = fwd_result{nullptr, 0, 0.0, 0.0};
+    return guarded(message, message_capacity, [&] {
+        if (engine == nullptr || rgb == nullptr || options == nullptr || result == nullptr) {
+            throw status_error{FWD_INVALID_ARGUMENT, "fwd_engine_encode: null argument"};
+        }
+        if (width <= 0 || height <= 0) {
+            throw status_error{FWD_INVALID_ARGUMENT, "image has no pixels"};
+        }
+        if (options->upsample < 0 || options->upsample > 8) {
+            throw status_error{FWD_INVALID_ARGUMENT, "upsample must be between 0 and 8"};
+        }
+        engine->faces.clear();
+
+        image_type img(height, width);
+        static_assert(sizeof(dlib::rgb_pixel) == 3, "rgb_pixel must be 3 packed bytes");
+        std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+
+        const auto start = std::chrono::steady_clock::now();
+        const std::vector<dlib::rectangle> boxes = detect(*engine, img, options->upsample);
+        result->detect_seconds = seconds_since(start);
+
+        const auto encode_start = std::chrono::steady_clock::now();
+        encode_faces(*engine, img, boxes, options->jitters);
+        result->encode_seconds = seconds_since(encode_start);
+
+        result->faces = engine->faces.empty() ? nullptr : engine->faces.data();
+        result->face_count = engine->faces.size();
+    });
+}
+
+extern "C" int fwd_limit_blas_threads(void) {
+    using set_threads_fn = void (*)(int);
+    void *symbol = ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (symbol == nullptr) return 0;
+    reinterpret_cast<set_threads_fn>(symbol)(1);
+    return 1;
+}
+
+extern "C" int fwd_cpu_has_avx2(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 1;
+#endif
+}

@@ -1,1 +1,142 @@
-int fwd_placeholder(void);
+/*
+ * dlibface.h: the C ABI over dlib that facewatch's Swift engine calls.
+ *
+ * No C++ type and no C++ exception crosses this boundary: every entry point catches everything and
+ * reports a status code plus a one-line message written into a caller-supplied buffer.
+ *
+ * Threading model (unlike go-face's single mutex):
+ *   - fwd_models holds what is read from disk once. Its shape predictor is shared by every engine
+ *     (dlib's shape_predictor is safe to call from many threads); its detector and ResNet are only
+ *     templates that each engine copies. fwd_models may be used from any thread.
+ *   - fwd_engine owns its own copy of the detector and the network. It is NOT thread-safe: use one
+ *     engine per worker thread, and never call two functions on the same engine at the same time.
+ *   - fwd_models must outlive every engine created from it.
+ */
+#ifndef FACEWATCH_DLIBFACE_H
+#define FACEWATCH_DLIBFACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status codes returned by every entry point. */
+typedef enum fwd_status {
+    FWD_OK = 0,
+    /** A model file does not exist or cannot be opened. */
+    FWD_MODEL_MISSING = 1,
+    /** A model file exists but dlib cannot deserialize it (truncated, wrong file, garbage). */
+    FWD_MODEL_CORRUPT = 2,
+    /** A bad argument: null pointer, zero size, out-of-range option. */
+    FWD_INVALID_ARGUMENT = 3,
+    /** std::bad_alloc while working. */
+    FWD_OUT_OF_MEMORY = 4,
+    /** Any other exception thrown inside dlib. */
+    FWD_INTERNAL = 5
+} fwd_status;
+
+/** Which face detector an engine runs. */
+typedef enum fwd_detector {
+    /** dlib's HOG frontal face detector (face_recognition's default "hog"). */
+    FWD_DETECTOR_HOG = 0,
+    /** The MMOD CNN face detector, mmod_human_face_detector.dat ("cnn"). */
+    FWD_DETECTOR_CNN = 1
+} fwd_detector;
+
+/** Number of landmarks the shape predictor places: 5 ("small", default) or 68 ("large"). */
+typedef enum fwd_landmarks {
+    FWD_LANDMARKS_5 = 5,
+    FWD_LANDMARKS_68 = 68
+} fwd_landmarks;
+
+/** Number of components of one face encoding. */
+#define FWD_ENCODING_LENGTH 128
+
+/** Recommended size of the message buffers passed to the entry points. */
+#define FWD_MESSAGE_CAPACITY 512
+
+/** What to load from the model directory. */
+typedef struct fwd_model_options {
+    fwd_detector detector;
+    fwd_landmarks landmarks;
+} fwd_model_options;
+
+/** Per-call options. */
+typedef struct fwd_encode_options {
+    /** How many times to double the image before detecting (face_recognition's default: 1). 0..8 */
+    int32_t upsample;
+    /** How many jittered copies of each chip to average; <= 1 means no jitter (default 1). */
+    int32_t jitters;
+} fwd_encode_options;
+
+/** One face: its box (clipped to the image) and its encoding. */
+typedef struct fwd_face {
+    int32_t top;
+    int32_t right;
+    int32_t bottom;
+    int32_t left;
+    float encoding[FWD_ENCODING_LENGTH];
+} fwd_face;
+
+/**
+ * The result of one fwd_engine_encode call. `faces` points into memory owned by the engine: it stays
+ * valid until the next call on that engine or until the engine is freed. Copy it out.
+ */
+typedef struct fwd_result {
+    const fwd_face *faces;
+    size_t face_count;
+    /** Seconds spent upsampling and detecting. */
+    double detect_seconds;
+    /** Seconds spent on landmarks, chips and the ResNet. */
+    double encode_seconds;
+} fwd_result;
+
+typedef struct fwd_models fwd_models;
+typedef struct fwd_engine fwd_engine;
+
+/**
+ * Loads the models named below from `directory` (a path, NUL-terminated):
+ *   dlib_face_recognition_resnet_model_v1.dat, always;
+ *   shape_predictor_5_face_landmarks.dat or shape_predictor_68_face_landmarks.dat, per `landmarks`;
+ *   mmod_human_face_detector.dat when `detector` is FWD_DETECTOR_CNN.
+ * On success stores the models in *out and returns FWD_OK. On failure *out is NULL and `message`
+ * (if not NULL) holds a NUL-terminated line naming the file.
+ */
+fwd_status fwd_models_load(const char *directory, const fwd_model_options *options, fwd_models **out,
+                           char *message, size_t message_capacity);
+
+/** Frees models loaded by fwd_models_load. NULL is allowed. Free every engine first. */
+void fwd_models_free(fwd_models *models);
+
+/** Creates an engine with its own copy of the detector and the network. Safe from any thread. */
+fwd_status fwd_engine_create(const fwd_models *models, fwd_engine **out, char *message,
+                             size_t message_capacity);
+
+/** Frees an engine. NULL is allowed. */
+void fwd_engine_free(fwd_engine *engine);
+
+/**
+ * Finds and encodes every face in an 8-bit RGB image (`rgb`: width*height*3 bytes, row-major,
+ * no padding). Faces come in the detector's order.
+ */
+fwd_status fwd_engine_encode(fwd_engine *engine, const uint8_t *rgb, int32_t width, int32_t height,
+                             const fwd_encode_options *options, fwd_result *result, char *message,
+                             size_t message_capacity);
+
+/**
+ * Makes OpenBLAS (which dlib's libblas.so is here) use one thread, so N workers use N cores and not
+ * N*cores threads. Looks `openblas_set_num_threads` up with dlsym; returns 1 if it was found and
+ * called, 0 if the BLAS in use is not OpenBLAS.
+ */
+int fwd_limit_blas_threads(void);
+
+/** 1 if the CPU supports AVX2 (the C++ is compiled with -mavx2), 0 if not. Always 1 off x86_64. */
+int fwd_cpu_has_avx2(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

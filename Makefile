@@ -1,0 +1,103 @@
+# facewatch: setup, build, tests, conformance and benchmark. `make help` lists the targets.
+# Every target skips what is already done, so running one twice is cheap.
+
+SHELL := /bin/bash
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+# The Swift toolchain: from PATH, else where the Swift Debian setup puts it.
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+# SwiftPM's build folder (a helper or CI may use its own).
+SCRATCH ?= .build
+# A Python 3 with venv (Debian: python3 + python3-venv); the scripts need only its standard library.
+PYTHON ?= python3
+export PYTHON
+
+RELEASE_BIN := $(SCRATCH)/release/facewatch
+TEST_IMAGES := .cache/test-images
+TOOLS_VENV := .venv-tools
+REFERENCE_VENV := .venv-reference
+REFERENCE_REQUIREMENTS := scripts/requirements-reference.txt
+MODELS_SDIST := .cache/downloads/face_recognition_models-0.3.0.tar.gz
+FIXTURE := Tests/FaceEncodingTests/Fixtures/conformance.jsonl
+
+# make bench: the golden set when this checkout sits next to it, else the test images.
+GOLDEN_IMAGES := ../shared/golden/images
+BENCH_DIR = $(or $(DIR),$(if $(wildcard $(GOLDEN_IMAGES)),$(GOLDEN_IMAGES),$(TEST_IMAGES)))
+BENCH_WORKERS ?= 1,2
+
+.PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
+        clean distclean need-swift need-dir
+
+help:
+	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
+	@echo "make models        fetch the four dlib models into models/ and verify their SHA-256"
+	@echo "make build         swift build -c release ($(RELEASE_BIN))"
+	@echo "make run           deps, models, build, then facewatch encode on a sample image"
+	@echo "make test          deps, models, test images, then swift test"
+	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
+	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
+	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
+	@echo "make bench [DIR=folder]   facewatch vs face_recognition: images/s, ms per stage, memory"
+	@echo "make clean         remove build products and run outputs; make distclean: also caches, venvs, models"
+
+deps:
+	@scripts/install_deps.sh
+
+models:
+	@scripts/fetch_models.sh
+
+test-images: $(TEST_IMAGES)/.complete
+	@echo "test-images: $(TEST_IMAGES) is complete"
+
+$(TEST_IMAGES)/.complete: scripts/make_test_images.py scripts/test-images.sha256 scripts/requirements-tools.txt
+	@scripts/fetch_test_images.sh
+
+# face_recognition 1.3.0 in its own virtualenv; its models package comes from the archive `make models` fetched.
+reference-venv:
+	@scripts/venv.sh --check $(REFERENCE_VENV) $(REFERENCE_REQUIREMENTS) $(MODELS_SDIST) || { \
+	    scripts/fetch_models.sh --sdist >/dev/null && \
+	    scripts/venv.sh $(REFERENCE_VENV) $(REFERENCE_REQUIREMENTS) $(MODELS_SDIST); }
+
+fixtures: $(FIXTURE)
+	@echo "fixtures: $(FIXTURE) is current (inputs: the test images, scripts/reference_encode.py)"
+
+$(FIXTURE): $(TEST_IMAGES)/.complete scripts/reference_encode.py $(REFERENCE_REQUIREMENTS) | reference-venv
+	@echo "fixtures: face_recognition 1.3.0 on $(TEST_IMAGES) ..."
+	@$(REFERENCE_VENV)/bin/python scripts/reference_encode.py $(TEST_IMAGES) --out .cache/fixture.jsonl.tmp
+	@mv .cache/fixture.jsonl.tmp $@
+	@$(PYTHON) -c 'import json, sys; lines = [json.loads(l) for l in open(sys.argv[1])]; \
+	    print("fixtures: wrote", sys.argv[1] + ":", len(lines), "images,", \
+	          sum(len(l.get("faces", [])) for l in lines), "faces,", \
+	          sum("expect_error" in l for l in lines), "expected errors")' $@
+
+need-swift:
+	@command -v "$(SWIFT)" >/dev/null 2>&1 || { \
+	    echo "swift not found (PATH or /opt/swift/usr/bin): install the Swift toolchain from https://swift.org/install" >&2; \
+	    exit 1; }
+
+build: need-swift
+	$(SWIFT) build -c release --scratch-path $(SCRATCH)
+
+run: deps models test-images build
+	$(RELEASE_BIN) encode $(TEST_IMAGES)/astronaut.png
+
+test: deps models test-images need-swift
+	$(SWIFT) test --scratch-path $(SCRATCH)
+
+need-dir:
+	@if [ -z "$(DIR)" ]; then echo "usage: make conformance DIR=folder [REFERENCE=reference.jsonl]" >&2; exit 2; fi
+
+conformance: need-dir models build
+	@if [ -z "$(REFERENCE)" ]; then $(MAKE) --no-print-directory reference-venv; fi
+	@scripts/conformance.sh "$(DIR)" "$(RELEASE_BIN)" "$(REFERENCE)"
+
+bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
+	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
+	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)"
+
+clean:
+	rm -rf $(SCRATCH) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
+
+distclean: clean
+	rm -rf .cache $(TOOLS_VENV) $(REFERENCE_VENV) models/*.dat

@@ -1,0 +1,24 @@
+import Foundation
+
+/// Points in the daemon's life where something outside it may want to act: systemd notification
+/// (READY=1, STATUS=, STOPPING=1, RELOADING=1), a metrics file, a watchdog. Every hook defaults to
+/// doing nothing; hooks are called from any thread and must not block for long.
+public struct DaemonHooks: Sendable {
+    /// The models are loaded, the inbox is watched and the pipeline runs. The text is a status line.
+    public var ready: @Sendable (_ status: String) -> Void = { _ in }
+    /// `stats.json` was just written with these values (at most once a second, and at shutdown).
+    public var statsWritten: @Sendable (_ stats: StatsDocument) -> Void = { _ in }
+    /// Files were committed as `created` by the ingestor.
+    public var ingested: @Sendable (_ count: Int) -> Void = { _ in }
+    /// A record reached its final status and its document was written.
+    public var finished: @Sendable (_ result: FinalResult) -> Void = { _ in }
+    /// A graceful shutdown begins (a signal or `requestStop()`).
+    public var stopping: @Sendable () -> Void = {}
+    /// A reload begins (SIGHUP or `requestReload()`).
+    public var reloading: @Sendable () -> Void = {}
+    /// A reload ended: the new configuration in force, or why the old one was kept.
+    public var reloaded: @Sendable (_ outcome: Result<DaemonConfiguration, ConfigurationError>) -> Void = { _ in }
+
+    /// Hooks that do nothing.
+    public init() {}
+}

@@ -1,0 +1,42 @@
+import FaceCore
+import Foundation
+
+/// Size and SHA-256 of a stored file, read in 1 MiB chunks (constant memory, whatever the size).
+public struct FileDigest: Sendable, Equatable {
+    /// Bytes read.
+    public var bytes: Int64
+    /// Lowercase hex SHA-256 of those bytes.
+    public var sha256: String
+
+    /// The SHA-256 of no bytes, used for entries that are not read (symlinks, fifos).
+    public static let empty = FileDigest(bytes: 0, sha256: SHA256.hex([]))
+
+    public init(bytes: Int64, sha256: String) {
+        self.bytes = bytes
+        self.sha256 = sha256
+    }
+
+    /// Reads the regular file at `path` (never through a symlink, never blocking on a fifo).
+    public init(regularFileAt path: String) throws(FileSystemError) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystemError(operation: "open", path: path, code: errno) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw FileSystemError(operation: "fstat", path: path, code: errno) }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw FileSystemError(operation: "open", path: path, code: EINVAL) }
+        var hash = SHA256()
+        var total: Int64 = 0
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileSystemError(operation: "read", path: path, code: errno)
+            }
+            if count == 0 { break }
+            hash.update(count == chunk.count ? chunk : Array(chunk[0..<count]))
+            total += Int64(count)
+        }
+        self.init(bytes: total, sha256: SHA256.hexString(hash.finalize()))
+    }
+}

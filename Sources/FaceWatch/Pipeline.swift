@@ -1,0 +1,334 @@
+import FaceCore
+import FaceEncoding
+import FaceLedger
+import Foundation
+import Logging
+import Synchronization
+
+/// What the pipeline did with one record, reported after the final commit.
+public struct FinalResult: Sendable {
+    /// The record as committed (`completed` or `failed`).
+    public var record: LedgerRecord
+    /// How the result was reached.
+    public var how: How
+    /// Seconds spent encoding (0 unless `how` is `.encoded`).
+    public var encodeSeconds: Double
+
+    /// How a result was reached.
+    public enum How: String, Sendable {
+        /// The engine ran.
+        case encoded
+        /// The faces of a completed record with the same SHA-256 were reused.
+        case deduplicated
+        /// Failed as `crashed` without encoding: earlier attempts took the process down.
+        case crashed
+    }
+}
+
+/// Settings of the pipeline that may change while it runs (a reload).
+public struct PipelineSettings: Sendable, Equatable {
+    /// Records held at once (planned, queued in the pool, encoding, committing).
+    public var maxInFlight: Int
+    /// Reuse the faces of completed records with the same content.
+    public var dedup: Bool
+    /// Limits handed to the engine with each file.
+    public var limits: ImageLimits
+    /// A record picked up with this many attempts already is failed as `crashed`.
+    public var maxAttempts: Int
+
+    public init(maxInFlight: Int, dedup: Bool = true, limits: ImageLimits = ImageLimits(), maxAttempts: Int = 3) {
+        self.maxInFlight = maxInFlight
+        self.dedup = dedup
+        self.limits = limits
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// The scheduler: takes `created` records from the ledger's queue, oldest first, and carries each one
+/// to its final record and result document.
+///
+/// The ledger's queue *is* the queue: nothing but the ids in flight (at most `maxInFlight`) is held in
+/// memory, however long the backlog. For each record:
+/// 1. a record already attempted `maxAttempts` times (each attempt that ended in a crash left its count
+///    behind) is failed `crashed` without encoding; with dedup on, a completed record with the same
+///    SHA-256 lends its image and faces (no network run);
+/// 2. otherwise, on an encoder worker, `attempts + 1` is committed, then the file is encoded;
+/// 3. the final record (`completed` or `failed`) is committed, then `results/<uuid>.json` is written.
+///
+/// `stop()` stops taking records; `drain(timeout:)` waits for those in flight.
+public actor Pipeline {
+    private let ledger: Ledger
+    private let pool: EncoderPool
+    private let location: StoreLocation
+    private let results: ResultsWriter
+    private let logger: Logger
+    private let onFinal: @Sendable (FinalResult) -> Void
+    private let settingsBox: Mutex<PipelineSettings>
+
+    private var inFlight: Set<UUID> = []
+    /// Records whose processing hit an unexpected ledger error, with when to try them again.
+    private var parked: [UUID: Date] = [:]
+    private var stopping = false
+    private let kicks: AsyncStream<Void>
+    private let kick: AsyncStream<Void>.Continuation
+
+    /// How long a record is left alone after an unexpected ledger error.
+    static let parkSeconds: TimeInterval = 30
+
+    /// A pipeline over `ledger`, encoding on `pool`. `onFinal` is called after each final commit and
+    /// document write (from any thread): the hook for stats, metrics and rates.
+    public init(
+        ledger: Ledger, pool: EncoderPool, location: StoreLocation, results: ResultsWriter,
+        settings: PipelineSettings, logger: Logger, onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
+    ) {
+        self.ledger = ledger
+        self.pool = pool
+        self.location = location
+        self.results = results
+        self.logger = logger
+        self.onFinal = onFinal
+        self.settingsBox = Mutex(settings)
+        (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The settings in force.
+    public nonisolated var settings: PipelineSettings {
+        get { settingsBox.withLock { $0 } }
+    }
+
+    /// Changes the settings; records already being encoded keep the limits they started with.
+    public nonisolated func update(_ settings: PipelineSettings) {
+        settingsBox.withLock { $0 = settings }
+        kick.yield()
+    }
+
+    /// Tells the pipeline that new `created` records may be in the queue.
+    public nonisolated func wake() {
+        kick.yield()
+    }
+
+    /// Records being processed now.
+    public var inFlightCount: Int { inFlight.count }
+
+    /// Takes records until `stop()`. Returns when stopped (records in flight may still be running:
+    /// see `drain(timeout:)`).
+    public func run() async {
+        var iterator = kicks.makeAsyncIterator()
+        while !stopping {
+            fill()
+            guard await iterator.next() != nil else { break }
+        }
+    }
+
+    /// Stops taking new records.
+    public func stop() {
+        stopping = true
+        kick.finish()
+    }
+
+    /// Waits until no record is in flight, or `timeout` seconds. Returns how many were still running.
+    public func drain(timeout: Double) async -> Int {
+        let deadline = ContinuousClock.now + .milliseconds(Int(max(0, timeout) * 1000))
+        while !inFlight.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return inFlight.count
+    }
+
+    // MARK: - Scheduling
+
+    /// Starts records from the queue until `maxInFlight` are in flight or the queue is exhausted.
+    private func fill() {
+        let capacity = max(1, settings.maxInFlight)
+        guard !stopping, inFlight.count < capacity else { return }
+        let now = Date()
+        parked = parked.filter { $0.value > now }
+        let wanted = capacity - inFlight.count
+        let ids: [UUID]
+        do {
+            // In-flight and parked records are still in the queue: read past them.
+            ids = try ledger.queued(limit: wanted + inFlight.count + parked.count)
+        } catch {
+            logger.error("cannot read the queue: \(error)")
+            return
+        }
+        for id in ids where !inFlight.contains(id) && parked[id] == nil {
+            guard inFlight.count < capacity else { break }
+            inFlight.insert(id)
+            Task { await self.process(id) }
+        }
+    }
+
+    private func finished(_ id: UUID, park: Bool = false) {
+        inFlight.remove(id)
+        if park { parked[id] = Date().addingTimeInterval(Self.parkSeconds) }
+        if !stopping { kick.yield() }
+    }
+
+    // MARK: - One record
+
+    /// What to do with a record, decided from its stored state.
+    enum Plan: Sendable {
+        /// Nothing: it is no longer `created` (or no longer exists).
+        case nothing
+        /// Already made final here (crashed or deduplicated): write its document.
+        case finalized(FinalResult)
+        /// Encode the file at this path.
+        case encode(LedgerRecord, path: String)
+        /// A ledger error: leave the record for later.
+        case park(LedgerError)
+    }
+
+    /// Outcome of the work done on an encoder worker.
+    enum WorkerOutcome: Sendable {
+        case encoded(Result<EncodedImage, Failure>, seconds: Double, attempt: Int)
+        case ledgerError(LedgerError)
+    }
+
+    private func process(_ id: UUID) async {
+        let ledger = self.ledger
+        let settings = self.settings
+        let location = self.location
+        let plan = await BlockingIO.run { Self.plan(id, ledger: ledger, settings: settings, location: location) }
+        switch plan {
+        case .nothing:
+            finished(id)
+        case .park(let error):
+            logger.error("cannot process \(LogField.pair("id", id.lowercased)): \(error)")
+            finished(id, park: true)
+        case .finalized(let result):
+            await publish(result)
+            finished(id)
+        case .encode(let record, let path):
+            let limits = settings.limits
+            let outcome = await pool.perform { engine -> WorkerOutcome in
+                let attempt: Int
+                do throws(LedgerError) {
+                    attempt = try ledger.beginAttempt(id)
+                } catch {
+                    return .ledgerError(error)
+                }
+                let start = ContinuousClock.now
+                let result = engine.encode(fileAt: path, limits: limits)
+                let elapsed = ContinuousClock.now - start
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                return .encoded(result, seconds: seconds, attempt: attempt)
+            }
+            guard let outcome else {
+                // The pool was shut down before the job started: the record stays `created`.
+                finished(id)
+                return
+            }
+            switch outcome {
+            case .ledgerError(let error) where error.code == .invalidTransition || error.code == .notFound:
+                finished(id)
+            case .ledgerError(let error):
+                logger.error("cannot start \(LogField.pair("id", id.lowercased)): \(error)")
+                finished(id, park: true)
+            case .encoded(let result, let seconds, let attempt):
+                if attempt > 1 {
+                    logger.notice("retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                }
+                let committed = await BlockingIO.run { Self.commit(record, result, seconds: seconds, ledger: ledger) }
+                switch committed {
+                case .success(let final):
+                    await publish(FinalResult(record: final, how: .encoded, encodeSeconds: seconds))
+                    finished(id)
+                case .failure(let error) where error.code == .invalidTransition || error.code == .notFound:
+                    finished(id)
+                case .failure(let error):
+                    logger.error("cannot commit \(LogField.pair("id", id.lowercased)): \(error)")
+                    finished(id, park: true)
+                }
+            }
+        }
+    }
+
+    /// Writes the document of a final record, logs it and tells `onFinal`.
+    private func publish(_ result: FinalResult) async {
+        let results = self.results
+        let record = result.record
+        let written = await BlockingIO.run { () -> FileSystemError? in
+            do throws(FileSystemError) {
+                try results.write(record)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let written {
+            logger.error("result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(written)")
+        }
+        Self.log(result, logger)
+        onFinal(result)
+    }
+
+    static func log(_ result: FinalResult, _ logger: Logger) {
+        let record = result.record
+        var fields = [LogField.pair("id", record.id.lowercased)]
+        if record.status == .completed {
+            fields.append(LogField.pair("faces", String(record.faces.count)))
+            if result.how == .deduplicated {
+                fields.append("dedup=true")
+            } else {
+                fields.append(LogField.pair("seconds", String(format: "%.3f", result.encodeSeconds)))
+            }
+            fields.append(LogField.pair("name", record.source.name))
+            logger.info("completed \(fields.joined(separator: " "))")
+        } else {
+            fields.append(LogField.pair("code", record.error?.code.rawValue ?? "unknown"))
+            fields.append(LogField.pair("name", record.source.name))
+            fields.append(LogField.pair("message", record.error?.message ?? ""))
+            logger.warning("failed \(fields.joined(separator: " "))")
+        }
+    }
+
+    /// Reads the record and decides; commits the `crashed` and deduplicated cases itself.
+    static func plan(_ id: UUID, ledger: Ledger, settings: PipelineSettings, location: StoreLocation) -> Plan {
+        do {
+            guard let record = try ledger.record(id), record.status == .created else { return .nothing }
+            let now = Date()
+            if record.attempts >= settings.maxAttempts {
+                let failure = Failure(
+                    .crashed,
+                    "encoding this file stopped the daemon \(record.attempts) times; it is not tried again")
+                let final = try ledger.fail(id, failure, completedAt: now, duration: 0)
+                return .finalized(FinalResult(record: final, how: .crashed, encodeSeconds: 0))
+            }
+            if settings.dedup, record.source.bytes > 0,
+               let twin = try ledger.completedRecord(sha256: record.source.sha256), twin.id != id,
+               let image = twin.image {
+                let final = try ledger.complete(id, image: image, faces: twin.faces, completedAt: now, duration: 0)
+                return .finalized(FinalResult(record: final, how: .deduplicated, encodeSeconds: 0))
+            }
+            return .encode(record, path: location.locate(id: id, recorded: record.storePath))
+        } catch where error.code == .invalidTransition || error.code == .notFound {
+            return .nothing
+        } catch {
+            return .park(error)
+        }
+    }
+
+    /// Commits the final record for an encoding result.
+    static func commit(
+        _ record: LedgerRecord, _ result: Result<EncodedImage, Failure>, seconds: Double, ledger: Ledger
+    ) -> Result<LedgerRecord, LedgerError> {
+        let now = Date()
+        do {
+            switch result {
+            case .success(let encoded):
+                return .success(try ledger.complete(
+                    record.id, image: encoded.image, faces: encoded.faces, completedAt: now, duration: seconds))
+            case .failure(let failure):
+                return .success(try ledger.fail(record.id, failure, completedAt: now, duration: seconds))
+            }
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+extension UUID {
+    /// The lowercase text form used in file names, JSON and logs.
+    public var lowercased: String { uuidString.lowercased() }
+}

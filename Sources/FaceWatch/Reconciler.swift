@@ -1,0 +1,135 @@
+import FaceCore
+import FaceLedger
+import Foundation
+import Logging
+
+/// Startup repairs: makes the store, the ledger and the result documents agree after any crash.
+///
+/// LMDB is the truth; the store holds the originals; documents are views. After `kill -9` at any
+/// point of the crash-safety order:
+/// - a file renamed into the store whose `created` record was never committed is an orphan: it gets
+///   a `created` record now (its source name is the stored file's name, since the inbox name is lost)
+///   — or a failed `not_a_regular_file` one if it is not a regular file;
+/// - `created` records are simply still in the ledger's queue: the pipeline takes them again;
+/// - a final record whose document is missing, unreadable or older than the record gets it rewritten.
+public struct Reconciler: Sendable {
+    let ledger: Ledger
+    let store: Store
+    let location: StoreLocation
+    let results: ResultsWriter
+    let logger: Logger
+
+    public init(ledger: Ledger, store: Store, location: StoreLocation, results: ResultsWriter, logger: Logger) {
+        self.ledger = ledger
+        self.store = store
+        self.location = location
+        self.results = results
+        self.logger = logger
+    }
+
+    /// What a reconciliation found.
+    public struct Report: Sendable, Equatable {
+        /// Store files that had no record and got one.
+        public var orphansRecorded = 0
+        /// Of those, entries failed as `not_a_regular_file`.
+        public var orphansFailed = 0
+        /// Result documents written again.
+        public var documentsRewritten = 0
+        /// Final records checked.
+        public var finalRecords = 0
+    }
+
+    /// Gives every store file without a record a record. Run before the inbox is watched (the store
+    /// must not change meanwhile). Returns the records made final (to publish their documents).
+    public func recordOrphans(report: inout Report) throws -> [LedgerRecord] {
+        let stored = try store.scan()
+        var orphans: [StoredFile] = []
+        for file in stored where try !ledger.contains(file.id) {
+            orphans.append(file)
+        }
+        guard !orphans.isEmpty else { return [] }
+        let now = Date()
+        var finals: [LedgerRecord] = []
+        for chunk in stride(from: 0, to: orphans.count, by: 256).map({ Array(orphans[$0..<min($0 + 256, orphans.count)]) }) {
+            var records: [LedgerRecord] = []
+            for file in chunk {
+                let name = DurableFile.baseName(of: file.path)
+                let digest: FileDigest
+                if file.kind == .regular {
+                    do {
+                        digest = try FileDigest(regularFileAt: file.path)
+                    } catch {
+                        logger.error("cannot read stored file \(LogField.pair("path", file.path)): \(error)")
+                        digest = FileDigest(bytes: file.size, sha256: FileDigest.empty.sha256)
+                    }
+                } else {
+                    digest = .empty
+                }
+                records.append(LedgerRecord(
+                    id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),
+                    storePath: location.recordedPath(for: file.path), createdAt: now))
+            }
+            try ledger.insertCreated(records)
+            for (file, record) in zip(chunk, records) {
+                logger.notice("recorded orphan \(LogField.pair("id", file.id.lowercased)) \(LogField.pair("name", record.source.name))")
+                report.orphansRecorded += 1
+                if file.kind != .regular {
+                    let failure = Failure(.notARegularFile, "\(record.source.name) is \(Ingestor.describe(file.kind)), not a regular file")
+                    finals.append(try ledger.fail(file.id, failure, completedAt: now, duration: 0))
+                    report.orphansFailed += 1
+                }
+            }
+        }
+        return finals
+    }
+
+    /// Rewrites the document of every final record whose file is missing or stale. Streams the ledger
+    /// in constant memory; safe to run while the pipeline works (both write whole documents of the
+    /// same final record).
+    public func rewriteDocuments(report: inout Report) throws {
+        var rewritten = 0
+        var checked = 0
+        try ledger.forEachRecord { record in
+            guard record.status != .created else { return }
+            checked += 1
+            guard !documentLooksCurrent(record) else { return }
+            do {
+                try results.write(record)
+                rewritten += 1
+            } catch {
+                logger.error("cannot rewrite result \(LogField.pair("id", record.id.lowercased)): \(error)")
+            }
+        }
+        report.documentsRewritten += rewritten
+        report.finalRecords += checked
+    }
+
+    /// Cheap check first: a whole document (it starts with `{`, ends with `}` and names the record)
+    /// written after the record became final is current — documents are only written for final
+    /// records. Anything else is parsed and compared.
+    func documentLooksCurrent(_ record: LedgerRecord) -> Bool {
+        let path = results.path(for: record.id)
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_size > 0,
+              let data = FileManager.default.contents(atPath: path)
+        else { return false }
+        let whitespace: Set<UInt8> = [0x20, 0x0A, 0x0D, 0x09]
+        guard data.first(where: { !whitespace.contains($0) }) == UInt8(ascii: "{"),
+              data.last(where: { !whitespace.contains($0) }) == UInt8(ascii: "}"),
+              data.range(of: Data(record.id.lowercased.utf8)) != nil
+        else { return false }
+        if let completed = record.completedAt {
+            let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) * 1e-9
+            if modified >= completed.timeIntervalSince1970 { return true }
+        }
+        return results.isCurrent(record)
+    }
+
+    /// Deletes temporary files a crash left in the results directory (`.…tmp`).
+    public func removeTemporaryDocuments() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: results.directory) else { return }
+        for name in names where DurableFile.isTemporaryName(name) {
+            unlink((results.directory as NSString).appendingPathComponent(name))
+        }
+    }
+}

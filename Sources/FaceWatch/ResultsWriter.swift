@@ -1,0 +1,60 @@
+import FaceCore
+import FaceLedger
+import Foundation
+
+/// Writes `results/<uuid>.json`: the per-image document of DESIGN.md, a view of the ledger record.
+///
+/// Each file is replaced atomically (temporary file, `fsync`, rename, directory `fsync`): a reader sees
+/// a whole document or none. The ledger stays the truth; a document lost in a crash is rewritten at the
+/// next start (`Reconciler`).
+public struct ResultsWriter: Sendable {
+    /// The results directory.
+    public let directory: String
+    /// Pretty (indented) or compact documents.
+    public let format: DaemonConfiguration.ResultFormat
+
+    public init(directory: String, format: DaemonConfiguration.ResultFormat = .pretty) {
+        self.directory = directory
+        self.format = format
+    }
+
+    /// The document file of an image.
+    public static func path(for id: UUID, in directory: String) -> String {
+        (directory as NSString).appendingPathComponent(id.uuidString.lowercased() + ".json")
+    }
+
+    /// The document file of an image in this writer's directory.
+    public func path(for id: UUID) -> String { Self.path(for: id, in: directory) }
+
+    /// The text written for a record (with a final newline).
+    public func text(for record: LedgerRecord) -> String {
+        let json = record.resultDocument().json
+        return (format == .pretty ? json.pretty() : json.serialized()) + "\n"
+    }
+
+    /// Writes the record's document, replacing an older one.
+    public func write(_ record: LedgerRecord) throws(FileSystemError) {
+        try DurableFile.writeAtomically(text(for: record), to: path(for: record.id))
+    }
+
+    /// Whether the file on disk is the document of `record` as it stands: present, parseable, with the
+    /// same id, status and completion time. A missing, partial or outdated file is not current.
+    public func isCurrent(_ record: LedgerRecord) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path(for: record.id)),
+              let document = try? JSONDecoder().decode(ResultDocument.self, from: data)
+        else { return false }
+        let sameCompletion: Bool = switch (document.completedAt, record.completedAt) {
+        case (nil, nil): true
+        case (let a?, let b?): abs(a.timeIntervalSince(b)) < 0.001
+        default: false
+        }
+        return document.id == record.id.uuidString.lowercased() && document.status == record.status
+            && sameCompletion && document.faces.count == record.faces.count
+    }
+
+    /// Reads a document written by the daemon, or nil if there is none (or it cannot be parsed).
+    public static func read(id: UUID, in directory: String) -> ResultDocument? {
+        guard let data = FileManager.default.contents(atPath: path(for: id, in: directory)) else { return nil }
+        return try? JSONDecoder().decode(ResultDocument.self, from: data)
+    }
+}

@@ -1,0 +1,110 @@
+import FaceCore
+import Foundation
+import Testing
+@testable import FaceEncoding
+
+/// Counts jobs running at the same time.
+private final class ConcurrencyMeter: @unchecked Sendable {
+    // @unchecked Sendable: every field is only touched while `lock` is held.
+    private let lock = NSLock()
+    private var running = 0
+    private(set) var peak = 0
+    private(set) var started: [Int] = []
+    private(set) var finished: [Int] = []
+
+    func begin(_ id: Int) {
+        lock.withLock {
+            running += 1
+            peak = max(peak, running)
+            started.append(id)
+        }
+    }
+
+    func end(_ id: Int) {
+        lock.withLock {
+            running -= 1
+            finished.append(id)
+        }
+    }
+
+    var snapshot: (started: [Int], finished: [Int], peak: Int) {
+        lock.withLock { (started, finished, peak) }
+    }
+}
+
+@Suite struct EncoderPoolTests {
+    @Test func runsWorkerCountJobsAtOnceAndReturnsEveryResult() async throws {
+        let pool = try EncoderPool(models: try EngineTestSupport.defaultModels.get(), workers: 2)
+        #expect(pool.workerCount == 2)
+        let meter = ConcurrencyMeter()
+        let jobs = 8
+        let results = await withTaskGroup(of: (Int, Int?).self) { group in
+            for id in 0..<jobs {
+                group.addTask {
+                    let value = await pool.perform { _ in
+                        meter.begin(id)
+                        Thread.sleep(forTimeInterval: 0.15)
+                        meter.end(id)
+                        return id * 10
+                    }
+                    return (id, value)
+                }
+            }
+            var collected: [Int: Int?] = [:]
+            for await (id, value) in group { collected[id] = value }
+            return collected
+        }
+        #expect(results.count == jobs)
+        for id in 0..<jobs { #expect(results[id] == .some(id * 10)) }
+        let snapshot = meter.snapshot
+        #expect(snapshot.peak == 2, "at most and at least 2 jobs ran at once (\(snapshot.peak))")
+        #expect(Set(snapshot.finished) == Set(0..<jobs))
+        pool.shutdown()
+    }
+
+    @Test func concurrentEncodesMatchASingleEngine() async throws {
+        let models = try EngineTestSupport.defaultModels.get()
+        let astronaut = try EngineTestSupport.testImage("astronaut.png")
+        let twoFaces = try EngineTestSupport.testImage("two_faces.png")
+        let blank = TinyPNG.make(width: 64, height: 48) { _, _ in (200, 200, 200) }
+        let inputs: [[UInt8]] = [astronaut, twoFaces, blank, Array("nope".utf8), astronaut, twoFaces]
+
+        let single = try FaceEngine(models: models)
+        let expected = inputs.map { single.encode(bytes: $0, limits: ImageLimits()).map(\.faces) }
+
+        let pool = try EncoderPool(models: models, workers: 3)
+        let results = await withTaskGroup(of: (Int, Result<EncodedImage, Failure>).self) { group in
+            for (index, bytes) in inputs.enumerated() {
+                group.addTask { (index, await pool.encode(bytes: bytes)) }
+            }
+            var collected: [Int: Result<EncodedImage, Failure>] = [:]
+            for await (index, result) in group { collected[index] = result }
+            return collected
+        }
+        #expect(results.count == inputs.count)
+        for index in inputs.indices {
+            let faces = try #require(results[index]).map(\.faces)
+            #expect(faces == expected[index], "input \(index)")
+        }
+        #expect((try? expected[1].get().count) == 2)
+        pool.shutdown()
+    }
+
+    @Test func shutdownWaitsForRunningJobsAndDropsQueuedOnes() async throws {
+        let pool = try EncoderPool(models: try EngineTestSupport.defaultModels.get(), workers: 1)
+        let meter = ConcurrencyMeter()
+        let running = Task { await pool.perform { _ in meter.begin(1); Thread.sleep(forTimeInterval: 0.4); meter.end(1); return 1 } }
+        while meter.snapshot.started.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        let queued = Task { await pool.perform { _ in meter.begin(2); meter.end(2); return 2 } }
+        try await Task.sleep(for: .milliseconds(50))  // let the second job reach the queue
+
+        pool.shutdown()
+        #expect(meter.snapshot.finished == [1], "shutdown returned before the running job finished")
+        #expect(await running.value == 1)
+        #expect(await queued.value == nil)
+        #expect(meter.snapshot.started == [1])
+        #expect(await pool.perform { _ in 3 } == nil)
+        let refused = await pool.encode(bytes: [1, 2, 3])
+        #expect(refused.map { _ in 0 } == .failure(EncoderPool.stoppedFailure))
+    }
+}

@@ -1,0 +1,370 @@
+import FaceCore
+import Foundation
+import Testing
+@testable import FaceEncoding
+
+/// The committed codec fixtures (Fixtures/codec, made by scripts/make_codec_fixtures.py with a pinned
+/// Pillow) and what Pillow makes of each one.
+enum CodecFixtures {
+    struct Expectation: Decodable, Sendable {
+        var width: Int?
+        var height: Int?
+        var sha256: String?
+        var error: String?
+        var note: String?
+    }
+
+    private struct Document: Decodable {
+        var pillow: String
+        var images: [String: Expectation]
+    }
+
+    static let directory: URL = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/codec")
+
+    static let expectations: [String: Expectation] = {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("expected.json").path),
+              let document = try? JSONDecoder().decode(Document.self, from: data)
+        else { return [:] }
+        return document.images
+    }()
+
+    static var names: [String] { expectations.keys.sorted() }
+
+    /// Fixtures that decode (the starting points of the corruption tests).
+    static var decodableNames: [String] { names.filter { expectations[$0]?.error == nil } }
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        let path = directory.appendingPathComponent(name).path
+        let data = try #require(FileManager.default.contents(atPath: path), "missing fixture \(name)")
+        return [UInt8](data)
+    }
+}
+
+/// A small deterministic random generator (SplitMix64), so every run mutates the same way.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("ImageDecoder")
+struct ImageDecoderTests {
+    static let defaultLimits = ImageLimits()
+
+    static func decodeResult(_ bytes: [UInt8], limits: ImageLimits = defaultLimits) -> Result<DecodedImage, Failure> {
+        Result { () throws(Failure) -> DecodedImage in try ImageDecoder.decode(bytes, limits: limits) }
+    }
+
+    static func failureCode(_ bytes: [UInt8], limits: ImageLimits = defaultLimits) -> FailureCode? {
+        if case .failure(let failure) = decodeResult(bytes, limits: limits) { return failure.code }
+        return nil
+    }
+
+    // MARK: Pixels, sizes and errors equal to Pillow's
+
+    @Test func fixturesArePresent() {
+        // Guards the parameterised test below against silently running on nothing.
+        #expect(CodecFixtures.names.count >= 50)
+        #expect(CodecFixtures.decodableNames.count >= 35)
+    }
+
+    @Test(arguments: CodecFixtures.names)
+    func fixtureDecodesLikePillow(name: String) throws {
+        let expected = try #require(CodecFixtures.expectations[name])
+        let bytes = try CodecFixtures.bytes(name)
+        switch Self.decodeResult(bytes) {
+        case .success(let image):
+            #expect(expected.error == nil, "\(name) decoded but should fail with \(expected.error ?? "")")
+            #expect(image.info.width == expected.width)
+            #expect(image.info.height == expected.height)
+            #expect(image.pixels.count == image.info.width * image.info.height * 3)
+            #expect(SHA256.hex(image.pixels) == expected.sha256, "\(name): pixels differ from Pillow's")
+            #expect(image.info.format == ImageDecoder.sniff(bytes).imageFormat)
+        case .failure(let failure):
+            #expect(failure.code.rawValue == expected.error, "\(name): \(failure)")
+            #expect(!failure.message.isEmpty)
+            #expect(!failure.message.contains("\n"))
+        }
+    }
+
+    // MARK: EXIF orientation
+
+    /// Pillow's transposes written out independently: where stored pixel (x, y) of a w x h image lands.
+    static func orientedPosition(_ orientation: Int, x: Int, y: Int, w: Int, h: Int) -> (Int, Int) {
+        switch orientation {
+        case 2: (w - 1 - x, y)          // FLIP_LEFT_RIGHT
+        case 3: (w - 1 - x, h - 1 - y)  // ROTATE_180
+        case 4: (x, h - 1 - y)          // FLIP_TOP_BOTTOM
+        case 5: (y, x)                  // TRANSPOSE
+        case 6: (h - 1 - y, x)          // ROTATE_270
+        case 7: (h - 1 - y, w - 1 - x)  // TRANSVERSE
+        case 8: (y, w - 1 - x)          // ROTATE_90
+        default: (x, y)
+        }
+    }
+
+    @Test(arguments: 1...8)
+    func exifOrientationMovesEveryPixel(orientation: Int) throws {
+        let upright = try ImageDecoder.decode(try CodecFixtures.bytes("jpeg_exif1.jpg"), limits: Self.defaultLimits)
+        let oriented = try ImageDecoder.decode(try CodecFixtures.bytes("jpeg_exif\(orientation).jpg"),
+                                               limits: Self.defaultLimits)
+        let w = upright.info.width, h = upright.info.height
+        let transposes = orientation >= 5
+        #expect(oriented.info.width == (transposes ? h : w))
+        #expect(oriented.info.height == (transposes ? w : h))
+        var mismatches = 0
+        for y in 0..<h {
+            for x in 0..<w {
+                let (ox, oy) = Self.orientedPosition(orientation, x: x, y: y, w: w, h: h)
+                let source = (y * w + x) * 3
+                let target = (oy * oriented.info.width + ox) * 3
+                if upright.pixels[source..<source + 3] != oriented.pixels[target..<target + 3] { mismatches += 1 }
+            }
+        }
+        #expect(mismatches == 0)
+    }
+
+    @Test func pngExifChunkIsApplied() throws {
+        let plain = try ImageDecoder.decode(try CodecFixtures.bytes("png_rgb.png"), limits: Self.defaultLimits)
+        let rotated = try ImageDecoder.decode(try CodecFixtures.bytes("png_exif6.png"), limits: Self.defaultLimits)
+        #expect(rotated.info.width == plain.info.height && rotated.info.height == plain.info.width)
+        // Orientation 6: the stored top-left pixel ends at the top-right.
+        let topRight = (rotated.info.width - 1) * 3
+        #expect(Array(rotated.pixels[topRight..<topRight + 3]) == Array(plain.pixels[0..<3]))
+    }
+
+    // MARK: Limits
+
+    @Test func byteLimitIsChecked() throws {
+        let bytes = try CodecFixtures.bytes("jpeg_baseline.jpg")
+        let over = Self.decodeResult(bytes, limits: ImageLimits(maxBytes: bytes.count - 1))
+        guard case .failure(let failure) = over else {
+            Issue.record("a file over the byte limit decoded")
+            return
+        }
+        #expect(failure.code == .tooLarge)
+        #expect(failure.message.contains("\(bytes.count)") && failure.message.contains("\(bytes.count - 1)"))
+        #expect(Self.failureCode(bytes, limits: ImageLimits(maxBytes: bytes.count)) == nil)
+    }
+
+    @Test(arguments: ["jpeg_baseline.jpg", "png_rgb.png", "jpeg_exif6.jpg"])
+    func pixelLimitIsChecked(name: String) throws {
+        let bytes = try CodecFixtures.bytes(name)
+        let image = try ImageDecoder.decode(bytes, limits: Self.defaultLimits)
+        let pixels = image.info.width * image.info.height
+        #expect(Self.failureCode(bytes, limits: ImageLimits(maxPixels: pixels - 1)) == .tooManyPixels)
+        #expect(Self.failureCode(bytes, limits: ImageLimits(maxPixels: pixels)) == nil)
+        #expect(Self.failureCode(bytes, limits: ImageLimits(maxPixels: 0)) == .tooManyPixels)
+    }
+
+    @Test func negativeLimitsAllowNothing() throws {
+        let bytes = try CodecFixtures.bytes("png_rgb.png")
+        #expect(Self.failureCode(bytes, limits: ImageLimits(maxBytes: -1)) == .tooLarge)
+        #expect(Self.failureCode(bytes, limits: ImageLimits(maxPixels: -5)) == .tooManyPixels)
+    }
+
+    @Test func bombIsRefusedFromItsHeaderWithAClearMessage() throws {
+        let bomb = try CodecFixtures.bytes("png_bomb.png")
+        #expect(bomb.count < 100)
+        guard case .failure(let failure) = Self.decodeResult(bomb) else {
+            Issue.record("the bomb decoded")
+            return
+        }
+        #expect(failure == Failure(.tooManyPixels, "PNG is 60000x60000 = 3600000000 pixels, over the limit of 50000000"))
+    }
+
+    @Test func hugeJpegHeaderIsRefusedBeforeDecoding() throws {
+        // A baseline JPEG header declaring 65000x65000 (no image data follows).
+        var jpeg = try CodecFixtures.bytes("jpeg_baseline.jpg")
+        let sof = try #require(jpeg.indices.dropLast().first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
+        jpeg[sof + 5] = 0xFD; jpeg[sof + 6] = 0xE8  // height 65000
+        jpeg[sof + 7] = 0xFD; jpeg[sof + 8] = 0xE8  // width 65000
+        #expect(Self.failureCode(jpeg) == .tooManyPixels)
+    }
+
+    // MARK: Error codes and messages
+
+    @Test func emptyInputIsEmptyFile() {
+        guard case .failure(let failure) = Self.decodeResult([]) else {
+            Issue.record("no bytes decoded")
+            return
+        }
+        #expect(failure.code == .emptyFile)
+    }
+
+    @Test(arguments: [("other.gif", "GIF"), ("other.bmp", "BMP"), ("other.webp", "WebP"), ("other.tif", "TIFF"),
+                      ("other.heic", "HEIF")])
+    func unsupportedFormatsAreNamed(name: String, format: String) throws {
+        guard case .failure(let failure) = Self.decodeResult(try CodecFixtures.bytes(name)) else {
+            Issue.record("\(name) decoded")
+            return
+        }
+        #expect(failure.code == .unsupportedFormat)
+        #expect(failure.message.contains(format))
+    }
+
+    @Test func truncatedFilesAreCorrupt() throws {
+        for name in ["jpeg_truncated.jpg", "png_truncated.png", "jpeg_no_eoi.jpg"] {
+            guard case .failure(let failure) = Self.decodeResult(try CodecFixtures.bytes(name)) else {
+                Issue.record("\(name) decoded")
+                continue
+            }
+            #expect(failure.code == .corruptImage)
+            #expect(failure.message.contains("truncated"), "\(name): \(failure.message)")
+        }
+    }
+
+    // MARK: Sniffing
+
+    @Test func sniffUsesMagicBytesOnly() throws {
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("jpeg_baseline.jpg")) == .jpeg)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("png_rgb.png")) == .png)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("other.gif")) == .gif)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("other.bmp")) == .bmp)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("other.webp")) == .webp)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("other.tif")) == .tiff)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("other.heic")) == .heif)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("noise.bin")) == .unknown)
+        #expect(ImageDecoder.sniff(try CodecFixtures.bytes("text.txt")) == .unknown)
+        #expect(ImageDecoder.sniff([]) == .unknown)
+    }
+
+    @Test func sniffKnowsOtherImageSignatures() {
+        let padding = [UInt8](repeating: 0, count: 32)
+        func bytes(_ text: String) -> [UInt8] { Array(text.utf8) + padding }
+        #expect(ImageDecoder.sniff([0, 0, 0, 24] + bytes("ftypavif")) == .avif)
+        #expect(ImageDecoder.sniff([0, 0, 0, 24] + bytes("ftypmif1")) == .heif)
+        #expect(ImageDecoder.sniff([0, 0, 0, 24] + bytes("ftypisom")) == .unknown)  // a video
+        #expect(ImageDecoder.sniff([0, 0, 0, 12, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A] + padding) == .jpeg2000)
+        #expect(ImageDecoder.sniff([0xFF, 0x0A] + padding) == .jpegXL)
+        #expect(ImageDecoder.sniff([0, 0, 1, 0, 1, 0, 16, 16, 0, 0] + padding) == .ico)
+        #expect(ImageDecoder.sniff(Array("8BPS".utf8) + [0, 1] + padding) == .psd)
+        #expect(ImageDecoder.sniff(bytes("qoif")) == .qoi)
+        #expect(ImageDecoder.sniff(bytes("P6\n3 2\n255\n")) == .pnm)
+        #expect(ImageDecoder.sniff(bytes("GIF89a")) == .gif)
+        #expect(ImageDecoder.sniff(bytes("BM is not a bitmap")) == .unknown)
+        #expect(ImageDecoder.sniff(bytes("RIFF\0\0\0\0WAVE")) == .unknown)
+        #expect(SniffedFormat.jpeg2000.displayName == "JPEG 2000")
+        #expect(SniffedFormat.allCases.filter { $0.imageFormat != nil } == [.jpeg, .png])
+    }
+
+    @Test func extensionDoesNotMatter() throws {
+        // The name is never looked at: a PNG named .jpg is a PNG, a text file named .png is not an image.
+        let png = try CodecFixtures.bytes("png_rgb.png")
+        #expect(try ImageDecoder.decode(png, limits: Self.defaultLimits).info.format == .png)
+        #expect(Self.failureCode(try CodecFixtures.bytes("text.txt")) == .notAnImage)
+    }
+
+    // MARK: Robustness: nothing crashes, every result is typed
+
+    static let corruptionCodes: Set<FailureCode> = [.corruptImage, .notAnImage, .unsupportedFormat, .tooManyPixels]
+
+    static func checkTyped(_ bytes: [UInt8], _ context: @autoclosure () -> String) {
+        switch decodeResult(bytes) {
+        case .success(let image):
+            #expect(image.info.width > 0 && image.info.height > 0, "\(context())")
+            #expect(image.pixels.count == image.info.width * image.info.height * 3, "\(context())")
+        case .failure(let failure):
+            #expect(corruptionCodes.contains(failure.code) || (bytes.isEmpty && failure.code == .emptyFile),
+                    "\(context()): \(failure)")
+            #expect(!failure.message.isEmpty, "\(context())")
+        }
+    }
+
+    @Test(arguments: CodecFixtures.decodableNames)
+    func everyTruncationGivesATypedResult(name: String) throws {
+        let bytes = try CodecFixtures.bytes(name)
+        let step = max(1, bytes.count / 80)
+        for length in stride(from: 0, to: bytes.count, by: step) {
+            Self.checkTyped(Array(bytes[..<length]), "\(name) cut to \(length) bytes")
+        }
+    }
+
+    @Test(arguments: CodecFixtures.decodableNames)
+    func bitFlipsGiveATypedResult(name: String) throws {
+        let bytes = try CodecFixtures.bytes(name)
+        var random = SplitMix64(state: UInt64(truncatingIfNeeded: name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
+        for round in 0..<60 {
+            var mutated = bytes
+            let flips = Int.random(in: 1...6, using: &random)
+            for _ in 0..<flips {
+                // Half of the flips hit the first 200 bytes, where the headers and EXIF are.
+                let limit = Bool.random(using: &random) ? min(200, mutated.count) : mutated.count
+                let index = Int.random(in: 0..<limit, using: &random)
+                mutated[index] ^= UInt8(1) << UInt8.random(in: 0...7, using: &random)
+            }
+            Self.checkTyped(mutated, "\(name) with \(flips) flipped bits, round \(round)")
+        }
+    }
+
+    @Test func randomBytesBehindImageSignaturesGiveATypedResult() {
+        var random = SplitMix64(state: 42)
+        let prefixes: [[UInt8]] = [
+            [], [0xFF, 0xD8, 0xFF], [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x40] + Array("Exif\0\0MM\0*".utf8),
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8),
+        ]
+        for round in 0..<400 {
+            let prefix = prefixes[round % prefixes.count]
+            let count = Int.random(in: 0...600, using: &random)
+            let noise = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+            Self.checkTyped(prefix + noise, "random bytes, round \(round)")
+        }
+    }
+
+    @Test func hostilePngHeadersAreCorrupt() throws {
+        let png = try CodecFixtures.bytes("png_rgb.png")
+        func withHeader(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2) -> [UInt8] {
+            var bytes = png
+            let fields = withUnsafeBytes(of: width.bigEndian, Array.init) + withUnsafeBytes(of: height.bigEndian, Array.init)
+            bytes.replaceSubrange(16..<24, with: fields)
+            bytes[24] = depth
+            bytes[25] = colorType
+            let crc = Self.crc32(Array(bytes[12..<29]))
+            bytes.replaceSubrange(29..<33, with: withUnsafeBytes(of: crc.bigEndian, Array.init))
+            return bytes
+        }
+        #expect(Self.failureCode(withHeader(width: 0, height: 32)) == .corruptImage)
+        #expect(Self.failureCode(withHeader(width: 48, height: 0)) == .corruptImage)
+        #expect(Self.failureCode(withHeader(width: 0x8000_0000, height: 1)) == .corruptImage)
+        #expect(Self.failureCode(withHeader(width: 48, height: 32, depth: 3)) == .corruptImage)
+        #expect(Self.failureCode(withHeader(width: 48, height: 32, colorType: 5)) == .corruptImage)
+        #expect(Self.failureCode(withHeader(width: 50_000, height: 1001)) == .tooManyPixels)
+        // Declares more rows than the data holds: every row must be there.
+        #expect(Self.failureCode(withHeader(width: 48, height: 33)) == .corruptImage)
+    }
+
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc >> 1) ^ (crc & 1 == 1 ? 0xEDB8_8320 : 0) }
+        }
+        return ~crc
+    }
+
+    // MARK: Concurrency
+
+    @Test func concurrentDecodesAgree() async throws {
+        let names = ["jpeg_progressive.jpg", "png_interlaced_rgb.png", "jpeg_exif7.jpg", "jpeg_cmyk.jpg"]
+        let inputs = try names.map { try CodecFixtures.bytes($0) }
+        let reference = try inputs.map { try ImageDecoder.decode($0, limits: Self.defaultLimits) }
+        let results = await withTaskGroup(of: (Int, DecodedImage?).self) { group in
+            for round in 0..<32 {
+                let index = round % inputs.count
+                let input = inputs[index]
+                group.addTask { (index, try? ImageDecoder.decode(input, limits: Self.defaultLimits)) }
+            }
+            var collected: [(Int, DecodedImage?)] = []
+            for await result in group { collected.append(result) }
+            return collected
+        }
+        #expect(results.count == 32)
+        for (index, image) in results { #expect(image == reference[index]) }
+    }
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""`make bench`: facewatch against face_recognition on one folder, in the same run.
+
+    bench.py --facewatch BINARY --reference-python PYTHON DIR [--workers 1,2] [--out FOLDER]
+
+Runs face_recognition 1.3.0 (scripts/reference_encode.py) in 1 and in N processes and
+`facewatch encode --workers N --timings` for each N, and prints for each run: images/s (files in
+the folder / wall time of the whole command, model loading included), the mean ms per encoded image
+spent decoding, detecting and encoding, the peak memory (RSS; for face_recognition in several
+processes, the sum of every process's peak), and whether the results are identical to
+face_recognition's in one process (scripts/compare_results.py: same faces and boxes, encodings within
+1e-5). Then the ratios. Not a test: the figures depend on the machine.
+
+facewatch's per-image timings come from `encode --timings`: each line's "timings" object with
+"decode", "detect" and "encode" in seconds (or "decode_ms"... in milliseconds).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STAGES = ("decode", "detect", "encode")
+
+
+class Run:
+    def __init__(self, label, output):
+        self.label, self.output = label, output
+        self.wall = 0.0
+        self.peak_kib = 0
+        self.lines = []
+        self.identical = "-"
+        self.note = ""
+
+    def stage_ms(self):
+        """Mean milliseconds per encoded image for each stage, or None when there are no timings."""
+        sums, count = dict.fromkeys(STAGES, 0.0), 0
+        for line in self.lines:
+            timings = line.get("timings")
+            if not isinstance(timings, dict):
+                continue
+            got = {}
+            for stage in STAGES:
+                if isinstance(timings.get(stage), (int, float)):
+                    got[stage] = timings[stage] * 1000.0
+                elif isinstance(timings.get(stage + "_ms"), (int, float)):
+                    got[stage] = float(timings[stage + "_ms"])
+            if len(got) == len(STAGES):
+                count += 1
+                for stage in STAGES:
+                    sums[stage] += got[stage]
+        if count == 0:
+            return None
+        return {stage: sums[stage] / count for stage in STAGES}
+
+
+def run_command(command, stdout_path):
+    """Runs a command with stdout to a file; returns (exit status, wall seconds, peak RSS KiB)."""
+    with open(stdout_path, "w") as out, open(stdout_path + ".stderr", "w") as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, wall, usage.ru_maxrss
+
+
+def read_lines(path):
+    lines = []
+    with open(path, errors="replace") as handle:
+        for text in handle:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                lines.append(value)
+    return lines
+
+
+def stderr_tail(path):
+    try:
+        with open(path + ".stderr", errors="replace") as handle:
+            return "".join(handle.readlines()[-10:])
+    except OSError:
+        return ""
+
+
+def run_reference(a, processes, out_dir):
+    run = Run(f"face_recognition, {processes} process{'es' if processes > 1 else ''}",
+              os.path.join(out_dir, f"face_recognition-{processes}.jsonl"))
+    summary = run.output + ".summary.json"
+    command = [a.reference_python, os.path.join(HERE, "reference_encode.py"), a.dir, "--timings",
+               "--processes", str(processes), "--out", run.output, "--summary", summary]
+    status, run.wall, peak = run_command(command, run.output + ".stdout")
+    if status != 0:
+        sys.exit(f"bench: face_recognition failed (exit status {status}):\n{stderr_tail(run.output + '.stdout')}")
+    with open(summary) as handle:
+        run.peak_kib = json.load(handle)["total_peak_rss_kib"] if processes > 1 else peak
+    run.lines = read_lines(run.output)
+    return run
+
+
+def run_facewatch(a, workers, out_dir):
+    run = Run(f"facewatch, {workers} worker{'s' if workers > 1 else ''}",
+              os.path.join(out_dir, f"facewatch-{workers}.jsonl"))
+    command = [a.facewatch, "encode", "--workers", str(workers), "--timings", a.dir]
+    status, run.wall, run.peak_kib = run_command(command, run.output)
+    if status == 2 and "--timings" in command:
+        # An engine without per-image timings yet: measure the rest.
+        command.remove("--timings")
+        status, run.wall, run.peak_kib = run_command(command, run.output)
+        run.note = "no --timings"
+    if status not in (0, 1):  # 1: some files failed, which the folder may well contain
+        sys.exit(f"bench: facewatch encode failed (exit status {status}):\n{stderr_tail(run.output)}")
+    run.lines = read_lines(run.output)
+    return run
+
+
+def compare(reference, candidate):
+    """Runs compare_results.py (its report goes to CANDIDATE.compare); returns a short verdict."""
+    result = subprocess.run([sys.executable, os.path.join(HERE, "compare_results.py"),
+                             reference.output, candidate.output], capture_output=True, text=True)
+    with open(candidate.output + ".compare", "w") as handle:
+        handle.write(result.stdout + result.stderr)
+    last = result.stdout.strip().splitlines()[-1:] or ["?"]
+    # "ok: images=.. faces=.. problems=0 max_abs_delta=1.2e-07 ..." -> "yes (max delta 1.2e-07)"
+    words = dict(w.split("=", 1) for w in last[0].split() if "=" in w)
+    delta = words.get("max_abs_delta", "?")
+    if result.returncode == 0:
+        return f"yes (max delta {delta})"
+    return f"NO ({words.get('problems', '?')} problems, see {candidate.output}.compare)"
+
+
+def warm_page_cache(folder):
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            try:
+                with open(os.path.join(dirpath, name), "rb") as handle:
+                    while handle.read(1 << 20):
+                        pass
+            except OSError:
+                pass
+
+
+def count_files(folder):
+    """Files facewatch and the reference encode: dotfiles and writers' temporary files skipped."""
+    def ignored(name):
+        return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+    count = 0
+    for _, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not ignored(d)]
+        count += sum(1 for name in filenames if not ignored(name))
+    return count
+
+
+def main():
+    ap = argparse.ArgumentParser(description="facewatch against face_recognition on one folder.")
+    ap.add_argument("dir", help="folder of images")
+    ap.add_argument("--facewatch", required=True, help="the facewatch binary (release build)")
+    ap.add_argument("--reference-python", required=True, help="python of the reference virtualenv")
+    ap.add_argument("--workers", default="1,2", help="worker / process counts, comma-separated")
+    ap.add_argument("--out", default=".cache/bench", help="folder for every run's output")
+    a = ap.parse_args()
+    counts = [int(n) for n in a.workers.split(",") if n.strip()]
+    if not os.path.isdir(a.dir):
+        sys.exit(f"bench: {a.dir} is not a folder")
+    if not os.access(a.facewatch, os.X_OK):
+        sys.exit(f"bench: {a.facewatch} is missing; run make build")
+    out_dir = os.path.join(a.out, time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out_dir, exist_ok=True)
+    files = count_files(a.dir)
+    warm_page_cache(a.dir)
+    print(f"bench: {files} files in {a.dir}; {os.cpu_count()} cores; outputs in {out_dir}", flush=True)
+
+    reference_runs, facewatch_runs = {}, {}
+    for n in counts:
+        print(f"bench: face_recognition, {n} process(es) ...", flush=True)
+        reference_runs[n] = run_reference(a, n, out_dir)
+    for n in counts:
+        print(f"bench: facewatch, {n} worker(s) ...", flush=True)
+        facewatch_runs[n] = run_facewatch(a, n, out_dir)
+
+    baseline = reference_runs[counts[0]]
+    baseline.identical = "(reference)"
+    for run in list(reference_runs.values())[1:] + list(facewatch_runs.values()):
+        run.identical = compare(baseline, run)
+
+    encoded = sum(1 for line in baseline.lines if "faces" in line and "expect_error" not in line)
+    faces = sum(len(line.get("faces") or []) for line in baseline.lines if "expect_error" not in line)
+    print()
+    print(f"{files} files ({encoded} images with {faces} faces, {files - encoded} expected to fail); "
+          f"images/s = files / wall time including model loading; ms = mean per encoded image")
+    header = f"{'run':<30} {'wall s':>7} {'images/s':>9} {'decode ms':>10} {'detect ms':>10} " \
+             f"{'encode ms':>10} {'peak MiB':>9}  identical"
+    print(header)
+    print("-" * len(header))
+    for run in list(reference_runs.values()) + list(facewatch_runs.values()):
+        ms = run.stage_ms()
+        stages = " ".join(f"{ms[s]:>10.1f}" for s in STAGES) if ms else " ".join(f"{'n/a':>10}" for _ in STAGES)
+        rate = files / run.wall if run.wall > 0 else 0.0
+        note = f"  [{run.note}]" if run.note else ""
+        print(f"{run.label:<30} {run.wall:>7.2f} {rate:>9.2f} {stages} {run.peak_kib / 1024:>9.0f}  "
+              f"{run.identical}{note}")
+    print()
+    for n in counts:
+        fw, fr = facewatch_runs[n], reference_runs[n]
+        print(f"ratio facewatch {n} worker(s) / face_recognition {n} process(es): "
+              f"{fr.wall / fw.wall:.2f}x images/s, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
+    if len(counts) > 1:
+        fw, fr = facewatch_runs[counts[-1]], reference_runs[counts[0]]
+        print(f"ratio facewatch {counts[-1]} workers / face_recognition 1 process: {fr.wall / fw.wall:.2f}x images/s")
+    if any(run.note for run in facewatch_runs.values()):
+        print("note: this facewatch has no `encode --timings`; its stage times are n/a")
+
+
+if __name__ == "__main__":
+    main()
