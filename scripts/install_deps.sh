@@ -7,6 +7,7 @@ packages=(
     libdlib-dev libjpeg-dev libpng-dev liblmdb-dev lmdb-utils   # dlib, image codecs, LMDB
     libopenblas-dev liblapack-dev                               # named by dlib's pkg-config file
     pkg-config python3 python3-venv                             # the setup scripts' virtualenvs
+    systemd inotify-tools                                       # unit checks (systemd-analyze), examples
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

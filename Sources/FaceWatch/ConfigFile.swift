@@ -118,8 +118,10 @@ public struct ConfigFile: Sendable, Equatable {
 
 /// A configuration value or file that cannot be used; `message` says which and why, in one line.
 public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, for a person.
     public var message: String
 
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
 
     public var description: String { message }

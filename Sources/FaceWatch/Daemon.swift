@@ -66,6 +66,7 @@ public final class Daemon: Sendable {
     private let controls: AsyncStream<Control>
     private let control: AsyncStream<Control>.Continuation
     private let current: Mutex<DaemonConfiguration>
+    private let running = Mutex<Pipeline?>(nil)
 
     /// A daemon for `configuration` (read from `source`), logging through `output`.
     public init(configuration: DaemonConfiguration, source: Source, output: LogOutput, hooks: DaemonHooks = DaemonHooks()) {
@@ -80,6 +81,9 @@ public final class Daemon: Sendable {
 
     /// The configuration in force (changes with a reload).
     public var configuration: DaemonConfiguration { current.withLock { $0 } }
+
+    /// What the pipeline is doing (nil before it runs): the seam for a watchdog's progress check.
+    public var activity: PipelineActivity? { running.withLock { $0 }?.activity }
 
     /// Begins a graceful shutdown. Safe from any thread, any number of times.
     public func requestStop(reason: String = "requested") {
@@ -112,6 +116,7 @@ public final class Daemon: Sendable {
         }
 
         let parts = try setUp(configuration)
+        running.withLock { $0 = parts.pipeline }
         let pipelineTask = Task { await parts.pipeline.run() }
         let statsTask = Task { await parts.stats.run() }
         let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
@@ -237,7 +242,7 @@ public final class Daemon: Sendable {
         } catch {
             logger.error("result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)")
         }
-        let result = FinalResult(record: record, how: .encoded, encodeSeconds: 0)
+        let result = FinalResult(record: record, how: .notARegularFile, encodeSeconds: 0)
         Pipeline.log(result, logger)
         meter.record()
         stats.markDirty()

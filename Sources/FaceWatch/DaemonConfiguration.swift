@@ -35,7 +35,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var encoder: EncoderOptions
     /// How long a file written in place must stay unchanged after its close before it is taken.
     public var settleMilliseconds: Int
-    /// Reuse the faces of a completed file with the same SHA-256 instead of encoding again.
+    /// Reuse the faces of a completed file with the same SHA-256 instead of encoding again (the
+    /// content was accepted once, so the limits are not checked again).
     public var dedup: Bool
     /// Least severe log level written to stderr.
     public var logLevel: Logger.Level

@@ -1,7 +1,8 @@
 import FaceCore
 import Foundation
 
-/// Size and SHA-256 of a stored file, read in 1 MiB chunks (constant memory, whatever the size).
+/// Size and SHA-256 of a stored file, read in chunks of at most 1 MiB (constant memory, whatever the
+/// size).
 public struct FileDigest: Sendable, Equatable {
     /// Bytes read.
     public var bytes: Int64
@@ -26,7 +27,10 @@ public struct FileDigest: Sendable, Equatable {
         guard status.st_mode & S_IFMT == S_IFREG else { throw FileSystemError(operation: "open", path: path, code: EINVAL) }
         var hash = SHA256()
         var total: Int64 = 0
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        // Small files (the common case in a flood) get a small buffer: zeroing 1 MiB per file would
+        // cost more than hashing it.
+        let size = Int(max(0, status.st_size))
+        var chunk = [UInt8](repeating: 0, count: max(4096, min(1 << 20, size + 1)))
         while true {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {

@@ -8,7 +8,8 @@ import Logging
 ///
 /// For each entry: choose its UUID (a name `<uuid>.<ext>` keeps its UUID unless the ledger or the
 /// store has it), move it into `store/ab/<uuid>.<ext>` (`Store.adopt`: rename or cross-file-system
-/// copy, directories `fsync`ed), read its size and SHA-256 from the store. Then ONE write transaction
+/// copy), read its size and SHA-256 from the store. Then every directory touched is `fsync`ed once and
+/// ONE write transaction
 /// commits the `created` records of the whole batch: a thousand small files cost one LMDB commit, not
 /// a thousand. Entries that are not regular files (symlinks, fifos, sockets, devices) are moved into
 /// the store themselves, never opened, and their records are failed `not_a_regular_file` at once.
@@ -63,6 +64,31 @@ public struct Ingestor: Sendable {
             adopted.append((candidate, stored))
         }
         guard !adopted.isEmpty else { return outcome }
+        // Step (1) made durable for the whole batch at once: each directory that gained or lost an
+        // entry is fsynced once, before any record is committed.
+        var directories = Set<String>()
+        for (candidate, stored) in adopted {
+            directories.insert(DurableFile.parentDirectory(of: stored.path))
+            directories.insert(DurableFile.parentDirectory(of: candidate.path))
+        }
+        var unsynced = Set<String>()
+        for directory in directories.sorted() {
+            do {
+                try DurableFile.syncDirectory(directory)
+            } catch {
+                logger.error("cannot sync \(LogField.pair("directory", directory)): \(error)")
+                unsynced.insert(directory)
+            }
+        }
+        if !unsynced.isEmpty {
+            // Not durable: commit no record whose file might not be where the record says after a
+            // crash. Those files are orphans in the store; the next start records them.
+            adopted.removeAll {
+                unsynced.contains(DurableFile.parentDirectory(of: $0.1.path))
+                    || unsynced.contains(DurableFile.parentDirectory(of: $0.0.path))
+            }
+            guard !adopted.isEmpty else { return outcome }
+        }
 
         var records: [LedgerRecord] = []
         records.reserveCapacity(adopted.count)
@@ -132,7 +158,7 @@ public struct Ingestor: Sendable {
         let ext = Store.fileExtension(forContentAt: candidate.path, originalName: candidate.name)
         for _ in 0..<3 {
             do {
-                let stored = try store.adopt(candidate.path, as: id, ext: ext)
+                let stored = try store.adopt(candidate.path, as: id, ext: ext, syncDirectories: false)
                 taken.insert(id)
                 return stored
             } catch where error.code == EEXIST {

@@ -22,7 +22,21 @@ public struct FinalResult: Sendable {
         case deduplicated
         /// Failed as `crashed` without encoding: earlier attempts took the process down.
         case crashed
+        /// Failed when it was taken from the inbox (or found in the store), never opened: not a
+        /// regular file.
+        case notARegularFile
     }
+}
+
+/// What the pipeline is doing, readable from any thread without waiting (for a watchdog or a
+/// status line).
+public struct PipelineActivity: Sendable, Equatable {
+    /// Files on an encoder worker now.
+    public var encoding: Int = 0
+    /// When the longest-running of them started.
+    public var oldestEncodingStart: Date?
+    /// Records made final since the pipeline started.
+    public var finished: Int = 0
 }
 
 /// Settings of the pipeline that may change while it runs (a reload).
@@ -64,6 +78,7 @@ public actor Pipeline {
     private let logger: Logger
     private let onFinal: @Sendable (FinalResult) -> Void
     private let settingsBox: Mutex<PipelineSettings>
+    private let activityBox = ActivityTracker()
 
     private var inFlight: Set<UUID> = []
     /// Records whose processing hit an unexpected ledger error, with when to try them again.
@@ -100,6 +115,13 @@ public actor Pipeline {
     public nonisolated func update(_ settings: PipelineSettings) {
         settingsBox.withLock { $0 = settings }
         kick.yield()
+    }
+
+    /// What is being done now.
+    public nonisolated var activity: PipelineActivity {
+        activityBox.state.withLock { state in
+            PipelineActivity(encoding: state.started.count, oldestEncodingStart: state.started.values.min(), finished: state.finished)
+        }
     }
 
     /// Tells the pipeline that new `created` records may be in the queue.
@@ -161,7 +183,14 @@ public actor Pipeline {
 
     private func finished(_ id: UUID, park: Bool = false) {
         inFlight.remove(id)
-        if park { parked[id] = Date().addingTimeInterval(Self.parkSeconds) }
+        if park {
+            parked[id] = Date().addingTimeInterval(Self.parkSeconds)
+            // Nothing else may wake the pipeline when the parked time is over: a timer does.
+            Task { [kick] in
+                try? await Task.sleep(for: .seconds(Self.parkSeconds + 0.1))
+                kick.yield()
+            }
+        }
         if !stopping { kick.yield() }
     }
 
@@ -201,13 +230,18 @@ public actor Pipeline {
             finished(id)
         case .encode(let record, let path):
             let limits = settings.limits
+            let activity = self.activityBox
+            let logger = self.logger
             let outcome = await pool.perform { engine -> WorkerOutcome in
+                activity.state.withLock { $0.started[id] = Date() }
+                defer { activity.state.withLock { _ = $0.started.removeValue(forKey: id) } }
                 let attempt: Int
                 do throws(LedgerError) {
                     attempt = try ledger.beginAttempt(id)
                 } catch {
                     return .ledgerError(error)
                 }
+                logger.debug("encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 let start = ContinuousClock.now
                 let result = engine.encode(fileAt: path, limits: limits)
                 let elapsed = ContinuousClock.now - start
@@ -260,6 +294,7 @@ public actor Pipeline {
             logger.error("result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(written)")
         }
         Self.log(result, logger)
+        activityBox.state.withLock { $0.finished += 1 }
         onFinal(result)
     }
 
@@ -301,7 +336,15 @@ public actor Pipeline {
                 let final = try ledger.complete(id, image: image, faces: twin.faces, completedAt: now, duration: 0)
                 return .finalized(FinalResult(record: final, how: .deduplicated, encodeSeconds: 0))
             }
-            return .encode(record, path: location.locate(id: id, recorded: record.storePath))
+            let path = location.locate(id: id, recorded: record.storePath)
+            // The engine follows symlinks; the store never should. Anything but a regular file is
+            // failed here, unopened (normally the ingestor already did).
+            if let kind = FileKind.of(path: path), kind != .regular {
+                let failure = Failure(.notARegularFile, "\(record.source.name) is \(Ingestor.describe(kind)), not a regular file")
+                let final = try ledger.fail(id, failure, completedAt: now, duration: 0)
+                return .finalized(FinalResult(record: final, how: .notARegularFile, encodeSeconds: 0))
+            }
+            return .encode(record, path: path)
         } catch where error.code == .invalidTransition || error.code == .notFound {
             return .nothing
         } catch {
@@ -326,6 +369,16 @@ public actor Pipeline {
             return .failure(error)
         }
     }
+}
+
+/// Which records are on an encoder worker since when, and how many were finished.
+private final class ActivityTracker: Sendable {
+    struct State {
+        var started: [UUID: Date] = [:]
+        var finished = 0
+    }
+
+    let state = Mutex(State())
 }
 
 extension UUID {

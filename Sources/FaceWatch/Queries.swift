@@ -126,9 +126,11 @@ public struct AverageDocument: Sendable, Equatable {
 
 /// The output of `facewatch status`.
 public struct StatusReport: Sendable {
+    /// The state root asked about.
     public var root: String
     /// The daemon holding the root, if one runs.
     public var daemonPID: Int32?
+    /// The counts, from the ledger.
     public var stats: StatsDocument
     /// When the daemon last wrote `stats.json`.
     public var statsFileUpdatedAt: Date?
@@ -185,8 +187,10 @@ public struct StatusReport: Sendable {
 
 /// A query that cannot be answered, in one line.
 public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, for a person.
     public var message: String
 
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
 
     public var description: String { message }

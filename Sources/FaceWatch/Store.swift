@@ -58,10 +58,14 @@ public struct Store: Sendable {
     ///   - id: its UUID; nothing may be stored under it yet.
     ///   - ext: the extension, normally from ``fileExtension(forContentAt:originalName:)``; it is
     ///     sanitized again (lowercase ASCII letters and digits, at most 8), `bin` if nothing is left.
+    ///   - syncDirectories: false leaves the `fsync` of the shard and source directories after a
+    ///     same-file-system rename to the caller, who syncs each distinct directory once for a whole
+    ///     batch (`DurableFile.parentDirectory(of:)` of both paths) before committing its records. A
+    ///     cross-file-system move is always fully synced.
     /// - Throws: ``FileSystemError``; `EEXIST` when `store/ab/<id>.<ext>` exists (choose another
     ///   UUID), `ENOENT` when the source is gone, `EISDIR` for a directory. On error the source is
     ///   where it was.
-    public func adopt(_ source: String, as id: UUID, ext: String) throws(FileSystemError) -> StoredFile {
+    public func adopt(_ source: String, as id: UUID, ext: String, syncDirectories: Bool = true) throws(FileSystemError) -> StoredFile {
         let status = try FileStatus.lstatOrThrow(source)
         if status.kind == .directory { throw FileSystemError(operation: "adopt", path: source, code: EISDIR) }
         let ext = Store.sanitizedExtension(ext) ?? "bin"
@@ -75,8 +79,10 @@ public struct Store: Sendable {
         } catch where error.code == EXDEV {
             return try adoptAcrossFileSystems(source, status: status, stored: stored)
         }
-        try DurableFile.syncDirectory(shardDirectory)
-        try DurableFile.syncDirectory(sourceDirectory)
+        if syncDirectories {
+            try DurableFile.syncDirectory(shardDirectory)
+            try DurableFile.syncDirectory(sourceDirectory)
+        }
         return stored
     }
 

@@ -95,8 +95,10 @@ public struct Submitter: Sendable {
 
 /// Why a file could not be submitted, in one line.
 public struct SubmitError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, for a person.
     public var message: String
 
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
 
     public var description: String { message }

@@ -8,10 +8,10 @@ struct AverageCommand: ParsableCommand {
         commandName: "average",
         abstract: "Print the mean of every face encoding of completed images, optionally in a time window.",
         discussion: """
-            The true component-wise mean over every face (not a mean of pairwise means), of completed
-            images created in the window [from, to). All time by default (O(1), from the ledger's running
-            sum); a window is streamed in constant memory. Output:
-            {"from","to","images","faces","average_encoding"}; "average_encoding" is empty when no face
+            The true component-wise mean over every face (not a mean of pairwise means), of completed \
+            images created in the window [from, to). All time by default (O(1), from the ledger's running \
+            sum); a window is streamed in constant memory. Output: \
+            {"from","to","images","faces","average_encoding"}; "average_encoding" is empty when no face \
             was found. Times: RFC 3339 (2026-11-24T18:00:00Z), a UTC date (2026-11-24), or now.
             """
     )

@@ -8,7 +8,7 @@ struct ResultCommand: ParsableCommand {
         commandName: "result",
         abstract: "Print the JSON document of an image.",
         discussion: """
-            Reads the ledger (read-only; works while the daemon runs), so it also answers for images
+            Reads the ledger (read-only; works while the daemon runs), so it also answers for images \
             still waiting ("status": "created"). Exit status: 0 found, 1 unknown UUID or no ledger.
             """
     )

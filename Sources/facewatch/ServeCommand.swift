@@ -9,13 +9,13 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Watch the inbox and encode every image dropped into it.",
         discussion: """
-            Files dropped into ROOT/inbox (or renamed into it) get a UUID, move to ROOT/store, are encoded,
-            and get ROOT/results/<uuid>.json; ROOT/stats.json is kept up to date. Settings come from the
-            built-in defaults, then --config FILE (`key = value` lines, # comments; keys are the option
-            names with _ for -, e.g. max_bytes = 20MB), then the options below. One daemon per root.
-            SIGTERM or SIGINT: stop taking files, finish the files being encoded (--shutdown-timeout),
-            write stats, exit 0. SIGHUP: re-read the config file (log level, limits, dedup, in-flight).
-            Exit status: 0 after a graceful stop, 1 when it cannot start (another daemon holds the root,
+            Files dropped into ROOT/inbox (or renamed into it) get a UUID, move to ROOT/store, are encoded, \
+            and get ROOT/results/<uuid>.json; ROOT/stats.json is kept up to date. Settings come from the \
+            built-in defaults, then --config FILE (`key = value` lines, # comments; keys are the option \
+            names with _ for -, e.g. max_bytes = 20MB), then the options below. One daemon per root. \
+            SIGTERM or SIGINT: stop taking files, finish the files being encoded (--shutdown-timeout), \
+            write stats, exit 0. SIGHUP: re-read the config file (log level, limits, dedup, in-flight). \
+            Exit status: 0 after a graceful stop, 1 when it cannot start (another daemon holds the root, \
             missing models, bad config), 2 on a usage error.
             """
     )

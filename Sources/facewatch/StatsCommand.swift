@@ -7,8 +7,8 @@ struct StatsCommand: ParsableCommand {
         commandName: "stats",
         abstract: "Print the counts per status, faces, the mean encoding and the rate.",
         discussion: """
-            The same object as ROOT/stats.json, read from the ledger's counters (O(1), read-only; works
-            while the daemon runs): {"total","created","completed","failed","faces","average_encoding",
+            The same object as ROOT/stats.json, read from the ledger's counters (O(1), read-only; works \
+            while the daemon runs): {"total","created","completed","failed","faces","average_encoding", \
             "images_per_minute","updated_at"}. The rate is the running daemon's (0 when none runs).
             """
     )

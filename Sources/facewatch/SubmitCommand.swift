@@ -9,12 +9,12 @@ struct SubmitCommand: AsyncParsableCommand {
         commandName: "submit",
         abstract: "Copy files into the inbox and print one UUID per file.",
         discussion: """
-            Each file is copied into the inbox under a hidden temporary name, synced, and renamed to
-            <uuid>.<ext>, so the daemon takes it at once and keeps that UUID. Directories are walked
-            recursively (hidden files, *.part, *.tmp and *~ skipped). Prints one UUID per line, in the
-            order of the files.
-            With --wait, shows progress on standard error and prints each result as one JSON line when
-            the daemon has written it. Exit status: 0 all submitted (and, with --wait, all final), 1 a
+            Each file is copied into the inbox under a hidden temporary name, synced, and renamed to \
+            <uuid>.<ext>, so the daemon takes it at once and keeps that UUID. Directories are walked \
+            recursively (hidden files, *.part, *.tmp and *~ skipped). Prints one UUID per line, in the \
+            order of the files. \
+            With --wait, shows progress on standard error and prints each result as one JSON line when \
+            the daemon has written it. Exit status: 0 all submitted (and, with --wait, all final), 1 a \
             file could not be submitted or --timeout ran out.
             """
     )

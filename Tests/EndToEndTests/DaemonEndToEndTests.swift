@@ -17,15 +17,16 @@ struct DaemonEndToEndTests {
         defer { daemon.stop() }
         let staging = root.staging()
 
-        // cp: written in place, in two parts with a pause (the settle time must wait for the close).
+        // cp: written in place (open, write, pause, write, close), as cp and most programs do. The
+        // settle time must wait for the close. (FileManager.createFile would rename a temporary file
+        // in: a different way of dropping.)
         let copied = TinyPNG.make(width: 24, height: 24, seed: 1)
-        let inPlace = root.inbox + "/copied.png"
-        #expect(FileManager.default.createFile(atPath: inPlace, contents: nil))
-        let handle = try #require(FileHandle(forWritingAtPath: inPlace))
-        try handle.write(contentsOf: Data(copied[0..<40]))
+        let fd = open(root.inbox + "/copied.png", O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        #expect(fd >= 0)
+        #expect(copied.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, 40) } == 40)
         usleep(150_000)
-        try handle.write(contentsOf: Data(copied[40...]))
-        try handle.close()
+        #expect(copied.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + 40, copied.count - 40) } == copied.count - 40)
+        close(fd)
 
         // mv: renamed in from the same file system.
         write(TinyPNG.make(width: 24, height: 24, seed: 2), to: staging + "/moved.png")
@@ -311,10 +312,10 @@ struct DaemonEndToEndTests {
 
     @Test func aStoreOnAnotherFileSystem() throws {
         let root = TestRoot("otherfs")
-        guard let store = try otherFileSystemDirectory(for: root) else {
+        guard let (store, cleanUp) = try otherFileSystemDirectory(for: root) else {
             try Test.cancel("no second file system: /dev/shm is absent or on the same device, and tmpfs cannot be mounted here")
         }
-        defer { try? FileManager.default.removeItem(atPath: store) }
+        defer { cleanUp() }
         let daemon = try root.startDaemon(["--store", store])
         defer { daemon.stop() }
         let staging = root.staging()
@@ -338,14 +339,14 @@ struct DaemonEndToEndTests {
 
     /// A directory on a file system other than the root's: /dev/shm when it is one, else a tmpfs
     /// mounted for the test (needs root). Nil when neither works.
-    func otherFileSystemDirectory(for root: TestRoot) throws -> String? {
+    func otherFileSystemDirectory(for root: TestRoot) throws -> (String, () -> Void)? {
         var rootStatus = stat()
         guard stat(root.root, &rootStatus) == 0 else { return nil }
         var shm = stat()
         if stat("/dev/shm", &shm) == 0, shm.st_dev != rootStatus.st_dev, access("/dev/shm", W_OK) == 0 {
             let directory = "/dev/shm/fw-e2e-store-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            return directory
+            return (directory, { try? FileManager.default.removeItem(atPath: directory) })
         }
         let mountPoint = root.staging("tmpfs")
         let mount = Process()
@@ -355,7 +356,13 @@ struct DaemonEndToEndTests {
         guard (try? mount.run()) != nil else { return nil }
         mount.waitUntilExit()
         guard mount.terminationStatus == 0 else { return nil }
-        return mountPoint
+        return (mountPoint, {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [mountPoint]
+            try? umount.run()
+            umount.waitUntilExit()
+        })
     }
 
     // MARK: - Faces, stats and average
@@ -417,5 +424,63 @@ struct DaemonEndToEndTests {
         let empty = try JSONSerialization.jsonObject(with: Data(future.stdout.utf8)) as? [String: Any]
         #expect(empty?["faces"] as? Int == 0)
         #expect((empty?["average_encoding"] as? [Any])?.isEmpty == true)
+    }
+}
+
+/// The poison pill and the reload: each needs a daemon started several times or reconfigured.
+/// (An extension: the same serialized suite, so no two daemons of these tests run at once.)
+extension DaemonEndToEndTests {
+    @Test func aFileThatTookTheDaemonDownThreeTimesIsFailedAsCrashed() throws {
+        let root = TestRoot("poison")
+        // Big enough to be caught while it is being encoded (detection on a 2400x2400 upsampled image).
+        write(TinyPNG.make(width: 1200, height: 1200, seed: 77), to: root.staging() + "/slow.png")
+        var daemon = try root.startDaemon(["--workers", "1"])
+        #expect(rename(root.base + "/staging/slow.png", root.inbox + "/slow.png") == 0)
+        for attempt in 1...3 {
+            #expect(eventually(timeout: 60) { daemon.log.contains("attempt=\(attempt)") }, "\(daemon.log)")
+            daemon.send(SIGKILL)  // "the file took the process down"
+            #expect(daemon.waitForExit(timeout: 30) != nil)
+            #expect(root.documentCount() == 0, "the file finished before the kill")
+            daemon = try root.startDaemon(["--workers", "1"])
+        }
+        defer { daemon.stop() }
+        #expect(eventually(timeout: 60) { root.documentCount() == 1 })
+        let document = try #require(try root.documents().first)
+        #expect(document.status == .failed)
+        #expect(document.error?.code == .crashed)
+        #expect(document.source?.name == "slow.png")
+        #expect(!daemon.log.contains("attempt=4"))
+    }
+
+    @Test func sighupReloadsLimitsAndLogLevelAndKeepsTheOldOnesOnError() throws {
+        let root = TestRoot("reload")
+        let config = root.base + "/facewatch.conf"
+        try "log_level = info\nmax_bytes = 1MB\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(root: root.root, arguments: ["--workers", "2", "--config", config])
+        defer { daemon.stop() }
+        try daemon.waitUntilReady()
+        let big = TinyPNG.make(width: 200, height: 200, seed: 5)  // 120 KB
+        write(big, to: root.inbox + "/before.png")
+        #expect(eventually { root.documentCount() == 1 })
+
+        try "log_level = debug\nmax_bytes = 100KB\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.send(SIGHUP)
+        #expect(eventually(timeout: 20) { daemon.log.contains("notice reloaded") }, "\(daemon.log)")
+        write(TinyPNG.make(width: 200, height: 200, seed: 7), to: root.inbox + "/after.png")  // not `big`: dedup
+        #expect(eventually { root.documentCount() == 2 })
+        let documents = Dictionary(uniqueKeysWithValues: try root.documents().map { ($0.source?.name ?? "", $0) })
+        #expect(documents["before.png"]?.status == .completed)
+        #expect(documents["after.png"]?.error?.code == .tooLarge)
+        #expect(daemon.log.contains(" debug encoding "), "the new log level is in force")
+
+        try "max_bytes = lots\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.send(SIGHUP)
+        #expect(eventually(timeout: 20) { daemon.log.contains("reload failed, keeping the running configuration") })
+        write(TinyPNG.make(width: 200, height: 200, seed: 6), to: root.inbox + "/still.png")
+        #expect(eventually { root.documentCount() == 3 })
+        let still = try root.documents().first { $0.source?.name == "still.png" }
+        #expect(still?.error?.code == .tooLarge, "the 100KB limit stayed in force")
+        daemon.send(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 45) == 0)
     }
 }

@@ -289,8 +289,9 @@ private typealias FS = FileSystemTestSupport
         FS.write(scratch.sub("staging/sub/inner.jpg"), "inner")
         for index in 0..<50 { #expect(rename(scratch.sub("staging/\(index).jpg"), scratch.sub("inbox/\(index).jpg")) == 0) }
         #expect(rename(scratch.sub("staging/sub"), scratch.sub("inbox/sub")) == 0)
-        FS.age(scratch.sub("inbox/sub/inner.jpg"), secondsAgo: 60)
-        for index in 0..<50 { FS.age(scratch.sub("inbox/\(index).jpg"), secondsAgo: 60) }
+        // Older than the settle time: a scan takes them at once.
+        FS.age(scratch.sub("inbox/sub/inner.jpg"), secondsAgo: 600)
+        for index in 0..<50 { FS.age(scratch.sub("inbox/\(index).jpg"), secondsAgo: 600) }
         inbox.handleQueueOverflow()
         #expect(await recorder.wait(forCount: 51))
         #expect(inbox.statistics.overflows == 1)

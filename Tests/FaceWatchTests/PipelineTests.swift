@@ -112,6 +112,26 @@ struct PipelineTests {
         #expect(ResultsWriter.read(id: record.id, in: root.results.directory)?.error?.code == .crashed)
     }
 
+    @Test func aCreatedRecordWhoseStoredEntryIsASymlinkIsFailedUnopened() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let id = UUID()
+        let target = root.directory.appending("elsewhere.png")
+        writeFile(target, TinyPNG.make(seed: 11))
+        let stored = root.store.path(for: id, ext: "png")
+        try FileManager.default.createDirectory(atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
+        #expect(symlink(target, stored) == 0)
+        try root.ledger.insertCreated(LedgerRecord(
+            id: id, source: SourceInfo(name: "link.png", bytes: 0, sha256: SHA256.hex([])),
+            storePath: root.location.recordedPath(for: stored), createdAt: Date()))
+        let finals = Finals()
+        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        let record = try #require(try root.ledger.record(id))
+        #expect(record.error?.code == .notARegularFile)
+        #expect(record.attempts == 0)
+        #expect(finals.all.map(\.how) == [.notARegularFile])
+    }
+
     @Test func neverHoldsMoreThanMaxInFlightRecords() async throws {
         let root = try TestRoot()
         defer { root.directory.remove() }

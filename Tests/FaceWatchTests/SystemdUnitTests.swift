@@ -61,6 +61,12 @@ import Testing
         // AF_UNIX only: the datagram to $NOTIFY_SOCKET is the one socket the daemon opens.
         #expect(unit["Service", "RestrictAddressFamilies"] == ["AF_UNIX"])
         #expect(unit["Install", "WantedBy"] == ["multi-user.target"])
+        // The filter denies @resources, and libdispatch's worker threads call setpriority() (OpenBLAS
+        // calls mbind()): with systemd's default action, SIGSYS, the daemon dies at once. EPERM is
+        // ignored by both. (Checked by running the daemon under an equivalent seccomp filter.)
+        #expect(unit["Service", "SystemCallFilter"]?.contains { $0.contains("@resources") } == true)
+        #expect(unit["Service", "SystemCallErrorNumber"] == ["EPERM"])
+        #expect(unit["Service", "MemoryDenyWriteExecute"] == ["yes"])
 
         // The stop timeout covers the daemon's own graceful-shutdown bound plus time to commit and
         // write stats; the watchdog fires long after the interval at which the daemon pings.
