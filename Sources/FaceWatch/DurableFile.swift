@@ -51,6 +51,14 @@ public enum DurableFile {
         if fsync(fd) != 0 && errno != EINVAL { throw .current("fsync", path) }
     }
 
+    /// `fsync`s each distinct directory in `paths` once (after a batch of renames).
+    public static func syncDirectories(_ paths: some Sequence<String>) throws(FileSystemError) {
+        var done: Set<String> = []
+        for path in paths where done.insert(path).inserted {
+            try syncDirectory(path)
+        }
+    }
+
     /// `mkdir -p`: creates `path` and any missing parents, `fsync`ing the parent of each directory
     /// it creates so the new names survive a crash. Existing components may be symlinks to
     /// directories (a store on another disk, say); an existing non-directory is `ENOTDIR`.

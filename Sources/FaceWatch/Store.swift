@@ -4,7 +4,7 @@ import Glibc
 /// The originals, one per UUID: `store/ab/<uuid>.<ext>`, sharded by the first two hex digits of the
 /// lowercase UUID text.
 ///
-/// The store is written by one daemon (the root lock guarantees it). ``adopt(_:as:ext:)`` is step (1)
+/// The store is written by one daemon (the root lock guarantees it). ``adopt(_:as:ext:syncDirectories:)`` is step (1)
 /// of DESIGN.md's crash-safety order: when it returns, the file is in the store under its UUID and both
 /// directories are `fsync`ed; the caller then commits the `created` record (step 2). ``scan()`` lists
 /// what is stored so startup can give orphans (files without a record) one.
@@ -44,7 +44,7 @@ public struct Store: Sendable {
     /// That copy is announced by a small journal file, `store/.moving-<uuid>`, so that after a crash
     /// between the rename and the unlink ``scan()`` removes the inbox copy instead of leaving the file
     /// under two names (which would give it two records). The shard directory and the source's
-    /// directory are `fsync`ed before returning.
+    /// directory are `fsync`ed before returning, unless `syncDirectories` is false.
     ///
     /// The entry is never followed: a symlink, fifo, socket or device is moved itself. Across file
     /// systems a symlink is recreated from its target text and a fifo with `mkfifo`; a socket or a
@@ -102,7 +102,7 @@ public struct Store: Sendable {
 
     /// Every stored `(uuid, path)`, for startup reconciliation (store files without a record get one).
     ///
-    /// First finishes cross-file-system moves a crash interrupted (see ``adopt(_:as:ext:)``) and
+    /// First finishes cross-file-system moves a crash interrupted (see ``adopt(_:as:ext:syncDirectories:)``) and
     /// deletes leftover temporary files (`.…tmp`) in the store. Call it at startup, before the inbox
     /// is watched and while nothing else adopts. Names that are not `<uuid>.<ext>` in the right shard
     /// are left alone and not listed. The result is sorted by path.

@@ -13,7 +13,7 @@ public struct StoredFile: Sendable, Hashable {
     /// `st_size` from `lstat` (for a symlink, the length of its target text).
     public var size: Int64
     /// False only for a socket or device adopted from another file system: such an entry cannot be
-    /// recreated there, so the source was unlinked and nothing exists at `path` (see ``Store/adopt(_:as:ext:)``).
+    /// recreated there, so the source was unlinked and nothing exists at `path` (see ``Store/adopt(_:as:ext:syncDirectories:)``).
     public var isInStore: Bool
 
     public init(id: UUID, fileExtension: String, path: String, kind: FileKind, size: Int64, isInStore: Bool = true) {

@@ -33,7 +33,8 @@ private typealias FS = FileSystemTestSupport
         FS.age(scratch.sub("inbox/party/nested.png"), secondsAgo: 60)
         FS.write(scratch.sub("inbox/fresh.jpg"), "fresh")  // modified just now: must settle first
 
-        let (inbox, recorder) = try started(scratch, settle: .milliseconds(700))
+        // A settle time far longer than the test's own steps, so "fresh" is still fresh at the scan.
+        let (inbox, recorder) = try started(scratch, settle: .seconds(2))
         defer { inbox.stop() }
         // start() returns after the scan: old files were reported at once, the fresh one is settling.
         let statistics = inbox.statistics
@@ -59,7 +60,7 @@ private typealias FS = FileSystemTestSupport
 
     @Test func aFileWrittenInPlaceIsReportedOnceItSettled() async throws {
         let scratch = FileSystemScratch("inbox")
-        let settle = Duration.milliseconds(300)
+        let settle = Duration.milliseconds(1500)  // long enough that a busy machine cannot split the writes
         let (inbox, recorder) = try started(scratch, settle: settle)
         defer { inbox.stop() }
         let path = scratch.sub("inbox/photo.jpg")
@@ -378,7 +379,7 @@ private typealias FS = FileSystemTestSupport
 
     @Test func stopEndsTheStreamAndTheWatching() async throws {
         let scratch = FileSystemScratch("inbox")
-        let (inbox, recorder) = try started(scratch, settle: .milliseconds(500))
+        let (inbox, recorder) = try started(scratch, settle: .seconds(1))
         FS.write(scratch.sub("inbox/before.jpg"), "x")
         #expect(await recorder.wait(for: "before.jpg") != nil)
         FS.write(scratch.sub("inbox/pending.jpg"), "x")  // settling when stop() comes

@@ -37,6 +37,19 @@ private typealias FS = FileSystemTestSupport
         #expect(try store.scan() == [stored])
     }
 
+    @Test func adoptWithoutSyncingStillRenamesAndSyncingLaterWorks() throws {
+        let scratch = FileSystemScratch("store")
+        let store = try Store(directory: scratch.sub("store"))
+        var stored: [StoredFile] = []
+        for index in 0..<3 {
+            FS.write(scratch.sub("\(index).png"), pngBytes)
+            stored.append(try store.adopt(scratch.sub("\(index).png"), as: UUID(), ext: "png", syncDirectories: false))
+        }
+        try DurableFile.syncDirectories(stored.map { DurableFile.parentDirectory(of: $0.path) } + [scratch.path])
+        #expect(stored.allSatisfy { FS.read($0.path) == pngBytes })
+        #expect(FS.names(scratch.path) == ["store"])
+    }
+
     @Test func adoptNeverReplacesAStoredFile() throws {
         let scratch = FileSystemScratch("store")
         let store = try Store(directory: scratch.sub("store"))
