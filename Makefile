@@ -26,19 +26,34 @@ GOLDEN_IMAGES := ../shared/golden/images
 BENCH_DIR = $(or $(DIR),$(if $(wildcard $(GOLDEN_IMAGES)),$(GOLDEN_IMAGES),$(TEST_IMAGES)))
 BENCH_WORKERS ?= 1,2
 
+# make install / uninstall (scripts/install.sh says what goes where). DESTDIR stages the tree for a
+# package. PREFIX=/usr or /usr/local puts the unit, sysusers.d and tmpfiles.d files under PREFIX/lib,
+# where systemd looks; any other PREFIX puts them in /etc, because systemd does not look in
+# /opt/.../lib (UNITDIR, SYSUSERSDIR, TMPFILESDIR override). BIN=path installs that binary instead of
+# building the release one: the install test passes the debug binary `swift test` already built.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+BIN ?=
+INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)" \
+    UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)"
+
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
-        clean distclean need-swift need-dir
+        install uninstall clean distclean need-swift need-dir
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
 	@echo "make models        fetch the four dlib models into models/ and verify their SHA-256"
 	@echo "make build         swift build -c release ($(RELEASE_BIN))"
-	@echo "make run           deps, models, build, then facewatch encode on a sample image"
+	@echo "make run           deps, models, build, then the daemon on ./var in the foreground (Ctrl-C stops it)"
 	@echo "make test          deps, models, test images, then swift test"
 	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
 	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
-	@echo "make bench [DIR=folder]   facewatch vs face_recognition: images/s, ms per stage, memory"
+	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling"
+	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
+	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
+	@echo "make uninstall [PREFIX=/usr/local] [DESTDIR=dir]   remove what install added; keeps data and an edited config"
 	@echo "make clean         remove build products and run outputs; make distclean: also caches, venvs, models"
 
 deps:
@@ -79,8 +94,12 @@ need-swift:
 build: need-swift
 	$(SWIFT) build -c release --scratch-path $(SCRATCH)
 
-run: deps models test-images build
-	$(RELEASE_BIN) encode $(TEST_IMAGES)/astronaut.png
+run: deps models build
+	@echo "facewatch: starting the daemon on $(CURDIR)/var"
+	@echo "  drop images into   $(CURDIR)/var/inbox  (cp, mv, or $(RELEASE_BIN) submit --root ./var FILE)"
+	@echo "  results appear in  $(CURDIR)/var/results/<uuid>.json  (totals: var/stats.json, $(RELEASE_BIN) status --root ./var)"
+	@echo "  stop with Ctrl-C   (the files being encoded are finished first; a second Ctrl-C exits at once)"
+	$(RELEASE_BIN) serve --root ./var
 
 test: deps models test-images need-swift
 	$(SWIFT) test --scratch-path $(SCRATCH)
@@ -95,6 +114,13 @@ conformance: need-dir models build
 bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
 	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)"
+	@$(PYTHON) scripts/bench_daemon.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)"
+
+install: models $(if $(BIN),,build)
+	@BIN="$(or $(BIN),$(RELEASE_BIN))" $(INSTALL_ENV) scripts/install.sh
+
+uninstall:
+	@$(INSTALL_ENV) scripts/uninstall.sh
 
 clean:
 	rm -rf $(SCRATCH) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack

@@ -22,8 +22,11 @@ import Synchronization
 /// commit them, write `stats.json`, release the lock, return. A file still encoding when the wait
 /// ends stays `created` (its attempt counted) and is taken again at the next start.
 ///
-/// SIGHUP (or `requestReload()`) re-reads the config file: the log level, the limits, dedup and the
-/// number of files in flight change at once; other changes are logged as needing a restart.
+/// SIGHUP (or `requestReload()`) re-reads the config file: the log level, the limits, dedup, the
+/// number of files in flight and the shutdown timeout change at once; a new worker count starts a
+/// new encoder pool that takes every job from then on while the previous pool finishes the files it
+/// has (nothing is dropped or encoded twice) and then stops. Other changes are logged as needing a
+/// restart; an invalid file is logged and the running configuration kept.
 public final class Daemon: Sendable {
     /// Where the configuration came from, for a reload.
     public struct Source: Sendable {
@@ -67,6 +70,8 @@ public final class Daemon: Sendable {
     private let control: AsyncStream<Control>.Continuation
     private let current: Mutex<DaemonConfiguration>
     private let running = Mutex<Pipeline?>(nil)
+    /// Pools replaced by a reload, finishing their files before they stop.
+    private let retiring = Mutex<[Task<Void, Never>]>([])
 
     /// A daemon for `configuration` (read from `source`), logging through `output`.
     public init(configuration: DaemonConfiguration, source: Source, output: LogOutput, hooks: DaemonHooks = DaemonHooks()) {
@@ -132,8 +137,9 @@ public final class Daemon: Sendable {
         let ingestTask = Task { await self.ingestLoop(inbox, parts) }
 
         let backlog = (try? parts.ledger.stats().counts[.created]) ?? 0
-        let status = "watching \(configuration.inbox) with \(parts.pool.workerCount) workers, backlog \(backlog)"
-        logger.info("ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(parts.pool.workerCount))) \(LogField.pair("backlog", String(backlog)))")
+        let workers = await parts.pipeline.encoderPool.workerCount
+        let status = "watching \(configuration.inbox) with \(workers) workers, backlog \(backlog)"
+        logger.info("ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))")
         hooks.ready(status)
 
         // Serve until told to stop.
@@ -142,7 +148,7 @@ public final class Daemon: Sendable {
                 logger.info("stopping \(LogField.pair("reason", reason))")
                 break
             }
-            reload(parts)
+            await reload(parts)
         }
         hooks.stopping()
         await shutDown(parts, inbox: inbox, ingestTask: ingestTask, tasks: [pipelineTask, statsTask, documentsTask], configuration: self.configuration)
@@ -156,7 +162,7 @@ public final class Daemon: Sendable {
         let store: Store
         let location: StoreLocation
         let results: ResultsWriter
-        let pool: EncoderPool
+        /// Holds the encoder pool (`encoderPool`), which a reload may replace.
         let pipeline: Pipeline
         let stats: StatsWriter
         let meter: ThroughputMeter
@@ -185,6 +191,7 @@ public final class Daemon: Sendable {
         } catch {
             throw setupError("cannot open the ledger at \(configuration.database)", error)
         }
+        hooks.ledgerOpened(ledger)
         let location = StoreLocation(root: configuration.root, store: store.directory)
         let results = ResultsWriter(directory: configuration.results, format: configuration.resultFormat)
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
@@ -231,7 +238,7 @@ public final class Daemon: Sendable {
         }
         let ingestor = Ingestor(ledger: ledger, store: store, location: location, logger: logger)
         return Parts(
-            ledger: ledger, store: store, location: location, results: results, pool: pool, pipeline: pipeline,
+            ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
             stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler)
     }
 
@@ -329,7 +336,7 @@ public final class Daemon: Sendable {
 
     // MARK: - Reload
 
-    private func reload(_ parts: Parts) {
+    private func reload(_ parts: Parts) async {
         hooks.reloading()
         let old = configuration
         let new: DaemonConfiguration
@@ -348,16 +355,58 @@ public final class Daemon: Sendable {
         applied.inFlight = new.inFlight
         applied.shutdownTimeout = new.shutdownTimeout
         output.level = new.logLevel
+        if new.effectiveWorkers == old.effectiveWorkers {
+            applied.workers = new.workers
+        } else if await resizePool(parts, to: new.effectiveWorkers) {
+            applied.workers = new.workers
+        }
         parts.pipeline.update(PipelineSettings(
             maxInFlight: applied.effectiveInFlight, dedup: applied.dedup, limits: applied.limits))
         current.withLock { $0 = applied }
+        // stats.json and what follows it (metrics) show the new settings at the next tick.
+        parts.stats.markDirty()
         let changed = zip(old.summary, new.summary).filter { $0.0.1 != $0.1.1 }.map(\.0.0)
-        let needRestart = changed.filter { !["log_level", "max_bytes", "max_pixels", "dedup", "in_flight", "shutdown_timeout"].contains($0) }
+        let reloadable = ["log_level", "max_bytes", "max_pixels", "dedup", "workers", "in_flight", "shutdown_timeout"]
+        let needRestart = changed.filter { !reloadable.contains($0) }
         logger.notice("reloaded \(LogField.pair("changed", changed.joined(separator: ",")))")
         if !needRestart.isEmpty {
             logger.warning("these settings take effect at the next start: \(needRestart.joined(separator: ", "))")
         }
         hooks.reloaded(.success(applied))
+    }
+
+    /// Starts a pool of `count` workers and sends every later job to it; the previous pool finishes
+    /// the files it has, then stops (in the background). False, with the old pool still in use, when
+    /// the new engines cannot be made.
+    private func resizePool(_ parts: Parts, to count: Int) async -> Bool {
+        let pipeline = parts.pipeline
+        let current = await pipeline.encoderPool
+        let models = current.models
+        let made = await BlockingIO.run { () -> Result<EncoderPool, ModelError> in
+            do throws(ModelError) {
+                return .success(try EncoderPool(models: models, workers: count, limits: current.limits))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let pool: EncoderPool
+        switch made {
+        case .success(let made):
+            pool = made
+        case .failure(let error):
+            logger.error("cannot start \(count) encoder workers, keeping \(current.workerCount): \(error)")
+            return false
+        }
+        let previous = await pipeline.usePool(pool)
+        logger.notice("encoder workers changed \(LogField.pair("from", String(previous.workerCount))) \(LogField.pair("to", String(pool.workerCount)))")
+        let logger = self.logger
+        let retirement = Task {
+            await pipeline.waitForJobs(on: previous)
+            await BlockingIO.run { previous.shutdown() }
+            logger.info("previous encoder workers finished their files and stopped \(LogField.pair("workers", String(previous.workerCount)))")
+        }
+        retiring.withLock { $0.append(retirement) }
+        return true
     }
 
     // MARK: - Stop
@@ -378,6 +427,9 @@ public final class Daemon: Sendable {
         let left = await parts.pipeline.drain(timeout: configuration.shutdownTimeout)
         if left > 0 {
             logger.warning("shutdown timeout: files still encoding are taken again at the next start \(LogField.pair("count", String(left)))")
+        } else {
+            // Nothing is in flight: pools replaced by a reload have no job left and stop at once.
+            for retirement in retiring.withLock({ $0 }) { await retirement.value }
         }
         for task in tasks { task.cancel() }
         // 3. The last stats, from the committed counters.

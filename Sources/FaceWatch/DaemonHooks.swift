@@ -1,9 +1,14 @@
+import FaceLedger
 import Foundation
 
 /// Points in the daemon's life where something outside it may want to act: systemd notification
 /// (READY=1, STATUS=, STOPPING=1, RELOADING=1), a metrics file, a watchdog. Every hook defaults to
 /// doing nothing; hooks are called from any thread and must not block for long.
 public struct DaemonHooks: Sendable {
+    /// The ledger is open and nothing has been changed in it yet (no orphan recorded, no file taken,
+    /// no record made final): the moment to read totals that later `finished` calls add to. Called
+    /// once, synchronously, during startup; a slow hook delays readiness.
+    public var ledgerOpened: @Sendable (_ ledger: Ledger) -> Void = { _ in }
     /// The models are loaded, the inbox is watched and the pipeline runs. The text is a status line.
     public var ready: @Sendable (_ status: String) -> Void = { _ in }
     /// `stats.json` was just written with these values (at most once a second, and at shutdown).
@@ -16,7 +21,8 @@ public struct DaemonHooks: Sendable {
     public var stopping: @Sendable () -> Void = {}
     /// A reload begins (SIGHUP or `requestReload()`).
     public var reloading: @Sendable () -> Void = {}
-    /// A reload ended: the new configuration in force, or why the old one was kept.
+    /// A reload ended: the new configuration in force (a new worker count included: jobs go to the
+    /// new workers, the previous ones finish theirs), or why the old one was kept.
     public var reloaded: @Sendable (_ outcome: Result<DaemonConfiguration, ConfigurationError>) -> Void = { _ in }
 
     /// Hooks that do nothing.

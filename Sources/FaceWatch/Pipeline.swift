@@ -37,6 +37,9 @@ public struct PipelineActivity: Sendable, Equatable {
     public var oldestEncodingStart: Date?
     /// Records made final since the pipeline started.
     public var finished: Int = 0
+    /// Seconds encoder workers have spent on this pipeline's jobs (recording the attempt, reading,
+    /// decoding, detecting, encoding), summed over workers, running jobs included. Only grows.
+    public var workerBusySeconds: Double = 0
 }
 
 /// Settings of the pipeline that may change while it runs (a reload).
@@ -69,10 +72,14 @@ public struct PipelineSettings: Sendable, Equatable {
 /// 2. otherwise, on an encoder worker, `attempts + 1` is committed, then the file is encoded;
 /// 3. the final record (`completed` or `failed`) is committed, then `results/<uuid>.json` is written.
 ///
-/// `stop()` stops taking records; `drain(timeout:)` waits for those in flight.
+/// `stop()` stops taking records; `drain(timeout:)` waits for those in flight. `usePool(_:)` sends
+/// later jobs to another encoder pool (a new worker count) while the previous one finishes its own.
 public actor Pipeline {
     private let ledger: Ledger
-    private let pool: EncoderPool
+    /// Where new jobs go.
+    private var pool: EncoderPool
+    /// Jobs handed to each pool and not returned yet, by pool.
+    private var jobsByPool: [ObjectIdentifier: Int] = [:]
     private let location: StoreLocation
     private let results: ResultsWriter
     private let logger: Logger
@@ -119,8 +126,35 @@ public actor Pipeline {
 
     /// What is being done now.
     public nonisolated var activity: PipelineActivity {
-        activityBox.state.withLock { state in
-            PipelineActivity(encoding: state.started.count, oldestEncodingStart: state.started.values.min(), finished: state.finished)
+        let now = ContinuousClock.now
+        return activityBox.state.withLock { state in
+            var busy = state.busySeconds
+            for job in state.started.values { busy += Self.seconds(now - job.instant) }
+            return PipelineActivity(
+                encoding: state.started.count, oldestEncodingStart: state.started.values.map(\.date).min(),
+                finished: state.finished, workerBusySeconds: busy)
+        }
+    }
+
+    /// The pool new jobs go to.
+    public var encoderPool: EncoderPool { pool }
+
+    /// Sends every job from now on to `newPool` and returns the pool used until now. Jobs already on
+    /// the previous pool stay there and finish normally (see `waitForJobs(on:)`): nothing is dropped
+    /// or encoded twice. Also wakes the pipeline, since the capacity may have changed with it.
+    public func usePool(_ newPool: EncoderPool) -> EncoderPool {
+        let previous = pool
+        pool = newPool
+        kick.yield()
+        return previous
+    }
+
+    /// Returns once `pool` has finished every job this pipeline gave it (at once if none), so that
+    /// it can be shut down without dropping a job.
+    public func waitForJobs(on pool: EncoderPool) async {
+        let key = ObjectIdentifier(pool)
+        while jobsByPool[key, default: 0] > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
@@ -232,9 +266,20 @@ public actor Pipeline {
             let limits = settings.limits
             let activity = self.activityBox
             let logger = self.logger
+            // The pool in force now (a reload may have replaced the one in force when `id` was taken).
+            let pool = self.pool
+            let poolKey = ObjectIdentifier(pool)
+            jobsByPool[poolKey, default: 0] += 1
             let outcome = await pool.perform { engine -> WorkerOutcome in
-                activity.state.withLock { $0.started[id] = Date() }
-                defer { activity.state.withLock { _ = $0.started.removeValue(forKey: id) } }
+                activity.state.withLock { $0.started[id] = ActivityTracker.Start(date: Date(), instant: .now) }
+                defer {
+                    let end = ContinuousClock.now
+                    activity.state.withLock { state in
+                        if let start = state.started.removeValue(forKey: id) {
+                            state.busySeconds += Self.seconds(end - start.instant)
+                        }
+                    }
+                }
                 let attempt: Int
                 do throws(LedgerError) {
                     attempt = try ledger.beginAttempt(id)
@@ -244,10 +289,11 @@ public actor Pipeline {
                 logger.debug("encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 let start = ContinuousClock.now
                 let result = engine.encode(fileAt: path, limits: limits)
-                let elapsed = ContinuousClock.now - start
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                let seconds = Self.seconds(ContinuousClock.now - start)
                 return .encoded(result, seconds: seconds, attempt: attempt)
             }
+            jobsByPool[poolKey, default: 1] -= 1
+            if jobsByPool[poolKey] == 0 { jobsByPool[poolKey] = nil }
             guard let outcome else {
                 // The pool was shut down before the job started: the record stays `created`.
                 finished(id)
@@ -296,6 +342,11 @@ public actor Pipeline {
         Self.log(result, logger)
         activityBox.state.withLock { $0.finished += 1 }
         onFinal(result)
+    }
+
+    /// A duration in seconds.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     static func log(_ result: FinalResult, _ logger: Logger) {
@@ -371,11 +422,20 @@ public actor Pipeline {
     }
 }
 
-/// Which records are on an encoder worker since when, and how many were finished.
+/// Which records are on an encoder worker since when, how many were finished, and how long the
+/// workers have been busy.
 private final class ActivityTracker: Sendable {
+    /// When a job started on its worker: the wall clock (reported) and the monotonic clock (summed).
+    struct Start {
+        var date: Date
+        var instant: ContinuousClock.Instant
+    }
+
     struct State {
-        var started: [UUID: Date] = [:]
+        var started: [UUID: Start] = [:]
         var finished = 0
+        /// Seconds of the jobs that have ended.
+        var busySeconds = 0.0
     }
 
     let state = Mutex(State())

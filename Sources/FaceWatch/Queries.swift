@@ -85,9 +85,10 @@ public struct Queries: Sendable {
             throw QueryError("cannot read the ledger: \(error)")
         }
         let written = StatsDocument.read(path: configuration.statsFile)
+        let metrics = ServiceFigures(metricsFile: (configuration.root as NSString).appendingPathComponent(MetricsWriter.fileName))
         return StatusReport(
             root: configuration.root, daemonPID: pid, stats: stats, statsFileUpdatedAt: written?.updatedAt,
-            recentFailures: failures.reversed())
+            recentFailures: failures.reversed(), service: metrics)
     }
 }
 
@@ -136,6 +137,8 @@ public struct StatusReport: Sendable {
     public var statsFileUpdatedAt: Date?
     /// The latest failures, newest first.
     public var recentFailures: [ResultDocument]
+    /// What `metrics.prom` adds (workers, encode time, failures by code), if the file exists.
+    public var service: ServiceFigures? = nil
 
     /// The report for a person, several lines.
     public func text(now: Date = Date()) -> String {
@@ -153,6 +156,9 @@ public struct StatusReport: Sendable {
             rate += " (stats.json updated \(Self.age(now.timeIntervalSince(statsFileUpdatedAt))) ago)"
         }
         lines.append("rate:     \(rate)")
+        if let service {
+            lines += service.lines(daemonRunning: daemonPID != nil, ledgerFailed: stats.failed, now: now)
+        }
         if recentFailures.isEmpty {
             lines.append("recent failures: none")
         } else {
@@ -174,6 +180,7 @@ public struct StatusReport: Sendable {
             ("daemon_pid", daemonPID.map { .int(Int64($0)) } ?? .null),
             ("stats", stats.json),
             ("recent_failures", .array(recentFailures.map(\.json))),
+            ("metrics", service?.json ?? .null),
         ])
     }
 

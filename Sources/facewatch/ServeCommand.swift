@@ -14,7 +14,11 @@ struct ServeCommand: AsyncParsableCommand {
             built-in defaults, then --config FILE (`key = value` lines, # comments; keys are the option \
             names with _ for -, e.g. max_bytes = 20MB), then the options below. One daemon per root. \
             SIGTERM or SIGINT: stop taking files, finish the files being encoded (--shutdown-timeout), \
-            write stats, exit 0. SIGHUP: re-read the config file (log level, limits, dedup, in-flight). \
+            write stats, exit 0. SIGHUP: re-read the config file (log level, limits, dedup, workers, \
+            in-flight, shutdown timeout) without dropping work; an invalid file is logged and ignored. \
+            ROOT/metrics.prom (Prometheus text format) is rewritten with stats.json. Under systemd \
+            (Type=notify) it sends READY=1, STATUS=, RELOADING=1, STOPPING=1 to $NOTIFY_SOCKET and \
+            WATCHDOG=1 every half of $WATCHDOG_USEC while its workers make progress. \
             Exit status: 0 after a graceful stop, 1 when it cannot start (another daemon holds the root, \
             missing models, bad config), 2 on a usage error.
             """
@@ -89,9 +93,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let output = LogOutput(level: configuration.logLevel)
         output.bootstrap()
-        let daemon = Daemon(configuration: configuration, source: source, output: output)
+        let service = ServiceIntegration(configuration: configuration, source: source, output: output)
         do {
-            try await daemon.run()
+            try await service.run()
         } catch {
             output.logger().critical("cannot start: \(error)")
             throw ExitCode(1)

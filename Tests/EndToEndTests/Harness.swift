@@ -174,11 +174,16 @@ final class DaemonProcess {
     let process = Process()
     let logPath: String
 
-    init(root: String, arguments: [String]) throws {
+    /// Starts `facewatch serve --root ROOT --models ... ARGUMENTS`, with `environment` added to
+    /// this process's environment.
+    init(root: String, arguments: [String], environment: [String: String] = [:]) throws {
         logPath = root + "/../serve-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: facewatchBinary!)
         process.arguments = ["serve", "--root", root, "--models", modelsDirectory!] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let log = FileHandle(forWritingAtPath: logPath)
         process.standardError = log
         process.standardOutput = log

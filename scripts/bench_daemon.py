@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""`make bench`, daemon part: `facewatch serve` measured against the figures of its issue.
+
+    bench_daemon.py --facewatch BINARY DIR [--files 10000] [--min-seconds 30] [--parts a,b,c]
+
+Each part runs a real daemon on a fresh root of its own (under --work, which should be on the
+disk the daemon will use: fsync costs are part of what is measured) and stops it with SIGTERM.
+
+(a) latency: an idle daemon with 1 worker; face images from DIR are renamed one at a time into the
+    inbox as `<uuid>.<ext>` (the daemon keeps that UUID) and the time until `results/<uuid>.json`
+    exists is measured (polled every millisecond). The overhead is that latency minus the image's
+    encode time as the daemon itself logged it (`completed ... seconds=`, which is reading, decoding,
+    detecting and encoding in the engine); the same minus `facewatch encode --timings` (decode +
+    detect + encode) is shown as well. Target: overhead within 50 ms.
+(b) ingest: 10,000 tiny distinct PNGs are written to a staging folder on the same file system, then
+    renamed into the inbox of a running daemon (default workers) as fast as a loop of os.rename
+    goes. Ingest time: from the first rename until the ledger holds 10,000 records (the inbox empty,
+    then `facewatch stats` total); drain time: until every record is final. The daemon's resident
+    memory is sampled from /proc/PID/status all along. Targets: 1,000 files/s or more, RSS under
+    500 MB.
+(c) scaling: the images of DIR (copied as often as needed for a run of about --min-seconds with two
+    workers) are renamed into a fresh daemon with 1 worker or with 2 workers, dedup off; the time
+    until every result document exists gives images/s. Runs alternate (1, 2, 2, 1 by default) and the
+    best run of each counts, so a burst of other work on the machine does not decide the ratio.
+    Target: 2 workers at 1.9x or more.
+
+Not a test: the figures depend on the machine and on what else runs on it (the load average is
+printed at the start and at the end). Exit status 0 even when a target is missed; 1 when something
+fails or hangs (every wait is bounded).
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
+
+READY_TIMEOUT = 120.0      # model loading included
+STOP_TIMEOUT = 90.0        # the daemon's own shutdown timeout is 30 s
+COMPLETED = re.compile(r"\bcompleted id=([0-9a-f-]{36}) .*?\bseconds=([0-9.]+)")
+
+
+class BenchError(Exception):
+    pass
+
+
+def ignored(name):
+    """Names the inbox (and `facewatch encode`) skip: dotfiles and writers' temporary files."""
+    return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
+
+
+def load_text():
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    memory = "%.1f GiB" % (int(line.split()[1]) / 1024 / 1024)
+                    break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}; {os.cpu_count()} cores ({usable} usable); {memory} memory"
+
+
+def filesystem_of(path):
+    """The file system type of `path`, from /proc/mounts (longest matching mount point)."""
+    path = os.path.realpath(path)
+    best, kind = "", "?"
+    try:
+        with open("/proc/mounts") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) >= 3:
+                    point = fields[1].replace("\\040", " ")
+                    if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                        best, kind = point, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_cpu():
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS, steal / CLOCK_TICKS
+
+
+def process_cpu(pid):
+    """CPU seconds (user + system) a process has used so far, from /proc/PID/stat; 0 when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class CPUAccount:
+    """Cores used over an interval: by one process, by everything else on the machine, and stolen
+    by the hypervisor. Another load tells a figure measured on a busy machine from a real one."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.start = time.perf_counter()
+        self.own0 = process_cpu(pid)
+        self.busy0, self.steal0 = machine_cpu()
+
+    def finish(self):
+        wall = time.perf_counter() - self.start
+        own = (process_cpu(self.pid) - self.own0) / wall
+        busy, steal = machine_cpu()
+        self.own = own
+        self.others = max(0.0, (busy - self.busy0) / wall - own)
+        self.steal = (steal - self.steal0) / wall
+        return self
+
+    def text(self, who="daemon"):
+        return f"{who} {self.own:.2f} cores, everything else {self.others:.2f}, steal {self.steal:.2f}"
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def figure(label, value, target, ok):
+    print(f"  {label:<44} {value:>14}   target {target:<14} {verdict(ok)}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The daemon
+
+
+class Daemon:
+    """One `facewatch serve` on its own root, stderr to a log file; always stopped by `stop()`."""
+
+    def __init__(self, binary, root, log_path, args):
+        self.binary, self.root, self.log_path, self.args = binary, root, log_path, args
+        self.process = None
+        self.exit_status = None
+
+    @property
+    def inbox(self):
+        return os.path.join(self.root, "inbox")
+
+    @property
+    def results(self):
+        return os.path.join(self.root, "results")
+
+    def start(self):
+        os.makedirs(self.root, exist_ok=True)
+        self.log = open(self.log_path, "w")
+        command = [self.binary, "serve", "--root", self.root, *self.args]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"facewatch serve exited with status {self.process.returncode} before it was "
+                                 f"ready:\n{self.log_tail()}")
+            if " ready " in self.read_log():
+                return self
+            time.sleep(0.02)
+        raise BenchError(f"facewatch serve not ready after {READY_TIMEOUT:.0f} s:\n{self.log_tail()}")
+
+    def read_log(self):
+        try:
+            with open(self.log_path, errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=15):
+        return "".join(self.read_log().splitlines(True)[-lines:])
+
+    def encode_seconds(self):
+        """{uuid: seconds} from the daemon's `completed ... seconds=` log lines."""
+        return {m.group(1): float(m.group(2)) for m in COMPLETED.finditer(self.read_log())}
+
+    def memory_kib(self):
+        """(VmRSS, VmHWM) in KiB, or None once the process is gone."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as handle:
+                values = {}
+                for line in handle:
+                    if line.startswith(("VmRSS:", "VmHWM:")):
+                        key, value = line.split(":", 1)
+                        values[key] = int(value.split()[0])
+            return values.get("VmRSS", 0), values.get("VmHWM", 0)
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        """SIGTERM, then a bounded wait (SIGKILL after it). Returns the exit status."""
+        if self.process is None or self.exit_status is not None:
+            return self.exit_status
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                self.exit_status = self.process.returncode
+                self.log.close()
+                raise BenchError(f"facewatch serve did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM "
+                                 f"(killed):\n{self.log_tail()}")
+        self.exit_status = self.process.returncode
+        self.log.close()
+        return self.exit_status
+
+
+class MemorySampler(threading.Thread):
+    """Samples a daemon's VmRSS every `interval` seconds until stopped."""
+
+    def __init__(self, daemon, interval=0.02):
+        super().__init__(daemon=True)
+        self.target, self.interval = daemon, interval
+        self.peak_rss = 0
+        self.hwm = 0
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(self.interval)
+        self.sample()
+
+    def sample(self):
+        values = self.target.memory_kib()
+        if values:
+            self.peak_rss = max(self.peak_rss, values[0])
+            self.hwm = max(self.hwm, values[1])
+            self.samples += 1
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+
+def stats(binary, root):
+    result = subprocess.run([binary, "stats", "--root", root, "--compact"], capture_output=True, text=True,
+                            timeout=30)
+    if result.returncode != 0:
+        raise BenchError(f"facewatch stats failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def count_results(folder):
+    try:
+        return sum(1 for name in os.listdir(folder) if name.endswith(".json") and not name.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
+def wait_until(condition, timeout, what, interval, daemon):
+    """Polls `condition()` until true; BenchError after `timeout` seconds or if the daemon died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return time.perf_counter()
+        if daemon.process.poll() is not None:
+            raise BenchError(f"facewatch serve exited (status {daemon.process.returncode}) while waiting for "
+                             f"{what}:\n{daemon.log_tail()}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}:\n{daemon.log_tail()}")
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def tiny_png(index, size=16):
+    """A valid 16x16 RGB PNG whose pixels depend on `index`: every index gives distinct content."""
+    seed = struct.pack(">Q", index)
+    rows = []
+    for y in range(size):
+        row = bytearray(b"\x00")  # filter: none
+        for x in range(size):
+            for channel in range(3):
+                row.append((seed[(x + y + channel) % 8] ^ (x * 7 + y * 13 + channel * 29)) & 0xFF)
+        rows.append(bytes(row))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + \
+        chunk(b"IEND", b"")
+
+
+def image_files(folder):
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not ignored(d))
+        files.extend(os.path.join(dirpath, name) for name in sorted(filenames) if not ignored(name))
+    return files
+
+
+def encode_timings(binary, folder, out_path):
+    """`facewatch encode --workers 1 --timings` on the folder: {path: line}, wall seconds."""
+    start = time.perf_counter()
+    with open(out_path, "w") as out, open(out_path + ".stderr", "w") as err:
+        status = subprocess.run([binary, "encode", "--workers", "1", "--timings", folder], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, timeout=3600).returncode
+    wall = time.perf_counter() - start
+    if status not in (0, 1):
+        with open(out_path + ".stderr", errors="replace") as handle:
+            raise BenchError(f"facewatch encode failed (exit status {status}): {handle.read()[-2000:]}")
+    lines = {}
+    with open(out_path) as handle:
+        for text in handle:
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(line, dict) and "file" in line:
+                lines[line["file"]] = line
+    return lines, wall
+
+
+def engine_ms(line):
+    """decode + detect + encode of an `encode --timings` line, in ms (None without timings)."""
+    timings = line.get("timings") if line else None
+    if not isinstance(timings, dict):
+        return None
+    total = 0.0
+    for stage in ("decode", "detect", "encode"):
+        if isinstance(timings.get(stage), (int, float)):
+            total += timings[stage] * 1000.0
+        elif isinstance(timings.get(stage + "_ms"), (int, float)):
+            total += float(timings[stage + "_ms"])
+        else:
+            return None
+    return total
+
+
+def extension(path):
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    return ext or "bin"
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) latency
+
+
+def bench_latency(a, work, out_dir, encoded, summary):
+    print(f"\n(a) drop-to-JSON latency: idle daemon, 1 worker, dedup off, {a.latency_drops} drops", flush=True)
+    faces = [(path, line) for path, line in encoded.items()
+             if line.get("status") == "completed" and line.get("faces") and engine_ms(line) is not None]
+    if not faces:
+        raise BenchError("no image with a face in the folder: nothing to measure latency with")
+    faces.sort(key=lambda item: engine_ms(item[1]))
+    # Up to five images spread over the range of encode times.
+    picks = [faces[round(i * (len(faces) - 1) / 4)] for i in range(5)] if len(faces) >= 5 else faces
+    picks = list(dict.fromkeys(path for path, _ in picks))
+    root = os.path.join(work, "latency")
+    staging = os.path.join(work, "latency-staging")
+    os.makedirs(staging)
+    daemon = Daemon(a.facewatch, root, os.path.join(out_dir, "daemon-latency.log"),
+                    ["--workers", "1", "--no-dedup"])
+    rows = []
+    try:
+        daemon.start()
+
+        def drop(path):
+            name = str(uuid.uuid4())
+            staged = os.path.join(staging, f"{name}.{extension(path)}")
+            shutil.copyfile(path, staged)
+            with open(staged, "rb") as handle:  # in the page cache, and on disk like a finished upload
+                os.fsync(handle.fileno())
+            result = os.path.join(daemon.results, name + ".json")
+            time.sleep(0.3)  # idle: the previous file's stats and logs are done
+            start = time.perf_counter()
+            os.rename(staged, os.path.join(daemon.inbox, os.path.basename(staged)))
+            end = wait_until(lambda: os.path.exists(result), a.timeout, f"results/{name}.json", 0.001, daemon)
+            return name, (end - start) * 1000.0
+
+        drop(picks[-1])  # warm-up, not counted: first use of the engine and the ledger
+        account = CPUAccount(daemon.process.pid)
+        for index in range(a.latency_drops):
+            path = picks[index % len(picks)]
+            name, latency = drop(path)
+            rows.append((path, name, latency))
+        account.finish()
+        # The daemon logs `completed` right after writing the document: wait for the last line.
+        last = rows[-1][1]
+        deadline = time.monotonic() + 10
+        while last not in daemon.encode_seconds() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seconds = daemon.encode_seconds()
+    finally:
+        daemon.stop()
+
+    overheads, versus_encode = [], []
+    print(f"  {'image':<44} {'latency ms':>10} {'daemon encode ms':>17} {'overhead ms':>12} "
+          f"{'encode --timings ms':>20} {'overhead ms':>12}")
+    for path, name, latency in rows:
+        own = seconds.get(name)
+        own_ms = own * 1000.0 if own is not None else None
+        other = engine_ms(encoded.get(path))
+        overhead = latency - own_ms if own_ms is not None else None
+        overhead2 = latency - other if other is not None else None
+        if overhead is not None:
+            overheads.append(overhead)
+        if overhead2 is not None:
+            versus_encode.append(overhead2)
+
+        def show(value, width):
+            return f"{value:>{width}.1f}" if value is not None else f"{'n/a':>{width}}"
+
+        print(f"  {os.path.basename(path)[:44]:<44} {latency:>10.1f} {show(own_ms, 17)} {show(overhead, 12)} "
+              f"{show(other, 20)} {show(overhead2, 12)}")
+    if not overheads:
+        raise BenchError("the daemon logged no `completed ... seconds=` line for the drops (log level?)")
+    median, worst = statistics.median(overheads), max(overheads)
+    print(f"  overhead = drop-to-JSON latency - the daemon's logged encode time of the same file "
+          f"(read+decode+detect+encode); CPU during the drops: {account.text()}")
+    figure("(a) latency overhead, median", f"{median:.1f} ms", "<= 50 ms", median <= 50)
+    figure("(a) latency overhead, max", f"{worst:.1f} ms", "<= 50 ms", worst <= 50)
+    if versus_encode:
+        print(f"  vs `facewatch encode --timings` (decode+detect+encode, another process): median "
+              f"{statistics.median(versus_encode):.1f} ms, max {max(versus_encode):.1f} ms")
+    summary.append(("(a) latency overhead median / max", f"{median:.1f} / {worst:.1f} ms", "<= 50 ms",
+                    median <= 50 and worst <= 50))
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) ingest
+
+
+def bench_ingest(a, work, out_dir, summary):
+    count = a.files
+    print(f"\n(b) ingest: {count:,} tiny distinct PNGs renamed into a running daemon (workers: default, "
+          f"one per core)", flush=True)
+    root = os.path.join(work, "ingest")
+    staging = os.path.join(work, "ingest-staging")
+    os.makedirs(staging)
+    names = []
+    for index in range(count):
+        name = f"small-{index:05d}.png"
+        with open(os.path.join(staging, name), "wb") as handle:
+            handle.write(tiny_png(index))
+        names.append(name)
+    os.sync()  # the staged files are on disk before the clock starts
+    daemon = Daemon(a.facewatch, root, os.path.join(out_dir, "daemon-ingest.log"), [])
+    sampler = None
+    try:
+        daemon.start()
+        sampler = MemorySampler(daemon)
+        sampler.start()
+        account = CPUAccount(daemon.process.pid)
+        inbox = daemon.inbox
+        start = time.perf_counter()
+        for name in names:
+            os.rename(os.path.join(staging, name), os.path.join(inbox, name))
+        renamed = time.perf_counter()
+
+        def inbox_empty():
+            with os.scandir(inbox) as entries:
+                return next(entries, None) is None
+
+        def recorded():
+            return stats(a.facewatch, root)["total"] >= count
+
+        wait_until(inbox_empty, a.timeout, "the inbox to empty", 0.005, daemon)
+        ingested = wait_until(recorded, a.timeout, f"{count} records", 0.01, daemon)
+        account.finish()
+        ingest_stats = stats(a.facewatch, root)
+
+        def drained():
+            document = stats(a.facewatch, root)
+            return document["completed"] + document["failed"] >= count
+
+        finished = wait_until(drained, a.timeout * 4, "the backlog to drain", 0.25, daemon)
+        final = stats(a.facewatch, root)
+        sampler.stop()
+        documents = count_results(daemon.results)
+    finally:
+        if sampler is not None and sampler.is_alive():
+            sampler.stop()
+        daemon.stop()
+
+    ingest_s, drain_s = ingested - start, finished - start
+    rate = count / ingest_s
+    peak_mb = sampler.peak_rss / 1024
+    print(f"  rename loop: {renamed - start:.2f} s; records at ingest end: total {ingest_stats['total']}, "
+          f"already final {ingest_stats['completed'] + ingest_stats['failed']}; CPU while ingesting: "
+          f"{account.text()}")
+    print(f"  drained: completed {final['completed']}, failed {final['failed']}, result documents {documents}; "
+          f"RSS sampled {sampler.samples} times, VmHWM {sampler.hwm / 1024:.0f} MB")
+    if final["total"] != count or documents != count:
+        raise BenchError(f"expected {count} records and documents, got {final['total']} records and "
+                         f"{documents} documents")
+    figure(f"(b) ingest of {count:,} files", f"{rate:,.0f} files/s", ">= 1,000/s", rate >= 1000)
+    print(f"  {'    time, first rename to last record':<44} {ingest_s:>12.2f} s")
+    figure("(b) peak RSS during the backlog", f"{peak_mb:.0f} MB", "< 500 MB", peak_mb < 500)
+    print(f"  {'(b) time to drain the backlog':<44} {drain_s:>12.2f} s   ({count / drain_s:,.0f} files/s "
+          f"encoded, first rename to last final record)")
+    summary.append((f"(b) ingest of {count:,} files", f"{rate:,.0f} files/s", ">= 1,000/s", rate >= 1000))
+    summary.append(("(b) peak RSS during the backlog", f"{peak_mb:.0f} MB", "< 500 MB", peak_mb < 500))
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) scaling
+
+
+def bench_scaling(a, work, out_dir, files, one_pass_seconds, summary):
+    # Enough copies that the 2-worker run, too, lasts about --min-seconds (one pass with 1 worker
+    # took `one_pass_seconds`): the tail, when one worker has nothing left, weighs little then.
+    copies = max(1, -(-int(a.min_seconds * 20) // max(1, int(one_pass_seconds * 10))))
+    total = copies * len(files)
+    # A B B A ...: slow drifts in what else runs on the machine hit both; the best run of each counts.
+    order = [(1, 2), (2, 1)] * ((a.scaling_rounds + 1) // 2)
+    order = [workers for pair in order[:a.scaling_rounds] for workers in pair]
+    print(f"\n(c) scaling: {len(files)} files of the folder x {copies} copies = {total} files, dedup off, "
+          f"into a fresh daemon with 1 or 2 workers; runs in the order {', '.join(map(str, order))} "
+          f"(workers), the best of each counts", flush=True)
+    best, rates = {}, {}
+    for run, workers in enumerate(order):
+        root = os.path.join(work, f"scaling-{run}-{workers}")
+        staging = os.path.join(work, f"scaling-{run}-{workers}-staging")
+        os.makedirs(staging)
+        staged = []
+        for copy in range(copies):
+            for index, path in enumerate(files):
+                name = f"c{copy:02d}-{index:04d}-{os.path.basename(path)}"
+                shutil.copyfile(path, os.path.join(staging, name))
+                staged.append(name)
+        os.sync()
+        daemon = Daemon(a.facewatch, root, os.path.join(out_dir, f"daemon-scaling-{run}-{workers}.log"),
+                        ["--workers", str(workers), "--no-dedup"])
+        try:
+            daemon.start()
+            account = CPUAccount(daemon.process.pid)
+            start = time.perf_counter()
+            for name in staged:
+                os.rename(os.path.join(staging, name), os.path.join(daemon.inbox, name))
+            end = wait_until(lambda: count_results(daemon.results) >= total, a.timeout * 4,
+                             f"{total} result documents", 0.05, daemon)
+            account.finish()
+            time.sleep(0.2)  # the last `completed` lines
+            encodes = list(daemon.encode_seconds().values())
+        finally:
+            daemon.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        wall = end - start
+        rate = total / wall
+        busy = sum(encodes) / (wall * workers)
+        mean_ms = 1000 * sum(encodes) / max(1, len(encodes))
+        print(f"  {workers} worker{'s' if workers > 1 else ' '}: {wall:7.2f} s, {rate:6.2f} images/s; "
+              f"mean encode {mean_ms:.0f} ms per image, workers busy encoding {100 * busy:.0f}% of the time; "
+              f"CPU: {account.text()}", flush=True)
+        if workers not in best or rate > best[workers][0]:
+            best[workers] = (rate, account.others)
+        rates.setdefault(workers, []).append(rate)
+    ratio = best[2][0] / best[1][0]
+    print(f"  best: 1 worker {best[1][0]:.2f} images/s, 2 workers {best[2][0]:.2f} images/s "
+          f"(ratio of the means of all runs: {statistics.mean(rates[2]) / statistics.mean(rates[1]):.2f}x)")
+    busiest = max(best[1][1], best[2][1])
+    if busiest > 0.15:
+        print(f"  NOTE: other processes used up to {busiest:.2f} of the {os.cpu_count()} cores during these runs; "
+              f"2 workers need 2 free cores, so this ratio is not the daemon's own: run again on an idle machine")
+    figure("(c) 2 workers / 1 worker", f"{ratio:.2f}x", ">= 1.9x", ratio >= 1.9)
+    summary.append(("(c) 2 workers / 1 worker", f"{ratio:.2f}x", ">= 1.9x", ratio >= 1.9))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description="facewatch serve: latency, ingest, memory and scaling.")
+    ap.add_argument("dir", help="folder of images (faces) for the latency and scaling parts")
+    ap.add_argument("--facewatch", required=True, help="the facewatch binary (release build)")
+    ap.add_argument("--files", type=int, default=10_000, help="small files for the ingest part (10000)")
+    ap.add_argument("--min-seconds", type=float, default=30.0,
+                    help="the scaling run with 2 workers lasts about this long (copies of the folder)")
+    ap.add_argument("--latency-drops", type=int, default=15, help="measured drops in the latency part")
+    ap.add_argument("--scaling-rounds", type=int, default=2,
+                    help="scaling runs of each worker count, alternating (2: 1, 2, 2, 1)")
+    ap.add_argument("--parts", default="a,b,c", help="which parts to run (a,b,c)")
+    ap.add_argument("--timeout", type=float, default=300.0, help="longest wait for one step, seconds")
+    ap.add_argument("--work", default=".cache/bench/daemon-roots",
+                    help="where daemon roots are made (removed afterwards); on the disk being measured")
+    ap.add_argument("--out", default=".cache/bench", help="folder for logs")
+    ap.add_argument("--keep", action="store_true", help="keep the daemon roots")
+    a = ap.parse_args()
+    parts = {p.strip() for p in a.parts.split(",") if p.strip()}
+    a.facewatch = os.path.abspath(a.facewatch)
+    if not os.path.isdir(a.dir):
+        sys.exit(f"bench-daemon: {a.dir} is not a folder")
+    if not os.access(a.facewatch, os.X_OK):
+        sys.exit(f"bench-daemon: {a.facewatch} is missing; run make build")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = os.path.abspath(os.path.join(a.out, f"daemon-{stamp}"))
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(a.work, exist_ok=True)
+    work = os.path.abspath(os.path.join(a.work, f"{stamp}-{os.getpid()}"))
+    os.makedirs(work)
+
+    print(f"\nbench-daemon: facewatch serve on {machine()}")
+    print(f"bench-daemon: roots in {work} ({filesystem_of(work)}), logs in {out_dir}")
+    print(f"bench-daemon: at start, {load_text()}", flush=True)
+    summary = []
+    started = time.perf_counter()
+    try:
+        files = image_files(a.dir)
+        encoded, one_pass = {}, 0.0
+        if parts & {"a", "c"}:
+            encoded, one_pass = encode_timings(a.facewatch, a.dir, os.path.join(out_dir, "encode-1.jsonl"))
+            print(f"bench-daemon: `facewatch encode --workers 1 --timings` on {len(files)} files of {a.dir}: "
+                  f"{one_pass:.1f} s", flush=True)
+        if "a" in parts:
+            bench_latency(a, work, out_dir, encoded, summary)
+        if "b" in parts:
+            bench_ingest(a, work, out_dir, summary)
+        if "c" in parts:
+            bench_scaling(a, work, out_dir, files, one_pass, summary)
+    except BenchError as error:
+        print(f"bench-daemon: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("bench-daemon: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nbench-daemon summary ({time.perf_counter() - started:.0f} s; at end, {load_text()}):")
+    for label, value, target, ok in summary:
+        print(f"  {label:<44} {value:>14}   target {target:<14} {verdict(ok)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
