@@ -102,7 +102,7 @@ run: deps models build
 	$(RELEASE_BIN) serve --root ./var
 
 test: deps models test-images need-swift
-	$(SWIFT) test --scratch-path $(SCRATCH)
+	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
 need-dir:
 	@if [ -z "$(DIR)" ]; then echo "usage: make conformance DIR=folder [REFERENCE=reference.jsonl]" >&2; exit 2; fi

@@ -93,11 +93,16 @@ private final class ConcurrencyMeter: @unchecked Sendable {
     @Test func shutdownWaitsForRunningJobsAndDropsQueuedOnes() async throws {
         let pool = try EncoderPool(models: try EngineTestSupport.defaultModels.get(), workers: 1)
         let meter = ConcurrencyMeter()
-        let running = Task { await pool.perform { _ in meter.begin(1); Thread.sleep(forTimeInterval: 0.4); meter.end(1); return 1 } }
+        // The running job holds its worker until released, so the second job must wait in the queue
+        // however slowly this machine schedules the test.
+        let release = DispatchSemaphore(value: 0)
+        let running = Task { await pool.perform { _ in meter.begin(1); release.wait(); meter.end(1); return 1 } }
         while meter.snapshot.started.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
         let queued = Task { await pool.perform { _ in meter.begin(2); meter.end(2); return 2 } }
-        try await Task.sleep(for: .milliseconds(50))  // let the second job reach the queue
+        try await Task.sleep(for: .milliseconds(300))  // let the second job reach the queue
 
+        // Release the running job only once shutdown is (almost certainly) waiting for it.
+        Thread.detachNewThread { Thread.sleep(forTimeInterval: 1.0); release.signal() }
         pool.shutdown()
         #expect(meter.snapshot.finished == [1], "shutdown returned before the running job finished")
         #expect(await running.value == 1)

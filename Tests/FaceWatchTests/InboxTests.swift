@@ -65,7 +65,9 @@ private typealias FS = FileSystemTestSupport
         defer { inbox.stop() }
         let path = scratch.sub("inbox/photo.jpg")
         FS.write(path, [UInt8](repeating: 1, count: 1000))  // a writer that closes...
-        try await Task.sleep(for: .milliseconds(150))
+        // A blocking sleep, not Task.sleep: a resumption on a busy cooperative pool may come late
+        // enough to split the writes by more than the settle time.
+        usleep(150_000)
         FS.write(path, [UInt8](repeating: 2, count: 500), append: true)  // ...and reopens to append
         let lastClose = ContinuousClock.now
         let entry = try #require(await recorder.wait(for: "photo.jpg"))
