@@ -3,7 +3,7 @@
 
     compare_results.py REFERENCE CANDIDATE [--tol 1e-5] [--verbose]
 
-REFERENCE: JSON lines from scripts/reference_encode.py (or /work/shared/golden/reference.jsonl):
+REFERENCE: JSON lines from scripts/reference_encode.py (or a golden reference.jsonl such as ../shared/golden/reference.jsonl):
   {"file", "width", "height", "faces": [{"box": [t, r, b, l], "encoding": [128 floats]}]}
   {"file", "expect_error": CODE}          facewatch must fail the file with exactly this code
   {"file", "reference_error": "..."}      face_recognition raised: facewatch must say corrupt_image

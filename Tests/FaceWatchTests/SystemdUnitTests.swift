@@ -132,7 +132,7 @@ import Testing
 
 /// What the service tests share: where the repository's files are, how to run systemd's tools.
 enum ServiceTestSupport {
-    /// The repository root, found from this file's path (the tests never read /work/shared).
+    /// The repository root, found from this file's path (the tests read nothing outside the repository).
     static let repository: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0 ..< 3 { url.deleteLastPathComponent() }  // Tests/FaceWatchTests/<file>
