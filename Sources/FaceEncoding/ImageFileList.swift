@@ -1,3 +1,4 @@
+import FaceCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ public enum ImageFileList {
     /// True for names writers use while a file is incomplete, and hidden files: dotfiles, `*.part`,
     /// `*.tmp` and `*~` (DESIGN.md, "On disk").
     public static func isIgnored(name: String) -> Bool {
-        name.hasPrefix(".") || name.hasSuffix(".part") || name.hasSuffix(".tmp") || name.hasSuffix("~")
+        WriterTemporaryName.matches(name)
     }
 
     /// Every path in order: a file (or anything that is not a directory) as given, a directory

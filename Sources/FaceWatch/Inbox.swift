@@ -1,3 +1,4 @@
+import FaceCore
 import Dispatch
 import Glibc
 import Logging
@@ -214,11 +215,7 @@ public final class Inbox: @unchecked Sendable {
     /// True for a writer's temporary name, which the inbox ignores until the file is renamed:
     /// a dotfile (rsync's `.photo.jpg.XXXXXX`), `*.part` (browsers, curl), `*.tmp`, `*~` (editors).
     /// The suffixes are matched without regard to case.
-    public static func isWriterTemporaryName(_ name: String) -> Bool {
-        if name.hasPrefix(".") || name.hasSuffix("~") { return true }
-        let lower = name.lowercased()
-        return lower.hasSuffix(".part") || lower.hasSuffix(".tmp")
-    }
+    public static func isWriterTemporaryName(_ name: String) -> Bool { WriterTemporaryName.matches(name) }
 
     // MARK: - Test hooks
 

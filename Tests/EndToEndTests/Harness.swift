@@ -59,9 +59,19 @@ struct CommandOutput {
 /// Runs `facewatch ARGS` to completion (at most `timeout` seconds).
 @discardableResult
 func facewatch(_ arguments: [String], timeout: Double = 120) throws -> CommandOutput {
+    try runCaptured(facewatchBinary!, arguments, label: "facewatch \(arguments.joined(separator: " "))", timeout: timeout)
+}
+
+/// Runs `executable ARGS` with no standard input, capturing stdout and stderr through files (pipes
+/// could fill up and stall the child), killing it after `timeout` seconds with a recorded issue.
+func runCaptured(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, label: String,
+    timeout: Double
+) throws -> CommandOutput {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: facewatchBinary!)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if let environment { process.environment = environment }
     let scratch = NSTemporaryDirectory() + "fw-out-\(UUID().uuidString)"
     _ = FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
     _ = FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
@@ -77,8 +87,7 @@ func facewatch(_ arguments: [String], timeout: Double = 120) throws -> CommandOu
     while process.isRunning && Date() < deadline { usleep(10_000) }
     if process.isRunning {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        Issue.record("facewatch \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
+        Issue.record("\(label) did not finish in \(timeout) s")
     }
     process.waitUntilExit()
     return CommandOutput(

@@ -277,36 +277,15 @@ struct ServiceEndToEndTests {
 /// this, drop-and-wait.sh could not stop its inotifywait with `kill`, and the orphan would keep the
 /// test waiting for output that never ends.
 func runTool(_ program: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> CommandOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
+    let unmasked = [
         "python3", "-c",
         "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
         program,
     ] + arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let scratch = NSTemporaryDirectory() + "fw-tool-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: scratch + ".out")
-        try? FileManager.default.removeItem(atPath: scratch + ".err")
-    }
-    process.standardOutput = FileHandle(forWritingAtPath: scratch + ".out")
-    process.standardError = FileHandle(forWritingAtPath: scratch + ".err")
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        Issue.record("\(program) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
-    }
-    process.waitUntilExit()
-    return CommandOutput(
-        status: process.terminationStatus,
-        stdout: (try? String(contentsOfFile: scratch + ".out", encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOfFile: scratch + ".err", encoding: .utf8)) ?? "")
+    return try runCaptured(
+        "/usr/bin/env", unmasked,
+        environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+        label: "\(program) \(arguments.joined(separator: " "))", timeout: timeout)
 }
 
 /// An `AF_UNIX` datagram socket bound where `$NOTIFY_SOCKET` will point, as systemd binds its own;
