@@ -39,7 +39,7 @@ INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)"
     UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)"
 
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
-        install uninstall clean distclean need-swift need-dir
+        install uninstall clean distclean need-swift need-dir settings-table
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
@@ -103,6 +103,10 @@ run: deps models build
 
 test: deps models test-images need-swift
 	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
+
+# The README's settings table, regenerated from Sources/FaceDaemon/Configuration/Setting.swift.
+settings-table: need-swift
+	FACEWATCH_UPDATE_README=1 $(SWIFT) test --scratch-path $(SCRATCH) --filter SettingsTableTests/readmeShowsTheTable
 
 need-dir:
 	@if [ -z "$(DIR)" ]; then echo "usage: make conformance DIR=folder [REFERENCE=reference.jsonl]" >&2; exit 2; fi

@@ -17,7 +17,8 @@ let package = Package(
     products: [
         .executable(name: "facewatch", targets: ["facewatch"]),
         .library(name: "FaceEncoding", targets: ["FaceEncoding"]),
-        .library(name: "FaceWatch", targets: ["FaceWatch"]),
+        .library(name: "FaceDaemon", targets: ["FaceDaemon"]),
+        .library(name: "FaceClient", targets: ["FaceClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,19 +47,22 @@ let package = Package(
         .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.
         .target(name: "FaceLedger", dependencies: ["FaceCore", "CLMDB"]),
-        // The daemon: Inbox, Store, Pipeline, Results, Stats, lifecycle.
+        // The daemon, one folder per part: Configuration, FileSystem, Inbox, Store, Pipeline,
+        // Lifecycle, Observability, Systemd (docs/ARCHITECTURE.md walks through them).
         .target(
-            name: "FaceWatch",
+            name: "FaceDaemon",
             dependencies: [
                 "FaceCore", "FaceEncoding", "FaceLedger",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The client side of a root: queries on the ledger, submit, waiting for results, status.
+        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon"]),
         // Command line only.
         .executableTarget(
             name: "facewatch",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceWatch",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -66,7 +70,18 @@ let package = Package(
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger"]),
-        .testTarget(name: "FaceWatchTests", dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceWatch"]),
+        .testTarget(
+            name: "FaceDaemonTests",
+            dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
+        .testTarget(
+            name: "FaceClientTests",
+            dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
+        .testTarget(name: "FacewatchCLITests", dependencies: ["facewatch", "FaceDaemon", "FaceTestSupport"]),
+        // What several test targets share: scratch directories, tiny images, a daemon root.
+        .target(
+            name: "FaceTestSupport",
+            dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"),
         .testTarget(name: "EndToEndTests", dependencies: ["FaceCore"]),
     ],
     swiftLanguageModes: [.v6],

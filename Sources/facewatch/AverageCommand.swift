@@ -1,5 +1,6 @@
 import ArgumentParser
-import FaceWatch
+import FaceClient
+import FaceDaemon
 import Foundation
 
 /// `facewatch average [--since 24h | --from T --to T]`: the true mean face encoding.

@@ -1,5 +1,6 @@
 import ArgumentParser
-import FaceWatch
+import FaceClient
+import FaceDaemon
 import Foundation
 
 /// `facewatch result UUID`: the image's JSON document, from the ledger.

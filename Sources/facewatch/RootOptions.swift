@@ -1,5 +1,6 @@
 import ArgumentParser
-import FaceWatch
+import FaceClient
+import FaceDaemon
 
 /// `--root` and `--config`: which facewatch root a client command talks about. Resolved exactly like
 /// `serve` resolves them, so a client finds the paths the daemon uses.

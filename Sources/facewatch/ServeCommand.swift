@@ -1,5 +1,6 @@
 import ArgumentParser
-import FaceWatch
+import FaceDaemon
+import FaceEncoding
 import Foundation
 import Logging
 
@@ -24,62 +25,55 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The state root: inbox, store, results, db, stats.json (default: $FACEWATCH_ROOT or ./var).")
-    var root: String?
+    // One option per row of the settings table (`Setting.all`), which gives each its help and
+    // default; `SettingsTableTests` fails when a row has no option here.
+    @Option(help: .setting("root")) var root: String?
     @Option(help: "A config file in `key = value` format (default: $FACEWATCH_CONFIG if set).")
     var config: String?
-    @Option(help: "Drop directory (default ROOT/inbox).")
-    var inbox: String?
-    @Option(help: "Where originals are kept (default ROOT/store); may be on another file system.")
-    var store: String?
-    @Option(help: "Where result documents are written (default ROOT/results).")
-    var results: String?
-    @Option(help: "LMDB directory (default ROOT/db).")
-    var db: String?
-    @Option(help: "Encoder workers (default: one per CPU core).")
-    var workers: String?
-    @Option(help: "Files held in memory and the encoders at once (default: 2 x workers).")
-    var inFlight: String?
-    @Option(help: "Largest accepted file: 50MB, 48MiB, bytes (default 50MB).")
-    var maxBytes: String?
-    @Option(help: "Largest accepted image in pixels, from its header: 50M (default 50M).")
-    var maxPixels: String?
-    @Option(help: "Times the image is doubled before detection, 0-8 (default 1).")
-    var upsample: String?
-    @Option(help: "Jittered copies of each face averaged, 1-1000 (default 1).")
-    var jitters: String?
-    @Option(help: "Landmarks: small (5 points) or large (68) (default small).")
-    var landmarks: String?
-    @Option(help: "Face detector: hog or cnn (default hog).")
-    var detector: String?
-    @Option(help: "Quiet time after a file written in place is closed before it is taken, ms (default 250).")
-    var settleMs: String?
-    @Flag(help: "Encode identical content again instead of reusing the faces found before.")
-    var noDedup = false
-    @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
-    var logLevel: String?
-    @Option(help: "Model directory (default: $FACEWATCH_MODELS, ./models, <prefix>/share/facewatch/models).")
-    var models: String?
-    @Option(help: "How long a graceful stop waits for files being encoded: 30s, 2m (default 30s).")
-    var shutdownTimeout: String?
-    @Option(help: "Result documents: pretty or compact (default pretty).")
-    var resultFormat: String?
-    @Option(help: "Initial LMDB map size; it grows when full (default 1GiB).")
-    var mapSize: String?
+    @Option(help: .setting("inbox")) var inbox: String?
+    @Option(help: .setting("store")) var store: String?
+    @Option(help: .setting("results")) var results: String?
+    @Option(help: .setting("db")) var db: String?
+    @Option(help: .setting("workers")) var workers: Int?
+    @Option(help: .setting("in_flight")) var inFlight: Int?
+    @Option(help: .setting("max_bytes")) var maxBytes: SizeArgument?
+    @Option(help: .setting("max_pixels")) var maxPixels: SizeArgument?
+    @Option(help: .setting("upsample")) var upsample: Int?
+    @Option(help: .setting("jitters")) var jitters: Int?
+    @Option(help: .setting("landmarks")) var landmarks: Landmarks?
+    @Option(help: .setting("detector")) var detector: DetectorKind?
+    @Option(help: .setting("settle_ms")) var settleMs: Int?
+    @Flag(inversion: .prefixedNo, help: .setting("dedup")) var dedup: Bool?
+    @Option(help: .setting("log_level")) var logLevel: Logger.Level?
+    @Option(help: .setting("models")) var models: String?
+    @Option(help: .setting("shutdown_timeout")) var shutdownTimeout: DurationArgument?
+    @Option(help: .setting("result_format")) var resultFormat: DaemonConfiguration.ResultFormat?
+    @Option(help: .setting("map_size")) var mapSize: SizeArgument?
 
-    /// The command-line settings by config key.
+    /// The command-line settings by key, as text in the config file's syntax.
     var flags: DaemonConfiguration.Flags {
-        var flags: DaemonConfiguration.Flags = [:]
-        let pairs: [(String, String?)] = [
+        let given: [(String, String?)] = [
             ("root", root), ("inbox", inbox), ("store", store), ("results", results), ("db", db),
-            ("workers", workers), ("in_flight", inFlight), ("max_bytes", maxBytes), ("max_pixels", maxPixels),
-            ("upsample", upsample), ("jitters", jitters), ("landmarks", landmarks), ("detector", detector),
-            ("settle_ms", settleMs), ("log_level", logLevel), ("models", models),
-            ("shutdown_timeout", shutdownTimeout), ("result_format", resultFormat), ("map_size", mapSize),
+            ("workers", workers.map(String.init)), ("in_flight", inFlight.map(String.init)),
+            ("max_bytes", maxBytes?.text), ("max_pixels", maxPixels?.text), ("upsample", upsample.map(String.init)),
+            ("jitters", jitters.map(String.init)), ("landmarks", landmarks?.rawValue),
+            ("detector", detector?.rawValue), ("settle_ms", settleMs.map(String.init)),
+            ("dedup", dedup.map(String.init)), ("log_level", logLevel?.rawValue), ("models", models),
+            ("shutdown_timeout", shutdownTimeout?.text), ("result_format", resultFormat?.rawValue),
+            ("map_size", mapSize?.text),
         ]
-        for case let (key, value?) in pairs { flags[key] = value }
-        if noDedup { flags["dedup"] = "false" }
+        var flags: DaemonConfiguration.Flags = [:]
+        for case let (key, value?) in given { flags[key] = value }
         return flags
+    }
+
+    /// Out-of-range values are usage errors (exit 2), found before the config file is read.
+    func validate() throws {
+        do {
+            _ = try DaemonConfiguration.resolve(file: nil, flags: flags, environment: [:])
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 
     func run() async throws {

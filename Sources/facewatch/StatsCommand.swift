@@ -1,5 +1,6 @@
 import ArgumentParser
-import FaceWatch
+import FaceClient
+import FaceDaemon
 
 /// `facewatch stats`: counts per status, faces, mean encoding, rate.
 struct StatsCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
-import FaceWatch
+import FaceClient
+import FaceDaemon
 
 /// `facewatch status`: is a daemon running, the backlog, the rate, the latest failures.
 struct StatusCommand: ParsableCommand {

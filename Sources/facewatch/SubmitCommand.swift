@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceCore
-import FaceWatch
+import FaceClient
+import FaceDaemon
 import Foundation
 
 /// `facewatch submit FILE|DIR... [--wait]`: hands files to the daemon, prints their UUIDs.

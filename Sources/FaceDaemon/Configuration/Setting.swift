@@ -1,0 +1,253 @@
+import FaceEncoding
+import Foundation
+import Logging
+
+/// One setting of `facewatch serve`, declared once in `Setting.all`.
+///
+/// The table is the only place a setting is described: the config-file parser, the defaults of
+/// `DaemonConfiguration`, the startup summary, what a SIGHUP reload changes, the `serve` options'
+/// help and the README's settings table all come from it. To add a setting: a stored property on
+/// `DaemonConfiguration`, one row here, one `@Option` in `ServeCommand` (a test fails until the option
+/// exists), and `make settings-table` for the README.
+public struct Setting: Sendable, Identifiable {
+    /// The key in the config file (`max_bytes`); the flag is the same with `-` (`--max-bytes`).
+    public let key: String
+    /// What values look like, for help and errors: `N`, `SIZE`, `DURATION`, `small|large`.
+    public let syntax: String
+    /// The built-in value, in the setting's own syntax (empty: none). `DaemonConfiguration(root:)`
+    /// applies it through the same parser as a config file's value.
+    public let defaultValue: String
+    /// Whether a SIGHUP reload applies a change without a restart.
+    public let reloadable: Bool
+    /// What the setting does, in one line.
+    public let help: String
+    /// Sets the value from text; throws with `origin` in the message.
+    fileprivate let assign: @Sendable (inout DaemonConfiguration, String, Origin) throws(ConfigurationError) -> Void
+    /// The value in force, in the setting's syntax (the startup summary, reload comparisons).
+    public let describe: @Sendable (DaemonConfiguration) -> String
+    /// Copies this setting's value from one configuration to another (a reload).
+    public let transfer: @Sendable (DaemonConfiguration, inout DaemonConfiguration) -> Void
+
+    public var id: String { key }
+
+    /// The command-line flag: `--` and the key with `_` as `-`.
+    public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+
+    /// Where a value came from: for error messages, and what a relative path is relative to.
+    struct Origin {
+        /// `file.conf:3: workers`, or `--workers`.
+        var label: String
+        /// The config file's directory for a value from a file; the current directory for a flag.
+        var baseDirectory: String
+    }
+
+    /// The setting named `key`, or nil.
+    public static func named(_ key: String) -> Setting? {
+        all.first { $0.key == key }
+    }
+
+    /// The help line of the setting named `key` with its default, for the command line's help.
+    public static func help(for key: String) -> String {
+        guard let setting = named(key) else { return "" }
+        let shown = setting.defaultValue.isEmpty ? "" : " (default \(setting.defaultShown))"
+        return setting.help.prefix(1).uppercased() + setting.help.dropFirst() + shown + "."
+    }
+
+    /// The default as documentation shows it: directories under the root as `ROOT/inbox`.
+    public var defaultShown: String {
+        if syntax == "DIR" && key != "root" && key != "models" { return "ROOT/" + defaultValue }
+        return defaultValue.isEmpty ? "searched" : defaultValue
+    }
+
+    /// Applies `value`.
+    /// - Throws: `ConfigurationError` naming `origin` when the value is not valid for this setting.
+    func apply(_ value: String, to configuration: inout DaemonConfiguration, origin: Origin) throws(ConfigurationError) {
+        try assign(&configuration, value, origin)
+    }
+}
+
+// MARK: - The table
+
+extension Setting {
+    /// Every setting, in the order the documentation lists them.
+    public static let all: [Setting] = [
+        Setting(
+            key: "root", syntax: "DIR", defaultValue: DaemonConfiguration.defaultRoot, reloadable: false,
+            help: "the state root: lock, stats.json, metrics.prom and the directories below ($FACEWATCH_ROOT)",
+            // Resolved first, by `DaemonConfiguration.resolve`: every other path depends on it.
+            assign: { _, _, _ throws(ConfigurationError) in }, describe: { $0.root }, transfer: { _, _ in }),
+        .directory("inbox", \.inbox, help: "where files are dropped"),
+        .directory("store", \.store, help: "where originals are kept; may be on another file system"),
+        .directory("results", \.results, help: "where results/<uuid>.json documents are written"),
+        .directory("db", \.database, help: "the LMDB environment, the truth"),
+        .integer(
+            "workers", \.workers, 0...256, default: "0", reloadable: true,
+            help: "encoder workers; 0 means one per CPU core"),
+        .integer(
+            "in_flight", \.inFlight, 0...4096, default: "0", reloadable: true,
+            help: "files held in memory and the encoders at once; 0 means twice the workers"),
+        .size(
+            "max_bytes", \.maxBytes, 1...Int(Int32.max) * 4, default: "50MB", reloadable: true,
+            help: "largest accepted file"),
+        .size(
+            "max_pixels", \.maxPixels, 1...Int(Int32.max), default: "50M", reloadable: true,
+            help: "largest accepted image in pixels (width x height, from its header)"),
+        .integer(
+            "upsample", \.encoder.upsample, EncoderOptions.upsampleRange, default: "1", reloadable: false,
+            help: "times the image is doubled before detection"),
+        .integer(
+            "jitters", \.encoder.jitters, EncoderOptions.jittersRange, default: "1", reloadable: false,
+            help: "jittered copies of each face averaged"),
+        .choice(
+            "landmarks", \.encoder.landmarks, default: .small, reloadable: false,
+            help: "5-point (small) or 68-point (large) landmarks"),
+        .choice("detector", \.encoder.detector, default: .hog, reloadable: false, help: "the face detector"),
+        .integer(
+            "settle_ms", \.settleMilliseconds, 0...60_000, default: "250", reloadable: false,
+            help: "quiet time, in ms, after a file written in place is closed before it is taken"),
+        .boolean(
+            "dedup", \.dedup, default: true, reloadable: true,
+            help: "reuse the faces of identical content instead of encoding it again"),
+        .choice(
+            "log_level", \.logLevel, default: .info, reloadable: true, help: "least severe level logged to stderr"),
+        Setting(
+            key: "models", syntax: "DIR", defaultValue: "", reloadable: false,
+            help: "model directory (default: $FACEWATCH_MODELS, ./models, PREFIX/share/facewatch/models)",
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                // Relative to the config file's directory (or, for a flag, the current one).
+                configuration.models =
+                    value.isEmpty ? nil : DaemonConfiguration.absolute(value, relativeTo: origin.baseDirectory)
+            },
+            describe: { $0.models ?? "" }, transfer: { $1.models = $0.models }),
+        .duration(
+            "shutdown_timeout", \.shutdownTimeout, default: "30s", reloadable: true,
+            help: "how long a graceful stop waits for the files being encoded"),
+        .choice(
+            "result_format", \.resultFormat, default: .pretty, reloadable: false,
+            help: "layout of results/<uuid>.json"),
+        .size(
+            "map_size", \.mapSize, 1 << 20...1 << 40, default: "1GiB", reloadable: false,
+            help: "initial LMDB map size; it grows when full"),
+    ]
+}
+
+// MARK: - Kinds of setting
+
+/// A value a setting can hold that is one of a few words (`small|large`, `pretty|compact`).
+public protocol SettingChoice: RawRepresentable<String>, CaseIterable, Sendable {}
+
+extension Landmarks: SettingChoice {}
+extension DetectorKind: SettingChoice {}
+extension DaemonConfiguration.ResultFormat: SettingChoice {}
+extension Logger.Level: SettingChoice {}
+
+extension Setting {
+    fileprivate typealias Path<Value> = WritableKeyPath<DaemonConfiguration, Value> & Sendable
+
+    fileprivate static func invalid(_ origin: Origin, _ expected: String, _ value: String) -> ConfigurationError {
+        ConfigurationError("\(origin.label): expected \(expected), got `\(value)`")
+    }
+
+    /// A directory, relative to the root unless absolute; its default is the key under the root.
+    fileprivate static func directory(_ key: String, _ path: Path<String>, help: String) -> Setting {
+        Setting(
+            key: key, syntax: "DIR", defaultValue: key, reloadable: false, help: help,
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                guard !value.isEmpty else { throw invalid(origin, "a directory", value) }
+                configuration[keyPath: path] = DaemonConfiguration.absolute(value, relativeTo: configuration.root)
+            },
+            describe: { $0[keyPath: path] }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
+    fileprivate static func integer(
+        _ key: String, _ path: Path<Int>, _ range: ClosedRange<Int>, default value: String, reloadable: Bool,
+        help: String
+    ) -> Setting {
+        Setting(
+            key: key, syntax: "N", defaultValue: value, reloadable: reloadable, help: help,
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                guard let number = Int(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+                    throw invalid(origin, "a whole number from \(range.lowerBound) to \(range.upperBound)", value)
+                }
+                configuration[keyPath: path] = number
+            },
+            describe: { String($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
+    fileprivate static func size(
+        _ key: String, _ path: Path<Int>, _ range: ClosedRange<Int>, default value: String, reloadable: Bool,
+        help: String
+    ) -> Setting {
+        Setting(
+            key: key, syntax: "SIZE", defaultValue: value, reloadable: reloadable, help: help,
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                guard let number = ValueParsing.byteCount(value), range.contains(number) else {
+                    throw invalid(origin, "a size such as 50MB or 48MiB, at least \(range.lowerBound)", value)
+                }
+                configuration[keyPath: path] = number
+            },
+            describe: { String($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
+    fileprivate static func duration(
+        _ key: String, _ path: Path<Double>, default value: String, reloadable: Bool, help: String
+    ) -> Setting {
+        Setting(
+            key: key, syntax: "DURATION", defaultValue: value, reloadable: reloadable, help: help,
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                guard let seconds = ValueParsing.seconds(value), seconds <= 86_400 else {
+                    throw invalid(origin, "a duration such as 30s or 2m", value)
+                }
+                configuration[keyPath: path] = seconds
+            },
+            describe: { String($0[keyPath: path]) + "s" }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
+    fileprivate static func boolean(
+        _ key: String, _ path: Path<Bool>, default value: Bool, reloadable: Bool, help: String
+    ) -> Setting {
+        Setting(
+            key: key, syntax: "BOOL", defaultValue: String(value), reloadable: reloadable, help: help,
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                guard let flag = ValueParsing.bool(value) else { throw invalid(origin, "true or false", value) }
+                configuration[keyPath: path] = flag
+            },
+            describe: { String($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
+    fileprivate static func choice<Value: SettingChoice>(
+        _ key: String, _ path: Path<Value>, default value: Value, reloadable: Bool, help: String
+    ) -> Setting {
+        let names = Value.allCases.map(\.rawValue)
+        return Setting(
+            key: key, syntax: names.joined(separator: "|"), defaultValue: value.rawValue, reloadable: reloadable,
+            help: help,
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                guard let choice = Value(rawValue: value.lowercased()) else {
+                    let expected = names.dropLast().joined(separator: ", ") + " or " + names.last!
+                    throw invalid(origin, expected, value)
+                }
+                configuration[keyPath: path] = choice
+            },
+            describe: { $0[keyPath: path].rawValue }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+}
+
+// MARK: - Documentation
+
+extension Setting {
+    /// The README's settings table (Markdown), one row per setting.
+    public static var markdownTable: String {
+        var lines = [
+            "| Key (`--flag`) | Values | Default | Reload | Meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for setting in all {
+            let shown = setting.defaultValue.isEmpty ? setting.defaultShown : "`\(setting.defaultShown)`"
+            lines.append(
+                "| `\(setting.key)` (`\(setting.flag)`) | \(setting.syntax.replacingOccurrences(of: "|", with: "\\|")) | \(shown) | \(setting.reloadable ? "yes" : "restart") | \(setting.help) |"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,182 @@
+import FaceCore
+import FaceEncoding
+import FaceLedger
+import Foundation
+import Synchronization
+import FaceTestSupport
+import Testing
+
+@testable import FaceDaemon
+
+/// The pipeline on a real ledger, store and encoder pool (real dlib models from `<repo>/models`).
+@Suite(.serialized, .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
+struct PipelineTests {
+    static let pool: EncoderPool = {
+        let models = try! FaceModels(directory: URL(fileURLWithPath: testModelsDirectory!))
+        return try! EncoderPool(models: models, workers: 2)
+    }()
+
+    /// Collects what `onFinal` reports.
+    final class Finals: Sendable {
+        let results = Mutex<[FinalResult]>([])
+        func append(_ result: FinalResult) { results.withLock { $0.append(result) } }
+        var all: [FinalResult] { results.withLock { $0 } }
+    }
+
+    func makePipeline(_ root: TestRoot, settings: PipelineSettings, finals: Finals) -> Pipeline {
+        Pipeline(
+            ledger: root.ledger, pool: Self.pool, location: root.location, results: root.results,
+            settings: settings, logger: root.logger) { finals.append($0) }
+    }
+
+    /// Runs the pipeline until the queue is empty (or 60 s), then stops it.
+    func runUntilIdle(_ pipeline: Pipeline, _ ledger: Ledger, watch: (@Sendable () async -> Void)? = nil) async throws {
+        let task = Task { await pipeline.run() }
+        pipeline.wake()
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try ledger.stats().counts[.created] ?? 0 > 0, ContinuousClock.now < deadline {
+            await watch?()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await pipeline.stop()
+        _ = await pipeline.drain(timeout: 10)
+        await task.value
+        #expect(try ledger.stats().counts[.created] == 0)
+    }
+
+    @Test func encodesQueuedRecordsAndWritesTheirDocuments() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let outcome = try root.ingestor.ingest([
+            root.drop("tiny.png", TinyPNG.make(width: 16, height: 16, seed: 1)),
+            root.drop("text.jpg", Array("not an image at all".utf8)),
+            root.drop("empty.png", []),
+            root.drop("bomb.png", TinyPNG.header(width: 100_000, height: 100_000)),
+        ])
+        let ids = outcome.created.map(\.id)
+        let finals = Finals()
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
+        try await runUntilIdle(pipeline, root.ledger)
+
+        let records = try ids.map { try #require(try root.ledger.record($0)) }
+        #expect(records[0].status == .completed)
+        #expect(records[0].faces.isEmpty)
+        #expect(records[0].image == ImageInfo(format: .png, width: 16, height: 16))
+        #expect(records[0].attempts == 1)
+        #expect(records[1].error?.code == .notAnImage)
+        #expect(records[2].error?.code == .emptyFile)
+        #expect(records[3].error?.code == .tooManyPixels)
+        for record in records {
+            let document = try #require(ResultsWriter.read(id: record.id, in: root.results.directory))
+            #expect(document.json == record.resultDocument().json)  // JSON keeps milliseconds
+        }
+        #expect(finals.all.count == 4)
+        #expect(finals.all.allSatisfy { $0.how == .encoded })
+    }
+
+    @Test func identicalContentReusesTheFacesUnlessDedupIsOff() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let png = TinyPNG.make(width: 8, height: 8, seed: 9)
+        let first = try root.ingestor.ingest([root.drop("one.png", png)]).created[0]
+        let finals = Finals()
+        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        let second = try root.ingestor.ingest([root.drop("two.png", png)]).created[0]
+        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        let third = try root.ingestor.ingest([root.drop("three.png", png)]).created[0]
+        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2, dedup: false), finals: finals), root.ledger)
+
+        let how = Dictionary(uniqueKeysWithValues: finals.all.map { ($0.record.id, $0.how) })
+        #expect(how[first.id] == .encoded)
+        #expect(how[second.id] == .deduplicated)
+        #expect(how[third.id] == .encoded)
+        let reused = try #require(try root.ledger.record(second.id))
+        #expect(reused.status == .completed)
+        #expect(reused.attempts == 0)  // the network never ran
+        #expect(reused.image == (try root.ledger.record(first.id))?.image)
+        #expect(reused.source.name == "two.png")
+        #expect(try root.ledger.record(third.id)?.attempts == 1)
+    }
+
+    @Test func aRecordThatCrashedTheProcessThreeTimesIsFailedWithoutEncoding() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let record = try root.ingestor.ingest([root.drop("poison.png", TinyPNG.make(seed: 10))]).created[0]
+        for _ in 0..<3 { try root.ledger.beginAttempt(record.id) }  // three runs that died mid-encode
+        let finals = Finals()
+        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        let final = try #require(try root.ledger.record(record.id))
+        #expect(final.status == .failed)
+        #expect(final.error?.code == .crashed)
+        #expect(final.attempts == 3)
+        #expect(finals.all.map(\.how) == [.crashed])
+        #expect(ResultsWriter.read(id: record.id, in: root.results.directory)?.error?.code == .crashed)
+    }
+
+    @Test func aCreatedRecordWhoseStoredEntryIsASymlinkIsFailedUnopened() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let id = UUID()
+        let target = root.directory.appending("elsewhere.png")
+        writeFile(target, TinyPNG.make(seed: 11))
+        let stored = root.store.path(for: id, ext: "png")
+        try FileManager.default.createDirectory(atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
+        #expect(symlink(target, stored) == 0)
+        try root.ledger.insertCreated(LedgerRecord(
+            id: id, source: SourceInfo(name: "link.png", bytes: 0, sha256: SHA256.hex([])),
+            storePath: root.location.recordedPath(for: stored), createdAt: Date()))
+        let finals = Finals()
+        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        let record = try #require(try root.ledger.record(id))
+        #expect(record.error?.code == .notARegularFile)
+        #expect(record.attempts == 0)
+        #expect(finals.all.map(\.how) == [.notARegularFile])
+    }
+
+    @Test func neverHoldsMoreThanMaxInFlightRecords() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let batch = (0..<40).map { root.drop("f\($0).png", TinyPNG.make(width: 32, height: 32, seed: 100 + $0)) }
+        _ = try root.ingestor.ingest(batch)
+        let finals = Finals()
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 3), finals: finals)
+        let peak = Mutex(0)
+        try await runUntilIdle(pipeline, root.ledger) {
+            let now = await pipeline.inFlightCount
+            peak.withLock { $0 = max($0, now) }
+        }
+        #expect(peak.withLock { $0 } <= 3)
+        #expect(peak.withLock { $0 } >= 1)
+        #expect(finals.all.count == 40)
+        #expect(Set(finals.all.map(\.record.id)).count == 40)
+        // Oldest first: the queue's order.
+        #expect(try root.ledger.stats().counts[.completed] == 40)
+    }
+
+    @Test func stopLeavesUnstartedRecordsCreated() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        _ = try root.ingestor.ingest((0..<30).map { root.drop("s\($0).png", TinyPNG.make(width: 64, height: 64, seed: 300 + $0)) })
+        let finals = Finals()
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals)
+        let task = Task { await pipeline.run() }
+        pipeline.wake()
+        while finals.all.count < 3 { try await Task.sleep(for: .milliseconds(2)) }
+        await pipeline.stop()
+        let left = await pipeline.drain(timeout: 10)
+        await task.value
+        #expect(left == 0)
+        let stats = try root.ledger.stats()
+        #expect(stats.counts[.completed]! == finals.all.count)
+        #expect(stats.counts[.created]! == 30 - finals.all.count)
+        #expect(stats.counts[.created]! > 0)
+        // Every record is either final with a document, or still queued: none half-done.
+        try root.ledger.forEachRecord { record in
+            if record.status == .created {
+                #expect(ResultsWriter.read(id: record.id, in: root.results.directory) == nil)
+            } else {
+                #expect(ResultsWriter.read(id: record.id, in: root.results.directory) != nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import FaceDaemon
+import FaceTestSupport
+import Foundation
+import Testing
+
+@testable import facewatch
+
+/// The settings table (`Setting.all`) is the one place settings are declared: these tests fail when
+/// `serve`, the defaults or the README drift from it.
+@Suite(.timeLimit(.minutes(1)))
+struct SettingsTableTests {
+    @Test func everyDefaultIsAcceptedByItsOwnParser() throws {
+        let defaults = DaemonConfiguration(root: "/r")
+        // Every default but the root's, written out as a config file, gives the built-in defaults.
+        let text = Setting.all.filter { !$0.defaultValue.isEmpty && $0.key != "root" }
+            .map { "\($0.key) = \($0.defaultValue)" }
+        let file = try ConfigFile(text: text.joined(separator: "\n"), path: "/etc/defaults.conf")
+        var resolved = try DaemonConfiguration.resolve(
+            file: file, flags: ["root": "/r"], environment: [:], currentDirectory: "/")
+        resolved.configFile = nil
+        #expect(resolved == defaults)
+        #expect(Setting.named("root")?.defaultValue == DaemonConfiguration.defaultRoot)
+    }
+
+    @Test func serveHasOneOptionPerSetting() {
+        let help = ServeCommand.helpMessage(columns: 400)
+        for setting in Setting.all {
+            #expect(help.contains(setting.flag), "serve has no \(setting.flag) option for `\(setting.key)`")
+            #expect(help.contains(Setting.help(for: setting.key)), "help of \(setting.flag) is not the table's")
+        }
+    }
+
+    @Test func everyOptionReachesItsSetting() throws {
+        let samples: [String: String] = [
+            "root": "/r", "inbox": "/i", "store": "/s", "results": "/o", "db": "/d", "workers": "3", "in_flight": "7",
+            "max_bytes": "1MB", "max_pixels": "2M", "upsample": "2", "jitters": "4", "landmarks": "large",
+            "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",
+            "result_format": "compact", "map_size": "64MiB",
+        ]
+        var arguments: [String] = ["--no-dedup"]
+        for setting in Setting.all where setting.key != "dedup" {
+            let sample = try #require(samples[setting.key], "no sample value for \(setting.key)")
+            arguments += [setting.flag, sample]
+        }
+        let command = try ServeCommand.parse(arguments)
+        var expected = samples
+        expected["dedup"] = "false"
+        #expect(command.flags == expected)
+        let configuration = try DaemonConfiguration.resolve(file: nil, flags: command.flags, environment: [:])
+        let defaults = DaemonConfiguration(root: "/r")
+        for setting in Setting.all where setting.key != "root" {
+            #expect(setting.describe(configuration) != setting.describe(defaults), "\(setting.flag) changed nothing")
+        }
+    }
+
+    @Test func outOfRangeValuesAreUsageErrors() {
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--workers", "9999"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--max-bytes", "lots"]) }
+        #expect(throws: (any Error).self) { try ServeCommand.parse(["--landmarks", "medium"]) }
+        #expect(ServeCommand.exitCode(for: ValidationError("x")) == .validationFailure)
+    }
+
+    /// The README's table is `Setting.markdownTable`. `make settings-table` sets
+    /// FACEWATCH_UPDATE_README=1 to rewrite it instead of failing.
+    @Test func readmeShowsTheTable() throws {
+        let path = repositoryRoot + "/README.md"
+        let readme = try String(contentsOfFile: path, encoding: .utf8)
+        let begin = "<!-- settings-table:begin -->\n", end = "<!-- settings-table:end -->"
+        let start = try #require(readme.range(of: begin), "README has no settings-table markers")
+        let stop = try #require(readme.range(of: end))
+        let current = String(readme[start.upperBound..<stop.lowerBound])
+        let wanted = Setting.markdownTable + "\n"
+        if current != wanted, ProcessInfo.processInfo.environment["FACEWATCH_UPDATE_README"] == "1" {
+            try readme.replacingCharacters(in: start.upperBound..<stop.lowerBound, with: wanted)
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return
+        }
+        #expect(current == wanted, "README's settings table is stale: run `make settings-table`")
+    }
+}
