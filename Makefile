@@ -39,7 +39,7 @@ INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)"
     UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)"
 
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
-        install uninstall clean distclean need-swift need-dir settings-table
+        install uninstall clean distclean need-swift need-dir settings-table format lint
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
@@ -54,6 +54,8 @@ help:
 	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
 	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
 	@echo "make uninstall [PREFIX=/usr/local] [DESTDIR=dir]   remove what install added; keeps data and an edited config"
+	@echo "make format        reformat Sources/ and Tests/ with .swift-format; make lint: check only (CI runs it)"
+	@echo "make settings-table   regenerate the README's settings table from Setting.all"
 	@echo "make clean         remove build products and run outputs; make distclean: also caches, venvs, models"
 
 deps:
@@ -107,6 +109,14 @@ test: deps models test-images need-swift
 # The README's settings table, regenerated from Sources/FaceDaemon/Configuration/Setting.swift.
 settings-table: need-swift
 	FACEWATCH_UPDATE_README=1 $(SWIFT) test --scratch-path $(SCRATCH) --filter SettingsTableTests/readmeShowsTheTable
+
+# Formatting: .swift-format is the style; `make lint` (run by CI) fails on any difference.
+SWIFT_SOURCES := Sources Tests Package.swift
+format: need-swift
+	$(SWIFT) format format --in-place --parallel --recursive $(SWIFT_SOURCES)
+
+lint: need-swift
+	$(SWIFT) format lint --strict --parallel --recursive $(SWIFT_SOURCES)
 
 need-dir:
 	@if [ -z "$(DIR)" ]; then echo "usage: make conformance DIR=folder [REFERENCE=reference.jsonl]" >&2; exit 2; fi

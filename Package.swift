@@ -3,7 +3,7 @@ import PackageDescription
 
 // The C++ that instantiates dlib's detector templates is compiled with these flags in every
 // configuration: -O0 makes detection ~150x slower, and FMA contraction (-march=native) changes boxes.
-// See DESIGN.md, "Measured facts".
+// docs/ARCHITECTURE.md, "The engine", says what was measured.
 let nativeOptimization: [CXXSetting] = [
     .unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"], .when(platforms: [.linux])),
 ]
@@ -13,7 +13,6 @@ let codecOptimization: [CSetting] = [
 
 let package = Package(
     name: "facewatch",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "facewatch", targets: ["facewatch"]),
         .library(name: "FaceEncoding", targets: ["FaceEncoding"]),
@@ -42,7 +41,8 @@ let package = Package(
         ),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         // Value types shared by every module: faces, errors, the result document.
-        .target(name: "FaceCore"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .target(name: "FaceCore", dependencies: ["COpenSSL"]),
         // The engine: models, decoding, limits, FaceEngine, EncoderPool.
         .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     libdlib-dev libjpeg-dev libpng-dev liblmdb-dev lmdb-utils   # dlib, image codecs, LMDB
     libopenblas-dev liblapack-dev                               # named by dlib's pkg-config file
+    libssl-dev                                                  # SHA-256 (libcrypto)
     pkg-config python3 python3-venv                             # the setup scripts' virtualenvs
     systemd inotify-tools                                       # unit checks (systemd-analyze), examples
 )

@@ -10,7 +10,7 @@ file name, in the format of the conformance fixtures:
 It is face_recognition with its defaults (HOG detector, 1 upsample, 5-point landmarks, 1 jitter):
 load_image_file, face_locations(img), face_encodings(img, known_face_locations=locations), so the
 landmarks come from the clipped boxes. facewatch's documented departures are applied here too, so
-that the output is what facewatch must produce (see DESIGN.md):
+that the output is what facewatch must produce (see docs/ARCHITECTURE.md):
 
 - the EXIF orientation tag is applied before anything else (PIL's ImageOps.exif_transpose);
 - a 16-bit grayscale PNG is read as its high bytes (face_recognition turns it white);
@@ -271,7 +271,7 @@ def run_processes(files, options, count):
 
 
 def ignored(name):
-    """Names facewatch skips in folders: dotfiles and writers' temporary files (DESIGN.md)."""
+    """Names facewatch skips in folders: dotfiles and writers' temporary files (README, "On disk")."""
     return name.startswith(".") or name.endswith((".part", ".tmp", "~"))
 
 

@@ -12,26 +12,26 @@ public struct Queries: Sendable {
     public let ledger: Ledger
 
     /// Opens the ledger of `configuration` read-only.
-    public init(configuration: DaemonConfiguration) throws(QueryError) {
+    public init(configuration: DaemonConfiguration) throws(ClientError) {
         self.configuration = configuration
         do {
             ledger = try Ledger(directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
                                 options: Ledger.Options(readOnly: true))
         } catch where error.code == .notFound {
-            throw QueryError("no facewatch ledger at \(configuration.database) (has `facewatch serve` run on \(configuration.root)?)")
+            throw ClientError("no facewatch ledger at \(configuration.database) (has `facewatch serve` run on \(configuration.root)?)")
         } catch {
-            throw QueryError("cannot open the ledger at \(configuration.database): \(error)")
+            throw ClientError("cannot open the ledger at \(configuration.database): \(error)")
         }
     }
 
     // MARK: - result
 
     /// The document of image `id` from the ledger, or nil if the ledger has no such image.
-    public func result(_ id: UUID) throws(QueryError) -> ResultDocument? {
+    public func result(_ id: UUID) throws(ClientError) -> ResultDocument? {
         do {
             return try ledger.record(id)?.resultDocument()
         } catch {
-            throw QueryError("cannot read the ledger: \(error)")
+            throw ClientError("cannot read the ledger: \(error)")
         }
     }
 
@@ -39,12 +39,12 @@ public struct Queries: Sendable {
 
     /// The stats document from the ledger's counters. The rate comes from the running daemon's
     /// `stats.json` when a daemon holds the root (0 otherwise: nothing is being processed).
-    public func stats(now: Date = Date()) throws(QueryError) -> StatsDocument {
+    public func stats(now: Date = Date()) throws(ClientError) -> StatsDocument {
         let counters: LedgerStats
         do {
             counters = try ledger.stats()
         } catch {
-            throw QueryError("cannot read the ledger: \(error)")
+            throw ClientError("cannot read the ledger: \(error)")
         }
         var rate = 0.0
         if RootLock.holder(root: configuration.root) != nil,
@@ -59,19 +59,19 @@ public struct Queries: Sendable {
 
     /// The true mean of every face encoding of completed images created in `[from, to)` (all time
     /// when both are nil): O(1) for all time, one streaming pass over the window otherwise.
-    public func average(from: Date?, to: Date?) throws(QueryError) -> AverageDocument {
+    public func average(from: Date?, to: Date?) throws(ClientError) -> AverageDocument {
         do {
             let average = try ledger.average(from: from, to: to)
             return AverageDocument(from: from, to: to, images: average.images, faces: average.faces, mean: average.mean ?? [])
         } catch {
-            throw QueryError("cannot read the ledger: \(error)")
+            throw ClientError("cannot read the ledger: \(error)")
         }
     }
 
     // MARK: - status
 
     /// Backlog, totals, rate, the daemon's pid and the latest failures.
-    public func status(recentFailures: Int = 5, lookBack: TimeInterval = 86_400, now: Date = Date()) throws(QueryError) -> StatusReport {
+    public func status(recentFailures: Int = 5, lookBack: TimeInterval = 86_400, now: Date = Date()) throws(ClientError) -> StatusReport {
         let stats = try self.stats(now: now)
         let pid = RootLock.holder(root: configuration.root)
         var failures: [ResultDocument] = []
@@ -83,7 +83,7 @@ public struct Queries: Sendable {
                 if failures.count > recentFailures { failures.removeFirst() }
             }
         } catch {
-            throw QueryError("cannot read the ledger: \(error)")
+            throw ClientError("cannot read the ledger: \(error)")
         }
         let written = StatsDocument.read(path: configuration.statsFile)
         let metrics = ServiceFigures(metricsFile: (configuration.root as NSString).appendingPathComponent(MetricsWriter.fileName))
@@ -191,15 +191,4 @@ public struct StatusReport: Sendable {
         if s < 7200 { return "\(s / 60)m" }
         return "\(s / 3600)h"
     }
-}
-
-/// A query that cannot be answered, in one line.
-public struct QueryError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What is wrong, for a person.
-    public var message: String
-
-    /// An error saying `message`.
-    public init(_ message: String) { self.message = message }
-
-    public var description: String { message }
 }

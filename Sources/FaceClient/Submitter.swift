@@ -26,61 +26,23 @@ public struct Submitter: Sendable {
         public var inboxName: String
     }
 
-    /// The files named by `paths`: files as given, directories walked recursively in name order,
-    /// skipping hidden entries and writers' temporary files (`*.part`, `*.tmp`, `*~`). Symbolic links
-    /// given on the command line are followed; links met inside a directory are not.
-    public static func expand(_ paths: [String]) throws(SubmitError) -> [String] {
-        var files: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw SubmitError("\(path): no such file or directory")
-            }
-            if isDirectory.boolValue {
-                try walk(path, into: &files)
-            } else {
-                files.append(path)
-            }
+    /// The files named by `paths` (`FileArguments.expand`: directories walked in name order,
+    /// writers' temporary names skipped, links inside a directory not followed).
+    /// - Throws: `ClientError` naming the first path that does not exist.
+    public static func expand(_ paths: [String]) throws(ClientError) -> [String] {
+        if let missing = FileArguments.firstMissing(paths) {
+            throw ClientError("\(missing): no such file or directory")
         }
-        return files
+        return FileArguments.expand(paths)
     }
 
-    private static func walk(_ directory: String, into files: inout [String]) throws(SubmitError) {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        } catch {
-            throw SubmitError("\(directory): \(error.localizedDescription)")
-        }
-        for name in names where !isWriterTemporary(name) {
-            let path = (directory as NSString).appendingPathComponent(name)
-            var status = stat()
-            guard lstat(path, &status) == 0 else { continue }
-            switch status.st_mode & S_IFMT {
-            case S_IFDIR: try walk(path, into: &files)
-            case S_IFREG: files.append(path)
-            default: continue
-            }
-        }
-    }
-
-    /// Names writers use while a file is incomplete: hidden files, `*.part`, `*.tmp`, `*~`.
-    public static func isWriterTemporary(_ name: String) -> Bool {
-        name.hasPrefix(".") || name.hasSuffix(".part") || name.hasSuffix(".tmp") || name.hasSuffix("~")
-    }
-
-    /// The extension kept in the inbox name: the source's, lowercased, when it is 1 to 8 letters or
-    /// digits; none otherwise.
+    /// The extension kept in the inbox name: the source's, cleaned (`FileExtension.sanitized`).
     static func inboxExtension(of path: String) -> String? {
-        let ext = (path as NSString).pathExtension.lowercased()
-        guard (1...8).contains(ext.count), ext.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-            return nil
-        }
-        return ext
+        FileExtension.sanitized((path as NSString).pathExtension)
     }
 
     /// Copies one file into the inbox under a new UUID (or `id`) and returns what was done.
-    public func submit(_ path: String, id: UUID = UUID()) throws(SubmitError) -> Submission {
+    public func submit(_ path: String, id: UUID = UUID()) throws(ClientError) -> Submission {
         let name = id.lowercased + (Self.inboxExtension(of: path).map { "." + $0 } ?? "")
         let destination = (inbox as NSString).appendingPathComponent(name)
         // Resolve a symlink named on the command line: the copy takes the file it points to.
@@ -88,19 +50,8 @@ public struct Submitter: Sendable {
         do {
             try DurableFile.copyAtomically(from: source, to: destination, replacing: false)
         } catch {
-            throw SubmitError("cannot submit \(path): \(error)")
+            throw ClientError("cannot submit \(path): \(error)")
         }
         return Submission(id: id, source: path, inboxName: name)
     }
-}
-
-/// Why a file could not be submitted, in one line.
-public struct SubmitError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// What is wrong, for a person.
-    public var message: String
-
-    /// An error saying `message`.
-    public init(_ message: String) { self.message = message }
-
-    public var description: String { message }
 }

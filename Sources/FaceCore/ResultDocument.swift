@@ -22,7 +22,7 @@ public struct SourceInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// The per-image JSON object of DESIGN.md: `results/<uuid>.json`, `facewatch result`, and one line of
+/// The per-image JSON object (README, "The JSON"): `results/<uuid>.json`, `facewatch result`, and one line of
 /// `facewatch encode` (which sets `file` instead of `id`). Keys are written in the documented order and
 /// `error` is always present (`null` on success).
 public struct ResultDocument: Codable, Sendable, Equatable {
@@ -91,7 +91,7 @@ public struct ResultDocument: Codable, Sendable, Equatable {
         try c.encode(error, forKey: .error)
     }
 
-    /// The document as an ordered JSON value: the keys in the order DESIGN.md documents.
+    /// The document as an ordered JSON value: the keys in the order the README documents.
     public var json: JSONValue {
         var members: [(String, JSONValue)] = []
         if let id { members.append(("id", .string(id))) }

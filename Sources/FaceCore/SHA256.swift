@@ -1,30 +1,30 @@
-/// SHA-256 (FIPS 180-4), for the `sha256` of a result's source: the package has no crypto dependency
-/// and this is all it needs.
+import COpenSSL
+
+/// SHA-256 of a result's source, computed by OpenSSL's libcrypto.
+///
+/// libcrypto rather than swift-crypto: it is already on every Debian server (libssl3), it uses the
+/// CPU's SHA extensions (about 1.6 GB/s here, against 0.24 GB/s for the portable Swift code this
+/// replaced, 0.007 GB/s in a debug build), and it adds nothing to a cold build, where swift-crypto
+/// adds about 110 s of BoringSSL on every CI run.
 ///
 /// ```swift
 /// SHA256.hex(bytes)                // "e3b0c442…" for no bytes
 /// var hash = SHA256(); hash.update(chunk1); hash.update(chunk2); hash.finalize()
 /// ```
-public struct SHA256: Sendable {
-    private static let roundConstants: [UInt32] = [
-        0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
-        0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,
-        0xe49b_69c1, 0xefbe_4786, 0x0fc1_9dc6, 0x240c_a1cc, 0x2de9_2c6f, 0x4a74_84aa, 0x5cb0_a9dc, 0x76f9_88da,
-        0x983e_5152, 0xa831_c66d, 0xb003_27c8, 0xbf59_7fc7, 0xc6e0_0bf3, 0xd5a7_9147, 0x06ca_6351, 0x1429_2967,
-        0x27b7_0a85, 0x2e1b_2138, 0x4d2c_6dfc, 0x5338_0d13, 0x650a_7354, 0x766a_0abb, 0x81c2_c92e, 0x9272_2c85,
-        0xa2bf_e8a1, 0xa81a_664b, 0xc24b_8b70, 0xc76c_51a3, 0xd192_e819, 0xd699_0624, 0xf40e_3585, 0x106a_a070,
-        0x19a4_c116, 0x1e37_6c08, 0x2748_774c, 0x34b0_bcb5, 0x391c_0cb3, 0x4ed8_aa4a, 0x5b9c_ca4f, 0x682e_6ff3,
-        0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
-    ]
+public struct SHA256: ~Copyable {
+    /// libcrypto's digest context, owned by this value and freed with it.
+    private let context: OpaquePointer
 
-    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
-        0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19
-    )
-    /// Bytes of an incomplete block waiting for more input.
-    private var pending: [UInt8] = []
-    private var length: UInt64 = 0
+    /// A fresh hash of no bytes.
+    public init() {
+        guard let context = EVP_MD_CTX_new(), EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
+            // Only an allocation failure can get here: nothing sensible can continue.
+            fatalError("libcrypto cannot start a SHA-256 digest")
+        }
+        self.context = context
+    }
 
-    public init() {}
+    deinit { EVP_MD_CTX_free(context) }
 
     /// The 32-byte digest of `bytes`.
     public static func digest(_ bytes: [UInt8]) -> [UInt8] {
@@ -35,110 +35,25 @@ public struct SHA256: Sendable {
 
     /// The digest of `bytes` as 64 lowercase hex digits.
     public static func hex(_ bytes: [UInt8]) -> String {
-        hexString(digest(bytes))
+        Hex.encode(digest(bytes))
     }
 
-    /// Lowercase hex of any bytes.
-    public static func hexString(_ digest: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(digest.count * 2)
-        for byte in digest {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: text, as: UTF8.self)
-    }
-
-    /// Adds bytes to the message.
+    /// Adds `bytes` to the hash.
     public mutating func update(_ bytes: [UInt8]) {
-        length &+= UInt64(bytes.count)
-        bytes.withUnsafeBufferPointer { input in
-            var offset = 0
-            if !pending.isEmpty {
-                let take = min(64 - pending.count, input.count)
-                pending.append(contentsOf: input[0..<take])
-                offset = take
-                if pending.count == 64 {
-                    pending.withUnsafeBufferPointer { block in compress(block.baseAddress!) }
-                    pending.removeAll(keepingCapacity: true)
-                }
-            }
-            while input.count - offset >= 64 {
-                compress(input.baseAddress! + offset)
-                offset += 64
-            }
-            if offset < input.count {
-                pending.append(contentsOf: input[offset...])
-            }
-        }
+        bytes.withUnsafeBytes { update($0) }
     }
 
-    /// Pads the message and returns the 32-byte digest. The value is spent afterwards: start a new one
-    /// for another message.
-    public mutating func finalize() -> [UInt8] {
-        let bitLength = length &* 8
-        var tail = pending
-        tail.append(0x80)
-        while tail.count % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) {
-            tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
-        }
-        tail.withUnsafeBufferPointer { blocks in
-            var offset = 0
-            while offset < blocks.count {
-                compress(blocks.baseAddress! + offset)
-                offset += 64
-            }
-        }
-        pending.removeAll()
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for word in [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7] {
-            out.append(UInt8(truncatingIfNeeded: word >> 24))
-            out.append(UInt8(truncatingIfNeeded: word >> 16))
-            out.append(UInt8(truncatingIfNeeded: word >> 8))
-            out.append(UInt8(truncatingIfNeeded: word))
-        }
-        return out
+    /// Adds the bytes in `buffer` to the hash (no copy).
+    public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
+        EVP_DigestUpdate(context, base, buffer.count)
     }
 
-    @inline(__always)
-    private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-
-    /// Processes one 64-byte block.
-    private mutating func compress(_ block: UnsafePointer<UInt8>) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            for i in 0..<16 {
-                let p = block + i * 4
-                w[i] = UInt32(p[0]) << 24 | UInt32(p[1]) << 16 | UInt32(p[2]) << 8 | UInt32(p[3])
-            }
-            for i in 16..<64 {
-                let s0 = Self.rotr(w[i - 15], 7) ^ Self.rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-                let s1 = Self.rotr(w[i - 2], 17) ^ Self.rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-            }
-            var (a, b, c, d, e, f, g, h) = state
-            Self.roundConstants.withUnsafeBufferPointer { k in
-                for i in 0..<64 {
-                    let s1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
-                    let choice = (e & f) ^ (~e & g)
-                    let t1 = h &+ s1 &+ choice &+ k[i] &+ w[i]
-                    let s0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
-                    let majority = (a & b) ^ (a & c) ^ (b & c)
-                    let t2 = s0 &+ majority
-                    h = g
-                    g = f
-                    f = e
-                    e = d &+ t1
-                    d = c
-                    c = b
-                    b = a
-                    a = t1 &+ t2
-                }
-            }
-            state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-                     state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
-        }
+    /// The 32-byte digest of everything added; the value is used up.
+    public consuming func finalize() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = digest.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        return digest
     }
 }

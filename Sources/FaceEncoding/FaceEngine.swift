@@ -3,7 +3,7 @@ import FaceCore
 import Foundation
 
 /// One face engine: its own HOG or CNN detector and ResNet (copied from `FaceModels`), the shared
-/// shape predictor, and the pipeline of face_recognition 1.3.0 (see DESIGN.md, "Engine semantics").
+/// shape predictor, and the pipeline of face_recognition 1.3.0 (docs/ARCHITECTURE.md, "The engine").
 ///
 /// Not thread-safe and not `Sendable`: use one engine per worker thread (`EncoderPool` does).
 public final class FaceEngine {
@@ -29,7 +29,7 @@ public final class FaceEngine {
         var created: OpaquePointer?
         let status = fwd_engine_create(models.handle, &created, &message, message.count)
         guard status == FWD_OK, let created else {
-            throw ModelError(.engineFailed, path: models.directory.path, detail: Self.text(of: message))
+            throw ModelError(.engineFailed, path: models.directory.path, detail: String(cMessage: message))
         }
         self.handle = created
         self.models = models
@@ -73,7 +73,7 @@ public final class FaceEngine {
                               &result, &message, message.count)
         }
         guard status == FWD_OK else {
-            return .failure(Self.failure(for: status, message: Self.text(of: message), image: info))
+            return .failure(Self.failure(for: status, message: String(cMessage: message), image: info))
         }
         var faces: [Face] = []
         faces.reserveCapacity(result.face_count)
@@ -116,10 +116,6 @@ public final class FaceEngine {
         default:
             Failure(.corruptImage, "the face engine failed on a \(image.width)x\(image.height) image: \(message)")
         }
-    }
-
-    private static func text(of message: [CChar]) -> String {
-        String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

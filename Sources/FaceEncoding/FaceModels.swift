@@ -40,7 +40,7 @@ public final class FaceModels: @unchecked Sendable {
         var loaded: OpaquePointer?
         let status = fwd_models_load(directory.path, &modelOptions, &loaded, &message, message.count)
         guard status == FWD_OK, let loaded else {
-            let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = String(cMessage: message)
             throw ModelError(Self.kind(of: status), path: Self.file(named: detail, in: directory, options: options),
                              detail: detail)
         }

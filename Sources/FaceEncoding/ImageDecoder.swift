@@ -50,7 +50,7 @@ public enum ImageDecoder {
     }
 
     private static func failure(_ status: fwc_status, _ message: [CChar], _ header: fwc_header) -> Failure {
-        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let text = String(cMessage: message)
         let code: FailureCode = switch status {
         case FWC_EMPTY_FILE: .emptyFile
         case FWC_NOT_AN_IMAGE: .notAnImage

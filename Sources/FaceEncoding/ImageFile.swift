@@ -1,9 +1,5 @@
 import FaceCore
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Reads an image file the way the engine needs it: a regular file, no bigger than a limit, checked
 /// before a byte is read.
@@ -65,15 +61,11 @@ public enum ImageFile {
     }
 
     private static func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-        #if canImport(Glibc)
         Glibc.read(fd, buffer, count)
-        #else
-        Darwin.read(fd, buffer, count)
-        #endif
     }
 
     static func describe(_ code: Int32) -> String {
-        String(cString: strerror(code))
+        systemErrorText(code)
     }
 
     private static func kind(of mode: mode_t) -> String {

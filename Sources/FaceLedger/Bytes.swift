@@ -1,3 +1,4 @@
+import FaceCore
 import Foundation
 
 /// Appends little-endian integers, floats and length-prefixed strings to a byte array.
@@ -110,39 +111,15 @@ extension UUID {
     }
 }
 
-/// Lowercase hex SHA-256 <-> its 32 bytes.
+/// Lowercase hex SHA-256 <-> its 32 bytes, as records store it.
 enum SHA256Hex {
     /// The 32 bytes of a 64-digit lowercase hex string, or nil if it is not one.
     static func bytes(_ hex: String) -> [UInt8]? {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 64 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        var i = 0
-        while i < 64 {
-            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
-        }
-        return out
+        guard hex.utf8.count == 64 else { return nil }
+        return Hex.decode(hex)
     }
 
     static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        default: nil
-        }
+        Hex.encode(bytes)
     }
 }

@@ -1,4 +1,5 @@
 import CLMDB
+import FaceCore
 import Foundation
 
 /// One open LMDB environment (`MDB_env`) with the ledger's named databases, and the only place that
@@ -66,7 +67,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         guard stat(path, &st) == 0 else {
             let e = errno
             if e == ENOENT { throw LedgerError(.notFound, "no ledger at \(path) (the directory does not exist)", status: e) }
-            throw LedgerError(.lmdb, "cannot open the ledger at \(path): \(String(cString: strerror(e)))", status: e)
+            throw LedgerError(.lmdb, "cannot open the ledger at \(path): \(systemErrorText(e))", status: e)
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
             throw LedgerError(.invalidArgument, "the ledger path \(path) is not a directory", status: ENOTDIR)
@@ -203,13 +204,6 @@ final class LMDBEnvironment: @unchecked Sendable {
         var info = MDB_envinfo()
         _ = mdb_env_info(pointer, &info)
         return Int(info.me_mapsize)
-    }
-
-    /// Copies the environment to `path` (an existing empty directory) with `MDB_CP_COMPACT`.
-    func copy(to path: String) throws(LedgerError) {
-        gate.enter()
-        defer { gate.leave() }
-        try check(mdb_env_copy2(pointer, path, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2 \(path)")
     }
 
     // MARK: - Map size

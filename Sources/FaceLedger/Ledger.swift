@@ -205,20 +205,6 @@ public final class Ledger: Sendable {
         }
     }
 
-    // MARK: - Backup
-
-    /// Writes a compacted copy of the environment (`mdb_env_copy2` with `MDB_CP_COMPACT`) into
-    /// `directory`, which is created if missing and must otherwise be empty. Runs in a read transaction:
-    /// writers continue meanwhile, and the copy is that snapshot.
-    public func copy(to directory: URL) throws(LedgerError) {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw LedgerError(.lmdb, "cannot create \(directory.path): \(error.localizedDescription)")
-        }
-        try environment.copy(to: directory.path)
-    }
-
     // MARK: - Helpers
 
     /// One write transaction, refused on a read-only `Ledger` (which may share a writable environment

@@ -48,7 +48,7 @@ public struct LedgerRecord: Sendable, Equatable {
         self.attempts = attempts
     }
 
-    /// The per-image JSON document of DESIGN.md (`results/<uuid>.json`), with the id in lowercase.
+    /// The per-image JSON document (`results/<uuid>.json`, README "The JSON"), with the id in lowercase.
     public func resultDocument() -> ResultDocument {
         ResultDocument(
             id: id.uuidString.lowercased(), status: status, source: source, image: image, faces: faces,

@@ -68,7 +68,7 @@ struct EncodeCommand: AsyncParsableCommand {
             upsample: upsample, jitters: jitters,
             landmarks: Landmarks(rawValue: landmarks) ?? .small, detector: DetectorKind(rawValue: detector) ?? .hog)
         let limits = ImageLimits(maxBytes: maxBytes, maxPixels: maxPixels)
-        let files = ImageFileList.expand(paths)
+        let files = FileArguments.expand(paths)
 
         let pool: EncoderPool
         do {

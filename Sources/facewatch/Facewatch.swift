@@ -1,9 +1,7 @@
 import ArgumentParser
 import FaceEncoding
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The `facewatch` command. Each subcommand lives in its own file; logic lives in the libraries.
 @main
@@ -64,11 +62,7 @@ extension Facewatch {
 
 /// Ends the process with `code` at once.
 func terminate(_ code: Int32) -> Never {
-    #if canImport(Glibc)
     Glibc.exit(code)
-    #else
-    Darwin.exit(code)
-    #endif
 }
 
 /// Writes one line to standard error.

@@ -35,7 +35,7 @@ struct ResultCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             print(compact ? document.jsonLine() : document.json.pretty())
-        } catch let error as QueryError {
+        } catch let error as ClientError {
             printError("facewatch: \(error)")
             throw ExitCode(1)
         }

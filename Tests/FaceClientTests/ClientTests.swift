@@ -21,7 +21,7 @@ import FaceDaemon
         let files = try Submitter.expand([directory.appending("in"), directory.appending("in/b.jpg")])
         let relative = files.map { $0.replacingOccurrences(of: directory.appending("in") + "/", with: "") }
         #expect(relative == ["a.png", "b.jpg", "sub/c.jpeg", "sub/deeper/g.PNG", "b.jpg"])
-        #expect(throws: SubmitError.self) { try Submitter.expand([directory.appending("missing")]) }
+        #expect(throws: ClientError.self) { try Submitter.expand([directory.appending("missing")]) }
     }
 
     @Test func copiesUnderTheUUIDAndAnExtension() throws {
@@ -42,7 +42,7 @@ import FaceDaemon
         // The source is left alone; nothing but the two files is in the inbox (no temporary left).
         #expect(FileManager.default.fileExists(atPath: directory.appending("Photo.PNG")))
         #expect(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted() == [first.inboxName, second.inboxName].sorted())
-        #expect(throws: SubmitError.self) { try submitter.submit(directory.appending("absent.jpg")) }
+        #expect(throws: ClientError.self) { try submitter.submit(directory.appending("absent.jpg")) }
     }
 }
 
@@ -102,6 +102,6 @@ import FaceDaemon
     @Test func aRootWithoutALedgerSaysSo() {
         let directory = ScratchDirectory()
         defer { directory.remove() }
-        #expect(throws: QueryError.self) { try Queries(configuration: DaemonConfiguration(root: directory.path)) }
+        #expect(throws: ClientError.self) { try Queries(configuration: DaemonConfiguration(root: directory.path)) }
     }
 }

@@ -1,7 +1,7 @@
 import Testing
 @testable import FaceCore
 
-@Suite struct SHA256Tests {
+@Suite(.timeLimit(.minutes(1))) struct SHA256Tests {
     // FIPS 180-4 / NIST CSRC example vectors.
     @Test func knownVectors() {
         #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
@@ -25,7 +25,16 @@ import Testing
             var hash = SHA256()
             hash.update(Array(bytes[..<split]))
             hash.update(Array(bytes[split...]))
-            #expect(SHA256.hexString(hash.finalize()) == SHA256.hex(bytes), "split at \(split)")
+            #expect(Hex.encode(hash.finalize()) == SHA256.hex(bytes), "split at \(split)")
         }
+    }
+
+    @Test func hexRoundTrips() {
+        let bytes = (0...255).map { UInt8($0) }
+        #expect(Hex.decode(Hex.encode(bytes)) == bytes)
+        #expect(Hex.encode([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
+        #expect(Hex.decode("0") == nil)
+        #expect(Hex.decode("0G") == nil)
+        #expect(Hex.decode("AB") == nil)  // records keep lowercase only
     }
 }

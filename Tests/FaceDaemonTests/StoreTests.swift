@@ -1,3 +1,4 @@
+import FaceCore
 import Foundation
 import Glibc
 import Testing
@@ -206,8 +207,8 @@ private typealias FS = FileSystemTestSupport
         #expect(Store.fileExtension(magic: [], originalName: ".hidden") == "bin")
         #expect(Store.fileExtension(magic: [], originalName: "x.%%%") == "bin")
         #expect(Store.fileExtension(magic: [], originalName: "x.jpé") == "jp")
-        #expect(Store.sanitizedExtension("JPEG") == "jpeg")
-        #expect(Store.sanitizedExtension("") == nil)
+        #expect(FileExtension.sanitized("JPEG") == "jpeg")
+        #expect(FileExtension.sanitized("") == nil)
     }
 
     @Test func aNameThatIsAUUIDRequestsIt() throws {

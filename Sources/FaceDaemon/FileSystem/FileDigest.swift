@@ -38,9 +38,9 @@ public struct FileDigest: Sendable, Equatable {
                 throw FileSystemError(operation: "read", path: path, code: errno)
             }
             if count == 0 { break }
-            hash.update(count == chunk.count ? chunk : Array(chunk[0..<count]))
+            chunk.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             total += Int64(count)
         }
-        self.init(bytes: total, sha256: SHA256.hexString(hash.finalize()))
+        self.init(bytes: total, sha256: Hex.encode(hash.finalize()))
     }
 }

@@ -1,3 +1,4 @@
+import FaceCore
 import Glibc
 
 /// A failed system call on a path: what was attempted, on which path, and the `errno` it gave.
@@ -23,7 +24,7 @@ public struct FileSystemError: Error, Sendable, Equatable, CustomStringConvertib
     }
 
     /// The system's text for `code` (`strerror`).
-    public var reason: String { String(cString: strerror(code)) }
+    public var reason: String { systemErrorText(code) }
 
     public var description: String { "\(operation) \(path): \(reason) (errno \(code))" }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import FaceCore
 import Foundation
 
 /// One daemon per root: an exclusive `flock` on `ROOT/.facewatch.lock`, held for the life of the
@@ -155,7 +156,7 @@ public enum RootLockError: Error, Sendable, Equatable, CustomStringConvertible {
             let who = pid.map { "pid \($0)" } ?? "another process (its pid is not known)"
             return "another facewatch daemon is running on this root: \(path) is held by \(who)"
         case .system(let path, let operation, let code):
-            return "cannot lock \(path): \(operation)" + (code != 0 ? ": \(String(cString: strerror(code)))" : "")
+            return "cannot lock \(path): \(operation)" + (code != 0 ? ": \(systemErrorText(code))" : "")
         }
     }
 }

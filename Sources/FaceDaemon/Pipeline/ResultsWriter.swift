@@ -2,7 +2,7 @@ import FaceCore
 import FaceLedger
 import Foundation
 
-/// Writes `results/<uuid>.json`: the per-image document of DESIGN.md, a view of the ledger record.
+/// Writes `results/<uuid>.json`: the per-image document (README, "The JSON"), a view of the ledger record.
 ///
 /// Each file is replaced atomically (temporary file, `fsync`, rename, directory `fsync`): a reader sees
 /// a whole document or none. The ledger stays the truth; a document lost in a crash is rewritten at the

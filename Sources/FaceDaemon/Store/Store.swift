@@ -1,3 +1,4 @@
+import FaceCore
 import Foundation
 import Glibc
 
@@ -5,7 +6,7 @@ import Glibc
 /// lowercase UUID text.
 ///
 /// The store is written by one daemon (the root lock guarantees it). ``adopt(_:as:ext:syncDirectories:)`` is step (1)
-/// of DESIGN.md's crash-safety order: when it returns, the file is in the store under its UUID and both
+/// of the crash-safety order (docs/ARCHITECTURE.md, "A file's journey"): when it returns, the file is in the store under its UUID and both
 /// directories are `fsync`ed; the caller then commits the `created` record (step 2). ``scan()`` lists
 /// what is stored so startup can give orphans (files without a record) one.
 ///
@@ -68,7 +69,7 @@ public struct Store: Sendable {
     public func adopt(_ source: String, as id: UUID, ext: String, syncDirectories: Bool = true) throws(FileSystemError) -> StoredFile {
         let status = try FileStatus.lstatOrThrow(source)
         if status.kind == .directory { throw FileSystemError(operation: "adopt", path: source, code: EISDIR) }
-        let ext = Store.sanitizedExtension(ext) ?? "bin"
+        let ext = FileExtension.sanitized(ext) ?? "bin"
         let shardDirectory = shardDirectory(for: id)
         try DurableFile.createDirectories(shardDirectory)
         let destination = path(for: id, ext: ext)
@@ -95,7 +96,7 @@ public struct Store: Sendable {
         guard let names = try? DirectoryReader.stringNames(in: shardDirectory(for: id)) else { return nil }
         for name in names where name.hasPrefix(prefix) {
             let ext = String(name.dropFirst(prefix.count))
-            if Store.sanitizedExtension(ext) == ext, let found = stored(id: id, ext: ext) { return found }
+            if FileExtension.sanitized(ext) == ext, let found = stored(id: id, ext: ext) { return found }
         }
         return nil
     }
@@ -123,7 +124,7 @@ public struct Store: Sendable {
                 let uuidText = String(name[..<dot])
                 let ext = String(name[name.index(after: dot)...])
                 guard uuidText.count == 36, let id = UUID(uuidString: uuidText), id.uuidString.lowercased() == uuidText,
-                      Store.sanitizedExtension(ext) == ext, let stored = stored(id: id, ext: ext) else { continue }
+                      FileExtension.sanitized(ext) == ext, let stored = stored(id: id, ext: ext) else { continue }
                 found.append(stored)
             }
         }
@@ -133,7 +134,7 @@ public struct Store: Sendable {
     // MARK: - Naming helpers
 
     /// The extension to store a file under: `jpg` or `png` from the content's magic bytes, otherwise
-    /// the original name's extension, sanitized (see ``sanitizedExtension(_:)``), otherwise `bin`.
+    /// the original name's extension, sanitized (see ``FileExtension.sanitized(_:)``), otherwise `bin`.
     /// Only a regular file is opened (`O_NOFOLLOW | O_NONBLOCK`, at most 8 bytes read); any other
     /// kind is named from its original name alone.
     public static func fileExtension(forContentAt path: String, originalName: String) -> String {
@@ -147,18 +148,10 @@ public struct Store: Sendable {
         if magic.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "png" }
         let base = DurableFile.baseName(of: originalName)
         if let dot = base.lastIndex(of: "."), dot != base.startIndex,
-           let ext = sanitizedExtension(String(base[base.index(after: dot)...])) {
+           let ext = FileExtension.sanitized(String(base[base.index(after: dot)...])) {
             return ext
         }
         return "bin"
-    }
-
-    /// `ext` lowercased with everything but ASCII letters and digits removed, cut to 8 characters;
-    /// nil if nothing is left.
-    public static func sanitizedExtension(_ ext: String) -> String? {
-        let kept = ext.lowercased().unicodeScalars.filter { $0.isASCII && (("a"..."z").contains($0) || ("0"..."9").contains($0)) }
-        guard !kept.isEmpty else { return nil }
-        return String(String.UnicodeScalarView(kept.prefix(8)))
     }
 
     /// The UUID a file asks for by its name: `<uuid>` or `<uuid>.<ext>` (any case; only the last

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FaceCore
 import Foundation
 
 /// One message of systemd's notify protocol (`sd_notify(3)`), sent by a `Type=notify` service.
@@ -63,7 +64,7 @@ public struct SystemdNotifyError: Error, Sendable, Equatable, CustomStringConver
     }
 
     public var description: String {
-        "cannot notify systemd at \(socket): \(operation): \(String(cString: strerror(code)))"
+        "cannot notify systemd at \(socket): \(operation): \(systemErrorText(code))"
     }
 }
 
