@@ -60,7 +60,7 @@ public final class Ledger: Sendable {
     /// True if this `Ledger` refuses writes.
     public let isReadOnly: Bool
     let environment: LMDBEnvironment
-    private var dbs: Databases { environment.databases }
+    var dbs: Databases { environment.databases }
 
     /// Records read per read transaction while streaming; bounds memory and transaction length.
     static let batchSize = 256
@@ -113,6 +113,7 @@ public final class Ledger: Sendable {
                 let timeKey = Keys.timeKey(createdAt: record.createdAt, id: record.id)
                 try txn.put(dbs.byTime, timeKey, [])
                 try txn.put(dbs.queue, timeKey, [])
+                try txn.delete(dbs.meta, MetaKey.intentPrefix + record.id.bytes)
                 counters.add(.created, 1)
             }
             try counters.store(txn, dbs)
@@ -125,19 +126,20 @@ public final class Ledger: Sendable {
         try insertCreated([record])
     }
 
-    /// Counts one more encoding attempt of a `created` record and commits it (one write transaction)
-    /// before the caller starts encoding; returns the new count. A file whose count reaches the limit
-    /// after restarts took the process down and should be failed as `crashed`.
+    /// Counts one more encoding attempt of a `created` record and leaves its marker (the run that
+    /// made it, and whether the file runs alone: see `beginRun`), committed in one write transaction
+    /// before the caller starts encoding; returns the new attempt count.
     ///
     /// Throws `.notFound` for an unknown id and `.invalidTransition` if the record is not `created`.
     @discardableResult
-    public func beginAttempt(_ id: UUID) throws(LedgerError) -> Int {
+    public func beginAttempt(_ id: UUID, incarnation: UInt64 = 0, solo: Bool = false) throws(LedgerError) -> Int {
         let dbs = self.dbs
         return try write { txn throws(LedgerError) in
             var record = try Self.load(id, txn, dbs)
             try Self.requireCreated(record, "start an attempt on")
             record.attempts += 1
             try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
+            try Self.markAttempt(id, incarnation: incarnation, solo: solo, txn, dbs)
             return record.attempts
         }
     }
@@ -167,6 +169,7 @@ public final class Ledger: Sendable {
             if let sha = SHA256Hex.bytes(record.source.sha256) {
                 try txn.put(dbs.bySHA, sha, id.bytes, noOverwrite: true)
             }
+            try Self.forgetAttempts(id, txn, dbs)
             var counters = try Counters.load(txn, dbs)
             counters.add(.created, -1)
             counters.add(.completed, 1)
@@ -197,6 +200,7 @@ public final class Ledger: Sendable {
             record.error = failure
             try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
             try txn.delete(dbs.queue, Keys.timeKey(createdAt: record.createdAt, id: id))
+            try Self.forgetAttempts(id, txn, dbs)
             var counters = try Counters.load(txn, dbs)
             counters.add(.created, -1)
             counters.add(.failed, 1)
@@ -209,7 +213,7 @@ public final class Ledger: Sendable {
 
     /// One write transaction, refused on a read-only `Ledger` (which may share a writable environment
     /// with a writable `Ledger` of the same process).
-    private func write<T>(_ body: (Transaction) throws(LedgerError) -> T) throws(LedgerError) -> T {
+    func write<T>(_ body: (Transaction) throws(LedgerError) -> T) throws(LedgerError) -> T {
         guard !isReadOnly else {
             throw LedgerError(.readOnly, "the ledger at \(directory.path) is open read-only")
         }

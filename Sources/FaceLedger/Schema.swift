@@ -24,6 +24,16 @@ enum MetaKey {
     static let schemaVersion = Array("schema_version".utf8)
     /// `Counters`.
     static let counters = Array("counters".utf8)
+    /// u64 incarnation of the last run started, u8 1 while it runs (`Ledger.beginRun`).
+    static let runState = Array("run_state".utf8)
+    /// + UUID: u64 incarnation, u8 solo, of an attempt not yet final.
+    static let attemptPrefix = Array("attempt/".utf8)
+    /// + UUID: empty; the record runs alone.
+    static let suspectPrefix = Array("suspect/".utf8)
+    /// + UUID: u32 crashes, u32 kills charged (`Ledger.Deaths`).
+    static let deathsPrefix = Array("deaths/".utf8)
+    /// + UUID: str name, i64 bytes, f64 time, of a file about to be renamed into the store.
+    static let intentPrefix = Array("intent/".utf8)
 }
 
 /// One step of the schema history: turns a database at version `from` into version `from + 1`. It runs

@@ -102,7 +102,13 @@ struct PipelineTests {
         let root = try TestRoot()
         defer { root.directory.remove() }
         let record = try root.ingestor.ingest([root.drop("poison.png", TinyPNG.make(seed: 10))]).created[0]
-        for _ in 0..<3 { try root.ledger.beginAttempt(record.id) }  // three runs that died mid-encode
+        // Three runs that died while it was encoding alone; the fourth start settles the last death.
+        for _ in 0..<3 {
+            let run = try root.ledger.beginRun(previousDiedOfFault: true)
+            try root.ledger.beginAttempt(record.id, incarnation: run.incarnation, solo: true)
+        }
+        #expect(try root.ledger.beginRun(previousDiedOfFault: true).charged == [record.id])
+        #expect(try root.ledger.deaths(record.id) == Ledger.Deaths(crashes: 3))
         let finals = Finals()
         try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
         let final = try #require(try root.ledger.record(record.id))
@@ -111,6 +117,34 @@ struct PipelineTests {
         #expect(final.attempts == 3)
         #expect(finals.all.map(\.how) == [.crashed])
         #expect(ResultsWriter.read(id: record.id, in: root.results.directory)?.error?.code == .crashed)
+        #expect(try root.ledger.deaths(record.id) == Ledger.Deaths())  // a final record keeps no attribution state
+    }
+
+    @Test func deathsBesideOtherFilesChargeNothingAndSuspectsRunAlone() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let created = try root.ingestor.ingest((0..<3).map { root.drop("s\($0).png", TinyPNG.make(seed: 20 + $0)) }).created
+        // Three runs died while the three files were encoding side by side.
+        for _ in 0..<3 {
+            let run = try root.ledger.beginRun(previousDiedOfFault: true)
+            for record in created { try root.ledger.beginAttempt(record.id, incarnation: run.incarnation, solo: false) }
+        }
+        let start = try root.ledger.beginRun(previousDiedOfFault: true)
+        #expect(start.charged.isEmpty)
+        #expect(Set(start.suspects) == Set(created.map(\.id)))
+        let finals = Finals()
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 3), finals: finals)
+        let mostAtOnce = Mutex(0)
+        try await runUntilIdle(pipeline, root.ledger) {
+            let encoding = pipeline.activity.encoding
+            mostAtOnce.withLock { $0 = max($0, encoding) }
+        }
+        #expect(mostAtOnce.withLock { $0 } <= 1, "suspects ran side by side")
+        for record in created {
+            let final = try #require(try root.ledger.record(record.id))
+            #expect(final.status == .completed, "an innocent file was failed: \(final.error?.message ?? "")")
+        }
+        #expect(try root.ledger.suspects(limit: 10).isEmpty)
     }
 
     @Test func aCreatedRecordWhoseStoredEntryIsASymlinkIsFailedUnopened() async throws {

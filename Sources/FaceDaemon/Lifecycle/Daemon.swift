@@ -70,6 +70,8 @@ public final class Daemon: Sendable {
     private let control: AsyncStream<Control>.Continuation
     private let current: Mutex<DaemonConfiguration>
     private let running = Mutex<Pipeline?>(nil)
+    /// The parts once set up (for the exit on a second signal).
+    private let started = Mutex<Parts?>(nil)
     /// Pools replaced by a reload, finishing their files before they stop.
     private let retiring = Mutex<[Task<Void, Never>]>([])
 
@@ -122,6 +124,7 @@ public final class Daemon: Sendable {
 
         let parts = try setUp(configuration)
         running.withLock { $0 = parts.pipeline }
+        started.withLock { $0 = parts }
         let pipelineTask = Task { await parts.pipeline.run() }
         let statsTask = Task { await parts.stats.run() }
         let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
@@ -168,6 +171,8 @@ public final class Daemon: Sendable {
         let meter: ThroughputMeter
         let ingestor: Ingestor
         let reconciler: Reconciler
+        /// This run's number in the ledger (`Ledger.beginRun`).
+        let incarnation: UInt64
     }
 
     private func setUp(_ configuration: DaemonConfiguration) throws(StartError) -> Parts {
@@ -190,6 +195,21 @@ public final class Daemon: Sendable {
                 options: Ledger.Options(mapSize: configuration.mapSize))
         } catch {
             throw setupError("cannot open the ledger at \(configuration.database)", error)
+        }
+        // A new run: the attempts the previous one left are settled (crash attribution).
+        let run: Ledger.RunStart
+        let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
+        do {
+            run = try ledger.beginRun(previousDiedOfFault: previousDiedOfFault)
+            CrashMarker.arm(root: configuration.root)
+        } catch {
+            throw setupError("cannot start a run in the ledger at \(configuration.database)", error)
+        }
+        if run.previousEndedCleanly == false {
+            logger.notice("the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("run", String(run.incarnation - 1))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))")
+        }
+        for id in run.charged {
+            logger.warning("charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String((try? ledger.deaths(id).crashes) ?? 0))) \(LogField.pair("kills", String((try? ledger.deaths(id).kills) ?? 0)))")
         }
         hooks.ledgerOpened(ledger)
         let location = StoreLocation(root: configuration.root, store: store.directory)
@@ -227,7 +247,8 @@ public final class Daemon: Sendable {
         let settings = PipelineSettings(
             maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits)
         let pipeline = Pipeline(
-            ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger
+            ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,
+            incarnation: run.incarnation
         ) { result in
             meter.record()
             stats.markDirty()
@@ -239,7 +260,7 @@ public final class Daemon: Sendable {
         let ingestor = Ingestor(ledger: ledger, store: store, location: location, logger: logger)
         return Parts(
             ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
-            stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler)
+            stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation)
     }
 
     /// Writes the document of a record failed outside the pipeline (not a regular file) and counts it.
@@ -328,9 +349,20 @@ public final class Daemon: Sendable {
                     // A second SIGINT/SIGTERM: the operator does not want to wait. Everything
                     // committed is safe; files being encoded are taken again at the next start.
                     logger.warning("second \(SignalHandling.name(number)): exiting now")
+                    if let parts = self.started.withLock({ $0 }) { self.endRun(parts) }
                     exit(1)
                 }
             }
+        }
+    }
+
+    /// Records in the ledger that this run stopped because it was asked to: what it leaves in flight
+    /// is charged nothing at the next start.
+    private func endRun(_ parts: Parts) {
+        do {
+            try parts.ledger.endRun(parts.incarnation)
+        } catch {
+            logger.error("cannot record the graceful stop (files in flight will run alone at the next start): \(error)")
         }
     }
 
@@ -430,8 +462,10 @@ public final class Daemon: Sendable {
             for retirement in retiring.withLock({ $0 }) { await retirement.value }
         }
         for task in tasks { task.cancel() }
-        // 3. The last stats, from the committed counters.
+        // 3. The last stats, from the committed counters; the run ended gracefully, so the files
+        // still encoding (drain timeout) are charged nothing.
         await BlockingIO.run { _ = parts.stats.flush(force: true) }
+        endRun(parts)
         let final = try? parts.ledger.stats()
         logger.info("stopped \(LogField.pair("total", String(final?.total ?? 0))) \(LogField.pair("backlog", String(final?.counts[.created] ?? 0)))")
     }

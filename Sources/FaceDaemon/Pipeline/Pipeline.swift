@@ -50,8 +50,13 @@ public struct PipelineSettings: Sendable, Equatable {
     public var dedup: Bool
     /// Limits handed to the engine with each file.
     public var limits: ImageLimits
-    /// A record picked up with this many attempts already is failed as `crashed`.
+    /// A record that crashed the daemon this many times while it ran alone (`Ledger.beginRun`) is
+    /// failed as `crashed`.
     public var maxAttempts: Int
+    /// A record that was running alone this many times when the daemon was killed from outside (the
+    /// OOM killer, `kill -9`) is failed as `crashed` too: more than crashes, since a kill may be
+    /// unrelated to the file, but finite, so an image that gets the daemon OOM-killed does not loop.
+    public var maxKills = 10
 
     public init(maxInFlight: Int, dedup: Bool = true, limits: ImageLimits = ImageLimits(), maxAttempts: Int = 3) {
         self.maxInFlight = maxInFlight
@@ -66,11 +71,14 @@ public struct PipelineSettings: Sendable, Equatable {
 ///
 /// The ledger's queue *is* the queue: nothing but the ids in flight (at most `maxInFlight`) is held in
 /// memory, however long the backlog. For each record:
-/// 1. a record already attempted `maxAttempts` times (each attempt that ended in a crash left its count
-///    behind) is failed `crashed` without encoding; with dedup on, a completed record with the same
-///    SHA-256 lends its image and faces (no network run);
-/// 2. otherwise, on an encoder worker, `attempts + 1` is committed, then the file is encoded;
+/// 1. a record charged `maxAttempts` deaths (it ran alone each time the process died: see
+///    `Ledger.beginRun`) is failed `crashed` without encoding; with dedup on, a completed record with
+///    the same SHA-256 lends its image and faces (no network run);
+/// 2. otherwise, on an encoder worker, `attempts + 1` and the attempt's marker (this run, alone or
+///    not) are committed, then the file is encoded;
 /// 3. the final record (`completed` or `failed`) is committed, then `results/<uuid>.json` is written.
+///
+/// Suspects (files in flight when an earlier run died) run first, one at a time and alone.
 ///
 /// `stop()` stops taking records; `drain(timeout:)` waits for those in flight. `usePool(_:)` sends
 /// later jobs to another encoder pool (a new worker count) while the previous one finishes its own.
@@ -87,7 +95,13 @@ public actor Pipeline {
     private let settingsBox: Mutex<PipelineSettings>
     private let activityBox = ActivityTracker()
 
+    /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
+    private let incarnation: UInt64
     private var inFlight: Set<UUID> = []
+    /// Whether suspects (files in flight when an earlier run died) may be waiting: they run one at a
+    /// time, alone, before anything else. Only a start makes new suspects, so once none is left
+    /// this stays false.
+    private var suspectsMayWait = true
     /// Records whose processing hit an unexpected ledger error, with when to try them again.
     private var parked: [UUID: Date] = [:]
     private var stopping = false
@@ -101,9 +115,11 @@ public actor Pipeline {
     /// document write (from any thread): the hook for stats, metrics and rates.
     public init(
         ledger: Ledger, pool: EncoderPool, location: StoreLocation, results: ResultsWriter,
-        settings: PipelineSettings, logger: Logger, onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
+        settings: PipelineSettings, logger: Logger, incarnation: UInt64 = 0,
+        onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
     ) {
         self.ledger = ledger
+        self.incarnation = incarnation
         self.pool = pool
         self.location = location
         self.results = results
@@ -199,6 +215,22 @@ public actor Pipeline {
         guard !stopping, inFlight.count < capacity else { return }
         let now = Date()
         parked = parked.filter { $0.value > now }
+        if suspectsMayWait {
+            // A suspect runs alone: it starts only when nothing is in flight, and nothing starts
+            // beside it, so that if the process dies now the death is the suspect's.
+            guard inFlight.isEmpty else { return }
+            do {
+                if let suspect = try ledger.suspects(limit: parked.count + 1).first(where: { parked[$0] == nil }) {
+                    inFlight.insert(suspect)
+                    Task { await self.process(suspect, solo: true) }
+                    return
+                }
+                suspectsMayWait = !parked.isEmpty
+            } catch {
+                logger.error("cannot read the suspects: \(error)")
+                return
+            }
+        }
         let wanted = capacity - inFlight.count
         let ids: [UUID]
         do {
@@ -248,7 +280,7 @@ public actor Pipeline {
         case ledgerError(LedgerError)
     }
 
-    private func process(_ id: UUID) async {
+    private func process(_ id: UUID, solo: Bool = false) async {
         let ledger = self.ledger
         let settings = self.settings
         let location = self.location
@@ -266,6 +298,7 @@ public actor Pipeline {
             let limits = settings.limits
             let activity = self.activityBox
             let logger = self.logger
+            let incarnation = self.incarnation
             // The pool in force now (a reload may have replaced the one in force when `id` was taken).
             let pool = self.pool
             let poolKey = ObjectIdentifier(pool)
@@ -282,10 +315,11 @@ public actor Pipeline {
                 }
                 let attempt: Int
                 do throws(LedgerError) {
-                    attempt = try ledger.beginAttempt(id)
+                    attempt = try ledger.beginAttempt(id, incarnation: incarnation, solo: solo)
                 } catch {
                     return .ledgerError(error)
                 }
+                TestHooks.poisonIfAsked(name: record.source.name)
                 logger.debug("encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 let start = ContinuousClock.now
                 let result = engine.encode(fileAt: path, limits: limits)
@@ -374,10 +408,12 @@ public actor Pipeline {
         do {
             guard let record = try ledger.record(id), record.status == .created else { return .nothing }
             let now = Date()
-            if record.attempts >= settings.maxAttempts {
-                let failure = Failure(
-                    .crashed,
-                    "encoding this file stopped the daemon \(record.attempts) times; it is not tried again")
+            let deaths = try ledger.deaths(id)
+            if deaths.crashes >= settings.maxAttempts || deaths.kills >= settings.maxKills {
+                let how = deaths.crashes >= settings.maxAttempts
+                    ? "crashed the daemon \(deaths.crashes) times"
+                    : "was being encoded alone each of the \(deaths.kills) times the daemon was killed"
+                let failure = Failure(.crashed, "this file \(how); it is not tried again")
                 let final = try ledger.fail(id, failure, completedAt: now, duration: 0)
                 return .finalized(FinalResult(record: final, how: .crashed, encodeSeconds: 0))
             }

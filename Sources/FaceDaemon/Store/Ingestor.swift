@@ -54,14 +54,34 @@ public struct Ingestor: Sendable {
     /// store, which the next start records.
     public func ingest(_ batch: [Candidate], now: Date = Date()) throws(LedgerError) -> Outcome {
         var outcome = Outcome()
-        var adopted: [(Candidate, StoredFile)] = []
+        // Names first: the intent of each file (its UUID, inbox name, size and time) is committed
+        // before it is renamed, so that a crash between the rename and the `created` commit still
+        // leaves its name (Reconciler.recordOrphans reads it).
         var taken = Set<UUID>()
+        var planned: [(Candidate, UUID)] = []
         for candidate in batch {
-            guard let stored = adopt(candidate, avoiding: &taken) else {
+            let id = chooseID(for: candidate, avoiding: &taken)
+            planned.append((candidate, id))
+        }
+        guard !planned.isEmpty else { return outcome }
+        try ledger.recordIntents(planned.map { candidate, id in
+            Ledger.Intent(id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
+        })
+        var adopted: [(Candidate, StoredFile)] = []
+        var abandoned: [UUID] = []
+        for (candidate, id) in planned {
+            guard let stored = adopt(candidate, as: id, now: now) else {
                 outcome.skipped += 1
+                abandoned.append(id)
                 continue
             }
+            if stored.id != id { abandoned.append(id) }
             adopted.append((candidate, stored))
+        }
+        do {
+            try ledger.dropIntents(abandoned)
+        } catch {
+            logger.warning("cannot drop \(abandoned.count) intents (dropped at the next start): \(error)")
         }
         guard !adopted.isEmpty else { return outcome }
         // Step (1) made durable for the whole batch at once: each directory that gained or lost an
@@ -147,22 +167,37 @@ public struct Ingestor: Sendable {
         return outcome
     }
 
-    /// Moves one entry into the store under a fresh UUID (or the one its name asks for). Nil when the
-    /// entry vanished or cannot be moved (logged; it stays in the inbox).
-    private func adopt(_ candidate: Candidate, avoiding taken: inout Set<UUID>) -> StoredFile? {
+    /// The UUID a candidate gets: the one its name asks for (`<uuid>.<ext>`) if neither the ledger nor
+    /// the store nor this batch has it, else a fresh one.
+    private func chooseID(for candidate: Candidate, avoiding taken: inout Set<UUID>) -> UUID {
         var id = UUID()
         if let requested = Store.requestedID(fromName: candidate.name), !taken.contains(requested),
            (try? ledger.contains(requested)) == false, store.find(requested) == nil {
             id = requested
         }
+        taken.insert(id)
+        return id
+    }
+
+    /// Moves one entry into the store as `id` (or, if a file with that UUID appeared meanwhile, a
+    /// fresh UUID whose intent is committed first). Nil when the entry vanished or cannot be moved
+    /// (logged; it stays in the inbox).
+    private func adopt(_ candidate: Candidate, as chosen: UUID, now: Date) -> StoredFile? {
+        var id = chosen
         let ext = Store.fileExtension(forContentAt: candidate.path, originalName: candidate.name)
         for _ in 0..<3 {
             do {
-                let stored = try store.adopt(candidate.path, as: id, ext: ext, syncDirectories: false)
-                taken.insert(id)
-                return stored
+                return try store.adopt(candidate.path, as: id, ext: ext, syncDirectories: false)
             } catch where error.code == EEXIST {
                 id = UUID()
+                let intent = Ledger.Intent(
+                    id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
+                do {
+                    try ledger.recordIntents([intent])
+                } catch {
+                    logger.error("cannot record the intake of \(LogField.pair("name", candidate.name)): \(error)")
+                    return nil
+                }
             } catch where error.code == ENOENT {
                 logger.debug("gone before it was taken \(LogField.pair("name", candidate.name))")
                 return nil

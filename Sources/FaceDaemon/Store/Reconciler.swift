@@ -47,13 +47,24 @@ public struct Reconciler: Sendable {
         for file in stored where try !ledger.contains(file.id) {
             orphans.append(file)
         }
+        // The intake intents name the orphans that were renamed in just before a crash; every other
+        // intent is of a file that never reached the store (it is still in the inbox, taken again).
+        let intents = try ledger.intents()
+        defer {
+            do {
+                try ledger.dropIntents(Array(intents.keys))
+            } catch {
+                logger.warning("cannot drop intake intents: \(error)")
+            }
+        }
         guard !orphans.isEmpty else { return [] }
         let now = Date()
         var finals: [LedgerRecord] = []
         for chunk in stride(from: 0, to: orphans.count, by: 256).map({ Array(orphans[$0..<min($0 + 256, orphans.count)]) }) {
             var records: [LedgerRecord] = []
             for file in chunk {
-                let name = DurableFile.baseName(of: file.path)
+                let intent = intents[file.id]
+                let name = intent?.name ?? DurableFile.baseName(of: file.path)
                 let digest: FileDigest
                 if file.kind == .regular {
                     do {
@@ -67,7 +78,7 @@ public struct Reconciler: Sendable {
                 }
                 records.append(LedgerRecord(
                     id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),
-                    storePath: location.recordedPath(for: file.path), createdAt: now))
+                    storePath: location.recordedPath(for: file.path), createdAt: intent?.takenAt ?? now))
             }
             try ledger.insertCreated(records)
             for (file, record) in zip(chunk, records) {
