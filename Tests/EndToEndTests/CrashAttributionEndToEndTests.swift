@@ -1,0 +1,129 @@
+import FaceCore
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Crash attribution against the real binary: random `kill -9`s charge no innocent file, and a
+/// real poison file (the debug build's test hook makes the engine abort on it) still ends `crashed`
+/// while the files beside it complete.
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+struct CrashAttributionEndToEndTests {
+    /// A stream of drops, eight `kill -9`s at moments picked from the daemon's own progress, and
+    /// restarts: every file ends with exactly one final result under its own name, none `crashed`.
+    @Test func killsAtRandomMomentsFailNoInnocentFile() throws {
+        let root = TestRoot("torture")
+        var generator = SystemRandomNumberGenerator()
+        let staging = root.staging()
+        var names: [String] = []
+        // Some real faces (when the test images are there) among small generated images.
+        var faceImages: [String] = []
+        if let images = testImagesDirectory {
+            faceImages = ["astronaut.png", "chelsea.png", "two_faces.png"].map { images + "/" + $0 }
+                .filter { FileManager.default.fileExists(atPath: $0) }
+        }
+        func dropWave(_ wave: Int, count: Int) {
+            try? FileManager.default.createDirectory(atPath: root.inbox + "/w\(wave)", withIntermediateDirectories: true)
+            for i in 0..<count {
+                let name = "w\(wave)/f\(i).png"
+                let path = staging + "/w\(wave)_f\(i).png"
+                if wave % 3 == 0, i < faceImages.count {
+                    #expect((try? FileManager.default.copyItem(atPath: faceImages[i], toPath: path)) != nil)
+                } else {
+                    write(TinyPNG.make(width: 160 + i, height: 120, seed: 10_000 * wave + i), to: path)
+                }
+                #expect(rename(path, root.inbox + "/" + name) == 0)
+                names.append(name)
+            }
+        }
+        try FileManager.default.createDirectory(atPath: root.inbox, withIntermediateDirectories: true)
+        for wave in 0..<8 {
+            let daemon = try root.startDaemon()
+            let before = root.documentCount()
+            dropWave(wave, count: 15)
+            // A moment chosen by the daemon's progress: some stored, or some more finished.
+            if Bool.random(using: &generator) {
+                let target = Int.random(in: 1...15, using: &generator) + before
+                #expect(eventually(timeout: 120) { root.storedEntries().count >= target })
+            } else {
+                let target = before + Int.random(in: 1...10, using: &generator)
+                #expect(eventually(timeout: 120) { root.documentCount() >= target })
+            }
+            daemon.send(SIGKILL)
+            #expect(daemon.waitForExit(timeout: 30) != nil)
+        }
+        let daemon = try root.startDaemon()
+        dropWave(8, count: 10)
+        #expect(eventually(timeout: 300) { root.documentCount() >= names.count }, "\(root.documentCount()) of \(names.count)")
+        daemon.stop()
+
+        let documents = try root.documents()
+        #expect(documents.count == names.count)
+        #expect(documents.compactMap(\.source?.name).sorted() == names.sorted(), "a file lost its name or was recorded twice")
+        for document in documents where document.status != .completed {
+            Issue.record("\(document.source?.name ?? "?") ended \(document.status.rawValue): \(document.error?.message ?? "")")
+        }
+        let stored = root.storedEntries()
+        #expect(stored.count == names.count)
+        #expect(Set(stored.keys) == Set(documents.compactMap(\.id)))
+        #expect(root.inboxLeftovers().allSatisfy { !$0.hasSuffix(".png") }, "left in the inbox: \(root.inboxLeftovers())")
+
+        // stats.json, `stats` and `average` add up to what the documents say.
+        let (faces, mean) = meanEncoding(documents)
+        let statsFile = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json"))) as? [String: Any] ?? [:]
+        for stats in [statsFile, try root.stats()] {
+            #expect(stats["total"] as? Int == names.count)
+            #expect(stats["completed"] as? Int == names.count)
+            #expect(stats["faces"] as? Int == faces)
+        }
+        let output = try facewatch(["average", "--root", root.root, "--compact"])
+        let average = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(average["faces"] as? Int == faces)
+        let averaged = (average["average_encoding"] as? [NSNumber])?.map(\.doubleValue) ?? []
+        #expect(averaged.count == mean.count)
+        #expect(zip(averaged, mean).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
+    /// The poison aborts the process each time it is encoded. Beside other files its first death
+    /// charges nothing; alone, it is charged a crash each time, and after three it is failed.
+    @Test func aPoisonFileEndsCrashedWhileTheFilesBesideItComplete() throws {
+        let root = TestRoot("poison")
+        let staging = root.staging()
+        let names = ["poison.png"] + (0..<6).map { "n\($0).png" }
+        for (i, name) in names.enumerated() {
+            write(TinyPNG.make(width: 200, height: 150, seed: 9_000 + i), to: staging + "/" + name)
+        }
+        try FileManager.default.createDirectory(atPath: root.inbox, withIntermediateDirectories: true)
+        for name in names { #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0) }
+        var deaths = 0
+        while root.documentCount() < names.count, deaths <= 8 {
+            let daemon = try DaemonProcess(
+                root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
+                environment: ["FACEWATCH_TEST_POISON": "poison"])
+            let ended = eventually(timeout: 120) { !daemon.process.isRunning || root.documentCount() == names.count }
+            #expect(ended, "\(daemon.log)")
+            if daemon.process.isRunning {
+                daemon.stop()
+                break
+            }
+            daemon.process.waitUntilExit()
+            #expect(daemon.process.terminationReason == .uncaughtSignal, "\(daemon.log)")
+            deaths += 1
+        }
+        // Once beside another file (charged nothing), then three times alone.
+        #expect(deaths == 4)
+        let documents = try root.documents()
+        #expect(documents.count == names.count)
+        for document in documents {
+            if document.source?.name == "poison.png" {
+                #expect(document.status == .failed)
+                #expect(document.error?.code == .crashed)
+            } else {
+                #expect(document.status == .completed, "\(document.source?.name ?? "?"): \(document.error?.message ?? "")")
+            }
+        }
+    }
+}
