@@ -206,6 +206,14 @@ final class LMDBEnvironment: @unchecked Sendable {
         return Int(info.me_mapsize)
     }
 
+    /// Frees the reader slots of processes that died inside a read transaction (`mdb_reader_check`);
+    /// returns how many were freed.
+    func clearStaleReaders() throws(LedgerError) -> Int {
+        var dead: Int32 = 0
+        try check(mdb_reader_check(pointer, &dead), "mdb_reader_check")
+        return Int(dead)
+    }
+
     // MARK: - Map size
 
     /// Doubles the map (up to `maxMapSize`) unless another thread already grew it past `observed`.

@@ -115,32 +115,35 @@ extension Ledger {
 
     /// The true mean of every face encoding of completed images created in `[from, to)`.
     ///
-    /// With no bounds it is O(1) (the running sum in `meta`); with bounds it reads the window's records
-    /// in one read transaction, a consistent snapshot.
+    /// With no bounds it is O(1) (the running sum in `meta`). With bounds it streams the window like
+    /// `forEachRecord`: batches of 256 records, each in its own short read transaction, so a long
+    /// window neither holds a reader slot nor keeps old pages alive while it is summed (each record is
+    /// counted in the state its batch saw).
     public func average(from: Date? = nil, to: Date? = nil) throws(LedgerError) -> LedgerAverage {
         if from == nil && to == nil {
             let stats = try stats()
             return LedgerAverage(
                 mean: stats.average, faces: stats.encodedFaces, images: stats.counts[.completed] ?? 0)
         }
-        let dbs = environment.databases
-        return try environment.read { txn throws(LedgerError) in
-            var sum = [Double](repeating: 0, count: Face.encodingLength)
-            var faces = 0
-            var images = 0
-            try Self.scanWindow(txn, dbs, from: from.map(Keys.timeLowerBound), skipping: false, window: (from, to)) {
-                _, record, inWindow throws(LedgerError) in
-                guard inWindow, record.status == .completed else { return true }
+        var sum = [Double](repeating: 0, count: Face.encodingLength)
+        var faces = 0
+        var images = 0
+        var position: [UInt8]? = from.map(Keys.timeLowerBound)
+        var skipPosition = false
+        while true {
+            let batch = try readBatch(from: position, skipping: skipPosition, window: (from, to))
+            for record in batch.records where record.status == .completed {
                 images += 1
                 for face in record.faces where face.encoding.count == Face.encodingLength {
                     faces += 1
                     for i in 0..<Face.encodingLength { sum[i] += Double(face.encoding[i]) }
                 }
-                return true
             }
-            return LedgerAverage(
-                mean: faces > 0 ? sum.map { $0 / Double(faces) } : nil, faces: faces, images: images)
+            guard let last = batch.lastKey, !batch.finished else { break }
+            position = last
+            skipPosition = true
         }
+        return LedgerAverage(mean: faces > 0 ? sum.map { $0 / Double(faces) } : nil, faces: faces, images: images)
     }
 
     // MARK: - Streaming internals

@@ -148,6 +148,13 @@ extension Ledger {
         }
     }
 
+    /// Frees the reader slots of client processes that died inside a read transaction (a client
+    /// killed mid-read keeps its slot otherwise, until the daemon restarts); returns how many.
+    /// - Throws: `LedgerError` when LMDB cannot check its reader table.
+    public func clearStaleReaders() throws(LedgerError) -> Int {
+        try environment.clearStaleReaders()
+    }
+
     // MARK: - Inside transactions
 
     static func deaths(_ id: UUID, _ txn: Transaction, _ dbs: Databases) throws(LedgerError) -> Deaths {

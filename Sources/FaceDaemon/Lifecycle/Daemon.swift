@@ -70,6 +70,8 @@ public final class Daemon: Sendable {
     private let control: AsyncStream<Control>.Continuation
     private let current: Mutex<DaemonConfiguration>
     private let running = Mutex<Pipeline?>(nil)
+    /// Set when a batch moved into the store could not be recorded (see `endRun`).
+    private let unrecordedFiles = Mutex(false)
     /// The parts once set up (for the exit on a second signal).
     private let started = Mutex<Parts?>(nil)
     /// Pools replaced by a reload, finishing their files before they stop.
@@ -127,6 +129,7 @@ public final class Daemon: Sendable {
         started.withLock { $0 = parts }
         let pipelineTask = Task { await parts.pipeline.run() }
         let statsTask = Task { await parts.stats.run() }
+        let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
         let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
 
         let inbox: InboxFeed
@@ -134,7 +137,7 @@ public final class Daemon: Sendable {
             inbox = try InboxFeed(configuration: configuration, logger: logger)
         } catch {
             parts.pipeline.wake()
-            await shutDown(parts, inbox: nil, ingestTask: nil, tasks: [pipelineTask, statsTask, documentsTask], configuration: configuration)
+            await shutDown(parts, inbox: nil, ingestTask: nil, tasks: [pipelineTask, statsTask, documentsTask, maintenanceTask], configuration: configuration)
             throw .setup("cannot watch the inbox \(configuration.inbox): \(error)")
         }
         let ingestTask = Task { await self.ingestLoop(inbox, parts) }
@@ -154,7 +157,7 @@ public final class Daemon: Sendable {
             await reload(parts)
         }
         hooks.stopping()
-        await shutDown(parts, inbox: inbox, ingestTask: ingestTask, tasks: [pipelineTask, statsTask, documentsTask], configuration: self.configuration)
+        await shutDown(parts, inbox: inbox, ingestTask: ingestTask, tasks: [pipelineTask, statsTask, documentsTask, maintenanceTask], configuration: self.configuration)
     }
 
     // MARK: - Start
@@ -217,13 +220,18 @@ public final class Daemon: Sendable {
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
 
         // Orphans first: the store must not change while it is scanned (the inbox is not watched yet).
+        // Only an unclean stop (or a run that could not record a batch: it does not end cleanly)
+        // leaves store files without records, so after a graceful one the scan is skipped and
+        // start-up does not grow with the store.
         reconciler.removeTemporaryDocuments()
         var report = Reconciler.Report()
-        let orphanFinals: [LedgerRecord]
-        do {
-            orphanFinals = try reconciler.recordOrphans(report: &report)
-        } catch {
-            throw setupError("cannot reconcile the store with the ledger", error)
+        var orphanFinals: [LedgerRecord] = []
+        if run.previousEndedCleanly != true {
+            do {
+                orphanFinals = try reconciler.recordOrphans(report: &report)
+            } catch {
+                throw setupError("cannot reconcile the store with the ledger", error)
+            }
         }
         if report.orphansRecorded > 0 {
             logger.notice("recorded store files that had no record \(LogField.pair("count", String(report.orphansRecorded)))")
@@ -314,6 +322,8 @@ public final class Daemon: Sendable {
                 parts.stats.markDirty()
             case .failure(let error):
                 logger.error("cannot record a batch of \(batch.count) files (they are in the store and get records at the next start): \(error)")
+                // The next start must scan the store for them: this run does not end cleanly.
+                unrecordedFiles.withLock { $0 = true }
             }
         }
     }
@@ -357,8 +367,10 @@ public final class Daemon: Sendable {
     }
 
     /// Records in the ledger that this run stopped because it was asked to: what it leaves in flight
-    /// is charged nothing at the next start.
+    /// is charged nothing at the next start. Not when some files in the store have no record yet:
+    /// the next start then scans the store, as after a crash.
     private func endRun(_ parts: Parts) {
+        guard !unrecordedFiles.withLock({ $0 }) else { return }
         do {
             try parts.ledger.endRun(parts.incarnation)
         } catch {
