@@ -38,6 +38,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("in_flight")) var inFlight: Int?
     @Option(help: .setting("max_bytes")) var maxBytes: SizeArgument?
     @Option(help: .setting("max_pixels")) var maxPixels: SizeArgument?
+    @Option(help: .setting("memory_budget")) var memoryBudget: MemoryBudgetArgument?
     @Option(help: .setting("upsample")) var upsample: Int?
     @Option(help: .setting("jitters")) var jitters: Int?
     @Option(help: .setting("landmarks")) var landmarks: Landmarks?
@@ -55,7 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
         let given: [(String, String?)] = [
             ("root", root), ("inbox", inbox), ("store", store), ("results", results), ("db", db),
             ("workers", workers.map(String.init)), ("in_flight", inFlight.map(String.init)),
-            ("max_bytes", maxBytes?.text), ("max_pixels", maxPixels?.text), ("upsample", upsample.map(String.init)),
+            ("max_bytes", maxBytes?.text), ("max_pixels", maxPixels?.text),
+            ("memory_budget", memoryBudget?.text), ("upsample", upsample.map(String.init)),
             ("jitters", jitters.map(String.init)), ("landmarks", landmarks?.rawValue),
             ("detector", detector?.rawValue), ("settle_ms", settleMs.map(String.init)),
             ("dedup", dedup.map(String.init)), ("log_level", logLevel?.rawValue), ("models", models),

@@ -22,6 +22,16 @@ struct SizeArgument: ExpressibleByArgument {
     }
 }
 
+/// `auto` or a size.
+struct MemoryBudgetArgument: ExpressibleByArgument {
+    let text: String
+
+    init?(argument: String) {
+        guard argument.lowercased() == "auto" || ValueParsing.byteCount(argument) != nil else { return nil }
+        text = argument
+    }
+}
+
 /// A duration such as `30s`, `2m` or `1h30m`.
 struct DurationArgument: ExpressibleByArgument {
     let text: String

@@ -150,7 +150,7 @@ import Testing
         // A value each key accepts, so a key added to `keys` without a parser fails here.
         let samples = [
             "root": "/r", "inbox": "i", "store": "s", "results": "o", "db": "d", "workers": "1", "in_flight": "8",
-            "max_bytes": "1MB", "max_pixels": "1000", "upsample": "0", "jitters": "1", "landmarks": "small",
+            "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1", "landmarks": "small",
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB",
         ]

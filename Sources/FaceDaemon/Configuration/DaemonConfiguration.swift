@@ -33,6 +33,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxBytes = 0
     /// Largest image accepted, in pixels (width × height, read from the header).
     public var maxPixels = 0
+    /// Memory the images being encoded may take at once, in bytes; nil: the default
+    /// (`MemoryBudget.defaultBytes`).
+    public var memoryBudget: Int? = nil
     /// Engine options: upsampling, jitters, landmark model, detector.
     public var encoder = EncoderOptions()
     /// How long a file written in place must stay unchanged after its close before it is taken.
@@ -76,6 +79,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var limits: ImageLimits { ImageLimits(maxBytes: maxBytes, maxPixels: maxPixels) }
     /// `workers`, with 0 resolved to the active processor count.
     public var effectiveWorkers: Int { workers > 0 ? workers : max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// `memoryBudget`, with the default resolved.
+    public var effectiveMemoryBudget: Int { memoryBudget ?? MemoryBudget.defaultBytes() }
     /// `inFlight`, with 0 resolved to twice the effective workers.
     public var effectiveInFlight: Int { inFlight > 0 ? inFlight : 2 * effectiveWorkers }
 

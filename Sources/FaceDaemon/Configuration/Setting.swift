@@ -92,6 +92,20 @@ extension Setting {
         .size(
             "max_pixels", \.maxPixels, 1...Int(Int32.max), default: "50M", reloadable: true,
             help: "largest accepted image in pixels (width x height, from its header)"),
+        Setting(
+            key: "memory_budget", syntax: "SIZE|auto", defaultValue: "auto", reloadable: true,
+            help: "memory the images being encoded may take at once; auto: 3/4 of the cgroup's memory.high or memory.max, else half the RAM",
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                if value.trimmingCharacters(in: .whitespaces).lowercased() == "auto" {
+                    configuration.memoryBudget = nil
+                    return
+                }
+                guard let bytes = ValueParsing.byteCount(value), bytes >= 1 << 20 else {
+                    throw invalid(origin, "auto or a size such as 4GiB, at least 1MiB", value)
+                }
+                configuration.memoryBudget = bytes
+            },
+            describe: { $0.memoryBudget.map(String.init) ?? "auto" }, transfer: { $1.memoryBudget = $0.memoryBudget }),
         .integer(
             "upsample", \.encoder.upsample, EncoderOptions.upsampleRange, default: "1", reloadable: false,
             help: "times the image is doubled before detection"),

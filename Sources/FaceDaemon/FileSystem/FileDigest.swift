@@ -1,4 +1,5 @@
 import FaceCore
+import FaceEncoding
 import Foundation
 
 /// Size and SHA-256 of a stored file, read in chunks of at most 1 MiB (constant memory, whatever the
@@ -8,13 +9,17 @@ public struct FileDigest: Sendable, Equatable {
     public var bytes: Int64
     /// Lowercase hex SHA-256 of those bytes.
     public var sha256: String
+    /// The image's format and size, read from the first chunk when it is a JPEG or PNG whose header
+    /// is there (for the memory budget; nil otherwise).
+    public var image: ImageInfo?
 
     /// The SHA-256 of no bytes, used for entries that are not read (symlinks, fifos).
     public static let empty = FileDigest(bytes: 0, sha256: SHA256.hex([]))
 
-    public init(bytes: Int64, sha256: String) {
+    public init(bytes: Int64, sha256: String, image: ImageInfo? = nil) {
         self.bytes = bytes
         self.sha256 = sha256
+        self.image = image
     }
 
     /// Reads the regular file at `path` (never through a symlink, never blocking on a fifo).
@@ -27,6 +32,7 @@ public struct FileDigest: Sendable, Equatable {
         guard status.st_mode & S_IFMT == S_IFREG else { throw FileSystemError(operation: "open", path: path, code: EINVAL) }
         var hash = SHA256()
         var total: Int64 = 0
+        var image: ImageInfo?
         // Small files (the common case in a flood) get a small buffer: zeroing 1 MiB per file would
         // cost more than hashing it.
         let size = Int(max(0, status.st_size))
@@ -38,9 +44,13 @@ public struct FileDigest: Sendable, Equatable {
                 throw FileSystemError(operation: "read", path: path, code: errno)
             }
             if count == 0 { break }
-            chunk.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            chunk.withUnsafeBytes { buffer in
+                let read = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                hash.update(read)
+                if total == 0 { image = ImageHeader.info(ofPrefix: read) }
+            }
             total += Int64(count)
         }
-        self.init(bytes: total, sha256: Hex.encode(hash.finalize()))
+        self.init(bytes: total, sha256: Hex.encode(hash.finalize()), image: image)
     }
 }

@@ -253,7 +253,8 @@ public final class Daemon: Sendable {
             hooks.statsWritten(document)
         }
         let settings = PipelineSettings(
-            maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits)
+            maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits,
+            memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample)
         let pipeline = Pipeline(
             ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,
             incarnation: run.incarnation
@@ -404,7 +405,8 @@ public final class Daemon: Sendable {
             applied.workers = new.workers
         }
         parts.pipeline.update(PipelineSettings(
-            maxInFlight: applied.effectiveInFlight, dedup: applied.dedup, limits: applied.limits))
+            maxInFlight: applied.effectiveInFlight, dedup: applied.dedup, limits: applied.limits,
+            memoryBudget: applied.effectiveMemoryBudget, upsample: applied.encoder.upsample))
         current.withLock { $0 = applied }
         // stats.json and what follows it (metrics) show the new settings at the next tick.
         parts.stats.markDirty()

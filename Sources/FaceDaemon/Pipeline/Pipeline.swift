@@ -57,8 +57,17 @@ public struct PipelineSettings: Sendable, Equatable {
     /// OOM killer, `kill -9`) is failed as `crashed` too: more than crashes, since a kill may be
     /// unrelated to the file, but finite, so an image that gets the daemon OOM-killed does not loop.
     public var maxKills = 10
+    /// Memory the images being encoded may take at once (`MemoryBudget`), in bytes.
+    public var memoryBudget: Int
+    /// The detector's upsampling, which the memory estimate of an image depends on.
+    public var upsample: Int
 
-    public init(maxInFlight: Int, dedup: Bool = true, limits: ImageLimits = ImageLimits(), maxAttempts: Int = 3) {
+    public init(
+        maxInFlight: Int, dedup: Bool = true, limits: ImageLimits = ImageLimits(), maxAttempts: Int = 3,
+        memoryBudget: Int = Int.max / 4, upsample: Int = 1
+    ) {
+        self.memoryBudget = memoryBudget
+        self.upsample = upsample
         self.maxInFlight = maxInFlight
         self.dedup = dedup
         self.limits = limits
@@ -94,6 +103,8 @@ public actor Pipeline {
     private let onFinal: @Sendable (FinalResult) -> Void
     private let settingsBox: Mutex<PipelineSettings>
     private let activityBox = ActivityTracker()
+    /// What the images being encoded may take at once.
+    public nonisolated let memory: MemoryBudget
 
     /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
     private let incarnation: UInt64
@@ -126,6 +137,7 @@ public actor Pipeline {
         self.logger = logger
         self.onFinal = onFinal
         self.settingsBox = Mutex(settings)
+        self.memory = MemoryBudget(bytes: settings.memoryBudget)
         (kicks, kick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -137,6 +149,7 @@ public actor Pipeline {
     /// Changes the settings; records already being encoded keep the limits they started with.
     public nonisolated func update(_ settings: PipelineSettings) {
         settingsBox.withLock { $0 = settings }
+        memory.update(limit: settings.memoryBudget)
         kick.yield()
     }
 
@@ -295,6 +308,10 @@ public actor Pipeline {
             await publish(result)
             finished(id)
         case .encode(let record, let path):
+            // Memory first: the image waits here, holding no worker, until its estimate fits.
+            let cost = MemoryBudget.cost(image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample)
+            let reservation = await memory.reserve(cost)
+            defer { memory.release(reservation) }
             let limits = settings.limits
             let activity = self.activityBox
             let logger = self.logger

@@ -125,7 +125,7 @@ public struct Ingestor: Sendable {
             }
             records.append(LedgerRecord(
                 id: stored.id, source: SourceInfo(name: candidate.name, bytes: digest.bytes, sha256: digest.sha256),
-                storePath: location.recordedPath(for: stored.path), createdAt: now))
+                storePath: location.recordedPath(for: stored.path), createdAt: now, image: digest.image))
         }
         do {
             try ledger.insertCreated(records)

@@ -78,7 +78,8 @@ public struct Reconciler: Sendable {
                 }
                 records.append(LedgerRecord(
                     id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),
-                    storePath: location.recordedPath(for: file.path), createdAt: intent?.takenAt ?? now))
+                    storePath: location.recordedPath(for: file.path), createdAt: intent?.takenAt ?? now,
+                    image: digest.image))
             }
             try ledger.insertCreated(records)
             for (file, record) in zip(chunk, records) {

@@ -1,0 +1,125 @@
+import FaceCore
+import Foundation
+import Synchronization
+
+/// How much memory the images being encoded may take at once, and who waits for it.
+///
+/// Each image reserves its estimated cost (`MemoryBudget.cost`) before it goes to a worker and
+/// releases it when the worker is done. An image starts only when its cost fits in what is left; one
+/// that costs more than the whole budget starts only when nothing else holds any (it runs alone).
+/// Waiting images do not hold a worker, so smaller images that fit keep flowing past a big one.
+/// The budget covers the images only: the daemon's own base (models, one engine per worker, about
+/// 100 MB plus 30 MB per worker) comes on top.
+public final class MemoryBudget: Sendable {
+    private struct State {
+        var limit: Int
+        var reserved = 0
+        var waiting: [(cost: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state: Mutex<State>
+
+    /// A budget of `bytes`.
+    public init(bytes: Int) {
+        state = Mutex(State(limit: max(1, bytes)))
+    }
+
+    /// The budget in bytes.
+    public var limit: Int { state.withLock { $0.limit } }
+
+    /// Bytes reserved by the images being encoded now.
+    public var reserved: Int { state.withLock { $0.reserved } }
+
+    /// Changes the budget (a reload); images already running keep their reservation.
+    public func update(limit bytes: Int) {
+        let resumed = state.withLock { state in
+            state.limit = max(1, bytes)
+            return Self.admit(&state)
+        }
+        for continuation in resumed { continuation.resume() }
+    }
+
+    /// Waits until `cost` bytes fit (or, for a cost over the budget, until nothing is reserved), then
+    /// reserves them. Returns the amount reserved, to give back with `release`.
+    public func reserve(_ cost: Int) async -> Int {
+        let cost = max(0, cost)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumed = state.withLock { state in
+                state.waiting.append((cost, continuation))
+                return Self.admit(&state)
+            }
+            for continuation in resumed { continuation.resume() }
+        }
+        return cost
+    }
+
+    /// Gives back what `reserve` returned.
+    public func release(_ amount: Int) {
+        let resumed = state.withLock { state in
+            state.reserved -= amount
+            return Self.admit(&state)
+        }
+        for continuation in resumed { continuation.resume() }
+    }
+
+    /// Admits every waiting image that fits, in arrival order, skipping those that do not (so small
+    /// ones pass a big one); one bigger than the whole budget is admitted when nothing is reserved.
+    private static func admit(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        var resumed: [CheckedContinuation<Void, Never>] = []
+        var index = 0
+        while index < state.waiting.count {
+            let cost = state.waiting[index].cost
+            let fits = state.reserved + cost <= state.limit || state.reserved == 0
+            if fits {
+                state.reserved += cost
+                resumed.append(state.waiting.remove(at: index).continuation)
+            } else {
+                index += 1
+            }
+        }
+        return resumed
+    }
+
+    // MARK: - Estimates
+
+    /// Peak bytes per pixel of an image while it is detected and encoded, by `upsample` (0, 1),
+    /// measured with `facewatch encode --workers 1` (peak RSS of a 12-megapixel minus a 3-megapixel
+    /// JPEG, divided by the 9 million pixels between them). Each further upsampling quadruples it.
+    static let bytesPerPixel: [Double] = [14, 52]
+
+    /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
+    /// detection at `upsample`, plus the file itself. Without a known size (the header could not be
+    /// read before), the whole file is assumed to be pixels at one byte each, three times over.
+    public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int) -> Int {
+        let perPixel = upsample < bytesPerPixel.count
+            ? bytesPerPixel[max(0, upsample)]
+            : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
+        let pixels = image.map { Double($0.width) * Double($0.height) } ?? Double(fileBytes) * 3
+        return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))
+    }
+
+    /// The default budget: three quarters of the service's cgroup limit (`memory.high`, else
+    /// `memory.max`) when one is set, else half of the machine's memory.
+    public static func defaultBytes(
+        cgroupDirectory: String? = currentCgroupDirectory(),
+        physicalMemory: UInt64 = ProcessInfo.processInfo.physicalMemory
+    ) -> Int {
+        for file in ["memory.high", "memory.max"] {
+            guard let directory = cgroupDirectory,
+                  let text = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8),
+                  let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { continue }
+            return limit / 4 * 3
+        }
+        return Int(physicalMemory / 2)
+    }
+
+    /// This process's cgroup (v2) directory under /sys/fs/cgroup, from /proc/self/cgroup.
+    public static func currentCgroupDirectory() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+            return "/sys/fs/cgroup" + line.dropFirst(3)
+        }
+        return nil
+    }
+}
