@@ -24,6 +24,9 @@ enum MetaKey {
     static let schemaVersion = Array("schema_version".utf8)
     /// `Counters`.
     static let counters = Array("counters".utf8)
+    /// `DaemonFigures`: what the running daemon publishes for `facewatch status`. Optional: a ledger no
+    /// daemon has served yet has none, and no schema version depends on it.
+    static let daemonFigures = Array("daemon_figures".utf8)
 }
 
 /// One step of the schema history: turns a database at version `from` into version `from + 1`. It runs
