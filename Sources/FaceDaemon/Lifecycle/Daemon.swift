@@ -156,7 +156,8 @@ public final class Daemon: Sendable {
                 // A service that ends on its own (none should) stops the others gracefully too.
                 ServiceGroupConfiguration.ServiceConfiguration(
                     service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
-                    failureTerminationBehavior: .gracefullyShutdownGroup)
+                    failureTerminationBehavior: .gracefullyShutdownGroup,
+                    serviceName: String(describing: type(of: $0)))
             },
             logger: logger))
         group.withLock { $0 = serviceGroup }
