@@ -60,10 +60,13 @@ public struct Queries: Sendable {
         return StatsDocument(stats: counters, imagesPerMinute: rate, updatedAt: now)
     }
 
-    /// What the last daemon on this root published about itself, nil if none did.
+    /// What the last daemon on this root published about itself, nil if none did, or if it wrote a
+    /// format this build cannot read (a newer facewatch): the counts still answer.
     private func daemonFigures() throws(QueryError) -> DaemonFigures? {
         do {
             return try ledger.daemonFigures()
+        } catch where error.code == .corrupt {
+            return nil
         } catch {
             throw QueryError("cannot read the ledger: \(error)")
         }
