@@ -37,9 +37,16 @@ public struct Queries: Sendable {
 
     // MARK: - stats
 
-    /// The stats document from the ledger's counters. The rate comes from the running daemon's
-    /// `stats.json` when a daemon holds the root (0 otherwise: nothing is being processed).
+    /// The stats document from the ledger's counters. The rate is the one the running daemon last
+    /// published into the ledger (`DaemonFigures`), when a daemon holds the root and published it
+    /// in the last two minutes (0 otherwise: nothing is being processed).
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be read.
     public func stats(now: Date = Date()) throws(ClientError) -> StatsDocument {
+        try stats(figures: try daemonFigures(), daemonRunning: RootLock.holder(root: configuration.root) != nil, now: now)
+    }
+
+    private func stats(figures: DaemonFigures?, daemonRunning: Bool, now: Date) throws(ClientError) -> StatsDocument {
         let counters: LedgerStats
         do {
             counters = try ledger.stats()
@@ -47,12 +54,22 @@ public struct Queries: Sendable {
             throw ClientError("cannot read the ledger: \(error)")
         }
         var rate = 0.0
-        if RootLock.holder(root: configuration.root) != nil,
-           let written = StatsDocument.read(path: configuration.statsFile),
-           now.timeIntervalSince(written.updatedAt) < 120 {
-            rate = written.imagesPerMinute
+        if daemonRunning, let figures, figures.running, now.timeIntervalSince(figures.updatedAt) < 120 {
+            rate = figures.imagesPerMinute
         }
         return StatsDocument(stats: counters, imagesPerMinute: rate, updatedAt: now)
+    }
+
+    /// What the last daemon on this root published about itself, nil if none did, or if it wrote a
+    /// format this build cannot read (a newer facewatch): the counts still answer.
+    private func daemonFigures() throws(ClientError) -> DaemonFigures? {
+        do {
+            return try ledger.daemonFigures()
+        } catch where error.code == .corrupt {
+            return nil
+        } catch {
+            throw ClientError("cannot read the ledger: \(error)")
+        }
     }
 
     // MARK: - average
@@ -70,10 +87,14 @@ public struct Queries: Sendable {
 
     // MARK: - status
 
-    /// Backlog, totals, rate, the daemon's pid and the latest failures.
+    /// Backlog, totals, rate, the daemon's pid and figures, the latest failures: all from the
+    /// ledger (the daemon publishes its figures there) and the root lock.
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be read.
     public func status(recentFailures: Int = 5, lookBack: TimeInterval = 86_400, now: Date = Date()) throws(ClientError) -> StatusReport {
-        let stats = try self.stats(now: now)
         let pid = RootLock.holder(root: configuration.root)
+        let figures = try daemonFigures()
+        let stats = try self.stats(figures: figures, daemonRunning: pid != nil, now: now)
         var failures: [ResultDocument] = []
         do {
             // The latest failures among records created in the look-back window, in constant memory.
@@ -85,11 +106,8 @@ public struct Queries: Sendable {
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }
-        let written = StatsDocument.read(path: configuration.statsFile)
-        let metrics = ServiceFigures(metricsFile: (configuration.root as NSString).appendingPathComponent(MetricsWriter.fileName))
         return StatusReport(
-            root: configuration.root, daemonPID: pid, stats: stats, statsFileUpdatedAt: written?.updatedAt,
-            recentFailures: failures.reversed(), service: metrics)
+            root: configuration.root, daemonPID: pid, stats: stats, recentFailures: failures.reversed(), figures: figures)
     }
 }
 
@@ -123,72 +141,5 @@ public struct AverageDocument: Sendable, Equatable {
             ("faces", .int(Int64(faces))),
             ("average_encoding", .array(mean.map { .double($0) })),
         ])
-    }
-}
-
-/// The output of `facewatch status`.
-public struct StatusReport: Sendable {
-    /// The state root asked about.
-    public var root: String
-    /// The daemon holding the root, if one runs.
-    public var daemonPID: Int32?
-    /// The counts, from the ledger.
-    public var stats: StatsDocument
-    /// When the daemon last wrote `stats.json`.
-    public var statsFileUpdatedAt: Date?
-    /// The latest failures, newest first.
-    public var recentFailures: [ResultDocument]
-    /// What `metrics.prom` adds (workers, encode time, failures by code), if the file exists.
-    public var service: ServiceFigures? = nil
-
-    /// The report for a person, several lines.
-    public func text(now: Date = Date()) -> String {
-        var lines: [String] = []
-        lines.append("root:     \(root)")
-        if let daemonPID {
-            lines.append("daemon:   running (pid \(daemonPID))")
-        } else {
-            lines.append("daemon:   not running")
-        }
-        lines.append("backlog:  \(stats.created) waiting to be encoded")
-        lines.append("total:    \(stats.total) (\(stats.completed) completed, \(stats.failed) failed), \(stats.faces) faces")
-        var rate = String(format: "%.1f images/min", stats.imagesPerMinute)
-        if let statsFileUpdatedAt {
-            rate += " (stats.json updated \(Self.age(now.timeIntervalSince(statsFileUpdatedAt))) ago)"
-        }
-        lines.append("rate:     \(rate)")
-        if let service {
-            lines += service.lines(daemonRunning: daemonPID != nil, ledgerFailed: stats.failed, now: now)
-        }
-        if recentFailures.isEmpty {
-            lines.append("recent failures: none")
-        } else {
-            lines.append("recent failures:")
-            for failure in recentFailures {
-                let when = failure.completedAt.map(Timestamp.format) ?? "?"
-                let code = failure.error?.code.rawValue ?? "?"
-                let message = failure.error?.message ?? ""
-                lines.append("  \(when) \(failure.id ?? "?") \(code) \(failure.source?.name ?? ""): \(message)")
-            }
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    /// The report as JSON, for programs.
-    public var json: JSONValue {
-        .object([
-            ("root", .string(root)),
-            ("daemon_pid", daemonPID.map { .int(Int64($0)) } ?? .null),
-            ("stats", stats.json),
-            ("recent_failures", .array(recentFailures.map(\.json))),
-            ("metrics", service?.json ?? .null),
-        ])
-    }
-
-    static func age(_ seconds: TimeInterval) -> String {
-        let s = max(0, Int(seconds))
-        if s < 120 { return "\(s)s" }
-        if s < 7200 { return "\(s / 60)m" }
-        return "\(s / 3600)h"
     }
 }

@@ -34,6 +34,9 @@ enum MetaKey {
     static let deathsPrefix = Array("deaths/".utf8)
     /// + UUID: str name, i64 bytes, f64 time, of a file about to be renamed into the store.
     static let intentPrefix = Array("intent/".utf8)
+    /// `DaemonFigures`: what the running daemon publishes for `facewatch status`. Optional: a ledger no
+    /// daemon has served yet has none, and no schema version depends on it.
+    static let daemonFigures = Array("daemon_figures".utf8)
 }
 
 /// One step of the schema history: turns a database at version `from` into version `from + 1`. It runs

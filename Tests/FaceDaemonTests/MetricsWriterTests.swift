@@ -7,29 +7,37 @@ import Testing
 
 @testable import FaceDaemon
 
-/// The metrics file: text format parsed back by the test, histogram arithmetic, atomic replacement.
-@Suite struct MetricsWriterTests {
+/// The metrics file: swift-prometheus's exposition of `ServiceMetrics` parsed back by a strict
+/// reader written for the test, the histogram's buckets, atomic replacement.
+@Suite(.timeLimit(.minutes(1))) struct MetricsWriterTests {
     static let startTime = Date(timeIntervalSince1970: 1_764_007_200.125)
 
     static let observations = [0.004, 0.01, 0.02, 0.3, 0.3, 0.7, 1.0, 12.5, 400]
 
-    static func busySnapshot() -> MetricsSnapshot {
-        var snapshot = MetricsSnapshot(startTime: startTime)
-        snapshot.filesIngested = 120
-        snapshot.filesCompleted = 100
-        snapshot.filesFailed = [.corruptImage: 3, .notAnImage: 7, .tooLarge: 1]
-        snapshot.faces = 142
-        snapshot.backlog = 9
-        snapshot.workers = 2
-        snapshot.workerBusySeconds = 61.75
-        for seconds in observations {
-            snapshot.encodeSeconds.observe(seconds)
+    static func stats(total: Int = 120, created: Int = 9, completed: Int = 100, failed: Int = 11, faces: Int = 142) -> StatsDocument {
+        StatsDocument(
+            total: total, created: created, completed: completed, failed: failed, faces: faces, averageEncoding: [],
+            imagesPerMinute: 3, updatedAt: startTime + 60)
+    }
+
+    static func busyMetrics() -> ServiceMetrics {
+        let metrics = ServiceMetrics(startTime: startTime)
+        for (code, count) in [(FailureCode.corruptImage, 3), (.notAnImage, 7), (.tooLarge, 1)] {
+            for _ in 0 ..< count { metrics.count(status: .failed, error: Failure(code, "x"), engineSeconds: 0) }
         }
-        return snapshot
+        for seconds in observations {
+            metrics.count(status: .completed, error: nil, engineSeconds: seconds)
+        }
+        metrics.update(stats: stats(), workers: 2, workerBusySeconds: 61.75)
+        return metrics
+    }
+
+    static func text(_ metrics: ServiceMetrics) -> String {
+        String(decoding: metrics.exposition(), as: UTF8.self)
     }
 
     @Test func everyFamilyHasHelpAndTypeBeforeItsSamples() throws {
-        let exposition = try Exposition(parsing: MetricsWriter.render(Self.busySnapshot()))
+        let exposition = try Exposition(parsing: Self.text(Self.busyMetrics()))
         let expected: [String: String] = [
             "facewatch_up": "gauge",
             "facewatch_start_time_seconds": "gauge",
@@ -52,7 +60,7 @@ import Testing
     }
 
     @Test func valuesReadBack() throws {
-        let exposition = try Exposition(parsing: MetricsWriter.render(Self.busySnapshot()))
+        let exposition = try Exposition(parsing: Self.text(Self.busyMetrics()))
         #expect(exposition.value("facewatch_up") == 1)
         #expect(exposition.value("facewatch_start_time_seconds") == 1_764_007_200.125)
         #expect(exposition.value("facewatch_files_ingested_total") == 120)
@@ -72,77 +80,65 @@ import Testing
     }
 
     @Test func histogramBucketsAreCumulative() throws {
-        let snapshot = Self.busySnapshot()
-        let exposition = try Exposition(parsing: MetricsWriter.render(snapshot))
+        let exposition = try Exposition(parsing: Self.text(Self.busyMetrics()))
         let buckets = exposition.samples.filter { $0.name == "facewatch_encode_seconds_bucket" }
         let bounds = try buckets.map { try #require($0.labels["le"]) }
-        #expect(bounds == MetricsHistogram.encodeSecondsBounds.map(MetricsWriter.formatValue) + ["+Inf"])
-        #expect(bounds.dropLast().map { Double($0)! } == MetricsHistogram.encodeSecondsBounds)
+        #expect(bounds.last == "+Inf")
+        #expect(bounds.dropLast().map { Double($0) } == ServiceMetrics.encodeSecondsBuckets)
 
         let counts = buckets.map(\.value)
         #expect(zip(counts, counts.dropFirst()).allSatisfy { $0 <= $1 }, "buckets must not decrease: \(counts)")
         // Counted by hand from the observations: le is "less than or equal".
-        func count(le: String) -> Double? { exposition.value("facewatch_encode_seconds_bucket", ["le": le]) }
-        #expect(count(le: "0.01") == 2)   // 0.004, 0.01
-        #expect(count(le: "0.025") == 3)  // + 0.02
-        #expect(count(le: "0.25") == 3)
-        #expect(count(le: "0.5") == 5)    // + 0.3, 0.3
-        #expect(count(le: "1") == 7)      // + 0.7, 1.0
-        #expect(count(le: "10") == 7)
-        #expect(count(le: "30") == 8)     // + 12.5
-        #expect(count(le: "300") == 8)
-        #expect(count(le: "+Inf") == 9)   // + 400
+        func count(le: Double) -> Double? {
+            buckets.first { $0.labels["le"].flatMap(Double.init) == le }?.value
+        }
+        #expect(count(le: 0.01) == 2)   // 0.004, 0.01
+        #expect(count(le: 0.025) == 3)  // + 0.02
+        #expect(count(le: 0.25) == 3)
+        #expect(count(le: 0.5) == 5)    // + 0.3, 0.3
+        #expect(count(le: 1) == 7)      // + 0.7, 1.0
+        #expect(count(le: 10) == 7)
+        #expect(count(le: 30) == 8)     // + 12.5
+        #expect(count(le: 300) == 8)
+        #expect(count(le: .infinity) == 9)   // + 400
         #expect(exposition.value("facewatch_encode_seconds_count") == 9)
         let sum = try #require(exposition.value("facewatch_encode_seconds_sum"))
         #expect(abs(sum - Self.observations.reduce(0, +)) < 1e-9)
         #expect(abs(sum - 414.834) < 1e-9)
+        // The figures the daemon publishes for `facewatch status` agree with the histogram.
+        let runs = Self.busyMetrics().engineRuns
+        #expect(runs.count == 9)
+        #expect(abs(runs.seconds - sum) < 1e-9)
     }
 
-    @Test func histogramArithmetic() {
-        var histogram = MetricsHistogram(upperBounds: [5, 1, .infinity, 1, 2])
-        #expect(histogram.upperBounds == [1, 2, 5])
-        for value in [0.5, 1, 1.5, 2, 7, -.infinity, .nan, .infinity] { histogram.observe(value) }
-        #expect(histogram.bucketCounts == [2, 2, 0, 1])
-        #expect(histogram.count == 5)
-        #expect(histogram.sum == 12)
-        #expect(histogram.cumulativeCounts.map(\.count) == [2, 4, 4, 5])
-        #expect(histogram.cumulativeCounts.last?.upperBound == .infinity)
+    @Test func countersFollowTheLedgerAndNeverDecrease() throws {
+        let metrics = Self.busyMetrics()
+        metrics.update(stats: Self.stats(total: 130, created: 2, completed: 117), workers: 3, workerBusySeconds: 70)
+        var exposition = try Exposition(parsing: Self.text(metrics))
+        #expect(exposition.value("facewatch_files_ingested_total") == 130)
+        #expect(exposition.value("facewatch_files_completed_total") == 117)
+        #expect(exposition.value("facewatch_backlog") == 2)
+        #expect(exposition.value("facewatch_workers") == 3)
+        #expect(exposition.value("facewatch_worker_busy_seconds_total") == 70)
+        // Smaller values (a document read before the last one) leave the counters where they are;
+        // gauges take them.
+        metrics.update(stats: Self.stats(total: 125, created: 5, completed: 110), workers: 3, workerBusySeconds: 65)
+        exposition = try Exposition(parsing: Self.text(metrics))
+        #expect(exposition.value("facewatch_files_ingested_total") == 130)
+        #expect(exposition.value("facewatch_files_completed_total") == 117)
+        #expect(exposition.value("facewatch_worker_busy_seconds_total") == 70)
+        #expect(exposition.value("facewatch_backlog") == 5)
     }
 
-    @Test func stoppedDaemonAndEmptySnapshot() throws {
-        let exposition = try Exposition(parsing: MetricsWriter.render(MetricsSnapshot(up: false, startTime: Self.startTime)))
+    @Test func stoppedDaemonAndNothingCounted() throws {
+        let metrics = ServiceMetrics(startTime: Self.startTime)
+        metrics.update(stats: Self.stats(total: 0, created: 0, completed: 0, failed: 0, faces: 0), workers: 2, workerBusySeconds: 0, up: false)
+        let exposition = try Exposition(parsing: Self.text(metrics))
         #expect(exposition.value("facewatch_up") == 0)
+        #expect(exposition.value("facewatch_workers") == 0)
         #expect(exposition.value("facewatch_files_ingested_total") == 0)
         #expect(exposition.value("facewatch_encode_seconds_bucket", ["le": "+Inf"]) == 0)
         #expect(exposition.value("facewatch_encode_seconds_sum") == 0)
-    }
-
-    @Test(arguments: [0.0, 1, 42, 1e-5, 0.1, 2.5, 61.75, 1_764_007_200.125, 1e20, -3.5])
-    func valuesFormatToWhatReadsBackExactly(value: Double) throws {
-        let text = MetricsWriter.formatValue(value)
-        #expect(!text.contains(" "))
-        #expect(Double(text) == value)
-    }
-
-    @Test func specialValues() {
-        #expect(MetricsWriter.formatValue(1) == "1")
-        #expect(MetricsWriter.formatValue(300) == "300")
-        #expect(MetricsWriter.formatValue(0.025) == "0.025")
-        #expect(MetricsWriter.formatValue(.infinity) == "+Inf")
-        #expect(MetricsWriter.formatValue(-.infinity) == "-Inf")
-        #expect(MetricsWriter.formatValue(.nan) == "NaN")
-    }
-
-    @Test func labelValuesAndHelpAreEscaped() throws {
-        let raw = "C:\\photos\\\"party\"\nsecond line"
-        let escaped = MetricsWriter.escapeLabelValue(raw)
-        #expect(escaped == #"C:\\photos\\\"party\"\nsecond line"#)
-        #expect(!escaped.contains("\n"))
-        // The parser below reads it back to the original.
-        let sample = try Exposition(parsing: "x{path=\"\(escaped)\",code=\"io_error\"} 1\n").samples.first
-        #expect(sample?.labels == ["path": raw, "code": "io_error"])
-
-        #expect(MetricsWriter.escapeHelp("a \\ b\nc \"d\"") == #"a \\ b\nc "d""#)
     }
 
     // MARK: - The file
@@ -152,11 +148,12 @@ import Testing
         let writer = MetricsWriter(directory: directory.path)
         #expect(writer.path == directory.path + "/metrics.prom")
 
-        var snapshot = Self.busySnapshot()
+        let metrics = Self.busyMetrics()
         for round in 0 ..< 5 {
-            snapshot.filesIngested += UInt64(round)
-            try writer.write(snapshot)
-            #expect(try String(contentsOfFile: writer.path, encoding: .utf8) == MetricsWriter.render(snapshot))
+            metrics.update(stats: Self.stats(total: 120 + round), workers: 2, workerBusySeconds: 61.75)
+            try writer.write(metrics)
+            #expect(try String(contentsOfFile: writer.path, encoding: .utf8) == Self.text(metrics))
+            #expect(try Exposition(parsing: Self.text(metrics)).value("facewatch_files_ingested_total") == Double(120 + round))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["metrics.prom"])
     }
@@ -165,18 +162,18 @@ import Testing
         let directory = try TemporaryDirectory()
         // 0666 is wider than any umask lets open(2) create: only the explicit fchmod gives it.
         let wide = MetricsWriter(path: directory.path + "/wide.prom", mode: 0o666)
-        try wide.write(MetricsSnapshot(startTime: Self.startTime))
+        try wide.write(ServiceMetrics(startTime: Self.startTime))
         #expect(try permissions(wide.path) == 0o666)
 
         let standard = MetricsWriter(directory: directory.path)
-        try standard.write(MetricsSnapshot(startTime: Self.startTime))
+        try standard.write(ServiceMetrics(startTime: Self.startTime))
         #expect(try permissions(standard.path) == 0o644)
     }
 
     @Test func replacesTheFileInsteadOfRewritingIt() throws {
         let directory = try TemporaryDirectory()
         let writer = MetricsWriter(directory: directory.path)
-        let first = MetricsSnapshot(startTime: Self.startTime)
+        let first = ServiceMetrics(startTime: Self.startTime)
         try writer.write(first)
 
         // A reader that opened the old file keeps reading the old file, whole: the new one is a
@@ -184,20 +181,21 @@ import Testing
         let reader = try FileHandle(forReadingFrom: URL(fileURLWithPath: writer.path))
         defer { try? reader.close() }
         let oldInode = try inode(writer.path)
-        try writer.write(Self.busySnapshot())
+        let busy = Self.busyMetrics()
+        try writer.write(busy)
         #expect(try inode(writer.path) != oldInode)
         let oldText = String(decoding: try reader.readToEnd() ?? Data(), as: UTF8.self)
-        #expect(oldText == MetricsWriter.render(first))
-        #expect(try String(contentsOfFile: writer.path, encoding: .utf8) == MetricsWriter.render(Self.busySnapshot()))
+        #expect(oldText == Self.text(first))
+        #expect(try String(contentsOfFile: writer.path, encoding: .utf8) == Self.text(busy))
     }
 
     @Test func concurrentReadersNeverSeeAPartialFile() async throws {
         let directory = try TemporaryDirectory()
         let writer = MetricsWriter(directory: directory.path)
-        try writer.write(MetricsSnapshot(startTime: Self.startTime))
+        try writer.write(ServiceMetrics(startTime: Self.startTime))
         let path = writer.path
 
-        let sampleCount = try Exposition(parsing: MetricsWriter.render(Self.busySnapshot())).samples.count
+        let sampleCount = try Exposition(parsing: Self.text(Self.busyMetrics())).samples.count
         let reads = Task.detached { () -> [String] in
             var bad: [String] = []
             for _ in 0 ..< 400 {
@@ -210,12 +208,13 @@ import Testing
             }
             return bad
         }
-        var snapshot = Self.busySnapshot()
+        let metrics = Self.busyMetrics()
         for round in 0 ..< 100 {
             // Vary the length so a torn read would show.
-            snapshot.filesIngested = round % 2 == 0 ? 7 : 7_000_000_000_000
-            snapshot.workerBusySeconds = Double(round) + 0.5
-            try writer.write(snapshot)
+            metrics.update(
+                stats: Self.stats(total: round % 2 == 0 ? 120 + round : 7_000_000_000_000 + round), workers: 2,
+                workerBusySeconds: Double(round) + 62.5)
+            try writer.write(metrics)
         }
         let bad = await reads.value
         #expect(bad.isEmpty, "partial reads: \(bad.prefix(2))")
@@ -224,15 +223,16 @@ import Testing
 
     @Test func failuresNameThePathAndLeaveNoTemporaryFile() throws {
         let directory = try TemporaryDirectory()
+        let metrics = ServiceMetrics(startTime: Self.startTime)
         let missing = MetricsWriter(path: directory.path + "/no/such/dir/metrics.prom")
-        let openError = #expect(throws: FileSystemError.self) { try missing.write(MetricsSnapshot(startTime: Self.startTime)) }
+        let openError = #expect(throws: FileSystemError.self) { try missing.write(metrics) }
         #expect(openError?.code == ENOENT)
         #expect(openError?.description.contains(directory.path + "/no/such/dir") == true)
 
         // A directory where the file should be: the rename fails, the temporary file goes away.
         try FileManager.default.createDirectory(atPath: directory.path + "/metrics.prom/inside", withIntermediateDirectories: true)
         let blocked = MetricsWriter(directory: directory.path)
-        let renameError = #expect(throws: FileSystemError.self) { try blocked.write(MetricsSnapshot(startTime: Self.startTime)) }
+        let renameError = #expect(throws: FileSystemError.self) { try blocked.write(metrics) }
         #expect(renameError?.operation == "rename")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["metrics.prom"])
     }
@@ -262,9 +262,9 @@ private final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A strict reader of the Prometheus text format, written for the test: it rejects what the format
+/// A strict reader of the Prometheus text format, written for the tests: it rejects what the format
 /// does not allow rather than guessing.
-private struct Exposition {
+struct Exposition {
     struct Sample {
         var name: String
         var labels: [String: String]

@@ -10,9 +10,10 @@ import Testing
 @testable import FaceDaemon
 
 /// The pieces `facewatch serve` adds as a service: the watchdog's progress check, the metrics kept
-/// consistent with the ledger, metrics.prom read back, and the pipeline switching encoder pools.
-/// (The daemon with its notify socket runs in the end-to-end tests.)
-@Suite struct WorkerProgressTests {
+/// consistent with the ledger, the figures published into the ledger for `facewatch status`, and
+/// the pipeline switching encoder pools. (The daemon with its notify socket runs in the end-to-end
+/// tests; its lifecycle in-process in `DaemonLifecycleTests`.)
+@Suite(.timeLimit(.minutes(1))) struct WorkerProgressTests {
     let start = Date(timeIntervalSince1970: 1_800_000_000)
 
     @Test func idleIsProgress() {
@@ -51,75 +52,67 @@ import Testing
     }
 }
 
-@Suite struct MetricsReadingTests {
-    @Test func readsBackWhatTheWriterWrote() throws {
-        var snapshot = MetricsSnapshot(up: true, startTime: Date(timeIntervalSince1970: 1_764_007_200.5))
-        snapshot.filesIngested = 12
-        snapshot.filesCompleted = 9
-        snapshot.filesFailed = [.notAnImage: 2, .tooLarge: 1]
-        snapshot.faces = 14
-        for seconds in [0.2, 0.3, 1.5, 0.004] { snapshot.encodeSeconds.observe(seconds) }
-        snapshot.backlog = 3
-        snapshot.workers = 2
-        snapshot.workerBusySeconds = 2.25
-        let reading = MetricsReading(text: MetricsWriter.render(snapshot))
-        #expect(reading.value("facewatch_up") == 1)
-        #expect(reading.value("facewatch_start_time_seconds") == 1_764_007_200.5)
-        #expect(reading.value("facewatch_files_ingested_total") == 12)
-        #expect(reading.value("facewatch_files_failed_total", ["code": "not_an_image"]) == 2)
-        #expect(reading.value("facewatch_files_failed_total", ["code": "crashed"]) == 0)
-        #expect(reading.samples(named: "facewatch_files_failed_total").count == FailureCode.allCases.count)
-        #expect(reading.value("facewatch_encode_seconds_bucket", ["le": "0.25"]) == 2)
-        #expect(reading.value("facewatch_encode_seconds_bucket", ["le": "+Inf"]) == 4)
-        #expect(reading.value("facewatch_encode_seconds_count") == 4)
-        #expect(reading.value("facewatch_worker_busy_seconds_total") == 2.25)
-        #expect(reading.value("facewatch_nothing") == nil)
+/// The daemon's figures in the ledger's `meta`, and `facewatch status` built from them.
+@Suite(.timeLimit(.minutes(1))) struct DaemonFiguresTests {
+    static func figures(running: Bool = true, now: Date = Date()) -> DaemonFigures {
+        DaemonFigures(
+            running: running, pid: 4242, startedAt: now.addingTimeInterval(-100), updatedAt: now, workers: 2,
+            workerBusySeconds: 50, imagesPerMinute: 12.5, encodes: 2, encodeSeconds: 2,
+            failedByCode: [.notAnImage: 2, .corruptImage: 1, .tooLarge: 0])
     }
 
-    @Test func escapedLabelsAndOddLines() {
-        let reading = MetricsReading(text: """
-            # HELP x a \\\\ help
-            x{a="quote \\" and \\\\ and \\n",b="2"} 3.5
-            broken{a="unterminated} 1
-            y +Inf
-
-            z NaN
-            """)
-        #expect(reading.value("x", ["a": "quote \" and \\ and \n", "b": "2"]) == 3.5)
-        #expect(reading.value("y") == .infinity)
-        #expect(reading.value("z")?.isNaN == true)
-        #expect(reading.samples(named: "broken").isEmpty)
+    @Test func publishedFiguresReadBackFromAReadOnlyLedger() throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        #expect(try root.ledger.daemonFigures() == nil)
+        let published = Self.figures(now: Date(timeIntervalSince1970: 1_764_007_200.25))
+        try root.ledger.publish(published)
+        let readOnly = try Ledger(directory: root.ledger.directory, options: Ledger.Options(readOnly: true))
+        let back = try #require(try readOnly.daemonFigures())
+        #expect(back == published)
+        // Codes with no failure are not stored.
+        #expect(back.failedByCode == [.notAnImage: 2, .corruptImage: 1])
+        #expect(throws: LedgerError.self) { try readOnly.publish(published) }
+        // Publishing replaces; the counters are untouched.
+        let before = try root.ledger.stats()
+        var stopped = published
+        stopped.running = false
+        stopped.workers = 0
+        try root.ledger.publish(stopped)
+        #expect(try readOnly.daemonFigures() == stopped)
+        #expect(try root.ledger.stats() == before)
     }
 
-    @Test func statusFiguresFromAFile() throws {
-        let directory = ScratchDirectory("metrics-figures")
-        defer { directory.remove() }
-        var snapshot = MetricsSnapshot(up: true, startTime: Date().addingTimeInterval(-100))
-        snapshot.filesFailed = [.notAnImage: 2, .corruptImage: 1]
-        snapshot.workers = 2
-        snapshot.workerBusySeconds = 50
-        snapshot.encodeSeconds.observe(0.5)
-        snapshot.encodeSeconds.observe(1.5)
-        let writer = MetricsWriter(directory: directory.path)
-        try writer.write(snapshot)
-        let figures = try #require(ServiceFigures(metricsFile: writer.path))
-        #expect(figures.failed == 3)
-        #expect(figures.failuresByCode.map(\.code) == [.notAnImage, .corruptImage])
-        #expect(abs((figures.busyFraction ?? 0) - 0.25) < 0.01)
-        let lines = figures.lines(daemonRunning: true, ledgerFailed: 3)
-        #expect(lines.contains { $0.hasPrefix("workers:  2, busy 25% ") })
+    @Test func statusLinesFromTheFigures() throws {
+        let now = Date()
+        let counts = StatsDocument(
+            total: 10, created: 0, completed: 7, failed: 3, faces: 4, averageEncoding: [], imagesPerMinute: 12.5, updatedAt: now)
+        let report = StatusReport(root: "/r", daemonPID: 4242, stats: counts, recentFailures: [], figures: Self.figures(now: now))
+        let lines = report.text(now: now).split(separator: "\n").map(String.init)
+        #expect(lines.contains("rate:     12.5 images/min (stats.json updated 0s ago)"))
+        #expect(lines.contains { $0.hasPrefix("workers:  2, busy 25% of the time since the start 100s ago") }, "\(lines)")
         #expect(lines.contains("encoding: 1.00 s per file on average (2 files)"))
         #expect(lines.contains("failures: not_an_image 2, corrupt_image 1"))
+        let json = report.json.pretty()
+        #expect(json.contains("\"workers\": 2") && json.contains("\"not_an_image\": 2"), "\(json)")
+
         // Counts that do not add up to the ledger's are not shown; a stopped daemon has no workers.
-        let stale = figures.lines(daemonRunning: false, ledgerFailed: 4)
-        #expect(!stale.contains { $0.hasPrefix("failures:") || $0.hasPrefix("workers:") })
-        #expect(ServiceFigures(metricsFile: directory.appending("missing.prom")) == nil)
+        var later = counts
+        later.failed = 4
+        let stale = StatusReport(root: "/r", daemonPID: nil, stats: later, recentFailures: [], figures: Self.figures(running: false, now: now))
+        let staleLines = stale.text(now: now).split(separator: "\n")
+        #expect(!staleLines.contains { $0.hasPrefix("failures:") || $0.hasPrefix("workers:") })
+        #expect(staleLines.contains { $0.hasPrefix("encoding: ") })
+        // No daemon ever published: the ledger's counts only.
+        let bare = StatusReport(root: "/r", daemonPID: nil, stats: counts, recentFailures: [], figures: nil).text(now: now)
+        #expect(bare.contains("rate:     12.5 images/min\n"))
+        #expect(!bare.contains("workers:") && !bare.contains("encoding:"))
     }
 }
 
 /// With real models: what the pipeline made final, counted as it happens and counted again from the
 /// ledger, gives the same metrics; a new encoder pool takes over without dropping a job.
-@Suite(.serialized, .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
+@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
 struct ServiceMetricsTests {
     static let models: FaceModels = try! FaceModels(directory: URL(fileURLWithPath: testModelsDirectory!))
 
@@ -176,25 +169,28 @@ struct ServiceMetricsTests {
         #expect(try fromLedger.loadBaseline(from: root.ledger) == 11)
         let busy = pipeline.activity.workerBusySeconds
         #expect(busy > 0)
+        var expositions: [Exposition] = []
         for metrics in [live, fromLedger] {
-            let snapshot = metrics.snapshot(stats: stats, workers: 2, workerBusySeconds: busy)
-            #expect(snapshot.filesIngested == 11)
-            #expect(snapshot.filesCompleted == UInt64(stats.completed))
-            #expect(snapshot.filesCompleted == 7)
-            #expect(snapshot.filesFailed.values.reduce(0, +) == UInt64(stats.failed))
-            #expect(snapshot.filesFailed == [.notAnImage: 2, .emptyFile: 1, .tooManyPixels: 1])
+            metrics.update(stats: stats, workers: 2, workerBusySeconds: busy)
+            let exposition = try Exposition(parsing: String(decoding: metrics.exposition(), as: UTF8.self))
+            #expect(exposition.value("facewatch_files_ingested_total") == 11)
+            #expect(exposition.value("facewatch_files_completed_total") == Double(stats.completed))
+            #expect(stats.completed == 7)
+            #expect(metrics.failedByCode.values.reduce(0, +) == stats.failed)
+            #expect(metrics.failedByCode == [.notAnImage: 2, .emptyFile: 1, .tooManyPixels: 1])
+            for (code, count) in metrics.failedByCode {
+                #expect(exposition.value("facewatch_files_failed_total", ["code": code.rawValue]) == Double(count))
+            }
             // Every engine run, failures included; the deduplicated copy did not run the engine.
-            #expect(snapshot.encodeSeconds.count == 10)
-            #expect(snapshot.backlog == 0)
+            #expect(metrics.engineRuns.count == 10)
+            #expect(exposition.value("facewatch_encode_seconds_count") == 10)
+            #expect(exposition.value("facewatch_backlog") == 0)
+            expositions.append(exposition)
         }
         // Live and from the ledger: the same observations (summed in another order).
-        var a = live.snapshot(stats: stats, workers: 2, workerBusySeconds: busy)
-        var b = fromLedger.snapshot(stats: stats, workers: 2, workerBusySeconds: busy)
-        #expect(a.encodeSeconds.bucketCounts == b.encodeSeconds.bucketCounts)
-        #expect(abs(a.encodeSeconds.sum - b.encodeSeconds.sum) < 1e-9)
-        a.encodeSeconds = MetricsHistogram()
-        b.encodeSeconds = MetricsHistogram()
-        #expect(a == b)
+        let buckets = expositions.map { $0.samples.filter { $0.name == "facewatch_encode_seconds_bucket" } }
+        #expect(buckets[0].map(\.value) == buckets[1].map(\.value))
+        #expect(abs((expositions[0].value("facewatch_encode_seconds_sum") ?? 0) - (expositions[1].value("facewatch_encode_seconds_sum") ?? -1)) < 1e-9)
     }
 
     @Test func aNewPoolTakesTheNextJobsWhileThePreviousOneFinishesItsOwn() async throws {
@@ -211,7 +207,9 @@ struct ServiceMetricsTests {
             settings: PipelineSettings(maxInFlight: 4), logger: root.logger) { finals.append($0) }
         let task = Task { await pipeline.run() }
         pipeline.wake()
-        while finals.all.count < 4 { try await Task.sleep(for: .milliseconds(2)) }
+        let started = ContinuousClock.now + .seconds(60)
+        while finals.all.count < 4, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(2)) }
+        try #require(finals.all.count >= 4, "the first pool finished nothing within 60 s")
 
         let previous = await pipeline.usePool(second)
         #expect(previous === first)

@@ -8,19 +8,28 @@ import FaceEncoding
 import FaceLedger
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `facewatch serve`: the lifecycle of one daemon on one root.
 ///
 /// Start: take the root lock (a second daemon stops here, naming the holder), create the
-/// directories, open the ledger, record store orphans, load the models, start the encoder pool, the
-/// pipeline (which at once resumes every `created` record) and the inbox (a full scan, then inotify),
-/// rewrite missing result documents in the background, say `ready`.
+/// directories, open the ledger, record store orphans, load the models and start the encoder pool,
+/// start watching the inbox (a full scan, then inotify), then run the daemon's services in one
+/// swift-service-lifecycle `ServiceGroup` (in this order; the group stops them in the reverse one):
+/// `ControlService` (stop and reload requests, signals), the caller's extra services (the systemd
+/// watchdog), `StatsService` (stats.json once a second), `PipelineService` (the encoding pipeline,
+/// which at once resumes every `created` record) and `IngestService` (inbox to ledger), which says
+/// `ready`. Missing result documents are rewritten in the background.
 ///
-/// Stop (SIGTERM, SIGINT or `requestStop()`): stop taking files from the inbox, let the batch being
-/// ingested commit, stop taking records, wait up to `shutdownTimeout` for the files being encoded,
-/// commit them, write `stats.json`, release the lock, return. A file still encoding when the wait
-/// ends stays `created` (its attempt counted) and is taken again at the next start.
+/// Stop (SIGTERM, SIGINT or `requestStop()`; a second SIGTERM or SIGINT exits at once): the group
+/// shuts its services down gracefully, last first — the inbox stops and the batch being ingested
+/// commits; the pipeline stops taking records and waits up to `shutdownTimeout` for the files being
+/// encoded, committing them; the last `stats.json` is written; the watchdog and the controls stop.
+/// Then the lock is released and `run` returns. A file still encoding when the wait ends stays
+/// `created` (its attempt counted) and is taken again at the next start. `DaemonHooks.shutdownStep`
+/// reports each step.
 ///
 /// SIGHUP (or `requestReload()`) re-reads the config file: the log level, the limits, dedup, the
 /// number of files in flight and the shutdown timeout change at once; a new worker count starts a
@@ -56,24 +65,19 @@ public final class Daemon: Sendable {
         }
     }
 
-    private enum Control: Sendable {
-        case stop(String)
-        case reload
-    }
-
     private let initial: DaemonConfiguration
     private let source: Source
     private let output: LogOutput
-    private let logger: Logger
-    private let hooks: DaemonHooks
-    private let controls: AsyncStream<Control>
-    private let control: AsyncStream<Control>.Continuation
+    let logger: Logger
+    let hooks: DaemonHooks
+    private let requests: AsyncStream<ControlService.Request>
+    private let request: AsyncStream<ControlService.Request>.Continuation
     private let current: Mutex<DaemonConfiguration>
     private let running = Mutex<Pipeline?>(nil)
+    /// The group of the running daemon, for a stop request to shut down.
+    private let group = Mutex<ServiceGroup?>(nil)
     /// Set when a batch moved into the store could not be recorded (see `endRun`).
     private let unrecordedFiles = Mutex(false)
-    /// The parts once set up (for the exit on a second signal).
-    private let started = Mutex<Parts?>(nil)
     /// Pools replaced by a reload, finishing their files before they stop.
     private let retiring = Mutex<[Task<Void, Never>]>([])
 
@@ -85,7 +89,7 @@ public final class Daemon: Sendable {
         self.hooks = hooks
         logger = output.logger(label: "facewatch")
         current = Mutex(configuration)
-        (controls, control) = AsyncStream.makeStream(of: Control.self, bufferingPolicy: .unbounded)
+        (requests, request) = AsyncStream.makeStream(of: ControlService.Request.self, bufferingPolicy: .unbounded)
     }
 
     /// The configuration in force (changes with a reload).
@@ -94,22 +98,27 @@ public final class Daemon: Sendable {
     /// What the pipeline is doing (nil before it runs): the seam for a watchdog's progress check.
     public var activity: PipelineActivity? { running.withLock { $0 }?.activity }
 
-    /// Begins a graceful shutdown. Safe from any thread, any number of times.
+    /// Begins a graceful shutdown. Safe from any thread, any number of times, also before `run`
+    /// (the daemon then stops as soon as it has started).
     public func requestStop(reason: String = "requested") {
-        control.yield(.stop(reason))
+        request.yield(.stop(reason))
     }
 
     /// Re-reads the config file. Safe from any thread.
     public func requestReload() {
-        control.yield(.reload)
+        request.yield(.reload)
     }
 
     /// Runs until a stop is requested (or SIGTERM/SIGINT arrives, when `handleSignals`), then shuts
-    /// down gracefully and returns. Throws `StartError` when it cannot start.
-    public func run(handleSignals: Bool = true) async throws(StartError) {
+    /// down gracefully and returns. `services` run in the daemon's group from readiness to the end:
+    /// started after the controls, stopped after the last stats are written.
+    ///
+    /// - Throws: `StartError` when it cannot start.
+    public func run(handleSignals: Bool = true, services: [any Service] = []) async throws(StartError) {
         let configuration = initial
-        let signalTask: Task<Void, Never>? = handleSignals ? forwardSignals() : nil
-        defer { signalTask?.cancel() }
+        // Trapped before anything else, so that a signal during a slow start (the models) is acted
+        // on once the services run, instead of killing the process.
+        let signals: UnixSignalsSequence? = handleSignals ? await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup) : nil
 
         // One daemon per root.
         let lock: RootLock
@@ -118,46 +127,54 @@ public final class Daemon: Sendable {
         } catch {
             throw .locked(error)
         }
-        defer { lock.release() }
+        defer {
+            lock.release()
+            hooks.shutdownStep(.lockReleased)
+        }
         logger.info("starting \(LogField.pair("pid", String(getpid()))) \(LogField.pair("root", configuration.root)) \(LogField.pair("version", FacewatchVersion.current))")
         for (key, value) in configuration.summary {
             logger.debug("setting \(key)=\(LogField.quoted(value))")
         }
 
         let parts = try setUp(configuration)
-        running.withLock { $0 = parts.pipeline }
-        started.withLock { $0 = parts }
-        let pipelineTask = Task { await parts.pipeline.run() }
-        let statsTask = Task { await parts.stats.run() }
-        let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
-        let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
-
         let inbox: InboxFeed
         do {
             inbox = try InboxFeed(configuration: configuration, logger: logger)
         } catch {
-            parts.pipeline.wake()
-            await shutDown(parts, inbox: nil, ingestTask: nil, tasks: [pipelineTask, statsTask, documentsTask, maintenanceTask], configuration: configuration)
+            await BlockingIO.run { _ = parts.stats.flush(force: true) }
             throw .setup("cannot watch the inbox \(configuration.inbox): \(error)")
         }
-        let ingestTask = Task { await self.ingestLoop(inbox, parts) }
-
-        let backlog = (try? parts.ledger.stats().counts[.created]) ?? 0
-        let workers = await parts.pipeline.encoderPool.workerCount
-        let status = "watching \(configuration.inbox) with \(workers) workers, backlog \(backlog)"
-        logger.info("ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))")
-        hooks.ready(status)
-
-        // Serve until told to stop.
-        for await event in controls {
-            if case .stop(let reason) = event {
-                logger.info("stopping \(LogField.pair("reason", reason))")
-                break
-            }
-            await reload(parts)
+        running.withLock { $0 = parts.pipeline }
+        let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
+        let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
+        defer {
+            documentsTask.cancel()
+            maintenanceTask.cancel()
         }
-        hooks.stopping()
-        await shutDown(parts, inbox: inbox, ingestTask: ingestTask, tasks: [pipelineTask, statsTask, documentsTask, maintenanceTask], configuration: self.configuration)
+
+        let control = ControlService(daemon: self, parts: parts, requests: requests, signals: signals)
+        let members: [any Service] =
+            [control] + services
+            + [StatsService(daemon: self, parts: parts), PipelineService(daemon: self, parts: parts),
+               IngestService(daemon: self, parts: parts, feed: inbox)]
+        let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: members.map {
+                // A service that ends on its own (none should) stops the others gracefully too.
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                    failureTerminationBehavior: .gracefullyShutdownGroup,
+                    serviceName: String(describing: type(of: $0)))
+            },
+            logger: logger))
+        group.withLock { $0 = serviceGroup }
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("the daemon's services ended with an error: \(error)")
+        }
+        group.withLock { $0 = nil }
+        let final = try? parts.ledger.stats()
+        logger.info("stopped \(LogField.pair("total", String(final?.total ?? 0))) \(LogField.pair("backlog", String(final?.counts[.created] ?? 0)))")
     }
 
     // MARK: - Start
@@ -212,7 +229,8 @@ public final class Daemon: Sendable {
             logger.notice("the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("run", String(run.incarnation - 1))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))")
         }
         for id in run.charged {
-            logger.warning("charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String((try? ledger.deaths(id).crashes) ?? 0))) \(LogField.pair("kills", String((try? ledger.deaths(id).kills) ?? 0)))")
+            let deaths = (try? ledger.deaths(id)) ?? Ledger.Deaths()
+            logger.warning("charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String(deaths.crashes))) \(LogField.pair("kills", String(deaths.kills)))")
         }
         hooks.ledgerOpened(ledger)
         let location = StoreLocation(root: configuration.root, store: store.directory)
@@ -255,6 +273,7 @@ public final class Daemon: Sendable {
         let settings = PipelineSettings(
             maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits,
             memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample)
+        logger.info("memory budget for images \(LogField.pair("bytes", String(settings.memoryBudget)))")
         let pipeline = Pipeline(
             ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,
             incarnation: run.incarnation
@@ -291,7 +310,19 @@ public final class Daemon: Sendable {
     /// Largest batch committed in one LMDB transaction.
     static let maxBatch = 1000
 
-    private func ingestLoop(_ feed: InboxFeed, _ parts: Parts) async {
+    /// Logs `ready` and tells the hooks, with the backlog and the worker count.
+    func announceReady(_ parts: Parts) async {
+        let configuration = self.configuration
+        let backlog = (try? parts.ledger.stats().counts[.created]) ?? 0
+        let workers = await parts.pipeline.encoderPool.workerCount
+        let status = "watching \(configuration.inbox) with \(workers) workers, backlog \(backlog)"
+        logger.info("ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))")
+        hooks.ready(status)
+    }
+
+    /// Takes batches from the inbox into the ledger until the feed stops; returns after the commit
+    /// of the batch being ingested then.
+    func ingestLoop(_ feed: InboxFeed, _ parts: Parts) async {
         var arrivals = feed.arrivals.makeAsyncIterator()
         while true {
             guard let entries = feed.take(limit: Self.maxBatch) else { return }
@@ -344,44 +375,9 @@ public final class Daemon: Sendable {
         }
     }
 
-    private func forwardSignals() -> Task<Void, Never> {
-        let stream = SignalHandling.signals([SIGTERM, SIGINT, SIGHUP])
-        return Task { [control, logger] in
-            var stopsSeen = 0
-            for await number in stream {
-                if number == SIGHUP {
-                    control.yield(.reload)
-                    continue
-                }
-                stopsSeen += 1
-                if stopsSeen == 1 {
-                    control.yield(.stop(SignalHandling.name(number)))
-                } else {
-                    // A second SIGINT/SIGTERM: the operator does not want to wait. Everything
-                    // committed is safe; files being encoded are taken again at the next start.
-                    logger.warning("second \(SignalHandling.name(number)): exiting now")
-                    if let parts = self.started.withLock({ $0 }) { self.endRun(parts) }
-                    exit(1)
-                }
-            }
-        }
-    }
-
-    /// Records in the ledger that this run stopped because it was asked to: what it leaves in flight
-    /// is charged nothing at the next start. Not when some files in the store have no record yet:
-    /// the next start then scans the store, as after a crash.
-    private func endRun(_ parts: Parts) {
-        guard !unrecordedFiles.withLock({ $0 }) else { return }
-        do {
-            try parts.ledger.endRun(parts.incarnation)
-        } catch {
-            logger.error("cannot record the graceful stop (files in flight will run alone at the next start): \(error)")
-        }
-    }
-
     // MARK: - Reload
 
-    private func reload(_ parts: Parts) async {
+    func reload(_ parts: Parts) async {
         hooks.reloading()
         let old = configuration
         let new: DaemonConfiguration
@@ -455,33 +451,40 @@ public final class Daemon: Sendable {
 
     // MARK: - Stop
 
-    private func shutDown(
-        _ parts: Parts, inbox: InboxFeed?, ingestTask: Task<Void, Never>?, tasks: [Task<Void, Never>],
-        configuration: DaemonConfiguration
-    ) async {
-        // 1. No new files: the inbox stops; the batch being ingested finishes its commit.
-        inbox?.stop()
-        await ingestTask?.value
-        // 2. No new records; wait for the ones being encoded.
-        await parts.pipeline.stop()
-        let running = await parts.pipeline.inFlightCount
-        if running > 0 {
-            logger.info("waiting for files being encoded \(LogField.pair("count", String(running))) \(LogField.pair("timeout", String(format: "%.0fs", configuration.shutdownTimeout)))")
+    /// Records in the ledger that this run stopped because it was asked to: what it leaves in flight
+    /// is charged nothing at the next start. Not when some files in the store have no record yet:
+    /// the next start then scans the store, as after a crash.
+    func endRun(_ parts: Parts) {
+        guard !unrecordedFiles.withLock({ $0 }) else { return }
+        do {
+            try parts.ledger.endRun(parts.incarnation)
+        } catch {
+            logger.error("cannot record the graceful stop (files in flight will run alone at the next start): \(error)")
         }
-        let left = await parts.pipeline.drain(timeout: configuration.shutdownTimeout)
+    }
+
+    /// Logs why the daemon stops and tells the group to shut its services down gracefully.
+    func beginStop(reason: String) async {
+        logger.info("stopping \(LogField.pair("reason", reason))")
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// Stops the pipeline taking records and waits up to the shutdown timeout for those in flight.
+    /// Returns how many were still encoding when the wait ended.
+    func drain(_ pipeline: Pipeline) async -> Int {
+        let timeout = configuration.shutdownTimeout
+        let running = await pipeline.inFlightCount
+        if running > 0 {
+            logger.info("waiting for files being encoded \(LogField.pair("count", String(running))) \(LogField.pair("timeout", String(format: "%.0fs", timeout)))")
+        }
+        let left = await pipeline.drain(timeout: timeout)
         if left > 0 {
             logger.warning("shutdown timeout: files still encoding are taken again at the next start \(LogField.pair("count", String(left)))")
         } else {
             // Nothing is in flight: pools replaced by a reload have no job left and stop at once.
             for retirement in retiring.withLock({ $0 }) { await retirement.value }
         }
-        for task in tasks { task.cancel() }
-        // 3. The last stats, from the committed counters; the run ended gracefully, so the files
-        // still encoding (drain timeout) are charged nothing.
-        await BlockingIO.run { _ = parts.stats.flush(force: true) }
-        endRun(parts)
-        let final = try? parts.ledger.stats()
-        logger.info("stopped \(LogField.pair("total", String(final?.total ?? 0))) \(LogField.pair("backlog", String(final?.counts[.created] ?? 0)))")
+        return left
     }
 }
 

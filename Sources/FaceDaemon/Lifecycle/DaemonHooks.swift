@@ -19,6 +19,8 @@ public struct DaemonHooks: Sendable {
     public var finished: @Sendable (_ result: FinalResult) -> Void = { _ in }
     /// A graceful shutdown begins (a signal or `requestStop()`).
     public var stopping: @Sendable () -> Void = {}
+    /// A step of the shutdown is done; they come in the order of `ShutdownStep`'s cases.
+    public var shutdownStep: @Sendable (_ step: ShutdownStep) -> Void = { _ in }
     /// A reload begins (SIGHUP or `requestReload()`).
     public var reloading: @Sendable () -> Void = {}
     /// A reload ended: the new configuration in force (a new worker count included: jobs go to the
@@ -27,4 +29,19 @@ public struct DaemonHooks: Sendable {
 
     /// Hooks that do nothing.
     public init() {}
+}
+
+/// The steps of a graceful shutdown, in the order they happen (`DaemonHooks.shutdownStep`).
+public enum ShutdownStep: Sendable, Equatable {
+    /// The inbox is no longer watched and hands out no more files.
+    case inboxStopped
+    /// The batch being ingested when the inbox stopped is committed; nothing more is ingested.
+    case ingestFinished
+    /// The pipeline takes no more records and the wait for those being encoded ended; how many were
+    /// still encoding (they stay `created` and are taken again at the next start).
+    case pipelineDrained(stillEncoding: Int)
+    /// The last `stats.json` is written, from the committed counters.
+    case statsFlushed
+    /// The root lock is released (also after a start that failed once the lock was taken).
+    case lockReleased
 }

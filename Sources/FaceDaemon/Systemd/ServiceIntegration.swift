@@ -7,6 +7,7 @@ import FaceCore
 import FaceLedger
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// `facewatch serve` as a service: the daemon plus what a supervisor and a monitoring system
@@ -17,12 +18,16 @@ import Synchronization
 ///   the rate after each `stats.json` write; `RELOADING=1` (with `MONOTONIC_USEC=`) when SIGHUP
 ///   arrives, then `READY=1` once the new settings are in force or have been rejected;
 ///   `STOPPING=1` when a graceful stop begins.
-/// - systemd's watchdog, when `$WATCHDOG_USEC` asks for one: `WATCHDOG=1` every half of it, but
-///   only while the workers make progress (`WorkerProgress`, with an encode counting as stuck
-///   after `$WATCHDOG_USEC` without progress), so that systemd restarts a daemon whose workers hang.
+/// - systemd's watchdog, when `$WATCHDOG_USEC` asks for one: a service of the daemon's group
+///   (`WatchdogService`) sends `WATCHDOG=1` every half of it from readiness on, but only while the
+///   workers make progress (`WorkerProgress`, with an encode counting as stuck after
+///   `$WATCHDOG_USEC` without progress), so that systemd restarts a daemon whose workers hang.
 /// - `metrics.prom` in the state root, next to `stats.json`, rewritten atomically right after each
 ///   `stats.json` write with the same counts (`ServiceMetrics`), and once more with
-///   `facewatch_up 0` after the daemon stopped.
+///   `facewatch_up 0` after the last stats of a graceful stop.
+/// - the daemon's figures (`DaemonFigures`: pid, start, workers, busy time, rate, engine runs,
+///   failures by code) published into the ledger with each `stats.json` write, and once more as
+///   stopped, for `facewatch status`.
 public final class ServiceIntegration: Sendable {
     /// The daemon being run.
     public let daemon: Daemon
@@ -35,16 +40,17 @@ public final class ServiceIntegration: Sendable {
     private let readiness: AsyncStream<Void>
 
     /// The daemon for `configuration`, with notification, watchdog and metrics as `environment`
-    /// (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`) asks for.
+    /// (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`) asks for. `hooks` sees what the daemon
+    /// reports after the service's own handling (tests follow the daemon's life through it).
     public init(
         configuration: DaemonConfiguration, source: Daemon.Source, output: LogOutput,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String] = ProcessInfo.processInfo.environment, hooks: DaemonHooks = DaemonHooks()
     ) {
         let logger = output.logger(label: "facewatch")
         let notifier = SystemdNotifier(environment: environment)
         let writer = MetricsWriter(directory: configuration.root)
         let (readiness, ready) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let core = Core(notifier: notifier, writer: writer, logger: logger, ready: ready)
+        let core = Core(notifier: notifier, writer: writer, logger: logger, ready: ready, next: hooks)
         let daemon = Daemon(configuration: configuration, source: source, output: output, hooks: core.hooks)
         core.attach(daemon)
         self.daemon = daemon
@@ -59,36 +65,44 @@ public final class ServiceIntegration: Sendable {
         }
     }
 
-    /// Runs the daemon until it stops (see `Daemon.run`), with the watchdog fed from readiness on,
-    /// then writes the final metrics. Throws what `Daemon.run` throws, after telling systemd why.
+    /// Runs the daemon until it stops (see `Daemon.run`), with the watchdog as one of its services.
+    ///
+    /// - Throws: what `Daemon.run` throws, after telling systemd why.
     public func run(handleSignals: Bool = true) async throws(Daemon.StartError) {
         let logger = core.logger
         if let ignored = notifier.ignoredSocket {
             logger.warning("NOTIFY_SOCKET ignored: not a path or @abstract socket this daemon can use \(LogField.pair("value", ignored))")
         }
-        let watchdogTask: Task<Void, Never>? = watchdog.map { watchdog in
-            Task { [readiness, core] in
-                var ready = readiness.makeAsyncIterator()
-                guard await ready.next() != nil else { return }
-                logger.info("systemd watchdog on \(LogField.pair("interval", Self.describe(watchdog.interval)))")
-                await watchdog.run { tick in core.report(tick) }
-            }
-        }
-        defer {
-            watchdogTask?.cancel()
-            core.finish()
-        }
+        let services: [any Service] = watchdog.map { [WatchdogService(watchdog: $0, readiness: readiness, core: core)] } ?? []
+        defer { core.finish() }
         do {
-            try await daemon.run(handleSignals: handleSignals)
+            try await daemon.run(handleSignals: handleSignals, services: services)
         } catch {
             core.send([.status("cannot start: \(error)")], what: "STATUS")
             throw error
         }
-        core.writeFinalMetrics()
     }
 
     static func describe(_ duration: Duration) -> String {
         String(format: "%.3gs", Pipeline.seconds(duration))
+    }
+}
+
+/// systemd's watchdog as a service of the daemon's group: from readiness to the end of the
+/// shutdown (it is stopped after the last stats, so the drain is covered).
+private struct WatchdogService: Service {
+    let watchdog: SystemdWatchdog
+    let readiness: AsyncStream<Void>
+    let core: ServiceIntegration.Core
+
+    func run() async {
+        let (watchdog, readiness, core) = (self.watchdog, self.readiness, self.core)
+        await cancelWhenGracefulShutdown {
+            var ready = readiness.makeAsyncIterator()
+            guard await ready.next() != nil else { return }
+            core.logger.info("systemd watchdog on \(LogField.pair("interval", ServiceIntegration.describe(watchdog.interval)))")
+            await watchdog.run { tick in core.report(tick) }
+        }
     }
 }
 
@@ -100,10 +114,12 @@ extension ServiceIntegration {
         let logger: Logger
         let metrics = ServiceMetrics()
         private let ready: AsyncStream<Void>.Continuation
+        private let next: DaemonHooks
         private let daemon = Mutex<Daemon?>(nil)
+        private let ledger = Mutex<Ledger?>(nil)
         private let state = Mutex(State())
-        /// Held while `metrics.prom` is written, so that writes from two threads land in order.
-        private let metricsLock = Mutex(())
+        /// Held while the metrics and figures are written, so that writes from two threads land in order.
+        private let publishing = Mutex(())
         private let progress = Mutex(WorkerProgress(stuckAfter: .infinity))
 
         private struct State {
@@ -112,14 +128,16 @@ extension ServiceIntegration {
             var wroteFinal = false
             var becameReady = false
             var notifyFailing = false
+            var figuresFailing = false
             var watchdogWithheld = false
         }
 
-        init(notifier: SystemdNotifier, writer: MetricsWriter, logger: Logger, ready: AsyncStream<Void>.Continuation) {
+        init(notifier: SystemdNotifier, writer: MetricsWriter, logger: Logger, ready: AsyncStream<Void>.Continuation, next: DaemonHooks) {
             self.notifier = notifier
             self.writer = writer
             self.logger = logger
             self.ready = ready
+            self.next = next
         }
 
         func attach(_ daemon: Daemon) {
@@ -127,20 +145,40 @@ extension ServiceIntegration {
         }
 
         var hooks: DaemonHooks {
+            let next = self.next
             var hooks = DaemonHooks()
-            hooks.ledgerOpened = { [self] ledger in loadBaseline(ledger) }
+            hooks.ledgerOpened = { [self] ledger in
+                loadBaseline(ledger)
+                next.ledgerOpened(ledger)
+            }
             hooks.ready = { [self] status in
                 state.withLock { $0.becameReady = true }
                 send([.ready, .status(status)], what: "READY")
                 ready.yield()
+                next.ready(status)
             }
-            hooks.statsWritten = { [self] stats in statsWritten(stats) }
-            hooks.finished = { [self] result in metrics.record(result) }
+            hooks.statsWritten = { [self] stats in
+                statsWritten(stats)
+                next.statsWritten(stats)
+            }
+            hooks.ingested = next.ingested
+            hooks.finished = { [self] result in
+                metrics.record(result)
+                next.finished(result)
+            }
             hooks.stopping = { [self] in
                 send([.stopping, .status("stopping: finishing the files being encoded")], what: "STOPPING")
+                next.stopping()
+            }
+            hooks.shutdownStep = { [self] step in
+                // The last stats are written: the metrics and figures say the daemon is down, before
+                // the lock is released (a new daemon may start writing them then).
+                if step == .statsFlushed { publishFinal() }
+                next.shutdownStep(step)
             }
             hooks.reloading = { [self] in
                 send([.reloadingNow, .status("reloading the configuration")], what: "RELOADING")
+                next.reloading()
             }
             hooks.reloaded = { [self] outcome in
                 switch outcome {
@@ -149,13 +187,15 @@ extension ServiceIntegration {
                 case .failure(let error):
                     send([.ready, .status("reload failed, running configuration kept: \(error)")], what: "READY")
                 }
+                next.reloaded(outcome)
             }
             return hooks
         }
 
-        // MARK: Metrics
+    // MARK: Metrics
 
         private func loadBaseline(_ ledger: Ledger) {
+            self.ledger.withLock { $0 = ledger }
             let start = ContinuousClock.now
             do {
                 let records = try metrics.loadBaseline(from: ledger)
@@ -167,17 +207,17 @@ extension ServiceIntegration {
 
         private func statsWritten(_ stats: StatsDocument) {
             state.withLock { $0.lastStats = stats }
-            writeMetrics(stats, up: true)
+            publish(stats, up: true)
             send([.status(Self.statusLine(stats))], what: "STATUS")
         }
 
-        /// `metrics.prom` for `stats`; skipped if a newer document was written already.
-        private func writeMetrics(_ stats: StatsDocument, up: Bool) {
-            let activity = daemon.withLock { $0 }?.activity
-            let workers = daemon.withLock { $0 }?.configuration.effectiveWorkers ?? 0
-            let snapshot = metrics.snapshot(
-                stats: stats, workers: up ? workers : 0, workerBusySeconds: activity?.workerBusySeconds ?? 0, up: up)
-            metricsLock.withLock { _ in
+        /// `metrics.prom` and the ledger's daemon figures for `stats`; skipped if a newer document
+        /// was published already, and after the final one.
+        private func publish(_ stats: StatsDocument, up: Bool) {
+            let daemon = self.daemon.withLock { $0 }
+            let busy = daemon?.activity?.workerBusySeconds ?? 0
+            let workers = up ? (daemon?.configuration.effectiveWorkers ?? 0) : 0
+            publishing.withLock { _ in
                 let newer = state.withLock { state -> Bool in
                     if state.wroteFinal { return false }
                     if let last = state.lastWrittenAt, last > stats.updatedAt { return false }
@@ -186,18 +226,44 @@ extension ServiceIntegration {
                     return true
                 }
                 guard newer else { return }
+                metrics.update(stats: stats, workers: workers, workerBusySeconds: busy, up: up)
                 do {
-                    try writer.write(snapshot)
+                    try writer.write(metrics)
                 } catch {
                     logger.error("metrics not written: \(error)")
                 }
+                publishFigures(stats, workers: workers, workerBusySeconds: busy, up: up)
             }
         }
 
-        /// After a graceful stop: the last counts, `facewatch_up 0`.
-        func writeFinalMetrics() {
+        /// The figures `facewatch status` shows, into the ledger (a small write, at most once a
+        /// second); a failure is logged once per series.
+        private func publishFigures(_ stats: StatsDocument, workers: Int, workerBusySeconds: Double, up: Bool) {
+            guard let ledger = ledger.withLock({ $0 }) else { return }
+            let runs = metrics.engineRuns
+            let figures = DaemonFigures(
+                running: up, pid: getpid(), startedAt: metrics.startTime, updatedAt: stats.updatedAt, workers: workers,
+                workerBusySeconds: workerBusySeconds, imagesPerMinute: up ? stats.imagesPerMinute : 0,
+                encodes: runs.count, encodeSeconds: runs.seconds, failedByCode: metrics.failedByCode)
+            var failure: LedgerError?
+            do {
+                try ledger.publish(figures)
+            } catch {
+                failure = error
+            }
+            let wasFailing = state.withLock { state in
+                defer { state.figuresFailing = failure != nil }
+                return state.figuresFailing
+            }
+            if let failure, !wasFailing {
+                logger.error("daemon figures not published to the ledger (facewatch status shows older ones): \(failure)")
+            }
+        }
+
+        /// After the last stats of a graceful stop: the last counts, `facewatch_up 0`, figures as stopped.
+        func publishFinal() {
             guard let stats = state.withLock({ $0.becameReady ? $0.lastStats : nil }) else { return }
-            writeMetrics(stats, up: false)
+            publish(stats, up: false)
         }
 
         func finish() {

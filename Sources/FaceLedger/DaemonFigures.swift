@@ -1,0 +1,124 @@
+import FaceCore
+import Foundation
+
+/// What the daemon serving a ledger publishes about itself for `facewatch status`: its process,
+/// its workers and their busy time, the rate, the engine runs and failures by code it counted.
+///
+/// Kept in `meta` under `daemon_figures` and rewritten by the daemon (at most once a second, with
+/// its stats flush, and once more with `running == false` when it stops), so that a client reads
+/// the daemon's figures with the ledger's counters in one place, whether or not the daemon still
+/// runs. Whether a daemon holds the root *now* is the root lock's answer, not this value's.
+///
+/// Value format 1 (little-endian): u8 format = 1; u8 running; i32 pid; f64 started at, updated at
+/// (seconds since 1970); u32 workers; f64 worker busy seconds, images per minute; u64 engine runs;
+/// f64 engine seconds; u32 number of codes, then per code a string and a u64 count.
+public struct DaemonFigures: Sendable, Equatable {
+    static let format: UInt8 = 1
+
+    /// False once the daemon that published these figures has stopped.
+    public var running: Bool
+    /// Its process id.
+    public var pid: Int32
+    /// When it started.
+    public var startedAt: Date
+    /// When these figures were published.
+    public var updatedAt: Date
+    /// Encoder workers configured (0 once stopped).
+    public var workers: Int
+    /// Seconds its workers spent encoding, summed over workers, since it started.
+    public var workerBusySeconds: Double
+    /// Final results per minute over the last minute.
+    public var imagesPerMinute: Double
+    /// Engine runs recorded in the ledger (counted at its start, then as they happen).
+    public var encodes: Int
+    /// Their total seconds.
+    public var encodeSeconds: Double
+    /// Failed records by error code; codes with no failure are left out.
+    public var failedByCode: [FailureCode: Int]
+
+    public init(
+        running: Bool, pid: Int32, startedAt: Date, updatedAt: Date, workers: Int, workerBusySeconds: Double,
+        imagesPerMinute: Double, encodes: Int, encodeSeconds: Double, failedByCode: [FailureCode: Int]
+    ) {
+        self.running = running
+        self.pid = pid
+        self.startedAt = startedAt
+        self.updatedAt = updatedAt
+        self.workers = workers
+        self.workerBusySeconds = workerBusySeconds
+        self.imagesPerMinute = imagesPerMinute
+        self.encodes = encodes
+        self.encodeSeconds = encodeSeconds
+        self.failedByCode = failedByCode.filter { $0.value > 0 }
+    }
+
+    func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 96)
+        w.u8(Self.format)
+        w.u8(running ? 1 : 0)
+        w.i32(pid)
+        w.f64(startedAt.timeIntervalSince1970)
+        w.f64(updatedAt.timeIntervalSince1970)
+        w.u32(UInt32(clamping: workers))
+        w.f64(workerBusySeconds)
+        w.f64(imagesPerMinute)
+        w.u64(UInt64(max(0, encodes)))
+        w.f64(encodeSeconds)
+        let codes = FailureCode.allCases.filter { (failedByCode[$0] ?? 0) > 0 }
+        w.u32(UInt32(codes.count))
+        for code in codes {
+            w.string(code.rawValue)
+            w.u64(UInt64(failedByCode[code] ?? 0))
+        }
+        return w.bytes
+    }
+
+    init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
+        var r = ByteReader(bytes, what: "meta daemon figures")
+        let format = try r.u8()
+        guard format == Self.format else { throw LedgerError.corrupt("unknown daemon figures format \(format)") }
+        running = try r.u8() != 0
+        pid = try r.i32()
+        startedAt = Date(timeIntervalSince1970: try r.f64())
+        updatedAt = Date(timeIntervalSince1970: try r.f64())
+        workers = Int(try r.u32())
+        workerBusySeconds = try r.f64()
+        imagesPerMinute = try r.f64()
+        encodes = Int(clamping: try r.u64())
+        encodeSeconds = try r.f64()
+        var failed: [FailureCode: Int] = [:]
+        for _ in 0..<(try r.u32()) {
+            let name = try r.string()
+            let count = Int(clamping: try r.u64())
+            // A code this build does not know (written by a newer one) is skipped, not an error.
+            if let code = FailureCode(rawValue: name) { failed[code] = count }
+        }
+        failedByCode = failed
+        try r.expectEnd()
+    }
+}
+
+extension Ledger {
+    /// Replaces the published daemon figures (one small write transaction). Called by the daemon
+    /// only, at most once a second.
+    ///
+    /// - Throws: `LedgerError` (`.readOnly` on a read-only ledger, `.mapFull`, `.lmdb`).
+    public func publish(_ figures: DaemonFigures) throws(LedgerError) {
+        let dbs = environment.databases
+        let value = figures.encoded()
+        try write { txn throws(LedgerError) in
+            try txn.put(dbs.meta, MetaKey.daemonFigures, value)
+        }
+    }
+
+    /// The figures the last daemon published, or nil when none ever did.
+    ///
+    /// - Throws: `LedgerError` (`.corrupt` for a value this build cannot read, `.lmdb`).
+    public func daemonFigures() throws(LedgerError) -> DaemonFigures? {
+        let dbs = environment.databases
+        return try environment.read { txn throws(LedgerError) -> DaemonFigures? in
+            guard let value = try txn.get(dbs.meta, MetaKey.daemonFigures) else { return nil }
+            return try DaemonFigures(decoding: value)
+        }
+    }
+}

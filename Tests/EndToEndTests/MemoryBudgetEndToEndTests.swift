@@ -1,0 +1,61 @@
+import FaceCore
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The memory budget against the real binary: big images wait for each other, the daemon's peak
+/// memory stays within its base plus the budget, and small images pass the waiting big ones.
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+struct MemoryBudgetEndToEndTests {
+    /// `VmRSS` or `VmHWM` of `pid`, in bytes.
+    func memory(_ field: String, of pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
+            return kilobytes.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    @Test func bigImagesWaitForTheBudgetAndSmallOnesPassThem() throws {
+        let root = TestRoot("memory")
+        let budget = 600_000_000
+        // 8 megapixels: about 440 MB each at upsample 1 by the daemon's estimate; two would not fit.
+        let (width, height) = (3264, 2448)
+        let staging = root.staging()
+        let big = ["big0.png", "big1.png", "big2.png"]
+        let small = (0..<6).map { "small\($0).png" }
+        for (i, name) in big.enumerated() {
+            write(TinyPNG.make(width: width, height: height, seed: 4_000 + i), to: staging + "/" + name)
+        }
+        for (i, name) in small.enumerated() {
+            write(TinyPNG.make(width: 64, height: 48, seed: 5_000 + i), to: staging + "/" + name)
+        }
+        let daemon = try root.startDaemon(["--memory-budget", String(budget)])
+        defer { daemon.stop() }
+        let base = try #require(memory("VmRSS", of: daemon.pid))
+        // Two big ones first, then small ones, the last big one, more small ones.
+        for name in big.prefix(2) + small.prefix(3) + [big[2]] + small.suffix(3) {
+            #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
+        }
+        #expect(eventually(timeout: 300) { root.documentCount() == big.count + small.count }, "\(daemon.log)")
+        let peak = try #require(memory("VmHWM", of: daemon.pid))
+        let margin = 50_000_000
+        #expect(peak <= base + budget + margin, "peak \(peak / 1_000_000) MB over base \(base / 1_000_000) MB + budget \(budget / 1_000_000) MB + \(margin / 1_000_000) MB")
+
+        let documents = try root.documents()
+        #expect(documents.allSatisfy { $0.status == .completed })
+        let finished = Dictionary(uniqueKeysWithValues: documents.compactMap { document in
+            document.source.flatMap { source in document.completedAt.map { (source.name, $0) } }
+        })
+        let lastBig = try #require(big.compactMap { finished[$0] }.max())
+        for name in small {
+            let done = try #require(finished[name])
+            #expect(done < lastBig, "\(name) waited for the big images")
+        }
+        #expect(daemon.log.contains("memory budget for images bytes=\(budget)"))
+    }
+}
