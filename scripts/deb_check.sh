@@ -193,10 +193,10 @@ check "/etc/facewatch is gone" test ! -e "$ROOT/etc/facewatch"
 check "the enable symlink is gone" test ! -e "$wants" -a ! -L "$wants"
 check "the data stays: results/$uuid.json, db/, store/" \
     test -s "$result" -a -d "$ROOT/var/lib/facewatch/db" -a -n "$(ls -A "$ROOT/var/lib/facewatch/store")"
-check "the facewatch user stays" in_root getent passwd facewatch
+check "the facewatch user stays" bash -c "chroot '$ROOT' getent passwd facewatch >/dev/null"
 check "facewatch-models stays installed (apt autoremove would remove it)" \
     test "$(in_root dpkg-query -W -f='${db:Status-Status}' facewatch-models)" = installed
-step "what stays under /var/lib/facewatch: $(cd "$ROOT/var/lib/facewatch" && find . -mindepth 1 -maxdepth 1 -printf '%P ' | LC_ALL=C sort)"
+step "what stays under /var/lib/facewatch: $(cd "$ROOT/var/lib/facewatch" && find . -mindepth 1 -maxdepth 1 -printf '%P\n' | LC_ALL=C sort | paste -sd ' ')"
 
 umount "$ROOT/proc"
 step "passed: install, run, reinstall, remove, purge in $(($(date +%s) - started)) s"
