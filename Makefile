@@ -38,8 +38,28 @@ BIN ?=
 INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)" \
     UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)"
 
+# make deb (scripts/build_deb.sh says what goes in which package): a release build with the Swift
+# runtime linked in (--static-swift-stdlib) and a build ID, in its own scratch folder so that
+# `make build` stays as it is; stripped, staged by `make install PREFIX=/usr DESTDIR=…`, packaged
+# with dpkg-deb into DEB_OUT. The version is the VERSION file's.
+VERSION := $(shell tr -d '[:space:]' < VERSION)
+MODELS_VERSION := $(shell sed -n 's/^version=//p' scripts/fetch_models.sh)
+DEB_SCRATCH ?= .build-static
+DEB_OUT ?= dist
+# A build ID (debuggers and crash reports match the stripped binary to its symbols by it) and
+# immediate binding (all relocations resolved at start, then read-only: Debian's hardening).
+DEB_LINK_FLAGS := -Xlinker --build-id=sha1 -Xlinker -z -Xlinker now
+DEB_BIN := $(DEB_SCRATCH)/release/facewatch
+DEB_WORK := $(DEB_SCRATCH)/deb-work
+DEB := $(DEB_OUT)/facewatch_$(VERSION)_amd64.deb
+MODELS_DEB := $(DEB_OUT)/facewatch-models_$(MODELS_VERSION)_all.deb
+DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/fetch_models.sh \
+    models/SHA256SUMS $(wildcard packaging/* systemd/* examples/*)
+# make deb-check: where it builds its Debian 12 root (deleted afterwards unless KEEP_ROOT=1).
+DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
+
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
-        install uninstall clean distclean need-swift need-dir settings-table format lint
+        install uninstall deb deb-check clean distclean need-swift need-dir settings-table format lint
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
@@ -54,6 +74,9 @@ help:
 	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
 	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
 	@echo "make uninstall [PREFIX=/usr/local] [DESTDIR=dir]   remove what install added; keeps data and an edited config"
+	@echo "make deb           the Debian packages in $(DEB_OUT)/: facewatch_$(VERSION)_amd64.deb (Swift runtime linked in)"
+	@echo "                   and facewatch-models_$(MODELS_VERSION)_all.deb"
+	@echo "make deb-check     install, run, remove and purge the packages in a fresh Debian 12 root (debootstrap; minutes)"
 	@echo "make format        reformat Sources/ and Tests/ with .swift-format; make lint: check only (CI runs it)"
 	@echo "make settings-table   regenerate the README's settings table from Setting.all"
 	@echo "make clean         remove build products and run outputs; make distclean: also caches, venvs, models"
@@ -103,7 +126,9 @@ run: deps models build
 	@echo "  stop with Ctrl-C   (the files being encoded are finished first; a second Ctrl-C exits at once)"
 	$(RELEASE_BIN) serve --root ./var
 
-test: deps models test-images need-swift
+# The package is built before the tests, which inspect it (DebianPackageTests): its static release
+# build cannot be shared with the debug build `swift test` makes. Not on systems without dpkg-deb.
+test: deps models test-images need-swift $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
 	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
 # The README's settings table, regenerated from Sources/FaceDaemon/Configuration/Setting.swift.
@@ -136,8 +161,28 @@ install: models $(if $(BIN),,build)
 uninstall:
 	@$(INSTALL_ENV) scripts/uninstall.sh
 
+# SwiftPM decides what to rebuild; the packages are remade when the binary or a packaged file changed.
+deb: need-swift models
+	$(SWIFT) build -c release --static-swift-stdlib $(DEB_LINK_FLAGS) --scratch-path $(DEB_SCRATCH)
+	@$(MAKE) --no-print-directory $(DEB)
+	@echo "deb: $(DEB) and $(MODELS_DEB) are current"
+
+$(DEB) $(MODELS_DEB) &: $(DEB_BIN) $(DEB_INPUTS)
+	@command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null || { \
+	    echo "deb: dpkg-deb and dpkg-shlibdeps are missing: make deps (Debian package dpkg-dev)" >&2; exit 1; }
+	@rm -rf $(DEB_WORK) && mkdir -p $(DEB_WORK)
+	strip --remove-section=.comment --remove-section=.note -o $(DEB_WORK)/facewatch $(DEB_BIN)
+	@$(MAKE) --no-print-directory install PREFIX=/usr SYSCONFDIR=/etc UNITDIR= SYSUSERSDIR= TMPFILESDIR= \
+	    DESTDIR="$(CURDIR)/$(DEB_WORK)/debian/facewatch" BIN="$(CURDIR)/$(DEB_WORK)/facewatch" \
+	    > $(DEB_WORK)/install.log
+	@scripts/build_deb.sh $(DEB_WORK) $(DEB_OUT)
+
+deb-check: deb test-images
+	@DEB="$(DEB)" MODELS_DEB="$(MODELS_DEB)" ROOT="$(DEB_CHECK_ROOT)" IMAGES="$(TEST_IMAGES)" \
+	    scripts/deb_check.sh
+
 clean:
-	rm -rf $(SCRATCH) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
+	rm -rf $(SCRATCH) $(DEB_SCRATCH) $(DEB_OUT) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
 
 distclean: clean
 	rm -rf .cache $(TOOLS_VENV) $(REFERENCE_VENV) models/*.dat

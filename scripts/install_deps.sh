@@ -9,6 +9,8 @@ packages=(
     libssl-dev                                                  # SHA-256 (libcrypto)
     pkg-config python3 python3-venv                             # the setup scripts' virtualenvs
     systemd inotify-tools                                       # unit checks (systemd-analyze), examples
+    dpkg-dev binutils lintian                                   # make deb (dpkg-deb, dpkg-shlibdeps, strip), its test
+    debootstrap                                                 # make deb-check
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
