@@ -3,6 +3,7 @@ import Glibc
 #endif
 import FaceEncoding
 import Foundation
+import FaceTestSupport
 import Testing
 
 /// dpkg-deb builds and reads the packages; without it (not a Debian system) there is nothing to test.

@@ -12,16 +12,18 @@ import Glibc
 public enum DurableFile {
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory is written,
     /// `fsync`ed and renamed over `path`, then the directory is `fsync`ed. Readers see the old
-    /// content or the new one, never a part. An existing file at `path` is replaced.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, permissions: mode_t = 0o644) throws(FileSystemError) {
+    /// content or the new one, never a part. An existing file at `path` is replaced. The file's mode
+    /// is `permissions`, or, when nil, 0666 less the process's umask (the unit's `UMask=0027` makes
+    /// results and stats 0640: readable by the `facewatch` group only).
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, permissions: mode_t? = nil) throws(FileSystemError) {
         let directory = parentDirectory(of: path)
         let temporary = temporaryPath(for: path)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ?? 0o666)
         guard fd >= 0 else { throw .current("open", temporary) }
         do throws(FileSystemError) {
             let code = bytes.withUnsafeBytes { writeAll(fd, $0) }
             if code != 0 { throw FileSystemError(operation: "write", path: temporary, code: code) }
-            if fchmod(fd, permissions) != 0 { throw .current("fchmod", temporary) }
+            if let permissions, fchmod(fd, permissions) != 0 { throw .current("fchmod", temporary) }
             if fsync(fd) != 0 { throw .current("fsync", temporary) }
             if close(fd) != 0 { throw .current("close", temporary) }
         } catch {
@@ -38,7 +40,7 @@ public enum DurableFile {
     }
 
     /// Writes `text` as UTF-8 to `path` atomically; see ``writeAtomically(_:to:permissions:)-([UInt8],_,_)``.
-    public static func writeAtomically(_ text: String, to path: String, permissions: mode_t = 0o644) throws(FileSystemError) {
+    public static func writeAtomically(_ text: String, to path: String, permissions: mode_t? = nil) throws(FileSystemError) {
         try writeAtomically(Array(text.utf8), to: path, permissions: permissions)
     }
 
