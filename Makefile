@@ -117,7 +117,7 @@ need-swift:
 	    exit 1; }
 
 build: need-swift
-	$(SWIFT) build -c release --scratch-path $(SCRATCH)
+	$(SWIFT) build -c release --product facewatch --scratch-path $(SCRATCH)
 
 run: deps models build
 	@echo "facewatch: starting the daemon on $(CURDIR)/var"
@@ -163,7 +163,7 @@ uninstall:
 
 # SwiftPM decides what to rebuild; the packages are remade when the binary or a packaged file changed.
 deb: need-swift models
-	$(SWIFT) build -c release --static-swift-stdlib $(DEB_LINK_FLAGS) --scratch-path $(DEB_SCRATCH)
+	$(SWIFT) build -c release --product facewatch --static-swift-stdlib $(DEB_LINK_FLAGS) --scratch-path $(DEB_SCRATCH)
 	@$(MAKE) --no-print-directory $(DEB)
 	@echo "deb: $(DEB) and $(MODELS_DEB) are current"
 

@@ -3,7 +3,7 @@ import FaceLedger
 import Foundation
 import Logging
 
-@testable import FaceDaemon
+import FaceDaemon
 
 /// A root with an inbox, a store and a ledger, as the daemon lays them out.
 public struct TestRoot {
