@@ -36,9 +36,14 @@ public struct Submitter: Sendable {
         return FileArguments.expand(paths)
     }
 
-    /// The extension kept in the inbox name: the source's, cleaned (`FileExtension.sanitized`).
+    /// The extension kept in the inbox name: the source's, cleaned (`FileExtension.sanitized`),
+    /// unless it would make the name a writer's temporary one (`photo.tmp`, `x.part`), which the
+    /// inbox ignores: the name `submit` gives is always one the daemon takes.
     static func inboxExtension(of path: String) -> String? {
-        FileExtension.sanitized((path as NSString).pathExtension)
+        guard let ext = FileExtension.sanitized((path as NSString).pathExtension),
+              !WriterTemporaryName.matches("x." + ext)
+        else { return nil }
+        return ext
     }
 
     /// Copies one file into the inbox under a new UUID (or `id`) and returns what was done.

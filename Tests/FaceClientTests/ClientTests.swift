@@ -43,6 +43,11 @@ import FaceDaemon
         #expect(FileManager.default.fileExists(atPath: directory.appending("Photo.PNG")))
         #expect(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted() == [first.inboxName, second.inboxName].sorted())
         #expect(throws: ClientError.self) { try submitter.submit(directory.appending("absent.jpg")) }
+        // A name that would be a writer's temporary one loses its extension: the daemon takes it.
+        writeFile(directory.appending("photo.tmp"), png)
+        let third = try submitter.submit(directory.appending("photo.tmp"))
+        #expect(third.inboxName == third.id.lowercased)
+        #expect(!WriterTemporaryName.matches(third.inboxName))
     }
 }
 

@@ -197,7 +197,8 @@ private typealias FS = FileSystemTestSupport
         #expect(DurableFile.baseName(of: "/a/b/c.jpg") == "c.jpg")
         #expect(DurableFile.baseName(of: "c.jpg") == "c.jpg")
         let temporary = DurableFile.temporaryPath(for: "/x/results/id.json")
-        #expect(temporary.hasPrefix("/x/results/.id.json."))
+        #expect(temporary.hasPrefix("/x/results/.facewatch-"))
+        #expect(!temporary.contains("id.json"), "a temporary name shows the final one")
         #expect(DurableFile.isTemporaryName(DurableFile.baseName(of: temporary)))
         #expect(Inbox.isWriterTemporaryName(DurableFile.baseName(of: temporary)))
     }

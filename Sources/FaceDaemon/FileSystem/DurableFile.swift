@@ -1,3 +1,4 @@
+import FaceCore
 import Glibc
 
 /// Durable file-system operations: each one is on disk, names included, when it returns.
@@ -210,13 +211,13 @@ public enum DurableFile {
 
     // MARK: - Internals
 
-    /// `.<name>.<random>.tmp` next to `path`; the name is shortened to keep under NAME_MAX.
+    /// `.facewatch-<random>.tmp` next to `path`. The final name is not in it: in a shared inbox the
+    /// name `facewatch submit` gives a file (its UUID) must not be visible before the file is
+    /// complete, or another member could take that name first.
     static func temporaryPath(for path: String) -> String {
         let directory = parentDirectory(of: path)
-        var name = baseName(of: path)
-        if name.utf8.count > 200 { name = String(decoding: name.utf8.prefix(200), as: UTF8.self) }
-        let random = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let temporaryName = ".\(name).\(random).tmp"
+        let random = Hex.encode((0..<12).map { _ in UInt8.random(in: 0...255) })
+        let temporaryName = ".facewatch-\(random).tmp"
         return directory == "/" ? "/\(temporaryName)" : "\(directory)/\(temporaryName)"
     }
 
