@@ -10,7 +10,7 @@ import Testing
 @testable import FaceClient
 import FaceDaemon
 
-@Suite struct SubmitterTests {
+@Suite(.timeLimit(.minutes(5))) struct SubmitterTests {
     @Test func expandsDirectoriesSkippingWritersTemporaryFiles() throws {
         let directory = ScratchDirectory()
         defer { directory.remove() }
@@ -46,7 +46,7 @@ import FaceDaemon
     }
 }
 
-@Suite struct QueriesTests {
+@Suite(.timeLimit(.minutes(5))) struct QueriesTests {
     /// A root whose ledger has three completed images (one without faces) and a failure.
     func populated() throws -> (TestRoot, [LedgerRecord]) {
         let root = try TestRoot()

@@ -10,7 +10,7 @@ import Testing
 @testable import FaceDaemon
 import FaceTestSupport
 
-@Suite struct IngestorTests {
+@Suite(.timeLimit(.minutes(5))) struct IngestorTests {
     @Test func movesFilesIntoTheStoreAndCommitsCreatedRecords() throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
@@ -98,7 +98,7 @@ import FaceTestSupport
     }
 }
 
-@Suite struct ReconcilerTests {
+@Suite(.timeLimit(.minutes(5))) struct ReconcilerTests {
     @Test func storeFilesWithoutRecordsGetOneAndMissingDocumentsAreRewritten() throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
