@@ -97,3 +97,21 @@ public let testModelsDirectory: String? = {
     let resnet = (candidate as NSString).appendingPathComponent("dlib_face_recognition_resnet_model_v1.dat")
     return FileManager.default.fileExists(atPath: resnet) ? candidate : nil
 }()
+
+/// The `facewatch` executable the tests run: `$FACEWATCH_BIN`, else the one this build made next to
+/// the test runner (`<build>/debug/`), else `<repo>/.build/debug/facewatch`; nil when there is none.
+public let facewatchBinary: String? = {
+    if let explicit = ProcessInfo.processInfo.environment["FACEWATCH_BIN"], !explicit.isEmpty { return explicit }
+    var candidates: [String] = []
+    var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<3 {
+        candidates.append(directory.appendingPathComponent("facewatch").path)
+        directory.deleteLastPathComponent()
+    }
+    candidates.append(repositoryRoot + "/.build/debug/facewatch")
+    return candidates.first { path in
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+            && FileManager.default.isExecutableFile(atPath: path)
+    }
+}()
