@@ -90,6 +90,7 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/TestSupport"),
+        .testTarget(name: "TestSupportTests", dependencies: ["FaceTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["FaceCore", "FaceTestSupport"]),
     ],
     swiftLanguageModes: [.v6],

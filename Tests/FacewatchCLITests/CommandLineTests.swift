@@ -86,10 +86,6 @@ struct CommandLineTests {
             #expect(Set(timings.keys) == ["decode", "detect", "encode"])
             #expect(timings.values.allSatisfy { ($0 as? NSNumber).map { $0.doubleValue >= 0 } == true }, "\(timings)")
         }
-
-        let untimed = try await facewatch(["encode", "--models", testModelsDirectory!, "--workers", "1", scratch.appending("a.png")])
-        #expect(untimed.status == 0, "\(untimed.stderr)")
-        #expect(!untimed.stdout.contains("timings"))
     }
 
     @Test func submitWaitTimesOutWithStatus1WhenNoDaemonRuns() async throws {
