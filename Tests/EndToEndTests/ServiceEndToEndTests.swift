@@ -278,12 +278,11 @@ func runTool(
 }
 
 /// An `AF_UNIX` datagram socket bound where `$NOTIFY_SOCKET` will point, as systemd binds its own;
-/// a thread receives every datagram, with the time it arrived.
+/// a thread receives every datagram, numbered in the order it arrived.
 final class NotifyListener {
     struct Message {
         var index: Int
         var text: String
-        var at: Date
     }
 
     /// The datagrams received, shared with the receiving thread.
@@ -294,7 +293,7 @@ final class NotifyListener {
         private var stopped = false
 
         func append(_ text: String) {
-            lock.withLock { messages.append(Message(index: messages.count, text: text, at: Date())) }
+            lock.withLock { messages.append(Message(index: messages.count, text: text)) }
         }
 
         var all: [Message] { lock.withLock { messages } }
