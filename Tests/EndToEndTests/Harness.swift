@@ -173,15 +173,6 @@ struct DaemonFailure: Error {}
 
 // MARK: - Files the tests make
 
-/// Writes `bytes` to `path` (creating directories), in one go.
-func write(_ bytes: [UInt8], to path: String) {
-    try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-        Issue.record("cannot write \(path)")
-        return
-    }
-}
-
 /// Random bytes (not an image).
 func noise(_ count: Int, seed: UInt64) -> [UInt8] {
     var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1

@@ -15,7 +15,7 @@ import FaceDaemon
         let directory = ScratchDirectory()
         defer { directory.remove() }
         for name in ["b.jpg", "a.png", "sub/c.jpeg", "sub/.hidden.jpg", "d.part", "e.tmp", "f~", "sub/deeper/g.PNG"] {
-            writeFile(directory.appending("in/" + name), [1])
+            write([1], to: directory.appending("in/" + name))
         }
         #expect(symlink(directory.appending("in/a.png"), directory.appending("in/link.png")) == 0)
         let files = try Submitter.expand([directory.appending("in"), directory.appending("in/b.jpg")])
@@ -30,8 +30,8 @@ import FaceDaemon
         let inbox = directory.appending("inbox")
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         let png = TinyPNG.make(seed: 3)
-        writeFile(directory.appending("Photo.PNG"), png)
-        writeFile(directory.appending("noext"), [1, 2, 3])
+        write(png, to: directory.appending("Photo.PNG"))
+        write([1, 2, 3], to: directory.appending("noext"))
         let submitter = Submitter(inbox: inbox)
         let first = try submitter.submit(directory.appending("Photo.PNG"))
         #expect(first.inboxName == first.id.lowercased + ".png")

@@ -98,7 +98,7 @@ struct InstallTests {
             explicit: nil, environment: [:], currentDirectory: empty,
             executablePath: stage + "/usr/bin/facewatch").path == installedModels)
         let image = scratch.path + "/tiny.png"
-        writeFile(image, TinyPNG.make(width: 24, height: 16, seed: 7))
+        write(TinyPNG.make(width: 24, height: 16, seed: 7), to: image)
         let encode = try await Self.run(stage + "/usr/bin/facewatch", ["encode", image], in: empty)
         #expect(encode.status == 0, "encode failed: \(encode.stderr)")
         let lines = encode.stdout.split(separator: "\n")
@@ -138,7 +138,7 @@ struct InstallTests {
 
         // Data the service wrote stays; everything install added goes, directories included.
         let data = stage + "/var/lib/facewatch/results/0b5e2c4e-1d7a-4c1e-9a55-5d0c7f1e2a3b.json"
-        writeFile(data, Array("{}\n".utf8))
+        write(Array("{}\n".utf8), to: data)
         let uninstall = try await Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
         #expect(uninstall.status == 0, "make uninstall failed:\n\(uninstall.stdout)\(uninstall.stderr)")
         #expect(try Self.entries(under: stage) == [

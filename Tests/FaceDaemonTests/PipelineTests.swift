@@ -118,7 +118,7 @@ struct PipelineTests {
         defer { root.directory.remove() }
         let id = UUID()
         let target = root.directory.appending("elsewhere.png")
-        writeFile(target, TinyPNG.make(seed: 11))
+        write(TinyPNG.make(seed: 11), to: target)
         let stored = root.store.path(for: id, ext: "png")
         try FileManager.default.createDirectory(atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
         #expect(symlink(target, stored) == 0)

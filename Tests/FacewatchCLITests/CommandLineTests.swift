@@ -71,8 +71,8 @@ struct CommandLineTests {
     func encodeTimingsAddsTheThreeStagesInSeconds() async throws {
         let scratch = ScratchDirectory("facewatch-cli")
         defer { scratch.remove() }
-        writeFile(scratch.appending("a.png"), TinyPNG.make(width: 32, height: 32, seed: 1))
-        writeFile(scratch.appending("b.png"), TinyPNG.make(width: 32, height: 32, seed: 2))
+        write(TinyPNG.make(width: 32, height: 32, seed: 1), to: scratch.appending("a.png"))
+        write(TinyPNG.make(width: 32, height: 32, seed: 2), to: scratch.appending("b.png"))
 
         let timed = try await facewatch(["encode", "--models", testModelsDirectory!, "--workers", "1", "--timings", scratch.path])
         #expect(timed.status == 0, "\(timed.stderr)")
@@ -93,7 +93,7 @@ struct CommandLineTests {
         defer { root.directory.remove() }
         let scratch = ScratchDirectory("facewatch-cli")
         defer { scratch.remove() }
-        writeFile(scratch.appending("photo.png"), TinyPNG.make(seed: 3))
+        write(TinyPNG.make(seed: 3), to: scratch.appending("photo.png"))
 
         let run = try await facewatch(["submit", "--root", root.directory.path, "--wait", "--timeout", "1s", scratch.appending("photo.png")])
         #expect(run.status == 1, "\(run.stderr)")

@@ -77,11 +77,12 @@ public enum TinyPNG {
     }
 }
 
-/// Writes bytes to a file, creating parent directories.
-public func writeFile(_ path: String, _ bytes: [UInt8]) {
+/// Writes `bytes` to `path` in one go, creating parent directories. A scratch directory that cannot
+/// be written to is a broken machine, not a test failure: it stops the run.
+public func write(_ bytes: [UInt8], to path: String) {
     try! FileManager.default.createDirectory(
         atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
 }
 
 /// The repository's root (two levels above this file's directory).
