@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Tests only: runs the programs the tests call (facewatch, make, systemd's tools).
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // C: sniffing, header limits, EXIF and JPEG/PNG decoding to 8-bit RGB (libjpeg, libpng).
@@ -73,8 +75,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
-        .testTarget(name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger"]),
+        .testTarget(
+            name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding", "FaceTestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceTestSupport"]),
         .testTarget(
             name: "FaceDaemonTests",
             dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
@@ -82,12 +86,17 @@ let package = Package(
             name: "FaceClientTests",
             dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
         .testTarget(name: "FacewatchCLITests", dependencies: ["facewatch", "FaceDaemon", "FaceTestSupport"]),
-        // What several test targets share: scratch directories, tiny images, a daemon root.
+        // What several test targets share: scratch directories, tiny images, a daemon root, waiting
+        // for an event with a deadline, running a program.
         .target(
             name: "FaceTestSupport",
-            dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "FaceCore", "FaceLedger", "FaceDaemon", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             path: "Tests/TestSupport"),
-        .testTarget(name: "EndToEndTests", dependencies: ["FaceCore"]),
+        .testTarget(name: "TestSupportTests", dependencies: ["FaceTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["FaceCore", "FaceTestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 
@@ -13,7 +14,7 @@ import Glibc
 struct CrashAttributionEndToEndTests {
     /// A stream of drops, eight `kill -9`s at moments picked from the daemon's own progress, and
     /// restarts: every file ends with exactly one final result under its own name, none `crashed`.
-    @Test func killsAtRandomMomentsFailNoInnocentFile() throws {
+    @Test func killsAtRandomMomentsFailNoInnocentFile() async throws {
         let root = TestRoot("torture")
         var generator = SystemRandomNumberGenerator()
         let staging = root.staging()
@@ -46,17 +47,17 @@ struct CrashAttributionEndToEndTests {
             // A moment chosen by the daemon's progress: some stored, or some more finished.
             if Bool.random(using: &generator) {
                 let target = Int.random(in: 1...15, using: &generator) + before
-                #expect(eventually(timeout: 120) { root.storedEntries().count >= target })
+                #expect(await eventually(timeout: .seconds(120)) { root.storedEntries().count >= target })
             } else {
                 let target = before + Int.random(in: 1...10, using: &generator)
-                #expect(eventually(timeout: 120) { root.documentCount() >= target })
+                #expect(await eventually(timeout: .seconds(120)) { root.documentCount() >= target })
             }
             daemon.send(SIGKILL)
-            #expect(daemon.waitForExit(timeout: 30) != nil)
+            #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
         }
         let daemon = try root.startDaemon()
         dropWave(8, count: 10)
-        #expect(eventually(timeout: 300) { root.documentCount() >= names.count }, "\(root.documentCount()) of \(names.count)")
+        #expect(await eventually(timeout: .seconds(300)) { root.documentCount() >= names.count }, "\(root.documentCount()) of \(names.count)")
         daemon.stop()
 
         let documents = try root.documents()
@@ -74,12 +75,12 @@ struct CrashAttributionEndToEndTests {
         let (faces, mean) = meanEncoding(documents)
         let statsFile = try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json"))) as? [String: Any] ?? [:]
-        for stats in [statsFile, try root.stats()] {
+        for stats in [statsFile, try await root.stats()] {
             #expect(stats["total"] as? Int == names.count)
             #expect(stats["completed"] as? Int == names.count)
             #expect(stats["faces"] as? Int == faces)
         }
-        let output = try facewatch(["average", "--root", root.root, "--compact"])
+        let output = try await facewatch(["average", "--root", root.root, "--compact"])
         let average = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any] ?? [:]
         #expect(average["faces"] as? Int == faces)
         let averaged = (average["average_encoding"] as? [NSNumber])?.map(\.doubleValue) ?? []
@@ -89,7 +90,7 @@ struct CrashAttributionEndToEndTests {
 
     /// The poison aborts the process each time it is encoded. Beside other files its first death
     /// charges nothing; alone, it is charged a crash each time, and after three it is failed.
-    @Test func aPoisonFileEndsCrashedWhileTheFilesBesideItComplete() throws {
+    @Test func aPoisonFileEndsCrashedWhileTheFilesBesideItComplete() async throws {
         let root = TestRoot("poison")
         let staging = root.staging()
         let names = ["poison.png"] + (0..<6).map { "n\($0).png" }
@@ -103,7 +104,7 @@ struct CrashAttributionEndToEndTests {
             let daemon = try DaemonProcess(
                 root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
                 environment: ["FACEWATCH_TEST_POISON": "poison"])
-            let ended = eventually(timeout: 120) { !daemon.process.isRunning || root.documentCount() == names.count }
+            let ended = await eventually(timeout: .seconds(120)) { !daemon.process.isRunning || root.documentCount() == names.count }
             #expect(ended, "\(daemon.log)")
             if daemon.process.isRunning {
                 daemon.stop()

@@ -2,41 +2,14 @@
 import Glibc
 #endif
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 
 /// Runs the real `facewatch` binary on real files and a real LMDB ledger.
 
-/// The repository's root, from this file's path.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.path
-}()
-
-/// The built binary: `$FACEWATCH_BIN`, else `facewatch` next to the test bundle (the same build
-/// folder), else `<repo>/.build/debug/facewatch`.
-let facewatchBinary: String? = {
-    if let explicit = ProcessInfo.processInfo.environment["FACEWATCH_BIN"], !explicit.isEmpty { return explicit }
-    var candidates: [String] = []
-    if let executable = Bundle.main.executablePath {
-        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        // On macOS the tests run inside a .xctest bundle: climb out of it.
-        while directory.path.contains(".xctest") { directory.deleteLastPathComponent() }
-        candidates.append(directory.appendingPathComponent("facewatch").path)
-    }
-    if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
-        candidates.append(URL(fileURLWithPath: bundle.bundlePath).deletingLastPathComponent().appendingPathComponent("facewatch").path)
-    }
-    candidates.append(repositoryRoot + "/.build/debug/facewatch")
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
-
 /// The dlib models: `$FACEWATCH_MODELS` or `<repo>/models`.
-let modelsDirectory: String? = {
-    let candidate = ProcessInfo.processInfo.environment["FACEWATCH_MODELS"] ?? repositoryRoot + "/models"
-    return FileManager.default.fileExists(atPath: candidate + "/dlib_face_recognition_resnet_model_v1.dat") ? candidate : nil
-}()
+let modelsDirectory = testModelsDirectory
 
 /// The conformance images (`make test-images`): `$FACEWATCH_TEST_IMAGES` or `<repo>/.cache/test-images`.
 let testImagesDirectory: String? = {
@@ -49,61 +22,10 @@ let whyNot = facewatchBinary == nil
     ? "no facewatch binary next to the tests (build it, or set FACEWATCH_BIN)"
     : "no models in <repo>/models (run `make models` or set FACEWATCH_MODELS)"
 
-/// What a finished command printed.
-struct CommandOutput {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs `facewatch ARGS` to completion (at most `timeout` seconds).
+/// Runs `facewatch ARGS` to completion (at most `timeout`).
 @discardableResult
-func facewatch(_ arguments: [String], timeout: Double = 120) throws -> CommandOutput {
-    try runCaptured(facewatchBinary!, arguments, label: "facewatch \(arguments.joined(separator: " "))", timeout: timeout)
-}
-
-/// Runs `executable ARGS` with no standard input, capturing stdout and stderr through files (pipes
-/// could fill up and stall the child), killing it after `timeout` seconds with a recorded issue.
-func runCaptured(
-    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, label: String,
-    timeout: Double
-) throws -> CommandOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let scratch = NSTemporaryDirectory() + "fw-out-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: scratch + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: scratch + ".err", contents: nil)
-    defer {
-        try? FileManager.default.removeItem(atPath: scratch + ".out")
-        try? FileManager.default.removeItem(atPath: scratch + ".err")
-    }
-    process.standardOutput = FileHandle(forWritingAtPath: scratch + ".out")
-    process.standardError = FileHandle(forWritingAtPath: scratch + ".err")
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        Issue.record("\(label) did not finish in \(timeout) s")
-    }
-    process.waitUntilExit()
-    return CommandOutput(
-        status: process.terminationStatus,
-        stdout: (try? String(contentsOfFile: scratch + ".out", encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOfFile: scratch + ".err", encoding: .utf8)) ?? "")
-}
-
-/// Polls `condition` every 20 ms until it holds or `timeout` seconds pass; returns whether it held.
-func eventually(timeout: Double = 120, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(20_000)
-    }
-    return try condition()
+func facewatch(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> ProgramOutput {
+    try await runProgram(facewatchBinary!, arguments, timeout: timeout)
 }
 
 /// A state root in a fresh temporary directory, and the daemons run on it.
@@ -171,14 +93,18 @@ final class TestRoot {
     }
 
     /// `facewatch stats --compact` parsed.
-    func stats() throws -> [String: Any] {
-        let output = try facewatch(["stats", "--root", root, "--compact"])
+    func stats() async throws -> [String: Any] {
+        let output = try await facewatch(["stats", "--root", root, "--compact"])
         #expect(output.status == 0, "stats: \(output.stderr)")
         return try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any] ?? [:]
     }
 }
 
 /// A running `facewatch serve`, its log in a file.
+///
+/// Not `runProgram`: a test holds its daemon across many steps and stops it in a `defer`, which
+/// cannot await, whereas swift-subprocess keeps a program within one async call's scope. Its waits
+/// block the calling thread, with a deadline; the daemon is another process and needs none of them.
 final class DaemonProcess {
     let process = Process()
     let logPath: String
@@ -204,8 +130,8 @@ final class DaemonProcess {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Waits for the `ready` log line (models loaded, inbox watched).
-    func waitUntilReady(timeout: Double = 120) throws {
-        let ready = eventually(timeout: timeout) { log.contains(" info ready ") || !process.isRunning }
+    func waitUntilReady(timeout: Duration = .seconds(120)) throws {
+        let ready = eventuallyBlocking(timeout: timeout) { log.contains(" info ready ") || !process.isRunning }
         guard ready, process.isRunning else {
             Issue.record("daemon not ready: \(log)")
             throw DaemonFailure()
@@ -219,8 +145,8 @@ final class DaemonProcess {
 
     /// Waits for the process to end; its exit status, or nil if it still runs after `timeout`.
     @discardableResult
-    func waitForExit(timeout: Double = 60) -> Int32? {
-        guard eventually(timeout: timeout, { !process.isRunning }) else { return nil }
+    func waitForExit(timeout: Duration = .seconds(60)) -> Int32? {
+        guard eventuallyBlocking(timeout: timeout, { !process.isRunning }) else { return nil }
         process.waitUntilExit()
         return process.terminationStatus
     }
@@ -229,7 +155,7 @@ final class DaemonProcess {
     func stop() {
         guard process.isRunning else { return }
         send(SIGTERM)
-        if waitForExit(timeout: 60) == nil {
+        if waitForExit(timeout: .seconds(60)) == nil {
             send(SIGKILL)
             process.waitUntilExit()
         }
@@ -246,88 +172,6 @@ final class DaemonProcess {
 struct DaemonFailure: Error {}
 
 // MARK: - Files the tests make
-
-/// Small valid PNGs written without any image library: 8-bit RGB, zlib "stored" blocks.
-enum TinyPNG {
-    /// A `width`×`height` PNG whose pixels derive from `seed`: different seeds, different bytes.
-    static func make(width: Int = 4, height: Int = 4, seed: Int = 0) -> [UInt8] {
-        var raw: [UInt8] = []
-        raw.reserveCapacity(height * (1 + width * 3))
-        var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
-        for _ in 0..<height {
-            raw.append(0)
-            for _ in 0..<(width * 3) {
-                state ^= state << 13
-                state ^= state >> 7
-                state ^= state << 17
-                raw.append(UInt8(truncatingIfNeeded: state))
-            }
-        }
-        return png(width: UInt32(width), height: UInt32(height), idat: zlibStored(raw))
-    }
-
-    /// A PNG header claiming `width`×`height` with almost no data: a decompression bomb's header.
-    static func bomb(width: UInt32, height: UInt32) -> [UInt8] {
-        png(width: width, height: height, idat: zlibStored([0, 0, 0, 0]))
-    }
-
-    static func png(width: UInt32, height: UInt32, idat: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        out += chunk("IHDR", be(width) + be(height) + [8, 2, 0, 0, 0])
-        out += chunk("IDAT", idat)
-        out += chunk("IEND", [])
-        return out
-    }
-
-    static func be(_ v: UInt32) -> [UInt8] {
-        [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
-    }
-
-    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-        let body = Array(type.utf8) + data
-        return be(UInt32(data.count)) + body + be(crc32(body))
-    }
-
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]
-        var offset = 0
-        repeat {
-            let length = min(65_535, data.count - offset)
-            out.append(offset + length == data.count ? 1 : 0)
-            out += [UInt8(length & 0xff), UInt8(length >> 8), UInt8(~length & 0xff), UInt8((~length >> 8) & 0xff)]
-            out += data[offset..<offset + length]
-            offset += length
-        } while offset < data.count
-        var a: UInt32 = 1
-        var b: UInt32 = 0
-        for byte in data {
-            a = (a + UInt32(byte)) % 65_521
-            b = (b + a) % 65_521
-        }
-        return out + be((b << 16) | a)
-    }
-
-    static let crcTable: [UInt32] = (0..<256).map { n in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xedb8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    static func crc32(_ data: [UInt8]) -> UInt32 {
-        var crc: UInt32 = 0xffff_ffff
-        for byte in data { crc = crcTable[Int((crc ^ UInt32(byte)) & 0xff)] ^ (crc >> 8) }
-        return ~crc
-    }
-}
-
-/// Writes `bytes` to `path` (creating directories), in one go.
-func write(_ bytes: [UInt8], to path: String) {
-    try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-        Issue.record("cannot write \(path)")
-        return
-    }
-}
 
 /// Random bytes (not an image).
 func noise(_ count: Int, seed: UInt64) -> [UInt8] {

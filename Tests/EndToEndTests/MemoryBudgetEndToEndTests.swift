@@ -1,4 +1,5 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 
@@ -20,7 +21,7 @@ struct MemoryBudgetEndToEndTests {
         return nil
     }
 
-    @Test func bigImagesWaitForTheBudgetAndSmallOnesPassThem() throws {
+    @Test func bigImagesWaitForTheBudgetAndSmallOnesPassThem() async throws {
         let root = TestRoot("memory")
         let budget = 600_000_000
         // 8 megapixels: about 440 MB each at upsample 1 by the daemon's estimate; two would not fit.
@@ -41,7 +42,7 @@ struct MemoryBudgetEndToEndTests {
         for name in big.prefix(2) + small.prefix(3) + [big[2]] + small.suffix(3) {
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
         }
-        #expect(eventually(timeout: 300) { root.documentCount() == big.count + small.count }, "\(daemon.log)")
+        #expect(await eventually(timeout: .seconds(300)) { root.documentCount() == big.count + small.count }, "\(daemon.log)")
         let peak = try #require(memory("VmHWM", of: daemon.pid))
         let margin = 50_000_000
         #expect(peak <= base + budget + margin, "peak \(peak / 1_000_000) MB over base \(base / 1_000_000) MB + budget \(budget / 1_000_000) MB + \(margin / 1_000_000) MB")

@@ -2,17 +2,18 @@
 import Glibc
 #endif
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 
 /// `facewatch serve` as a service: systemd's notify protocol and watchdog over a real datagram
 /// socket, a reload that changes the worker count while files flow, metrics.prom against stats.json,
 /// and the examples run against a real daemon. One daemon at a time, like the other end-to-end suite.
-@Suite(.serialized, .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct ServiceEndToEndTests {
     // MARK: - Notify, reload, metrics, stop
 
-    @Test func notifiesSystemdReloadsWorkersWithoutLosingFilesAndKeepsMetricsEqualToStats() throws {
+    @Test func notifiesSystemdReloadsWorkersWithoutLosingFilesAndKeepsMetricsEqualToStats() async throws {
         let root = TestRoot("service")
         let listener = try NotifyListener()
         let config = root.base + "/facewatch.conf"
@@ -43,7 +44,7 @@ struct ServiceEndToEndTests {
         for name in (0..<first).map({ "a\($0).png" }) + ["notes-1.txt", "notes-2.txt"] {
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
         }
-        #expect(eventually(timeout: 60) { root.documentCount() >= 4 }, "\(daemon.log)")
+        #expect(await eventually(timeout: .seconds(60)) { root.documentCount() >= 4 }, "\(daemon.log)")
         try "workers = 1\nlog_level = debug\n".write(toFile: config, atomically: true, encoding: .utf8)
         let beforeReload = listener.count
         daemon.send(SIGHUP)
@@ -63,8 +64,8 @@ struct ServiceEndToEndTests {
             #expect(rename(staging + "/b\(i).png", root.inbox + "/b\(i).png") == 0)
         }
         let total = first + 2 + second
-        #expect(eventually(timeout: 120) { root.documentCount() >= total }, "\(root.documentCount()) of \(total)")
-        #expect(eventually(timeout: 30) { daemon.log.contains("previous encoder workers finished their files and stopped workers=2") })
+        #expect(await eventually(timeout: .seconds(120)) { root.documentCount() >= total }, "\(root.documentCount()) of \(total)")
+        #expect(await eventually(timeout: .seconds(30)) { daemon.log.contains("previous encoder workers finished their files and stopped workers=2") })
 
         // Nothing lost, nothing twice.
         let documents = try root.documents()
@@ -82,7 +83,7 @@ struct ServiceEndToEndTests {
         // metrics.prom agrees with stats.json once both show the final counts.
         var stats: [String: Any] = [:]
         var metrics = Exposition(text: "")
-        let agreed = eventually(timeout: 15) {
+        let agreed = await eventually(timeout: .seconds(15)) {
             guard let data = FileManager.default.contents(atPath: root.root + "/stats.json"),
                   let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                   parsed["total"] as? Int == total, parsed["created"] as? Int == 0,
@@ -99,7 +100,7 @@ struct ServiceEndToEndTests {
         #expect((metrics.value("facewatch_worker_busy_seconds_total") ?? 0) > 0)
 
         // `facewatch status` shows all of it for a person.
-        let shown = try facewatch(["status", "--root", root.root])
+        let shown = try await facewatch(["status", "--root", root.root])
         #expect(shown.status == 0)
         for line in ["daemon:   running (pid \(daemon.pid))", "backlog:  0 waiting", "total:    \(total) (\(first + second) completed, 2 failed)",
                      "workers:  1", "encoding: ", "failures: not_an_image 2", "not_an_image notes-"] {
@@ -110,7 +111,7 @@ struct ServiceEndToEndTests {
         let beforeStop = listener.count
         daemon.send(SIGTERM)
         #expect(listener.wait(after: beforeStop, timeout: 30) { $0.contains("STOPPING=1") } != nil, "no STOPPING=1")
-        #expect(daemon.waitForExit(timeout: 45) == 0, "\(daemon.log)")
+        #expect(daemon.waitForExit(timeout: .seconds(45)) == 0, "\(daemon.log)")
         let stopped = Exposition(text: try String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8))
         #expect(stopped.value("facewatch_up") == 0)
         try expectMetrics(stopped, equal: stats, encodes: total, up: false)
@@ -120,7 +121,7 @@ struct ServiceEndToEndTests {
         defer { restarted.stop() }
         try restarted.waitUntilReady()
         var again = Exposition(text: "")
-        #expect(eventually(timeout: 15) {
+        #expect(await eventually(timeout: .seconds(15)) {
             again = Exposition(text: (try? String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8)) ?? "")
             return again.value("facewatch_up") == 1
         })
@@ -151,7 +152,7 @@ struct ServiceEndToEndTests {
     // MARK: - Watchdog
 
     @Test(.enabled(if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"))
-    func watchdogIsNotFedWhileAnEncodeIsStuckAndIsFedAgainAfter() throws {
+    func watchdogIsNotFedWhileAnEncodeIsStuckAndIsFedAgainAfter() async throws {
         let root = TestRoot("watchdog")
         let listener = try NotifyListener()
         // With WATCHDOG_USEC = 2 s, pings go every second, and an encode running 2 s with nothing
@@ -166,22 +167,19 @@ struct ServiceEndToEndTests {
         #expect(listener.wait(timeout: 120) { $0.contains("READY=1") } != nil, "no READY=1: \(daemon.log)")
         #expect(listener.wait(timeout: 10) { $0 == "WATCHDOG=1\n" } != nil, "an idle daemon is fed")
 
-        let dropped = Date()
         #expect(rename(root.base + "/staging/slow.png", root.inbox + "/slow.png") == 0)
-        #expect(eventually(timeout: 120) { root.documentCount() == 1 }, "\(daemon.log)")
-        let finished = Date()
-        #expect(eventually(timeout: 10) { listener.all.contains { $0.text == "WATCHDOG=1\n" && $0.at > finished } },
-                "pings did not resume after the encode")
+        #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == 1 }, "\(daemon.log)")
+        let receivedBeforeTheDocument = listener.all.count
+        #expect(await eventually(timeout: .seconds(10)) {
+            listener.all.contains { $0.text == "WATCHDOG=1\n" && $0.index >= receivedBeforeTheDocument }
+        }, "pings did not resume after the encode")
 
-        // During the encode at least one ping was withheld: two pings are normally a second apart.
-        let pings = listener.all.filter { $0.text == "WATCHDOG=1\n" }.map(\.at)
-        let gaps = zip(pings, pings.dropFirst()).filter { $0.1 > dropped }.map { $0.1.timeIntervalSince($0.0) }
-        let completed = try #require(daemon.log.split(separator: "\n").first { $0.contains(" info completed ") })
-        let seconds = try #require(completed.split(separator: " ").first { $0.hasPrefix("seconds=") }.flatMap { Double($0.dropFirst(8)) })
-        #expect(seconds > 3.2, "the encode took \(seconds) s: too quick to be called stuck (2 s) and seen (1 s pings)")
-        #expect((gaps.max() ?? 0) >= 1.9, "longest gap between pings \(gaps.max() ?? 0) s over an encode of \(seconds) s")
-        #expect(daemon.log.contains("workers make no progress: watchdog not fed"), "\(daemon.log)")
-        #expect(daemon.log.contains("workers make progress again: watchdog fed"), "\(daemon.log)")
+        // During the encode the pings were withheld, then fed again: the daemon says so, in that
+        // order. (How long the encode took is for `make bench`, not for this test.)
+        let log = daemon.log
+        let withheld = try #require(log.range(of: "workers make no progress: watchdog not fed"), "\(log)")
+        let fedAgain = try #require(log.range(of: "workers make progress again: watchdog fed"), "\(log)")
+        #expect(withheld.lowerBound < fedAgain.lowerBound)
         #expect(try root.documents().first?.status == .completed)
     }
 
@@ -191,7 +189,7 @@ struct ServiceEndToEndTests {
         .enabled(if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"),
         .enabled(if: ["/usr/bin/inotifywait", "/usr/local/bin/inotifywait"].contains { FileManager.default.isExecutableFile(atPath: $0) },
                  "drop-and-wait.sh needs inotifywait (apt install inotify-tools)"))
-    func dropAndWaitPrintsTheBoxesOfTheResultAndSimilarFacesFindsTheSamePerson() throws {
+    func dropAndWaitPrintsTheBoxesOfTheResultAndSimilarFacesFindsTheSamePerson() async throws {
         let images = testImagesDirectory!
         let root = TestRoot("examples")
         let daemon = try root.startDaemon()
@@ -201,7 +199,7 @@ struct ServiceEndToEndTests {
         var printed: [String: [String]] = [:]
         var byName: [String: ResultDocument] = [:]
         for name in ["astronaut.png", "astronaut_gray.jpg", "two_faces.png"] {
-            let run = try runTool(
+            let run = try await runTool(
                 "/bin/bash", [repositoryRoot + "/examples/drop-and-wait.sh", images + "/" + name],
                 environment: ["FACEWATCH_ROOT": root.root, "FACEWATCH_TIMEOUT": "60"])
             #expect(run.status == 0, "drop-and-wait.sh \(name): \(run.stderr)")
@@ -249,7 +247,7 @@ struct ServiceEndToEndTests {
         #expect(expected.keys.contains { $0.contains(color + ":") && $0.contains(gray + ":1") }, "\(expected)")
 
         let python = try #require(["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }, "no python3")
-        let run = try runTool(python, [repositoryRoot + "/examples/similar_faces.py", root.results])
+        let run = try await runTool(python, [repositoryRoot + "/examples/similar_faces.py", root.results])
         #expect(run.status == 0, "similar_faces.py: \(run.stderr)")
         var found: [String: Double] = [:]
         for line in run.stdout.split(separator: "\n") {
@@ -270,31 +268,21 @@ struct ServiceEndToEndTests {
 
 // MARK: - Helpers
 
-/// Runs a program to completion and captures its output.
-///
-/// It starts with no signal blocked, as from a shell: a child inherits the signal mask of the thread
-/// that spawns it, and the test's threads (Dispatch workers) block SIGTERM and most others. Without
-/// this, drop-and-wait.sh could not stop its inotifywait with `kill`, and the orphan would keep the
-/// test waiting for output that never ends.
-func runTool(_ program: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> CommandOutput {
-    let unmasked = [
-        "python3", "-c",
-        "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
-        program,
-    ] + arguments
-    return try runCaptured(
-        "/usr/bin/env", unmasked,
-        environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
-        label: "\(program) \(arguments.joined(separator: " "))", timeout: timeout)
+/// Runs a program to completion and captures its output, `environment` added to this process's.
+/// The runner starts it with no signal blocked, as from a shell: the test's threads block SIGTERM and
+/// most others, and a child inherits the mask (drop-and-wait.sh must stop its inotifywait with `kill`).
+func runTool(
+    _ program: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(120)
+) async throws -> ProgramOutput {
+    try await runProgram(program, arguments, environment: .inheritedUpdating(environment), timeout: timeout)
 }
 
 /// An `AF_UNIX` datagram socket bound where `$NOTIFY_SOCKET` will point, as systemd binds its own;
-/// a thread receives every datagram, with the time it arrived.
+/// a thread receives every datagram, numbered in the order it arrived.
 final class NotifyListener {
     struct Message {
         var index: Int
         var text: String
-        var at: Date
     }
 
     /// The datagrams received, shared with the receiving thread.
@@ -305,7 +293,7 @@ final class NotifyListener {
         private var stopped = false
 
         func append(_ text: String) {
-            lock.withLock { messages.append(Message(index: messages.count, text: text, at: Date())) }
+            lock.withLock { messages.append(Message(index: messages.count, text: text)) }
         }
 
         var all: [Message] { lock.withLock { messages } }
@@ -374,7 +362,7 @@ final class NotifyListener {
     /// `timeout` seconds for it.
     func wait(after: Int = 0, timeout: Double, _ matches: (String) -> Bool) -> Message? {
         var found: Message?
-        _ = eventually(timeout: timeout) {
+        _ = eventuallyBlocking(timeout: .seconds(timeout)) {
             found = all.dropFirst(after).first { matches($0.text) }
             return found != nil
         }

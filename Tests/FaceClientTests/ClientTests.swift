@@ -10,12 +10,12 @@ import Testing
 @testable import FaceClient
 import FaceDaemon
 
-@Suite struct SubmitterTests {
+@Suite(.timeLimit(.minutes(5))) struct SubmitterTests {
     @Test func expandsDirectoriesSkippingWritersTemporaryFiles() throws {
         let directory = ScratchDirectory()
         defer { directory.remove() }
         for name in ["b.jpg", "a.png", "sub/c.jpeg", "sub/.hidden.jpg", "d.part", "e.tmp", "f~", "sub/deeper/g.PNG"] {
-            writeFile(directory.appending("in/" + name), [1])
+            write([1], to: directory.appending("in/" + name))
         }
         #expect(symlink(directory.appending("in/a.png"), directory.appending("in/link.png")) == 0)
         let files = try Submitter.expand([directory.appending("in"), directory.appending("in/b.jpg")])
@@ -30,8 +30,8 @@ import FaceDaemon
         let inbox = directory.appending("inbox")
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         let png = TinyPNG.make(seed: 3)
-        writeFile(directory.appending("Photo.PNG"), png)
-        writeFile(directory.appending("noext"), [1, 2, 3])
+        write(png, to: directory.appending("Photo.PNG"))
+        write([1, 2, 3], to: directory.appending("noext"))
         let submitter = Submitter(inbox: inbox)
         let first = try submitter.submit(directory.appending("Photo.PNG"))
         #expect(first.inboxName == first.id.lowercased + ".png")
@@ -44,14 +44,14 @@ import FaceDaemon
         #expect(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted() == [first.inboxName, second.inboxName].sorted())
         #expect(throws: ClientError.self) { try submitter.submit(directory.appending("absent.jpg")) }
         // A name that would be a writer's temporary one loses its extension: the daemon takes it.
-        writeFile(directory.appending("photo.tmp"), png)
+        write(png, to: directory.appending("photo.tmp"))
         let third = try submitter.submit(directory.appending("photo.tmp"))
         #expect(third.inboxName == third.id.lowercased)
         #expect(!WriterTemporaryName.matches(third.inboxName))
     }
 }
 
-@Suite struct QueriesTests {
+@Suite(.timeLimit(.minutes(5))) struct QueriesTests {
     /// A root whose ledger has three completed images (one without faces) and a failure.
     func populated() throws -> (TestRoot, [LedgerRecord]) {
         let root = try TestRoot()

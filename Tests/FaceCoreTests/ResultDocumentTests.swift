@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import FaceCore
 
-@Suite struct ResultDocumentTests {
+@Suite(.timeLimit(.minutes(5))) struct ResultDocumentTests {
     @Test func keysComeInDocumentedOrderAndErrorIsNull() throws {
         let face = Face(location: FaceLocation(top: 1, right: 4, bottom: 3, left: 2), encoding: [0.5, -0.25])
         let doc = ResultDocument(

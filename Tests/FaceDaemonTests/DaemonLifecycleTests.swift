@@ -102,7 +102,7 @@ struct DaemonLifecycleTests {
     /// Moves `bytes` into the inbox under `name` in one rename, as a well-behaved writer does.
     static func drop(_ bytes: [UInt8], as name: String, root: String) throws {
         let staging = root + "/.staging-" + name
-        writeFile(staging, bytes)
+        write(bytes, to: staging)
         try #require(rename(staging, root + "/inbox/" + name) == 0)
     }
 

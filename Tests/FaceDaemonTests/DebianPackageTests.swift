@@ -25,14 +25,24 @@ private let dpkgDebMissingReason: String? = {
 struct DebianPackageTests {
     static let repository = ServiceTestSupport.repository
 
-    /// The packages, built once for every test here.
-    static let packages: Result<Packages, ServiceTestSupport.Missing> = {
-        do {
-            return .success(try Packages.build())
-        } catch {
-            return .failure(ServiceTestSupport.Missing(description: "\(error)"))
+    /// The packages, built once for every test here (the suite is serialized).
+    static let cache = PackageCache()
+
+    actor PackageCache {
+        private var built: Result<Packages, ServiceTestSupport.Missing>?
+
+        func get() async throws -> Packages {
+            if let built { return try built.get() }
+            let result: Result<Packages, ServiceTestSupport.Missing>
+            do {
+                result = .success(try await Packages.build())
+            } catch {
+                result = .failure(ServiceTestSupport.Missing(description: "\(error)"))
+            }
+            built = result
+            return try result.get()
         }
-    }()
+    }
 
     struct Packages: Sendable {
         let version: String
@@ -40,8 +50,8 @@ struct DebianPackageTests {
         let main: String
         let models: String
 
-        static func build() throws -> Packages {
-            let make = try InstallTests.make(["deb"])
+        static func build() async throws -> Packages {
+            let make = try await InstallTests.make(["deb"])
             guard make.status == 0 else {
                 throw ServiceTestSupport.Missing(description: "make deb failed:\n\(make.stdout)\(make.stderr)")
             }
@@ -64,20 +74,25 @@ struct DebianPackageTests {
         var root: String { directory.path + "/root" }
         var control: String { directory.path + "/DEBIAN" }
 
-        init(_ packages: String...) throws {
+        private init() throws {
             directory = try ServiceTestSupport.TemporaryDirectory()
+        }
+
+        static func make(_ packages: String...) async throws -> Unpacked {
+            let unpacked = try Unpacked()
             for package in packages {
-                try DebianPackageTests.dpkgDeb(["-x", package, root])
+                try await DebianPackageTests.dpkgDeb(["-x", package, unpacked.root])
             }
-            try DebianPackageTests.dpkgDeb(["-e", packages[0], control])
+            try await DebianPackageTests.dpkgDeb(["-e", packages[0], unpacked.control])
+            return unpacked
         }
     }
 
     // MARK: - The main package
 
-    @Test func controlFieldsAndDependsFromSharedLibraries() throws {
-        let packages = try Self.packages.get()
-        let fields = try Self.fields(packages.main)
+    @Test func controlFieldsAndDependsFromSharedLibraries() async throws {
+        let packages = try await Self.cache.get()
+        let fields = try await Self.fields(packages.main)
         #expect(fields["Package"] == "facewatch")
         #expect(fields["Version"] == packages.version)
         #expect(fields["Architecture"] == "amd64")
@@ -99,9 +114,9 @@ struct DebianPackageTests {
         #expect(!depends.lowercased().contains("swift"), "Depends names Swift: \(depends)")
     }
 
-    @Test func filesModesAndConffile() throws {
-        let packages = try Self.packages.get()
-        let unpacked = try Unpacked(packages.main)
+    @Test func filesModesAndConffile() async throws {
+        let packages = try await Self.cache.get()
+        let unpacked = try await Unpacked.make(packages.main)
 
         // Exactly these files, owned by root: the models are in facewatch-models, and dpkg's file
         // list replaces `make install`'s manifest.
@@ -117,7 +132,7 @@ struct DebianPackageTests {
             "/usr/share/man/man1/facewatch.1.gz": 0o644,
         ]
         for (name, mode) in try InstallTests.examples() { expected["/usr/share/doc/facewatch/examples/" + name] = mode }
-        let listing = try Self.listing(packages.main)
+        let listing = try await Self.listing(packages.main)
         #expect(Set(listing.keys) == Set(expected.keys),
                 "unexpected: \(Set(listing.keys).subtracting(expected.keys).sorted()), missing: \(Set(expected.keys).subtracting(listing.keys).sorted())")
         for (path, mode) in expected.sorted(by: { $0.key < $1.key }) {
@@ -142,43 +157,43 @@ struct DebianPackageTests {
         #expect(conffiles == "/etc/facewatch/facewatch.conf\n")
 
         // md5sums covers every file, and each sum is right.
-        let check = try Self.run("/usr/bin/md5sum", ["--check", "--quiet", unpacked.control + "/md5sums"], in: unpacked.root)
+        let check = try await Self.run("/usr/bin/md5sum", ["--check", "--quiet", unpacked.control + "/md5sums"], in: unpacked.root)
         #expect(check.status == 0, "md5sums: \(check.stdout)\(check.stderr)")
         let summed = try String(contentsOfFile: unpacked.control + "/md5sums", encoding: .utf8)
             .split(separator: "\n").map { "/" + $0.dropFirst(34) }
         #expect(Set(summed) == Set(expected.keys))
     }
 
-    @Test func maintainerScriptsAreTheRepositorysAndParse() throws {
-        let packages = try Self.packages.get()
-        let unpacked = try Unpacked(packages.main)
+    @Test func maintainerScriptsAreTheRepositorysAndParse() async throws {
+        let packages = try await Self.cache.get()
+        let unpacked = try await Unpacked.make(packages.main)
         let names = try FileManager.default.contentsOfDirectory(atPath: unpacked.control).sorted()
         #expect(names == ["conffiles", "control", "md5sums", "postinst", "postrm", "prerm"])
         for script in ["postinst", "prerm", "postrm"] {
             let path = unpacked.control + "/" + script
             #expect(FileManager.default.contentsEqual(atPath: path, andPath: Self.repository + "/packaging/facewatch." + script))
             #expect(try Self.mode(path) == 0o755, "\(script) is not 0755")
-            let syntax = try Self.run("/bin/sh", ["-n", path], in: unpacked.directory.path)
+            let syntax = try await Self.run("/bin/sh", ["-n", path], in: unpacked.directory.path)
             #expect(syntax.status == 0, "\(script): \(syntax.stderr)")
         }
     }
 
     // MARK: - The binary
 
-    @Test func binaryRunsWithEmptyEnvironmentAndNoToolchainLibrary() throws {
-        let packages = try Self.packages.get()
-        let unpacked = try Unpacked(packages.main, packages.models)
+    @Test func binaryRunsWithEmptyEnvironmentAndNoToolchainLibrary() async throws {
+        let packages = try await Self.cache.get()
+        let unpacked = try await Unpacked.make(packages.main, packages.models)
         let binary = unpacked.root + "/usr/bin/facewatch"
 
-        let version = try Self.run("/usr/bin/env", ["-i", binary, "--version"], in: unpacked.directory.path)
+        let version = try await Self.run("/usr/bin/env", ["-i", binary, "--version"], in: unpacked.directory.path)
         #expect(version.status == 0 && version.stdout == packages.version + "\n",
                 "--version: \(version.status) \(version.stdout)\(version.stderr)")
-        let help = try Self.run("/usr/bin/env", ["-i", binary, "--help"], in: unpacked.directory.path)
+        let help = try await Self.run("/usr/bin/env", ["-i", binary, "--help"], in: unpacked.directory.path)
         #expect(help.status == 0 && help.stdout.contains("SUBCOMMANDS:") && help.stdout.contains("serve"),
                 "--help: \(help.status) \(help.stdout)\(help.stderr)")
 
         // Every library it loads is found without a library path, and none is the Swift runtime.
-        let ldd = try Self.run("/usr/bin/env", ["-i", "/usr/bin/ldd", binary], in: unpacked.directory.path)
+        let ldd = try await Self.run("/usr/bin/env", ["-i", "/usr/bin/ldd", binary], in: unpacked.directory.path)
         #expect(ldd.status == 0, "ldd: \(ldd.stderr)")
         for line in ldd.stdout.split(separator: "\n") {
             #expect(!line.contains("not found"), "\(line)")
@@ -191,35 +206,35 @@ struct DebianPackageTests {
         }
 
         // Stripped, with the build ID a debugger matches symbols by.
-        let notes = try Self.run("/usr/bin/readelf", ["-n", binary], in: unpacked.directory.path)
+        let notes = try await Self.run("/usr/bin/readelf", ["-n", binary], in: unpacked.directory.path)
         #expect(notes.stdout.contains("Build ID: "), "no build ID:\n\(notes.stdout)")
-        let sections = try Self.run("/usr/bin/readelf", ["-S", "-W", binary], in: unpacked.directory.path)
+        let sections = try await Self.run("/usr/bin/readelf", ["-S", "-W", binary], in: unpacked.directory.path)
         #expect(sections.status == 0 && !sections.stdout.contains(".symtab"), "the binary is not stripped")
 
         // With both packages unpacked it finds the models at ../share/facewatch/models and encodes.
         let image = unpacked.directory.path + "/tiny.png"
-        writeFile(image, TinyPNG.make(width: 24, height: 16, seed: 3))
-        let encode = try Self.run("/usr/bin/env", ["-i", binary, "encode", image], in: unpacked.directory.path)
+        write(TinyPNG.make(width: 24, height: 16, seed: 3), to: image)
+        let encode = try await Self.run("/usr/bin/env", ["-i", binary, "encode", image], in: unpacked.directory.path)
         #expect(encode.status == 0, "encode: \(encode.stderr)")
         #expect(encode.stdout.contains("\"status\":\"completed\"") || encode.stdout.contains("\"status\": \"completed\""),
                 "encode printed: \(encode.stdout)")
     }
 
     /// The version in Sources/facewatch/Facewatch.swift is the VERSION file's (the debug build too).
-    @Test func debugBuildPrintsTheVersionFileToo() throws {
+    @Test func debugBuildPrintsTheVersionFileToo() async throws {
         let expected = try String(contentsOfFile: Self.repository + "/VERSION", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let binary = try ServiceTestSupport.builtBinary()
-        let version = try Self.run("/usr/bin/env", ["-i", binary, "--version"], in: Self.repository)
+        let version = try await Self.run("/usr/bin/env", ["-i", binary, "--version"], in: Self.repository)
         #expect(version.stdout == expected + "\n",
                 "facewatch --version prints \(version.stdout); VERSION says \(expected): change version: in Sources/facewatch/Facewatch.swift")
     }
 
     // MARK: - The models package and lintian
 
-    @Test func modelsPackageHoldsTheVerifiedModels() throws {
-        let packages = try Self.packages.get()
-        let fields = try Self.fields(packages.models)
+    @Test func modelsPackageHoldsTheVerifiedModels() async throws {
+        let packages = try await Self.cache.get()
+        let fields = try await Self.fields(packages.models)
         #expect(fields["Package"] == "facewatch-models")
         #expect(fields["Version"] == packages.modelsVersion)
         #expect(fields["Architecture"] == "all")
@@ -228,19 +243,19 @@ struct DebianPackageTests {
         let models = "/usr/share/facewatch/models/"
         var expected = Set(ModelFile.all.map { models + $0 } + [models + "SHA256SUMS"])
         expected.formUnion(["/usr/share/doc/facewatch-models/copyright", "/usr/share/doc/facewatch-models/changelog.gz"])
-        #expect(Set(try Self.listing(packages.models).keys) == expected)
+        #expect(Set(try await Self.listing(packages.models).keys) == expected)
 
-        let unpacked = try Unpacked(packages.models)
+        let unpacked = try await Unpacked.make(packages.models)
         for name in ModelFile.all + ["SHA256SUMS"] {
             #expect(FileManager.default.contentsEqual(atPath: unpacked.root + models + name,
                                                       andPath: Self.repository + "/models/" + name), "\(name)")
         }
     }
 
-    @Test func lintianReportsNoErrorsOrWarnings() throws {
-        let packages = try Self.packages.get()
+    @Test func lintianReportsNoErrorsOrWarnings() async throws {
+        let packages = try await Self.cache.get()
         let lintian = try ServiceTestSupport.tool("lintian")
-        let run = try Self.run(lintian, ["--fail-on", "error,warning", packages.main, packages.models],
+        let run = try await Self.run(lintian, ["--fail-on", "error,warning", packages.main, packages.models],
                                in: Self.repository)
         let findings = run.stdout.split(separator: "\n").filter { $0.hasPrefix("E:") || $0.hasPrefix("W:") }
         #expect(run.status == 0 && findings.isEmpty,
@@ -249,16 +264,16 @@ struct DebianPackageTests {
 
     // MARK: - Helpers
 
-    static func dpkgDeb(_ arguments: [String]) throws {
-        let run = try Self.run(try ServiceTestSupport.tool("dpkg-deb"), arguments, in: repository)
+    static func dpkgDeb(_ arguments: [String]) async throws {
+        let run = try await Self.run(try ServiceTestSupport.tool("dpkg-deb"), arguments, in: repository)
         guard run.status == 0 else {
             throw ServiceTestSupport.Missing(description: "dpkg-deb \(arguments.joined(separator: " ")): \(run.stderr)")
         }
     }
 
     /// The control fields of a package (`dpkg-deb -f`), a continued field joined into one line.
-    static func fields(_ package: String) throws -> [String: String] {
-        let run = try Self.run(try ServiceTestSupport.tool("dpkg-deb"), ["-f", package], in: repository)
+    static func fields(_ package: String) async throws -> [String: String] {
+        let run = try await Self.run(try ServiceTestSupport.tool("dpkg-deb"), ["-f", package], in: repository)
         try #require(run.status == 0, "dpkg-deb -f \(package): \(run.stderr)")
         var fields: [String: String] = [:]
         var last: String?
@@ -275,8 +290,8 @@ struct DebianPackageTests {
     }
 
     /// The regular files in a package (`dpkg-deb -c`): mode and owner by absolute path.
-    static func listing(_ package: String) throws -> [String: (mode: Int, owner: String)] {
-        let run = try Self.run(try ServiceTestSupport.tool("dpkg-deb"), ["-c", package], in: repository)
+    static func listing(_ package: String) async throws -> [String: (mode: Int, owner: String)] {
+        let run = try await Self.run(try ServiceTestSupport.tool("dpkg-deb"), ["-c", package], in: repository)
         try #require(run.status == 0, "dpkg-deb -c \(package): \(run.stderr)")
         var files: [String: (mode: Int, owner: String)] = [:]
         for line in run.stdout.split(separator: "\n") where line.hasPrefix("-") {
@@ -299,7 +314,7 @@ struct DebianPackageTests {
         return (attributes[.posixPermissions] as? Int) ?? 0
     }
 
-    static func run(_ program: String, _ arguments: [String], in directory: String) throws -> ServiceTestSupport.Run {
-        try InstallTests.run(program, arguments, in: directory)
+    static func run(_ program: String, _ arguments: [String], in directory: String) async throws -> ProgramOutput {
+        try await InstallTests.run(program, arguments, in: directory)
     }
 }

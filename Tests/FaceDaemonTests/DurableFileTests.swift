@@ -5,7 +5,7 @@ import Testing
 
 private typealias FS = FileSystemTestSupport
 
-@Suite struct DurableFileTests {
+@Suite(.timeLimit(.minutes(5))) struct DurableFileTests {
     @Test func writeAtomicallyCreatesReplacesAndLeavesNoTemporaryFile() throws {
         let scratch = FileSystemScratch("durable")
         let path = scratch.sub("stats.json")
@@ -44,9 +44,13 @@ private typealias FS = FileSystemTestSupport
         #expect(syncError?.code == ENOENT)
     }
 
-    @Test func syncDirectorySucceedsOnADirectory() throws {
+    @Test func syncDirectorySucceedsOnADirectoryAndRefusesAFile() throws {
         let scratch = FileSystemScratch("durable")
-        try DurableFile.syncDirectory(scratch.path)
+        FS.write(scratch.sub("entry"), "x")
+        #expect(throws: Never.self) { try DurableFile.syncDirectory(scratch.path) }
+        // O_DIRECTORY: a regular file is not synced as if it were its directory.
+        let error = #expect(throws: FileSystemError.self) { try DurableFile.syncDirectory(scratch.sub("entry")) }
+        #expect(error?.code == ENOTDIR)
     }
 
     @Test func createDirectoriesMakesEveryMissingParentAndAcceptsExistingOnes() throws {

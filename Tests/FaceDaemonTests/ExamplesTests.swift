@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 
 /// The examples/ that stand without a running daemon: the config file, the systemd drop-in and the
 /// Python reader of results. (drop-and-wait.sh needs the daemon: the end-to-end tests run it.)
-@Suite struct ExamplesTests {
+@Suite(.timeLimit(.minutes(10))) struct ExamplesTests {
     static var examples: String { ServiceTestSupport.repository + "/examples" }
 
     // MARK: - facewatch.conf
@@ -53,7 +54,7 @@ import Testing
 
     // MARK: - inbox-elsewhere.conf
 
-    @Test func dropInMovesTheInboxAndKeepsTheHardening() throws {
+    @Test func dropInMovesTheInboxAndKeepsTheHardening() async throws {
         let analyze = try ServiceTestSupport.systemdAnalyze()
         let binary = try ServiceTestSupport.builtBinary()
         let installed = ServiceTestSupport.installedBinary
@@ -82,10 +83,10 @@ import Testing
             .replacingOccurrences(of: installed, with: binary)
             .write(toFile: directory.path + "/facewatch.service.d/inbox-elsewhere.conf", atomically: true, encoding: .utf8)
 
-        let verify = try ServiceTestSupport.run(analyze, ["verify", "--no-pager", directory.path + "/facewatch.service"])
+        let verify = try await runProgram(analyze, ["verify", "--no-pager", directory.path + "/facewatch.service"])
         #expect(verify.status == 0)
         #expect(verify.stdout.isEmpty && verify.stderr.isEmpty, "systemd-analyze verify said:\n\(verify.stdout)\(verify.stderr)")
-        let security = try ServiceTestSupport.run(
+        let security = try await runProgram(
             analyze, ["security", "--offline=true", "--no-pager", directory.path + "/facewatch.service"])
         let exposure = try #require(ServiceTestSupport.overallExposure(security.stdout), "\(security.stdout)\(security.stderr)")
         #expect(exposure <= 1.5)
@@ -93,10 +94,10 @@ import Testing
 
     // MARK: - similar_faces.py
 
-    @Test func similarFacesFindsThePairsComputedHere() throws {
+    @Test func similarFacesFindsThePairsComputedHere() async throws {
         let python = try ServiceTestSupport.tool("python3")
         let results = try ServiceTestSupport.TemporaryDirectory()
-        var random = SplitMix64(seed: 20261124)
+        var random = SeededGenerator(seed: 20261124)
 
         // Three people; each appears in several images with a little noise. Same person: ~0.3 apart;
         // different people: ~0.9 apart.
@@ -151,7 +152,7 @@ import Testing
         #expect(expected.count >= 8, "the fixture should produce a handful of pairs, got \(expected.count)")
         #expect(expected.contains("0.6000 a0000000-0000-4000-8000-000000000000:1 a1000000-0000-4000-8000-000000000000:1"))
 
-        let run = try ServiceTestSupport.run(python, [Self.examples + "/similar_faces.py", results.path])
+        let run = try await runProgram(python, [Self.examples + "/similar_faces.py", results.path])
         #expect(run.status == 0, "similar_faces.py: \(run.stderr)")
         var found: Set<String> = []
         var distances: [Double] = []
@@ -173,7 +174,7 @@ import Testing
         #expect(!run.stderr.contains(".e0000000"))
 
         // A stricter tolerance keeps only the closer pairs.
-        let strict = try ServiceTestSupport.run(python, [Self.examples + "/similar_faces.py", results.path, "--tolerance", "0.35"])
+        let strict = try await runProgram(python, [Self.examples + "/similar_faces.py", results.path, "--tolerance", "0.35"])
         let strictCount = strict.stdout.split(separator: "\n").count
         #expect(strictCount == expected.filter { Double($0.prefix(6))! <= 0.35 }.count)
     }
@@ -184,21 +185,5 @@ import Testing
             source: SourceInfo(name: name, bytes: 1000, sha256: String(repeating: "a", count: 64)),
             image: ImageInfo(format: name.hasSuffix(".png") ? .png : .jpeg, width: 640, height: 480),
             faces: faces, createdAt: Date(), completedAt: Date())
-    }
-}
-
-/// A small deterministic generator, so the fixture is the same on every run.
-private struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ low: Float, _ high: Float) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import FaceTestSupport
 import Synchronization
 import Testing
 @testable import FaceDaemon
@@ -167,25 +168,30 @@ final class InboxRecorder: Sendable {
         }
     }
 
-    var entries: [InboxEntry] { received.withLock { $0 } }
+    /// Names of the tests' marker files: reported like any file, left out of `entries`.
+    static let markerPrefix = "zz-marker-"
+
+    /// What the inbox reported, markers left out.
+    var entries: [InboxEntry] { received.withLock { $0 }.filter { !$0.name.hasPrefix(Self.markerPrefix) } }
     var names: [String] { entries.map(\.name) }
     var isFinished: Bool { finished.withLock { $0 } }
 
     /// Waits until `condition` holds (checked every 10 ms) or `timeout` passes; returns whether it held.
     @discardableResult
     func wait(timeout: Duration = .seconds(10), until condition: ([InboxEntry]) -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition(entries) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition(entries)
+        await eventually(timeout: timeout) { condition(entries) }
     }
 
     /// Waits until at least `count` entries arrived.
     @discardableResult
     func wait(forCount count: Int, timeout: Duration = .seconds(10)) async -> Bool {
         await wait(timeout: timeout) { $0.count >= count }
+    }
+
+    /// Waits for the marker named `name`; returns its entry.
+    func wait(forMarker name: String, timeout: Duration) async -> InboxEntry? {
+        _ = await eventually(timeout: timeout) { received.withLock { $0 }.contains { $0.name == name } }
+        return received.withLock { $0 }.first { $0.name == name }
     }
 
     /// Waits for an entry named `name`; returns it.

@@ -7,7 +7,7 @@ private typealias FS = FileSystemTestSupport
 
 /// Real directories, real inotify. Serialized: several tests wait on settle timers, and one lowers
 /// the kernel's inotify queue size for a moment.
-@Suite(.serialized) struct InboxTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct InboxTests {
     /// A started inbox on `scratch/inbox` and a consumer recording what it reports.
     private func started(_ scratch: FileSystemScratch, settle: Duration = .milliseconds(100)) throws -> (Inbox, InboxRecorder) {
         let inbox = Inbox(directory: scratch.sub("inbox"), settleTime: settle)
@@ -16,10 +16,51 @@ private typealias FS = FileSystemTestSupport
         return (inbox, recorder)
     }
 
-    /// Lets in-flight events and timers run, then checks nothing more arrived than `count`.
-    private func settleAndCount(_ recorder: InboxRecorder, _ count: Int, wait: Duration = .milliseconds(500)) async {
-        try? await Task.sleep(for: wait)
+    /// How a marker enters the inbox, which decides what its report proves.
+    private enum MarkerArrival {
+        /// Written in place: it settles after every file written before it (same settle time, one
+        /// serial queue), so its report proves every earlier settle timer has fired.
+        case writtenInPlace
+        /// Renamed in: reported on its own event, so its report proves every earlier inotify event
+        /// was handled (for settle times far longer than the test).
+        case renamedIn
+    }
+
+    /// Proves that nothing beyond `count` entries was reported, by waiting for an event instead of a
+    /// while: drops a marker after everything the test did, waits for its report, then counts what
+    /// came. The marker is then taken away and acknowledged, as a consumer would, so the recorder's
+    /// entries, the inbox's content and its statistics are as they were.
+    private func expectNothingMoreThan(
+        _ count: Int, _ recorder: InboxRecorder, _ inbox: Inbox, _ scratch: FileSystemScratch,
+        marker arrival: MarkerArrival = .writtenInPlace
+    ) async {
+        let name = InboxRecorder.markerPrefix + UUID().uuidString + ".jpg"
+        switch arrival {
+        case .writtenInPlace:
+            FS.write(scratch.sub("inbox/\(name)"), "marker")
+        case .renamedIn:
+            FS.write(scratch.sub(name), "marker")
+            #expect(rename(scratch.sub(name), scratch.sub("inbox/\(name)")) == 0)
+        }
+        let marker = await recorder.wait(forMarker: name, timeout: .seconds(60))
+        #expect(marker != nil, "the marker \(name) was not reported")
         #expect(recorder.entries.count == count, "\(recorder.names.sorted())")
+        if let marker {
+            #expect(unlink(marker.path) == 0)
+            inbox.acknowledge(marker)
+        }
+    }
+
+    /// Waits until `names` were reported, proves nothing else was, and checks how many
+    /// directories are watched.
+    private func expectExactly(
+        _ names: Set<String>, _ recorder: InboxRecorder, _ inbox: Inbox, _ scratch: FileSystemScratch,
+        watchedDirectories: Int
+    ) async {
+        #expect(await recorder.wait(forCount: names.count))
+        await expectNothingMoreThan(names.count, recorder, inbox, scratch)
+        #expect(Set(recorder.names) == names)
+        #expect(inbox.statistics.watchedDirectories == watchedDirectories)
     }
 
     @Test func startScansWhatIsAlreadyThere() async throws {
@@ -42,7 +83,7 @@ private typealias FS = FileSystemTestSupport
         #expect(statistics.settling == 1)
         #expect(statistics.watchedDirectories == 2)  // inbox, party (not .hidden)
         #expect(await recorder.wait(for: "fresh.jpg") != nil)
-        await settleAndCount(recorder, 3)
+        await expectNothingMoreThan(3, recorder, inbox, scratch)
         #expect(Set(recorder.names) == ["old.jpg", "party/nested.png", "fresh.jpg"])
         let nested = try #require(recorder.entries.first { $0.name == "party/nested.png" })
         #expect(nested.path == scratch.sub("inbox/party/nested.png"))
@@ -65,15 +106,15 @@ private typealias FS = FileSystemTestSupport
         defer { inbox.stop() }
         let path = scratch.sub("inbox/photo.jpg")
         FS.write(path, [UInt8](repeating: 1, count: 1000))  // a writer that closes...
-        // A blocking sleep, not Task.sleep: a resumption on a busy cooperative pool may come late
-        // enough to split the writes by more than the settle time.
+        // The scenario, not synchronisation: the writer pauses well within the settle time before
+        // it reopens. A blocking sleep, not Task.sleep: a resumption on a busy cooperative pool may
+        // come late enough to split the writes by more than the settle time.
         usleep(150_000)
         FS.write(path, [UInt8](repeating: 2, count: 500), append: true)  // ...and reopens to append
-        let lastClose = ContinuousClock.now
         let entry = try #require(await recorder.wait(for: "photo.jpg"))
-        #expect(ContinuousClock.now - lastClose >= settle)  // a lower bound: cannot fail by slowness
-        #expect(entry.size == 1500)
-        await settleAndCount(recorder, 1)
+        #expect(entry.size == 1500)  // reported after the last close, not between the two writes
+        #expect(recorder.entries.count == 1)
+        await expectNothingMoreThan(1, recorder, inbox, scratch)
     }
 
     @Test func aFileRenamedInIsReportedAtOnce() async throws {
@@ -85,7 +126,7 @@ private typealias FS = FileSystemTestSupport
         #expect(rename(scratch.sub("outside.jpg"), scratch.sub("inbox/moved.jpg")) == 0)
         let entry = try #require(await recorder.wait(for: "moved.jpg"))
         #expect(entry.size == 5 && entry.kind == .regular)
-        await settleAndCount(recorder, 1, wait: .milliseconds(200))
+        await expectNothingMoreThan(1, recorder, inbox, scratch, marker: .renamedIn)
     }
 
     @Test func rsyncStyleTemporaryThenRenameIsReportedOnceUnderItsFinalName() async throws {
@@ -98,7 +139,7 @@ private typealias FS = FileSystemTestSupport
         #expect(rename(temporary, scratch.sub("inbox/photo.jpg")) == 0)
         let entry = try #require(await recorder.wait(for: "photo.jpg"))
         #expect(entry.size == 8192)
-        await settleAndCount(recorder, 1, wait: .milliseconds(200))
+        await expectNothingMoreThan(1, recorder, inbox, scratch, marker: .renamedIn)
     }
 
     @Test func writersTemporaryNamesAreIgnored() async throws {
@@ -112,7 +153,7 @@ private typealias FS = FileSystemTestSupport
         FS.write(scratch.sub("inbox/.staging/inside.jpg"), "x")
         FS.write(scratch.sub("inbox/real.jpg"), "real")  // the control: this one does come
         #expect(await recorder.wait(for: "real.jpg") != nil)
-        await settleAndCount(recorder, 1)
+        await expectNothingMoreThan(1, recorder, inbox, scratch)
         #expect(Inbox.isWriterTemporaryName(".x") && Inbox.isWriterTemporaryName("a.Tmp") && !Inbox.isWriterTemporaryName("a.jpg"))
         // A staged directory renamed to a normal name is taken with its content.
         #expect(rename(scratch.sub("inbox/.staging"), scratch.sub("inbox/staged")) == 0)
@@ -128,10 +169,7 @@ private typealias FS = FileSystemTestSupport
         let names = ["a/top.jpg", "a/b/mid.jpg", "a/b/c/deep1.jpg", "a/b/c/deep2.png"]
         for name in names { FS.write(scratch.sub("outside/\(name)"), name) }
         #expect(rename(scratch.sub("outside/a"), scratch.sub("inbox/a")) == 0)
-        #expect(await recorder.wait(forCount: names.count))
-        await settleAndCount(recorder, names.count)
-        #expect(Set(recorder.names) == Set(names))
-        #expect(inbox.statistics.watchedDirectories == 4)
+        await expectExactly(Set(names), recorder, inbox, scratch, watchedDirectories: 4)
     }
 
     @Test func deepNestingCreatedInsideTheInboxIsFollowed() async throws {
@@ -152,10 +190,7 @@ private typealias FS = FileSystemTestSupport
             FS.write(scratch.sub("inbox/\(relative)/f.jpg"), "x")
             expected.append("\(relative)/f.jpg")
         }
-        #expect(await recorder.wait(forCount: expected.count))
-        await settleAndCount(recorder, expected.count)
-        #expect(Set(recorder.names) == Set(expected))
-        #expect(inbox.statistics.watchedDirectories == 13)
+        await expectExactly(Set(expected), recorder, inbox, scratch, watchedDirectories: 13)
     }
 
     @Test func symlinksFifosAndSocketsAreReportedAsNotRegularAndTheStoreMovesThem() async throws {
@@ -169,7 +204,7 @@ private typealias FS = FileSystemTestSupport
         #expect(mkfifo(scratch.sub("inbox/pipe.jpg"), 0o644) == 0)
         FS.makeSocket(scratch.sub("inbox/sock"))
         #expect(await recorder.wait(forCount: 4))
-        await settleAndCount(recorder, 4, wait: .milliseconds(200))
+        await expectNothingMoreThan(4, recorder, inbox, scratch, marker: .renamedIn)
         let kinds = Dictionary(uniqueKeysWithValues: recorder.entries.map { ($0.name, $0.kind) })
         #expect(kinds == ["link.jpg": .symlink, "dirlink": .symlink, "pipe.jpg": .fifo, "sock": .socket])
         #expect(recorder.entries.allSatisfy { !$0.isRegular })
@@ -216,11 +251,11 @@ private typealias FS = FileSystemTestSupport
             }
         }
         #expect(await recorder.wait(forCount: 2000, timeout: .seconds(60)))
-        await settleAndCount(recorder, 2000)
+        await expectNothingMoreThan(2000, recorder, inbox, scratch)
         #expect(Set(recorder.names) == expected)
         // Not taken yet: a rescan must not report them again.
         inbox.rescan()
-        await settleAndCount(recorder, 2000, wait: .milliseconds(300))
+        await expectNothingMoreThan(2000, recorder, inbox, scratch)
         #expect(inbox.statistics.awaitingConsumer == 2000)
     }
 
@@ -249,7 +284,8 @@ private typealias FS = FileSystemTestSupport
         FS.write(scratch.sub("y.jpg"), "y")
         #expect(rename(scratch.sub("y.jpg"), scratch.sub("inbox/top.jpg")) == 0)
         #expect(await recorder.wait { $0.filter { $0.name == "top.jpg" }.count == 2 })
-        try await Task.sleep(for: .milliseconds(300))
+        // A top-level entry schedules no removal pass; the pass for album/ above ran with the inbox
+        // empty and left it.
         #expect(FS.kind(scratch.sub("inbox")) == .directory)  // never removed, even when empty
     }
 
@@ -301,7 +337,7 @@ private typealias FS = FileSystemTestSupport
         #expect(inbox.statistics.watchedDirectories == 2)
         // The queued events arrive late: each file was already reported, none twice.
         inbox.resumeEventReading()
-        await settleAndCount(recorder, 51)
+        await expectNothingMoreThan(51, recorder, inbox, scratch, marker: .renamedIn)
         #expect(Set(recorder.names) == Set((0..<50).map { "\($0).jpg" } + ["sub/inner.jpg"]))
     }
 
@@ -330,7 +366,7 @@ private typealias FS = FileSystemTestSupport
         }
         inbox.resumeEventReading()
         #expect(await recorder.wait(forCount: 300))
-        await settleAndCount(recorder, 300)
+        await expectNothingMoreThan(300, recorder, inbox, scratch)
         #expect(Set(recorder.names) == Set((0..<300).map { "\($0).jpg" }))
         #expect(inbox.statistics.overflows >= 1)
     }
@@ -350,7 +386,7 @@ private typealias FS = FileSystemTestSupport
         FS.write(scratch.sub("b.jpg"), "b")
         #expect(rename(scratch.sub("b.jpg"), scratch.sub("gone/b.jpg")) == 0)  // outside now
         #expect(await recorder.wait(for: "second/a.jpg") != nil)
-        await settleAndCount(recorder, 1, wait: .milliseconds(300))
+        await expectNothingMoreThan(1, recorder, inbox, scratch, marker: .renamedIn)
     }
 
     @Test func aNameThatIsNotUTF8IsRenamedAndTaken() async throws {
@@ -388,8 +424,8 @@ private typealias FS = FileSystemTestSupport
         inbox.stop()
         inbox.stop()  // idempotent
         #expect(await recorder.wait { _ in recorder.isFinished })
+        // The stream has ended (awaited above): nothing written now can ever be reported.
         FS.write(scratch.sub("inbox/after.jpg"), "x")
-        try await Task.sleep(for: .milliseconds(200))
         #expect(recorder.names == ["before.jpg"])
         try inbox.start()  // after stop: does nothing
         #expect(inbox.statistics.watchedDirectories == 0)

@@ -10,7 +10,7 @@ import Testing
 @testable import FaceDaemon
 import FaceTestSupport
 
-@Suite struct IngestorTests {
+@Suite(.timeLimit(.minutes(5))) struct IngestorTests {
     @Test func movesFilesIntoTheStoreAndCommitsCreatedRecords() throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
@@ -63,7 +63,7 @@ import FaceTestSupport
         let root = try TestRoot()
         defer { root.directory.remove() }
         let target = root.directory.appending("secret.png")
-        writeFile(target, TinyPNG.make(seed: 5))
+        write(TinyPNG.make(seed: 5), to: target)
         let link = (root.inbox as NSString).appendingPathComponent("link.png")
         #expect(symlink(target, link) == 0)
         let fifo = (root.inbox as NSString).appendingPathComponent("pipe.jpg")
@@ -98,19 +98,19 @@ import FaceTestSupport
     }
 }
 
-@Suite struct ReconcilerTests {
+@Suite(.timeLimit(.minutes(5))) struct ReconcilerTests {
     @Test func storeFilesWithoutRecordsGetOneAndMissingDocumentsAreRewritten() throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
         // A file moved into the store whose record was never committed (a crash between steps 1 and 2).
         let orphanID = UUID()
         let png = TinyPNG.make(seed: 7)
-        writeFile(root.store.path(for: orphanID, ext: "png"), png)
+        write(png, to: root.store.path(for: orphanID, ext: "png"))
         // A final record whose document was never written (a crash between steps 4 and 5).
         let created = try root.ingestor.ingest([root.drop("done.png", TinyPNG.make(seed: 8))]).created[0]
         let done = try root.ledger.fail(created.id, Failure(.corruptImage, "test"), completedAt: Date(), duration: 0.1)
         // A leftover temporary document.
-        writeFile(root.results.directory + "/.x.json.123.tmp", [1])
+        write([1], to: root.results.directory + "/.x.json.123.tmp")
 
         var report = Reconciler.Report()
         let finals = try root.reconciler.recordOrphans(report: &report)
@@ -135,7 +135,7 @@ import FaceTestSupport
         #expect(document.status == .failed)
         #expect(document.error?.code == .corruptImage)
         // A damaged document is rewritten; a current one is left alone.
-        writeFile(root.results.path(for: done.id), Array("{\"id\":".utf8))
+        write(Array("{\"id\":".utf8), to: root.results.path(for: done.id))
         var third = Reconciler.Report()
         try root.reconciler.rewriteDocuments(report: &third)
         #expect(third.documentsRewritten == 1)

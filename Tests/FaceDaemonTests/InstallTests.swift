@@ -18,17 +18,17 @@ private let repositoryHasModels = ModelFile.all.allSatisfy {
 /// file never overwritten, and uninstall removing exactly what install added.
 ///
 /// The binary installed is the debug one this test run built (`BIN=`), so no release build is needed.
-@Suite(.serialized, .enabled(if: repositoryHasModels, "no models in <repo>/models: run `make models`"))
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: repositoryHasModels, "no models in <repo>/models: run `make models`"))
 struct InstallTests {
     static let repository = ServiceTestSupport.repository
     static let modelFiles = ModelFile.all
 
-    @Test func installIntoUsrThenUninstallLeavesOnlyTheData() throws {
+    @Test func installIntoUsrThenUninstallLeavesOnlyTheData() async throws {
         let binary = try ServiceTestSupport.builtBinary()
         let scratch = try ServiceTestSupport.TemporaryDirectory()
         let stage = scratch.path + "/stage"
 
-        let install = try Self.make(["install", "PREFIX=/usr", "DESTDIR=\(stage)", "BIN=\(binary)"])
+        let install = try await Self.make(["install", "PREFIX=/usr", "DESTDIR=\(stage)", "BIN=\(binary)"])
         try #require(install.status == 0, "make install failed:\n\(install.stdout)\(install.stderr)")
 
         // Exactly these files, with these modes.
@@ -98,8 +98,8 @@ struct InstallTests {
             explicit: nil, environment: [:], currentDirectory: empty,
             executablePath: stage + "/usr/bin/facewatch").path == installedModels)
         let image = scratch.path + "/tiny.png"
-        writeFile(image, TinyPNG.make(width: 24, height: 16, seed: 7))
-        let encode = try Self.run(stage + "/usr/bin/facewatch", ["encode", image], in: empty)
+        write(TinyPNG.make(width: 24, height: 16, seed: 7), to: image)
+        let encode = try await Self.run(stage + "/usr/bin/facewatch", ["encode", image], in: empty)
         #expect(encode.status == 0, "encode failed: \(encode.stderr)")
         let lines = encode.stdout.split(separator: "\n")
         #expect(lines.count == 1, "expected one line, got:\n\(encode.stdout)")
@@ -121,7 +121,7 @@ struct InstallTests {
             .filter { FileManager.default.fileExists(atPath: $0 + "/dlib_face_recognition_resnet_model_v1.dat") }
         if systemModels.isEmpty {
             try FileManager.default.moveItem(atPath: installedModels, toPath: installedModels + ".away")
-            let missing = try Self.run(stage + "/usr/bin/facewatch", ["encode", image], in: empty)
+            let missing = try await Self.run(stage + "/usr/bin/facewatch", ["encode", image], in: empty)
             try FileManager.default.moveItem(atPath: installedModels + ".away", toPath: installedModels)
             #expect(missing.status == 1)
             #expect(missing.stderr.contains(installedModels), "stderr: \(missing.stderr)")
@@ -129,7 +129,7 @@ struct InstallTests {
 
         // A second install changes nothing: no config.new, the binary not even rewritten.
         let before = try FileManager.default.attributesOfItem(atPath: stage + "/usr/bin/facewatch")
-        let again = try Self.make(["install", "PREFIX=/usr", "DESTDIR=\(stage)", "BIN=\(binary)"])
+        let again = try await Self.make(["install", "PREFIX=/usr", "DESTDIR=\(stage)", "BIN=\(binary)"])
         try #require(again.status == 0, "make install (again) failed:\n\(again.stdout)\(again.stderr)")
         #expect(try Set(Self.files(under: stage).keys) == Set(expected.keys))
         let after = try FileManager.default.attributesOfItem(atPath: stage + "/usr/bin/facewatch")
@@ -138,8 +138,8 @@ struct InstallTests {
 
         // Data the service wrote stays; everything install added goes, directories included.
         let data = stage + "/var/lib/facewatch/results/0b5e2c4e-1d7a-4c1e-9a55-5d0c7f1e2a3b.json"
-        writeFile(data, Array("{}\n".utf8))
-        let uninstall = try Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
+        write(Array("{}\n".utf8), to: data)
+        let uninstall = try await Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
         #expect(uninstall.status == 0, "make uninstall failed:\n\(uninstall.stdout)\(uninstall.stderr)")
         #expect(try Self.entries(under: stage) == [
             "/var", "/var/lib", "/var/lib/facewatch", "/var/lib/facewatch/results",
@@ -148,18 +148,18 @@ struct InstallTests {
         #expect(uninstall.stdout.contains(stage + "/var/lib/facewatch"), "uninstall does not say it kept the data:\n\(uninstall.stdout)")
 
         // Nothing left to remove is not an error.
-        let twice = try Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
+        let twice = try await Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
         #expect(twice.status == 0, "\(twice.stdout)\(twice.stderr)")
     }
 
-    @Test func anEditedConfigIsNeverOverwrittenNorRemoved() throws {
+    @Test func anEditedConfigIsNeverOverwrittenNorRemoved() async throws {
         // Under /opt, systemd would not look in PREFIX/lib: the unit and friends go to /etc.
         let binary = try ServiceTestSupport.builtBinary()
         let scratch = try ServiceTestSupport.TemporaryDirectory()
         let stage = scratch.path + "/stage"
         let arguments = ["PREFIX=/opt/facewatch", "SYSCONFDIR=/etc/opt", "DESTDIR=\(stage)"]
 
-        let install = try Self.make(["install", "BIN=\(binary)"] + arguments)
+        let install = try await Self.make(["install", "BIN=\(binary)"] + arguments)
         try #require(install.status == 0, "make install failed:\n\(install.stdout)\(install.stderr)")
         let files = try Self.files(under: stage)
         for path in ["/opt/facewatch/bin/facewatch", "/etc/systemd/system/facewatch.service",
@@ -178,7 +178,7 @@ struct InstallTests {
         // The administrator edits it; install again keeps the edit and puts the shipped one beside it.
         let edited = shipped + "workers = 2\n"
         try edited.write(toFile: configPath, atomically: false, encoding: .utf8)
-        let again = try Self.make(["install", "BIN=\(binary)"] + arguments)
+        let again = try await Self.make(["install", "BIN=\(binary)"] + arguments)
         try #require(again.status == 0, "make install (again) failed:\n\(again.stdout)\(again.stderr)")
         #expect(try String(contentsOfFile: configPath, encoding: .utf8) == edited)
         #expect(try String(contentsOfFile: configPath + ".new", encoding: .utf8) == shipped)
@@ -189,7 +189,7 @@ struct InstallTests {
         #expect(configuration.root == "/var/lib/facewatch")
 
         // Uninstall removes the .new file and everything else, and keeps the edited config.
-        let uninstall = try Self.make(["uninstall"] + arguments)
+        let uninstall = try await Self.make(["uninstall"] + arguments)
         #expect(uninstall.status == 0, "make uninstall failed:\n\(uninstall.stdout)\(uninstall.stderr)")
         #expect(try Self.entries(under: stage) == ["/etc", "/etc/opt", "/etc/opt/facewatch", "/etc/opt/facewatch/facewatch.conf"])
         #expect(try String(contentsOfFile: configPath, encoding: .utf8) == edited)
@@ -247,43 +247,21 @@ struct InstallTests {
     }
 
     /// `make ARGUMENTS` in the repository, without settings inherited from an outer make or shell.
-    static func make(_ arguments: [String]) throws -> ServiceTestSupport.Run {
-        try run("/usr/bin/env", ["make", "--no-print-directory", "-C", repository] + arguments, in: repository)
+    static func make(_ arguments: [String]) async throws -> ProgramOutput {
+        try await run("/usr/bin/env", ["make", "--no-print-directory", "-C", repository] + arguments, in: repository)
     }
 
     /// Runs a program in `directory` with this process's environment minus facewatch's and make's
     /// variables; at most five minutes.
-    static func run(_ program: String, _ arguments: [String], in directory: String) throws -> ServiceTestSupport.Run {
-        let outputs = try ServiceTestSupport.TemporaryDirectory()
-        let outPath = outputs.path + "/stdout"
-        let errPath = outputs.path + "/stderr"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    static func run(_ program: String, _ arguments: [String], in directory: String) async throws -> ProgramOutput {
         let inherited: Set<String> = [
             "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PREFIX", "DESTDIR", "SYSCONFDIR", "BIN",
             "UNITDIR", "SYSUSERSDIR", "TMPFILESDIR",
         ]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory, isDirectory: true)
-        process.environment = ProcessInfo.processInfo.environment.filter {
+        let environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("FACEWATCH_") && !inherited.contains($0.key)
         }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            Issue.record("\(program) \(arguments.joined(separator: " ")) did not finish in 300 s")
-        }
-        process.waitUntilExit()
-        return ServiceTestSupport.Run(
-            status: process.terminationStatus,
-            stdout: try String(contentsOfFile: outPath, encoding: .utf8),
-            stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+        return try await runProgram(
+            program, arguments, environment: .exactly(environment), workingDirectory: directory, timeout: .seconds(300))
     }
 }

@@ -8,7 +8,7 @@ import Testing
 
 @testable import FaceDaemon
 
-@Suite struct LogOutputTests {
+@Suite(.timeLimit(.minutes(5))) struct LogOutputTests {
     @Test func oneLinePerEventWithTimeLevelAndFields() {
         let date = Date(timeIntervalSince1970: 1_795_521_600.123)
         let line = LogOutput.format(date: date, level: .info, message: "ingested id=6f1c", metadata: ["b": "two words", "a": "1"])
@@ -50,7 +50,7 @@ import Testing
     }
 }
 
-@Suite struct ThroughputMeterTests {
+@Suite(.timeLimit(.minutes(5))) struct ThroughputMeterTests {
     @Test func ratePerMinuteOverTheLastSixtySeconds() {
         let start = Date(timeIntervalSince1970: 1_000)
         let meter = ThroughputMeter(start: start)
@@ -67,7 +67,7 @@ import Testing
     }
 }
 
-@Suite struct StatsDocumentTests {
+@Suite(.timeLimit(.minutes(5))) struct StatsDocumentTests {
     @Test func keysInDocumentedOrderAndReadBack() throws {
         let document = StatsDocument(
             total: 5, created: 1, completed: 3, failed: 1, faces: 2, averageEncoding: [0.5, -0.25],

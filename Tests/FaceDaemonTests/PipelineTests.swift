@@ -9,7 +9,7 @@ import Testing
 @testable import FaceDaemon
 
 /// The pipeline on a real ledger, store and encoder pool (real dlib models from `<repo>/models`).
-@Suite(.serialized, .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
 struct PipelineTests {
     static let pool: EncoderPool = {
         let models = try! FaceModels(directory: URL(fileURLWithPath: testModelsDirectory!))
@@ -152,7 +152,7 @@ struct PipelineTests {
         defer { root.directory.remove() }
         let id = UUID()
         let target = root.directory.appending("elsewhere.png")
-        writeFile(target, TinyPNG.make(seed: 11))
+        write(TinyPNG.make(seed: 11), to: target)
         let stored = root.store.path(for: id, ext: "png")
         try FileManager.default.createDirectory(atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
         #expect(symlink(target, stored) == 0)
@@ -195,7 +195,7 @@ struct PipelineTests {
         let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals)
         let task = Task { await pipeline.run() }
         pipeline.wake()
-        while finals.all.count < 3 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count >= 3 })
         await pipeline.stop()
         let left = await pipeline.drain(timeout: 10)
         await task.value

@@ -7,7 +7,7 @@ import Testing
 
 @testable import FaceDaemon
 
-@Suite struct RootLockTests {
+@Suite(.timeLimit(.minutes(5))) struct RootLockTests {
     @Test func secondLockOnTheSameRootIsRefusedNamingTheHolder() throws {
         let root = ScratchDirectory()
         defer { root.remove() }

@@ -6,7 +6,7 @@ import Testing
 
 private typealias FS = FileSystemTestSupport
 
-@Suite struct StoreTests {
+@Suite(.timeLimit(.minutes(5))) struct StoreTests {
     private let jpegBytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 0x4A, 0x46, 0x49, 0x46]
     private let pngBytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
 
@@ -131,19 +131,26 @@ private typealias FS = FileSystemTestSupport
         #expect(Set(try store.scan().map(\.id)) == [file.id, link.id, pipe.id])
     }
 
-    @Test func scanFinishesAMoveInterruptedAfterTheRename() throws {
-        let scratch = FileSystemScratch("store")
+    /// A store on `scratch/store` whose move of `inbox/a.jpg` to a fresh id was journaled: the
+    /// journal a move writes before it starts, as a crash would leave it.
+    private func journaledMove(_ scratch: FileSystemScratch) throws -> (Store, UUID) {
         let store = try Store(directory: scratch.sub("store"))
         scratch.directory("inbox")
         let id = UUID()
         FS.write(scratch.sub("inbox/a.jpg"), jpegBytes)
         let source = try #require(FS.lstatOrNil(scratch.sub("inbox/a.jpg")))
-        // The state a crash leaves between "copy renamed into the store" and "source unlinked".
-        try DurableFile.createDirectories(store.shardDirectory(for: id))
-        FS.write(store.path(for: id, ext: "jpg"), jpegBytes)
         let journal = MoveJournal(device: UInt64(source.st_dev), inode: UInt64(source.st_ino),
                                   source: scratch.sub("inbox/a.jpg"), destination: store.path(for: id, ext: "jpg"))
         FS.write("\(store.directory)/.moving-\(id.uuidString.lowercased())", journal.encoded())
+        return (store, id)
+    }
+
+    @Test func scanFinishesAMoveInterruptedAfterTheRename() throws {
+        let scratch = FileSystemScratch("store")
+        let (store, id) = try journaledMove(scratch)
+        // The state a crash leaves between "copy renamed into the store" and "source unlinked".
+        try DurableFile.createDirectories(store.shardDirectory(for: id))
+        FS.write(store.path(for: id, ext: "jpg"), jpegBytes)
         FS.write("\(store.shardDirectory(for: id))/.\(id.uuidString.lowercased()).jpg.1234.tmp", [1])
 
         let found = try store.scan()
@@ -155,14 +162,7 @@ private typealias FS = FileSystemTestSupport
 
     @Test func scanAbandonsAMoveInterruptedBeforeTheRename() throws {
         let scratch = FileSystemScratch("store")
-        let store = try Store(directory: scratch.sub("store"))
-        scratch.directory("inbox")
-        let id = UUID()
-        FS.write(scratch.sub("inbox/a.jpg"), jpegBytes)
-        let source = try #require(FS.lstatOrNil(scratch.sub("inbox/a.jpg")))
-        let journal = MoveJournal(device: UInt64(source.st_dev), inode: UInt64(source.st_ino),
-                                  source: scratch.sub("inbox/a.jpg"), destination: store.path(for: id, ext: "jpg"))
-        FS.write("\(store.directory)/.moving-\(id.uuidString.lowercased())", journal.encoded())
+        let (store, _) = try journaledMove(scratch)
         #expect(try store.scan().isEmpty)
         #expect(FS.read(scratch.sub("inbox/a.jpg")) == jpegBytes)  // still there to be taken again
         #expect(FS.names(store.directory).isEmpty)

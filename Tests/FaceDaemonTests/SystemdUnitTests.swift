@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FaceTestSupport
 import Foundation
 import Testing
 
@@ -9,10 +10,10 @@ import Testing
 /// The files in systemd/, checked by systemd's own tools: `systemd-analyze security` and `verify`,
 /// `systemd-sysusers` and `systemd-tmpfiles` (Debian's `systemd` package; `make deps` installs it).
 /// Without the tools these tests fail, they do not skip: CI runs where the service is installed.
-@Suite struct SystemdUnitTests {
-    @Test func securityExposureIsAtMost1point5() throws {
+@Suite(.timeLimit(.minutes(5))) struct SystemdUnitTests {
+    @Test func securityExposureIsAtMost1point5() async throws {
         let analyze = try ServiceTestSupport.systemdAnalyze()
-        let run = try ServiceTestSupport.run(
+        let run = try await runProgram(
             analyze, ["security", "--offline=true", "--no-pager", ServiceTestSupport.unitFile])
         #expect(run.status == 0, "systemd-analyze security failed: \(run.stderr)")
         let exposure = try #require(
@@ -22,7 +23,7 @@ import Testing
         #expect(exposure <= 1.5, "exposure \(exposure) > 1.5; the settings that cost:\n\(weak)")
     }
 
-    @Test func verifyIsClean() throws {
+    @Test func verifyIsClean() async throws {
         // verify checks that ExecStart's binary exists. The unit names the installed path
         // (/usr/local/bin/facewatch), so a copy points at the binary this build made: any other
         // complaint fails the test.
@@ -35,20 +36,20 @@ import Testing
         try unit.replacingOccurrences(of: ServiceTestSupport.installedBinary, with: binary)
             .write(toFile: copy, atomically: true, encoding: .utf8)
 
-        let run = try ServiceTestSupport.run(analyze, ["verify", "--no-pager", copy])
+        let run = try await runProgram(analyze, ["verify", "--no-pager", copy])
         #expect(run.status == 0)
         #expect(run.stdout.isEmpty && run.stderr.isEmpty, "systemd-analyze verify said:\n\(run.stdout)\(run.stderr)")
     }
 
-    @Test func verifyOfTheUnitAsShippedComplainsOnlyAboutTheUninstalledBinary() throws {
+    @Test func verifyOfTheUnitAsShippedComplainsOnlyAboutTheUninstalledBinary() async throws {
         let analyze = try ServiceTestSupport.systemdAnalyze()
-        let run = try ServiceTestSupport.run(analyze, ["verify", "--no-pager", ServiceTestSupport.unitFile])
+        let run = try await runProgram(analyze, ["verify", "--no-pager", ServiceTestSupport.unitFile])
         let complaints = (run.stdout + run.stderr).split(separator: "\n")
             .filter { !$0.contains("Command \(ServiceTestSupport.installedBinary) is not executable") }
         #expect(complaints.isEmpty, "systemd-analyze verify said:\n\(complaints.joined(separator: "\n"))")
     }
 
-    @Test func unitRunsTheDaemonAsDesigned() throws {
+    @Test func unitRunsTheDaemonAsDesigned() async throws {
         let unit = try ServiceTestSupport.UnitFile(path: ServiceTestSupport.unitFile)
         #expect(unit["Service", "Type"] == ["notify"])
         #expect(unit["Service", "ExecStart"] == ["\(ServiceTestSupport.installedBinary) serve --config /etc/facewatch/facewatch.conf"])
@@ -80,7 +81,7 @@ import Testing
     }
 
     @Test(.enabled(if: getuid() == 0, "systemd-tmpfiles chowns to the facewatch user: needs root"))
-    func sysusersAndTmpfilesCreateTheStateRoot() throws {
+    func sysusersAndTmpfilesCreateTheStateRoot() async throws {
         let sysusers = try ServiceTestSupport.tool("systemd-sysusers")
         let tmpfiles = try ServiceTestSupport.tool("systemd-tmpfiles")
         // An empty root laid out as `make install` lays out a system.
@@ -95,7 +96,7 @@ import Testing
             atPath: ServiceTestSupport.repository + "/systemd/facewatch.tmpfiles",
             toPath: root.path + "/usr/lib/tmpfiles.d/facewatch.conf")
 
-        let users = try ServiceTestSupport.run(sysusers, ["--root=\(root.path)"])
+        let users = try await runProgram(sysusers, ["--root=\(root.path)"])
         #expect(users.status == 0, "systemd-sysusers: \(users.stderr)")
         let passwd = try String(contentsOfFile: root.path + "/etc/passwd", encoding: .utf8)
         let group = try String(contentsOfFile: root.path + "/etc/group", encoding: .utf8)
@@ -109,7 +110,7 @@ import Testing
         #expect(uid < 1000, "a system user")
         #expect(user[6] == "/usr/sbin/nologin")
 
-        let files = try ServiceTestSupport.run(tmpfiles, ["--root=\(root.path)", "--create"])
+        let files = try await runProgram(tmpfiles, ["--root=\(root.path)", "--create"])
         #expect(files.status == 0, "systemd-tmpfiles: \(files.stderr)")
         let expected: [(String, mode_t)] = [
             ("", 0o755), ("/inbox", 0o2770), ("/store", 0o700), ("/results", 0o750), ("/db", 0o700),
@@ -132,24 +133,14 @@ import Testing
 
 /// What the service tests share: where the repository's files are, how to run systemd's tools.
 enum ServiceTestSupport {
-    /// The repository root, found from this file's path (the tests read nothing outside the repository).
-    static let repository: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0 ..< 3 { url.deleteLastPathComponent() }  // Tests/FaceDaemonTests/<file>
-        return url.path
-    }()
+    /// The repository root (the tests read nothing outside the repository).
+    static var repository: String { repositoryRoot }
 
     /// systemd/facewatch.service.
     static var unitFile: String { repository + "/systemd/facewatch.service" }
 
     /// The binary's path in the unit as shipped; `make install` rewrites the prefix.
     static let installedBinary = "/usr/local/bin/facewatch"
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
 
     struct Missing: Error, CustomStringConvertible {
         var description: String
@@ -160,51 +151,18 @@ enum ServiceTestSupport {
 
     /// A program on $PATH (or in /usr/bin, /bin), or an error that says how to get it.
     static func tool(_ name: String) throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        for directory in path.split(separator: ":").map(String.init) + ["/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
-            let candidate = directory + "/" + name
-            if access(candidate, X_OK) == 0 { return candidate }
+        guard let path = programPath(name) else {
+            throw Missing(description: "\(name) not found: install Debian's `systemd` package (`make deps` does); these tests check the unit with systemd's own tools")
         }
-        throw Missing(description: "\(name) not found: install Debian's `systemd` package (`make deps` does); these tests check the unit with systemd's own tools")
+        return path
     }
 
-    /// The `facewatch` executable this build made, next to the test bundle.
+    /// The `facewatch` executable this build made, next to the test runner.
     static func builtBinary() throws -> String {
-        let testExecutable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var directory = testExecutable.deletingLastPathComponent()
-        // On Linux the test runner is <build>/debug/<package>PackageTests.xctest.
-        for _ in 0 ..< 3 {
-            let candidate = directory.appendingPathComponent("facewatch").path
-            var info = stat()
-            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
-                return candidate
-            }
-            directory.deleteLastPathComponent()
+        guard let facewatchBinary else {
+            throw Missing(description: "no facewatch executable next to the tests: build it (swift build) before the tests")
         }
-        throw Missing(description: "the facewatch executable is not next to \(testExecutable.path): build it (swift build) before the tests")
-    }
-
-    /// Runs a program to its end, capturing its output.
-    static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-        let directory = try TemporaryDirectory()
-        let outPath = directory.path + "/stdout"
-        let errPath = directory.path + "/stderr"
-        guard FileManager.default.createFile(atPath: outPath, contents: nil),
-              FileManager.default.createFile(atPath: errPath, contents: nil)
-        else { throw Missing(description: "cannot create files in \(directory.path)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus,
-            stdout: try String(contentsOfFile: outPath, encoding: .utf8),
-            stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+        return facewatchBinary
     }
 
     /// The number on `→ Overall exposure level for facewatch.service: 0.2 SAFE`.

@@ -6,7 +6,7 @@ import Testing
 /// The engine against face_recognition 1.3.0: Fixtures/conformance.jsonl holds face_recognition's
 /// results (`make fixtures`, scripts/reference_encode.py) for the images `make test-images` makes.
 /// Same face count and order, identical boxes, every encoding component within 1e-5.
-@Suite struct ConformanceTests {
+@Suite(.timeLimit(.minutes(10))) struct ConformanceTests {
     static let tolerance: Float = 1e-5
 
     /// One line of the fixture.

@@ -1,5 +1,7 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
+import Synchronization
 import Testing
 @testable import FaceEncoding
 
@@ -32,7 +34,7 @@ private final class ConcurrencyMeter: @unchecked Sendable {
     }
 }
 
-@Suite struct EncoderPoolTests {
+@Suite(.timeLimit(.minutes(10))) struct EncoderPoolTests {
     @Test func runsWorkerCountJobsAtOnceAndReturnsEveryResult() async throws {
         let pool = try EncoderPool(models: try EngineTestSupport.defaultModels.get(), workers: 2)
         #expect(pool.workerCount == 2)
@@ -43,7 +45,9 @@ private final class ConcurrencyMeter: @unchecked Sendable {
                 group.addTask {
                     let value = await pool.perform { _ in
                         meter.begin(id)
-                        Thread.sleep(forTimeInterval: 0.15)
+                        // Each job holds its worker until two jobs have run at once (an event, with
+                        // a deadline), so the peak counted below does not depend on timing.
+                        _ = eventuallyBlocking(timeout: .seconds(10), interval: .milliseconds(1)) { meter.snapshot.peak >= 2 }
                         meter.end(id)
                         return id * 10
                     }
@@ -97,16 +101,29 @@ private final class ConcurrencyMeter: @unchecked Sendable {
         // however slowly this machine schedules the test.
         let release = DispatchSemaphore(value: 0)
         let running = Task { await pool.perform { _ in meter.begin(1); release.wait(); meter.end(1); return 1 } }
-        while meter.snapshot.started.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(await eventually(timeout: .seconds(60)) { !meter.snapshot.started.isEmpty })
         let queued = Task { await pool.perform { _ in meter.begin(2); meter.end(2); return 2 } }
-        try await Task.sleep(for: .milliseconds(300))  // let the second job reach the queue
+        // Not synchronisation: the outcome is the same whether the second job is still on its way
+        // (refused by the stopped pool) or already queued (dropped by shutdown); the pause only makes
+        // the queued case, the one worth covering, the likely one.
+        try await Task.sleep(for: .milliseconds(100))
 
-        // Release the running job only once shutdown is (almost certainly) waiting for it.
-        Thread.detachNewThread { Thread.sleep(forTimeInterval: 1.0); release.signal() }
-        pool.shutdown()
-        #expect(meter.snapshot.finished == [1], "shutdown returned before the running job finished")
-        #expect(await running.value == 1)
+        // shutdown() blocks, so it runs on its own thread. It drops the queued job first (the
+        // second job gets nil), then waits for the running one: release that only once the drop
+        // was seen, and note what had finished when shutdown returned.
+        let returned = DispatchSemaphore(value: 0)
+        let finishedAtReturn = Mutex<[Int]?>(nil)
+        Thread.detachNewThread {
+            pool.shutdown()
+            finishedAtReturn.withLock { $0 = meter.snapshot.finished }
+            returned.signal()
+        }
         #expect(await queued.value == nil)
+        #expect(finishedAtReturn.withLock { $0 } == nil, "shutdown returned while a job was running")
+        release.signal()
+        #expect(returned.wait(timeout: .now() + 60) == .success)
+        #expect(finishedAtReturn.withLock { $0 } == [1], "shutdown returned before the running job finished")
+        #expect(await running.value == 1)
         #expect(meter.snapshot.started == [1])
         #expect(await pool.perform { _ in 3 } == nil)
         let refused = await pool.encode(bytes: [1, 2, 3])

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import FaceEncoding
 
-@Suite struct FaceEngineTests {
+@Suite(.timeLimit(.minutes(10))) struct FaceEngineTests {
     private func engine(_ models: Result<FaceModels, ModelError> = EngineTestSupport.defaultModels) throws -> FaceEngine {
         try FaceEngine(models: try models.get())
     }
@@ -123,7 +123,7 @@ import Testing
     }
 }
 
-@Suite struct FaceModelsTests {
+@Suite(.timeLimit(.minutes(10))) struct FaceModelsTests {
     /// A model directory holding links to the real models except `replaced`, which gets `content`
     /// (nil: left out).
     private func modelDirectory(replacing replaced: String, with content: [UInt8]?) throws -> URL {

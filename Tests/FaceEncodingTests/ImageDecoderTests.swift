@@ -52,7 +52,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-@Suite("ImageDecoder")
+@Suite("ImageDecoder", .timeLimit(.minutes(10)))
 struct ImageDecoderTests {
     static let defaultLimits = ImageLimits()
 

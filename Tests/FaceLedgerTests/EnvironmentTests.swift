@@ -1,11 +1,12 @@
 import CLMDB
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 @testable import FaceLedger
 
 /// Opening, map growth, schema versions and migration, read-only access, backups.
-@Suite struct EnvironmentTests {
+@Suite(.timeLimit(.minutes(10))) struct EnvironmentTests {
     func error(_ body: () throws -> Void) -> LedgerError? {
         do {
             try body()
@@ -258,7 +259,9 @@ import Testing
             }
             group.addTask {
                 var last = 0
-                while last < total {
+                // A deadline, so a writer that fails cannot leave this reader spinning.
+                let deadline = ContinuousClock.now + .seconds(120)
+                while last < total, ContinuousClock.now < deadline {
                     let stats = try reader.stats()
                     // Every snapshot is consistent: a record is created or completed, never both.
                     #expect(stats.total == (stats.counts[.created] ?? 0) + (stats.counts[.completed] ?? 0))
@@ -309,33 +312,45 @@ import Testing
         #expect(finished.wait(timeout: .now() + 10) == .success)
     }
 
-    @Test(.enabled(if: executablePath("mdb_stat") != nil, "needs mdb_stat from lmdb-utils"))
-    func anotherProcessReadsWhileThisOneWrites() throws {
+    @Test(.enabled(if: programPath("mdb_stat") != nil, "needs mdb_stat from lmdb-utils"))
+    func anotherProcessReadsWhileThisOneWrites() async throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10))
-        let mdbStat = executablePath("mdb_stat")!
-        func entries() throws -> Int? {
-            let (status, output) = try run(mdbStat, ["-s", "records", dir.db.path])
-            guard status == 0 else { return nil }
-            let line = output.split(separator: "\n").first { $0.contains("Entries:") }
+        let mdbStat = programPath("mdb_stat")!
+        @Sendable func entries() async throws -> Int? {
+            let run = try await runProgram(mdbStat, ["-s", "records", dir.db.path])
+            guard run.status == 0 else { return nil }
+            let line = run.stdout.split(separator: "\n").first { $0.contains("Entries:") }
             return line.flatMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) }
         }
         try ledger.insertCreated((0..<10).map { _ in Fixtures.record() })
-        #expect(try entries() == 10)
+        #expect(try await entries() == 10)
         // With a write transaction open and uncommitted, a reader in another process is not blocked
-        // and sees the last committed state.
+        // and sees the last committed state. A write transaction belongs to its thread: one thread
+        // holds it open until the other process has read.
         let environment = ledger.environment
-        let seen = try environment.write { txn throws(LedgerError) -> Int? in
-            let r = Fixtures.record()
-            try txn.put(environment.databases.records, r.id.bytes, try RecordCodec.encode(r))
-            return try? entries()
+        let opened = DispatchSemaphore(value: 0)
+        let commit = DispatchSemaphore(value: 0)
+        let committed = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = try? environment.write { txn throws(LedgerError) in
+                let r = Fixtures.record()
+                try txn.put(environment.databases.records, r.id.bytes, try RecordCodec.encode(r))
+                opened.signal()
+                _ = commit.wait(timeout: .now() + 120)
+            }
+            committed.signal()
         }
+        #expect(await eventually(timeout: .seconds(60)) { opened.wait(timeout: .now()) == .success })
+        let seen = try await entries()
+        commit.signal()
+        #expect(await eventually(timeout: .seconds(60)) { committed.wait(timeout: .now()) == .success })
         #expect(seen == 10)
-        #expect(try entries() == 11)
+        #expect(try await entries() == 11)
         // The reader follows the writer as the map grows.
         for round in 1...5 {
             try ledger.insertCreated((0..<400).map { _ in Fixtures.record() })
-            #expect(try entries() == 11 + round * 400)
+            #expect(try await entries() == 11 + round * 400)
         }
         #expect(ledger.mapSize > 64 << 10)
     }
@@ -398,15 +413,15 @@ import Testing
 
     /// The README's backup command (`mdb_copy -c`, from lmdb-utils) copies a ledger in use into one
     /// that opens with the same content.
-    @Test func theReadmeBackupCommandCopiesTheLedger() throws {
+    @Test func theReadmeBackupCommandCopiesTheLedger() async throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(directory: dir.db)
         let p = try QueryTests.populate(ledger, count: 200, seed: 1)
         let backup = dir.url.appendingPathComponent("backup", isDirectory: true)
         try FileManager.default.createDirectory(at: backup, withIntermediateDirectories: true)
-        let mdbCopy = try #require(executablePath("mdb_copy"), "mdb_copy missing: make deps installs lmdb-utils")
-        let copied = try run(mdbCopy, ["-c", dir.db.path, backup.path])
-        #expect(copied.status == 0, "\(copied.output)")
+        let mdbCopy = try #require(programPath("mdb_copy"), "mdb_copy missing: make deps installs lmdb-utils")
+        let copied = try await runProgram(mdbCopy, ["-c", dir.db.path, backup.path])
+        #expect(copied.status == 0, "\(copied.stderr)")
         let copy = try Ledger(directory: backup, options: Ledger.Options(readOnly: true))
         #expect(try copy.stats() == ledger.stats())
         #expect(try allRecords(copy) == allRecords(ledger))

@@ -1,10 +1,11 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 @testable import FaceLedger
 
 /// The queue, time windows, streaming and averages, each checked against a brute-force answer.
-@Suite struct QueryTests {
+@Suite(.timeLimit(.minutes(5))) struct QueryTests {
     /// 600 records created at shuffled times (with ties inside one microsecond and exact duplicates), a
     /// third completed with faces, a sixth failed.
     struct Population {

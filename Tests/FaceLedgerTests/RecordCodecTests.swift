@@ -1,4 +1,5 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 @testable import FaceLedger
@@ -8,7 +9,7 @@ func decodeRecord(_ bytes: [UInt8]) throws -> LedgerRecord {
     try bytes.withUnsafeBytes { buffer in try RecordCodec.decode(buffer) }
 }
 
-@Suite struct RecordCodecTests {
+@Suite(.timeLimit(.minutes(5))) struct RecordCodecTests {
     /// A record with every optional field set, odd values included.
     static func fullRecord() -> LedgerRecord {
         var rng = SeededGenerator(seed: 7)

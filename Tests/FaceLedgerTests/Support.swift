@@ -1,4 +1,5 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
 @testable import FaceLedger
 
@@ -16,19 +17,6 @@ final class TemporaryDirectory: Sendable {
     var db: URL { url.appendingPathComponent("db", isDirectory: true) }
 
     deinit { try? FileManager.default.removeItem(at: url) }
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64), so a failing case can be reproduced.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 enum Fixtures {
@@ -88,28 +76,4 @@ func allRecords(_ ledger: Ledger, from: Date? = nil, to: Date? = nil) throws -> 
     var out: [LedgerRecord] = []
     try ledger.forEachRecord(createdFrom: from, to: to) { out.append($0) }
     return out
-}
-
-/// Runs a program and returns its exit status and standard output.
-func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-/// The path of an executable found in $PATH (or the usual directories), if any.
-func executablePath(_ name: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    for dir in path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin"] {
-        let candidate = dir + "/" + name
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    return nil
 }

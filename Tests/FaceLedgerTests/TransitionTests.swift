@@ -1,10 +1,11 @@
 import FaceCore
+import FaceTestSupport
 import Foundation
 import Testing
 @testable import FaceLedger
 
 /// Every state transition, its effect on indices and counters, and the transitions that must be refused.
-@Suite struct TransitionTests {
+@Suite(.timeLimit(.minutes(5))) struct TransitionTests {
     func errorCode(_ body: () throws -> Void) -> LedgerError.Code? {
         do {
             try body()

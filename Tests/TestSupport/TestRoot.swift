@@ -30,7 +30,7 @@ public struct TestRoot {
 
     public func drop(_ name: String, _ bytes: [UInt8]) -> Ingestor.Candidate {
         let path = (inbox as NSString).appendingPathComponent(name)
-        writeFile(path, bytes)
+        write(bytes, to: path)
         return Ingestor.Candidate(path: path, name: name)
     }
 }

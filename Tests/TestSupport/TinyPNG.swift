@@ -77,11 +77,12 @@ public enum TinyPNG {
     }
 }
 
-/// Writes bytes to a file, creating parent directories.
-public func writeFile(_ path: String, _ bytes: [UInt8]) {
+/// Writes `bytes` to `path` in one go, creating parent directories. A scratch directory that cannot
+/// be written to is a broken machine, not a test failure: it stops the run.
+public func write(_ bytes: [UInt8], to path: String) {
     try! FileManager.default.createDirectory(
         atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
 }
 
 /// The repository's root (two levels above this file's directory).
@@ -96,4 +97,22 @@ public let testModelsDirectory: String? = {
     let candidate = ProcessInfo.processInfo.environment["FACEWATCH_MODELS"] ?? (repositoryRoot as NSString).appendingPathComponent("models")
     let resnet = (candidate as NSString).appendingPathComponent("dlib_face_recognition_resnet_model_v1.dat")
     return FileManager.default.fileExists(atPath: resnet) ? candidate : nil
+}()
+
+/// The `facewatch` executable the tests run: `$FACEWATCH_BIN`, else the one this build made next to
+/// the test runner (`<build>/debug/`), else `<repo>/.build/debug/facewatch`; nil when there is none.
+public let facewatchBinary: String? = {
+    if let explicit = ProcessInfo.processInfo.environment["FACEWATCH_BIN"], !explicit.isEmpty { return explicit }
+    var candidates: [String] = []
+    var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<3 {
+        candidates.append(directory.appendingPathComponent("facewatch").path)
+        directory.deleteLastPathComponent()
+    }
+    candidates.append(repositoryRoot + "/.build/debug/facewatch")
+    return candidates.first { path in
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+            && FileManager.default.isExecutableFile(atPath: path)
+    }
 }()
