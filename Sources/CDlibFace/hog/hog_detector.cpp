@@ -13,9 +13,19 @@
 namespace fwhog {
 namespace {
 
-// Plane rows per band: large enough that the filter's halo (9 rows) and the histogram's (2 cell
-// rows) cost little, small enough that the band's 31 planes stay in the L2 cache.
-constexpr long kBandRows = 24;
+// Plane rows per band: as many as keep one plane's band (and the row pass's scratch, the same
+// size) within about 128 KiB, so a plane stays in the L2 cache while its terms of every filter run
+// over it; at least 32, so the filter's halo (9 rows) and the histogram's (2 cell rows), made
+// again for each band, cost little.
+constexpr long kMinBandRows = 32;
+constexpr long kMaxBandRows = 128;
+
+long band_rows_for(long plane_cols) {
+    return std::clamp<long>(32768 / std::max<long>(plane_cols, 1) - 9, kMinBandRows, kMaxBandRows);
+}
+
+// Image rows a level's row ring keeps: a band reads at most 8 * (band + 6) + 16 rows back.
+constexpr long kRingRows = 8 * (kMaxBandRows + 16) + 64;
 
 // ---------------------------------------------------------------------------------------------
 // Row sources for a level.
@@ -165,13 +175,14 @@ void scan_level(const model &m, fhog_rows::row_source &rows, long width, long he
                 std::vector<std::vector<scored_box>> &found) {
     fhog_rows fhog(width, height, m.filter_rows, m.filter_cols);
     if (fhog.plane_rows() == 0) return;
-    filter_bank_band bank(m, fhog.plane_rows(), fhog.plane_cols(), kBandRows);
+    const long band_rows = band_rows_for(fhog.plane_cols());
+    filter_bank_band bank(m, fhog.plane_rows(), fhog.plane_cols(), band_rows);
     const long halo = bank.halo();
-    const size_t stride = static_cast<size_t>(kBandRows + halo) * static_cast<size_t>(fhog.plane_cols());
+    const size_t stride = static_cast<size_t>(band_rows + halo) * static_cast<size_t>(fhog.plane_cols());
     std::vector<float> planes(31 * stride);
     long have_first = 0, have_last = 0;  // plane rows held in `planes`
-    for (long r0 = bank.first_row(); r0 < bank.last_row(); r0 += kBandRows) {
-        const long r1 = std::min(r0 + kBandRows, bank.last_row());
+    for (long r0 = bank.first_row(); r0 < bank.last_row(); r0 += band_rows) {
+        const long r1 = std::min(r0 + band_rows, bank.last_row());
         const long need_first = r0 - bank.first_row();
         const long need_last = r1 - bank.first_row() + halo;
         // Keep the rows the previous band already made (the halo), make the rest.
@@ -224,7 +235,7 @@ std::vector<detection> detect(const model &m, const rgb_view &image, int upsampl
     std::vector<std::vector<scored_box>> found(m.filters.size());
     if (width > 0 && height > 0) {
         const unsigned long levels = level_count(m, width, height);
-        const long capacity = 8 * (kBandRows + 16) + 64;
+        const long capacity = kRingRows;
         rgb_image current, next;
         for (unsigned long level = 0; level < levels; ++level) {
             const bool has_next = level + 1 < levels;

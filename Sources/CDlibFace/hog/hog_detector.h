@@ -104,6 +104,10 @@ public:
     void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) const;
 
 private:
+    /// dlib's four-lane float columns [from, to), one column at a time.
+    void resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top, const uint8_t *bottom,
+                        uint8_t *out) const;
+
     long in_width_, in_height_, out_width_, out_height_;
     long simd_columns_;  // columns dlib computes four at a time, in float; the rest in double
     std::vector<long> tops_;
@@ -154,7 +158,10 @@ private:
     // dlib's 8-lane gradient loop: where it ends, the per-column bin and weights, one row's gradients.
     int simd_end_ = 1;
     size_t grad_stride_ = 0;
-    std::vector<int32_t> grad_;  // 6 rows: red x, red y, green x, green y, blue x, blue y
+    // The last three image rows the gradient read, as red, green and blue int32 rows.
+    std::vector<int32_t> planar_[3];
+    long planar_rows_[3] = {-2, -2, -2};
+    const int32_t *planar_row(row_source &src, long y);
     std::vector<int32_t> ixp_;
     std::vector<float> vx0_, vx1_;
 };

@@ -42,8 +42,9 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     int x = 1;
     while (x < visible_nc_ - 7) x += 8;
     simd_end_ = x;
+    // The 8-lane loop reads columns x - 1 .. x + 8 for x < simd_end.
     grad_stride_ = static_cast<size_t>(simd_end_) + 8;
-    grad_.assign(6 * grad_stride_, 0);
+    for (auto &slot : planar_) slot.assign(3 * grad_stride_, 0);
     ixp_.assign(static_cast<size_t>(simd_end_), 0);
     vx0_.assign(static_cast<size_t>(simd_end_), 0.0f);
     vx1_.assign(static_cast<size_t>(simd_end_), 0.0f);
@@ -104,21 +105,18 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         // dlib's 8-lane loop: the gradient of the strongest colour (ties as dlib's select breaks
         // them), its orientation and bilinear weights in AVX lanes, then the votes lane by lane.
         const int simd_end = simd_end_;
-        for (int xk = 1; xk < simd_end; ++xk) {
-            for (int ch = 0; ch < 3; ++ch) {
-                grad_[static_cast<size_t>(2 * ch) * grad_stride_ + xk] =
-                    static_cast<int>(here[(xk + 1) * 3 + ch]) - static_cast<int>(here[(xk - 1) * 3 + ch]);
-                grad_[static_cast<size_t>(2 * ch + 1) * grad_stride_ + xk] =
-                    static_cast<int>(below[xk * 3 + ch]) - static_cast<int>(above[xk * 3 + ch]);
-            }
-        }
+        const int32_t *p_above = planar_row(src, y - 1);
+        const int32_t *p_here = planar_row(src, y);
+        const int32_t *p_below = planar_row(src, y + 1);
         const __m256 vy0v = _mm256_set1_ps(vy0), vy1v = _mm256_set1_ps(vy1);
         const __m256 minus_one = _mm256_set1_ps(-1.0f);
         for (; x < simd_end; x += 8) {
-            auto load = [&](int k) {
-                return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(grad_.data() + static_cast<size_t>(k) * grad_stride_ + x));
+            auto load = [&](const int32_t *row, int ch, int at) {
+                return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + static_cast<size_t>(ch) * grad_stride_ + at));
             };
-            const __m256i rx = load(0), ry = load(1), gxv = load(2), gyv = load(3), bx = load(4), by = load(5);
+            auto dx = [&](int ch) { return _mm256_sub_epi32(load(p_here, ch, x + 1), load(p_here, ch, x - 1)); };
+            auto dy = [&](int ch) { return _mm256_sub_epi32(load(p_below, ch, x), load(p_above, ch, x)); };
+            const __m256i rx = dx(0), ry = dy(0), gxv = dx(1), gyv = dy(1), bx = dx(2), by = dy(2);
             const __m256i rlen = _mm256_add_epi32(_mm256_mullo_epi32(rx, rx), _mm256_mullo_epi32(ry, ry));
             const __m256i glen = _mm256_add_epi32(_mm256_mullo_epi32(gxv, gxv), _mm256_mullo_epi32(gyv, gyv));
             const __m256i blen = _mm256_add_epi32(_mm256_mullo_epi32(bx, bx), _mm256_mullo_epi32(by, by));
@@ -217,6 +215,22 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             norm_row[c] = sum;
         }
     }
+}
+
+const int32_t *fhog_rows::planar_row(row_source &src, long y) {
+    // Rows y - 1, y and y + 1 always sit in different slots.
+    const int slot = static_cast<int>(y % 3);
+    if (planar_rows_[slot] == y) return planar_[slot].data();
+    planar_rows_[slot] = y;
+    int32_t *out = planar_[slot].data();
+    const uint8_t *row = src.row(y);
+    const long n = std::min<long>(static_cast<long>(grad_stride_), width_);
+    for (long x = 0; x < n; ++x) {
+        out[x] = row[3 * x];
+        out[grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 1];
+        out[2 * grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 2];
+    }
+    return out;
 }
 
 void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
