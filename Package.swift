@@ -39,6 +39,8 @@ let package = Package(
                 .linkedLibrary("pthread"), .linkedLibrary("dl"), .linkedLibrary("m"),
             ]
         ),
+        // Test support: each stage of the HOG scanner in CDlibFace against dlib's same stage.
+        .target(name: "CHOGStageChecks", dependencies: ["CDlibFace"], cxxSettings: nativeOptimization),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         // Value types shared by every module: faces, errors, the result document.
         .target(name: "FaceCore"),
@@ -64,7 +66,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
-        .testTarget(name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger"]),
         .testTarget(name: "FaceWatchTests", dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceWatch"]),
         .testTarget(name: "EndToEndTests", dependencies: ["FaceCore"]),
