@@ -30,7 +30,7 @@ let package = Package(
             cSettings: codecOptimization,
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("z")]
         ),
-        // The only C++: a small C ABI over dlib. No C++ type or exception crosses it.
+        // The C++: a small C ABI over dlib, and the HOG scanner (hog/). No C++ type or exception crosses it.
         .target(
             name: "CDlibFace",
             cxxSettings: nativeOptimization,

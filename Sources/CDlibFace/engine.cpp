@@ -1,9 +1,10 @@
-// The only C++ in facewatch: face_recognition 1.3.0's pipeline on dlib, behind the C ABI of
-// include/dlibface.h. Every step mirrors what face_recognition (Python) and dlib's Python binding do,
+// face_recognition 1.3.0's pipeline on dlib, behind the C ABI of include/dlibface.h (the default HOG
+// detector runs on facewatch's own scanner in hog/). Every step mirrors what face_recognition (Python) and dlib's Python binding do,
 // because the results must equal face_recognition's: same boxes, encodings within 1e-5.
 //
-// Compiled with -O3 -mavx2 -ffp-contract=off in every configuration (Package.swift): the detector's
-// templates are instantiated here, and FMA contraction changes boxes.
+// Compiled with -O3 -mavx2 -ffp-contract=off in every configuration (Package.swift): dlib's detector
+// templates are instantiated here, the scanner reproduces their AVX arithmetic, and FMA contraction
+// changes boxes.
 
 #include "dlibface.h"
 #include "hog/hog_detector.h"
