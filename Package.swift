@@ -34,7 +34,7 @@ let package = Package(
             cSettings: codecOptimization,
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("z")]
         ),
-        // The only C++: a small C ABI over dlib. No C++ type or exception crosses it.
+        // The C++: a small C ABI over dlib, and the HOG scanner (hog/). No C++ type or exception crosses it.
         .target(
             name: "CDlibFace",
             cxxSettings: nativeOptimization,
@@ -43,6 +43,8 @@ let package = Package(
                 .linkedLibrary("pthread"), .linkedLibrary("dl"), .linkedLibrary("m"),
             ]
         ),
+        // Test support: each stage of the HOG scanner in CDlibFace against dlib's same stage.
+        .target(name: "CHOGStageChecks", dependencies: ["CDlibFace"], cxxSettings: nativeOptimization),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
         // Value types shared by every module: faces, errors, the result document.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
@@ -76,7 +78,7 @@ let package = Package(
         ),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(
-            name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding", "FaceTestSupport"],
+            name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceTestSupport"]),
         .testTarget(

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """`make bench`: facewatch against face_recognition on one folder, in the same run.
 
-    bench.py --facewatch BINARY --reference-python PYTHON DIR [--workers 1,2] [--out FOLDER]
+    bench.py --facewatch BINARY --reference-python PYTHON DIR [--workers 1,2] [--detectors hog,dlib-hog]
+             [--out FOLDER]
 
 Runs face_recognition 1.3.0 (scripts/reference_encode.py) in 1 and in N processes and
-`facewatch encode --workers N --timings` for each N, and prints for each run: images/s (files in
+`facewatch encode --detector D --workers N --timings` for each HOG detector D (facewatch's own
+scanner `hog`, dlib's scanner `dlib-hog`) and each N, and prints for each run: images/s (files in
 the folder / wall time of the whole command, model loading included), the mean ms per encoded image
 spent decoding, detecting and encoding, the peak memory (RSS; for face_recognition in several
 processes, the sum of every process's peak), and whether the results are identical to
@@ -103,10 +105,10 @@ def run_reference(a, processes, out_dir):
     return run
 
 
-def run_facewatch(a, workers, out_dir):
-    run = Run(f"facewatch, {workers} worker{'s' if workers > 1 else ''}",
-              os.path.join(out_dir, f"facewatch-{workers}.jsonl"))
-    command = [a.facewatch, "encode", "--workers", str(workers), "--timings", a.dir]
+def run_facewatch(a, detector, workers, out_dir):
+    run = Run(f"facewatch {detector}, {workers} worker{'s' if workers > 1 else ''}",
+              os.path.join(out_dir, f"facewatch-{detector}-{workers}.jsonl"))
+    command = [a.facewatch, "encode", "--detector", detector, "--workers", str(workers), "--timings", a.dir]
     status, run.wall, run.peak_kib = run_command(command, run.output)
     if status == 2 and "--timings" in command:
         # An engine without per-image timings yet: measure the rest.
@@ -162,9 +164,12 @@ def main():
     ap.add_argument("--facewatch", required=True, help="the facewatch binary (release build)")
     ap.add_argument("--reference-python", required=True, help="python of the reference virtualenv")
     ap.add_argument("--workers", default="1,2", help="worker / process counts, comma-separated")
+    ap.add_argument("--detectors", default="hog,dlib-hog",
+                    help="facewatch HOG detectors to run, comma-separated (hog: ours, dlib-hog: dlib's scanner)")
     ap.add_argument("--out", default=".cache/bench", help="folder for every run's output")
     a = ap.parse_args()
     counts = [int(n) for n in a.workers.split(",") if n.strip()]
+    detectors = [d.strip() for d in a.detectors.split(",") if d.strip()]
     if not os.path.isdir(a.dir):
         sys.exit(f"bench: {a.dir} is not a folder")
     if not os.access(a.facewatch, os.X_OK):
@@ -179,9 +184,10 @@ def main():
     for n in counts:
         print(f"bench: face_recognition, {n} process(es) ...", flush=True)
         reference_runs[n] = run_reference(a, n, out_dir)
-    for n in counts:
-        print(f"bench: facewatch, {n} worker(s) ...", flush=True)
-        facewatch_runs[n] = run_facewatch(a, n, out_dir)
+    for detector in detectors:
+        for n in counts:
+            print(f"bench: facewatch {detector}, {n} worker(s) ...", flush=True)
+            facewatch_runs[detector, n] = run_facewatch(a, detector, n, out_dir)
 
     baseline = reference_runs[counts[0]]
     baseline.identical = "(reference)"
@@ -193,7 +199,7 @@ def main():
     print()
     print(f"{files} files ({encoded} images with {faces} faces, {files - encoded} expected to fail); "
           f"images/s = files / wall time including model loading; ms = mean per encoded image")
-    header = f"{'run':<30} {'wall s':>7} {'images/s':>9} {'decode ms':>10} {'detect ms':>10} " \
+    header = f"{'run':<34} {'wall s':>7} {'images/s':>9} {'decode ms':>10} {'detect ms':>10} " \
              f"{'encode ms':>10} {'peak MiB':>9}  identical"
     print(header)
     print("-" * len(header))
@@ -202,16 +208,24 @@ def main():
         stages = " ".join(f"{ms[s]:>10.1f}" for s in STAGES) if ms else " ".join(f"{'n/a':>10}" for _ in STAGES)
         rate = files / run.wall if run.wall > 0 else 0.0
         note = f"  [{run.note}]" if run.note else ""
-        print(f"{run.label:<30} {run.wall:>7.2f} {rate:>9.2f} {stages} {run.peak_kib / 1024:>9.0f}  "
+        print(f"{run.label:<34} {run.wall:>7.2f} {rate:>9.2f} {stages} {run.peak_kib / 1024:>9.0f}  "
               f"{run.identical}{note}")
     print()
-    for n in counts:
-        fw, fr = facewatch_runs[n], reference_runs[n]
-        print(f"ratio facewatch {n} worker(s) / face_recognition {n} process(es): "
-              f"{fr.wall / fw.wall:.2f}x images/s, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
-    if len(counts) > 1:
-        fw, fr = facewatch_runs[counts[-1]], reference_runs[counts[0]]
-        print(f"ratio facewatch {counts[-1]} workers / face_recognition 1 process: {fr.wall / fw.wall:.2f}x images/s")
+    for detector in detectors:
+        for n in counts:
+            fw, fr = facewatch_runs[detector, n], reference_runs[n]
+            print(f"ratio facewatch {detector} {n} worker(s) / face_recognition {n} process(es): "
+                  f"{fr.wall / fw.wall:.2f}x images/s, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
+        if len(counts) > 1:
+            fw, fr = facewatch_runs[detector, counts[-1]], reference_runs[counts[0]]
+            print(f"ratio facewatch {detector} {counts[-1]} workers / face_recognition 1 process: "
+                  f"{fr.wall / fw.wall:.2f}x images/s")
+    if len(detectors) > 1:
+        for n in counts:
+            ms = {d: facewatch_runs[d, n].stage_ms() for d in detectors}
+            if all(ms.values()):
+                figures = ", ".join(f"{d} {ms[d]['detect']:.1f}" for d in detectors)
+                print(f"detect ms per image, {n} worker(s): {figures}")
     if any(run.note for run in facewatch_runs.values()):
         print("note: this facewatch has no `encode --timings`; its stage times are n/a")
 

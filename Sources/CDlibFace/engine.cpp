@@ -1,11 +1,14 @@
-// The only C++ in facewatch: face_recognition 1.3.0's pipeline on dlib, behind the C ABI of
-// include/dlibface.h. Every step mirrors what face_recognition (Python) and dlib's Python binding do,
+// face_recognition 1.3.0's pipeline on dlib, behind the C ABI of include/dlibface.h (the default HOG
+// detector runs on facewatch's own scanner in hog/). Every step mirrors what face_recognition (Python) and dlib's Python binding do,
 // because the results must equal face_recognition's: same boxes, encodings within 1e-5.
 //
-// Compiled with -O3 -mavx2 -ffp-contract=off in every configuration (Package.swift): the detector's
-// templates are instantiated here, and FMA contraction changes boxes.
+// Compiled with -O3 -mavx2 -ffp-contract=off in every configuration (Package.swift): dlib's detector
+// templates are instantiated here, the scanner reproduces their AVX arithmetic, and FMA contraction
+// changes boxes.
 
 #include "dlibface.h"
+#include "hog/hog_detector.h"
+#include "hog/hog_model_from_dlib.h"
 
 #include <dlib/dnn.h>
 #include <dlib/image_processing.h>
@@ -156,6 +159,8 @@ struct fwd_models {
     dlib::shape_predictor predictor;
     // Templates only: each engine copies them (a detector/net holds per-call state).
     dlib::frontal_face_detector hog;
+    // facewatch's scanner's filters (FWD_DETECTOR_HOG): read-only, shared by every engine.
+    fwhog::model hog_filters;
     std::unique_ptr<mmod_type> mmod;
     resnet_type resnet;
     // Serializes copying the templates into new engines (engine creation is rare).
@@ -170,45 +175,67 @@ struct fwd_engine {
     // Owned by the engine, as dlib's Python binding owns one per face_recognition_model_v1.
     dlib::rand rnd;
     std::vector<fwd_face> faces;
+    std::vector<fwd_detection> detections;
 };
 
 namespace {
 
-// face_recognition's _raw_face_locations + _trim_css_to_bounds: detector order, boxes clipped.
-std::vector<dlib::rectangle> detect(fwd_engine &engine, const image_type &img, int upsample) {
+// The detector's raw detections on `rgb` with face_recognition's upsampling, mapped back to the
+// input image: dlib's Python detectors map every box with pyramid_down<2>::rect_down.
+std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engine, const uint8_t *rgb, long width,
+                                                               long height, int upsample) {
     dlib::pyramid_down<2> pyr;
-    std::vector<dlib::rectangle> rects;
-    if (engine.models->options.detector == FWD_DETECTOR_CNN) {
+    std::vector<std::pair<double, dlib::rectangle>> found;
+    const fwd_detector kind = engine.models->options.detector;
+    if (kind == FWD_DETECTOR_HOG) {
+        const fwhog::rgb_view view{rgb, width, height};
+        for (const fwhog::detection &d : fwhog::detect(engine.models->hog_filters, view, upsample)) {
+            dlib::rectangle r(d.rect.left, d.rect.top, d.rect.right, d.rect.bottom);
+            if (upsample > 0) r = pyr.rect_down(r, static_cast<unsigned int>(upsample));
+            found.emplace_back(d.confidence, r);
+        }
+        return found;
+    }
+    image_type img(height, width);
+    std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+    if (kind == FWD_DETECTOR_CNN) {
         // dlib's cnn_face_detection_model_v1.detect: pyramid_up in place, net(image), rect_down.
         image_type up = img;
         for (int level = 0; level < upsample; ++level) dlib::pyramid_up(up, pyr);
         std::vector<dlib::mmod_rect> dets = (*engine.mmod)(up);
         for (auto &d : dets) {
-            d.rect = pyr.rect_down(d.rect, static_cast<unsigned int>(upsample));
-            rects.push_back(d.rect);
+            found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
         }
     } else if (upsample == 0) {
-        rects = engine.hog(img);
+        std::vector<dlib::rect_detection> dets;
+        engine.hog(img, dets);
+        for (const auto &d : dets) found.emplace_back(d.detection_confidence, d.rect);
     } else {
         // dlib's Python run_detector_with_upscale: pyramid_up into a temporary, then more levels
         // in place, detect with adjust_threshold 0, map each rectangle back.
         dlib::array2d<dlib::rgb_pixel> temp;
         dlib::pyramid_up(img, temp, pyr);
         for (int level = 1; level < upsample; ++level) dlib::pyramid_up(temp);
-        std::vector<dlib::rectangle> dets = engine.hog(temp);
+        std::vector<dlib::rect_detection> dets;
+        engine.hog(temp, dets);
         for (const auto &d : dets) {
-            dlib::rectangle r = pyr.rect_down(d, static_cast<unsigned int>(upsample));
-            rects.push_back(r);
+            found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
         }
     }
-    const long width = img.nc(), height = img.nr();
-    for (auto &r : rects) {
+    return found;
+}
+
+// face_recognition's _raw_face_locations + _trim_css_to_bounds: detector order, boxes clipped.
+std::vector<dlib::rectangle> detect(fwd_engine &engine, const uint8_t *rgb, long width, long height, int upsample) {
+    std::vector<dlib::rectangle> rects;
+    for (const auto &d : raw_detections(engine, rgb, width, height, upsample)) {
+        const dlib::rectangle &r = d.second;
         const long top = std::max(r.top(), 0L);
         const long right = std::min(r.right(), width);
         const long bottom = std::min(r.bottom(), height);
         const long left = std::max(r.left(), 0L);
         // face_recognition's _css_to_rect: dlib.rectangle(left, top, right, bottom).
-        r = dlib::rectangle(left, top, right, bottom);
+        rects.emplace_back(left, top, right, bottom);
     }
     return rects;
 }
@@ -263,7 +290,8 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
         if (options->landmarks != FWD_LANDMARKS_5 && options->landmarks != FWD_LANDMARKS_68) {
             throw status_error{FWD_INVALID_ARGUMENT, "landmarks must be 5 or 68"};
         }
-        if (options->detector != FWD_DETECTOR_HOG && options->detector != FWD_DETECTOR_CNN) {
+        if (options->detector != FWD_DETECTOR_HOG && options->detector != FWD_DETECTOR_CNN &&
+            options->detector != FWD_DETECTOR_DLIB_HOG) {
             throw status_error{FWD_INVALID_ARGUMENT, "unknown detector"};
         }
         const std::string dir(directory);
@@ -285,6 +313,7 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
             load_model(dir, "mmod_human_face_detector.dat", *models->mmod);
         } else {
             models->hog = dlib::get_frontal_face_detector();
+            if (options->detector == FWD_DETECTOR_HOG) models->hog_filters = fwhog::model_from_dlib(models->hog);
         }
         *out = models.release();
     });
@@ -310,7 +339,7 @@ extern "C" fwd_status fwd_engine_create(const fwd_models *models, fwd_engine **o
         engine->resnet = models->resnet;
         if (models->options.detector == FWD_DETECTOR_CNN) {
             engine->mmod = std::make_unique<mmod_type>(*models->mmod);
-        } else {
+        } else if (models->options.detector == FWD_DETECTOR_DLIB_HOG) {
             engine->hog = models->hog;
         }
         *out = engine.release();
@@ -340,13 +369,14 @@ extern "C" fwd_status fwd_engine_encode(fwd_engine *engine, const uint8_t *rgb, 
         }
         engine->faces.clear();
 
+        const auto start = std::chrono::steady_clock::now();
+        const std::vector<dlib::rectangle> boxes = detect(*engine, rgb, width, height, options->upsample);
+        result->detect_seconds = seconds_since(start);
+
+        // Made after detection, so detection's peak memory does not include this copy.
         image_type img(height, width);
         static_assert(sizeof(dlib::rgb_pixel) == 3, "rgb_pixel must be 3 packed bytes");
         std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
-
-        const auto start = std::chrono::steady_clock::now();
-        const std::vector<dlib::rectangle> boxes = detect(*engine, img, options->upsample);
-        result->detect_seconds = seconds_since(start);
 
         const auto encode_start = std::chrono::steady_clock::now();
         encode_faces(*engine, img, boxes, options->jitters);
@@ -354,6 +384,36 @@ extern "C" fwd_status fwd_engine_encode(fwd_engine *engine, const uint8_t *rgb, 
 
         result->faces = engine->faces.empty() ? nullptr : engine->faces.data();
         result->face_count = engine->faces.size();
+    });
+}
+
+extern "C" fwd_status fwd_engine_detect(fwd_engine *engine, const uint8_t *rgb, int32_t width, int32_t height,
+                                        int32_t upsample, const fwd_detection **detections, size_t *count,
+                                        char *message, size_t message_capacity) {
+    if (detections != nullptr) *detections = nullptr;
+    if (count != nullptr) *count = 0;
+    return guarded(message, message_capacity, [&] {
+        if (engine == nullptr || rgb == nullptr || detections == nullptr || count == nullptr) {
+            throw status_error{FWD_INVALID_ARGUMENT, "fwd_engine_detect: null argument"};
+        }
+        if (width <= 0 || height <= 0) {
+            throw status_error{FWD_INVALID_ARGUMENT, "image has no pixels"};
+        }
+        if (upsample < 0 || upsample > 8) {
+            throw status_error{FWD_INVALID_ARGUMENT, "upsample must be between 0 and 8"};
+        }
+        engine->detections.clear();
+        for (const auto &d : raw_detections(*engine, rgb, width, height, upsample)) {
+            fwd_detection out{};
+            out.top = static_cast<int32_t>(d.second.top());
+            out.right = static_cast<int32_t>(d.second.right());
+            out.bottom = static_cast<int32_t>(d.second.bottom());
+            out.left = static_cast<int32_t>(d.second.left());
+            out.confidence = d.first;
+            engine->detections.push_back(out);
+        }
+        *detections = engine->detections.empty() ? nullptr : engine->detections.data();
+        *count = engine->detections.size();
     });
 }
 

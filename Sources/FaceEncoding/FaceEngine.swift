@@ -90,6 +90,31 @@ public final class FaceEngine {
             timings: EncodeTimings(decode: 0, detect: result.detect_seconds, encode: result.encode_seconds)))
     }
 
+    /// Runs only the detector on a decoded image, with `options.upsample`, and returns every
+    /// detection in the detector's order with its score, boxes not clipped to the image.
+    /// - Throws: `Failure` when the image's size does not match its pixels or the engine fails.
+    public func detect(image: DecodedImage) throws(Failure) -> [FaceDetection] {
+        let info = image.info
+        guard info.width > 0, info.height > 0, info.width <= Int(Int32.max), info.height <= Int(Int32.max),
+              image.pixels.count == info.width * info.height * 3
+        else {
+            throw Failure(.corruptImage, "decoded image of \(info.width)x\(info.height) has \(image.pixels.count) bytes")
+        }
+        var found: UnsafePointer<fwd_detection>?
+        var count = 0
+        let status = image.pixels.withUnsafeBufferPointer { pixels in
+            fwd_engine_detect(handle, pixels.baseAddress, Int32(info.width), Int32(info.height), Int32(options.upsample),
+                              &found, &count, &message, message.count)
+        }
+        guard status == FWD_OK else { throw Self.failure(for: status, message: String(cMessage: message), image: info) }
+        return (0..<count).map { index in
+            let d = found![index]
+            return FaceDetection(
+                location: FaceLocation(top: Int(d.top), right: Int(d.right), bottom: Int(d.bottom), left: Int(d.left)),
+                confidence: d.confidence)
+        }
+    }
+
     private func encode(bytes: [UInt8], limits: ImageLimits, alreadySpent: Double) -> Result<EncodedImage, Failure> {
         if bytes.isEmpty { return .failure(Failure(.emptyFile, "the file is empty")) }
         let decodeStart = Stopwatch()

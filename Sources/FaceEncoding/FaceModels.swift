@@ -34,7 +34,7 @@ public final class FaceModels: @unchecked Sendable {
     public init(directory: URL, options: EncoderOptions = EncoderOptions()) throws(ModelError) {
         _ = blasLimitedToOneThread
         var modelOptions = fwd_model_options(
-            detector: options.detector == .cnn ? FWD_DETECTOR_CNN : FWD_DETECTOR_HOG,
+            detector: Self.detector(options.detector),
             landmarks: options.landmarks == .large ? FWD_LANDMARKS_68 : FWD_LANDMARKS_5)
         var message = [CChar](repeating: 0, count: Int(FWD_MESSAGE_CAPACITY))
         var loaded: OpaquePointer?
@@ -51,6 +51,14 @@ public final class FaceModels: @unchecked Sendable {
 
     deinit {
         fwd_models_free(handle)
+    }
+
+    private static func detector(_ kind: DetectorKind) -> fwd_detector {
+        switch kind {
+        case .hog: FWD_DETECTOR_HOG
+        case .dlibHog: FWD_DETECTOR_DLIB_HOG
+        case .cnn: FWD_DETECTOR_CNN
+        }
     }
 
     private static func kind(of status: fwd_status) -> ModelError.Kind {

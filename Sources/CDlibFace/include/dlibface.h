@@ -39,10 +39,13 @@ typedef enum fwd_status {
 
 /** Which face detector an engine runs. */
 typedef enum fwd_detector {
-    /** dlib's HOG frontal face detector (face_recognition's default "hog"). */
+    /** face_recognition's default "hog": dlib's HOG frontal face detector computed by facewatch's
+     *  own scanner (same boxes and scores as FWD_DETECTOR_DLIB_HOG, faster, less memory). */
     FWD_DETECTOR_HOG = 0,
     /** The MMOD CNN face detector, mmod_human_face_detector.dat ("cnn"). */
-    FWD_DETECTOR_CNN = 1
+    FWD_DETECTOR_CNN = 1,
+    /** dlib's own scan_fhog_pyramid running the HOG frontal face detector: the reference. */
+    FWD_DETECTOR_DLIB_HOG = 2
 } fwd_detector;
 
 /** Number of landmarks the shape predictor places: 5 ("small", default) or 68 ("large"). */
@@ -124,6 +127,26 @@ void fwd_engine_free(fwd_engine *engine);
 fwd_status fwd_engine_encode(fwd_engine *engine, const uint8_t *rgb, int32_t width, int32_t height,
                              const fwd_encode_options *options, fwd_result *result, char *message,
                              size_t message_capacity);
+
+/** One detection before face_recognition's clipping: its box in the input image and its score. */
+typedef struct fwd_detection {
+    int32_t top;
+    int32_t right;
+    int32_t bottom;
+    int32_t left;
+    /** dlib's detection confidence: the window's score minus its filter's threshold (HOG); the
+     *  MMOD detection confidence (CNN). */
+    double confidence;
+} fwd_detection;
+
+/**
+ * Runs only the engine's detector on an 8-bit RGB image (as fwd_engine_encode does, with
+ * `upsample`), and returns every detection in the detector's order, boxes not clipped to the image.
+ * `*detections` points into memory owned by the engine, valid until the next call on it.
+ */
+fwd_status fwd_engine_detect(fwd_engine *engine, const uint8_t *rgb, int32_t width, int32_t height,
+                             int32_t upsample, const fwd_detection **detections, size_t *count,
+                             char *message, size_t message_capacity);
 
 /**
  * Makes OpenBLAS (which dlib's libblas.so is here) use one thread, so N workers use N cores and not

@@ -1,0 +1,206 @@
+// facewatch's own HOG face scanner: the computation of dlib's frontal_face_detector
+// (object_detector<scan_fhog_pyramid<pyramid_down<6>>>) as face_recognition calls it, reorganised so a
+// band of rows goes through gradient, histogram, normalisation and every filter term while it is in
+// cache, and only about one pyramid level is in memory at a time.
+//
+// Every value is computed with the same float operations in the same order as dlib 19.24 on an AVX
+// build (the lanes of dlib's SIMD loops are our lanes; its scalar tails are our scalar tails), so the
+// scores and boxes are identical, not merely close. Internal to CDlibFace: no dlib type appears here,
+// and nothing here throws across the C ABI (engine.cpp catches everything).
+#ifndef FACEWATCH_HOG_DETECTOR_H
+#define FACEWATCH_HOG_DETECTOR_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace fwhog {
+
+/// An 8-bit RGB image, rows packed (stride = 3 * width).
+struct rgb_image {
+    long width = 0;
+    long height = 0;
+    std::vector<uint8_t> pixels;
+
+    rgb_image() = default;
+    rgb_image(long w, long h) : width(w), height(h), pixels(static_cast<size_t>(w) * static_cast<size_t>(h) * 3) {}
+    uint8_t *row(long y) { return pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+    const uint8_t *row(long y) const { return pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+};
+
+/// A read-only view of packed 8-bit RGB rows.
+struct rgb_view {
+    const uint8_t *data = nullptr;
+    long width = 0;
+    long height = 0;
+    const uint8_t *row(long y) const { return data + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+};
+
+/// An integer rectangle with dlib's inclusive corners.
+struct box {
+    long left = 0, top = 0, right = -1, bottom = -1;
+};
+
+/// One rank-one term of a filter on one fhog plane: the plane is filtered along rows by `row`, the
+/// result along columns by `col`.
+struct separable_term {
+    int plane = 0;
+    std::vector<float> row;
+    std::vector<float> col;
+};
+
+/// One of the detector's linear filters (dlib: one weight vector of the object_detector), as the rank
+/// terms dlib's scanner derives from it, in dlib's order (plane, then singular value).
+struct filter {
+    std::vector<separable_term> terms;
+    /// The weight vector's last element: a window is a detection when its score >= this.
+    double threshold = 0;
+};
+
+/// What the scanner needs from the model; filled from dlib's detector when the models load.
+struct model {
+    std::vector<filter> filters;
+    /// The filters' size in fhog cells (the window plus dlib's padding).
+    int filter_rows = 0;
+    int filter_cols = 0;
+    /// The detection box in cells (the window without padding).
+    int box_rows = 0;
+    int box_cols = 0;
+    int cell_size = 8;
+    unsigned long max_pyramid_levels = 1000;
+    unsigned long min_pyramid_layer_width = 64;
+    unsigned long min_pyramid_layer_height = 64;
+    /// dlib's test_box_overlap for non-max suppression.
+    double iou_threshold = 0;
+    double covered_threshold = 0;
+};
+
+/// A detection: its box in the (upsampled) image the pyramid starts from, its score minus the
+/// filter's threshold (dlib's detection_confidence) and which filter found it.
+struct detection {
+    box rect;
+    double confidence = 0;
+    unsigned long filter_index = 0;
+};
+
+/// dlib's frontal_face_detector(pyramid_up^upsample(image)) with adjust_threshold 0: the detections
+/// after non-max suppression, best first, boxes in the coordinates of the upsampled image.
+/// Throws std::bad_alloc when memory runs out; nothing else.
+std::vector<detection> detect(const model &m, const rgb_view &image, int upsample);
+
+// ---------------------------------------------------------------------------------------------
+// Stages, exposed for the scanner's own files.
+
+/// dlib's resize_image(in, out, interpolate_bilinear) for RGB images, one output row at a time.
+class bilinear_resizer {
+public:
+    bilinear_resizer(long in_width, long in_height, long out_width, long out_height);
+    long out_width() const { return out_width_; }
+    long out_height() const { return out_height_; }
+    /// The input rows output row `r` reads.
+    long top_row(long r) const { return tops_[static_cast<size_t>(r)]; }
+    long bottom_row(long r) const;
+    /// Writes output row `r` from its two input rows.
+    void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) const;
+
+private:
+    /// dlib's four-lane float columns [from, to), one column at a time.
+    void resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top, const uint8_t *bottom,
+                        uint8_t *out) const;
+
+    long in_width_, in_height_, out_width_, out_height_;
+    long simd_columns_;  // columns dlib computes four at a time, in float; the rest in double
+    std::vector<long> tops_;
+    std::vector<double> row_fracs_;
+    std::vector<int32_t> lefts_;       // per column
+    std::vector<float> lane_fracs_;    // per SIMD column: x - left, in float
+    std::vector<double> tail_fracs_;   // per tail column: x - left, in double
+};
+
+/// The size pyramid_up (pyramid_down<2>) gives an image of the given size.
+void pyramid_up_size(long width, long height, long &out_width, long &out_height);
+/// The size pyramid_down<6> gives an image of the given size.
+void pyramid_down6_size(long width, long height, long &out_width, long &out_height);
+
+/// The 31 fhog planes of one pyramid level, produced a band of rows at a time, in dlib's layout:
+/// planes padded for a filter of filter_rows × filter_cols (zero border), cell size 8.
+class fhog_rows {
+public:
+    /// Supplies image rows 0..height-1 of the level; rows are asked for in increasing order of the
+    /// band, and a band never reaches back more than `lookback()` rows before its last row.
+    struct row_source {
+        virtual ~row_source() = default;
+        virtual const uint8_t *row(long y) = 0;
+    };
+
+    fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols);
+    /// Plane size (dlib's array2d size); 0 × 0 when the level is too small for features.
+    long plane_rows() const { return plane_rows_; }
+    long plane_cols() const { return plane_cols_; }
+    /// How many image rows before the last row of a band computing `band_rows` plane rows may be read.
+    long lookback(long band_rows) const;
+    /// Writes plane rows [first, last) of all 31 planes: out[plane * stride + (row - first) * plane_cols()].
+    void compute(row_source &src, long first, long last, float *out, size_t stride);
+
+private:
+    void histogram(row_source &src, long hist_first, long hist_last);
+    void features(long hog_row, float *out, size_t stride, long out_row);
+
+    long width_, height_;
+    int pad_rows_offset_, pad_cols_offset_;
+    int cells_nr_ = 0, cells_nc_ = 0, hog_nr_ = 0, hog_nc_ = 0;
+    int visible_nr_ = 0, visible_nc_ = 0;
+    long plane_rows_ = 0, plane_cols_ = 0;
+    // Histogram rows [hist_first_, hist_first_ + rows) of dlib's padded (cells_nr+2) × (cells_nc+2) × 18.
+    long hist_first_ = 0;
+    std::vector<float> hist_;
+    std::vector<float> norm_;  // norm rows [hist_first_ - 1, ...), cells_nc wide
+    // dlib's 8-lane gradient loop: where it ends, the per-column bin and weights, one row's gradients.
+    int simd_end_ = 1;
+    size_t grad_stride_ = 0;
+    // The last three image rows the gradient read, as red, green and blue int32 rows.
+    std::vector<int32_t> planar_[3];
+    long planar_rows_[3] = {-2, -2, -2};
+    const int32_t *planar_row(row_source &src, long y);
+    std::vector<int32_t> ixp_;
+    std::vector<float> vx0_, vx1_;
+};
+
+/// The filter bank over a band of plane rows: for every filter, dlib's score image (the sum, term
+/// by term, of each rank term's row pass then column pass) on output rows [r0, r1). Each output's sum
+/// runs in dlib's order; 8 adjacent outputs share one AVX vector exactly where dlib's loop does.
+class filter_bank_band {
+public:
+    filter_bank_band(const model &m, long plane_rows, long plane_cols, long band_rows);
+    /// dlib's scan area: rows [first_row, last_row), columns [first_col, last_col).
+    long first_row() const { return first_row_; }
+    long last_row() const { return last_row_; }
+    long first_col() const { return first_col_; }
+    long last_col() const { return last_col_; }
+    /// Plane rows output rows [r0, r1) read: [r0 - first_row(), r1 - first_row() + halo()).
+    long halo() const { return filter_rows_ - 1; }
+    /// `planes`: 31 planes, plane p at planes + p * stride, rows from r0 - first_row(), plane_cols wide.
+    void apply(const float *planes, size_t stride, long r0, long r1);
+    /// Scores of filter f for output row r (in the last band), indexed by column.
+    const float *scores(size_t f, long r) const {
+        return scores_[f].data() + static_cast<size_t>(r - band_first_) * static_cast<size_t>(plane_cols_);
+    }
+
+private:
+    void row_pass(const float *plane, const std::vector<float> &taps, long rows);
+    void column_pass(const std::vector<float> &taps, long rows, float *out, bool add);
+
+    const model &model_;
+    long plane_rows_, plane_cols_;
+    int filter_rows_, filter_cols_;
+    long first_row_, last_row_, first_col_, last_col_;
+    long band_first_ = 0;
+    std::vector<float> scratch_;
+    std::vector<std::vector<float>> scores_;
+    // Per plane, per filter: the filter's terms on that plane, in the filter's order.
+    std::vector<std::vector<std::vector<const separable_term *>>> by_plane_;
+};
+
+}  // namespace fwhog
+
+#endif

@@ -1,0 +1,287 @@
+// fhog features (dlib's extract_fhog_features, cell size 8, RGB input) for a band of plane rows at a
+// time, so a level's 31 planes never exist whole. dlib computes the gradient of 8 pixels at a time in
+// SIMD lanes and the last pixels of a row in scalar code, and the two round differently (which colour
+// wins a tie, and in which order the bilinear weights multiply): each pixel here takes the path dlib
+// takes for its column. Histogram bins receive their votes in raster order, as in dlib, because a
+// band's bins are filled by the same pixel rows in the same order.
+#include "hog_detector.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace fwhog {
+namespace {
+
+constexpr int kCell = 8;
+constexpr int kBins = 18;
+
+// dlib's unit vectors for the 9 orientations, as floats.
+const float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
+const float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
+
+}  // namespace
+
+fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols)
+    : width_(image_width), height_(image_height),
+      pad_rows_offset_((filter_rows - 1) / 2), pad_cols_offset_((filter_cols - 1) / 2) {
+    cells_nr_ = static_cast<int>(static_cast<float>(image_height) / static_cast<float>(kCell) + 0.5);
+    cells_nc_ = static_cast<int>(static_cast<float>(image_width) / static_cast<float>(kCell) + 0.5);
+    if (cells_nr_ == 0 || cells_nc_ == 0) return;
+    hog_nr_ = std::max(cells_nr_ - 2, 0);
+    hog_nc_ = std::max(cells_nc_ - 2, 0);
+    if (hog_nr_ == 0 || hog_nc_ == 0) return;
+    plane_rows_ = hog_nr_ + filter_rows - 1;
+    plane_cols_ = hog_nc_ + filter_cols - 1;
+    visible_nr_ = static_cast<int>(std::min(static_cast<long>(cells_nr_) * kCell, image_height) - 1);
+    visible_nc_ = static_cast<int>(std::min(static_cast<long>(cells_nc_) * kCell, image_width) - 1);
+
+    // dlib's 8-lane loop covers x = 1, 9, ... while x < visible_nc - 7; its per-column values.
+    int x = 1;
+    while (x < visible_nc_ - 7) x += 8;
+    simd_end_ = x;
+    // The 8-lane loop reads columns x - 1 .. x + 8 for x < simd_end.
+    grad_stride_ = static_cast<size_t>(simd_end_) + 8;
+    for (auto &slot : planar_) slot.assign(3 * grad_stride_, 0);
+    ixp_.assign(static_cast<size_t>(simd_end_), 0);
+    vx0_.assign(static_cast<size_t>(simd_end_), 0.0f);
+    vx1_.assign(static_cast<size_t>(simd_end_), 0.0f);
+    for (int xk = 1; xk < simd_end_; ++xk) {
+        const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
+        const int ixp = static_cast<int>(xp);
+        ixp_[static_cast<size_t>(xk)] = ixp;
+        vx0_[static_cast<size_t>(xk)] = xp - static_cast<float>(ixp);
+        vx1_[static_cast<size_t>(xk)] = 1.0f - vx0_[static_cast<size_t>(xk)];
+    }
+}
+
+long fhog_rows::lookback(long band_rows) const {
+    return static_cast<long>(kCell) * (band_rows + 6) + 2 * kCell;
+}
+
+void fhog_rows::compute(row_source &src, long first, long last, float *out, size_t stride) {
+    const long cols = plane_cols_;
+    // Zero everything, then fill the rows that hold features (the rest is dlib's zero border).
+    for (int p = 0; p < 31; ++p) {
+        std::memset(out + static_cast<size_t>(p) * stride, 0, sizeof(float) * static_cast<size_t>(last - first) * cols);
+    }
+    const long hog_first = std::max<long>(first - pad_rows_offset_, 0);
+    const long hog_last = std::min<long>(last - pad_rows_offset_, hog_nr_);
+    if (hog_first >= hog_last) return;
+    // Feature row y reads norm rows y..y+2, which read histogram rows y+1..y+3 (padded indices).
+    histogram(src, hog_first + 1, hog_last + 3);
+    for (long y = hog_first; y < hog_last; ++y) features(y, out, stride, y + pad_rows_offset_ - first);
+}
+
+void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
+    const long hist_cols = cells_nc_ + 2;
+    const size_t row_size = static_cast<size_t>(hist_cols) * kBins;
+    hist_first_ = hist_first;
+    hist_.assign(static_cast<size_t>(hist_last - hist_first) * row_size, 0.0f);
+    auto bin = [&](long hist_row, long hist_col) -> float * {
+        return hist_.data() + static_cast<size_t>(hist_row - hist_first) * row_size +
+               static_cast<size_t>(hist_col) * kBins;
+    };
+
+    // Pixel row y votes into histogram rows iyp+1 and iyp+2; only rows in [hist_first, hist_last)
+    // are kept (the same votes, in the same order, as dlib's whole-image pass gives those rows).
+    const long y_begin = std::max<long>(1, kCell * (hist_first - 2));
+    const long y_end = std::min<long>(visible_nr_, kCell * hist_last);
+    for (long y = y_begin; y < y_end; ++y) {
+        const float yp = static_cast<float>((static_cast<float>(y) + 0.5) / static_cast<float>(kCell) - 0.5);
+        const int iyp = static_cast<int>(std::floor(yp));
+        const bool upper = iyp + 1 >= hist_first && iyp + 1 < hist_last;
+        const bool lower = iyp + 2 >= hist_first && iyp + 2 < hist_last;
+        if (!upper && !lower) continue;
+        const float vy0 = yp - iyp;
+        const float vy1 = static_cast<float>(1.0 - vy0);
+        const uint8_t *above = src.row(y - 1);
+        const uint8_t *here = src.row(y);
+        const uint8_t *below = src.row(y + 1);
+
+        int x = 1;
+        // dlib's 8-lane loop: the gradient of the strongest colour (ties as dlib's select breaks
+        // them), its orientation and bilinear weights in AVX lanes, then the votes lane by lane.
+        const int simd_end = simd_end_;
+        const int32_t *p_above = planar_row(src, y - 1);
+        const int32_t *p_here = planar_row(src, y);
+        const int32_t *p_below = planar_row(src, y + 1);
+        const __m256 vy0v = _mm256_set1_ps(vy0), vy1v = _mm256_set1_ps(vy1);
+        const __m256 minus_one = _mm256_set1_ps(-1.0f);
+        for (; x < simd_end; x += 8) {
+            auto load = [&](const int32_t *row, int ch, int at) {
+                return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + static_cast<size_t>(ch) * grad_stride_ + at));
+            };
+            auto dx = [&](int ch) { return _mm256_sub_epi32(load(p_here, ch, x + 1), load(p_here, ch, x - 1)); };
+            auto dy = [&](int ch) { return _mm256_sub_epi32(load(p_below, ch, x), load(p_above, ch, x)); };
+            const __m256i rx = dx(0), ry = dy(0), gxv = dx(1), gyv = dy(1), bx = dx(2), by = dy(2);
+            const __m256i rlen = _mm256_add_epi32(_mm256_mullo_epi32(rx, rx), _mm256_mullo_epi32(ry, ry));
+            const __m256i glen = _mm256_add_epi32(_mm256_mullo_epi32(gxv, gxv), _mm256_mullo_epi32(gyv, gyv));
+            const __m256i blen = _mm256_add_epi32(_mm256_mullo_epi32(bx, bx), _mm256_mullo_epi32(by, by));
+            __m256i cmp = _mm256_cmpgt_epi32(rlen, glen);
+            const __m256i tx = _mm256_blendv_epi8(gxv, rx, cmp);
+            const __m256i ty = _mm256_blendv_epi8(gyv, ry, cmp);
+            const __m256i tl = _mm256_blendv_epi8(glen, rlen, cmp);
+            cmp = _mm256_cmpgt_epi32(tl, blen);
+            const __m256 grad_x = _mm256_cvtepi32_ps(_mm256_blendv_epi8(bx, tx, cmp));
+            const __m256 grad_y = _mm256_cvtepi32_ps(_mm256_blendv_epi8(by, ty, cmp));
+            const __m256 v = _mm256_sqrt_ps(_mm256_cvtepi32_ps(_mm256_blendv_epi8(blen, tl, cmp)));
+
+            __m256 best_dot = _mm256_setzero_ps();
+            __m256 best_o = _mm256_setzero_ps();
+            for (int o = 0; o < 9; ++o) {
+                __m256 dot = _mm256_add_ps(_mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o])),
+                                           _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o])));
+                __m256 better = _mm256_cmp_ps(dot, best_dot, _CMP_GT_OQ);
+                best_dot = _mm256_blendv_ps(best_dot, dot, better);
+                dot = _mm256_mul_ps(dot, minus_one);
+                best_o = _mm256_blendv_ps(best_o, _mm256_set1_ps(static_cast<float>(o)), better);
+                better = _mm256_cmp_ps(dot, best_dot, _CMP_GT_OQ);
+                best_dot = _mm256_blendv_ps(best_dot, dot, better);
+                best_o = _mm256_blendv_ps(best_o, _mm256_set1_ps(static_cast<float>(o + 9)), better);
+            }
+            const __m256 vx1 = _mm256_mul_ps(_mm256_loadu_ps(vx1_.data() + x), v);
+            const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
+            alignas(32) float w11[8], w01[8], w10[8], w00[8];
+            alignas(32) int32_t orient[8];
+            _mm256_store_ps(w11, _mm256_mul_ps(vy1v, vx1));
+            _mm256_store_ps(w01, _mm256_mul_ps(vy0v, vx1));
+            _mm256_store_ps(w10, _mm256_mul_ps(vy1v, vx0));
+            _mm256_store_ps(w00, _mm256_mul_ps(vy0v, vx0));
+            _mm256_store_si256(reinterpret_cast<__m256i *>(orient), _mm256_cvttps_epi32(best_o));
+            float *up_row = upper ? bin(iyp + 1, 0) : nullptr;
+            float *low_row = lower ? bin(iyp + 2, 0) : nullptr;
+            for (int k = 0; k < 8; ++k) {
+                const size_t at = static_cast<size_t>(ixp_[static_cast<size_t>(x + k)]) * kBins + static_cast<size_t>(orient[k]);
+                if (upper) up_row[at] += w11[k];
+                if (lower) low_row[at] += w01[k];
+                if (upper) up_row[at + kBins] += w10[k];
+                if (lower) low_row[at + kBins] += w00[k];
+            }
+        }
+        // dlib's scalar loop for the last columns.
+        for (; x < visible_nc_; ++x) {
+            float grad_x = static_cast<float>(static_cast<int>(here[(x + 1) * 3]) - static_cast<int>(here[(x - 1) * 3]));
+            float grad_y = static_cast<float>(static_cast<int>(below[x * 3]) - static_cast<int>(above[x * 3]));
+            float len = grad_x * grad_x + grad_y * grad_y;
+            for (int ch = 1; ch < 3; ++ch) {
+                const float gx = static_cast<float>(static_cast<int>(here[(x + 1) * 3 + ch]) -
+                                                    static_cast<int>(here[(x - 1) * 3 + ch]));
+                const float gy = static_cast<float>(static_cast<int>(below[x * 3 + ch]) - static_cast<int>(above[x * 3 + ch]));
+                const float l = gx * gx + gy * gy;
+                if (l > len) {
+                    len = l;
+                    grad_x = gx;
+                    grad_y = gy;
+                }
+            }
+            float best_dot = 0;
+            int best_o = 0;
+            for (int o = 0; o < 9; ++o) {
+                const float dot = kDirX[o] * grad_x + kDirY[o] * grad_y;
+                if (dot > best_dot) {
+                    best_dot = dot;
+                    best_o = o;
+                } else if (-dot > best_dot) {
+                    best_dot = -dot;
+                    best_o = o + 9;
+                }
+            }
+            const float v = std::sqrt(len);
+            const float xp = static_cast<float>((static_cast<double>(x) + 0.5) / static_cast<double>(kCell) - 0.5);
+            const int ixp = static_cast<int>(std::floor(xp));
+            const float vx0 = xp - ixp;
+            const float vx1 = static_cast<float>(1.0 - vx0);
+            if (upper) bin(iyp + 1, ixp + 1)[best_o] += vy1 * vx1 * v;
+            if (lower) bin(iyp + 1 + 1, ixp + 1)[best_o] += vy0 * vx1 * v;
+            if (upper) bin(iyp + 1, ixp + 1 + 1)[best_o] += vy1 * vx0 * v;
+            if (lower) bin(iyp + 1 + 1, ixp + 1 + 1)[best_o] += vy0 * vx0 * v;
+        }
+    }
+
+    // Block energy: norm row n is histogram row n+1 summed over the 9 contrast-insensitive pairs.
+    const long norm_first = hist_first - 1;
+    const long norm_rows = hist_last - hist_first;
+    norm_.assign(static_cast<size_t>(norm_rows) * cells_nc_, 0.0f);
+    for (long n = norm_first; n < norm_first + norm_rows; ++n) {
+        if (n < 0 || n >= cells_nr_) continue;
+        float *norm_row = norm_.data() + static_cast<size_t>(n - norm_first) * cells_nc_;
+        for (int c = 0; c < cells_nc_; ++c) {
+            const float *h = bin(n + 1, c + 1);
+            float sum = 0;
+            for (int o = 0; o < 9; ++o) sum += (h[o] + h[o + 9]) * (h[o] + h[o + 9]);
+            norm_row[c] = sum;
+        }
+    }
+}
+
+const int32_t *fhog_rows::planar_row(row_source &src, long y) {
+    // Rows y - 1, y and y + 1 always sit in different slots.
+    const int slot = static_cast<int>(y % 3);
+    if (planar_rows_[slot] == y) return planar_[slot].data();
+    planar_rows_[slot] = y;
+    int32_t *out = planar_[slot].data();
+    const uint8_t *row = src.row(y);
+    const long n = std::min<long>(static_cast<long>(grad_stride_), width_);
+    for (long x = 0; x < n; ++x) {
+        out[x] = row[3 * x];
+        out[grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 1];
+        out[2 * grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 2];
+    }
+    return out;
+}
+
+void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
+    const long norm_first = hist_first_ - 1;
+    const long hist_cols = cells_nc_ + 2;
+    const size_t row_size = static_cast<size_t>(hist_cols) * kBins;
+    const float *n0 = norm_.data() + static_cast<size_t>(y - norm_first) * cells_nc_;
+    const float *n1 = n0 + cells_nc_;
+    const float *n2 = n1 + cells_nc_;
+    const float *hist_row = hist_.data() + static_cast<size_t>(y + 2 - hist_first_) * row_size;
+    const __m128 ones = _mm_set1_ps(1.0f);
+    const __m128 eps = _mm_set1_ps(0.0001f);
+    const __m128 point2 = _mm_set1_ps(static_cast<float>(0.2));
+    const __m128 point1 = _mm_set1_ps(static_cast<float>(0.1));
+    const __m128 texture_scale = _mm_set1_ps(static_cast<float>(2 * 0.2357));
+    float *row_base = out + static_cast<size_t>(out_row) * plane_cols_ + pad_cols_offset_;
+
+    for (int x = 0; x < hog_nc_; ++x) {
+        const __m128 z1 = _mm_setr_ps(n1[x + 1], n0[x + 1], n1[x], n0[x]);
+        const __m128 z2 = _mm_setr_ps(n1[x + 2], n0[x + 2], n1[x + 1], n0[x + 1]);
+        const __m128 z3 = _mm_setr_ps(n2[x + 1], n1[x + 1], n2[x], n1[x]);
+        const __m128 z4 = _mm_setr_ps(n2[x + 2], n1[x + 2], n2[x + 1], n1[x + 1]);
+        const __m128 nn = _mm_mul_ps(
+            point2, _mm_sqrt_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(z1, z2), z3), z4), eps)));
+        const __m128 n = _mm_div_ps(point1, nn);
+        const float *h = hist_row + static_cast<size_t>(x + 2) * kBins;
+        float *dst = row_base + x;
+
+        // Contrast-sensitive planes 0..17; t accumulates them three at a time, as dlib does.
+        __m128 t = _mm_setzero_ps();
+        for (int o = 0; o < 18; o += 3) {
+            const __m128 h0 = _mm_mul_ps(_mm_min_ps(_mm_set1_ps(h[o]), nn), n);
+            const __m128 h1 = _mm_mul_ps(_mm_min_ps(_mm_set1_ps(h[o + 1]), nn), n);
+            const __m128 h2 = _mm_mul_ps(_mm_min_ps(_mm_set1_ps(h[o + 2]), nn), n);
+            dst[static_cast<size_t>(o) * stride] = _mm_cvtss_f32(_mm_dp_ps(ones, h0, 0xff));
+            dst[static_cast<size_t>(o + 1) * stride] = _mm_cvtss_f32(_mm_dp_ps(ones, h1, 0xff));
+            dst[static_cast<size_t>(o + 2) * stride] = _mm_cvtss_f32(_mm_dp_ps(ones, h2, 0xff));
+            t = _mm_add_ps(t, _mm_add_ps(_mm_add_ps(h0, h1), h2));
+        }
+        t = _mm_mul_ps(t, texture_scale);
+        // Contrast-insensitive planes 18..26.
+        for (int o = 0; o < 9; ++o) {
+            const __m128 s = _mm_set1_ps(h[o] + h[o + 9]);
+            const __m128 hv = _mm_mul_ps(_mm_min_ps(s, nn), n);
+            dst[static_cast<size_t>(o + 18) * stride] = _mm_cvtss_f32(_mm_dp_ps(ones, hv, 0xff));
+        }
+        // Texture planes 27..30.
+        float texture[4];
+        _mm_storeu_ps(texture, t);
+        for (int k = 0; k < 4; ++k) dst[static_cast<size_t>(27 + k) * stride] = texture[k];
+    }
+}
+
+}  // namespace fwhog

@@ -1,0 +1,176 @@
+// The pixel steps of the pyramid: dlib's bilinear resize_image for RGB images, which both pyramid_up
+// and pyramid_down<6> call, reproduced bit for bit. Pixels round to integers, so one ulp anywhere
+// changes boxes: every rounding below is the one dlib's code makes (its SIMD columns in float, four
+// lanes, the x positions accumulated in float; its last columns in double; truncation to bytes).
+#include "hog_detector.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace fwhog {
+
+bilinear_resizer::bilinear_resizer(long in_width, long in_height, long out_width, long out_height)
+    : in_width_(in_width), in_height_(in_height), out_width_(out_width), out_height_(out_height) {
+    const double x_scale = (in_width - 1) / static_cast<double>(std::max<long>(out_width - 1, 1));
+    const double y_scale = (in_height - 1) / static_cast<double>(std::max<long>(out_height - 1, 1));
+
+    // Rows: dlib accumulates y in double, one y_scale per row.
+    tops_.resize(static_cast<size_t>(out_height));
+    row_fracs_.resize(static_cast<size_t>(out_height));
+    double y = -y_scale;
+    for (long r = 0; r < out_height; ++r) {
+        y += y_scale;
+        const long top = static_cast<long>(std::floor(y));
+        tops_[static_cast<size_t>(r)] = top;
+        row_fracs_[static_cast<size_t>(r)] = y - top;
+    }
+
+    // Columns: four float lanes advanced by a float 4*x_scale until a lane's right neighbour would
+    // leave the image; the remaining columns restart from a double x.
+    lefts_.resize(static_cast<size_t>(out_width));
+    const double x0 = -4 * x_scale;
+    float lanes[4] = {static_cast<float>(x0), static_cast<float>(x0 + x_scale), static_cast<float>(x0 + 2 * x_scale),
+                      static_cast<float>(x0 + 3 * x_scale)};
+    const float step = static_cast<float>(4 * x_scale);
+    long c = 0;
+    for (;; c += 4) {
+        int32_t left[4];
+        float frac[4];
+        for (int k = 0; k < 4; ++k) {
+            lanes[k] += step;
+            left[k] = static_cast<int32_t>(lanes[k]);  // cvttps: truncation
+            frac[k] = lanes[k] - static_cast<float>(left[k]);
+        }
+        if (left[3] + 1 >= in_width) break;
+        // dlib writes out_img[r][c..c+3] without checking c+3 < out_width: x reaches the right
+        // edge before c does (x_scale <= 1 needs out_width >= in_width, > 1 reaches it sooner).
+        for (int k = 0; k < 4; ++k) {
+            if (c + k < out_width) {
+                lefts_[static_cast<size_t>(c + k)] = left[k];
+                lane_fracs_.push_back(frac[k]);
+            }
+        }
+    }
+    simd_columns_ = std::min(c, out_width);
+    double x = -x_scale + c * x_scale;
+    for (; c < out_width; ++c) {
+        x += x_scale;
+        const long left = static_cast<long>(std::floor(x));
+        lefts_[static_cast<size_t>(c)] = static_cast<int32_t>(left);
+        tail_fracs_.push_back(x - left);
+    }
+}
+
+long bilinear_resizer::bottom_row(long r) const {
+    return std::min(tops_[static_cast<size_t>(r)] + 1, in_height_ - 1);
+}
+
+void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) const {
+    const double tb_frac = row_fracs_[static_cast<size_t>(r)];
+    const float tb = static_cast<float>(tb_frac);
+    const float inv_tb = static_cast<float>(1 - tb_frac);
+    long c = 0;
+    // Eight columns at a time where every left neighbour is past column 0: each gather reads the
+    // 32 bits that end with a pixel's blue byte (from one byte before its red, so never past the
+    // row's last byte), and the lanes compute exactly the scalar loop's float expression below.
+    const __m256 tb8 = _mm256_set1_ps(tb), inv_tb8 = _mm256_set1_ps(inv_tb), one = _mm256_set1_ps(1.0f);
+    const __m256i byte_mask = _mm256_set1_epi32(0xff);
+    const int *top_base = reinterpret_cast<const int *>(top - 1);
+    const int *bottom_base = reinterpret_cast<const int *>(bottom - 1);
+    for (; c + 8 <= simd_columns_; c += 8) {
+        const __m256i left = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(lefts_.data() + c));
+        if (lefts_[static_cast<size_t>(c)] < 1) {
+            resize_columns(c, c + 8, tb, inv_tb, top, bottom, out);
+            continue;
+        }
+        const __m256i at_left = _mm256_mullo_epi32(left, _mm256_set1_epi32(3));
+        const __m256i at_right = _mm256_add_epi32(at_left, _mm256_set1_epi32(3));
+        const __m256i tl = _mm256_i32gather_epi32(top_base, at_left, 1);
+        const __m256i tr = _mm256_i32gather_epi32(top_base, at_right, 1);
+        const __m256i bl = _mm256_i32gather_epi32(bottom_base, at_left, 1);
+        const __m256i br = _mm256_i32gather_epi32(bottom_base, at_right, 1);
+        const __m256 lr = _mm256_loadu_ps(lane_fracs_.data() + c);
+        const __m256 inv_lr = _mm256_sub_ps(one, lr);
+        const __m256 tlf = _mm256_mul_ps(inv_tb8, inv_lr);
+        const __m256 trf = _mm256_mul_ps(inv_tb8, lr);
+        const __m256 blf = _mm256_mul_ps(tb8, inv_lr);
+        const __m256 brf = _mm256_mul_ps(tb8, lr);
+        alignas(32) int32_t channel[3][8];
+        for (int ch = 0; ch < 3; ++ch) {
+            const int shift = 8 * (ch + 1);
+            auto take = [&](__m256i v) {
+                return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v, shift), byte_mask));
+            };
+            __m256 value = _mm256_add_ps(_mm256_mul_ps(tlf, take(tl)), _mm256_mul_ps(trf, take(tr)));
+            value = _mm256_add_ps(value, _mm256_mul_ps(blf, take(bl)));
+            value = _mm256_add_ps(value, _mm256_mul_ps(brf, take(br)));
+            _mm256_store_si256(reinterpret_cast<__m256i *>(channel[ch]), _mm256_cvttps_epi32(value));
+        }
+        uint8_t *dst = out + c * 3;
+        for (int k = 0; k < 8; ++k) {
+            dst[3 * k] = static_cast<uint8_t>(channel[0][k]);
+            dst[3 * k + 1] = static_cast<uint8_t>(channel[1][k]);
+            dst[3 * k + 2] = static_cast<uint8_t>(channel[2][k]);
+        }
+    }
+    resize_columns(c, simd_columns_, tb, inv_tb, top, bottom, out);
+    for (long c = simd_columns_; c < out_width_; ++c) {
+        const long left = lefts_[static_cast<size_t>(c)];
+        const long right = std::min(left + 1, in_width_ - 1);
+        const double lr = tail_fracs_[static_cast<size_t>(c - simd_columns_)];
+        for (int ch = 0; ch < 3; ++ch) {
+            const double tl = top[left * 3 + ch], tr = top[right * 3 + ch];
+            const double bl = bottom[left * 3 + ch], br = bottom[right * 3 + ch];
+            const double value = (1 - tb_frac) * ((1 - lr) * tl + lr * tr) + tb_frac * ((1 - lr) * bl + lr * br);
+            out[c * 3 + ch] = static_cast<uint8_t>(value);
+        }
+    }
+}
+
+void bilinear_resizer::resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top,
+                                      const uint8_t *bottom, uint8_t *out) const {
+    for (long c = from; c < to; ++c) {
+        const long left = lefts_[static_cast<size_t>(c)];
+        const long right = left + 1;
+        const float lr = lane_fracs_[static_cast<size_t>(c)];
+        const float inv_lr = 1.0f - lr;
+        const float tlf = inv_tb * inv_lr;
+        const float trf = inv_tb * lr;
+        const float blf = tb * inv_lr;
+        const float brf = tb * lr;
+        for (int ch = 0; ch < 3; ++ch) {
+            const float tl = top[left * 3 + ch], tr = top[right * 3 + ch];
+            const float bl = bottom[left * 3 + ch], br = bottom[right * 3 + ch];
+            const float value = tlf * tl + trf * tr + blf * bl + brf * br;
+            out[c * 3 + ch] = static_cast<uint8_t>(static_cast<int32_t>(value));
+        }
+    }
+}
+
+void pyramid_up_size(long width, long height, long &out_width, long &out_height) {
+    // dlib: rect_up(get_rect(img)) with pyramid_down<2> maps a corner p to (p + (1.25, 0.75)) * 2, and
+    // the image gets bottom+1 rows and right+1 columns of that rectangle, rounded as dlib rounds.
+    const double right = (static_cast<double>(width - 1) + 1.25) * 2;
+    const double bottom = (static_cast<double>(height - 1) + 0.75) * 2;
+    const long r = static_cast<long>(std::floor(right + 0.5));
+    const long b = static_cast<long>(std::floor(bottom + 0.5));
+    const long l = static_cast<long>(std::floor(1.25 * 2 + 0.5));
+    const long t = static_cast<long>(std::floor(0.75 * 2 + 0.5));
+    if (l > r || t > b) {
+        out_width = 0;
+        out_height = 0;
+        return;
+    }
+    out_width = r + 1;
+    out_height = b + 1;
+}
+
+void pyramid_down6_size(long width, long height, long &out_width, long &out_height) {
+    // dlib: ((N-1)*n)/N + 0.5 converted to long, with N = 6.
+    out_width = static_cast<long>((5 * width) / 6 + 0.5);
+    out_height = static_cast<long>((5 * height) / 6 + 0.5);
+}
+
+}  // namespace fwhog

@@ -1,0 +1,33 @@
+/*
+ * hog_stage_checks.h: each stage of facewatch's HOG scanner against the same stage of dlib on the
+ * same input, for the tests. Every function returns how many output values differ (0: identical),
+ * or -1 when the stage could not run (out of memory, an exception inside dlib). No C++ crosses.
+ */
+#ifndef FACEWATCH_HOG_STAGE_CHECKS_H
+#define FACEWATCH_HOG_STAGE_CHECKS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Bilinear resize of an RGB image (width*height*3 bytes) to out_width x out_height: bytes that differ. */
+long hsc_resize_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t out_width, int32_t out_height);
+
+/** pyramid_up's and pyramid_down<6>'s output sizes: 0 when both agree with dlib, else 1. */
+long hsc_pyramid_size_differences(int32_t width, int32_t height);
+
+/** The 31 fhog planes (cell 8, padded for the detector's 10 x 10 filters), computed band by band of
+ *  `band_rows` rows: values that differ, compared bit for bit. */
+long hsc_fhog_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
+
+/** The score images of the frontal face detector's 5 filters over the fhog planes of the image,
+ *  computed band by band: scores that differ from dlib's, compared bit for bit. */
+long hsc_filter_score_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

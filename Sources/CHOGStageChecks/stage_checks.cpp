@@ -1,0 +1,145 @@
+// The HOG scanner's stages against dlib's, for the tests: the same input through both, every output
+// value compared bit for bit. Test support only; the scanner itself never calls dlib's stages.
+#include "hog_stage_checks.h"
+
+#include "../CDlibFace/hog/hog_detector.h"
+#include "../CDlibFace/hog/hog_model_from_dlib.h"
+
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/image_transforms.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using rgb_array = dlib::array2d<dlib::rgb_pixel>;
+
+rgb_array to_dlib(const uint8_t *rgb, long width, long height) {
+    rgb_array img(height, width);
+    if (width > 0 && height > 0) std::memcpy(&img[0][0], rgb, static_cast<size_t>(width * height * 3));
+    return img;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
+
+struct image_rows : fwhog::fhog_rows::row_source {
+    fwhog::rgb_view view;
+    const uint8_t *row(long y) override { return view.row(y); }
+};
+
+// Runs `body`, turning any exception into -1.
+template <typename Body>
+long guarded(Body &&body) {
+    try {
+        return body();
+    } catch (...) {
+        return -1;
+    }
+}
+
+}  // namespace
+
+extern "C" long hsc_resize_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t out_width,
+                                       int32_t out_height) {
+    return guarded([&]() -> long {
+        const rgb_array in = to_dlib(rgb, width, height);
+        rgb_array expected(out_height, out_width);
+        dlib::resize_image(in, expected);
+        const fwhog::bilinear_resizer resizer(width, height, out_width, out_height);
+        std::vector<uint8_t> row(static_cast<size_t>(out_width) * 3);
+        long differences = 0;
+        for (long r = 0; r < out_height; ++r) {
+            resizer.resize_row(r, rgb + resizer.top_row(r) * width * 3, rgb + resizer.bottom_row(r) * width * 3,
+                               row.data());
+            const uint8_t *want = reinterpret_cast<const uint8_t *>(&expected[r][0]);
+            for (size_t i = 0; i < row.size(); ++i) differences += row[i] != want[i] ? 1 : 0;
+        }
+        return differences;
+    });
+}
+
+extern "C" long hsc_pyramid_size_differences(int32_t width, int32_t height) {
+    return guarded([&]() -> long {
+        const rgb_array in(height, width);
+        rgb_array up, down;
+        dlib::pyramid_down<2> pyr2;
+        dlib::pyramid_up(in, up, pyr2);
+        dlib::pyramid_down<6> pyr6;
+        pyr6(in, down);
+        long up_w = 0, up_h = 0, down_w = 0, down_h = 0;
+        fwhog::pyramid_up_size(width, height, up_w, up_h);
+        fwhog::pyramid_down6_size(width, height, down_w, down_h);
+        return up_w == up.nc() && up_h == up.nr() && down_w == down.nc() && down_h == down.nr() ? 0 : 1;
+    });
+}
+
+extern "C" long hsc_fhog_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows) {
+    return guarded([&]() -> long {
+        const rgb_array in = to_dlib(rgb, width, height);
+        dlib::array<dlib::array2d<float>> expected;
+        dlib::extract_fhog_features(in, expected, 8, 10, 10);
+        fwhog::fhog_rows ours(width, height, 10, 10);
+        if (ours.plane_rows() != expected[0].nr() || ours.plane_cols() != expected[0].nc()) return 1;
+        if (ours.plane_rows() == 0) return 0;
+        image_rows source;
+        source.view = fwhog::rgb_view{rgb, width, height};
+        const long cols = ours.plane_cols();
+        const size_t stride = static_cast<size_t>(band_rows) * static_cast<size_t>(cols);
+        std::vector<float> band(31 * stride);
+        long differences = 0;
+        for (long first = 0; first < ours.plane_rows(); first += band_rows) {
+            const long last = std::min<long>(first + band_rows, ours.plane_rows());
+            ours.compute(source, first, last, band.data(), stride);
+            for (size_t p = 0; p < 31; ++p) {
+                for (long r = first; r < last; ++r) {
+                    for (long c = 0; c < cols; ++c) {
+                        if (!same_bits(band[p * stride + static_cast<size_t>((r - first) * cols + c)], expected[p][r][c])) ++differences;
+                    }
+                }
+            }
+        }
+        return differences;
+    });
+}
+
+extern "C" long hsc_filter_score_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows) {
+    return guarded([&]() -> long {
+        const rgb_array in = to_dlib(rgb, width, height);
+        // Deserializing the detector takes a second: once per process (thread-safe static).
+        static const dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
+        static const fwhog::model model = fwhog::model_from_dlib(detector);
+        dlib::array<dlib::array2d<float>> planes;
+        dlib::extract_fhog_features(in, planes, 8, model.filter_rows, model.filter_cols);
+        if (planes[0].size() == 0) return 0;
+        const long plane_rows = planes[0].nr(), plane_cols = planes[0].nc();
+        fwhog::filter_bank_band bank(model, plane_rows, plane_cols, band_rows);
+        const size_t stride = static_cast<size_t>(band_rows + bank.halo()) * static_cast<size_t>(plane_cols);
+        std::vector<float> band(31 * stride);
+        long differences = 0;
+        for (unsigned long f = 0; f < detector.num_detectors(); ++f) {
+            dlib::array2d<float> expected;
+            const auto filters = detector.get_scanner().build_fhog_filterbank(detector.get_w(f));
+            dlib::impl::apply_filters_to_fhog(filters, planes, expected);
+            for (long r0 = bank.first_row(); r0 < bank.last_row(); r0 += band_rows) {
+                const long r1 = std::min<long>(r0 + band_rows, bank.last_row());
+                const long from = r0 - bank.first_row(), to = r1 - bank.first_row() + bank.halo();
+                for (size_t p = 0; p < 31; ++p) {
+                    for (long r = from; r < to; ++r) {
+                        std::memcpy(band.data() + p * stride + static_cast<size_t>((r - from) * plane_cols), &planes[p][r][0],
+                                    sizeof(float) * static_cast<size_t>(plane_cols));
+                    }
+                }
+                bank.apply(band.data(), stride, r0, r1);
+                for (long r = r0; r < r1; ++r) {
+                    for (long c = bank.first_col(); c < bank.last_col(); ++c) {
+                        if (!same_bits(bank.scores(f, r)[c], expected[r][c])) ++differences;
+                    }
+                }
+            }
+        }
+        return differences;
+    });
+}

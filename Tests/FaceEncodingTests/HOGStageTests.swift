@@ -1,0 +1,61 @@
+import CHOGStageChecks
+import FaceCore
+import Foundation
+import Testing
+@testable import FaceEncoding
+
+/// Each stage of facewatch's HOG scanner against the same stage of dlib on the same input, compared
+/// bit for bit: the bilinear resize (pyramid_up, pyramid_down<6>), the pyramid's sizes, the fhog planes
+/// (computed band by band) and the 5 filters' score images (computed band by band).
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HOGStageTests {
+    /// Small inputs: two test images cropped, and noise images of awkward sizes (tails of the 8-lane
+    /// loops, one cell, no cells).
+    static func inputs() throws -> [(label: String, image: DecodedImage)] {
+        var inputs: [(String, DecodedImage)] = []
+        for name in ["two_faces.png", "astronaut.png"] {
+            let decoded = try ImageDecoder.decode(try EngineTestSupport.testImage(name), limits: ImageLimits())
+            inputs.append((name, ImageVariants.crop(decoded, x: 40, y: 30, width: 203, height: 157)))
+        }
+        var random = SplitMix64(state: 42)
+        for (width, height) in [(1, 1), (7, 9), (17, 8), (64, 64), (83, 61), (131, 97)] {
+            let pixels = (0..<(width * height * 3)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            inputs.append(("noise \(width)x\(height)", DecodedImage(info: ImageInfo(format: .png, width: width, height: height), pixels: pixels)))
+        }
+        return inputs
+    }
+
+    @Test func resizeIsBitExact() throws {
+        for (label, image) in try Self.inputs() {
+            let (w, h) = (Int32(image.info.width), Int32(image.info.height))
+            image.pixels.withUnsafeBufferPointer { px in
+                // pyramid_up's size, pyramid_down<6>'s size, and odd ones.
+                for (ow, oh) in [(2 * w + 2, 2 * h + 1), (max(w * 5 / 6, 1), max(h * 5 / 6, 1)), (w + 3, max(h - 1, 1))] {
+                    #expect(hsc_resize_differences(px.baseAddress, w, h, ow, oh) == 0, "\(label) -> \(ow)x\(oh)")
+                }
+            }
+            #expect(hsc_pyramid_size_differences(w, h) == 0, "\(label)")
+        }
+    }
+
+    @Test func fhogPlanesAreBitExact() throws {
+        for (label, image) in try Self.inputs() {
+            for band in [Int32(1), 7, 64] {
+                let differences = image.pixels.withUnsafeBufferPointer { px in
+                    hsc_fhog_differences(px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
+                }
+                #expect(differences == 0, "\(label), bands of \(band) rows")
+            }
+        }
+    }
+
+    @Test func filterScoresAreBitExact() throws {
+        for (label, image) in try Self.inputs() {
+            for band in [Int32(1), 13] {
+                let differences = image.pixels.withUnsafeBufferPointer { px in
+                    hsc_filter_score_differences(px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
+                }
+                #expect(differences == 0, "\(label), bands of \(band) rows")
+            }
+        }
+    }
+}
