@@ -39,7 +39,7 @@ INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)"
     UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)"
 
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
-        install uninstall clean distclean need-swift need-dir settings-table format lint
+        install uninstall clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
@@ -48,6 +48,7 @@ help:
 	@echo "make run           deps, models, build, then the daemon on ./var in the foreground (Ctrl-C stops it)"
 	@echo "make test          deps, models, test images, then swift test"
 	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
+	@echo "make fuzz [FUZZ_SECONDS=60]   libFuzzer (clang-14, ASan + UBSan) on the image codec, one core; fails on a finding"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
 	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
 	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling"
@@ -105,6 +106,12 @@ run: deps models build
 
 test: deps models test-images need-swift
 	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
+
+# The codec's fuzz target (fuzz/codec_fuzzer.c) for FUZZ_SECONDS on one core, seeded from the codec
+# fixtures and the test images; fails on a crash, leak or undefined behaviour (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: test-images
+	@FUZZ_SECONDS="$(FUZZ_SECONDS)" scripts/fuzz.sh
 
 # The README's settings table, regenerated from Sources/FaceDaemon/Configuration/Setting.swift.
 settings-table: need-swift
