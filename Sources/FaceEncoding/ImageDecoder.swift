@@ -31,8 +31,9 @@ public enum ImageDecoder {
         let pixels = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
             // The probe's header is passed on, so the metadata (EXIF, PNG text) is read once.
             decoded = bytes.withUnsafeBufferPointer { input in
-                fwc_decode_probed(input.baseAddress, input.count, cLimits, &header, output.baseAddress,
-                                  output.count, &decodedHeader, &message, message.count)
+                fwc_decode_probed(
+                    input.baseAddress, input.count, cLimits, &header, output.baseAddress, output.count,
+                    &decodedHeader, &message, message.count)
             }
             // UInt8 needs no initialisation to be valid; on failure the array is dropped anyway.
             initialized = count

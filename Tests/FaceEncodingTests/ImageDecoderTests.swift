@@ -430,7 +430,9 @@ extension ImageDecoderTests {
             putCode(0, 7)  // end of block
             if bitCount > 0 { put(0, 8 - bitCount) }
             // Adler-32 of `count` equal bytes, in closed form.
-            let n = UInt64(count), v = UInt64(byte), modulus: UInt64 = 65521
+            let n = UInt64(count)
+            let v = UInt64(byte)
+            let modulus: UInt64 = 65521
             let a = (1 + n * v) % modulus
             let b = (n + v * ((n * (n + 1) / 2) % modulus)) % modulus
             out += withUnsafeBytes(of: UInt32(b << 16 | a).bigEndian, Array.init)
@@ -439,6 +441,10 @@ extension ImageDecoderTests {
 
         static func zTXt(_ key: String, inflatingTo count: Int) -> [UInt8] {
             chunk("zTXt", Array(key.utf8) + [0, 0] + zlibRepeating(UInt8(ascii: "a"), count: count))
+        }
+
+        static func iTXtCompressed(_ key: String, inflatingTo count: Int) -> [UInt8] {
+            chunk("iTXt", Array(key.utf8) + [0, 1, 0, 0, 0] + zlibRepeating(UInt8(ascii: "a"), count: count))
         }
 
         @Test func compressedTextChunkOverOneMegabyteIsRefusedLikePillow() throws {
@@ -451,9 +457,7 @@ extension ImageDecoderTests {
                 Self.png(base, before: Self.zTXt("Comment", inflatingTo: Self.megabyte + 1)),
                 Self.png(base, after: Self.zTXt("Comment", inflatingTo: Self.megabyte + 1)),
                 Self.png(base, before: Self.zTXt("", inflatingTo: 2 * Self.megabyte)),  // no key: still inflated
-                Self.png(base, before: Self.chunk(
-                    "iTXt", Array("Comment".utf8) + [0, 1, 0, 0, 0]
-                        + Self.zlibRepeating(UInt8(ascii: "a"), count: Self.megabyte + 1))),
+                Self.png(base, before: Self.iTXtCompressed("Comment", inflatingTo: Self.megabyte + 1)),
             ] {
                 guard case .failure(let failure) = ImageDecoderTests.decodeResult(over) else {
                     Issue.record("a text chunk over 1 MB was accepted")
@@ -469,7 +473,8 @@ extension ImageDecoderTests {
             let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
             // 64 chunks of 1 MB is Pillow's MAX_TEXT_MEMORY exactly; one more character is over.
             let full = (0..<64).flatMap { Self.zTXt("k\($0)", inflatingTo: Self.megabyte) }
-            #expect(try ImageDecoder.decode(Self.png(base, before: full), limits: ImageDecoderTests.defaultLimits) == original)
+            let limits = ImageDecoderTests.defaultLimits
+            #expect(try ImageDecoder.decode(Self.png(base, before: full), limits: limits) == original)
             let oneMore = Self.chunk("tEXt", Array("x\0y".utf8))
             #expect(ImageDecoderTests.failureCode(Self.png(base, before: full + oneMore)) == .corruptImage)
             #expect(ImageDecoderTests.failureCode(Self.png(base, before: full, after: oneMore)) == .corruptImage)
@@ -498,17 +503,21 @@ extension ImageDecoderTests {
             let hex = exif.map { String(format: "%02x", $0) }.joined()
             let profile = Array("\nexif\n      26\n\(hex)\n".utf8)
             // Stored (uncompressed) deflate block: zlib header, block header, length, ~length, data, Adler-32.
-            var a: UInt32 = 1, b: UInt32 = 0
+            var a: UInt32 = 1
+            var b: UInt32 = 0
             for byte in profile {
                 a = (a + UInt32(byte)) % 65521
                 b = (b + a) % 65521
             }
             let length = UInt16(profile.count)
-            let stream: [UInt8] =
-                [0x78, 0x01, 0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)]
-                + profile + withUnsafeBytes(of: (b << 16 | a).bigEndian, Array.init)
+            let blockHeader: [UInt8] = [
+                0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8),
+            ]
+            let checksum = withUnsafeBytes(of: (b << 16 | a).bigEndian, Array.init)
+            let stream = [0x78, 0x01] + blockHeader + profile + checksum
             let base = try CodecFixtures.bytes("png_rgb.png")
-            let rotated = Self.png(base, before: Self.chunk("zTXt", Array("Raw profile type exif".utf8) + [0, 0] + stream))
+            let profileChunk = Self.chunk("zTXt", Array("Raw profile type exif".utf8) + [0, 0] + stream)
+            let rotated = Self.png(base, before: profileChunk)
             let image = try ImageDecoder.decode(rotated, limits: ImageDecoderTests.defaultLimits)
             #expect(image.info.width == 32 && image.info.height == 48)  // orientation 6 turns 48x32
         }
@@ -558,7 +567,8 @@ extension ImageDecoderTests {
         @Test func imageDataAfterTheLastRowIsIgnoredLikePillow() throws {
             let base = try CodecFixtures.bytes("png_gray16.png")  // 24 rows: the last band is 8 rows
             let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
-            let split = Self.png(base, after: Self.chunk("tEXt", Array("Comment\0x".utf8)) + Self.chunk("IDAT", [0, 0, 0, 0]))
+            let more = Self.chunk("tEXt", Array("Comment\0x".utf8)) + Self.chunk("IDAT", [0, 0, 0, 0])
+            let split = Self.png(base, after: more)
             #expect(try ImageDecoder.decode(split, limits: ImageDecoderTests.defaultLimits) == original)
         }
     }
