@@ -1,12 +1,13 @@
 /*
  * codec_fuzzer.c - libFuzzer target for the image codec (Sources/CImageCodec).
  *
- * Every input goes through the three public entry points the daemon calls on untrusted bytes:
- * fwc_sniff, fwc_probe and, when the probe accepts, fwc_decode into a buffer of the size the probe
- * gave. Limits are small so that large declared sizes are rejected quickly and the fuzzer spends
- * its time in the parsers, not in allocating pixels. Besides the sanitizers' findings, the target
- * aborts when the codec contradicts itself: decode must see the header probe saw, messages must be
- * NUL-terminated within their buffer, and a failure must carry a message.
+ * Every input goes through the public entry points the daemon calls on untrusted bytes: fwc_sniff,
+ * fwc_probe and, when the probe accepts, fwc_decode_probed (what ImageDecoder calls) and
+ * fwc_decode, into buffers of the size the probe gave. Limits are small so that large declared
+ * sizes are rejected quickly and the fuzzer spends its time in the parsers, not in allocating
+ * pixels. Besides the sanitizers' findings, the target aborts when the codec contradicts itself:
+ * decode must see the header probe saw, both decode paths must give the same status and pixels,
+ * messages must be NUL-terminated within their buffer, and a failure must carry a message.
  */
 #include "codec.h"
 
@@ -35,15 +36,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     size_t rgb_size = (size_t)probed.width * probed.height * 3;
     uint8_t *rgb = malloc(rgb_size);
-    if (rgb == NULL) return 0;
+    uint8_t *again = malloc(rgb_size);
+    if (rgb == NULL || again == NULL) {
+        free(rgb);
+        free(again);
+        return 0;
+    }
+    /* The path ImageDecoder takes: the probe's header handed on, the metadata not read again.
+     * A short message buffer too: the codec must truncate, not overflow. */
     fwc_header decoded;
-    /* A short message buffer too: the codec must truncate, not overflow. */
     char short_message[8];
-    status = fwc_decode(data, size, fuzz_limits, rgb, rgb_size, &decoded, short_message,
-                        sizeof short_message);
+    status = fwc_decode_probed(data, size, fuzz_limits, &probed, rgb, rgb_size, &decoded,
+                               short_message, sizeof short_message);
     check_message(status, short_message, sizeof short_message);
+    if (status == FWC_BAD_ARGUMENT) abort(); /* the header and buffer are the probe's */
     if (status == FWC_OK && memcmp(&probed, &decoded, sizeof probed) != 0) abort();
-    if (status == FWC_BAD_ARGUMENT) abort(); /* the buffer has the size the probe asked for */
+    /* fwc_decode reads everything again: it must come to the same answer and the same pixels. */
+    fwc_header decoded_again;
+    fwc_status status_again = fwc_decode(data, size, fuzz_limits, again, rgb_size, &decoded_again,
+                                         message, sizeof message);
+    check_message(status_again, message, sizeof message);
+    if (status_again != status) abort();
+    if (status == FWC_OK && (memcmp(&decoded, &decoded_again, sizeof decoded) != 0 ||
+                             memcmp(rgb, again, rgb_size) != 0))
+        abort();
     free(rgb);
+    free(again);
     return 0;
 }

@@ -11,9 +11,10 @@
  *                                            has no Orientation entry
  * For an animated PNG, reading stops at the first fcTL after the image data.
  * Cases where Pillow itself raises (zTXt/iTXt "exif", bad hex) give no orientation.
- * Cases where Pillow refuses the whole file because of its text (a compressed text chunk over
- * 1 MB, more than 64 MB of text, a zTXt of unknown method) fail here the same way, so the file
- * is refused as face_recognition refuses it. Every chunk is read once per decode.
+ * Cases where Pillow refuses the whole file because of its metadata (a compressed text chunk or
+ * ICC profile over 1 MB, more than 64 MB of text, a zTXt or iCCP of unknown method) fail here
+ * the same way, so the file is refused as face_recognition refuses it. Every chunk is read once
+ * per decode.
  * This walks the chunks in the byte buffer itself; libpng is told to skip ancillary chunks.
  */
 #include "png_metadata.h"
@@ -213,7 +214,7 @@ static int wants_key(const uint8_t *key, size_t key_size) {
 }
 
 /* What reading a text chunk did: Pillow reads it, or refuses the whole file because of it. */
-typedef enum { TEXT_READ, TEXT_TOO_LARGE, TEXT_UNKNOWN_METHOD } text_outcome;
+typedef enum { TEXT_READ, TEXT_TOO_LARGE, TEXT_UNKNOWN_METHOD, TEXT_UNREADABLE } text_outcome;
 
 /* Pillow's check_text_memory: the characters of every text value it stores, in all. */
 static text_outcome count_text(text_budget *budget, uint64_t characters) {
@@ -286,6 +287,24 @@ static text_outcome read_text_chunk(png_meta *meta, text_budget *budget, const u
     else
         free(text);
     return counted ? count_text(budget, characters) : TEXT_READ;
+}
+
+/*
+ * Pillow's chunk_iCCP: profile name, NUL, method 0, zlib data inflated under the same 1 MB cap
+ * (the profile itself is not used). Pillow reads the method byte right after the first NUL, or
+ * the first byte when there is none, and fails the file when it is missing or not 0.
+ */
+static text_outcome read_icc_profile(text_budget *budget, const uint8_t *d, size_t n) {
+    const uint8_t *nul = memchr(d, 0, n);
+    size_t method_at = nul ? (size_t)(nul - d) + 1 : 0;
+    if (method_at >= n) return TEXT_UNREADABLE;
+    if (d[method_at] != 0) return TEXT_UNKNOWN_METHOD;
+    uint8_t *profile = NULL;
+    size_t profile_size = 0;
+    inflate_result rc = inflate_text(d + method_at + 1, n - method_at - 1, budget, &profile,
+                                     &profile_size);
+    free(profile);
+    return rc == INFLATE_TOO_LARGE ? TEXT_TOO_LARGE : TEXT_READ; /* bad data: Pillow goes on */
 }
 
 static int hex_digit(uint8_t c) {
@@ -416,19 +435,24 @@ fwc_status fwc_png_metadata(const uint8_t *data, size_t size, uint32_t *orientat
             }
             continue;
         }
+        text_outcome outcome = TEXT_READ;
         if (memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 ||
-            memcmp(type, "iTXt", 4) == 0) {
-            text_outcome outcome = read_text_chunk(&meta, &budget, type, body, length);
-            if (outcome == TEXT_READ) continue;
-            meta_free(&meta);
-            if (outcome == TEXT_UNKNOWN_METHOD)
-                return fwc_fail(report, FWC_CORRUPT_IMAGE,
-                                "corrupt PNG: unknown compression method in a zTXt chunk");
+            memcmp(type, "iTXt", 4) == 0)
+            outcome = read_text_chunk(&meta, &budget, type, body, length);
+        else if (memcmp(type, "iCCP", 4) == 0)
+            outcome = read_icc_profile(&budget, body, length);
+        if (outcome == TEXT_READ) continue;
+        meta_free(&meta);
+        char name[5] = {(char)type[0], (char)type[1], (char)type[2], (char)type[3], '\0'};
+        if (outcome == TEXT_UNKNOWN_METHOD)
             return fwc_fail(report, FWC_CORRUPT_IMAGE,
-                            "PNG text chunks expand past Pillow's limits (%u MB per chunk, "
-                            "%u MB in all)",
-                            TEXT_CHUNK_LIMIT >> 20, TEXT_MEMORY_LIMIT >> 20);
-        }
+                            "corrupt PNG: unknown compression method in %s", name);
+        if (outcome == TEXT_UNREADABLE)
+            return fwc_fail(report, FWC_CORRUPT_IMAGE, "corrupt PNG: unreadable %s", name);
+        return fwc_fail(report, FWC_CORRUPT_IMAGE,
+                        "PNG metadata expands past Pillow's limits (%u MB per compressed chunk, "
+                        "%u MB of text in all)",
+                        TEXT_CHUNK_LIMIT >> 20, TEXT_MEMORY_LIMIT >> 20);
     }
     *orientation = fwc_effective_orientation(orientation_of(&meta));
     meta_free(&meta);

@@ -464,7 +464,7 @@ extension ImageDecoderTests {
                     continue
                 }
                 #expect(failure.code == .corruptImage)
-                #expect(failure.message.contains("1 MB per chunk"))
+                #expect(failure.message.contains("1 MB per compressed chunk"))
             }
         }
 
@@ -481,6 +481,28 @@ extension ImageDecoderTests {
             // Text Pillow would inflate without counting (no key) is capped at the same total.
             let keyless = (0..<65).flatMap { _ in Self.zTXt("", inflatingTo: Self.megabyte) }
             #expect(ImageDecoderTests.failureCode(Self.png(base, before: keyless)) == .corruptImage)
+        }
+
+        @Test func iccProfilesAreHeldToTheSameLimitLikePillow() throws {
+            let base = try CodecFixtures.bytes("png_rgb.png")
+            let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
+            func iCCP(_ body: [UInt8]) -> [UInt8] { Self.chunk("iCCP", body) }
+            let profile = { (count: Int) in Array("icc".utf8) + [0, 0] + Self.zlibRepeating(0x41, count: count) }
+            let atLimit = Self.png(base, before: iCCP(profile(Self.megabyte)))
+            #expect(try ImageDecoder.decode(atLimit, limits: ImageDecoderTests.defaultLimits) == original)
+            let damaged = Self.png(base, before: iCCP(Array("icc".utf8) + [0, 0] + Array("garbage".utf8)))
+            #expect(try ImageDecoder.decode(damaged, limits: ImageDecoderTests.defaultLimits) == original)
+            // Pillow raises on each of these, so face_recognition cannot load the file.
+            let overLimit = iCCP(profile(Self.megabyte + 1))
+            let unknownMethod = iCCP(Array("icc".utf8) + [0, 1, 0x78])
+            let noMethod = iCCP(Array("icc".utf8) + [0])
+            for refused in [
+                Self.png(base, before: overLimit), Self.png(base, after: overLimit),
+                Self.png(base, before: unknownMethod), Self.png(base, before: iCCP([])),
+                Self.png(base, before: noMethod),
+            ] {
+                #expect(ImageDecoderTests.failureCode(refused) == .corruptImage)
+            }
         }
 
         @Test func unknownTextCompressionAndCutShortChunksAreRefusedLikePillow() throws {
