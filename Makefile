@@ -59,7 +59,7 @@ DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/
 DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
 
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
-        install uninstall deb deb-check clean distclean need-swift need-dir settings-table format lint
+        install uninstall deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
@@ -68,6 +68,7 @@ help:
 	@echo "make run           deps, models, build, then the daemon on ./var in the foreground (Ctrl-C stops it)"
 	@echo "make test          deps, models, test images, then swift test"
 	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
+	@echo "make fuzz [FUZZ_SECONDS=60]   libFuzzer (clang-14, ASan + UBSan) on the image codec, one core; fails on a finding"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
 	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
 	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling"
@@ -130,6 +131,12 @@ run: deps models build
 # build cannot be shared with the debug build `swift test` makes. Not on systems without dpkg-deb.
 test: deps models test-images need-swift $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
 	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
+
+# The codec's fuzz target (fuzz/codec_fuzzer.c) for FUZZ_SECONDS on one core, seeded from the codec
+# fixtures and the test images; fails on a crash, leak or undefined behaviour (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: test-images
+	@FUZZ_SECONDS="$(FUZZ_SECONDS)" scripts/fuzz.sh
 
 # The README's settings table, regenerated from Sources/FaceDaemon/Configuration/Setting.swift.
 settings-table: need-swift

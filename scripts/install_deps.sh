@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages facewatch builds against (and the ones its setup scripts use).
 # A no-op when all are installed. As root it runs apt-get; otherwise it prints the command and fails.
+# `make fuzz` also needs clang-14 and libclang-rt-14-dev; `make test` does not, so they are not
+# installed here (scripts/fuzz.sh prints the apt-get line when they are missing).
 set -euo pipefail
 
 packages=(

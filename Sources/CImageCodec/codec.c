@@ -17,9 +17,15 @@ fwc_status fwc_fail(fwc_report *report, fwc_status status, const char *format, .
 }
 
 fwc_status fwc_accept_header(fwc_header *header, const fwc_limits *limits,
-                             const fwc_output *output, fwc_report *report) {
+                             const fwc_output *output, const fwc_header *probed,
+                             fwc_report *report) {
     const char *name = fwc_format_name(header->format);
     uint32_t sw = header->stored_width, sh = header->stored_height;
+    if (probed != NULL && (probed->stored_width != sw || probed->stored_height != sh))
+        return fwc_fail(report, FWC_BAD_ARGUMENT,
+                        "the probed header (%ux%u) is not this %s's (%ux%u)",
+                        (unsigned)probed->stored_width, (unsigned)probed->stored_height, name,
+                        (unsigned)sw, (unsigned)sh);
     if (sw == 0 || sh == 0)
         return fwc_fail(report, FWC_CORRUPT_IMAGE, "%s declares an empty image (%ux%u)", name,
                         (unsigned)sw, (unsigned)sh);
@@ -43,8 +49,8 @@ fwc_status fwc_accept_header(fwc_header *header, const fwc_limits *limits,
 }
 
 static fwc_status read_image(const uint8_t *data, size_t size, fwc_limits limits,
-                             fwc_header *header, uint8_t *rgb, size_t rgb_size,
-                             fwc_report *report) {
+                             const fwc_header *probed, fwc_header *header, uint8_t *rgb,
+                             size_t rgb_size, fwc_report *report) {
     memset(header, 0, sizeof *header);
     header->orientation = 1;
     if (size == 0) return fwc_fail(report, FWC_EMPTY_FILE, "the file is empty (0 bytes)");
@@ -55,6 +61,9 @@ static fwc_status read_image(const uint8_t *data, size_t size, fwc_limits limits
 
     fwc_format format = fwc_sniff(data, size);
     header->format = format;
+    if (probed != NULL && probed->format != format)
+        return fwc_fail(report, FWC_BAD_ARGUMENT, "the probed header is not this file's (%s, not %s)",
+                        fwc_format_name(probed->format), fwc_format_name(format));
     switch (format) {
     case FWC_FORMAT_JPEG:
     case FWC_FORMAT_PNG:
@@ -70,8 +79,9 @@ static fwc_status read_image(const uint8_t *data, size_t size, fwc_limits limits
 
     fwc_output output = {rgb, rgb_size};
     fwc_output *out = rgb != NULL ? &output : NULL;
-    return format == FWC_FORMAT_JPEG ? fwc_jpeg_read(data, size, &limits, header, out, report)
-                                     : fwc_png_read(data, size, &limits, header, out, report);
+    return format == FWC_FORMAT_JPEG
+               ? fwc_jpeg_read(data, size, &limits, probed, header, out, report)
+               : fwc_png_read(data, size, &limits, probed, header, out, report);
 }
 
 static void copy_message(const fwc_report *report, char *message, size_t capacity) {
@@ -87,7 +97,8 @@ fwc_status fwc_probe(const uint8_t *data, size_t size, fwc_limits limits, fwc_he
                      char *message, size_t message_capacity) {
     fwc_report report = {FWC_OK, {0}};
     fwc_header local;
-    fwc_status status = read_image(data, size, limits, header ? header : &local, NULL, 0, &report);
+    fwc_status status =
+        read_image(data, size, limits, NULL, header ? header : &local, NULL, 0, &report);
     copy_message(&report, message, message_capacity);
     return status;
 }
@@ -101,7 +112,31 @@ fwc_status fwc_decode(const uint8_t *data, size_t size, fwc_limits limits, uint8
     if (rgb == NULL)
         status = fwc_fail(&report, FWC_BAD_ARGUMENT, "no output buffer given");
     else
-        status = read_image(data, size, limits, header ? header : &local, rgb, rgb_size, &report);
+        status = read_image(data, size, limits, NULL, header ? header : &local, rgb, rgb_size,
+                            &report);
+    copy_message(&report, message, message_capacity);
+    return status;
+}
+
+fwc_status fwc_decode_probed(const uint8_t *data, size_t size, fwc_limits limits,
+                             const fwc_header *probed, uint8_t *rgb, size_t rgb_size,
+                             fwc_header *header, char *message, size_t message_capacity) {
+    fwc_report report = {FWC_OK, {0}};
+    fwc_header local;
+    fwc_status status;
+    if (rgb == NULL)
+        status = fwc_fail(&report, FWC_BAD_ARGUMENT, "no output buffer given");
+    else if (probed == NULL)
+        status = fwc_fail(&report, FWC_BAD_ARGUMENT, "no probed header given");
+    else if (probed->orientation < 1 || probed->orientation > 8)
+        status = fwc_fail(&report, FWC_BAD_ARGUMENT, "the probed header has orientation %u",
+                          (unsigned)probed->orientation);
+    else {
+        /* Copied first: header may point at the same struct as probed. */
+        fwc_header given = *probed;
+        status = read_image(data, size, limits, &given, header ? header : &local, rgb, rgb_size,
+                            &report);
+    }
     copy_message(&report, message, message_capacity);
     return status;
 }

@@ -30,9 +30,11 @@ typedef struct fwc_output {
  * Called by the format readers once the stored size and the orientation are known, before any
  * pixel memory is allocated: rejects zero sizes and sizes over the pixel limit, and fills in the
  * oriented width and height. When output is not NULL, also checks that it has the right size.
+ * When probed is not NULL (fwc_decode_probed), the stored size must be the one it gives.
  */
 fwc_status fwc_accept_header(fwc_header *header, const fwc_limits *limits,
-                             const fwc_output *output, fwc_report *report);
+                             const fwc_output *output, const fwc_header *probed,
+                             fwc_report *report);
 
 /* ---- EXIF / XMP orientation (exif.c) ---- */
 
@@ -81,11 +83,14 @@ void fwc_orient_pixel(uint8_t *dst, uint32_t sw, uint32_t sh, uint32_t orientati
 
 /**
  * Reads the header (and, when output is not NULL, the pixels) of a JPEG / PNG. header->format is
- * set by the caller. The limits are applied through fwc_accept_header before decoding.
+ * set by the caller. The limits are applied through fwc_accept_header before decoding. When
+ * probed is not NULL, its orientation is used and the metadata is not read again.
  */
 fwc_status fwc_jpeg_read(const uint8_t *data, size_t size, const fwc_limits *limits,
-                         fwc_header *header, const fwc_output *output, fwc_report *report);
+                         const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                         fwc_report *report);
 fwc_status fwc_png_read(const uint8_t *data, size_t size, const fwc_limits *limits,
-                        fwc_header *header, const fwc_output *output, fwc_report *report);
+                        const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                        fwc_report *report);
 
 #endif /* FACEWATCH_CODEC_INTERNAL_H */

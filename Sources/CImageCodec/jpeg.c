@@ -157,8 +157,8 @@ static fwc_status truncated(jpeg_job *job) {
 }
 
 static fwc_status jpeg_work(jpeg_job *job, const uint8_t *data, size_t size,
-                            const fwc_limits *limits, fwc_header *header,
-                            const fwc_output *output) {
+                            const fwc_limits *limits, const fwc_header *probed,
+                            fwc_header *header, const fwc_output *output) {
     j_decompress_ptr cinfo = &job->cinfo;
     job->created = 1; /* jpeg_destroy is safe even if creation fails half way */
     jpeg_create_decompress(cinfo);
@@ -175,9 +175,13 @@ static fwc_status jpeg_work(jpeg_job *job, const uint8_t *data, size_t size,
                         "JPEG with %d color components is not supported", components);
     header->stored_width = cinfo->image_width;
     header->stored_height = cinfo->image_height;
-    fwc_status status = read_orientation(job, &header->orientation);
+    fwc_status status = FWC_OK;
+    if (probed != NULL)
+        header->orientation = probed->orientation; /* the probe read the metadata */
+    else
+        status = read_orientation(job, &header->orientation);
     if (status != FWC_OK) return status;
-    status = fwc_accept_header(header, limits, output, job->report);
+    status = fwc_accept_header(header, limits, output, probed, job->report);
     if (status != FWC_OK || output == NULL) return status;
 
     cinfo->out_color_space = components == 4 ? JCS_CMYK : JCS_RGB;
@@ -230,7 +234,8 @@ static fwc_status jpeg_work(jpeg_job *job, const uint8_t *data, size_t size,
 }
 
 fwc_status fwc_jpeg_read(const uint8_t *data, size_t size, const fwc_limits *limits,
-                         fwc_header *header, const fwc_output *output, fwc_report *report) {
+                         const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                         fwc_report *report) {
     /* On the heap so nothing longjmp could leave indeterminate lives in this frame. */
     jpeg_job *job = calloc(1, sizeof *job);
     if (job == NULL)
@@ -243,7 +248,7 @@ fwc_status fwc_jpeg_read(const uint8_t *data, size_t size, const fwc_limits *lim
 
     fwc_status status;
     if (setjmp(job->jump) == 0)
-        status = jpeg_work(job, data, size, limits, header, output);
+        status = jpeg_work(job, data, size, limits, probed, header, output);
     else
         status = report->status != FWC_OK ? report->status : FWC_CORRUPT_IMAGE;
 

@@ -223,6 +223,9 @@ static uint64_t rows_in_passes(uint32_t w, uint32_t h, int interlaced) {
 /* Called by libpng once the chunks before the image data are read: set up the transforms. */
 static void on_info(png_structp png, png_infop info) {
     png_job *job = png_get_progressive_ptr(png);
+    /* libpng calls this again for an IDAT chunk that follows another chunk once the zlib stream
+     * has ended (found by the fuzzer). The image is set up once: a second band leaked the first. */
+    if (job->band != NULL || job->pass_rgb != NULL) return;
     if (png_get_image_width(png, info) != job->width ||
         png_get_image_height(png, info) != job->height ||
         png_get_bit_depth(png, info) != job->bit_depth ||
@@ -266,7 +269,8 @@ static fwc_status png_work(png_job *job) {
 }
 
 fwc_status fwc_png_read(const uint8_t *data, size_t size, const fwc_limits *limits,
-                        fwc_header *header, const fwc_output *output, fwc_report *report) {
+                        const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                        fwc_report *report) {
     /* On the heap so nothing longjmp could leave indeterminate lives in this frame. */
     png_job *job = calloc(1, sizeof *job);
     if (job == NULL)
@@ -279,9 +283,12 @@ fwc_status fwc_png_read(const uint8_t *data, size_t size, const fwc_limits *limi
     fwc_status status = read_ihdr(job, header);
     if (status == FWC_OK) status = check_chunks_before_image(job);
     if (status == FWC_OK) {
-        header->orientation = fwc_png_orientation(data, size);
+        if (probed != NULL)
+            header->orientation = probed->orientation; /* the probe read the metadata */
+        else
+            status = fwc_png_metadata(data, size, &header->orientation, report);
         job->orientation = header->orientation;
-        status = fwc_accept_header(header, limits, output, report);
+        if (status == FWC_OK) status = fwc_accept_header(header, limits, output, probed, report);
     }
     if (status != FWC_OK || output == NULL) {
         free(job);

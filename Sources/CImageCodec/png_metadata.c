@@ -1,5 +1,6 @@
 /*
- * png_metadata.c - the EXIF orientation of a PNG, found the way Pillow 13 finds it.
+ * png_metadata.c - the EXIF orientation of a PNG, found the way Pillow 13 finds it, and Pillow's
+ * limits on PNG text.
  *
  * Pillow's PngImagePlugin fills image.info from the chunks (those after IDAT too, since
  * exif_transpose loads the image first), the last chunk of a kind winning:
@@ -10,6 +11,10 @@
  *                                            has no Orientation entry
  * For an animated PNG, reading stops at the first fcTL after the image data.
  * Cases where Pillow itself raises (zTXt/iTXt "exif", bad hex) give no orientation.
+ * Cases where Pillow refuses the whole file because of its metadata (a compressed text chunk or
+ * ICC profile over 1 MB, more than 64 MB of text, a zTXt or iCCP of unknown method) fail here
+ * the same way, so the file is refused as face_recognition refuses it. Every chunk is read once
+ * per decode.
  * This walks the chunks in the byte buffer itself; libpng is told to skip ancillary chunks.
  */
 #include "png_metadata.h"
@@ -18,9 +23,6 @@
 #include <string.h>
 
 #include <zlib.h>
-
-/* Pillow's MAX_TEXT_CHUNK: a compressed text chunk may expand to at most this much. */
-#define TEXT_LIMIT (1024u * 1024u)
 
 typedef struct text_value {
     const uint8_t *bytes;
@@ -47,46 +49,66 @@ static uint32_t be32(const uint8_t *p) {
 }
 
 /*
- * Inflates at most TEXT_LIMIT bytes like Python's zlib.decompressobj().decompress(s, limit):
- * a stream cut short gives what was decoded so far. Returns 1 with *out set (possibly empty),
- * 0 for bad data (Pillow then uses an empty value), -1 when over the limit or out of memory
- * (the chunk is ignored).
+ * Pillow's limits on text (PngImagePlugin): a compressed chunk (zTXt, iTXt) may expand to at most
+ * MAX_TEXT_CHUNK bytes, and the text values of a file may hold MAX_TEXT_MEMORY characters in all.
+ * Over either, Pillow raises ValueError and the image does not load.
  */
-static int inflate_text(const uint8_t *src, size_t size, uint8_t **out, size_t *out_size) {
+#define TEXT_CHUNK_LIMIT (1024u * 1024u)
+#define TEXT_MEMORY_LIMIT (64u * TEXT_CHUNK_LIMIT)
+
+/*
+ * Pillow counts only some of what it inflates (no key, bad UTF-8...), so its count alone would let
+ * a file make the codec inflate without end. This one counts every inflated byte; a file needing
+ * more inflation than TEXT_MEMORY_LIMIT is refused like one over Pillow's count.
+ */
+typedef struct text_budget {
+    uint64_t pillow_count; /* what Pillow's check_text_memory adds up */
+    uint64_t inflated;     /* every byte inflated for this file */
+} text_budget;
+
+typedef enum {
+    INFLATE_OK,       /* *out holds the text (possibly cut short, like Python's decompressobj) */
+    INFLATE_BAD_DATA, /* zlib.error in Pillow */
+    INFLATE_TOO_LARGE /* over TEXT_CHUNK_LIMIT or over the file's budget: the file is refused */
+} inflate_result;
+
+/*
+ * Inflates like Pillow's _safe_zlib_decompress: zlib.decompressobj().decompress(s, MAX_TEXT_CHUNK),
+ * too large when input is left over once the output is full. A stream cut short gives what was
+ * decoded so far. Out of memory counts as too large (the file is refused, never half read).
+ */
+static inflate_result inflate_text(const uint8_t *src, size_t size, text_budget *budget,
+                                   uint8_t **out, size_t *out_size) {
     *out = NULL;
     *out_size = 0;
+    uint64_t left = TEXT_MEMORY_LIMIT - budget->inflated; /* the budget is never overdrawn */
+    size_t limit = left < TEXT_CHUNK_LIMIT ? (size_t)left : TEXT_CHUNK_LIMIT;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK) return -1;
-    size_t capacity = size < TEXT_LIMIT / 4 ? size * 4 + 64 : TEXT_LIMIT;
-    if (capacity > TEXT_LIMIT) capacity = TEXT_LIMIT;
-    uint8_t *buffer = malloc(capacity);
+    if (inflateInit(&z) != Z_OK) return INFLATE_TOO_LARGE;
+    size_t capacity = size < limit / 4 ? size * 4 + 64 : limit;
+    if (capacity > limit) capacity = limit;
+    uint8_t *buffer = malloc(capacity > 0 ? capacity : 1);
     if (buffer == NULL) {
         inflateEnd(&z);
-        return -1;
+        return INFLATE_TOO_LARGE;
     }
     size_t produced = 0;
     const uint8_t *in = src;
     size_t in_left = size;
-    int result = 1;
+    inflate_result result = INFLATE_OK;
+    int rc = Z_OK;
     for (;;) {
         if (produced == capacity) {
-            if (capacity == TEXT_LIMIT) {
-                /* Output is full: over the limit if the stream has more to give. */
-                uint8_t probe;
-                z.next_out = &probe;
-                z.avail_out = 1;
-                z.next_in = (Bytef *)in;
-                z.avail_in = in_left > UINT32_MAX ? UINT32_MAX : (uInt)in_left;
-                int rc = inflate(&z, Z_NO_FLUSH);
-                if (z.avail_out == 0 || (rc != Z_STREAM_END && rc != Z_BUF_ERROR && rc != Z_OK))
-                    result = rc == Z_DATA_ERROR ? 0 : -1;
+            if (capacity == limit) {
+                /* Output full: Python keeps the rest as unconsumed_tail, Pillow raises on it. */
+                if (in_left > 0) result = INFLATE_TOO_LARGE;
                 break;
             }
-            size_t bigger = capacity * 2 > TEXT_LIMIT ? TEXT_LIMIT : capacity * 2;
+            size_t bigger = capacity > limit / 2 ? limit : capacity * 2;
             uint8_t *grown = realloc(buffer, bigger);
             if (grown == NULL) {
-                result = -1;
+                result = INFLATE_TOO_LARGE;
                 break;
             }
             buffer = grown;
@@ -96,7 +118,7 @@ static int inflate_text(const uint8_t *src, size_t size, uint8_t **out, size_t *
         z.avail_in = in_left > UINT32_MAX ? UINT32_MAX : (uInt)in_left;
         z.next_out = buffer + produced;
         z.avail_out = (uInt)(capacity - produced);
-        int rc = inflate(&z, Z_NO_FLUSH);
+        rc = inflate(&z, Z_SYNC_FLUSH);
         size_t consumed = (size_t)(z.next_in - in);
         in += consumed;
         in_left -= consumed;
@@ -105,16 +127,49 @@ static int inflate_text(const uint8_t *src, size_t size, uint8_t **out, size_t *
         if (rc == Z_OK) continue;
         if (rc == Z_BUF_ERROR && z.avail_out != 0) break; /* input ended early: keep the part */
         if (rc == Z_BUF_ERROR) continue;
-        result = rc == Z_MEM_ERROR ? -1 : 0;
+        result = rc == Z_MEM_ERROR ? INFLATE_TOO_LARGE : INFLATE_BAD_DATA;
         break;
     }
     inflateEnd(&z);
-    if (result != 1) {
+    budget->inflated += produced;
+    /* Out of budget with more to give: refused, whatever Pillow's own count would say. */
+    if (result == INFLATE_OK && produced == limit && limit < TEXT_CHUNK_LIMIT && rc != Z_STREAM_END)
+        result = INFLATE_TOO_LARGE;
+    if (result != INFLATE_OK) {
         free(buffer);
         return result;
     }
     *out = buffer;
     *out_size = produced;
+    return INFLATE_OK;
+}
+
+/* Python's bytes.decode("utf-8", "strict") succeeds; *characters is the length of the str. */
+static int utf8_characters(const uint8_t *s, size_t n, uint64_t *characters) {
+    uint64_t count = 0;
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t extra;
+        uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c < 0x80) extra = 0;
+        else if (c >= 0xC2 && c <= 0xDF) extra = 1;
+        else if (c == 0xE0) extra = 2, lo = 0xA0;
+        else if (c == 0xED) extra = 2, hi = 0x9F; /* no surrogates */
+        else if (c >= 0xE1 && c <= 0xEF) extra = 2;
+        else if (c == 0xF0) extra = 3, lo = 0x90;
+        else if (c == 0xF4) extra = 3, hi = 0x8F; /* at most U+10FFFF */
+        else if (c >= 0xF1 && c <= 0xF3) extra = 3;
+        else return 0;
+        if (n - i - 1 < extra) return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            uint8_t b = s[i + k];
+            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
+        }
+        i += extra + 1;
+        count++;
+    }
+    *characters = count;
     return 1;
 }
 
@@ -158,46 +213,98 @@ static int wants_key(const uint8_t *key, size_t key_size) {
            key_is(key, key_size, "XML:com.adobe.xmp");
 }
 
-static void read_text_chunk(png_meta *meta, const uint8_t type[4], const uint8_t *d, size_t n) {
+/* What reading a text chunk did: Pillow reads it, or refuses the whole file because of it. */
+typedef enum { TEXT_READ, TEXT_TOO_LARGE, TEXT_UNKNOWN_METHOD, TEXT_UNREADABLE } text_outcome;
+
+/* Pillow's check_text_memory: the characters of every text value it stores, in all. */
+static text_outcome count_text(text_budget *budget, uint64_t characters) {
+    budget->pillow_count += characters;
+    return budget->pillow_count > TEXT_MEMORY_LIMIT ? TEXT_TOO_LARGE : TEXT_READ;
+}
+
+/*
+ * One tEXt, zTXt or iTXt chunk, read as Pillow's chunk_tEXt / chunk_zTXt / chunk_iTXt read it:
+ * every compressed chunk is inflated (whatever its key, since Pillow refuses the file when one
+ * expands past the limit) and every stored value counts towards the total.
+ */
+static text_outcome read_text_chunk(png_meta *meta, text_budget *budget, const uint8_t type[4],
+                                    const uint8_t *d, size_t n) {
     const uint8_t *nul = memchr(d, 0, n);
     const uint8_t *key = d;
     size_t key_size = nul ? (size_t)(nul - d) : n;
-    if (key_size == 0 || !wants_key(key, key_size)) return;
     const uint8_t *rest = nul ? nul + 1 : d + n;
     size_t rest_size = (size_t)(d + n - rest);
+    int wanted = key_size > 0 && wants_key(key, key_size);
 
     if (memcmp(type, "tEXt", 4) == 0) {
-        take_text(meta, key, key_size, rest, rest_size, NULL, 1);
-        return;
+        if (key_size == 0) return TEXT_READ;
+        if (wanted) take_text(meta, key, key_size, rest, rest_size, NULL, 1);
+        return count_text(budget, rest_size); /* latin-1: one character per byte */
     }
     if (memcmp(type, "zTXt", 4) == 0) {
-        if (rest_size > 0 && rest[0] != 0) return; /* unknown method: Pillow fails to open */
+        if (rest_size > 0 && rest[0] != 0) return TEXT_UNKNOWN_METHOD; /* Pillow: SyntaxError */
         uint8_t *text = NULL;
         size_t text_size = 0;
-        int rc = rest_size > 0 ? inflate_text(rest + 1, rest_size - 1, &text, &text_size) : 0;
-        if (rc < 0) return;
-        take_text(meta, key, key_size, text, text_size, text, 0);
-        return;
+        if (rest_size > 1) {
+            inflate_result rc = inflate_text(rest + 1, rest_size - 1, budget, &text, &text_size);
+            if (rc == INFLATE_TOO_LARGE) return TEXT_TOO_LARGE;
+            /* INFLATE_BAD_DATA: Pillow stores an empty value */
+        }
+        if (key_size == 0) {
+            free(text);
+            return TEXT_READ;
+        }
+        if (wanted)
+            take_text(meta, key, key_size, text, text_size, text, 0);
+        else
+            free(text);
+        return count_text(budget, text_size);
     }
-    /* iTXt: flag, method, language\0, translated keyword\0, text */
-    if (rest_size < 2) return;
+    /* iTXt: keyword\0, flag, method, language\0, translated keyword\0, text */
+    if (nul == NULL || rest_size < 2) return TEXT_READ;
     int compressed = rest[0] != 0, method = rest[1];
     const uint8_t *p = rest + 2, *end = d + n;
     const uint8_t *lang_end = memchr(p, 0, (size_t)(end - p));
-    if (lang_end == NULL) return;
+    if (lang_end == NULL) return TEXT_READ;
     const uint8_t *tk_end = memchr(lang_end + 1, 0, (size_t)(end - lang_end - 1));
-    if (tk_end == NULL) return;
+    if (tk_end == NULL) return TEXT_READ;
     const uint8_t *v = tk_end + 1;
     size_t v_size = (size_t)(end - v);
+    uint8_t *text = NULL;
     if (compressed) {
-        if (method != 0) return;
-        uint8_t *text = NULL;
-        size_t text_size = 0;
-        if (inflate_text(v, v_size, &text, &text_size) != 1) return;
-        take_text(meta, key, key_size, text, text_size, text, 0);
-    } else {
-        take_text(meta, key, key_size, v, v_size, NULL, 0);
+        if (method != 0) return TEXT_READ;
+        inflate_result rc = inflate_text(v, v_size, budget, &text, &v_size);
+        if (rc == INFLATE_TOO_LARGE) return TEXT_TOO_LARGE;
+        if (rc == INFLATE_BAD_DATA) return TEXT_READ;
+        v = text;
     }
+    uint64_t characters = 0, ignored;
+    int counted = utf8_characters(p, (size_t)(lang_end - p), &ignored) &&
+                  utf8_characters(lang_end + 1, (size_t)(tk_end - lang_end - 1), &ignored) &&
+                  utf8_characters(v, v_size, &characters);
+    if (wanted)
+        take_text(meta, key, key_size, v, v_size, text, 0);
+    else
+        free(text);
+    return counted ? count_text(budget, characters) : TEXT_READ;
+}
+
+/*
+ * Pillow's chunk_iCCP: profile name, NUL, method 0, zlib data inflated under the same 1 MB cap
+ * (the profile itself is not used). Pillow reads the method byte right after the first NUL, or
+ * the first byte when there is none, and fails the file when it is missing or not 0.
+ */
+static text_outcome read_icc_profile(text_budget *budget, const uint8_t *d, size_t n) {
+    const uint8_t *nul = memchr(d, 0, n);
+    size_t method_at = nul ? (size_t)(nul - d) + 1 : 0;
+    if (method_at >= n) return TEXT_UNREADABLE;
+    if (d[method_at] != 0) return TEXT_UNKNOWN_METHOD;
+    uint8_t *profile = NULL;
+    size_t profile_size = 0;
+    inflate_result rc = inflate_text(d + method_at + 1, n - method_at - 1, budget, &profile,
+                                     &profile_size);
+    free(profile);
+    return rc == INFLATE_TOO_LARGE ? TEXT_TOO_LARGE : TEXT_READ; /* bad data: Pillow goes on */
 }
 
 static int hex_digit(uint8_t c) {
@@ -255,9 +362,27 @@ static int orientation_of(png_meta *meta) {
     return value;
 }
 
-uint32_t fwc_png_orientation(const uint8_t *data, size_t size) {
+/* Pillow's is_cid: a chunk type Pillow reads on (four of [A-Za-z0-9_]). */
+static int is_chunk_type(const uint8_t *type) {
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = type[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static void meta_free(png_meta *meta) {
+    value_clear(&meta->exif_bytes);
+    value_clear(&meta->raw_profile);
+    value_clear(&meta->xmp);
+}
+
+fwc_status fwc_png_metadata(const uint8_t *data, size_t size, uint32_t *orientation,
+                            fwc_report *report) {
     png_meta meta;
     memset(&meta, 0, sizeof meta);
+    text_budget budget = {0, 0};
     int seen_image_data = 0, animation_control = 0, frame_before_image = 0;
     uint32_t frames = 0;
     size_t pos = 8;
@@ -265,11 +390,23 @@ uint32_t fwc_png_orientation(const uint8_t *data, size_t size) {
         uint32_t length = be32(data + pos);
         const uint8_t *type = data + pos + 4;
         const uint8_t *body = data + pos + 8;
-        if (length > size - pos - 8) break; /* cut short */
+        if (seen_image_data && !is_chunk_type(type)) break; /* Pillow's load_end stops there */
+        if (memcmp(type, "IEND", 4) == 0) break;
+        int next_frame = seen_image_data && memcmp(type, "fcTL", 4) == 0 && frames > 0 &&
+                         (uint64_t)frames + (frame_before_image ? 0 : 1) > 1;
+        if (length > size - pos - 8) {
+            /* Cut short. Before the image data libpng fails on it; after, Pillow fails reading
+             * it (Truncated File Read), unless it is image data or the next frame's fcTL. */
+            if (seen_image_data && !next_frame && memcmp(type, "IDAT", 4) != 0) {
+                meta_free(&meta);
+                return fwc_fail(report, FWC_CORRUPT_IMAGE,
+                                "truncated PNG data (a chunk after the image data is cut short)");
+            }
+            break;
+        }
         pos += 8 + (size_t)length;
         pos = size - pos >= 4 ? pos + 4 : size; /* CRC */
 
-        if (memcmp(type, "IEND", 4) == 0) break;
         if (memcmp(type, "IDAT", 4) == 0) {
             seen_image_data = 1;
             continue;
@@ -282,13 +419,9 @@ uint32_t fwc_png_orientation(const uint8_t *data, size_t size) {
             animation_control = 1;
             continue;
         }
+        if (next_frame) break; /* Pillow stops at the next frame */
         if (memcmp(type, "fcTL", 4) == 0) {
-            if (!seen_image_data) {
-                frame_before_image = 1;
-            } else {
-                uint64_t n = (uint64_t)frames + (frame_before_image ? 0 : 1);
-                if (frames > 0 && n > 1) break; /* Pillow stops at the next frame */
-            }
+            if (!seen_image_data) frame_before_image = 1;
             continue;
         }
         if (memcmp(type, "eXIf", 4) == 0) {
@@ -302,13 +435,26 @@ uint32_t fwc_png_orientation(const uint8_t *data, size_t size) {
             }
             continue;
         }
+        text_outcome outcome = TEXT_READ;
         if (memcmp(type, "tEXt", 4) == 0 || memcmp(type, "zTXt", 4) == 0 ||
             memcmp(type, "iTXt", 4) == 0)
-            read_text_chunk(&meta, type, body, length);
+            outcome = read_text_chunk(&meta, &budget, type, body, length);
+        else if (memcmp(type, "iCCP", 4) == 0)
+            outcome = read_icc_profile(&budget, body, length);
+        if (outcome == TEXT_READ) continue;
+        meta_free(&meta);
+        char name[5] = {(char)type[0], (char)type[1], (char)type[2], (char)type[3], '\0'};
+        if (outcome == TEXT_UNKNOWN_METHOD)
+            return fwc_fail(report, FWC_CORRUPT_IMAGE,
+                            "corrupt PNG: unknown compression method in %s", name);
+        if (outcome == TEXT_UNREADABLE)
+            return fwc_fail(report, FWC_CORRUPT_IMAGE, "corrupt PNG: unreadable %s", name);
+        return fwc_fail(report, FWC_CORRUPT_IMAGE,
+                        "PNG metadata expands past Pillow's limits (%u MB per compressed chunk, "
+                        "%u MB of text in all)",
+                        TEXT_CHUNK_LIMIT >> 20, TEXT_MEMORY_LIMIT >> 20);
     }
-    int value = orientation_of(&meta);
-    value_clear(&meta.exif_bytes);
-    value_clear(&meta.raw_profile);
-    value_clear(&meta.xmp);
-    return fwc_effective_orientation(value);
+    *orientation = fwc_effective_orientation(orientation_of(&meta));
+    meta_free(&meta);
+    return FWC_OK;
 }

@@ -29,9 +29,11 @@ public enum ImageDecoder {
         var decoded = FWC_OK
         var decodedHeader = fwc_header()
         let pixels = [UInt8](unsafeUninitializedCapacity: count) { output, initialized in
+            // The probe's header is passed on, so the metadata (EXIF, PNG text) is read once.
             decoded = bytes.withUnsafeBufferPointer { input in
-                fwc_decode(input.baseAddress, input.count, cLimits, output.baseAddress, output.count,
-                           &decodedHeader, &message, message.count)
+                fwc_decode_probed(
+                    input.baseAddress, input.count, cLimits, &header, output.baseAddress, output.count,
+                    &decodedHeader, &message, message.count)
             }
             // UInt8 needs no initialisation to be valid; on failure the array is dropped anyway.
             initialized = count

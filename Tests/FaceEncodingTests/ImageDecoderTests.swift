@@ -1,3 +1,4 @@
+import CImageCodec
 import FaceCore
 import Foundation
 import Testing
@@ -366,5 +367,231 @@ struct ImageDecoderTests {
         }
         #expect(results.count == 32)
         for (index, image) in results { #expect(image == reference[index]) }
+    }
+}
+
+extension ImageDecoderTests {
+    /// Pillow's limits on PNG text, the metadata read once, and the inputs the fuzzer found
+    /// (`make fuzz`). The PNGs are built here from a committed fixture.
+    @Suite(.timeLimit(.minutes(1)))
+    struct TextLimitsAndFuzzFindings {
+        static let megabyte = 1 << 20
+
+        /// A PNG chunk with its length and CRC.
+        static func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let typeBytes = Array(type.utf8)
+            let length = withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init)
+            let crc = withUnsafeBytes(of: ImageDecoderTests.crc32(typeBytes + body).bigEndian, Array.init)
+            return length + typeBytes + body + crc
+        }
+
+        /// `base` with `before` inserted right after IHDR and `after` right before IEND.
+        static func png(_ base: [UInt8], before: [UInt8] = [], after: [UInt8] = []) -> [UInt8] {
+            let iend = base.count - 12  // the fixtures end with a bare IEND chunk
+            return Array(base[0..<33]) + before + Array(base[33..<iend]) + after + Array(base[iend...])
+        }
+
+        /// A zlib stream that inflates to `count` copies of `byte`: one literal, then copies of
+        /// length 258 at distance 1 in a fixed-Huffman block, so a megabyte costs about 7 KB.
+        static func zlibRepeating(_ byte: UInt8, count: Int) -> [UInt8] {
+            var out: [UInt8] = [0x78, 0x01]
+            var bitBuffer: UInt64 = 0
+            var bitCount = 0
+            func put(_ value: UInt64, _ bits: Int) {  // LSB first, as deflate packs
+                bitBuffer |= value << UInt64(bitCount)
+                bitCount += bits
+                while bitCount >= 8 {
+                    out.append(UInt8(bitBuffer & 0xFF))
+                    bitBuffer >>= 8
+                    bitCount -= 8
+                }
+            }
+            func putCode(_ code: UInt64, _ bits: Int) {  // Huffman codes go most significant bit first
+                var reversed: UInt64 = 0
+                for i in 0..<bits where code & (1 << UInt64(i)) != 0 { reversed |= 1 << UInt64(bits - 1 - i) }
+                put(reversed, bits)
+            }
+            func literal(_ value: UInt8) {
+                if value < 144 { putCode(0x30 + UInt64(value), 8) } else { putCode(0x190 + UInt64(value) - 144, 9) }
+            }
+            put(1, 1)  // final block
+            put(1, 2)  // fixed Huffman codes
+            var left = count
+            if left > 0 {
+                literal(byte)
+                left -= 1
+            }
+            while left >= 258 {
+                putCode(0xC5, 8)  // length 258 (code 285)
+                putCode(0, 5)  // distance 1
+                left -= 258
+            }
+            for _ in 0..<left { literal(byte) }
+            putCode(0, 7)  // end of block
+            if bitCount > 0 { put(0, 8 - bitCount) }
+            // Adler-32 of `count` equal bytes, in closed form.
+            let n = UInt64(count)
+            let v = UInt64(byte)
+            let modulus: UInt64 = 65521
+            let a = (1 + n * v) % modulus
+            let b = (n + v * ((n * (n + 1) / 2) % modulus)) % modulus
+            out += withUnsafeBytes(of: UInt32(b << 16 | a).bigEndian, Array.init)
+            return out
+        }
+
+        static func zTXt(_ key: String, inflatingTo count: Int) -> [UInt8] {
+            chunk("zTXt", Array(key.utf8) + [0, 0] + zlibRepeating(UInt8(ascii: "a"), count: count))
+        }
+
+        static func iTXtCompressed(_ key: String, inflatingTo count: Int) -> [UInt8] {
+            chunk("iTXt", Array(key.utf8) + [0, 1, 0, 0, 0] + zlibRepeating(UInt8(ascii: "a"), count: count))
+        }
+
+        @Test func compressedTextChunkOverOneMegabyteIsRefusedLikePillow() throws {
+            let base = try CodecFixtures.bytes("png_rgb.png")
+            let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
+            // Pillow's MAX_TEXT_CHUNK is 1 MB: exactly that is read, one byte more fails the file.
+            let atLimit = Self.png(base, before: Self.zTXt("Comment", inflatingTo: Self.megabyte))
+            #expect(try ImageDecoder.decode(atLimit, limits: ImageDecoderTests.defaultLimits) == original)
+            for over in [
+                Self.png(base, before: Self.zTXt("Comment", inflatingTo: Self.megabyte + 1)),
+                Self.png(base, after: Self.zTXt("Comment", inflatingTo: Self.megabyte + 1)),
+                Self.png(base, before: Self.zTXt("", inflatingTo: 2 * Self.megabyte)),  // no key: still inflated
+                Self.png(base, before: Self.iTXtCompressed("Comment", inflatingTo: Self.megabyte + 1)),
+            ] {
+                guard case .failure(let failure) = ImageDecoderTests.decodeResult(over) else {
+                    Issue.record("a text chunk over 1 MB was accepted")
+                    continue
+                }
+                #expect(failure.code == .corruptImage)
+                #expect(failure.message.contains("1 MB per compressed chunk"))
+            }
+        }
+
+        @Test func textOverSixtyFourMegabytesInAllIsRefusedLikePillow() throws {
+            let base = try CodecFixtures.bytes("png_rgb.png")
+            let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
+            // 64 chunks of 1 MB is Pillow's MAX_TEXT_MEMORY exactly; one more character is over.
+            let full = (0..<64).flatMap { Self.zTXt("k\($0)", inflatingTo: Self.megabyte) }
+            let limits = ImageDecoderTests.defaultLimits
+            #expect(try ImageDecoder.decode(Self.png(base, before: full), limits: limits) == original)
+            let oneMore = Self.chunk("tEXt", Array("x\0y".utf8))
+            #expect(ImageDecoderTests.failureCode(Self.png(base, before: full + oneMore)) == .corruptImage)
+            #expect(ImageDecoderTests.failureCode(Self.png(base, before: full, after: oneMore)) == .corruptImage)
+            // Text Pillow would inflate without counting (no key) is capped at the same total.
+            let keyless = (0..<65).flatMap { _ in Self.zTXt("", inflatingTo: Self.megabyte) }
+            #expect(ImageDecoderTests.failureCode(Self.png(base, before: keyless)) == .corruptImage)
+        }
+
+        @Test func iccProfilesAreHeldToTheSameLimitLikePillow() throws {
+            let base = try CodecFixtures.bytes("png_rgb.png")
+            let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
+            func iCCP(_ body: [UInt8]) -> [UInt8] { Self.chunk("iCCP", body) }
+            let profile = { (count: Int) in Array("icc".utf8) + [0, 0] + Self.zlibRepeating(0x41, count: count) }
+            let atLimit = Self.png(base, before: iCCP(profile(Self.megabyte)))
+            #expect(try ImageDecoder.decode(atLimit, limits: ImageDecoderTests.defaultLimits) == original)
+            let damaged = Self.png(base, before: iCCP(Array("icc".utf8) + [0, 0] + Array("garbage".utf8)))
+            #expect(try ImageDecoder.decode(damaged, limits: ImageDecoderTests.defaultLimits) == original)
+            // Pillow raises on each of these, so face_recognition cannot load the file.
+            let overLimit = iCCP(profile(Self.megabyte + 1))
+            let unknownMethod = iCCP(Array("icc".utf8) + [0, 1, 0x78])
+            let noMethod = iCCP(Array("icc".utf8) + [0])
+            for refused in [
+                Self.png(base, before: overLimit), Self.png(base, after: overLimit),
+                Self.png(base, before: unknownMethod), Self.png(base, before: iCCP([])),
+                Self.png(base, before: noMethod),
+            ] {
+                #expect(ImageDecoderTests.failureCode(refused) == .corruptImage)
+            }
+        }
+
+        @Test func unknownTextCompressionAndCutShortChunksAreRefusedLikePillow() throws {
+            let base = try CodecFixtures.bytes("png_rgb.png")
+            let unknownMethod = Self.chunk("zTXt", Array("Comment".utf8) + [0, 1] + Array("abc".utf8))
+            #expect(ImageDecoderTests.failureCode(Self.png(base, before: unknownMethod)) == .corruptImage)
+            #expect(ImageDecoderTests.failureCode(Self.png(base, after: unknownMethod)) == .corruptImage)
+            // A text chunk after the image data that the file cuts short: Pillow's read fails.
+            let text = Self.chunk("tEXt", Array("Comment\0some text".utf8))
+            let cut = Array(base[0..<(base.count - 12)]) + text.dropLast(8)
+            #expect(ImageDecoderTests.failureCode(cut) == .corruptImage)
+        }
+
+        @Test func orientationFromCompressedTextIsStillRead() throws {
+            // A Raw profile in a zTXt chunk: the one parse shared by probe and decode still sees it.
+            let exif: [UInt8] = [
+                0x4D, 0x4D, 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x01, 0x12, 0x00, 0x03,
+                0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            ]
+            let hex = exif.map { String(format: "%02x", $0) }.joined()
+            let profile = Array("\nexif\n      26\n\(hex)\n".utf8)
+            // Stored (uncompressed) deflate block: zlib header, block header, length, ~length, data, Adler-32.
+            var a: UInt32 = 1
+            var b: UInt32 = 0
+            for byte in profile {
+                a = (a + UInt32(byte)) % 65521
+                b = (b + a) % 65521
+            }
+            let length = UInt16(profile.count)
+            let blockHeader: [UInt8] = [
+                0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8),
+            ]
+            let checksum = withUnsafeBytes(of: (b << 16 | a).bigEndian, Array.init)
+            let stream = [0x78, 0x01] + blockHeader + profile + checksum
+            let base = try CodecFixtures.bytes("png_rgb.png")
+            let profileChunk = Self.chunk("zTXt", Array("Raw profile type exif".utf8) + [0, 0] + stream)
+            let rotated = Self.png(base, before: profileChunk)
+            let image = try ImageDecoder.decode(rotated, limits: ImageDecoderTests.defaultLimits)
+            #expect(image.info.width == 32 && image.info.height == 48)  // orientation 6 turns 48x32
+        }
+
+        @Test func decodeWithAProbedHeaderOfOtherDataIsRefused() throws {
+            let limits = ImageDecoderTests.defaultLimits.cLimits
+            func probe(_ bytes: [UInt8]) -> fwc_header {
+                var header = fwc_header()
+                _ = fwc_probe(bytes, bytes.count, limits, &header, nil, 0)
+                return header
+            }
+            let wide = try CodecFixtures.bytes("png_rgb.png")  // 48x32
+            let tall = try CodecFixtures.bytes("png_exif6.png")  // 32x48 after orientation 6, stored 48x32
+            let gray = try CodecFixtures.bytes("png_gray16.png")  // 40x24
+            func decode(_ bytes: [UInt8], with probed: fwc_header) -> fwc_status {
+                var given = probed
+                var decoded = fwc_header()
+                var pixels = [UInt8](repeating: 0, count: Int(probed.width) * Int(probed.height) * 3)
+                return fwc_decode_probed(bytes, bytes.count, limits, &given, &pixels, pixels.count, &decoded, nil, 0)
+            }
+            #expect(decode(wide, with: probe(wide)) == FWC_OK)
+            #expect(decode(tall, with: probe(tall)) == FWC_OK)
+            #expect(decode(wide, with: probe(gray)) == FWC_BAD_ARGUMENT)  // another stored size
+            #expect(decode(wide, with: probe(try CodecFixtures.bytes("jpeg_baseline.jpg"))) == FWC_BAD_ARGUMENT)
+            var badOrientation = probe(wide)
+            badOrientation.orientation = 9
+            #expect(decode(wide, with: badOrientation) == FWC_BAD_ARGUMENT)
+            // Same stored size, other orientation: the buffer is the other way round, the codec
+            // writes the pixels the header describes and never outside them.
+            var turned = probe(tall)
+            #expect(decode(wide, with: turned) == FWC_OK)
+            turned.orientation = 1
+            #expect(decode(tall, with: turned) == FWC_OK)
+        }
+
+        /// Found by the fuzzer (a leak under ASan, Fixtures/codec/fuzz): a zlib stream that ends
+        /// before the last row, another chunk, then more IDAT. libpng announced the image a second
+        /// time and the codec set it up again, leaking the first row buffer. Pillow fails the file
+        /// ("broken data stream"); `make fuzz` runs the input again under ASan as a seed.
+        @Test func imageDataAgainAfterItsStreamEndedIsCorruptLikePillow() throws {
+            let path = CodecFixtures.directory.appendingPathComponent("fuzz/png_image_data_twice_leak.png").path
+            let bytes = [UInt8](try #require(FileManager.default.contents(atPath: path)))
+            #expect(ImageDecoderTests.failureCode(bytes) == .corruptImage)
+        }
+
+        /// All the rows, then another chunk and more IDAT: Pillow reads the rows and ignores the rest.
+        @Test func imageDataAfterTheLastRowIsIgnoredLikePillow() throws {
+            let base = try CodecFixtures.bytes("png_gray16.png")  // 24 rows: the last band is 8 rows
+            let original = try ImageDecoder.decode(base, limits: ImageDecoderTests.defaultLimits)
+            let more = Self.chunk("tEXt", Array("Comment\0x".utf8)) + Self.chunk("IDAT", [0, 0, 0, 0])
+            let split = Self.png(base, after: more)
+            #expect(try ImageDecoder.decode(split, limits: ImageDecoderTests.defaultLimits) == original)
+        }
     }
 }

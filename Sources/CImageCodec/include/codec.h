@@ -8,7 +8,8 @@
  * - Formats are recognised by their magic bytes only (fwc_sniff), never by a file name.
  * - fwc_probe reads the header only: format, size after orientation, orientation. It enforces
  *   the limits (bytes, pixels) before any pixel memory is allocated.
- * - fwc_decode decodes into a buffer the caller allocated from fwc_probe's answer.
+ * - fwc_decode decodes into a buffer the caller allocated from fwc_probe's answer;
+ *   fwc_decode_probed does the same without reading the metadata a second time.
  * - No input can crash or abort the process: libjpeg and libpng errors come back through
  *   setjmp/longjmp as an fwc_status with a one-line message, allocation failures too.
  *
@@ -103,6 +104,17 @@ fwc_status fwc_probe(const uint8_t *data, size_t size, fwc_limits limits, fwc_he
  */
 fwc_status fwc_decode(const uint8_t *data, size_t size, fwc_limits limits, uint8_t *rgb,
                       size_t rgb_size, fwc_header *header, char *message, size_t message_capacity);
+
+/**
+ * fwc_decode for data fwc_probe has already accepted: probed is the header fwc_probe returned for
+ * the same data and limits, and the metadata (EXIF and XMP orientation, PNG text chunks) is not
+ * read again, so each file's metadata is parsed once. The format and stored size are still read
+ * from the data and must equal probed's, and rgb_size is checked as in fwc_decode: a header from
+ * other data gives FWC_BAD_ARGUMENT, never a write outside rgb. header may equal probed.
+ */
+fwc_status fwc_decode_probed(const uint8_t *data, size_t size, fwc_limits limits,
+                             const fwc_header *probed, uint8_t *rgb, size_t rgb_size,
+                             fwc_header *header, char *message, size_t message_capacity);
 
 #ifdef __cplusplus
 }

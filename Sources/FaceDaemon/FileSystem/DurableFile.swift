@@ -21,14 +21,18 @@ public enum DurableFile {
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ?? 0o666)
         guard fd >= 0 else { throw .current("open", temporary) }
+        var fdIsOpen = true
         do throws(FileSystemError) {
             let code = bytes.withUnsafeBytes { writeAll(fd, $0) }
             if code != 0 { throw FileSystemError(operation: "write", path: temporary, code: code) }
             if let permissions, fchmod(fd, permissions) != 0 { throw .current("fchmod", temporary) }
             if fsync(fd) != 0 { throw .current("fsync", temporary) }
+            // Closed once, even when close fails: on Linux the descriptor is released either way,
+            // and a second close could close a descriptor another thread has just opened.
+            fdIsOpen = false
             if close(fd) != 0 { throw .current("close", temporary) }
         } catch {
-            _ = close(fd)
+            if fdIsOpen { _ = close(fd) }
             unlink(temporary)
             throw error
         }
@@ -234,6 +238,7 @@ public enum DurableFile {
         }
         let output = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw .current("open", temporary) }
+        var outputIsOpen = true
         do throws(FileSystemError) {
             let chunk = 1 << 20
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
@@ -252,9 +257,12 @@ public enum DurableFile {
             var times = [timespec(tv_sec: 0, tv_nsec: utimeOmit), modifiedTime(opened)]
             _ = futimens(output, &times)
             if fsync(output) != 0 { throw .current("fsync", temporary) }
+            // Closed once, even when close fails: on Linux the descriptor is released either way,
+            // and a second close could close a descriptor another thread has just opened.
+            outputIsOpen = false
             if close(output) != 0 { throw .current("close", temporary) }
         } catch {
-            _ = close(output)
+            if outputIsOpen { _ = close(output) }
             unlink(temporary)
             throw error
         }
