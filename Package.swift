@@ -46,6 +46,8 @@ let package = Package(
         // Test support: each stage of the HOG scanner in CDlibFace against dlib's same stage.
         .target(name: "CHOGStageChecks", dependencies: ["CDlibFace"], cxxSettings: nativeOptimization),
         .systemLibrary(name: "CLMDB", path: "Sources/CLMDB"),
+        // glibc's mallopt (malloc.h), for the memory budget.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // Value types shared by every module: faces, errors, the result document.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .target(name: "FaceCore", dependencies: ["COpenSSL"]),
@@ -58,7 +60,7 @@ let package = Package(
         .target(
             name: "FaceDaemon",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger",
+                "FaceCore", "FaceEncoding", "FaceLedger", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -273,6 +273,7 @@ public final class Daemon: Sendable {
         let settings = PipelineSettings(
             maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits,
             memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample)
+        MemoryBudget.returnLargeBlocksToTheSystem()
         logger.info("memory budget for images \(LogField.pair("bytes", String(settings.memoryBudget)))")
         let pipeline = Pipeline(
             ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,

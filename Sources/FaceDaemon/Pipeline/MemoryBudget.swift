@@ -1,3 +1,4 @@
+import CMalloc
 import FaceCore
 import Foundation
 import Synchronization
@@ -80,12 +81,23 @@ public final class MemoryBudget: Sendable {
         return resumed
     }
 
+    /// Makes the allocator give large blocks (decoded images, detector planes) back to the system
+    /// when they are freed. glibc otherwise raises its mmap threshold after the first such free, and
+    /// later big blocks come from per-thread heaps that keep their pages: two workers encoding big
+    /// images one after the other would then hold both images' memory, and the budget, which
+    /// counts live images, would not bound the process. Call once at start.
+    public static func returnLargeBlocksToTheSystem() {
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    }
+
     // MARK: - Estimates
 
     /// Peak bytes per pixel of an image while it is detected and encoded, by `upsample` (0, 1),
-    /// measured with `facewatch encode --workers 1` (peak RSS of a 12-megapixel minus a 3-megapixel
-    /// JPEG, divided by the 9 million pixels between them). Each further upsampling quadruples it.
-    static let bytesPerPixel: [Double] = [14, 52]
+    /// measured with `facewatch encode --workers 1` and the default `hog` detector (peak RSS of a
+    /// 12-megapixel minus a 3-megapixel JPEG, divided by the 9 million pixels between them: 8.4 and
+    /// 17.5; dlib's scanner, `dlib-hog`, takes about 14 and 52). Each further upsampling is assumed
+    /// to quadruple it.
+    static let bytesPerPixel: [Double] = [9, 18]
 
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
     /// detection at `upsample`, plus the file itself. Without a known size (the header could not be
