@@ -5,10 +5,10 @@ import PackageDescription
 // configuration: -O0 makes detection ~150x slower, and FMA contraction (-march=native) changes boxes.
 // docs/ARCHITECTURE.md, "The engine", says what was measured.
 let nativeOptimization: [CXXSetting] = [
-    .unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"], .when(platforms: [.linux])),
+    .unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"], .when(platforms: [.linux]))
 ]
 let codecOptimization: [CSetting] = [
-    .unsafeFlags(["-O2"], .when(platforms: [.linux])),
+    .unsafeFlags(["-O2"], .when(platforms: [.linux]))
 ]
 
 let package = Package(
@@ -80,7 +80,8 @@ let package = Package(
         ),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(
-            name: "FaceEncodingTests", dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
+            name: "FaceEncodingTests",
+            dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceTestSupport"]),
         .testTarget(

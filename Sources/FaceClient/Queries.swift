@@ -15,10 +15,13 @@ public struct Queries: Sendable {
     public init(configuration: DaemonConfiguration) throws(ClientError) {
         self.configuration = configuration
         do {
-            ledger = try Ledger(directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
-                                options: Ledger.Options(readOnly: true))
-        } catch where error.code == .notFound {
-            throw ClientError("no facewatch ledger at \(configuration.database) (has `facewatch serve` run on \(configuration.root)?)")
+            ledger = try Ledger(
+                directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
+                options: Ledger.Options(readOnly: true))
+        } catch  where error.code == .notFound {
+            throw ClientError(
+                "no facewatch ledger at \(configuration.database) (has `facewatch serve` run on \(configuration.root)?)"
+            )
         } catch {
             throw ClientError("cannot open the ledger at \(configuration.database): \(error)")
         }
@@ -43,7 +46,8 @@ public struct Queries: Sendable {
     ///
     /// - Throws: `ClientError` when the ledger cannot be read.
     public func stats(now: Date = Date()) throws(ClientError) -> StatsDocument {
-        try stats(figures: try daemonFigures(), daemonRunning: RootLock.holder(root: configuration.root) != nil, now: now)
+        try stats(
+            figures: try daemonFigures(), daemonRunning: RootLock.holder(root: configuration.root) != nil, now: now)
     }
 
     private func stats(figures: DaemonFigures?, daemonRunning: Bool, now: Date) throws(ClientError) -> StatsDocument {
@@ -65,7 +69,7 @@ public struct Queries: Sendable {
     private func daemonFigures() throws(ClientError) -> DaemonFigures? {
         do {
             return try ledger.daemonFigures()
-        } catch where error.code == .corrupt {
+        } catch  where error.code == .corrupt {
             return nil
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
@@ -79,7 +83,8 @@ public struct Queries: Sendable {
     public func average(from: Date?, to: Date?) throws(ClientError) -> AverageDocument {
         do {
             let average = try ledger.average(from: from, to: to)
-            return AverageDocument(from: from, to: to, images: average.images, faces: average.faces, mean: average.mean ?? [])
+            return AverageDocument(
+                from: from, to: to, images: average.images, faces: average.faces, mean: average.mean ?? [])
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }
@@ -91,7 +96,9 @@ public struct Queries: Sendable {
     /// ledger (the daemon publishes its figures there) and the root lock.
     ///
     /// - Throws: `ClientError` when the ledger cannot be read.
-    public func status(recentFailures: Int = 5, lookBack: TimeInterval = 86_400, now: Date = Date()) throws(ClientError) -> StatusReport {
+    public func status(recentFailures: Int = 5, lookBack: TimeInterval = 86_400, now: Date = Date()) throws(ClientError)
+        -> StatusReport
+    {
         let pid = RootLock.holder(root: configuration.root)
         let figures = try daemonFigures()
         let stats = try self.stats(figures: figures, daemonRunning: pid != nil, now: now)
@@ -107,7 +114,8 @@ public struct Queries: Sendable {
             throw ClientError("cannot read the ledger: \(error)")
         }
         return StatusReport(
-            root: configuration.root, daemonPID: pid, stats: stats, recentFailures: failures.reversed(), figures: figures)
+            root: configuration.root, daemonPID: pid, stats: stats, recentFailures: failures.reversed(),
+            figures: figures)
     }
 }
 

@@ -18,7 +18,9 @@ public struct StatusReport: Sendable {
     /// code), if one ever did.
     public var figures: DaemonFigures?
 
-    public init(root: String, daemonPID: Int32?, stats: StatsDocument, recentFailures: [ResultDocument], figures: DaemonFigures?) {
+    public init(
+        root: String, daemonPID: Int32?, stats: StatsDocument, recentFailures: [ResultDocument], figures: DaemonFigures?
+    ) {
         self.root = root
         self.daemonPID = daemonPID
         self.stats = stats
@@ -36,7 +38,8 @@ public struct StatusReport: Sendable {
             lines.append("daemon:   not running")
         }
         lines.append("backlog:  \(stats.created) waiting to be encoded")
-        lines.append("total:    \(stats.total) (\(stats.completed) completed, \(stats.failed) failed), \(stats.faces) faces")
+        lines.append(
+            "total:    \(stats.total) (\(stats.completed) completed, \(stats.failed) failed), \(stats.faces) faces")
         var rate = String(format: "%.1f images/min", stats.imagesPerMinute)
         if let figures {
             // The daemon publishes its figures with each stats.json write: the same moment.
@@ -69,7 +72,9 @@ public struct StatusReport: Sendable {
             let available = Double(figures.workers) * figures.updatedAt.timeIntervalSince(figures.startedAt)
             if available > 0 {
                 let busy = min(1, max(0, figures.workerBusySeconds / available))
-                text += String(format: ", busy %.0f%% of the time since the start %@ ago", busy * 100, Self.age(now.timeIntervalSince(figures.startedAt)))
+                text += String(
+                    format: ", busy %.0f%% of the time since the start %@ ago", busy * 100,
+                    Self.age(now.timeIntervalSince(figures.startedAt)))
             }
             lines.append(text)
         }
@@ -106,9 +111,13 @@ public struct StatusReport: Sendable {
             ("worker_busy_seconds", .double(figures.workerBusySeconds)),
             ("encodes", .int(Int64(figures.encodes))),
             ("encode_seconds", .double(figures.encodeSeconds)),
-            ("failed_by_code", .object(FailureCode.allCases.compactMap { code in
-                figures.failedByCode[code].map { (code.rawValue, .int(Int64($0))) }
-            })),
+            (
+                "failed_by_code",
+                .object(
+                    FailureCode.allCases.compactMap { code in
+                        figures.failedByCode[code].map { (code.rawValue, .int(Int64($0))) }
+                    })
+            ),
         ])
     }
 

@@ -41,7 +41,7 @@ public struct Submitter: Sendable {
     /// inbox ignores: the name `submit` gives is always one the daemon takes.
     static func inboxExtension(of path: String) -> String? {
         guard let ext = FileExtension.sanitized((path as NSString).pathExtension),
-              !WriterTemporaryName.matches("x." + ext)
+            !WriterTemporaryName.matches("x." + ext)
         else { return nil }
         return ext
     }

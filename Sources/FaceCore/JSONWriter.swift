@@ -61,7 +61,11 @@ public indirect enum JSONValue: Sendable, Equatable {
         switch self {
         case .array(let items) where !items.isEmpty:
             // Arrays of numbers (encodings) stay on one line: 128 lines per face help nobody.
-            if items.allSatisfy({ if case .array = $0 { return false }; if case .object = $0 { return false }; return true }) {
+            if items.allSatisfy({
+                if case .array = $0 { return false }
+                if case .object = $0 { return false }
+                return true
+            }) {
                 write(to: &out)
                 return
             }

@@ -97,28 +97,52 @@ public struct ResultDocument: Codable, Sendable, Equatable {
         if let id { members.append(("id", .string(id))) }
         if let file { members.append(("file", .string(file))) }
         members.append(("status", .string(status.rawValue)))
-        members.append(("source", source.map {
-            .object([("name", .string($0.name)), ("bytes", .int($0.bytes)), ("sha256", .string($0.sha256))])
-        } ?? .null))
-        members.append(("image", image.map {
-            .object([("format", .string($0.format.rawValue)), ("width", .int(Int64($0.width))),
-                     ("height", .int(Int64($0.height)))])
-        } ?? .null))
-        members.append(("faces", .array(faces.map { face in
-            .object([
-                ("location", .object([
-                    ("top", .int(Int64(face.location.top))), ("right", .int(Int64(face.location.right))),
-                    ("bottom", .int(Int64(face.location.bottom))), ("left", .int(Int64(face.location.left))),
-                ])),
-                ("encoding", .array(face.encoding.map { .float($0) })),
-            ])
-        })))
+        members.append(
+            (
+                "source",
+                source.map {
+                    .object([("name", .string($0.name)), ("bytes", .int($0.bytes)), ("sha256", .string($0.sha256))])
+                } ?? .null
+            ))
+        members.append(
+            (
+                "image",
+                image.map {
+                    .object([
+                        ("format", .string($0.format.rawValue)), ("width", .int(Int64($0.width))),
+                        ("height", .int(Int64($0.height))),
+                    ])
+                } ?? .null
+            ))
+        members.append(
+            (
+                "faces",
+                .array(
+                    faces.map { face in
+                        .object([
+                            (
+                                "location",
+                                .object([
+                                    ("top", .int(Int64(face.location.top))),
+                                    ("right", .int(Int64(face.location.right))),
+                                    ("bottom", .int(Int64(face.location.bottom))),
+                                    ("left", .int(Int64(face.location.left))),
+                                ])
+                            ),
+                            ("encoding", .array(face.encoding.map { .float($0) })),
+                        ])
+                    })
+            ))
         members.append(("face_encoding", .array(faceEncoding.map { .float($0) })))
         members.append(("created_at", createdAt.map { .string(Timestamp.format($0)) } ?? .null))
         members.append(("completed_at", completedAt.map { .string(Timestamp.format($0)) } ?? .null))
-        members.append(("error", error.map {
-            .object([("code", .string($0.code.rawValue)), ("message", .string($0.message))])
-        } ?? .null))
+        members.append(
+            (
+                "error",
+                error.map {
+                    .object([("code", .string($0.code.rawValue)), ("message", .string($0.message))])
+                } ?? .null
+            ))
         return .object(members)
     }
 

@@ -55,27 +55,37 @@ public struct BatchEncoder: Sendable {
             let started = Stopwatch()
             switch ImageFile.read(atPath: path, maxBytes: limits.maxBytes) {
             case .failure(let failure):
-                return Item(index: index, document: ResultDocument(
-                    file: path, status: .failed, createdAt: createdAt, completedAt: Date(), error: failure),
+                return Item(
+                    index: index,
+                    document: ResultDocument(
+                        file: path, status: .failed, createdAt: createdAt, completedAt: Date(), error: failure),
                     timings: nil)
             case .success(let bytes):
                 let source = SourceInfo(name: path, bytes: Int64(bytes.count), sha256: SHA256.hex(bytes))
                 let readSeconds = started.seconds
                 switch engine.encode(bytes: bytes, limits: limits) {
                 case .failure(let failure):
-                    return Item(index: index, document: ResultDocument(
-                        file: path, status: .failed, source: source, createdAt: createdAt, completedAt: Date(),
-                        error: failure), timings: nil)
+                    return Item(
+                        index: index,
+                        document: ResultDocument(
+                            file: path, status: .failed, source: source, createdAt: createdAt, completedAt: Date(),
+                            error: failure), timings: nil)
                 case .success(var encoded):
                     encoded.timings.decode += readSeconds
-                    return Item(index: index, document: ResultDocument(
-                        file: path, status: .completed, source: source, image: encoded.image, faces: encoded.faces,
-                        createdAt: createdAt, completedAt: Date()), timings: encoded.timings)
+                    return Item(
+                        index: index,
+                        document: ResultDocument(
+                            file: path, status: .completed, source: source, image: encoded.image, faces: encoded.faces,
+                            createdAt: createdAt, completedAt: Date()), timings: encoded.timings)
                 }
             }
         }
-        return item ?? Item(index: index, document: ResultDocument(
-            file: path, status: .failed, createdAt: createdAt, completedAt: Date(), error: EncoderPool.stoppedFailure),
-            timings: nil)
+        return item
+            ?? Item(
+                index: index,
+                document: ResultDocument(
+                    file: path, status: .failed, createdAt: createdAt, completedAt: Date(),
+                    error: EncoderPool.stoppedFailure),
+                timings: nil)
     }
 }

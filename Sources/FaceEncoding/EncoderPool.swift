@@ -60,9 +60,10 @@ public final class EncoderPool: Sendable {
     /// which then runs in parallel on the workers and not on Swift's cooperative threads.
     public func perform<T: Sendable>(_ body: @escaping @Sendable (FaceEngine) -> T) async -> T? {
         await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
-            submit(Job(
-                run: { engine in continuation.resume(returning: body(engine)) },
-                cancel: { continuation.resume(returning: nil) }))
+            submit(
+                Job(
+                    run: { engine in continuation.resume(returning: body(engine)) },
+                    cancel: { continuation.resume(returning: nil) }))
         }
     }
 

@@ -62,15 +62,17 @@ public final class FaceEngine {
     public func encode(image: DecodedImage) -> Result<EncodedImage, Failure> {
         let info = image.info
         guard info.width > 0, info.height > 0, info.width <= Int(Int32.max), info.height <= Int(Int32.max),
-              image.pixels.count == info.width * info.height * 3
+            image.pixels.count == info.width * info.height * 3
         else {
-            return .failure(Failure(.corruptImage, "decoded image of \(info.width)x\(info.height) has \(image.pixels.count) bytes"))
+            return .failure(
+                Failure(.corruptImage, "decoded image of \(info.width)x\(info.height) has \(image.pixels.count) bytes"))
         }
         var encodeOptions = fwd_encode_options(upsample: Int32(options.upsample), jitters: Int32(options.jitters))
         var result = fwd_result()
         let status = image.pixels.withUnsafeBufferPointer { pixels in
-            fwd_engine_encode(handle, pixels.baseAddress, Int32(info.width), Int32(info.height), &encodeOptions,
-                              &result, &message, message.count)
+            fwd_engine_encode(
+                handle, pixels.baseAddress, Int32(info.width), Int32(info.height), &encodeOptions,
+                &result, &message, message.count)
         }
         guard status == FWD_OK else {
             return .failure(Self.failure(for: status, message: String(cMessage: message), image: info))
@@ -80,14 +82,17 @@ public final class FaceEngine {
         for index in 0..<result.face_count {
             let face = result.faces[index]
             let encoding = withUnsafeBytes(of: face.encoding) { Array($0.bindMemory(to: Float.self)) }
-            faces.append(Face(
-                location: FaceLocation(top: Int(face.top), right: Int(face.right), bottom: Int(face.bottom),
-                                       left: Int(face.left)),
-                encoding: encoding))
+            faces.append(
+                Face(
+                    location: FaceLocation(
+                        top: Int(face.top), right: Int(face.right), bottom: Int(face.bottom),
+                        left: Int(face.left)),
+                    encoding: encoding))
         }
-        return .success(EncodedImage(
-            image: info, faces: faces,
-            timings: EncodeTimings(decode: 0, detect: result.detect_seconds, encode: result.encode_seconds)))
+        return .success(
+            EncodedImage(
+                image: info, faces: faces,
+                timings: EncodeTimings(decode: 0, detect: result.detect_seconds, encode: result.encode_seconds)))
     }
 
     /// Runs only the detector on a decoded image, with `options.upsample`, and returns every
@@ -96,15 +101,17 @@ public final class FaceEngine {
     public func detect(image: DecodedImage) throws(Failure) -> [FaceDetection] {
         let info = image.info
         guard info.width > 0, info.height > 0, info.width <= Int(Int32.max), info.height <= Int(Int32.max),
-              image.pixels.count == info.width * info.height * 3
+            image.pixels.count == info.width * info.height * 3
         else {
-            throw Failure(.corruptImage, "decoded image of \(info.width)x\(info.height) has \(image.pixels.count) bytes")
+            throw Failure(
+                .corruptImage, "decoded image of \(info.width)x\(info.height) has \(image.pixels.count) bytes")
         }
         var found: UnsafePointer<fwd_detection>?
         var count = 0
         let status = image.pixels.withUnsafeBufferPointer { pixels in
-            fwd_engine_detect(handle, pixels.baseAddress, Int32(info.width), Int32(info.height), Int32(options.upsample),
-                              &found, &count, &message, message.count)
+            fwd_engine_detect(
+                handle, pixels.baseAddress, Int32(info.width), Int32(info.height), Int32(options.upsample),
+                &found, &count, &message, message.count)
         }
         guard status == FWD_OK else { throw Self.failure(for: status, message: String(cMessage: message), image: info) }
         return (0..<count).map { index in

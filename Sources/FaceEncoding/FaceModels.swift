@@ -41,8 +41,9 @@ public final class FaceModels: @unchecked Sendable {
         let status = fwd_models_load(directory.path, &modelOptions, &loaded, &message, message.count)
         guard status == FWD_OK, let loaded else {
             let detail = String(cMessage: message)
-            throw ModelError(Self.kind(of: status), path: Self.file(named: detail, in: directory, options: options),
-                             detail: detail)
+            throw ModelError(
+                Self.kind(of: status), path: Self.file(named: detail, in: directory, options: options),
+                detail: detail)
         }
         self.handle = loaded
         self.directory = directory

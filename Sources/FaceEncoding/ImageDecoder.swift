@@ -53,15 +53,16 @@ public enum ImageDecoder {
 
     private static func failure(_ status: fwc_status, _ message: [CChar], _ header: fwc_header) -> Failure {
         let text = String(cMessage: message)
-        let code: FailureCode = switch status {
-        case FWC_EMPTY_FILE: .emptyFile
-        case FWC_NOT_AN_IMAGE: .notAnImage
-        case FWC_UNSUPPORTED_FORMAT: .unsupportedFormat
-        case FWC_TOO_LARGE: .tooLarge
-        // The image is too big for the memory of this machine.
-        case FWC_TOO_MANY_PIXELS, FWC_OUT_OF_MEMORY: .tooManyPixels
-        default: .corruptImage
-        }
+        let code: FailureCode =
+            switch status {
+            case FWC_EMPTY_FILE: .emptyFile
+            case FWC_NOT_AN_IMAGE: .notAnImage
+            case FWC_UNSUPPORTED_FORMAT: .unsupportedFormat
+            case FWC_TOO_LARGE: .tooLarge
+            // The image is too big for the memory of this machine.
+            case FWC_TOO_MANY_PIXELS, FWC_OUT_OF_MEMORY: .tooManyPixels
+            default: .corruptImage
+            }
         return Failure(code, text.isEmpty ? "the image could not be decoded" : text)
     }
 }

@@ -38,9 +38,11 @@ public enum ImageFile {
         while true {
             if filled == bytes.count {
                 guard bytes.count <= maxBytes else {
-                    return .failure(Failure(.tooLarge, "\(path) grew past the limit of \(maxBytes) bytes while being read"))
+                    return .failure(
+                        Failure(.tooLarge, "\(path) grew past the limit of \(maxBytes) bytes while being read"))
                 }
-                bytes.append(contentsOf: repeatElement(0, count: min(max(bytes.count, 65_536), maxBytes + 1 - bytes.count)))
+                bytes.append(
+                    contentsOf: repeatElement(0, count: min(max(bytes.count, 65_536), maxBytes + 1 - bytes.count)))
             }
             let count = bytes.withUnsafeMutableBytes { buffer in
                 systemRead(fd, buffer.baseAddress! + filled, buffer.count - filled)

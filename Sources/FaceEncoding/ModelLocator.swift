@@ -48,8 +48,9 @@ public enum ModelLocator {
         where FileManager.default.fileExists(atPath: candidate + "/" + ModelFile.resnet) {
             return URL(fileURLWithPath: candidate, isDirectory: true).standardizedFileURL
         }
-        throw ModelError(.directoryNotFound, path: candidates.first ?? "models",
-                         detail: "no \(ModelFile.resnet) in " + candidates.joined(separator: ", "))
+        throw ModelError(
+            .directoryNotFound, path: candidates.first ?? "models",
+            detail: "no \(ModelFile.resnet) in " + candidates.joined(separator: ", "))
     }
 
     /// The default places, in order, after the explicit directory and the environment variable.

@@ -21,25 +21,26 @@ public enum SniffedFormat: String, Sendable, CaseIterable {
     public var displayName: String { String(cString: fwc_format_name(cValue)) }
 
     init(_ format: fwc_format) {
-        self = switch format {
-        case FWC_FORMAT_JPEG: .jpeg
-        case FWC_FORMAT_PNG: .png
-        case FWC_FORMAT_GIF: .gif
-        case FWC_FORMAT_BMP: .bmp
-        case FWC_FORMAT_WEBP: .webp
-        case FWC_FORMAT_TIFF: .tiff
-        case FWC_FORMAT_HEIF: .heif
-        case FWC_FORMAT_AVIF: .avif
-        case FWC_FORMAT_JPEG2000: .jpeg2000
-        case FWC_FORMAT_JPEGXL: .jpegXL
-        case FWC_FORMAT_ICO: .ico
-        case FWC_FORMAT_PSD: .psd
-        case FWC_FORMAT_QOI: .qoi
-        case FWC_FORMAT_PNM: .pnm
-        case FWC_FORMAT_OPENEXR: .openEXR
-        case FWC_FORMAT_MNG: .mng
-        default: .unknown
-        }
+        self =
+            switch format {
+            case FWC_FORMAT_JPEG: .jpeg
+            case FWC_FORMAT_PNG: .png
+            case FWC_FORMAT_GIF: .gif
+            case FWC_FORMAT_BMP: .bmp
+            case FWC_FORMAT_WEBP: .webp
+            case FWC_FORMAT_TIFF: .tiff
+            case FWC_FORMAT_HEIF: .heif
+            case FWC_FORMAT_AVIF: .avif
+            case FWC_FORMAT_JPEG2000: .jpeg2000
+            case FWC_FORMAT_JPEGXL: .jpegXL
+            case FWC_FORMAT_ICO: .ico
+            case FWC_FORMAT_PSD: .psd
+            case FWC_FORMAT_QOI: .qoi
+            case FWC_FORMAT_PNM: .pnm
+            case FWC_FORMAT_OPENEXR: .openEXR
+            case FWC_FORMAT_MNG: .mng
+            default: .unknown
+            }
     }
 
     var cValue: fwc_format {

@@ -76,7 +76,8 @@ struct ByteReader {
         let bytes = try raw(count * 4)
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
             for i in 0..<count {
-                out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+                out[i] = Float(
+                    bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
             }
             initialized = count
         }

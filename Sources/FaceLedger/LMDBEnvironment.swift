@@ -66,7 +66,9 @@ final class LMDBEnvironment: @unchecked Sendable {
         var st = stat()
         guard stat(path, &st) == 0 else {
             let e = errno
-            if e == ENOENT { throw LedgerError(.notFound, "no ledger at \(path) (the directory does not exist)", status: e) }
+            if e == ENOENT {
+                throw LedgerError(.notFound, "no ledger at \(path) (the directory does not exist)", status: e)
+            }
             throw LedgerError(.lmdb, "cannot open the ledger at \(path): \(systemErrorText(e))", status: e)
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
@@ -303,7 +305,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         let partial = Databases(records: records, byTime: 0, bySHA: 0, queue: 0, meta: meta)
         try LedgerSchema.prepare(txn, partial, writable: false, directory: directory)
         guard let byTime = try open(names.byTime), let bySHA = try open(names.bySHA),
-              let queue = try open(names.queue)
+            let queue = try open(names.queue)
         else { throw LedgerError.corrupt("the ledger at \(directory) lacks an index database") }
         return Databases(records: records, byTime: byTime, bySHA: bySHA, queue: queue, meta: meta)
     }

@@ -24,7 +24,9 @@ extension Ledger {
         let dbs = environment.databases
         return try environment.read { txn throws(LedgerError) in
             guard let idBytes = try txn.get(dbs.bySHA, sha) else { return nil }
-            guard let id = UUID(bytes: idBytes) else { throw LedgerError.corrupt("by_sha value of \(idBytes.count) bytes") }
+            guard let id = UUID(bytes: idBytes) else {
+                throw LedgerError.corrupt("by_sha value of \(idBytes.count) bytes")
+            }
             guard let value = try txn.get(dbs.records, id.bytes) else {
                 throw LedgerError.corrupt("by_sha points at missing record \(id.uuidString.lowercased())")
             }
@@ -95,7 +97,9 @@ extension Ledger {
             let (ids, finished): ([UUID], Bool) = try environment.read { txn throws(LedgerError) in
                 try txn.withCursor(dbs.records) { cursor throws(LedgerError) in
                     var entry = if let position { try cursor.seek(atOrAfter: position) } else { try cursor.first() }
-                    if let position, let current = entry, current.key.elementsEqual(position) { entry = try cursor.next() }
+                    if let position, let current = entry, current.key.elementsEqual(position) {
+                        entry = try cursor.next()
+                    }
                     var ids: [UUID] = []
                     while let current = entry, ids.count < Self.batchSize * 16 {
                         guard let id = UUID(bytes: current.key) else {
@@ -195,7 +199,8 @@ extension Ledger {
                     throw LedgerError.corrupt("by_time points at missing record \(id.uuidString.lowercased())")
                 }
                 let record = try RecordCodec.decode(value)
-                let inWindow = (from.map { record.createdAt >= $0 } ?? true) && (to.map { record.createdAt < $0 } ?? true)
+                let inWindow =
+                    (from.map { record.createdAt >= $0 } ?? true) && (to.map { record.createdAt < $0 } ?? true)
                 entry = try cursor.next()
                 if !(try visit(key, record, inWindow)) { return entry == nil }
             }

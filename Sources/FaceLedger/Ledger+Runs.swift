@@ -80,7 +80,8 @@ extension Ledger {
                     while let (key, _) = entry {
                         let id = try Keys.id(ofTimeKey: key)
                         if try Self.load(id, txn, dbs).attempts > 0, !start.suspects.contains(id),
-                           !start.charged.contains(id) {
+                            !start.charged.contains(id)
+                        {
                             try txn.put(dbs.meta, MetaKey.suspectPrefix + id.bytes, [])
                             start.suspects.append(id)
                         }

@@ -94,7 +94,7 @@ public final class Ledger: Sendable {
         values.reserveCapacity(records.count)
         for record in records {
             guard record.status == .created, record.faces.isEmpty, record.error == nil,
-                  record.completedAt == nil
+                record.completedAt == nil
             else {
                 throw LedgerError(
                     .invalidArgument,

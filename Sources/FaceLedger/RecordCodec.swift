@@ -77,7 +77,7 @@ enum RecordCodec {
         for face in r.faces {
             let l = face.location
             guard let top = Int32(exactly: l.top), let right = Int32(exactly: l.right),
-                  let bottom = Int32(exactly: l.bottom), let left = Int32(exactly: l.left)
+                let bottom = Int32(exactly: l.bottom), let left = Int32(exactly: l.left)
             else { throw LedgerError(.invalidArgument, "face box \(l) out of range") }
             guard face.encoding.count <= Int(UInt16.max) else {
                 throw LedgerError(.invalidArgument, "face encoding has \(face.encoding.count) components")
@@ -139,10 +139,14 @@ enum RecordCodec {
         var faces: [Face] = []
         faces.reserveCapacity(faceCount)
         for _ in 0..<faceCount {
-            let top = Int(try r.i32()), right = Int(try r.i32()), bottom = Int(try r.i32()), left = Int(try r.i32())
+            let top = Int(try r.i32())
+            let right = Int(try r.i32())
+            let bottom = Int(try r.i32())
+            let left = Int(try r.i32())
             let n = Int(try r.u16())
             let encoding = try r.floats(n)
-            faces.append(Face(location: FaceLocation(top: top, right: right, bottom: bottom, left: left), encoding: encoding))
+            faces.append(
+                Face(location: FaceLocation(top: top, right: right, bottom: bottom, left: left), encoding: encoding))
         }
         try r.expectEnd()
         return LedgerRecord(

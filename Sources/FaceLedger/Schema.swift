@@ -63,7 +63,7 @@ public enum LedgerSchema {
         SchemaMigration(from: 0, summary: "rebuild by_time, by_sha, queue and counters from records") {
             txn, dbs throws(LedgerError) in
             try rebuildDerivedState(txn, dbs)
-        },
+        }
     ]
 
     /// Reads the version stored in `meta` (0 when absent).

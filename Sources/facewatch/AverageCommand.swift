@@ -33,9 +33,15 @@ struct AverageCommand: ParsableCommand {
 
     func validate() throws {
         if since != nil && from != nil { throw ValidationError("give --since or --from, not both") }
-        if let since, ValueParsing.seconds(since) == nil { throw ValidationError("--since: expected a span such as 24h, 7d or 90m, got \(since)") }
-        if let from, ValueParsing.date(from) == nil { throw ValidationError("--from: expected a time such as 2026-11-24T18:00:00Z, got \(from)") }
-        if let to, ValueParsing.date(to) == nil { throw ValidationError("--to: expected a time such as 2026-11-24T18:00:00Z, got \(to)") }
+        if let since, ValueParsing.seconds(since) == nil {
+            throw ValidationError("--since: expected a span such as 24h, 7d or 90m, got \(since)")
+        }
+        if let from, ValueParsing.date(from) == nil {
+            throw ValidationError("--from: expected a time such as 2026-11-24T18:00:00Z, got \(from)")
+        }
+        if let to, ValueParsing.date(to) == nil {
+            throw ValidationError("--to: expected a time such as 2026-11-24T18:00:00Z, got \(to)")
+        }
     }
 
     func run() throws {

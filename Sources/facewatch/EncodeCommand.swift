@@ -23,7 +23,10 @@ struct EncodeCommand: AsyncParsableCommand {
     @Option(help: "Encoder threads (default: the number of CPU cores).")
     var workers: Int?
 
-    @Option(help: "Directory with the dlib model files (default: $FACEWATCH_MODELS, ./models, <prefix>/share/facewatch/models).")
+    @Option(
+        help:
+            "Directory with the dlib model files (default: $FACEWATCH_MODELS, ./models, <prefix>/share/facewatch/models)."
+    )
     var models: String?
 
     @Option(help: "How many times to upsample the image before detecting faces (0-8).")
@@ -51,10 +54,14 @@ struct EncodeCommand: AsyncParsableCommand {
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if !EncoderOptions.upsampleRange.contains(upsample) {
-            throw ValidationError("--upsample must be between \(EncoderOptions.upsampleRange.lowerBound) and \(EncoderOptions.upsampleRange.upperBound)")
+            throw ValidationError(
+                "--upsample must be between \(EncoderOptions.upsampleRange.lowerBound) and \(EncoderOptions.upsampleRange.upperBound)"
+            )
         }
         if !EncoderOptions.jittersRange.contains(jitters) {
-            throw ValidationError("--jitters must be between \(EncoderOptions.jittersRange.lowerBound) and \(EncoderOptions.jittersRange.upperBound)")
+            throw ValidationError(
+                "--jitters must be between \(EncoderOptions.jittersRange.lowerBound) and \(EncoderOptions.jittersRange.upperBound)"
+            )
         }
         if Landmarks(rawValue: landmarks) == nil { throw ValidationError("--landmarks must be small or large") }
         if DetectorKind(rawValue: detector) == nil { throw ValidationError("--detector must be hog, dlib-hog or cnn") }
@@ -87,9 +94,13 @@ struct EncodeCommand: AsyncParsableCommand {
             var json = item.document.json
             if timings, case .object(var members) = json {
                 let t = item.timings ?? EncodeTimings()
-                members.append(("timings", .object([
-                    ("decode", .double(t.decode)), ("detect", .double(t.detect)), ("encode", .double(t.encode)),
-                ])))
+                members.append(
+                    (
+                        "timings",
+                        .object([
+                            ("decode", .double(t.decode)), ("detect", .double(t.detect)), ("encode", .double(t.encode)),
+                        ])
+                    ))
                 json = .object(members)
             }
             if item.document.status != .completed { failures += 1 }

@@ -7,7 +7,8 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show whether a daemon runs on the root, the backlog, the rate and the latest failures.",
-        discussion: "Exit status: 0 when a daemon holds the root, 3 when none runs (like `systemctl status`), 1 on errors."
+        discussion:
+            "Exit status: 0 when a daemon holds the root, 3 when none runs (like `systemctl status`), 1 on errors."
     )
 
     @OptionGroup var rootOptions: RootOptions

@@ -48,7 +48,9 @@ struct SubmitCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard FileManager.default.fileExists(atPath: configuration.inbox) else {
-            printError("facewatch: no inbox at \(configuration.inbox) (start `facewatch serve` on \(configuration.root) first)")
+            printError(
+                "facewatch: no inbox at \(configuration.inbox) (start `facewatch serve` on \(configuration.root) first)"
+            )
             throw ExitCode(1)
         }
         let submitter = Submitter(inbox: configuration.inbox)
@@ -89,8 +91,10 @@ struct SubmitCommand: AsyncParsableCommand {
                 })
             if !pending.isEmpty {
                 if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
-                printError("facewatch: timed out waiting for \(pending.count) of \(submitted.count) results: "
-                    + pending.prefix(5).map(\.lowercased).joined(separator: " ") + (pending.count > 5 ? " ..." : ""))
+                printError(
+                    "facewatch: timed out waiting for \(pending.count) of \(submitted.count) results: "
+                        + pending.prefix(5).map(\.lowercased).joined(separator: " ") + (pending.count > 5 ? " ..." : "")
+                )
                 throw ExitCode(1)
             }
         }

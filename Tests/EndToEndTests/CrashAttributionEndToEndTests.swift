@@ -26,7 +26,8 @@ struct CrashAttributionEndToEndTests {
                 .filter { FileManager.default.fileExists(atPath: $0) }
         }
         func dropWave(_ wave: Int, count: Int) {
-            try? FileManager.default.createDirectory(atPath: root.inbox + "/w\(wave)", withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(
+                atPath: root.inbox + "/w\(wave)", withIntermediateDirectories: true)
             for i in 0..<count {
                 let name = "w\(wave)/f\(i).png"
                 let path = staging + "/w\(wave)_f\(i).png"
@@ -57,24 +58,31 @@ struct CrashAttributionEndToEndTests {
         }
         let daemon = try root.startDaemon()
         dropWave(8, count: 10)
-        #expect(await eventually(timeout: .seconds(300)) { root.documentCount() >= names.count }, "\(root.documentCount()) of \(names.count)")
+        #expect(
+            await eventually(timeout: .seconds(300)) { root.documentCount() >= names.count },
+            "\(root.documentCount()) of \(names.count)")
         daemon.stop()
 
         let documents = try root.documents()
         #expect(documents.count == names.count)
-        #expect(documents.compactMap(\.source?.name).sorted() == names.sorted(), "a file lost its name or was recorded twice")
+        #expect(
+            documents.compactMap(\.source?.name).sorted() == names.sorted(),
+            "a file lost its name or was recorded twice")
         for document in documents where document.status != .completed {
-            Issue.record("\(document.source?.name ?? "?") ended \(document.status.rawValue): \(document.error?.message ?? "")")
+            Issue.record(
+                "\(document.source?.name ?? "?") ended \(document.status.rawValue): \(document.error?.message ?? "")")
         }
         let stored = root.storedEntries()
         #expect(stored.count == names.count)
         #expect(Set(stored.keys) == Set(documents.compactMap(\.id)))
-        #expect(root.inboxLeftovers().allSatisfy { !$0.hasSuffix(".png") }, "left in the inbox: \(root.inboxLeftovers())")
+        #expect(
+            root.inboxLeftovers().allSatisfy { !$0.hasSuffix(".png") }, "left in the inbox: \(root.inboxLeftovers())")
 
         // stats.json, `stats` and `average` add up to what the documents say.
         let (faces, mean) = meanEncoding(documents)
-        let statsFile = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json"))) as? [String: Any] ?? [:]
+        let statsFile =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json"))) as? [String: Any] ?? [:]
         for stats in [statsFile, try await root.stats()] {
             #expect(stats["total"] as? Int == names.count)
             #expect(stats["completed"] as? Int == names.count)
@@ -104,7 +112,9 @@ struct CrashAttributionEndToEndTests {
             let daemon = try DaemonProcess(
                 root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
                 environment: ["FACEWATCH_TEST_POISON": "poison"])
-            let ended = await eventually(timeout: .seconds(120)) { !daemon.process.isRunning || root.documentCount() == names.count }
+            let ended = await eventually(timeout: .seconds(120)) {
+                !daemon.process.isRunning || root.documentCount() == names.count
+            }
             #expect(ended, "\(daemon.log)")
             if daemon.process.isRunning {
                 daemon.stop()
@@ -123,7 +133,8 @@ struct CrashAttributionEndToEndTests {
                 #expect(document.status == .failed)
                 #expect(document.error?.code == .crashed)
             } else {
-                #expect(document.status == .completed, "\(document.source?.name ?? "?"): \(document.error?.message ?? "")")
+                #expect(
+                    document.status == .completed, "\(document.source?.name ?? "?"): \(document.error?.message ?? "")")
             }
         }
     }

@@ -26,7 +26,8 @@ struct DaemonEndToEndTests {
         #expect(fd >= 0)
         #expect(copied.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, 40) } == 40)
         usleep(150_000)  // the scenario: the writer pauses (well within the settle time) before the rest
-        #expect(copied.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + 40, copied.count - 40) } == copied.count - 40)
+        #expect(
+            copied.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + 40, copied.count - 40) } == copied.count - 40)
         close(fd)
 
         // rsync-style: a hidden temporary name, then a rename.
@@ -38,7 +39,8 @@ struct DaemonEndToEndTests {
         // The daemon handles the inbox's events in order: once it took moved.png, it has seen the
         // temporary file written before it, and must have left it alone.
         #expect(await eventually { !FileManager.default.fileExists(atPath: root.inbox + "/moved.png") })
-        #expect(FileManager.default.fileExists(atPath: root.inbox + "/.synced.png.Xa83kq"), "a temporary name was taken")
+        #expect(
+            FileManager.default.fileExists(atPath: root.inbox + "/.synced.png.Xa83kq"), "a temporary name was taken")
         #expect(rename(root.inbox + "/.synced.png.Xa83kq", root.inbox + "/synced.png") == 0)
 
         // A nested directory created in place, and a whole tree moved in.
@@ -49,7 +51,9 @@ struct DaemonEndToEndTests {
 
         // submit: copies under a temporary name, renames to <uuid>.png, prints the UUID.
         write(TinyPNG.make(width: 24, height: 24, seed: 7), to: staging + "/submitted.png")
-        let submitted = try await facewatch(["submit", "--root", root.root, "--wait", "--timeout", "60s", staging + "/submitted.png"])
+        let submitted = try await facewatch([
+            "submit", "--root", root.root, "--wait", "--timeout", "60s", staging + "/submitted.png",
+        ])
         #expect(submitted.status == 0, "\(submitted.stderr)")
         let lines = submitted.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 2, "a UUID line and a result line: \(lines)")
@@ -94,8 +98,10 @@ struct DaemonEndToEndTests {
         defer { daemon.stop() }
         let staging = root.staging()
 
-        var truncatedJPEG: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0, 1, 1, 0, 0, 1, 0, 1, 0, 0]
-        if let images = testImagesDirectory, let jpeg = FileManager.default.contents(atPath: images + "/astronaut.jpg") {
+        var truncatedJPEG: [UInt8] =
+            [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0, 1, 1, 0, 0, 1, 0, 1, 0, 0]
+        if let images = testImagesDirectory, let jpeg = FileManager.default.contents(atPath: images + "/astronaut.jpg")
+        {
             truncatedJPEG = Array(jpeg.prefix(jpeg.count / 2))
         }
         let cases: [(name: String, bytes: [UInt8], code: FailureCode)] = [
@@ -169,7 +175,9 @@ struct DaemonEndToEndTests {
         for i in 0..<count {
             #expect(rename(staging + "/f\(i).png", root.inbox + "/f\(i).png") == 0)
         }
-        #expect(await eventually(timeout: .seconds(240)) { root.documentCount() >= count }, "\(root.documentCount()) of \(count)")
+        #expect(
+            await eventually(timeout: .seconds(240)) { root.documentCount() >= count },
+            "\(root.documentCount()) of \(count)")
         let documents = try root.documents()
         #expect(documents.count == count)
         let names = documents.compactMap { $0.source?.name }
@@ -220,9 +228,10 @@ struct DaemonEndToEndTests {
         dropBacklog(root, count: count, seed: 500)
         // A backlog: every file recorded in the ledger and some encoded, then the kill. (A kill
         // while files are still being taken in is the next test's case.)
-        #expect(try await eventually(interval: .milliseconds(100)) {
-            try await root.stats()["total"] as? Int == count && root.documentCount() >= 15
-        })
+        #expect(
+            try await eventually(interval: .milliseconds(100)) {
+                try await root.stats()["total"] as? Int == count && root.documentCount() >= 15
+            })
         daemon.send(SIGKILL)
         #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
         let doneAtKill = root.documentCount()
@@ -230,7 +239,9 @@ struct DaemonEndToEndTests {
 
         let restarted = try root.startDaemon()
         defer { restarted.stop() }
-        #expect(await eventually(timeout: .seconds(240)) { root.documentCount() >= count }, "\(root.documentCount()) of \(count)")
+        #expect(
+            await eventually(timeout: .seconds(240)) { root.documentCount() >= count },
+            "\(root.documentCount()) of \(count)")
         try await expectExactAccounting(root, names: Set((0..<count).map { "b\($0).png" }))
         // The files being encoded at the kill were tried again: an attempt counted, none crashed.
         #expect(try root.documents().allSatisfy { $0.status == .completed })
@@ -249,7 +260,9 @@ struct DaemonEndToEndTests {
 
         let restarted = try root.startDaemon()
         defer { restarted.stop() }
-        #expect(await eventually(timeout: .seconds(240)) { root.documentCount() >= count }, "\(root.documentCount()) of \(count)")
+        #expect(
+            await eventually(timeout: .seconds(240)) { root.documentCount() >= count },
+            "\(root.documentCount()) of \(count)")
         // A file taken into the store just before the kill, without its record, keeps its inbox
         // name (its intake intent was committed before the rename). Every file is there exactly once.
         let documents = try root.documents()
@@ -288,7 +301,9 @@ struct DaemonEndToEndTests {
         #expect(total + inInbox == count)
         #expect(final < count, "all done before SIGTERM: the test proves little")
         // stats.json was written at shutdown with the committed counts.
-        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json"))) as? [String: Any]
+        let written =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json")))
+            as? [String: Any]
         #expect(written?["total"] as? Int == total)
 
         let restarted = try root.startDaemon()
@@ -302,7 +317,8 @@ struct DaemonEndToEndTests {
         let first = try root.startDaemon()
         defer { first.stop() }
         // "At once": before loading any model; the runner's deadline fails the test if it hangs.
-        let second = try await facewatch(["serve", "--root", root.root, "--models", modelsDirectory!], timeout: .seconds(30))
+        let second = try await facewatch(
+            ["serve", "--root", root.root, "--models", modelsDirectory!], timeout: .seconds(30))
         #expect(second.status == 1)
         #expect(!second.stderr.contains(" info ready "), "\(second.stderr)")
         #expect(second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
@@ -323,7 +339,8 @@ struct DaemonEndToEndTests {
     @Test func aStoreOnAnotherFileSystem() async throws {
         let root = TestRoot("otherfs")
         guard let (store, cleanUp) = try otherFileSystemDirectory(for: root) else {
-            try Test.cancel("no second file system: /dev/shm is absent or on the same device, and tmpfs cannot be mounted here")
+            try Test.cancel(
+                "no second file system: /dev/shm is absent or on the same device, and tmpfs cannot be mounted here")
         }
         defer { cleanUp() }
         let daemon = try root.startDaemon(["--store", store])
@@ -366,18 +383,23 @@ struct DaemonEndToEndTests {
         guard (try? mount.run()) != nil else { return nil }
         mount.waitUntilExit()
         guard mount.terminationStatus == 0 else { return nil }
-        return (mountPoint, {
-            let umount = Process()
-            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-            umount.arguments = [mountPoint]
-            try? umount.run()
-            umount.waitUntilExit()
-        })
+        return (
+            mountPoint,
+            {
+                let umount = Process()
+                umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+                umount.arguments = [mountPoint]
+                try? umount.run()
+                umount.waitUntilExit()
+            }
+        )
     }
 
     // MARK: - Faces, stats and average
 
-    @Test(.enabled(if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"))
+    @Test(
+        .enabled(
+            if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"))
     func statsAndAverageMatchWhatTheResultsSay() async throws {
         let images = testImagesDirectory!
         let root = TestRoot("average")
@@ -399,10 +421,13 @@ struct DaemonEndToEndTests {
         #expect(await eventually { root.documentCount() >= 7 })
         // stats.json is rewritten at most once a second: wait for the rewrite that counts all seven.
         let statsFile = URL(fileURLWithPath: root.root + "/stats.json")
-        #expect(await eventually(timeout: .seconds(30)) {
-            let written = (try? Data(contentsOf: statsFile)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-            return written?["total"] as? Int == 7
-        })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                let written = (try? Data(contentsOf: statsFile)).flatMap {
+                    try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+                }
+                return written?["total"] as? Int == 7
+            })
 
         let documents = try root.documents()
         let (faceCount, mean) = meanEncoding(documents)
@@ -421,7 +446,9 @@ struct DaemonEndToEndTests {
         let statsMean = (stats["average_encoding"] as? [NSNumber])?.map(\.doubleValue) ?? []
         #expect(statsMean.count == 128)
         #expect(zip(statsMean, mean).allSatisfy { abs($0 - $1) < 1e-6 })
-        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json"))) as? [String: Any]
+        let written =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root.root + "/stats.json")))
+            as? [String: Any]
         #expect(written?["faces"] as? Int == faceCount)
         #expect(written?["total"] as? Int == 7)
 
@@ -468,7 +495,10 @@ extension DaemonEndToEndTests {
 
         try "max_bytes = lots\n".write(toFile: config, atomically: true, encoding: .utf8)
         daemon.send(SIGHUP)
-        #expect(await eventually(timeout: .seconds(20)) { daemon.log.contains("reload failed, keeping the running configuration") })
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                daemon.log.contains("reload failed, keeping the running configuration")
+            })
         write(TinyPNG.make(width: 200, height: 200, seed: 6), to: root.inbox + "/still.png")
         #expect(await eventually { root.documentCount() == 3 })
         let still = try root.documents().first { $0.source?.name == "still.png" }

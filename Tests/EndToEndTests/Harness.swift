@@ -13,12 +13,14 @@ let modelsDirectory = testModelsDirectory
 
 /// The conformance images (`make test-images`): `$FACEWATCH_TEST_IMAGES` or `<repo>/.cache/test-images`.
 let testImagesDirectory: String? = {
-    let candidate = ProcessInfo.processInfo.environment["FACEWATCH_TEST_IMAGES"] ?? repositoryRoot + "/.cache/test-images"
+    let candidate =
+        ProcessInfo.processInfo.environment["FACEWATCH_TEST_IMAGES"] ?? repositoryRoot + "/.cache/test-images"
     return FileManager.default.fileExists(atPath: candidate + "/astronaut.png") ? candidate : nil
 }()
 
 let canRunDaemon = facewatchBinary != nil && modelsDirectory != nil
-let whyNot = facewatchBinary == nil
+let whyNot =
+    facewatchBinary == nil
     ? "no facewatch binary next to the tests (build it, or set FACEWATCH_BIN)"
     : "no models in <repo>/models (run `make models` or set FACEWATCH_MODELS)"
 
@@ -72,7 +74,9 @@ final class TestRoot {
 
     /// How many result documents exist.
     func documentCount() -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.count
+        ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).filter {
+            $0.hasSuffix(".json") && !$0.hasPrefix(".")
+        }.count
     }
 
     /// The entries stored under `store/<shard>/` (any kind), by UUID text.
@@ -80,7 +84,8 @@ final class TestRoot {
         let store = storeDirectory ?? self.store
         var found: [String: String] = [:]
         for shard in (try? FileManager.default.contentsOfDirectory(atPath: store)) ?? [] where shard.count == 2 {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: store + "/" + shard)) ?? [] where !name.hasPrefix(".") {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: store + "/" + shard)) ?? []
+            where !name.hasPrefix(".") {
                 found[String(name.prefix(36))] = store + "/" + shard + "/" + name
             }
         }

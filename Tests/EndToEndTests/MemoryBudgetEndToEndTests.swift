@@ -15,7 +15,9 @@ struct MemoryBudgetEndToEndTests {
     func memory(_ field: String, of pid: Int32) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }
+            let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap {
+                Int($0)
+            }
             return kilobytes.map { $0 * 1024 }
         }
         return nil
@@ -42,16 +44,22 @@ struct MemoryBudgetEndToEndTests {
         for name in big.prefix(2) + small.prefix(3) + [big[2]] + small.suffix(3) {
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
         }
-        #expect(await eventually(timeout: .seconds(300)) { root.documentCount() == big.count + small.count }, "\(daemon.log)")
+        #expect(
+            await eventually(timeout: .seconds(300)) { root.documentCount() == big.count + small.count },
+            "\(daemon.log)")
         let peak = try #require(memory("VmHWM", of: daemon.pid))
         let margin = 50_000_000
-        #expect(peak <= base + budget + margin, "peak \(peak / 1_000_000) MB over base \(base / 1_000_000) MB + budget \(budget / 1_000_000) MB + \(margin / 1_000_000) MB")
+        #expect(
+            peak <= base + budget + margin,
+            "peak \(peak / 1_000_000) MB over base \(base / 1_000_000) MB + budget \(budget / 1_000_000) MB + \(margin / 1_000_000) MB"
+        )
 
         let documents = try root.documents()
         #expect(documents.allSatisfy { $0.status == .completed })
-        let finished = Dictionary(uniqueKeysWithValues: documents.compactMap { document in
-            document.source.flatMap { source in document.completedAt.map { (source.name, $0) } }
-        })
+        let finished = Dictionary(
+            uniqueKeysWithValues: documents.compactMap { document in
+                document.source.flatMap { source in document.completedAt.map { (source.name, $0) } }
+            })
         let lastBig = try #require(big.compactMap { finished[$0] }.max())
         for name in small {
             let done = try #require(finished[name])

@@ -48,10 +48,13 @@ struct ServiceEndToEndTests {
         try "workers = 1\nlog_level = debug\n".write(toFile: config, atomically: true, encoding: .utf8)
         let beforeReload = listener.count
         daemon.send(SIGHUP)
-        let reloading = try #require(listener.wait(after: beforeReload, timeout: 30) { $0.contains("RELOADING=1") }, "no RELOADING=1")
+        let reloading = try #require(
+            listener.wait(after: beforeReload, timeout: 30) { $0.contains("RELOADING=1") }, "no RELOADING=1")
         let monotonic = reloading.text.split(separator: "\n").first { $0.hasPrefix("MONOTONIC_USEC=") }
         #expect(monotonic.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) } != nil, "\(reloading.text)")
-        let readyAgain = try #require(listener.wait(after: reloading.index + 1, timeout: 30) { $0.contains("READY=1") }, "no READY=1 after the reload")
+        let readyAgain = try #require(
+            listener.wait(after: reloading.index + 1, timeout: 30) { $0.contains("READY=1") },
+            "no READY=1 after the reload")
         #expect(readyAgain.text.contains("reloaded: 1 workers"), "\(readyAgain.text)")
         let doneAtReload = root.documentCount()
         #expect(doneAtReload < first + 2, "the backlog was finished before the reload: the test proves little")
@@ -64,12 +67,18 @@ struct ServiceEndToEndTests {
             #expect(rename(staging + "/b\(i).png", root.inbox + "/b\(i).png") == 0)
         }
         let total = first + 2 + second
-        #expect(await eventually(timeout: .seconds(120)) { root.documentCount() >= total }, "\(root.documentCount()) of \(total)")
-        #expect(await eventually(timeout: .seconds(30)) { daemon.log.contains("previous encoder workers finished their files and stopped workers=2") })
+        #expect(
+            await eventually(timeout: .seconds(120)) { root.documentCount() >= total },
+            "\(root.documentCount()) of \(total)")
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                daemon.log.contains("previous encoder workers finished their files and stopped workers=2")
+            })
 
         // Nothing lost, nothing twice.
         let documents = try root.documents()
-        let names = (0..<first).map { "a\($0).png" } + (0..<second).map { "b\($0).png" } + ["notes-1.txt", "notes-2.txt"]
+        let names =
+            (0..<first).map { "a\($0).png" } + (0..<second).map { "b\($0).png" } + ["notes-1.txt", "notes-2.txt"]
         #expect(documents.compactMap { $0.source?.name }.sorted() == names.sorted())
         #expect(documents.filter { $0.status == .completed }.count == first + second)
         #expect(documents.filter { $0.error?.code == .notAnImage }.count == 2)
@@ -85,9 +94,9 @@ struct ServiceEndToEndTests {
         var metrics = Exposition(text: "")
         let agreed = await eventually(timeout: .seconds(15)) {
             guard let data = FileManager.default.contents(atPath: root.root + "/stats.json"),
-                  let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  parsed["total"] as? Int == total, parsed["created"] as? Int == 0,
-                  let text = try? String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8)
+                let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                parsed["total"] as? Int == total, parsed["created"] as? Int == 0,
+                let text = try? String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8)
             else { return false }
             stats = parsed
             metrics = Exposition(text: text)
@@ -102,8 +111,11 @@ struct ServiceEndToEndTests {
         // `facewatch status` shows all of it for a person.
         let shown = try await facewatch(["status", "--root", root.root])
         #expect(shown.status == 0)
-        for line in ["daemon:   running (pid \(daemon.pid))", "backlog:  0 waiting", "total:    \(total) (\(first + second) completed, 2 failed)",
-                     "workers:  1", "encoding: ", "failures: not_an_image 2", "not_an_image notes-"] {
+        for line in [
+            "daemon:   running (pid \(daemon.pid))", "backlog:  0 waiting",
+            "total:    \(total) (\(first + second) completed, 2 failed)",
+            "workers:  1", "encoding: ", "failures: not_an_image 2", "not_an_image notes-",
+        ] {
             #expect(shown.stdout.contains(line), "missing \(line): \(shown.stdout)")
         }
 
@@ -117,14 +129,17 @@ struct ServiceEndToEndTests {
         try expectMetrics(stopped, equal: stats, encodes: total, up: false)
 
         // A restart does not reset the counters: they are read from the ledger.
-        let restarted = try DaemonProcess(root: root.root, arguments: ["--workers", "1"], environment: ["NOTIFY_SOCKET": ""])
+        let restarted = try DaemonProcess(
+            root: root.root, arguments: ["--workers", "1"], environment: ["NOTIFY_SOCKET": ""])
         defer { restarted.stop() }
         try restarted.waitUntilReady()
         var again = Exposition(text: "")
-        #expect(await eventually(timeout: .seconds(15)) {
-            again = Exposition(text: (try? String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8)) ?? "")
-            return again.value("facewatch_up") == 1
-        })
+        #expect(
+            await eventually(timeout: .seconds(15)) {
+                again = Exposition(
+                    text: (try? String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8)) ?? "")
+                return again.value("facewatch_up") == 1
+            })
         try expectMetrics(again, equal: stats, encodes: total, up: true)
         #expect(again.value("facewatch_files_failed_total", ["code": "not_an_image"]) == 2)
     }
@@ -151,7 +166,9 @@ struct ServiceEndToEndTests {
 
     // MARK: - Watchdog
 
-    @Test(.enabled(if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"))
+    @Test(
+        .enabled(
+            if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"))
     func watchdogIsNotFedWhileAnEncodeIsStuckAndIsFedAgainAfter() async throws {
         let root = TestRoot("watchdog")
         let listener = try NotifyListener()
@@ -170,9 +187,10 @@ struct ServiceEndToEndTests {
         #expect(rename(root.base + "/staging/slow.png", root.inbox + "/slow.png") == 0)
         #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == 1 }, "\(daemon.log)")
         let receivedBeforeTheDocument = listener.all.count
-        #expect(await eventually(timeout: .seconds(10)) {
-            listener.all.contains { $0.text == "WATCHDOG=1\n" && $0.index >= receivedBeforeTheDocument }
-        }, "pings did not resume after the encode")
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                listener.all.contains { $0.text == "WATCHDOG=1\n" && $0.index >= receivedBeforeTheDocument }
+            }, "pings did not resume after the encode")
 
         // During the encode the pings were withheld, then fed again: the daemon says so, in that
         // order. (How long the encode took is for `make bench`, not for this test.)
@@ -186,9 +204,13 @@ struct ServiceEndToEndTests {
     // MARK: - examples/
 
     @Test(
-        .enabled(if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"),
-        .enabled(if: ["/usr/bin/inotifywait", "/usr/local/bin/inotifywait"].contains { FileManager.default.isExecutableFile(atPath: $0) },
-                 "drop-and-wait.sh needs inotifywait (apt install inotify-tools)"))
+        .enabled(
+            if: testImagesDirectory != nil, "no test images: run `make test-images` (or set FACEWATCH_TEST_IMAGES)"),
+        .enabled(
+            if: ["/usr/bin/inotifywait", "/usr/local/bin/inotifywait"].contains {
+                FileManager.default.isExecutableFile(atPath: $0)
+            },
+            "drop-and-wait.sh needs inotifywait (apt install inotify-tools)"))
     func dropAndWaitPrintsTheBoxesOfTheResultAndSimilarFacesFindsTheSamePerson() async throws {
         let images = testImagesDirectory!
         let root = TestRoot("examples")
@@ -206,10 +228,14 @@ struct ServiceEndToEndTests {
             let lines = run.stdout.split(separator: "\n").map(String.init)
             let path = try #require(lines.last, "no output for \(name)")
             #expect(path.hasPrefix(root.results + "/") && path.hasSuffix(".json"), "\(path)")
-            let document = try JSONDecoder().decode(ResultDocument.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            let document = try JSONDecoder().decode(
+                ResultDocument.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
             #expect(document.status == .completed)
             #expect(document.source?.name.hasSuffix(name.hasSuffix(".png") ? ".png" : ".jpg") == true)
-            #expect(lines.first == "\(document.id!): \(document.faces.count) face(s) in a \(document.image!.width)x\(document.image!.height) \(document.image!.format.rawValue)", "\(lines)")
+            #expect(
+                lines.first
+                    == "\(document.id!): \(document.faces.count) face(s) in a \(document.image!.width)x\(document.image!.height) \(document.image!.format.rawValue)",
+                "\(lines)")
             let boxes = document.faces.enumerated().map { number, face in
                 let box = face.location
                 return "face \(number + 1): top=\(box.top) right=\(box.right) bottom=\(box.bottom) left=\(box.left)"
@@ -224,8 +250,11 @@ struct ServiceEndToEndTests {
         // similar_faces.py over those results: the pairs under 0.6 computed here from the JSON.
         let documents = try root.documents()
         var faces: [(label: String, encoding: [Double])] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: root.results) where name.hasSuffix(".json") && !name.hasPrefix(".") {
-            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root.results + "/" + name))) as? [String: Any]
+        for name in try FileManager.default.contentsOfDirectory(atPath: root.results)
+        where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let object =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: root.results + "/" + name))) as? [String: Any]
             let id = try #require(object?["id"] as? String)
             for (index, face) in ((object?["faces"] as? [[String: Any]]) ?? []).enumerated() {
                 let encoding = (face["encoding"] as? [NSNumber])?.map(\.doubleValue) ?? []
@@ -246,7 +275,9 @@ struct ServiceEndToEndTests {
         let gray = try #require(byName["astronaut_gray.jpg"]?.id)
         #expect(expected.keys.contains { $0.contains(color + ":") && $0.contains(gray + ":1") }, "\(expected)")
 
-        let python = try #require(["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }, "no python3")
+        let python = try #require(
+            ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "no python3")
         let run = try await runTool(python, [repositoryRoot + "/examples/similar_faces.py", root.results])
         #expect(run.status == 0, "similar_faces.py: \(run.stderr)")
         var found: [String: Double] = [:]
@@ -262,7 +293,9 @@ struct ServiceEndToEndTests {
         for (pair, distance) in expected {
             #expect(abs((found[pair] ?? -1) - distance) < 1e-4, "\(pair): \(found[pair] ?? -1) vs \(distance)")
         }
-        #expect(run.stderr.contains("\(expected.count) similar pair(s) among \(faces.count) face(s) in 3 image(s)"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("\(expected.count) similar pair(s) among \(faces.count) face(s) in 3 image(s)"),
+            "\(run.stderr)")
     }
 }
 
@@ -339,7 +372,9 @@ final class NotifyListener {
             while !received.isStopped {
                 var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
                 guard poll(&poller, 1, 50) > 0 else { continue }
-                let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                let count = buffer.withUnsafeMutableBytes {
+                    recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+                }
                 if count > 0 { received.append(String(decoding: buffer[0..<count], as: UTF8.self)) }
             }
         }

@@ -41,7 +41,9 @@ import FaceDaemon
         #expect(second.inboxName == second.id.lowercased)
         // The source is left alone; nothing but the two files is in the inbox (no temporary left).
         #expect(FileManager.default.fileExists(atPath: directory.appending("Photo.PNG")))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: inbox).sorted() == [first.inboxName, second.inboxName].sorted())
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: inbox).sorted()
+                == [first.inboxName, second.inboxName].sorted())
         #expect(throws: ClientError.self) { try submitter.submit(directory.appending("absent.jpg")) }
         // A name that would be a writer's temporary one loses its extension: the daemon takes it.
         write(png, to: directory.appending("photo.tmp"))
@@ -55,12 +57,16 @@ import FaceDaemon
     /// A root whose ledger has three completed images (one without faces) and a failure.
     func populated() throws -> (TestRoot, [LedgerRecord]) {
         let root = try TestRoot()
-        let created = try root.ingestor.ingest((0..<4).map { root.drop("q\($0).png", TinyPNG.make(seed: 50 + $0)) }).created
+        let created = try root.ingestor.ingest((0..<4).map { root.drop("q\($0).png", TinyPNG.make(seed: 50 + $0)) })
+            .created
         func face(_ value: Float) -> Face {
-            Face(location: FaceLocation(top: 0, right: 1, bottom: 1, left: 0), encoding: [Float](repeating: value, count: 128))
+            Face(
+                location: FaceLocation(top: 0, right: 1, bottom: 1, left: 0),
+                encoding: [Float](repeating: value, count: 128))
         }
         let image = ImageInfo(format: .png, width: 4, height: 4)
-        _ = try root.ledger.complete(created[0].id, image: image, faces: [face(1), face(2)], completedAt: Date(), duration: 0.1)
+        _ = try root.ledger.complete(
+            created[0].id, image: image, faces: [face(1), face(2)], completedAt: Date(), duration: 0.1)
         _ = try root.ledger.complete(created[1].id, image: image, faces: [face(6)], completedAt: Date(), duration: 0.1)
         _ = try root.ledger.complete(created[2].id, image: image, faces: [], completedAt: Date(), duration: 0.1)
         _ = try root.ledger.fail(created[3].id, Failure(.corruptImage, "bad"), completedAt: Date(), duration: 0.1)

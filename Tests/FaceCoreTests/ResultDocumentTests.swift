@@ -11,8 +11,10 @@ import Testing
             image: ImageInfo(format: .jpeg, width: 5, height: 6), faces: [face],
             createdAt: Date(timeIntervalSince1970: 1_764_007_200.123), completedAt: nil)
         let line = doc.jsonLine()
-        let order = ["\"id\"", "\"status\"", "\"source\"", "\"image\"", "\"faces\"", "\"face_encoding\"",
-                     "\"created_at\"", "\"completed_at\"", "\"error\""]
+        let order = [
+            "\"id\"", "\"status\"", "\"source\"", "\"image\"", "\"faces\"", "\"face_encoding\"",
+            "\"created_at\"", "\"completed_at\"", "\"error\"",
+        ]
         let positions = order.map { line.range(of: $0)?.lowerBound }
         #expect(positions.allSatisfy { $0 != nil }, "\(line)")
         #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(line)")
@@ -27,10 +29,13 @@ import Testing
     }
 
     @Test func failureEncodesCodeAndMessage() {
-        let doc = ResultDocument(file: "x.gif", status: .failed, error: Failure(.unsupportedFormat, "GIF is not supported"))
+        let doc = ResultDocument(
+            file: "x.gif", status: .failed, error: Failure(.unsupportedFormat, "GIF is not supported"))
         let line = doc.jsonLine()
         #expect(line.contains("\"file\":\"x.gif\""))
-        #expect(line.contains("\"error\":{\"code\":\"unsupported_format\",\"message\":\"GIF is not supported\"}"), "\(line)")
+        #expect(
+            line.contains("\"error\":{\"code\":\"unsupported_format\",\"message\":\"GIF is not supported\"}"), "\(line)"
+        )
         #expect(line.contains("\"faces\":[]"))
         #expect(!line.contains("\"id\""))
     }

@@ -68,32 +68,37 @@ import Testing
 
     @Test func rootComesFromFlagThenFileThenEnvironmentThenDefault() throws {
         let file = try ConfigFile(text: "root = data\n", path: "/etc/fw/facewatch.conf")
-        let fromFlag = try DaemonConfiguration.resolve(file: file, flags: ["root": "/r"], environment: ["FACEWATCH_ROOT": "/e"], currentDirectory: "/cwd")
+        let fromFlag = try DaemonConfiguration.resolve(
+            file: file, flags: ["root": "/r"], environment: ["FACEWATCH_ROOT": "/e"], currentDirectory: "/cwd")
         #expect(fromFlag.root == "/r")
-        let fromFile = try DaemonConfiguration.resolve(file: file, flags: [:], environment: ["FACEWATCH_ROOT": "/e"], currentDirectory: "/cwd")
+        let fromFile = try DaemonConfiguration.resolve(
+            file: file, flags: [:], environment: ["FACEWATCH_ROOT": "/e"], currentDirectory: "/cwd")
         #expect(fromFile.root == "/etc/fw/data")  // relative to the file's directory
-        let fromEnvironment = try DaemonConfiguration.resolve(file: nil, flags: [:], environment: ["FACEWATCH_ROOT": "/e"], currentDirectory: "/cwd")
+        let fromEnvironment = try DaemonConfiguration.resolve(
+            file: nil, flags: [:], environment: ["FACEWATCH_ROOT": "/e"], currentDirectory: "/cwd")
         #expect(fromEnvironment.root == "/e")
-        let byDefault = try DaemonConfiguration.resolve(file: nil, flags: [:], environment: [:], currentDirectory: "/cwd")
+        let byDefault = try DaemonConfiguration.resolve(
+            file: nil, flags: [:], environment: [:], currentDirectory: "/cwd")
         #expect(byDefault.root == "/cwd/var")
     }
 
     @Test func flagsOverrideTheFileWhichOverridesDefaults() throws {
-        let file = try ConfigFile(text: """
-            workers = 3
-            max_bytes = 2MiB
-            landmarks = large
-            detector = cnn
-            upsample = 2
-            jitters = 5
-            dedup = no
-            log_level = warning
-            shutdown_timeout = 2m
-            settle_ms = 100
-            inbox = /srv/in
-            store = elsewhere
-            result_format = compact
-            """, path: "/etc/facewatch.conf")
+        let file = try ConfigFile(
+            text: """
+                workers = 3
+                max_bytes = 2MiB
+                landmarks = large
+                detector = cnn
+                upsample = 2
+                jitters = 5
+                dedup = no
+                log_level = warning
+                shutdown_timeout = 2m
+                settle_ms = 100
+                inbox = /srv/in
+                store = elsewhere
+                result_format = compact
+                """, path: "/etc/facewatch.conf")
         let configuration = try DaemonConfiguration.resolve(
             file: file, flags: ["root": "/r", "workers": "2", "log_level": "debug", "max_pixels": "1M"],
             environment: [:], currentDirectory: "/cwd")
@@ -118,17 +123,20 @@ import Testing
             try DaemonConfiguration.resolve(file: file, flags: [:], environment: [:], currentDirectory: "/")
         }
         #expect(throws: ConfigurationError("--detector: expected hog, dlib-hog or cnn, got `dnn`")) {
-            try DaemonConfiguration.resolve(file: nil, flags: ["detector": "dnn"], environment: [:], currentDirectory: "/")
+            try DaemonConfiguration.resolve(
+                file: nil, flags: ["detector": "dnn"], environment: [:], currentDirectory: "/")
         }
         let unknown = try ConfigFile(text: "wrokers = 2\n", path: "f.conf")
         #expect(throws: ConfigurationError.self) {
             try DaemonConfiguration.resolve(file: unknown, flags: [:], environment: [:], currentDirectory: "/")
         }
         #expect(throws: ConfigurationError.self) {
-            try DaemonConfiguration.resolve(file: nil, flags: ["max_bytes": "lots"], environment: [:], currentDirectory: "/")
+            try DaemonConfiguration.resolve(
+                file: nil, flags: ["max_bytes": "lots"], environment: [:], currentDirectory: "/")
         }
         #expect(throws: ConfigurationError.self) {
-            try DaemonConfiguration.resolve(file: nil, flags: ["shutdown_timeout": "-3s"], environment: [:], currentDirectory: "/")
+            try DaemonConfiguration.resolve(
+                file: nil, flags: ["shutdown_timeout": "-3s"], environment: [:], currentDirectory: "/")
         }
     }
 
@@ -142,7 +150,8 @@ import Testing
         #expect(configuration.root == directory.appending("state"))
         #expect(configuration.workers == 1)
         #expect(throws: ConfigurationError.self) {
-            try DaemonConfiguration.resolve(configFile: directory.appending("missing.conf"), flags: [:], environment: [:])
+            try DaemonConfiguration.resolve(
+                configFile: directory.appending("missing.conf"), flags: [:], environment: [:])
         }
     }
 
@@ -150,7 +159,8 @@ import Testing
         // A value each key accepts, so a key added to `keys` without a parser fails here.
         let samples = [
             "root": "/r", "inbox": "i", "store": "s", "results": "o", "db": "d", "workers": "1", "in_flight": "8",
-            "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1", "landmarks": "small",
+            "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1",
+            "landmarks": "small",
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB",
         ]

@@ -14,7 +14,9 @@ import Testing
 /// The daemon in-process on a temporary root, with real models, LMDB and inotify, followed through
 /// its hooks: it becomes ready, and a graceful stop runs its services' shutdown in order while a
 /// file is being encoded, which is committed before the stats are flushed and the lock released.
-@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
+@Suite(
+    .serialized, .timeLimit(.minutes(3)),
+    .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
 struct DaemonLifecycleTests {
     /// What the daemon reported, in order.
     enum Event: Sendable, Equatable {
@@ -54,7 +56,9 @@ struct DaemonLifecycleTests {
         }
 
         /// Returns once an event satisfies `condition`, or throws after `timeout`.
-        func wait(for what: String, timeout: Duration, until condition: @escaping @Sendable (Event) -> Bool) async throws {
+        func wait(for what: String, timeout: Duration, until condition: @escaping @Sendable (Event) -> Bool)
+            async throws
+        {
             let arrivals = self.arrivals
             let found: Bool = await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
@@ -122,9 +126,11 @@ struct DaemonLifecycleTests {
         try Self.drop(TinyPNG.make(width: 1000, height: 1000, seed: 42), as: "big.png", root: root)
         try await events.wait(for: "ingest", timeout: .seconds(30)) { $0 == .ingested }
         let deadline = ContinuousClock.now + .seconds(30)
-        while (service.daemon.activity?.encoding ?? 0) == 0, ContinuousClock.now < deadline, events.all.allSatisfy({
-            if case .finished = $0 { false } else { true }
-        }) {
+        while (service.daemon.activity?.encoding ?? 0) == 0, ContinuousClock.now < deadline,
+            events.all.allSatisfy({
+                if case .finished = $0 { false } else { true }
+            })
+        {
             try await Task.sleep(for: .milliseconds(2))
         }
         try #require(service.daemon.activity?.encoding == 1, "the file was not on a worker: \(events.all)")

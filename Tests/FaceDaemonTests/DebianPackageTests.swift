@@ -20,8 +20,9 @@ private let dpkgDebMissingReason: String? = {
 /// stand in for; `make test` builds the packages before `swift test`, so the `make deb` here finds
 /// them current and only checks that. Run alone (`swift test`), it builds them: minutes.
 /// `make deb-check` covers what needs a whole system: installing, running, removing, purging.
-@Suite(.serialized, .timeLimit(.minutes(10)),
-       .enabled(if: dpkgDebMissingReason == nil, Comment(rawValue: dpkgDebMissingReason ?? "")))
+@Suite(
+    .serialized, .timeLimit(.minutes(10)),
+    .enabled(if: dpkgDebMissingReason == nil, Comment(rawValue: dpkgDebMissingReason ?? "")))
 struct DebianPackageTests {
     static let repository = ServiceTestSupport.repository
 
@@ -58,8 +59,9 @@ struct DebianPackageTests {
             let version = try String(contentsOfFile: repository + "/VERSION", encoding: .utf8)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let fetchModels = try String(contentsOfFile: repository + "/scripts/fetch_models.sh", encoding: .utf8)
-            guard let modelsVersion = fetchModels.split(separator: "\n").first(where: { $0.hasPrefix("version=") })?
-                .dropFirst("version=".count)
+            guard
+                let modelsVersion = fetchModels.split(separator: "\n").first(where: { $0.hasPrefix("version=") })?
+                    .dropFirst("version=".count)
             else { throw ServiceTestSupport.Missing(description: "no version= in scripts/fetch_models.sh") }
             return Packages(
                 version: version, modelsVersion: String(modelsVersion),
@@ -98,7 +100,8 @@ struct DebianPackageTests {
         #expect(fields["Architecture"] == "amd64")
         #expect(fields["Section"] == "graphics" && fields["Priority"] == "optional")
         #expect(fields["Maintainer"]?.contains("@") == true)
-        #expect(Int(fields["Installed-Size"] ?? "") ?? 0 > 10_000, "Installed-Size: \(fields["Installed-Size"] ?? "none")")
+        #expect(
+            Int(fields["Installed-Size"] ?? "") ?? 0 > 10_000, "Installed-Size: \(fields["Installed-Size"] ?? "none")")
         #expect(fields["Description"]?.hasPrefix("face encodings for images dropped into an inbox") == true)
 
         // dpkg-shlibdeps names the Debian packages of the binary's shared libraries; the Swift runtime
@@ -106,9 +109,12 @@ struct DebianPackageTests {
         let depends = try #require(fields["Depends"])
         let names = depends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for library in ["libdlib19.1", "libjpeg62-turbo", "libpng16-16", "liblmdb0", "libc6", "libstdc++6"] {
-            #expect(names.contains { $0.hasPrefix(library + " ") || $0 == library }, "Depends lacks \(library): \(depends)")
+            #expect(
+                names.contains { $0.hasPrefix(library + " ") || $0 == library }, "Depends lacks \(library): \(depends)")
         }
-        #expect(names.contains { $0.hasPrefix("libblas3") || $0.hasPrefix("libopenblas") }, "no BLAS in Depends: \(depends)")
+        #expect(
+            names.contains { $0.hasPrefix("libblas3") || $0.hasPrefix("libopenblas") }, "no BLAS in Depends: \(depends)"
+        )
         #expect(names.contains("facewatch-models (>= \(packages.modelsVersion))"), "Depends: \(depends)")
         #expect(names.contains("systemd | systemd-standalone-sysusers | systemd-sysusers"), "Depends: \(depends)")
         #expect(!depends.lowercased().contains("swift"), "Depends names Swift: \(depends)")
@@ -133,8 +139,10 @@ struct DebianPackageTests {
         ]
         for (name, mode) in try InstallTests.examples() { expected["/usr/share/doc/facewatch/examples/" + name] = mode }
         let listing = try await Self.listing(packages.main)
-        #expect(Set(listing.keys) == Set(expected.keys),
-                "unexpected: \(Set(listing.keys).subtracting(expected.keys).sorted()), missing: \(Set(expected.keys).subtracting(listing.keys).sorted())")
+        #expect(
+            Set(listing.keys) == Set(expected.keys),
+            "unexpected: \(Set(listing.keys).subtracting(expected.keys).sorted()), missing: \(Set(expected.keys).subtracting(listing.keys).sorted())"
+        )
         for (path, mode) in expected.sorted(by: { $0.key < $1.key }) {
             #expect(listing[path]?.mode == mode, "\(path): mode \(String(listing[path]?.mode ?? 0, radix: 8))")
             #expect(listing[path]?.owner == "root/root", "\(path): owner \(listing[path]?.owner ?? "none")")
@@ -142,22 +150,29 @@ struct DebianPackageTests {
 
         // The files are what `make install PREFIX=/usr` stages from the repository.
         let same = FileManager.default.contentsEqual
-        #expect(same(unpacked.root + "/usr/lib/sysusers.d/facewatch.conf", Self.repository + "/systemd/facewatch.sysusers"))
-        #expect(same(unpacked.root + "/usr/lib/tmpfiles.d/facewatch.conf", Self.repository + "/systemd/facewatch.tmpfiles"))
+        #expect(
+            same(unpacked.root + "/usr/lib/sysusers.d/facewatch.conf", Self.repository + "/systemd/facewatch.sysusers"))
+        #expect(
+            same(unpacked.root + "/usr/lib/tmpfiles.d/facewatch.conf", Self.repository + "/systemd/facewatch.tmpfiles"))
         #expect(same(unpacked.root + "/usr/share/doc/facewatch/README.md", Self.repository + "/README.md"))
-        #expect(same(unpacked.root + "/usr/share/doc/facewatch/copyright", Self.repository + "/packaging/facewatch.copyright"))
+        #expect(
+            same(
+                unpacked.root + "/usr/share/doc/facewatch/copyright", Self.repository + "/packaging/facewatch.copyright"
+            ))
         let unit = try ServiceTestSupport.UnitFile(path: unpacked.root + "/usr/lib/systemd/system/facewatch.service")
         #expect(unit["Service", "ExecStart"] == ["/usr/bin/facewatch serve --config /etc/facewatch/facewatch.conf"])
         #expect(unit["Unit", "Documentation"] == ["file:/usr/share/doc/facewatch/README.md"])
-        #expect(try String(contentsOfFile: unpacked.root + "/etc/facewatch/facewatch.conf", encoding: .utf8)
-            == InstallTests.shippedConfig(prefix: "/usr"))
+        #expect(
+            try String(contentsOfFile: unpacked.root + "/etc/facewatch/facewatch.conf", encoding: .utf8)
+                == InstallTests.shippedConfig(prefix: "/usr"))
 
         // The config is a conffile: dpkg keeps an administrator's edits across upgrades.
         let conffiles = try String(contentsOfFile: unpacked.control + "/conffiles", encoding: .utf8)
         #expect(conffiles == "/etc/facewatch/facewatch.conf\n")
 
         // md5sums covers every file, and each sum is right.
-        let check = try await Self.run("/usr/bin/md5sum", ["--check", "--quiet", unpacked.control + "/md5sums"], in: unpacked.root)
+        let check = try await Self.run(
+            "/usr/bin/md5sum", ["--check", "--quiet", unpacked.control + "/md5sums"], in: unpacked.root)
         #expect(check.status == 0, "md5sums: \(check.stdout)\(check.stderr)")
         let summed = try String(contentsOfFile: unpacked.control + "/md5sums", encoding: .utf8)
             .split(separator: "\n").map { "/" + $0.dropFirst(34) }
@@ -171,7 +186,9 @@ struct DebianPackageTests {
         #expect(names == ["conffiles", "control", "md5sums", "postinst", "postrm", "prerm"])
         for script in ["postinst", "prerm", "postrm"] {
             let path = unpacked.control + "/" + script
-            #expect(FileManager.default.contentsEqual(atPath: path, andPath: Self.repository + "/packaging/facewatch." + script))
+            #expect(
+                FileManager.default.contentsEqual(
+                    atPath: path, andPath: Self.repository + "/packaging/facewatch." + script))
             #expect(try Self.mode(path) == 0o755, "\(script) is not 0755")
             let syntax = try await Self.run("/bin/sh", ["-n", path], in: unpacked.directory.path)
             #expect(syntax.status == 0, "\(script): \(syntax.stderr)")
@@ -186,18 +203,22 @@ struct DebianPackageTests {
         let binary = unpacked.root + "/usr/bin/facewatch"
 
         let version = try await Self.run("/usr/bin/env", ["-i", binary, "--version"], in: unpacked.directory.path)
-        #expect(version.status == 0 && version.stdout == packages.version + "\n",
-                "--version: \(version.status) \(version.stdout)\(version.stderr)")
+        #expect(
+            version.status == 0 && version.stdout == packages.version + "\n",
+            "--version: \(version.status) \(version.stdout)\(version.stderr)")
         let help = try await Self.run("/usr/bin/env", ["-i", binary, "--help"], in: unpacked.directory.path)
-        #expect(help.status == 0 && help.stdout.contains("SUBCOMMANDS:") && help.stdout.contains("serve"),
-                "--help: \(help.status) \(help.stdout)\(help.stderr)")
+        #expect(
+            help.status == 0 && help.stdout.contains("SUBCOMMANDS:") && help.stdout.contains("serve"),
+            "--help: \(help.status) \(help.stdout)\(help.stderr)")
 
         // Every library it loads is found without a library path, and none is the Swift runtime.
         let ldd = try await Self.run("/usr/bin/env", ["-i", "/usr/bin/ldd", binary], in: unpacked.directory.path)
         #expect(ldd.status == 0, "ldd: \(ldd.stderr)")
         for line in ldd.stdout.split(separator: "\n") {
             #expect(!line.contains("not found"), "\(line)")
-            for toolchain in ["/opt/swift", "libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "FoundationICU"] {
+            for toolchain in [
+                "/opt/swift", "libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "FoundationICU",
+            ] {
                 #expect(!line.contains(toolchain), "loads a toolchain library: \(line)")
             }
         }
@@ -216,8 +237,9 @@ struct DebianPackageTests {
         write(TinyPNG.make(width: 24, height: 16, seed: 3), to: image)
         let encode = try await Self.run("/usr/bin/env", ["-i", binary, "encode", image], in: unpacked.directory.path)
         #expect(encode.status == 0, "encode: \(encode.stderr)")
-        #expect(encode.stdout.contains("\"status\":\"completed\"") || encode.stdout.contains("\"status\": \"completed\""),
-                "encode printed: \(encode.stdout)")
+        #expect(
+            encode.stdout.contains("\"status\":\"completed\"") || encode.stdout.contains("\"status\": \"completed\""),
+            "encode printed: \(encode.stdout)")
     }
 
     /// The version in Sources/facewatch/Facewatch.swift is the VERSION file's (the debug build too).
@@ -226,8 +248,10 @@ struct DebianPackageTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let binary = try ServiceTestSupport.builtBinary()
         let version = try await Self.run("/usr/bin/env", ["-i", binary, "--version"], in: Self.repository)
-        #expect(version.stdout == expected + "\n",
-                "facewatch --version prints \(version.stdout); VERSION says \(expected): change version: in Sources/facewatch/Facewatch.swift")
+        #expect(
+            version.stdout == expected + "\n",
+            "facewatch --version prints \(version.stdout); VERSION says \(expected): change version: in Sources/facewatch/Facewatch.swift"
+        )
     }
 
     // MARK: - The models package and lintian
@@ -242,24 +266,30 @@ struct DebianPackageTests {
 
         let models = "/usr/share/facewatch/models/"
         var expected = Set(ModelFile.all.map { models + $0 } + [models + "SHA256SUMS"])
-        expected.formUnion(["/usr/share/doc/facewatch-models/copyright", "/usr/share/doc/facewatch-models/changelog.gz"])
+        expected.formUnion([
+            "/usr/share/doc/facewatch-models/copyright", "/usr/share/doc/facewatch-models/changelog.gz",
+        ])
         #expect(Set(try await Self.listing(packages.models).keys) == expected)
 
         let unpacked = try await Unpacked.make(packages.models)
         for name in ModelFile.all + ["SHA256SUMS"] {
-            #expect(FileManager.default.contentsEqual(atPath: unpacked.root + models + name,
-                                                      andPath: Self.repository + "/models/" + name), "\(name)")
+            #expect(
+                FileManager.default.contentsEqual(
+                    atPath: unpacked.root + models + name,
+                    andPath: Self.repository + "/models/" + name), "\(name)")
         }
     }
 
     @Test func lintianReportsNoErrorsOrWarnings() async throws {
         let packages = try await Self.cache.get()
         let lintian = try ServiceTestSupport.tool("lintian")
-        let run = try await Self.run(lintian, ["--fail-on", "error,warning", packages.main, packages.models],
-                               in: Self.repository)
+        let run = try await Self.run(
+            lintian, ["--fail-on", "error,warning", packages.main, packages.models],
+            in: Self.repository)
         let findings = run.stdout.split(separator: "\n").filter { $0.hasPrefix("E:") || $0.hasPrefix("W:") }
-        #expect(run.status == 0 && findings.isEmpty,
-                "lintian (status \(run.status)):\n\(run.stdout)\(run.stderr)")
+        #expect(
+            run.status == 0 && findings.isEmpty,
+            "lintian (status \(run.status)):\n\(run.stdout)\(run.stderr)")
     }
 
     // MARK: - Helpers

@@ -176,8 +176,10 @@ private typealias FS = FileSystemTestSupport
         #expect(FS.names(scratch.path) == ["a.jpg", "b.jpg", "link"])
     }
 
-    @Test(.enabled(if: SecondFileSystem.unavailableReason == nil,
-                   "needs a second file system: mounting a tmpfs failed and /dev/shm is on /tmp's file system"))
+    @Test(
+        .enabled(
+            if: SecondFileSystem.unavailableReason == nil,
+            "needs a second file system: mounting a tmpfs failed and /dev/shm is on /tmp's file system"))
     func moveFallsBackToCopyAcrossARealFileSystemBoundary() throws {
         let scratch = FileSystemScratch("durable")
         let other = try #require(SecondFileSystem.make())

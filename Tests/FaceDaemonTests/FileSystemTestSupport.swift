@@ -59,7 +59,10 @@ enum FileSystemTestSupport {
     static func age(_ path: String, secondsAgo: Int) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var times = [timespec(tv_sec: now.tv_sec - secondsAgo, tv_nsec: 0), timespec(tv_sec: now.tv_sec - secondsAgo, tv_nsec: 0)]
+        var times = [
+            timespec(tv_sec: now.tv_sec - secondsAgo, tv_nsec: 0),
+            timespec(tv_sec: now.tv_sec - secondsAgo, tv_nsec: 0),
+        ]
         precondition(utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW) == 0, "utimensat \(path): \(errno)")
     }
 
@@ -96,7 +99,9 @@ enum FileSystemTestSupport {
             raw[bytes.count] = 0
         }
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         precondition(result == 0, "bind \(path): \(errno)")
     }
@@ -121,7 +126,9 @@ final class SecondFileSystem {
 
     /// Why no second file system is available, or nil if one is.
     static let unavailableReason: String? = {
-        guard let probe = make() else { return "cannot mount a tmpfs here and /dev/shm is on the same file system as /tmp" }
+        guard let probe = make() else {
+            return "cannot mount a tmpfs here and /dev/shm is on the same file system as /tmp"
+        }
         _ = probe
         return nil
     }()
@@ -135,7 +142,8 @@ final class SecondFileSystem {
             }
             rmdir(point)
         }
-        var shm = stat(), tmp = stat()
+        var shm = stat()
+        var tmp = stat()
         if stat("/dev/shm", &shm) == 0, stat("/tmp", &tmp) == 0, shm.st_dev != tmp.st_dev {
             var template = Array("/dev/shm/facewatch-XXXXXX".utf8CString)
             if template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil {

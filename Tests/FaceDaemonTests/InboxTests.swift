@@ -9,7 +9,9 @@ private typealias FS = FileSystemTestSupport
 /// the kernel's inotify queue size for a moment.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct InboxTests {
     /// A started inbox on `scratch/inbox` and a consumer recording what it reports.
-    private func started(_ scratch: FileSystemScratch, settle: Duration = .milliseconds(100)) throws -> (Inbox, InboxRecorder) {
+    private func started(_ scratch: FileSystemScratch, settle: Duration = .milliseconds(100)) throws -> (
+        Inbox, InboxRecorder
+    ) {
         let inbox = Inbox(directory: scratch.sub("inbox"), settleTime: settle)
         let recorder = InboxRecorder(inbox)
         try inbox.start()
@@ -154,7 +156,9 @@ private typealias FS = FileSystemTestSupport
         FS.write(scratch.sub("inbox/real.jpg"), "real")  // the control: this one does come
         #expect(await recorder.wait(for: "real.jpg") != nil)
         await expectNothingMoreThan(1, recorder, inbox, scratch)
-        #expect(Inbox.isWriterTemporaryName(".x") && Inbox.isWriterTemporaryName("a.Tmp") && !Inbox.isWriterTemporaryName("a.jpg"))
+        #expect(
+            Inbox.isWriterTemporaryName(".x") && Inbox.isWriterTemporaryName("a.Tmp")
+                && !Inbox.isWriterTemporaryName("a.jpg"))
         // A staged directory renamed to a normal name is taken with its content.
         #expect(rename(scratch.sub("inbox/.staging"), scratch.sub("inbox/staged")) == 0)
         #expect(await recorder.wait(for: "staged/inside.jpg") != nil)
@@ -211,7 +215,8 @@ private typealias FS = FileSystemTestSupport
 
         let store = try Store(directory: scratch.sub("store"))
         for entry in recorder.entries {
-            let stored = try store.adopt(entry.path, as: UUID(), ext: Store.fileExtension(forContentAt: entry.path, originalName: entry.name))
+            let stored = try store.adopt(
+                entry.path, as: UUID(), ext: Store.fileExtension(forContentAt: entry.path, originalName: entry.name))
             #expect(FS.kind(stored.path) == entry.kind)
             inbox.acknowledge(entry)
         }
@@ -326,7 +331,9 @@ private typealias FS = FileSystemTestSupport
         inbox.suspendEventReading()  // as if the events were lost
         for index in 0..<50 { FS.write(scratch.sub("staging/\(index).jpg"), "\(index)") }
         FS.write(scratch.sub("staging/sub/inner.jpg"), "inner")
-        for index in 0..<50 { #expect(rename(scratch.sub("staging/\(index).jpg"), scratch.sub("inbox/\(index).jpg")) == 0) }
+        for index in 0..<50 {
+            #expect(rename(scratch.sub("staging/\(index).jpg"), scratch.sub("inbox/\(index).jpg")) == 0)
+        }
         #expect(rename(scratch.sub("staging/sub"), scratch.sub("inbox/sub")) == 0)
         // Older than the settle time: a scan takes them at once.
         FS.age(scratch.sub("inbox/sub/inner.jpg"), secondsAgo: 600)
@@ -341,15 +348,18 @@ private typealias FS = FileSystemTestSupport
         #expect(Set(recorder.names) == Set((0..<50).map { "\($0).jpg" } + ["sub/inner.jpg"]))
     }
 
-    @Test(.enabled(if: access("/proc/sys/fs/inotify/max_queued_events", W_OK) == 0,
-                   "lowering fs.inotify.max_queued_events needs root; the rescan path is tested directly above"))
+    @Test(
+        .enabled(
+            if: access("/proc/sys/fs/inotify/max_queued_events", W_OK) == 0,
+            "lowering fs.inotify.max_queued_events needs root; the rescan path is tested directly above"))
     func aRealKernelQueueOverflowLosesNoFile() async throws {
         let scratch = FileSystemScratch("inbox")
         let inbox = Inbox(directory: scratch.sub("inbox"), settleTime: .milliseconds(100))
         let recorder = InboxRecorder(inbox)
         // The limit is read once, when the inotify instance is created: lower it just around start().
         let knob = "/proc/sys/fs/inotify/max_queued_events"
-        let original = try #require(FS.read(knob).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) })
+        let original = try #require(
+            FS.read(knob).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) })
         FS.write(knob, "16\n")
         do {
             defer { FS.write(knob, original + "\n") }
@@ -394,7 +404,9 @@ private typealias FS = FileSystemTestSupport
         let (inbox, recorder) = try started(scratch, settle: .milliseconds(50))
         defer { inbox.stop() }
         var raw = Array(scratch.sub("inbox/bad").utf8) + [0xFF, 0x2E, 0x6A, 0x70, 0x67, 0]  // "bad\xFF.jpg"
-        let fd = raw.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) } }
+        let fd = raw.withUnsafeMutableBufferPointer {
+            $0.withMemoryRebound(to: CChar.self) { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) }
+        }
         #expect(fd >= 0)
         _ = write(fd, "data", 4)
         close(fd)
@@ -409,7 +421,10 @@ private typealias FS = FileSystemTestSupport
         let (inbox, recorder) = try started(scratch, settle: .seconds(120))
         defer { inbox.stop() }
         #expect(rmdir(scratch.sub("inbox")) == 0)
-        #expect(await recorder.wait { _ in FS.kind(scratch.sub("inbox")) == .directory && inbox.statistics.watchedDirectories == 1 })
+        #expect(
+            await recorder.wait { _ in
+                FS.kind(scratch.sub("inbox")) == .directory && inbox.statistics.watchedDirectories == 1
+            })
         FS.write(scratch.sub("a.jpg"), "a")
         #expect(rename(scratch.sub("a.jpg"), scratch.sub("inbox/a.jpg")) == 0)
         #expect(await recorder.wait(for: "a.jpg") != nil)

@@ -91,7 +91,8 @@ import FaceTestSupport
     @Test func anEntryThatVanishedIsSkipped() throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
-        let gone = Ingestor.Candidate(path: (root.inbox as NSString).appendingPathComponent("gone.png"), name: "gone.png")
+        let gone = Ingestor.Candidate(
+            path: (root.inbox as NSString).appendingPathComponent("gone.png"), name: "gone.png")
         let outcome = try root.ingestor.ingest([gone, root.drop("here.png", TinyPNG.make(seed: 6))])
         #expect(outcome.skipped == 1)
         #expect(outcome.created.map(\.source.name) == ["here.png"])
@@ -149,7 +150,8 @@ import FaceTestSupport
         let root = try TestRoot()
         defer { root.directory.remove() }
         let id = UUID()
-        try FileManager.default.createDirectory(atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
         #expect(symlink("/etc/passwd", root.store.path(for: id, ext: "jpg")) == 0)
         var report = Reconciler.Report()
         let finals = try root.reconciler.recordOrphans(report: &report)

@@ -18,7 +18,9 @@ private let repositoryHasModels = ModelFile.all.allSatisfy {
 /// file never overwritten, and uninstall removing exactly what install added.
 ///
 /// The binary installed is the debug one this test run built (`BIN=`), so no release build is needed.
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: repositoryHasModels, "no models in <repo>/models: run `make models`"))
+@Suite(
+    .serialized, .timeLimit(.minutes(10)),
+    .enabled(if: repositoryHasModels, "no models in <repo>/models: run `make models`"))
 struct InstallTests {
     static let repository = ServiceTestSupport.repository
     static let modelFiles = ModelFile.all
@@ -45,10 +47,14 @@ struct InstallTests {
         for name in Self.modelFiles { expected["/usr/share/facewatch/models/" + name] = 0o644 }
         for (name, mode) in try Self.examples() { expected["/usr/share/doc/facewatch/examples/" + name] = mode }
         let files = try Self.files(under: stage)
-        #expect(Set(files.keys) == Set(expected.keys),
-                "unexpected: \(Set(files.keys).subtracting(expected.keys).sorted()), missing: \(Set(expected.keys).subtracting(files.keys).sorted())")
+        #expect(
+            Set(files.keys) == Set(expected.keys),
+            "unexpected: \(Set(files.keys).subtracting(expected.keys).sorted()), missing: \(Set(expected.keys).subtracting(files.keys).sorted())"
+        )
         for (path, mode) in expected.sorted(by: { $0.key < $1.key }) {
-            #expect(files[path] == mode, "\(path): mode \(String(files[path] ?? 0, radix: 8)), expected \(String(mode, radix: 8))")
+            #expect(
+                files[path] == mode,
+                "\(path): mode \(String(files[path] ?? 0, radix: 8)), expected \(String(mode, radix: 8))")
         }
 
         // Copies, byte for byte, of what the repository ships.
@@ -61,7 +67,9 @@ struct InstallTests {
             #expect(same(stage + "/usr/share/facewatch/models/" + name, Self.repository + "/models/" + name), "\(name)")
         }
         for name in try Self.examples().keys {
-            #expect(same(stage + "/usr/share/doc/facewatch/examples/" + name, Self.repository + "/examples/" + name), "\(name)")
+            #expect(
+                same(stage + "/usr/share/doc/facewatch/examples/" + name, Self.repository + "/examples/" + name),
+                "\(name)")
         }
 
         // The unit names the installed binary, config and README; nothing else changed.
@@ -72,9 +80,11 @@ struct InstallTests {
         let unitText = try String(contentsOfFile: unitPath, encoding: .utf8)
         #expect(!unitText.contains("/usr/local/"), "the installed unit still names /usr/local")
         let shippedUnit = try String(contentsOfFile: ServiceTestSupport.unitFile, encoding: .utf8)
-        #expect(unitText
-            .replacingOccurrences(of: "/usr/bin/facewatch", with: "/usr/local/bin/facewatch")
-            .replacingOccurrences(of: "/usr/share/doc/facewatch", with: "/usr/local/share/doc/facewatch") == shippedUnit)
+        #expect(
+            unitText
+                .replacingOccurrences(of: "/usr/bin/facewatch", with: "/usr/local/bin/facewatch")
+                .replacingOccurrences(of: "/usr/share/doc/facewatch", with: "/usr/local/share/doc/facewatch")
+                == shippedUnit)
 
         // The config: the shipped commented defaults, its models line naming this prefix.
         let configPath = stage + "/etc/facewatch/facewatch.conf"
@@ -94,9 +104,11 @@ struct InstallTests {
         let installedModels = stage + "/usr/share/facewatch/models"
         let empty = scratch.path + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        #expect(try ModelLocator.locate(
-            explicit: nil, environment: [:], currentDirectory: empty,
-            executablePath: stage + "/usr/bin/facewatch").path == installedModels)
+        #expect(
+            try ModelLocator.locate(
+                explicit: nil, environment: [:], currentDirectory: empty,
+                executablePath: stage + "/usr/bin/facewatch"
+            ).path == installedModels)
         let image = scratch.path + "/tiny.png"
         write(TinyPNG.make(width: 24, height: 16, seed: 7), to: image)
         let encode = try await Self.run(stage + "/usr/bin/facewatch", ["encode", image], in: empty)
@@ -104,7 +116,8 @@ struct InstallTests {
         let lines = encode.stdout.split(separator: "\n")
         #expect(lines.count == 1, "expected one line, got:\n\(encode.stdout)")
         let result = try #require(
-            try JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Any], "not JSON: \(encode.stdout)")
+            try JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Any],
+            "not JSON: \(encode.stdout)")
         #expect(result["status"] as? String == "completed")
         #expect(result["file"] as? String == image)
         let info = result["image"] as? [String: Any]
@@ -141,11 +154,14 @@ struct InstallTests {
         write(Array("{}\n".utf8), to: data)
         let uninstall = try await Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
         #expect(uninstall.status == 0, "make uninstall failed:\n\(uninstall.stdout)\(uninstall.stderr)")
-        #expect(try Self.entries(under: stage) == [
-            "/var", "/var/lib", "/var/lib/facewatch", "/var/lib/facewatch/results",
-            "/var/lib/facewatch/results/0b5e2c4e-1d7a-4c1e-9a55-5d0c7f1e2a3b.json",
-        ])
-        #expect(uninstall.stdout.contains(stage + "/var/lib/facewatch"), "uninstall does not say it kept the data:\n\(uninstall.stdout)")
+        #expect(
+            try Self.entries(under: stage) == [
+                "/var", "/var/lib", "/var/lib/facewatch", "/var/lib/facewatch/results",
+                "/var/lib/facewatch/results/0b5e2c4e-1d7a-4c1e-9a55-5d0c7f1e2a3b.json",
+            ])
+        #expect(
+            uninstall.stdout.contains(stage + "/var/lib/facewatch"),
+            "uninstall does not say it kept the data:\n\(uninstall.stdout)")
 
         // Nothing left to remove is not an error.
         let twice = try await Self.make(["uninstall", "PREFIX=/usr", "DESTDIR=\(stage)"])
@@ -162,14 +178,19 @@ struct InstallTests {
         let install = try await Self.make(["install", "BIN=\(binary)"] + arguments)
         try #require(install.status == 0, "make install failed:\n\(install.stdout)\(install.stderr)")
         let files = try Self.files(under: stage)
-        for path in ["/opt/facewatch/bin/facewatch", "/etc/systemd/system/facewatch.service",
-                     "/etc/sysusers.d/facewatch.conf", "/etc/tmpfiles.d/facewatch.conf",
-                     "/opt/facewatch/share/facewatch/models/dlib_face_recognition_resnet_model_v1.dat",
-                     "/opt/facewatch/share/doc/facewatch/README.md", "/etc/opt/facewatch/facewatch.conf"] {
+        for path in [
+            "/opt/facewatch/bin/facewatch", "/etc/systemd/system/facewatch.service",
+            "/etc/sysusers.d/facewatch.conf", "/etc/tmpfiles.d/facewatch.conf",
+            "/opt/facewatch/share/facewatch/models/dlib_face_recognition_resnet_model_v1.dat",
+            "/opt/facewatch/share/doc/facewatch/README.md", "/etc/opt/facewatch/facewatch.conf",
+        ] {
             #expect(files[path] != nil, "\(path) is not installed")
         }
         let unit = try ServiceTestSupport.UnitFile(path: stage + "/etc/systemd/system/facewatch.service")
-        #expect(unit["Service", "ExecStart"] == ["/opt/facewatch/bin/facewatch serve --config /etc/opt/facewatch/facewatch.conf"])
+        #expect(
+            unit["Service", "ExecStart"] == [
+                "/opt/facewatch/bin/facewatch serve --config /etc/opt/facewatch/facewatch.conf"
+            ])
 
         let configPath = stage + "/etc/opt/facewatch/facewatch.conf"
         let shipped = try Self.shippedConfig(prefix: "/opt/facewatch", sysconfdir: "/etc/opt")
@@ -191,9 +212,13 @@ struct InstallTests {
         // Uninstall removes the .new file and everything else, and keeps the edited config.
         let uninstall = try await Self.make(["uninstall"] + arguments)
         #expect(uninstall.status == 0, "make uninstall failed:\n\(uninstall.stdout)\(uninstall.stderr)")
-        #expect(try Self.entries(under: stage) == ["/etc", "/etc/opt", "/etc/opt/facewatch", "/etc/opt/facewatch/facewatch.conf"])
+        #expect(
+            try Self.entries(under: stage) == [
+                "/etc", "/etc/opt", "/etc/opt/facewatch", "/etc/opt/facewatch/facewatch.conf",
+            ])
         #expect(try String(contentsOfFile: configPath, encoding: .utf8) == edited)
-        #expect(uninstall.stdout.contains(configPath), "uninstall does not say it kept the config:\n\(uninstall.stdout)")
+        #expect(
+            uninstall.stdout.contains(configPath), "uninstall does not say it kept the config:\n\(uninstall.stdout)")
     }
 
     // MARK: - Support
@@ -214,7 +239,9 @@ struct InstallTests {
         where !name.hasPrefix(".") && !name.hasSuffix("~") {
             let path = repository + "/examples/" + name
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                continue
+            }
             modes[name] = access(path, X_OK) == 0 ? 0o755 : 0o644
         }
         return modes

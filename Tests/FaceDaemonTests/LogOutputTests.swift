@@ -11,7 +11,8 @@ import Testing
 @Suite(.timeLimit(.minutes(5))) struct LogOutputTests {
     @Test func oneLinePerEventWithTimeLevelAndFields() {
         let date = Date(timeIntervalSince1970: 1_795_521_600.123)
-        let line = LogOutput.format(date: date, level: .info, message: "ingested id=6f1c", metadata: ["b": "two words", "a": "1"])
+        let line = LogOutput.format(
+            date: date, level: .info, message: "ingested id=6f1c", metadata: ["b": "two words", "a": "1"])
         #expect(line == "2026-11-24T12:00:00.123Z info ingested id=6f1c a=1 b=\"two words\"")
         #expect(!LogOutput.format(date: date, level: .error, message: "a\nb", metadata: [:]).contains("\n"))
     }
@@ -73,7 +74,10 @@ import Testing
             total: 5, created: 1, completed: 3, failed: 1, faces: 2, averageEncoding: [0.5, -0.25],
             imagesPerMinute: 12.34, updatedAt: Date(timeIntervalSince1970: 1_795_521_600))
         let text = document.json.serialized()
-        #expect(text == #"{"total":5,"created":1,"completed":3,"failed":1,"faces":2,"average_encoding":[0.5,-0.25],"images_per_minute":12.3,"updated_at":"2026-11-24T12:00:00.000Z"}"#)
+        #expect(
+            text
+                == #"{"total":5,"created":1,"completed":3,"failed":1,"faces":2,"average_encoding":[0.5,-0.25],"images_per_minute":12.3,"updated_at":"2026-11-24T12:00:00.000Z"}"#
+        )
         let directory = ScratchDirectory()
         defer { directory.remove() }
         let path = directory.appending("stats.json")

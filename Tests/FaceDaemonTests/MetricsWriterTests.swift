@@ -14,7 +14,9 @@ import Testing
 
     static let observations = [0.004, 0.01, 0.02, 0.3, 0.3, 0.7, 1.0, 12.5, 400]
 
-    static func stats(total: Int = 120, created: Int = 9, completed: Int = 100, failed: Int = 11, faces: Int = 142) -> StatsDocument {
+    static func stats(total: Int = 120, created: Int = 9, completed: Int = 100, failed: Int = 11, faces: Int = 142)
+        -> StatsDocument
+    {
         StatsDocument(
             total: total, created: created, completed: completed, failed: failed, faces: faces, averageEncoding: [],
             imagesPerMinute: 3, updatedAt: startTime + 60)
@@ -23,7 +25,7 @@ import Testing
     static func busyMetrics() -> ServiceMetrics {
         let metrics = ServiceMetrics(startTime: startTime)
         for (code, count) in [(FailureCode.corruptImage, 3), (.notAnImage, 7), (.tooLarge, 1)] {
-            for _ in 0 ..< count { metrics.count(status: .failed, error: Failure(code, "x"), engineSeconds: 0) }
+            for _ in 0..<count { metrics.count(status: .failed, error: Failure(code, "x"), engineSeconds: 0) }
         }
         for seconds in observations {
             metrics.count(status: .completed, error: nil, engineSeconds: seconds)
@@ -92,15 +94,15 @@ import Testing
         func count(le: Double) -> Double? {
             buckets.first { $0.labels["le"].flatMap(Double.init) == le }?.value
         }
-        #expect(count(le: 0.01) == 2)   // 0.004, 0.01
+        #expect(count(le: 0.01) == 2)  // 0.004, 0.01
         #expect(count(le: 0.025) == 3)  // + 0.02
         #expect(count(le: 0.25) == 3)
-        #expect(count(le: 0.5) == 5)    // + 0.3, 0.3
-        #expect(count(le: 1) == 7)      // + 0.7, 1.0
+        #expect(count(le: 0.5) == 5)  // + 0.3, 0.3
+        #expect(count(le: 1) == 7)  // + 0.7, 1.0
         #expect(count(le: 10) == 7)
-        #expect(count(le: 30) == 8)     // + 12.5
+        #expect(count(le: 30) == 8)  // + 12.5
         #expect(count(le: 300) == 8)
-        #expect(count(le: .infinity) == 9)   // + 400
+        #expect(count(le: .infinity) == 9)  // + 400
         #expect(exposition.value("facewatch_encode_seconds_count") == 9)
         let sum = try #require(exposition.value("facewatch_encode_seconds_sum"))
         #expect(abs(sum - Self.observations.reduce(0, +)) < 1e-9)
@@ -132,7 +134,9 @@ import Testing
 
     @Test func stoppedDaemonAndNothingCounted() throws {
         let metrics = ServiceMetrics(startTime: Self.startTime)
-        metrics.update(stats: Self.stats(total: 0, created: 0, completed: 0, failed: 0, faces: 0), workers: 2, workerBusySeconds: 0, up: false)
+        metrics.update(
+            stats: Self.stats(total: 0, created: 0, completed: 0, failed: 0, faces: 0), workers: 2,
+            workerBusySeconds: 0, up: false)
         let exposition = try Exposition(parsing: Self.text(metrics))
         #expect(exposition.value("facewatch_up") == 0)
         #expect(exposition.value("facewatch_workers") == 0)
@@ -149,11 +153,13 @@ import Testing
         #expect(writer.path == directory.path + "/metrics.prom")
 
         let metrics = Self.busyMetrics()
-        for round in 0 ..< 5 {
+        for round in 0..<5 {
             metrics.update(stats: Self.stats(total: 120 + round), workers: 2, workerBusySeconds: 61.75)
             try writer.write(metrics)
             #expect(try String(contentsOfFile: writer.path, encoding: .utf8) == Self.text(metrics))
-            #expect(try Exposition(parsing: Self.text(metrics)).value("facewatch_files_ingested_total") == Double(120 + round))
+            #expect(
+                try Exposition(parsing: Self.text(metrics)).value("facewatch_files_ingested_total")
+                    == Double(120 + round))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["metrics.prom"])
     }
@@ -198,7 +204,7 @@ import Testing
         let sampleCount = try Exposition(parsing: Self.text(Self.busyMetrics())).samples.count
         let reads = Task.detached { () -> [String] in
             var bad: [String] = []
-            for _ in 0 ..< 400 {
+            for _ in 0..<400 {
                 // Every read must find a whole file: parseable, every sample there.
                 guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                     bad.append("(unreadable)")
@@ -209,7 +215,7 @@ import Testing
             return bad
         }
         let metrics = Self.busyMetrics()
-        for round in 0 ..< 100 {
+        for round in 0..<100 {
             // Vary the length so a torn read would show.
             metrics.update(
                 stats: Self.stats(total: round % 2 == 0 ? 120 + round : 7_000_000_000_000 + round), workers: 2,
@@ -230,7 +236,8 @@ import Testing
         #expect(openError?.description.contains(directory.path + "/no/such/dir") == true)
 
         // A directory where the file should be: the rename fails, the temporary file goes away.
-        try FileManager.default.createDirectory(atPath: directory.path + "/metrics.prom/inside", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory.path + "/metrics.prom/inside", withIntermediateDirectories: true)
         let blocked = MetricsWriter(directory: directory.path)
         let renameError = #expect(throws: FileSystemError.self) { try blocked.write(metrics) }
         #expect(renameError?.operation == "rename")
@@ -289,12 +296,15 @@ struct Exposition {
         for line in text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
             if line.hasPrefix("# HELP ") {
                 let parts = line.dropFirst(7).split(separator: " ", maxSplits: 1).map(String.init)
-                guard parts.count == 2, help[parts[0]] == nil else { throw Malformed(line: line, reason: "bad or repeated HELP") }
+                guard parts.count == 2, help[parts[0]] == nil else {
+                    throw Malformed(line: line, reason: "bad or repeated HELP")
+                }
                 help[parts[0]] = parts[1]
             } else if line.hasPrefix("# TYPE ") {
                 let parts = line.dropFirst(7).split(separator: " ").map(String.init)
                 guard parts.count == 2, ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[1]),
-                      types[parts[0]] == nil else { throw Malformed(line: line, reason: "bad or repeated TYPE") }
+                    types[parts[0]] == nil
+                else { throw Malformed(line: line, reason: "bad or repeated TYPE") }
                 guard !samples.contains(where: { $0.family == parts[0] }) else {
                     throw Malformed(line: line, reason: "TYPE after the family's samples")
                 }
@@ -327,7 +337,9 @@ struct Exposition {
                 rest = rest.dropFirst(2)
                 var value = ""
                 while true {
-                    guard let c = rest.popFirst() else { throw Malformed(line: line, reason: "unterminated label value") }
+                    guard let c = rest.popFirst() else {
+                        throw Malformed(line: line, reason: "unterminated label value")
+                    }
                     if c == "\"" { break }
                     if c == "\n" { throw Malformed(line: line, reason: "raw newline in label") }
                     if c == "\\" {
@@ -349,13 +361,16 @@ struct Exposition {
         }
         guard rest.first == " " else { throw Malformed(line: line, reason: "no space before the value") }
         let valueText = rest.dropFirst()
-        let value: Double? = switch valueText {
-        case "+Inf": .infinity
-        case "-Inf": -.infinity
-        case "NaN": .nan
-        default: Double(valueText)
+        let value: Double? =
+            switch valueText {
+            case "+Inf": .infinity
+            case "-Inf": -.infinity
+            case "NaN": .nan
+            default: Double(valueText)
+            }
+        guard let value, !valueText.contains(" ") else {
+            throw Malformed(line: line, reason: "bad value (or a timestamp)")
         }
-        guard let value, !valueText.contains(" ") else { throw Malformed(line: line, reason: "bad value (or a timestamp)") }
         var family = name
         for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
             let base = String(name.dropLast(suffix.count))

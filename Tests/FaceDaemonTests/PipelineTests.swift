@@ -9,7 +9,9 @@ import Testing
 @testable import FaceDaemon
 
 /// The pipeline on a real ledger, store and encoder pool (real dlib models from `<repo>/models`).
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
+@Suite(
+    .serialized, .timeLimit(.minutes(10)),
+    .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
 struct PipelineTests {
     static let pool: EncoderPool = {
         let models = try! FaceModels(directory: URL(fileURLWithPath: testModelsDirectory!))
@@ -26,7 +28,8 @@ struct PipelineTests {
     func makePipeline(_ root: TestRoot, settings: PipelineSettings, finals: Finals) -> Pipeline {
         Pipeline(
             ledger: root.ledger, pool: Self.pool, location: root.location, results: root.results,
-            settings: settings, logger: root.logger) { finals.append($0) }
+            settings: settings, logger: root.logger
+        ) { finals.append($0) }
     }
 
     /// Runs the pipeline until the queue is empty (or 60 s), then stops it.
@@ -80,11 +83,14 @@ struct PipelineTests {
         let png = TinyPNG.make(width: 8, height: 8, seed: 9)
         let first = try root.ingestor.ingest([root.drop("one.png", png)]).created[0]
         let finals = Finals()
-        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        try await runUntilIdle(
+            makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
         let second = try root.ingestor.ingest([root.drop("two.png", png)]).created[0]
-        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        try await runUntilIdle(
+            makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
         let third = try root.ingestor.ingest([root.drop("three.png", png)]).created[0]
-        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2, dedup: false), finals: finals), root.ledger)
+        try await runUntilIdle(
+            makePipeline(root, settings: PipelineSettings(maxInFlight: 2, dedup: false), finals: finals), root.ledger)
 
         let how = Dictionary(uniqueKeysWithValues: finals.all.map { ($0.record.id, $0.how) })
         #expect(how[first.id] == .encoded)
@@ -110,7 +116,8 @@ struct PipelineTests {
         #expect(try root.ledger.beginRun(previousDiedOfFault: true).charged == [record.id])
         #expect(try root.ledger.deaths(record.id) == Ledger.Deaths(crashes: 3))
         let finals = Finals()
-        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        try await runUntilIdle(
+            makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
         let final = try #require(try root.ledger.record(record.id))
         #expect(final.status == .failed)
         #expect(final.error?.code == .crashed)
@@ -123,7 +130,8 @@ struct PipelineTests {
     @Test func deathsBesideOtherFilesChargeNothingAndSuspectsRunAlone() async throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
-        let created = try root.ingestor.ingest((0..<3).map { root.drop("s\($0).png", TinyPNG.make(seed: 20 + $0)) }).created
+        let created = try root.ingestor.ingest((0..<3).map { root.drop("s\($0).png", TinyPNG.make(seed: 20 + $0)) })
+            .created
         // Three runs died while the three files were encoding side by side.
         for _ in 0..<3 {
             let run = try root.ledger.beginRun(previousDiedOfFault: true)
@@ -154,13 +162,16 @@ struct PipelineTests {
         let target = root.directory.appending("elsewhere.png")
         write(TinyPNG.make(seed: 11), to: target)
         let stored = root.store.path(for: id, ext: "png")
-        try FileManager.default.createDirectory(atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: root.store.shardDirectory(for: id), withIntermediateDirectories: true)
         #expect(symlink(target, stored) == 0)
-        try root.ledger.insertCreated(LedgerRecord(
-            id: id, source: SourceInfo(name: "link.png", bytes: 0, sha256: SHA256.hex([])),
-            storePath: root.location.recordedPath(for: stored), createdAt: Date()))
+        try root.ledger.insertCreated(
+            LedgerRecord(
+                id: id, source: SourceInfo(name: "link.png", bytes: 0, sha256: SHA256.hex([])),
+                storePath: root.location.recordedPath(for: stored), createdAt: Date()))
         let finals = Finals()
-        try await runUntilIdle(makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
+        try await runUntilIdle(
+            makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
         let record = try #require(try root.ledger.record(id))
         #expect(record.error?.code == .notARegularFile)
         #expect(record.attempts == 0)
@@ -190,7 +201,8 @@ struct PipelineTests {
     @Test func stopLeavesUnstartedRecordsCreated() async throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
-        _ = try root.ingestor.ingest((0..<30).map { root.drop("s\($0).png", TinyPNG.make(width: 64, height: 64, seed: 300 + $0)) })
+        _ = try root.ingestor.ingest(
+            (0..<30).map { root.drop("s\($0).png", TinyPNG.make(width: 64, height: 64, seed: 300 + $0)) })
         let finals = Finals()
         let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals)
         let task = Task { await pipeline.run() }

@@ -86,11 +86,14 @@ import Testing
     @Test func statusLinesFromTheFigures() throws {
         let now = Date()
         let counts = StatsDocument(
-            total: 10, created: 0, completed: 7, failed: 3, faces: 4, averageEncoding: [], imagesPerMinute: 12.5, updatedAt: now)
-        let report = StatusReport(root: "/r", daemonPID: 4242, stats: counts, recentFailures: [], figures: Self.figures(now: now))
+            total: 10, created: 0, completed: 7, failed: 3, faces: 4, averageEncoding: [], imagesPerMinute: 12.5,
+            updatedAt: now)
+        let report = StatusReport(
+            root: "/r", daemonPID: 4242, stats: counts, recentFailures: [], figures: Self.figures(now: now))
         let lines = report.text(now: now).split(separator: "\n").map(String.init)
         #expect(lines.contains("rate:     12.5 images/min (stats.json updated 0s ago)"))
-        #expect(lines.contains { $0.hasPrefix("workers:  2, busy 25% of the time since the start 100s ago") }, "\(lines)")
+        #expect(
+            lines.contains { $0.hasPrefix("workers:  2, busy 25% of the time since the start 100s ago") }, "\(lines)")
         #expect(lines.contains("encoding: 1.00 s per file on average (2 files)"))
         #expect(lines.contains("failures: not_an_image 2, corrupt_image 1"))
         let json = report.json.pretty()
@@ -99,12 +102,15 @@ import Testing
         // Counts that do not add up to the ledger's are not shown; a stopped daemon has no workers.
         var later = counts
         later.failed = 4
-        let stale = StatusReport(root: "/r", daemonPID: nil, stats: later, recentFailures: [], figures: Self.figures(running: false, now: now))
+        let stale = StatusReport(
+            root: "/r", daemonPID: nil, stats: later, recentFailures: [],
+            figures: Self.figures(running: false, now: now))
         let staleLines = stale.text(now: now).split(separator: "\n")
         #expect(!staleLines.contains { $0.hasPrefix("failures:") || $0.hasPrefix("workers:") })
         #expect(staleLines.contains { $0.hasPrefix("encoding: ") })
         // No daemon ever published: the ledger's counts only.
-        let bare = StatusReport(root: "/r", daemonPID: nil, stats: counts, recentFailures: [], figures: nil).text(now: now)
+        let bare = StatusReport(root: "/r", daemonPID: nil, stats: counts, recentFailures: [], figures: nil).text(
+            now: now)
         #expect(bare.contains("rate:     12.5 images/min\n"))
         #expect(!bare.contains("workers:") && !bare.contains("encoding:"))
     }
@@ -112,7 +118,9 @@ import Testing
 
 /// With real models: what the pipeline made final, counted as it happens and counted again from the
 /// ledger, gives the same metrics; a new encoder pool takes over without dropping a job.
-@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
+@Suite(
+    .serialized, .timeLimit(.minutes(3)),
+    .enabled(if: testModelsDirectory != nil, "no models in <repo>/models: run `make models`"))
 struct ServiceMetricsTests {
     static let models: FaceModels = try! FaceModels(directory: URL(fileURLWithPath: testModelsDirectory!))
 
@@ -144,17 +152,19 @@ struct ServiceMetricsTests {
         let live = ServiceMetrics(startTime: started)
         #expect(try live.loadBaseline(from: root.ledger) == 1)
         let pngs = (0..<6).map { root.drop("p\($0).png", TinyPNG.make(width: 24, height: 24, seed: 700 + $0)) }
-        _ = try root.ingestor.ingest(pngs + [
-            root.drop("text.jpg", Array("not an image".utf8)),
-            root.drop("empty.png", []),
-            root.drop("bomb.png", TinyPNG.header(width: 100_000, height: 100_000)),
-        ])
+        _ = try root.ingestor.ingest(
+            pngs + [
+                root.drop("text.jpg", Array("not an image".utf8)),
+                root.drop("empty.png", []),
+                root.drop("bomb.png", TinyPNG.header(width: 100_000, height: 100_000)),
+            ])
         let pool = try EncoderPool(models: Self.models, workers: 2)
         defer { pool.shutdown() }
         func makePipeline() -> Pipeline {
             Pipeline(
                 ledger: root.ledger, pool: pool, location: root.location, results: root.results,
-                settings: PipelineSettings(maxInFlight: 4), logger: root.logger) { live.record($0) }
+                settings: PipelineSettings(maxInFlight: 4), logger: root.logger
+            ) { live.record($0) }
         }
         let ledger = root.ledger
         let pipeline = makePipeline()
@@ -190,21 +200,26 @@ struct ServiceMetricsTests {
         // Live and from the ledger: the same observations (summed in another order).
         let buckets = expositions.map { $0.samples.filter { $0.name == "facewatch_encode_seconds_bucket" } }
         #expect(buckets[0].map(\.value) == buckets[1].map(\.value))
-        #expect(abs((expositions[0].value("facewatch_encode_seconds_sum") ?? 0) - (expositions[1].value("facewatch_encode_seconds_sum") ?? -1)) < 1e-9)
+        #expect(
+            abs(
+                (expositions[0].value("facewatch_encode_seconds_sum") ?? 0)
+                    - (expositions[1].value("facewatch_encode_seconds_sum") ?? -1)) < 1e-9)
     }
 
     @Test func aNewPoolTakesTheNextJobsWhileThePreviousOneFinishesItsOwn() async throws {
         let root = try TestRoot()
         defer { root.directory.remove() }
         let count = 24
-        _ = try root.ingestor.ingest((0..<count).map { root.drop("f\($0).png", TinyPNG.make(width: 96, height: 96, seed: 900 + $0)) })
+        _ = try root.ingestor.ingest(
+            (0..<count).map { root.drop("f\($0).png", TinyPNG.make(width: 96, height: 96, seed: 900 + $0)) })
         let first = try EncoderPool(models: Self.models, workers: 2)
         let second = try EncoderPool(models: Self.models, workers: 1)
         defer { second.shutdown() }
         let finals = Finals()
         let pipeline = Pipeline(
             ledger: root.ledger, pool: first, location: root.location, results: root.results,
-            settings: PipelineSettings(maxInFlight: 4), logger: root.logger) { finals.append($0) }
+            settings: PipelineSettings(maxInFlight: 4), logger: root.logger
+        ) { finals.append($0) }
         let task = Task { await pipeline.run() }
         pipeline.wake()
         let started = ContinuousClock.now + .seconds(60)

@@ -30,7 +30,11 @@ private typealias FS = FileSystemTestSupport
         let id = UUID()
         let ext = Store.fileExtension(forContentAt: "\(inbox)/photo.JPG", originalName: "party/photo.JPG")
         let stored = try store.adopt("\(inbox)/photo.JPG", as: id, ext: ext)
-        #expect(stored == StoredFile(id: id, fileExtension: "jpg", path: store.path(for: id, ext: "jpg"), kind: .regular, size: Int64(jpegBytes.count)))
+        #expect(
+            stored
+                == StoredFile(
+                    id: id, fileExtension: "jpg", path: store.path(for: id, ext: "jpg"), kind: .regular,
+                    size: Int64(jpegBytes.count)))
         #expect(!FS.exists("\(inbox)/photo.JPG"))
         #expect(FS.read(stored.path) == jpegBytes)
         #expect(FS.lstatOrNil(stored.path)?.st_ino == inode)  // a rename, not a copy
@@ -58,7 +62,9 @@ private typealias FS = FileSystemTestSupport
         FS.write(scratch.sub("one.png"), pngBytes)
         FS.write(scratch.sub("two.png"), pngBytes + [1])
         _ = try store.adopt(scratch.sub("one.png"), as: id, ext: "png")
-        let error = #expect(throws: FileSystemError.self) { try store.adopt(scratch.sub("two.png"), as: id, ext: "png") }
+        let error = #expect(throws: FileSystemError.self) {
+            try store.adopt(scratch.sub("two.png"), as: id, ext: "png")
+        }
         #expect(error?.code == EEXIST)
         #expect(FS.read(scratch.sub("two.png")) == pngBytes + [1])
         #expect(FS.read(store.path(for: id, ext: "png")) == pngBytes)
@@ -68,9 +74,13 @@ private typealias FS = FileSystemTestSupport
         let scratch = FileSystemScratch("store")
         let store = try Store(directory: scratch.sub("store"))
         scratch.directory("dir")
-        let isDirectory = #expect(throws: FileSystemError.self) { try store.adopt(scratch.sub("dir"), as: UUID(), ext: "bin") }
+        let isDirectory = #expect(throws: FileSystemError.self) {
+            try store.adopt(scratch.sub("dir"), as: UUID(), ext: "bin")
+        }
         #expect(isDirectory?.code == EISDIR)
-        let missing = #expect(throws: FileSystemError.self) { try store.adopt(scratch.sub("gone"), as: UUID(), ext: "bin") }
+        let missing = #expect(throws: FileSystemError.self) {
+            try store.adopt(scratch.sub("gone"), as: UUID(), ext: "bin")
+        }
         #expect(missing?.code == ENOENT)
     }
 
@@ -99,8 +109,10 @@ private typealias FS = FileSystemTestSupport
         #expect(Set(try store.scan().map(\.id)) == [link.id, pipe.id, sock.id])
     }
 
-    @Test(.enabled(if: SecondFileSystem.unavailableReason == nil,
-                   "needs a second file system: mounting a tmpfs failed and /dev/shm is on /tmp's file system"))
+    @Test(
+        .enabled(
+            if: SecondFileSystem.unavailableReason == nil,
+            "needs a second file system: mounting a tmpfs failed and /dev/shm is on /tmp's file system"))
     func adoptAcrossFileSystemsCopiesFsyncsAndUnlinks() throws {
         let scratch = FileSystemScratch("store")
         let other = try #require(SecondFileSystem.make())
@@ -139,8 +151,9 @@ private typealias FS = FileSystemTestSupport
         let id = UUID()
         FS.write(scratch.sub("inbox/a.jpg"), jpegBytes)
         let source = try #require(FS.lstatOrNil(scratch.sub("inbox/a.jpg")))
-        let journal = MoveJournal(device: UInt64(source.st_dev), inode: UInt64(source.st_ino),
-                                  source: scratch.sub("inbox/a.jpg"), destination: store.path(for: id, ext: "jpg"))
+        let journal = MoveJournal(
+            device: UInt64(source.st_dev), inode: UInt64(source.st_ino),
+            source: scratch.sub("inbox/a.jpg"), destination: store.path(for: id, ext: "jpg"))
         FS.write("\(store.directory)/.moving-\(id.uuidString.lowercased())", journal.encoded())
         return (store, id)
     }

@@ -52,7 +52,9 @@ import Testing
 
         // The reading is CLOCK_MONOTONIC, the clock systemd compares it with; /proc/uptime counts
         // from the same boot, so they agree to within a second or so.
-        let uptime = try String(contentsOfFile: "/proc/uptime", encoding: .utf8).split(separator: " ").first.flatMap { Double($0) }
+        let uptime = try String(contentsOfFile: "/proc/uptime", encoding: .utf8).split(separator: " ").first.flatMap {
+            Double($0)
+        }
         let uptimeSeconds = try #require(uptime)
         #expect(abs(Double(stamp) / 1e6 - uptimeSeconds) < 5)
     }
@@ -121,18 +123,19 @@ import Testing
 
     // MARK: - Watchdog
 
-    @Test(arguments: [
-        (["WATCHDOG_USEC": "10000000"], Duration.seconds(5)),
-        (["WATCHDOG_USEC": "120000000", "WATCHDOG_PID": "4242"], Duration.seconds(60)),
-        (["WATCHDOG_USEC": "3", "WATCHDOG_PID": ""], Duration.microseconds(1)),
-        (["WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "4243"], nil),
-        (["WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "not-a-pid"], nil),
-        (["WATCHDOG_USEC": "0"], nil),
-        (["WATCHDOG_USEC": "-5"], nil),
-        (["WATCHDOG_USEC": "ten seconds"], nil),
-        (["WATCHDOG_PID": "4242"], nil),
-        ([:], nil),
-    ] as [([String: String], Duration?)])
+    @Test(
+        arguments: [
+            (["WATCHDOG_USEC": "10000000"], Duration.seconds(5)),
+            (["WATCHDOG_USEC": "120000000", "WATCHDOG_PID": "4242"], Duration.seconds(60)),
+            (["WATCHDOG_USEC": "3", "WATCHDOG_PID": ""], Duration.microseconds(1)),
+            (["WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "4243"], nil),
+            (["WATCHDOG_USEC": "10000000", "WATCHDOG_PID": "not-a-pid"], nil),
+            (["WATCHDOG_USEC": "0"], nil),
+            (["WATCHDOG_USEC": "-5"], nil),
+            (["WATCHDOG_USEC": "ten seconds"], nil),
+            (["WATCHDOG_PID": "4242"], nil),
+            ([:], nil),
+        ] as [([String: String], Duration?)])
     func watchdogIntervalIsHalfOfWatchdogUsec(environment: [String: String], expected: Duration?) {
         #expect(SystemdWatchdog.interval(environment: environment, processID: 4242) == expected)
     }
@@ -146,7 +149,9 @@ import Testing
         #expect(watchdog.interval == .seconds(1))
         // No watchdog asked for, or meant for another process, or nowhere to send pings.
         #expect(SystemdWatchdog(notifier: notifier, environment: [:]) { true } == nil)
-        #expect(SystemdWatchdog(notifier: notifier, environment: ["WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"]) { true } == nil)
+        #expect(
+            SystemdWatchdog(notifier: notifier, environment: ["WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"]) { true }
+                == nil)
         #expect(SystemdWatchdog(notifier: .disabled, environment: environment) { true } == nil)
     }
 
@@ -189,7 +194,7 @@ import Testing
         }
         let ticks = TickLog()
         let task = Task { await watchdog.run { ticks.append($0) } }
-        for _ in 0 ..< 3 {
+        for _ in 0..<3 {
             #expect(try receiver.receive(timeoutSeconds: 30).text == "WATCHDOG=1\n")
         }
         task.cancel()
@@ -205,7 +210,7 @@ import Testing
         // `run` returned: every ping it sent is queued at the socket (a send completes before the
         // tick is reported), one per pinged tick, and nothing more.
         let pinged = seen.filter { $0 == .pinged }.count
-        for _ in 3 ..< pinged {
+        for _ in 3..<pinged {
             #expect(try receiver.pending()?.text == "WATCHDOG=1\n")
         }
         #expect(try receiver.pending() == nil)
@@ -278,7 +283,9 @@ private final class DatagramReceiver {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ready = poll(&poller, 1, Int32(timeoutSeconds * 1000))
         guard ready > 0 else { throw SocketError("no datagram within \(timeoutSeconds) s", ETIMEDOUT) }
-        guard let message = try pending() else { throw SocketError("poll said readable, recvmsg found nothing", EAGAIN) }
+        guard let message = try pending() else {
+            throw SocketError("poll said readable, recvmsg found nothing", EAGAIN)
+        }
         return message
     }
 
@@ -304,7 +311,7 @@ private final class DatagramReceiver {
             if errno == EAGAIN || errno == EWOULDBLOCK { return nil }
             throw SocketError("recvmsg", errno)
         }
-        let text = String(decoding: buffer[0 ..< received], as: UTF8.self)
+        let text = String(decoding: buffer[0..<received], as: UTF8.self)
         return Message(text: text, senderPID: Self.credentialsPID(control))
     }
 
@@ -322,7 +329,8 @@ private final class DatagramReceiver {
         control.withUnsafeBytes { bytes -> pid_t? in
             let header = bytes.loadUnaligned(as: cmsghdr.self)
             guard header.cmsg_level == SOL_SOCKET, header.cmsg_type == scmCredentials,
-                  header.cmsg_len >= MemoryLayout<cmsghdr>.size + MemoryLayout<Credentials>.size else { return nil }
+                header.cmsg_len >= MemoryLayout<cmsghdr>.size + MemoryLayout<Credentials>.size
+            else { return nil }
             // CMSG_DATA: the header rounded up to the alignment of size_t.
             let dataOffset = (MemoryLayout<cmsghdr>.size + MemoryLayout<Int>.size - 1) & ~(MemoryLayout<Int>.size - 1)
             return bytes.loadUnaligned(fromByteOffset: dataOffset, as: Credentials.self).pid

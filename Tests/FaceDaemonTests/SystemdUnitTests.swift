@@ -52,7 +52,10 @@ import Testing
     @Test func unitRunsTheDaemonAsDesigned() async throws {
         let unit = try ServiceTestSupport.UnitFile(path: ServiceTestSupport.unitFile)
         #expect(unit["Service", "Type"] == ["notify"])
-        #expect(unit["Service", "ExecStart"] == ["\(ServiceTestSupport.installedBinary) serve --config /etc/facewatch/facewatch.conf"])
+        #expect(
+            unit["Service", "ExecStart"] == [
+                "\(ServiceTestSupport.installedBinary) serve --config /etc/facewatch/facewatch.conf"
+            ])
         #expect(unit["Service", "ExecReload"] == ["/bin/kill -HUP $MAINPID"])
         #expect(unit["Service", "Restart"] == ["on-failure"])
         #expect(unit["Service", "User"] == ["facewatch"])
@@ -100,10 +103,12 @@ import Testing
         #expect(users.status == 0, "systemd-sysusers: \(users.stderr)")
         let passwd = try String(contentsOfFile: root.path + "/etc/passwd", encoding: .utf8)
         let group = try String(contentsOfFile: root.path + "/etc/group", encoding: .utf8)
-        let user = try #require(passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
-            .first { $0.first == "facewatch" })
-        let facewatchGroup = try #require(group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
-            .first { $0.first == "facewatch" })
+        let user = try #require(
+            passwd.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+                .first { $0.first == "facewatch" })
+        let facewatchGroup = try #require(
+            group.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false) }
+                .first { $0.first == "facewatch" })
         let uid = try #require(UInt32(user[2]))
         let gid = try #require(UInt32(facewatchGroup[2]))
         #expect(UInt32(user[3]) == gid, "the user's primary group is facewatch")
@@ -120,7 +125,9 @@ import Testing
             let path = root.path + "/var/lib/facewatch" + directory
             #expect(stat(path, &info) == 0, "\(path) missing")
             #expect(info.st_mode & S_IFMT == S_IFDIR)
-            #expect(info.st_mode & 0o7777 == mode, "\(path): \(String(info.st_mode & 0o7777, radix: 8)) instead of \(String(mode, radix: 8))")
+            #expect(
+                info.st_mode & 0o7777 == mode,
+                "\(path): \(String(info.st_mode & 0o7777, radix: 8)) instead of \(String(mode, radix: 8))")
             #expect(info.st_uid == uid && info.st_gid == gid, "\(path) not owned by facewatch:facewatch")
         }
 
@@ -152,7 +159,10 @@ enum ServiceTestSupport {
     /// A program on $PATH (or in /usr/bin, /bin), or an error that says how to get it.
     static func tool(_ name: String) throws -> String {
         guard let path = programPath(name) else {
-            throw Missing(description: "\(name) not found: install Debian's `systemd` package (`make deps` does); these tests check the unit with systemd's own tools")
+            throw Missing(
+                description:
+                    "\(name) not found: install Debian's `systemd` package (`make deps` does); these tests check the unit with systemd's own tools"
+            )
         }
         return path
     }
@@ -160,7 +170,8 @@ enum ServiceTestSupport {
     /// The `facewatch` executable this build made, next to the test runner.
     static func builtBinary() throws -> String {
         guard let facewatchBinary else {
-            throw Missing(description: "no facewatch executable next to the tests: build it (swift build) before the tests")
+            throw Missing(
+                description: "no facewatch executable next to the tests: build it (swift build) before the tests")
         }
         return facewatchBinary
     }

@@ -26,8 +26,9 @@ import Testing
     }
 
     static func fixture() throws -> [Expected] {
-        let url = try #require(Bundle.module.url(forResource: "conformance", withExtension: "jsonl", subdirectory: "Fixtures"),
-                               "Fixtures/conformance.jsonl is missing: run `make fixtures`")
+        let url = try #require(
+            Bundle.module.url(forResource: "conformance", withExtension: "jsonl", subdirectory: "Fixtures"),
+            "Fixtures/conformance.jsonl is missing: run `make fixtures`")
         let text = try String(contentsOf: url, encoding: .utf8)
         return try text.split(separator: "\n").filter { !$0.isEmpty }.map {
             try JSONDecoder().decode(Expected.self, from: Data($0.utf8))
@@ -47,7 +48,8 @@ import Testing
     @Test func engineMatchesFaceRecognition() throws {
         let directory = EngineTestSupport.testImageDirectory
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
             throw MissingTestImages(path: directory.path)
         }
         let engine = try FaceEngine(models: try EngineTestSupport.defaultModels.get())
@@ -65,7 +67,8 @@ import Testing
                 continue
             }
             if line.reference_error != nil {
-                #expect(result.failureCode == .corruptImage, "\(line.file): face_recognition failed, want corrupt_image")
+                #expect(
+                    result.failureCode == .corruptImage, "\(line.file): face_recognition failed, want corrupt_image")
                 continue
             }
             if line.truncated == true, result.failureCode == .corruptImage { continue }
@@ -77,8 +80,9 @@ import Testing
             case .success(let value):
                 encoded = value
             }
-            #expect(encoded.image.width == line.width && encoded.image.height == line.height,
-                    "\(line.file): size \(encoded.image.width)x\(encoded.image.height)")
+            #expect(
+                encoded.image.width == line.width && encoded.image.height == line.height,
+                "\(line.file): size \(encoded.image.width)x\(encoded.image.height)")
             let want = line.faces ?? []
             guard encoded.faces.count == want.count else {
                 Issue.record("\(line.file): \(encoded.faces.count) faces, want \(want.count)")

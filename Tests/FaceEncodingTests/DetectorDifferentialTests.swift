@@ -11,8 +11,10 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(4))) struct DetectorDifferentialTests {
     /// Both engines, or a failure naming what is missing.
     static func engines() throws -> (ours: FaceEngine, dlib: FaceEngine) {
-        (try FaceEngine(models: try EngineTestSupport.defaultModels.get()),
-         try FaceEngine(models: try EngineTestSupport.dlibHogModels.get()))
+        (
+            try FaceEngine(models: try EngineTestSupport.defaultModels.get()),
+            try FaceEngine(models: try EngineTestSupport.dlibHogModels.get())
+        )
     }
 
     /// The decodable conformance images.
@@ -23,7 +25,7 @@ import Testing
         }
         return names.sorted().compactMap { name in
             guard let bytes = try? EngineTestSupport.testImage(name),
-                  let image = try? ImageDecoder.decode(bytes, limits: ImageLimits())
+                let image = try? ImageDecoder.decode(bytes, limits: ImageLimits())
             else { return nil }
             return (name, image)
         }
@@ -31,14 +33,18 @@ import Testing
 
     /// Runs both detectors on `image` and records any difference; returns how many faces dlib found.
     @discardableResult
-    static func compare(_ image: DecodedImage, upsample: Int, label: String,
-                        engines: (ours: FaceEngine, dlib: FaceEngine)) throws -> Int {
+    static func compare(
+        _ image: DecodedImage, upsample: Int, label: String,
+        engines: (ours: FaceEngine, dlib: FaceEngine)
+    ) throws -> Int {
         engines.ours.options.upsample = upsample
         engines.dlib.options.upsample = upsample
         let ours = try engines.ours.detect(image: image)
         let reference = try engines.dlib.detect(image: image)
-        #expect(ours == reference,
-                "\(label) (\(image.info.width)x\(image.info.height), upsample \(upsample)): ours \(ours), dlib \(reference)")
+        #expect(
+            ours == reference,
+            "\(label) (\(image.info.width)x\(image.info.height), upsample \(upsample)): ours \(ours), dlib \(reference)"
+        )
         return reference.count
     }
 
@@ -78,9 +84,11 @@ import Testing
             var label = "variant \(index) of \(sources[sourceIndex].name):"
             if index % 16 == 15 {
                 // Tiny and odd sizes: the scanner's edge cases (no cells, one cell, a partial level).
-                let width = 1 + Int(random.next(below: 40)), height = 1 + Int(random.next(below: 40))
-                variant = ImageVariants.crop(source, x: 0, y: 0, width: min(width, source.info.width),
-                                             height: min(height, source.info.height))
+                let width = 1 + Int(random.next(below: 40))
+                let height = 1 + Int(random.next(below: 40))
+                variant = ImageVariants.crop(
+                    source, x: 0, y: 0, width: min(width, source.info.width),
+                    height: min(height, source.info.height))
                 label += " tiny"
             } else if let box = faceBoxes[sourceIndex].randomElement(using: &random), index % 3 != 2 {
                 // Around a face, the face scaled to 40..100 pixels.
@@ -89,12 +97,14 @@ import Testing
                 let side = Int(Double(size) * (1 + 2 * margin))
                 let cx = (box.left + box.right) / 2 + Int(random.next(below: 21)) - 10
                 let cy = (box.top + box.bottom) / 2 + Int(random.next(below: 21)) - 10
-                variant = ImageVariants.crop(source, x: cx - side / 2, y: cy - side / 2, width: side, height: side + Int(random.next(below: 17)))
+                variant = ImageVariants.crop(
+                    source, x: cx - side / 2, y: cy - side / 2, width: side, height: side + Int(random.next(below: 17)))
                 let target = Double(random.next(below: 61) + 40) / Double(size)
                 variant = ImageVariants.scale(variant, by: min(target, 1.5))
                 label += " face crop"
             } else {
-                let width = 24 + Int(random.next(below: 137)), height = 24 + Int(random.next(below: 137))
+                let width = 24 + Int(random.next(below: 137))
+                let height = 24 + Int(random.next(below: 137))
                 let x = Int(random.next(below: UInt64(max(source.info.width - width, 1))))
                 let y = Int(random.next(below: UInt64(max(source.info.height - height, 1))))
                 variant = ImageVariants.crop(source, x: x, y: y, width: width, height: height)
@@ -103,18 +113,31 @@ import Testing
             // Upright faces survive horizontal flips, gray and noise; upside-down and transposed
             // ones are rarer, so most variants keep their faces.
             let transforms = random.next(below: 256)
-            if transforms & 1 != 0 { variant = ImageVariants.flipHorizontally(variant); label += " hflip" }
-            if transforms & 6 == 6 { variant = ImageVariants.flipVertically(variant); label += " vflip" }
-            if transforms & 8 != 0 && transforms & 16 != 0 { variant = ImageVariants.gray(variant); label += " gray" }
+            if transforms & 1 != 0 {
+                variant = ImageVariants.flipHorizontally(variant)
+                label += " hflip"
+            }
+            if transforms & 6 == 6 {
+                variant = ImageVariants.flipVertically(variant)
+                label += " vflip"
+            }
+            if transforms & 8 != 0 && transforms & 16 != 0 {
+                variant = ImageVariants.gray(variant)
+                label += " gray"
+            }
             if transforms & 32 != 0 {
                 let amplitude = Int(random.next(below: 24)) + 1
                 variant = ImageVariants.noise(variant, amplitude: amplitude, random: &random)
                 label += " noise \(amplitude)"
             }
-            if transforms & 192 == 192 { variant = ImageVariants.transpose(variant); label += " transpose" }
+            if transforms & 192 == 192 {
+                variant = ImageVariants.transpose(variant)
+                label += " transpose"
+            }
             // Mostly face_recognition's upsample 1; some 0, a few 2 on small images.
             let choice = random.next(below: 10)
-            let upsample = choice == 0 && variant.info.width * variant.info.height <= 120 * 120 ? 2 : (choice < 3 ? 0 : 1)
+            let upsample =
+                choice == 0 && variant.info.width * variant.info.height <= 120 * 120 ? 2 : (choice < 3 ? 0 : 1)
             if try Self.compare(variant, upsample: upsample, label: label, engines: engines) > 0 { withFaces += 1 }
         }
         // Enough variants must contain faces for box and score equality to mean something.
@@ -131,14 +154,17 @@ extension SplitMix64 {
 enum ImageVariants {
     /// The part of `image` in the rectangle, clamped to the image (at least 1×1).
     static func crop(_ image: DecodedImage, x: Int, y: Int, width: Int, height: Int) -> DecodedImage {
-        let x0 = min(max(x, 0), image.info.width - 1), y0 = min(max(y, 0), image.info.height - 1)
-        let w = max(1, min(width, image.info.width - x0)), h = max(1, min(height, image.info.height - y0))
+        let x0 = min(max(x, 0), image.info.width - 1)
+        let y0 = min(max(y, 0), image.info.height - 1)
+        let w = max(1, min(width, image.info.width - x0))
+        let h = max(1, min(height, image.info.height - y0))
         return map(image, width: w, height: h) { px, py in (x0 + px, y0 + py) }
     }
 
     /// Nearest-neighbour scaling by `factor` (at least 1×1).
     static func scale(_ image: DecodedImage, by factor: Double) -> DecodedImage {
-        let w = max(1, Int(Double(image.info.width) * factor)), h = max(1, Int(Double(image.info.height) * factor))
+        let w = max(1, Int(Double(image.info.width) * factor))
+        let h = max(1, Int(Double(image.info.height) * factor))
         return map(image, width: w, height: h) { px, py in
             (min(Int(Double(px) / factor), image.info.width - 1), min(Int(Double(py) / factor), image.info.height - 1))
         }
@@ -180,12 +206,15 @@ enum ImageVariants {
     }
 
     /// A `width`×`height` image whose pixel (x, y) is `image`'s pixel at `source(x, y)`.
-    private static func map(_ image: DecodedImage, width: Int, height: Int, source: (Int, Int) -> (Int, Int)) -> DecodedImage {
+    private static func map(_ image: DecodedImage, width: Int, height: Int, source: (Int, Int) -> (Int, Int))
+        -> DecodedImage
+    {
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for py in 0..<height {
             for px in 0..<width {
                 let (sx, sy) = source(px, py)
-                let from = (sy * image.info.width + sx) * 3, to = (py * width + px) * 3
+                let from = (sy * image.info.width + sx) * 3
+                let to = (py * width + px) * 3
                 pixels[to] = image.pixels[from]
                 pixels[to + 1] = image.pixels[from + 1]
                 pixels[to + 2] = image.pixels[from + 2]

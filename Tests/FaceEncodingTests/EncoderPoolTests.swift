@@ -47,7 +47,9 @@ private final class ConcurrencyMeter: @unchecked Sendable {
                         meter.begin(id)
                         // Each job holds its worker until two jobs have run at once (an event, with
                         // a deadline), so the peak counted below does not depend on timing.
-                        _ = eventuallyBlocking(timeout: .seconds(10), interval: .milliseconds(1)) { meter.snapshot.peak >= 2 }
+                        _ = eventuallyBlocking(timeout: .seconds(10), interval: .milliseconds(1)) {
+                            meter.snapshot.peak >= 2
+                        }
                         meter.end(id)
                         return id * 10
                     }
@@ -100,9 +102,22 @@ private final class ConcurrencyMeter: @unchecked Sendable {
         // The running job holds its worker until released, so the second job must wait in the queue
         // however slowly this machine schedules the test.
         let release = DispatchSemaphore(value: 0)
-        let running = Task { await pool.perform { _ in meter.begin(1); release.wait(); meter.end(1); return 1 } }
+        let running = Task {
+            await pool.perform { _ in
+                meter.begin(1)
+                release.wait()
+                meter.end(1)
+                return 1
+            }
+        }
         #expect(await eventually(timeout: .seconds(60)) { !meter.snapshot.started.isEmpty })
-        let queued = Task { await pool.perform { _ in meter.begin(2); meter.end(2); return 2 } }
+        let queued = Task {
+            await pool.perform { _ in
+                meter.begin(2)
+                meter.end(2)
+                return 2
+            }
+        }
         // Not synchronisation: the outcome is the same whether the second job is still on its way
         // (refused by the stopped pool) or already queued (dropped by shutdown); the pause only makes
         // the queued case, the one worth covering, the likely one.

@@ -19,7 +19,8 @@ enum EngineTestSupport {
 
     /// `$FACEWATCH_TEST_IMAGES`, else `<repo>/.cache/test-images` (`make test-images` fills it).
     static var testImageDirectory: URL {
-        if let fromEnvironment = ProcessInfo.processInfo.environment["FACEWATCH_TEST_IMAGES"], !fromEnvironment.isEmpty {
+        if let fromEnvironment = ProcessInfo.processInfo.environment["FACEWATCH_TEST_IMAGES"], !fromEnvironment.isEmpty
+        {
             return URL(fileURLWithPath: fromEnvironment)
         }
         return repositoryRoot.appendingPathComponent(".cache/test-images")
@@ -97,7 +98,8 @@ enum TinyPNG {
             out += data[offset..<offset + count]
             offset += count
         } while offset < data.count
-        var a: UInt32 = 1, b: UInt32 = 0
+        var a: UInt32 = 1
+        var b: UInt32 = 0
         for byte in data {
             a = (a + UInt32(byte)) % 65_521
             b = (b + a) % 65_521

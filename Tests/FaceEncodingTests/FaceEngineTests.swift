@@ -4,7 +4,8 @@ import Testing
 @testable import FaceEncoding
 
 @Suite(.timeLimit(.minutes(10))) struct FaceEngineTests {
-    private func engine(_ models: Result<FaceModels, ModelError> = EngineTestSupport.defaultModels) throws -> FaceEngine {
+    private func engine(_ models: Result<FaceModels, ModelError> = EngineTestSupport.defaultModels) throws -> FaceEngine
+    {
         try FaceEngine(models: try models.get())
     }
 
@@ -39,8 +40,12 @@ import Testing
         let png = TinyPNG.make(width: 40, height: 30) { _, _ in (10, 20, 30) }
 
         #expect(code(engine.encode(bytes: [], limits: ImageLimits())) == .emptyFile)
-        #expect(code(engine.encode(bytes: Array("just some text, not an image\n".utf8), limits: ImageLimits())) == .notAnImage)
-        #expect(code(engine.encode(bytes: png, limits: ImageLimits(maxBytes: 50_000_000, maxPixels: 1000))) == .tooManyPixels)
+        #expect(
+            code(engine.encode(bytes: Array("just some text, not an image\n".utf8), limits: ImageLimits()))
+                == .notAnImage)
+        #expect(
+            code(engine.encode(bytes: png, limits: ImageLimits(maxBytes: 50_000_000, maxPixels: 1000)))
+                == .tooManyPixels)
 
         let empty = directory.appendingPathComponent("empty.jpg").path
         _ = FileManager.default.createFile(atPath: empty, contents: Data())
@@ -48,10 +53,15 @@ import Testing
 
         let big = directory.appendingPathComponent("big.png").path
         _ = FileManager.default.createFile(atPath: big, contents: Data(png))
-        #expect(code(engine.encode(fileAt: big, limits: ImageLimits(maxBytes: png.count - 1, maxPixels: 50_000_000))) == .tooLarge)
-        #expect(code(engine.encode(fileAt: big, limits: ImageLimits(maxBytes: png.count, maxPixels: 50_000_000))) == nil)
+        #expect(
+            code(engine.encode(fileAt: big, limits: ImageLimits(maxBytes: png.count - 1, maxPixels: 50_000_000)))
+                == .tooLarge)
+        #expect(
+            code(engine.encode(fileAt: big, limits: ImageLimits(maxBytes: png.count, maxPixels: 50_000_000))) == nil)
 
-        #expect(code(engine.encode(fileAt: directory.appendingPathComponent("missing.jpg").path, limits: ImageLimits())) == .ioError)
+        #expect(
+            code(engine.encode(fileAt: directory.appendingPathComponent("missing.jpg").path, limits: ImageLimits()))
+                == .ioError)
         #expect(code(engine.encode(fileAt: directory.path, limits: ImageLimits())) == .notARegularFile)
 
         let fifo = directory.appendingPathComponent("fifo.jpg").path
@@ -97,7 +107,8 @@ import Testing
     @Test func largeLandmarksEncodeTheSameFace() throws {
         let bytes = try EngineTestSupport.testImage("astronaut.png")
         let small = try firstFace(engine().encode(bytes: bytes, limits: ImageLimits()))
-        let large = try firstFace(engine(EngineTestSupport.largeLandmarkModels).encode(bytes: bytes, limits: ImageLimits()))
+        let large = try firstFace(
+            engine(EngineTestSupport.largeLandmarkModels).encode(bytes: bytes, limits: ImageLimits()))
         #expect(small.location == Self.astronautFace)
         #expect(large.location == small.location)
         #expect(large.encoding != small.encoding)
@@ -113,11 +124,13 @@ import Testing
         let cnn = cnnFaces[0]
         #expect(hog.location == Self.astronautFace)
         #expect(cnn.location != hog.location, "the CNN detector's box is its own")
-        let a = hog.location, b = cnn.location
+        let a = hog.location
+        let b = cnn.location
         let overlapWidth = max(0, min(a.right, b.right) - max(a.left, b.left))
         let overlapHeight = max(0, min(a.bottom, b.bottom) - max(a.top, b.top))
         let intersection = Double(overlapWidth * overlapHeight)
-        let union = Double((a.right - a.left) * (a.bottom - a.top) + (b.right - b.left) * (b.bottom - b.top)) - intersection
+        let union =
+            Double((a.right - a.left) * (a.bottom - a.top) + (b.right - b.left) * (b.bottom - b.top)) - intersection
         #expect(intersection / union > 0.5, "hog \(a), cnn \(b)")
         #expect(EngineTestSupport.distance(hog.encoding, cnn.encoding) < 0.3)
     }
@@ -134,7 +147,8 @@ import Testing
                 withDestinationURL: EngineTestSupport.modelDirectory.appendingPathComponent(name))
         }
         if let content {
-            _ = FileManager.default.createFile(atPath: directory.appendingPathComponent(replaced).path, contents: Data(content))
+            _ = FileManager.default.createFile(
+                atPath: directory.appendingPathComponent(replaced).path, contents: Data(content))
         }
         return directory
     }
@@ -189,14 +203,19 @@ import Testing
         let fromEnvironment = root.appendingPathComponent("env")
         let working = root.appendingPathComponent("work")
         let prefix = root.appendingPathComponent("prefix")
-        for directory in [explicit, fromEnvironment, working.appendingPathComponent("models"),
-                          prefix.appendingPathComponent("share/facewatch/models"), prefix.appendingPathComponent("bin")] {
+        for directory in [
+            explicit, fromEnvironment, working.appendingPathComponent("models"),
+            prefix.appendingPathComponent("share/facewatch/models"), prefix.appendingPathComponent("bin"),
+        ] {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         }
         let executable = prefix.appendingPathComponent("bin/facewatch").path
-        func locate(_ explicitPath: String?, _ environment: [String: String], cwd: String) throws(ModelError) -> String {
-            try ModelLocator.locate(explicit: explicitPath, environment: environment, currentDirectory: cwd,
-                                    executablePath: executable).path
+        func locate(_ explicitPath: String?, _ environment: [String: String], cwd: String) throws(ModelError) -> String
+        {
+            try ModelLocator.locate(
+                explicit: explicitPath, environment: environment, currentDirectory: cwd,
+                executablePath: executable
+            ).path
         }
         let env = ["FACEWATCH_MODELS": fromEnvironment.path]
         #expect(try locate(explicit.path, env, cwd: working.path) == explicit.path)
@@ -207,9 +226,11 @@ import Testing
         if !installed {
             #expect(throws: ModelError.self) { try locate(nil, [:], cwd: working.path) }
         }
-        _ = FileManager.default.createFile(atPath: prefix.appendingPathComponent("share/facewatch/models/\(ModelFile.resnet)").path, contents: Data())
+        _ = FileManager.default.createFile(
+            atPath: prefix.appendingPathComponent("share/facewatch/models/\(ModelFile.resnet)").path, contents: Data())
         #expect(try locate(nil, [:], cwd: working.path) == prefix.appendingPathComponent("share/facewatch/models").path)
-        _ = FileManager.default.createFile(atPath: working.appendingPathComponent("models/\(ModelFile.resnet)").path, contents: Data())
+        _ = FileManager.default.createFile(
+            atPath: working.appendingPathComponent("models/\(ModelFile.resnet)").path, contents: Data())
         #expect(try locate(nil, [:], cwd: working.path) == working.appendingPathComponent("models").path)
         // An explicit directory that does not exist is an error, not a reason to look elsewhere.
         do {

@@ -19,7 +19,11 @@ import Testing
         var random = SplitMix64(state: 42)
         for (width, height) in [(1, 1), (7, 9), (17, 8), (64, 64), (83, 61), (131, 97)] {
             let pixels = (0..<(width * height * 3)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-            inputs.append(("noise \(width)x\(height)", DecodedImage(info: ImageInfo(format: .png, width: width, height: height), pixels: pixels)))
+            inputs.append(
+                (
+                    "noise \(width)x\(height)",
+                    DecodedImage(info: ImageInfo(format: .png, width: width, height: height), pixels: pixels)
+                ))
         }
         return inputs
     }
@@ -29,7 +33,9 @@ import Testing
             let (w, h) = (Int32(image.info.width), Int32(image.info.height))
             image.pixels.withUnsafeBufferPointer { px in
                 // pyramid_up's size, pyramid_down<6>'s size, and odd ones.
-                for (ow, oh) in [(2 * w + 2, 2 * h + 1), (max(w * 5 / 6, 1), max(h * 5 / 6, 1)), (w + 3, max(h - 1, 1))] {
+                for (ow, oh) in [
+                    (2 * w + 2, 2 * h + 1), (max(w * 5 / 6, 1), max(h * 5 / 6, 1)), (w + 3, max(h - 1, 1)),
+                ] {
                     #expect(hsc_resize_differences(px.baseAddress, w, h, ow, oh) == 0, "\(label) -> \(ow)x\(oh)")
                 }
             }
@@ -52,7 +58,8 @@ import Testing
         for (label, image) in try Self.inputs() {
             for band in [Int32(1), 13] {
                 let differences = image.pixels.withUnsafeBufferPointer { px in
-                    hsc_filter_score_differences(px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
+                    hsc_filter_score_differences(
+                        px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
                 }
                 #expect(differences == 0, "\(label), bands of \(band) rows")
             }

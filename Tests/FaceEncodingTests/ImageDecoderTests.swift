@@ -24,7 +24,7 @@ enum CodecFixtures {
 
     static let expectations: [String: Expectation] = {
         guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("expected.json").path),
-              let document = try? JSONDecoder().decode(Document.self, from: data)
+            let document = try? JSONDecoder().decode(Document.self, from: data)
         else { return [:] }
         return document.images
     }()
@@ -98,13 +98,13 @@ struct ImageDecoderTests {
     /// Pillow's transposes written out independently: where stored pixel (x, y) of a w x h image lands.
     static func orientedPosition(_ orientation: Int, x: Int, y: Int, w: Int, h: Int) -> (Int, Int) {
         switch orientation {
-        case 2: (w - 1 - x, y)          // FLIP_LEFT_RIGHT
+        case 2: (w - 1 - x, y)  // FLIP_LEFT_RIGHT
         case 3: (w - 1 - x, h - 1 - y)  // ROTATE_180
-        case 4: (x, h - 1 - y)          // FLIP_TOP_BOTTOM
-        case 5: (y, x)                  // TRANSPOSE
-        case 6: (h - 1 - y, x)          // ROTATE_270
+        case 4: (x, h - 1 - y)  // FLIP_TOP_BOTTOM
+        case 5: (y, x)  // TRANSPOSE
+        case 6: (h - 1 - y, x)  // ROTATE_270
         case 7: (h - 1 - y, w - 1 - x)  // TRANSVERSE
-        case 8: (y, w - 1 - x)          // ROTATE_90
+        case 8: (y, w - 1 - x)  // ROTATE_90
         default: (x, y)
         }
     }
@@ -112,9 +112,11 @@ struct ImageDecoderTests {
     @Test(arguments: 1...8)
     func exifOrientationMovesEveryPixel(orientation: Int) throws {
         let upright = try ImageDecoder.decode(try CodecFixtures.bytes("jpeg_exif1.jpg"), limits: Self.defaultLimits)
-        let oriented = try ImageDecoder.decode(try CodecFixtures.bytes("jpeg_exif\(orientation).jpg"),
-                                               limits: Self.defaultLimits)
-        let w = upright.info.width, h = upright.info.height
+        let oriented = try ImageDecoder.decode(
+            try CodecFixtures.bytes("jpeg_exif\(orientation).jpg"),
+            limits: Self.defaultLimits)
+        let w = upright.info.width
+        let h = upright.info.height
         let transposes = orientation >= 5
         #expect(oriented.info.width == (transposes ? h : w))
         #expect(oriented.info.height == (transposes ? w : h))
@@ -176,15 +178,18 @@ struct ImageDecoderTests {
             Issue.record("the bomb decoded")
             return
         }
-        #expect(failure == Failure(.tooManyPixels, "PNG is 60000x60000 = 3600000000 pixels, over the limit of 50000000"))
+        #expect(
+            failure == Failure(.tooManyPixels, "PNG is 60000x60000 = 3600000000 pixels, over the limit of 50000000"))
     }
 
     @Test func hugeJpegHeaderIsRefusedBeforeDecoding() throws {
         // A baseline JPEG header declaring 65000x65000 (no image data follows).
         var jpeg = try CodecFixtures.bytes("jpeg_baseline.jpg")
         let sof = try #require(jpeg.indices.dropLast().first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
-        jpeg[sof + 5] = 0xFD; jpeg[sof + 6] = 0xE8  // height 65000
-        jpeg[sof + 7] = 0xFD; jpeg[sof + 8] = 0xE8  // width 65000
+        jpeg[sof + 5] = 0xFD
+        jpeg[sof + 6] = 0xE8  // height 65000
+        jpeg[sof + 7] = 0xFD
+        jpeg[sof + 8] = 0xE8  // width 65000
         #expect(Self.failureCode(jpeg) == .tooManyPixels)
     }
 
@@ -198,8 +203,10 @@ struct ImageDecoderTests {
         #expect(failure.code == .emptyFile)
     }
 
-    @Test(arguments: [("other.gif", "GIF"), ("other.bmp", "BMP"), ("other.webp", "WebP"), ("other.tif", "TIFF"),
-                      ("other.heic", "HEIF")])
+    @Test(arguments: [
+        ("other.gif", "GIF"), ("other.bmp", "BMP"), ("other.webp", "WebP"), ("other.tif", "TIFF"),
+        ("other.heic", "HEIF"),
+    ])
     func unsupportedFormatsAreNamed(name: String, format: String) throws {
         guard case .failure(let failure) = Self.decodeResult(try CodecFixtures.bytes(name)) else {
             Issue.record("\(name) decoded")
@@ -241,7 +248,8 @@ struct ImageDecoderTests {
         #expect(ImageDecoder.sniff([0, 0, 0, 24] + bytes("ftypavif")) == .avif)
         #expect(ImageDecoder.sniff([0, 0, 0, 24] + bytes("ftypmif1")) == .heif)
         #expect(ImageDecoder.sniff([0, 0, 0, 24] + bytes("ftypisom")) == .unknown)  // a video
-        #expect(ImageDecoder.sniff([0, 0, 0, 12, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A] + padding) == .jpeg2000)
+        #expect(
+            ImageDecoder.sniff([0, 0, 0, 12, 0x6A, 0x50, 0x20, 0x20, 0x0D, 0x0A, 0x87, 0x0A] + padding) == .jpeg2000)
         #expect(ImageDecoder.sniff([0xFF, 0x0A] + padding) == .jpegXL)
         #expect(ImageDecoder.sniff([0, 0, 1, 0, 1, 0, 16, 16, 0, 0] + padding) == .ico)
         #expect(ImageDecoder.sniff(Array("8BPS".utf8) + [0, 1] + padding) == .psd)
@@ -271,8 +279,9 @@ struct ImageDecoderTests {
             #expect(image.info.width > 0 && image.info.height > 0, "\(context())")
             #expect(image.pixels.count == image.info.width * image.info.height * 3, "\(context())")
         case .failure(let failure):
-            #expect(corruptionCodes.contains(failure.code) || (bytes.isEmpty && failure.code == .emptyFile),
-                    "\(context()): \(failure)")
+            #expect(
+                corruptionCodes.contains(failure.code) || (bytes.isEmpty && failure.code == .emptyFile),
+                "\(context()): \(failure)")
             #expect(!failure.message.isEmpty, "\(context())")
         }
     }
@@ -322,7 +331,8 @@ struct ImageDecoderTests {
         let png = try CodecFixtures.bytes("png_rgb.png")
         func withHeader(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2) -> [UInt8] {
             var bytes = png
-            let fields = withUnsafeBytes(of: width.bigEndian, Array.init) + withUnsafeBytes(of: height.bigEndian, Array.init)
+            let fields =
+                withUnsafeBytes(of: width.bigEndian, Array.init) + withUnsafeBytes(of: height.bigEndian, Array.init)
             bytes.replaceSubrange(16..<24, with: fields)
             bytes[24] = depth
             bytes[25] = colorType

@@ -169,7 +169,8 @@ import Testing
         var records: [LedgerRecord] = []
         var faces: [Face] = []
         for i in 0..<120 {
-            var r = Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double((i * 37) % 120)), sha256: Fixtures.sha(&rng))
+            var r = Fixtures.record(
+                createdAt: Fixtures.base.addingTimeInterval(Double((i * 37) % 120)), sha256: Fixtures.sha(&rng))
             switch i % 3 {
             case 0:
                 r.status = .completed
@@ -376,7 +377,8 @@ import Testing
                         } else {
                             let f = Fixtures.faces(i % 3, &rng)
                             faces += f
-                            _ = try ledger.complete(r.id, image: Fixtures.jpeg, faces: f, completedAt: Date(), duration: 0)
+                            _ = try ledger.complete(
+                                r.id, image: Fixtures.jpeg, faces: f, completedAt: Date(), duration: 0)
                         }
                         _ = try ledger.stats()
                     }

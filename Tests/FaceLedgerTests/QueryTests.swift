@@ -48,7 +48,8 @@ import Testing
     /// Creation order as the ledger defines it: by time key (microseconds), then id bytes.
     static func creationOrder(_ records: [LedgerRecord]) -> [LedgerRecord] {
         records.sorted {
-            Keys.timeKey(createdAt: $0.createdAt, id: $0.id).lexicographicallyPrecedes(Keys.timeKey(createdAt: $1.createdAt, id: $1.id))
+            Keys.timeKey(createdAt: $0.createdAt, id: $0.id).lexicographicallyPrecedes(
+                Keys.timeKey(createdAt: $1.createdAt, id: $1.id))
         }
     }
 
@@ -106,13 +107,16 @@ import Testing
             windows.append((nil, max(a, b).addingTimeInterval(-0.000_000_1)))
         }
         windows.append((Fixtures.base.addingTimeInterval(1e6), nil))
-        windows.append((max(ordered[5].createdAt, ordered[6].createdAt), min(ordered[5].createdAt, ordered[6].createdAt)))
+        windows.append(
+            (max(ordered[5].createdAt, ordered[6].createdAt), min(ordered[5].createdAt, ordered[6].createdAt)))
         for (from, to) in windows {
             let expected = ordered.filter { r in
                 (from.map { r.createdAt >= $0 } ?? true) && (to.map { r.createdAt < $0 } ?? true)
             }
             let streamed = try allRecords(ledger, from: from, to: to)
-            #expect(streamed.map(\.id) == expected.map(\.id), "window \(String(describing: from)) ..< \(String(describing: to))")
+            #expect(
+                streamed.map(\.id) == expected.map(\.id),
+                "window \(String(describing: from)) ..< \(String(describing: to))")
 
             let completed = expected.filter { p.status[$0.id] == .completed }
             let faces = completed.flatMap { p.facesByID[$0.id]! }
@@ -158,7 +162,8 @@ import Testing
         var rng = SeededGenerator(seed: 4)
         try ledger.forEachRecord { record in
             visited += 1
-            _ = try ledger.complete(record.id, image: Fixtures.jpeg, faces: Fixtures.faces(2, &rng), completedAt: Date(), duration: 0)
+            _ = try ledger.complete(
+                record.id, image: Fixtures.jpeg, faces: Fixtures.faces(2, &rng), completedAt: Date(), duration: 0)
         }
         #expect(visited == records.count)
         #expect(try ledger.stats().counts[.completed] == records.count)
@@ -169,7 +174,8 @@ import Testing
         struct Stop: Error {}
         let dir = TemporaryDirectory()
         let ledger = try Ledger(directory: dir.db)
-        try ledger.insertCreated((0..<10).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) })
+        try ledger.insertCreated(
+            (0..<10).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) })
         var seen = 0
         #expect(throws: Stop.self) {
             try ledger.forEachRecord { _ in

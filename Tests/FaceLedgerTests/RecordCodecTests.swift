@@ -14,7 +14,8 @@ func decodeRecord(_ bytes: [UInt8]) throws -> LedgerRecord {
     static func fullRecord() -> LedgerRecord {
         var rng = SeededGenerator(seed: 7)
         var faces = Fixtures.faces(3, &rng)
-        faces.append(Face(location: FaceLocation(top: 0, right: 1126, bottom: 661, left: 0), encoding: [0, -0, 1e-30, -3.5]))
+        faces.append(
+            Face(location: FaceLocation(top: 0, right: 1126, bottom: 661, left: 0), encoding: [0, -0, 1e-30, -3.5]))
         return LedgerRecord(
             id: UUID(), status: .failed,
             source: SourceInfo(name: "été/фото 1.jpg", bytes: 1 << 40, sha256: Fixtures.sha(&rng)),

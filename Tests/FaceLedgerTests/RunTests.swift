@@ -26,7 +26,9 @@ struct RunTests {
     @Test func aDeathIsChargedOnlyToAFileThatRanAlone() throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(directory: dir.db)
-        let alone = Fixtures.record(), beside = Fixtures.record(), other = Fixtures.record()
+        let alone = Fixtures.record()
+        let beside = Fixtures.record()
+        let other = Fixtures.record()
         try ledger.insertCreated([alone, beside, other])
         let run = try ledger.beginRun(previousDiedOfFault: true)
         try ledger.beginAttempt(alone.id, incarnation: run.incarnation, solo: true)
@@ -66,7 +68,8 @@ struct RunTests {
     @Test func theFirstRunTreatsEarlierAttemptsAsSuspects() throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(directory: dir.db)
-        let tried = Fixtures.record(), fresh = Fixtures.record()
+        let tried = Fixtures.record()
+        let fresh = Fixtures.record()
         try ledger.insertCreated([tried, fresh])
         try ledger.beginAttempt(tried.id)  // by a build without runs
         let run = try ledger.beginRun(previousDiedOfFault: true)

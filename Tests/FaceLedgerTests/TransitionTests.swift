@@ -97,7 +97,8 @@ import Testing
         try ledger.insertCreated(records)
         let faces = Fixtures.faces(3, &rng)
         let done = Fixtures.base.addingTimeInterval(100)
-        let completed = try ledger.complete(records[1].id, image: Fixtures.jpeg, faces: faces, completedAt: done, duration: 0.25)
+        let completed = try ledger.complete(
+            records[1].id, image: Fixtures.jpeg, faces: faces, completedAt: done, duration: 0.25)
         #expect(completed.status == .completed)
         #expect(completed.faces == faces)
         #expect(completed.image == Fixtures.jpeg)
@@ -131,7 +132,8 @@ import Testing
         try ledger.insertCreated(record)
         try ledger.beginAttempt(record.id)
         let failure = Failure(.corruptImage, "premature end of JPEG data")
-        let failed = try ledger.fail(record.id, failure, image: Fixtures.jpeg, completedAt: Fixtures.base, duration: 0.5)
+        let failed = try ledger.fail(
+            record.id, failure, image: Fixtures.jpeg, completedAt: Fixtures.base, duration: 0.5)
         #expect(failed.status == .failed && failed.error == failure && failed.attempts == 1)
         #expect(failed.image == Fixtures.jpeg && failed.faces.isEmpty)
         #expect(try ledger.record(record.id) == failed)
@@ -153,12 +155,24 @@ import Testing
         _ = try ledger.fail(b.id, Failure(.crashed, "x"), completedAt: Fixtures.base, duration: 1)
         let before = try ledger.stats()
         for id in [a.id, b.id] {
-            #expect(errorCode { _ = try ledger.complete(id, image: Fixtures.jpeg, faces: [], completedAt: Fixtures.base, duration: 1) } == .invalidTransition)
-            #expect(errorCode { _ = try ledger.fail(id, Failure(.ioError, "x"), completedAt: Fixtures.base, duration: 1) } == .invalidTransition)
+            #expect(
+                errorCode {
+                    _ = try ledger.complete(
+                        id, image: Fixtures.jpeg, faces: [], completedAt: Fixtures.base, duration: 1)
+                } == .invalidTransition)
+            #expect(
+                errorCode { _ = try ledger.fail(id, Failure(.ioError, "x"), completedAt: Fixtures.base, duration: 1) }
+                    == .invalidTransition)
             #expect(errorCode { try ledger.beginAttempt(id) } == .invalidTransition)
         }
-        #expect(errorCode { _ = try ledger.complete(UUID(), image: Fixtures.jpeg, faces: [], completedAt: Fixtures.base, duration: 1) } == .notFound)
-        #expect(errorCode { _ = try ledger.fail(UUID(), Failure(.ioError, "x"), completedAt: Fixtures.base, duration: 1) } == .notFound)
+        #expect(
+            errorCode {
+                _ = try ledger.complete(
+                    UUID(), image: Fixtures.jpeg, faces: [], completedAt: Fixtures.base, duration: 1)
+            } == .notFound)
+        #expect(
+            errorCode { _ = try ledger.fail(UUID(), Failure(.ioError, "x"), completedAt: Fixtures.base, duration: 1) }
+                == .notFound)
         #expect(try ledger.stats() == before)
         #expect(try ledger.record(a.id) == done)
     }
@@ -168,8 +182,16 @@ import Testing
         let ledger = try Ledger(directory: dir.db)
         let record = Fixtures.record()
         try ledger.insertCreated(record)
-        let bad = [Face(location: FaceLocation(top: 0, right: 1, bottom: 1, left: 0), encoding: [Float](repeating: .infinity, count: 128))]
-        #expect(errorCode { _ = try ledger.complete(record.id, image: Fixtures.jpeg, faces: bad, completedAt: Fixtures.base, duration: 1) } == .invalidArgument)
+        let bad = [
+            Face(
+                location: FaceLocation(top: 0, right: 1, bottom: 1, left: 0),
+                encoding: [Float](repeating: .infinity, count: 128))
+        ]
+        #expect(
+            errorCode {
+                _ = try ledger.complete(
+                    record.id, image: Fixtures.jpeg, faces: bad, completedAt: Fixtures.base, duration: 1)
+            } == .invalidArgument)
         #expect(try ledger.record(record.id) == record)
         #expect(try ledger.queued(limit: 5) == [record.id])
         #expect(try ledger.stats().counts[.created] == 1)
@@ -184,10 +206,12 @@ import Testing
         let second = Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(1), sha256: sha)
         try ledger.insertCreated([first, second])
         let faces = Fixtures.faces(1, &rng)
-        let done = try ledger.complete(first.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 1)
+        let done = try ledger.complete(
+            first.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 1)
         // The daemon reuses the stored encodings for the duplicate.
         let reused = try #require(try ledger.completedRecord(sha256: sha))
-        _ = try ledger.complete(second.id, image: reused.image!, faces: reused.faces, completedAt: Fixtures.base, duration: 0)
+        _ = try ledger.complete(
+            second.id, image: reused.image!, faces: reused.faces, completedAt: Fixtures.base, duration: 0)
         #expect(try ledger.completedRecord(sha256: sha) == done)
         #expect(try ledger.indexSizes().bySHA == 1)
         #expect(try ledger.stats().encodedFaces == 2)
@@ -212,7 +236,8 @@ import Testing
                 let id = open.remove(at: Int.random(in: 0..<open.count, using: &rng))
                 if action < 8 {
                     let faces = Fixtures.faces(Int.random(in: 0...3, using: &rng), &rng)
-                    _ = try ledger.complete(id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.1)
+                    _ = try ledger.complete(
+                        id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.1)
                     allFaces += faces
                     faceCount += faces.count
                     expected[.completed]! += 1

@@ -6,7 +6,9 @@ import Testing
 
 /// The real `facewatch` binary where that is cheap (no daemon): usage errors exit with 2, `status
 /// --json`, `encode --timings` and `submit --wait --timeout` with no daemon running.
-@Suite(.timeLimit(.minutes(5)), .enabled(if: facewatchBinary != nil, "no facewatch binary: build it (swift build) before the tests"))
+@Suite(
+    .timeLimit(.minutes(5)),
+    .enabled(if: facewatchBinary != nil, "no facewatch binary: build it (swift build) before the tests"))
 struct CommandLineTests {
     func facewatch(_ arguments: [String]) async throws -> ProgramOutput {
         try await runProgram(facewatchBinary!, arguments, timeout: .seconds(120))
@@ -26,7 +28,9 @@ struct CommandLineTests {
         let run = try await facewatch(arguments)
         #expect(run.status == 2, "\(arguments): \(run.status) \(run.stderr)")
         #expect(run.stderr.contains("Error: "), "\(arguments): \(run.stderr)")
-        #expect(run.stderr.contains("Usage: facewatch") || run.stderr.contains("USAGE: facewatch"), "\(arguments): \(run.stderr)")
+        #expect(
+            run.stderr.contains("Usage: facewatch") || run.stderr.contains("USAGE: facewatch"),
+            "\(arguments): \(run.stderr)")
         #expect(run.stdout.isEmpty)
     }
 
@@ -45,16 +49,19 @@ struct CommandLineTests {
 
         let run = try await facewatch(["status", "--json", "--root", root.directory.path])
         #expect(run.status == 3, "no daemon runs: \(run.stderr)")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
         #expect(Set(object.keys) == ["root", "daemon_pid", "stats", "recent_failures", "metrics"], "\(object.keys)")
         #expect(object["root"] as? String == root.directory.path)
         #expect(object["daemon_pid"] is NSNull)
         #expect(object["metrics"] is NSNull)
         #expect((object["recent_failures"] as? [Any])?.isEmpty == true)
         let stats = try #require(object["stats"] as? [String: Any])
-        #expect(Set(stats.keys) == [
-            "total", "created", "completed", "failed", "faces", "average_encoding", "images_per_minute", "updated_at",
-        ])
+        #expect(
+            Set(stats.keys) == [
+                "total", "created", "completed", "failed", "faces", "average_encoding", "images_per_minute",
+                "updated_at",
+            ])
         #expect(stats["total"] as? Int == 1)
         #expect(stats["created"] as? Int == 1)
     }
@@ -74,7 +81,9 @@ struct CommandLineTests {
         write(TinyPNG.make(width: 32, height: 32, seed: 1), to: scratch.appending("a.png"))
         write(TinyPNG.make(width: 32, height: 32, seed: 2), to: scratch.appending("b.png"))
 
-        let timed = try await facewatch(["encode", "--models", testModelsDirectory!, "--workers", "1", "--timings", scratch.path])
+        let timed = try await facewatch([
+            "encode", "--models", testModelsDirectory!, "--workers", "1", "--timings", scratch.path,
+        ])
         #expect(timed.status == 0, "\(timed.stderr)")
         let lines = timed.stdout.split(separator: "\n")
         #expect(lines.count == 2)
@@ -95,9 +104,13 @@ struct CommandLineTests {
         defer { scratch.remove() }
         write(TinyPNG.make(seed: 3), to: scratch.appending("photo.png"))
 
-        let run = try await facewatch(["submit", "--root", root.directory.path, "--wait", "--timeout", "1s", scratch.appending("photo.png")])
+        let run = try await facewatch([
+            "submit", "--root", root.directory.path, "--wait", "--timeout", "1s", scratch.appending("photo.png"),
+        ])
         #expect(run.status == 1, "\(run.stderr)")
-        let id = try #require(UUID(uuidString: run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "one UUID line: \(run.stdout)")
+        let id = try #require(
+            UUID(uuidString: run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "one UUID line: \(run.stdout)"
+        )
         #expect(run.stderr.contains("no daemon is running"), "\(run.stderr)")
         #expect(run.stderr.contains("timed out waiting for 1 of 1 results: \(id.lowercased)"), "\(run.stderr)")
         // The file waits in the inbox under its UUID, for a daemon to take it.

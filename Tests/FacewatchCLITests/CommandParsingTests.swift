@@ -29,7 +29,9 @@ struct CommandParsingTests {
     }
 
     /// `arguments` is refused as a usage error (exit status 2) whose message contains `message`.
-    func expectUsageError(_ arguments: [String], saying message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectUsageError(
+        _ arguments: [String], saying message: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         guard let error = usageError(arguments) else { return }
         #expect(Facewatch.exitCode(for: error) == .validationFailure, "\(arguments)", sourceLocation: sourceLocation)
         let text = Self.unwrapped(Facewatch.fullMessage(for: error))
@@ -158,14 +160,16 @@ struct CommandParsingTests {
     @Test func averageReadsItsWindow() throws {
         let since = try parse(["average", "--since", "24h", "--compact"], as: AverageCommand.self)
         #expect(since.since == "24h" && since.from == nil && since.to == nil && since.compact)
-        let window = try parse(["average", "--from", "2026-11-24", "--to", "2026-11-25T18:00:00Z"], as: AverageCommand.self)
+        let window = try parse(
+            ["average", "--from", "2026-11-24", "--to", "2026-11-25T18:00:00Z"], as: AverageCommand.self)
         #expect(window.from == "2026-11-24" && window.to == "2026-11-25T18:00:00Z" && window.since == nil)
         let open = try parse(["average", "--to", "now"], as: AverageCommand.self)
         #expect(open.to == "now")
     }
 
     @Test func averageUsageErrors() {
-        expectUsageError(["average", "--since", "24h", "--from", "2026-11-24"], saying: "give --since or --from, not both")
+        expectUsageError(
+            ["average", "--since", "24h", "--from", "2026-11-24"], saying: "give --since or --from, not both")
         expectUsageError(["average", "--since", "a while"], saying: "--since: expected a span")
         expectUsageError(["average", "--from", "yesterday"], saying: "--from: expected a time")
         expectUsageError(["average", "--to", "2026-13-45"], saying: "--to: expected a time")

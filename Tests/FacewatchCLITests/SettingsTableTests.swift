@@ -34,7 +34,8 @@ struct SettingsTableTests {
     @Test func everyOptionReachesItsSetting() throws {
         let samples: [String: String] = [
             "root": "/r", "inbox": "/i", "store": "/s", "results": "/o", "db": "/d", "workers": "3", "in_flight": "7",
-            "max_bytes": "1MB", "max_pixels": "2M", "memory_budget": "3GiB", "upsample": "2", "jitters": "4", "landmarks": "large",
+            "max_bytes": "1MB", "max_pixels": "2M", "memory_budget": "3GiB", "upsample": "2", "jitters": "4",
+            "landmarks": "large",
             "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",
             "result_format": "compact", "map_size": "64MiB",
         ]
@@ -66,7 +67,8 @@ struct SettingsTableTests {
     @Test func readmeShowsTheTable() throws {
         let path = repositoryRoot + "/README.md"
         let readme = try String(contentsOfFile: path, encoding: .utf8)
-        let begin = "<!-- settings-table:begin -->\n", end = "<!-- settings-table:end -->"
+        let begin = "<!-- settings-table:begin -->\n"
+        let end = "<!-- settings-table:end -->"
         let start = try #require(readme.range(of: begin), "README has no settings-table markers")
         let stop = try #require(readme.range(of: end))
         let current = String(readme[start.upperBound..<stop.lowerBound])

@@ -89,7 +89,9 @@ private func keyed(_ variables: [String: String]) -> [Subprocess.Environment.Key
 /// The path of a program found on `$PATH` or in the usual system directories, if any.
 public func programPath(_ name: String) -> String? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    for directory in path.split(separator: ":").map(String.init) + ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"] {
+    for directory in path.split(separator: ":").map(String.init) + [
+        "/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin",
+    ] {
         let candidate = directory + "/" + name
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }

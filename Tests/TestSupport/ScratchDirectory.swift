@@ -5,7 +5,8 @@ public struct ScratchDirectory {
     public let path: String
 
     public init(_ label: String = "facewatch-test") {
-        let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
+        let base = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+            "\(label)-\(UUID().uuidString.prefix(8))")
         try! FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         path = base
     }

@@ -17,8 +17,10 @@ public struct TestRoot {
     public init() throws {
         directory = ScratchDirectory("facewatch-root")
         try FileManager.default.createDirectory(atPath: directory.appending("inbox"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: directory.appending("results"), withIntermediateDirectories: true)
-        ledger = try Ledger(directory: URL(fileURLWithPath: directory.appending("db")), options: Ledger.Options(mapSize: 1 << 24))
+        try FileManager.default.createDirectory(
+            atPath: directory.appending("results"), withIntermediateDirectories: true)
+        ledger = try Ledger(
+            directory: URL(fileURLWithPath: directory.appending("db")), options: Ledger.Options(mapSize: 1 << 24))
         store = try Store(directory: directory.appending("store"))
         location = StoreLocation(root: directory.path, store: store.directory)
         results = ResultsWriter(directory: directory.appending("results"))
@@ -26,7 +28,9 @@ public struct TestRoot {
 
     public var inbox: String { directory.appending("inbox") }
     public var ingestor: Ingestor { Ingestor(ledger: ledger, store: store, location: location, logger: logger) }
-    public var reconciler: Reconciler { Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger) }
+    public var reconciler: Reconciler {
+        Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
+    }
 
     public func drop(_ name: String, _ bytes: [UInt8]) -> Ingestor.Candidate {
         let path = (inbox as NSString).appendingPathComponent(name)

@@ -94,7 +94,9 @@ public let repositoryRoot: String = {
 
 /// The model directory the tests use: $FACEWATCH_MODELS or `<repo>/models`; nil when it has no models.
 public let testModelsDirectory: String? = {
-    let candidate = ProcessInfo.processInfo.environment["FACEWATCH_MODELS"] ?? (repositoryRoot as NSString).appendingPathComponent("models")
+    let candidate =
+        ProcessInfo.processInfo.environment["FACEWATCH_MODELS"]
+        ?? (repositoryRoot as NSString).appendingPathComponent("models")
     let resnet = (candidate as NSString).appendingPathComponent("dlib_face_recognition_resnet_model_v1.dat")
     return FileManager.default.fileExists(atPath: resnet) ? candidate : nil
 }()

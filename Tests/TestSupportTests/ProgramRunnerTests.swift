@@ -36,7 +36,8 @@ struct ProgramRunnerTests {
             workingDirectory: directory.path)
         let resolved = URL(fileURLWithPath: directory.path).resolvingSymlinksInPath().path
         #expect(exact.stdout == "1:unset\n\(resolved)\n")
-        let updated = try await runProgram("/bin/sh", ["-c", "echo \"$ADDED:${PATH:+path}\""], environment: .inheritedUpdating(["ADDED": "2"]))
+        let updated = try await runProgram(
+            "/bin/sh", ["-c", "echo \"$ADDED:${PATH:+path}\""], environment: .inheritedUpdating(["ADDED": "2"]))
         #expect(updated.stdout == "2:path\n")
     }
 

@@ -52,7 +52,8 @@ public struct ConfigFile: Sendable, Equatable {
         entries = []
         var seen: [String: Int] = [:]
         // "\r\n" is one Character in Swift: split on every kind of line end.
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+        let lines = text.split(
+            omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
         for (index, line) in lines.enumerated() {
             let number = index + 1
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
@@ -62,7 +63,8 @@ public struct ConfigFile: Sendable, Equatable {
             }
             let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "-", with: "_")
             guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
-                throw ConfigurationError("\(path):\(number): invalid key `\(trimmed[..<equals].trimmingCharacters(in: .whitespaces))`")
+                throw ConfigurationError(
+                    "\(path):\(number): invalid key `\(trimmed[..<equals].trimmingCharacters(in: .whitespaces))`")
             }
             if let first = seen[key] {
                 throw ConfigurationError("\(path):\(number): `\(key)` is already set on line \(first)")

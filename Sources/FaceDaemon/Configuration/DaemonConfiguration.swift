@@ -128,13 +128,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         let known = Set(Setting.all.map(\.key))
         if let file {
             for entry in file.entries where !known.contains(entry.key) {
-                throw ConfigurationError("\(file.path):\(entry.line): unknown setting `\(entry.key)`; known: \(Setting.all.map(\.key).joined(separator: ", "))")
+                throw ConfigurationError(
+                    "\(file.path):\(entry.line): unknown setting `\(entry.key)`; known: \(Setting.all.map(\.key).joined(separator: ", "))"
+                )
             }
         }
         for key in flags.keys where !known.contains(key) {
             throw ConfigurationError("unknown setting `\(key)`")
         }
-        let fileDirectory = file.map { (absolute($0.path, relativeTo: currentDirectory) as NSString).deletingLastPathComponent }
+        let fileDirectory = file.map {
+            (absolute($0.path, relativeTo: currentDirectory) as NSString).deletingLastPathComponent
+        }
 
         // The root comes first: the directories default to places inside it.
         let root: String
@@ -153,7 +157,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let file, let fileDirectory {
             for entry in file.entries where entry.key != "root" {
                 guard let setting = Setting.named(entry.key) else { continue }
-                let origin = Setting.Origin(label: "\(file.path):\(entry.line): \(entry.key)", baseDirectory: fileDirectory)
+                let origin = Setting.Origin(
+                    label: "\(file.path):\(entry.line): \(entry.key)", baseDirectory: fileDirectory)
                 try setting.apply(entry.value, to: &configuration, origin: origin)
             }
         }

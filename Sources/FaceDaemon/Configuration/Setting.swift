@@ -61,7 +61,8 @@ public struct Setting: Sendable, Identifiable {
 
     /// Applies `value`.
     /// - Throws: `ConfigurationError` naming `origin` when the value is not valid for this setting.
-    func apply(_ value: String, to configuration: inout DaemonConfiguration, origin: Origin) throws(ConfigurationError) {
+    func apply(_ value: String, to configuration: inout DaemonConfiguration, origin: Origin) throws(ConfigurationError)
+    {
         try assign(&configuration, value, origin)
     }
 }
@@ -94,7 +95,8 @@ extension Setting {
             help: "largest accepted image in pixels (width x height, from its header)"),
         Setting(
             key: "memory_budget", syntax: "SIZE|auto", defaultValue: "auto", reloadable: true,
-            help: "memory the images being encoded may take at once; auto: 3/4 of the cgroup's memory.high or memory.max, else half the RAM",
+            help:
+                "memory the images being encoded may take at once; auto: 3/4 of the cgroup's memory.high or memory.max, else half the RAM",
             assign: { configuration, value, origin throws(ConfigurationError) in
                 if value.trimmingCharacters(in: .whitespaces).lowercased() == "auto" {
                     configuration.memoryBudget = nil

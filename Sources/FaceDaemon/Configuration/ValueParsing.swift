@@ -57,7 +57,9 @@ public enum ValueParsing {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.lowercased() == "now" { return now }
         if let date = Timestamp.parse(trimmed) { return date }
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(trimmed + "Z") { return date }
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(trimmed + "Z") {
+            return date
+        }
         if let date = try? Date.ISO8601FormatStyle().parse(trimmed + "Z") { return date }
         if trimmed.count == 10, let date = try? Date.ISO8601FormatStyle().year().month().day().parse(trimmed) {
             return date

@@ -13,7 +13,9 @@ public enum BlockingIO {
     }
 
     /// Runs a throwing `body` on a Dispatch thread and returns its result or throws its error.
-    public static func runThrowing<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    public static func runThrowing<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E)
+        -> T
+    {
         let result: Result<T, E> = await withCheckedContinuation { continuation in
             queue.async {
                 do throws(E) {

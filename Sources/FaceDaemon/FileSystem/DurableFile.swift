@@ -16,7 +16,9 @@ public enum DurableFile {
     /// content or the new one, never a part. An existing file at `path` is replaced. The file's mode
     /// is `permissions`, or, when nil, 0666 less the process's umask (the unit's `UMask=0027` makes
     /// results and stats 0640: readable by the `facewatch` group only).
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, permissions: mode_t? = nil) throws(FileSystemError) {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, permissions: mode_t? = nil)
+        throws(FileSystemError)
+    {
         let directory = parentDirectory(of: path)
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ?? 0o666)
@@ -45,7 +47,9 @@ public enum DurableFile {
     }
 
     /// Writes `text` as UTF-8 to `path` atomically; see ``writeAtomically(_:to:permissions:)-([UInt8],_,_)``.
-    public static func writeAtomically(_ text: String, to path: String, permissions: mode_t? = nil) throws(FileSystemError) {
+    public static func writeAtomically(_ text: String, to path: String, permissions: mode_t? = nil)
+        throws(FileSystemError)
+    {
         try writeAtomically(Array(text.utf8), to: path, permissions: permissions)
     }
 
@@ -72,7 +76,9 @@ public enum DurableFile {
     public static func createDirectories(_ path: String, permissions: mode_t = 0o755) throws(FileSystemError) {
         var st = stat()
         if stat(path, &st) == 0 {
-            guard st.st_mode & S_IFMT == S_IFDIR else { throw FileSystemError(operation: "mkdir", path: path, code: ENOTDIR) }
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw FileSystemError(operation: "mkdir", path: path, code: ENOTDIR)
+            }
             return
         }
         let absolute = path.hasPrefix("/")
@@ -109,7 +115,9 @@ public enum DurableFile {
         // Fallback (old kernel or a file system without RENAME_NOREPLACE): not atomic against a
         // concurrent writer of the same destination, which facewatch's single daemon never has.
         var st = stat()
-        if lstat(destination, &st) == 0 { throw FileSystemError(operation: "rename", path: "\(source) -> \(destination)", code: EEXIST) }
+        if lstat(destination, &st) == 0 {
+            throw FileSystemError(operation: "rename", path: "\(source) -> \(destination)", code: EEXIST)
+        }
         if Glibc.rename(source, destination) != 0 { throw .current("rename", "\(source) -> \(destination)") }
     }
 
@@ -119,7 +127,7 @@ public enum DurableFile {
     public static func move(from source: String, to destination: String) throws(FileSystemError) {
         do throws(FileSystemError) {
             try rename(from: source, to: destination, replacing: false)
-        } catch where error.code == EXDEV {
+        } catch  where error.code == EXDEV {
             try moveAcrossFileSystems(from: source, to: destination)
             return
         }
@@ -177,9 +185,13 @@ public enum DurableFile {
     /// `replacing: false` an existing destination fails with `EEXIST`. Permissions and times are
     /// kept. Writers into the inbox (`facewatch submit`) use this: the inbox ignores the temporary
     /// name and takes the file at once when it is renamed in.
-    public static func copyAtomically(from source: String, to destination: String, replacing: Bool = false) throws(FileSystemError) {
+    public static func copyAtomically(from source: String, to destination: String, replacing: Bool = false)
+        throws(FileSystemError)
+    {
         let status = try FileStatus.lstatOrThrow(source)
-        guard status.kind == .regular else { throw FileSystemError(operation: "copy", path: source, code: status.kind == .directory ? EISDIR : EINVAL) }
+        guard status.kind == .regular else {
+            throw FileSystemError(operation: "copy", path: source, code: status.kind == .directory ? EISDIR : EINVAL)
+        }
         let temporary = temporaryPath(for: destination)
         try copyRegularFile(from: source, expecting: status, to: temporary)
         do throws(FileSystemError) {
@@ -228,7 +240,9 @@ public enum DurableFile {
     /// Copies a regular file's bytes, permissions and times into a new file at `temporary`, fsynced.
     /// The source is opened `O_NOFOLLOW | O_NONBLOCK` and checked to be the inode `expected` names,
     /// so a file swapped for a symlink or a fifo in between is refused (`ELOOP`/`ESTALE`), not followed.
-    private static func copyRegularFile(from source: String, expecting expected: FileStatus, to temporary: String) throws(FileSystemError) {
+    private static func copyRegularFile(from source: String, expecting expected: FileStatus, to temporary: String)
+        throws(FileSystemError)
+    {
         let input = open(source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard input >= 0 else { throw .current("open", source) }
         defer { close(input) }

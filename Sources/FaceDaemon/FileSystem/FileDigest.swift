@@ -29,7 +29,9 @@ public struct FileDigest: Sendable, Equatable {
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw FileSystemError(operation: "fstat", path: path, code: errno) }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw FileSystemError(operation: "open", path: path, code: EINVAL) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw FileSystemError(operation: "open", path: path, code: EINVAL)
+        }
         var hash = SHA256()
         var total: Int64 = 0
         var image: ImageInfo?

@@ -35,7 +35,8 @@ public final class RootLock: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         } catch {
-            throw RootLockError.system(path: root, operation: "create directory: \(error.localizedDescription)", code: 0)
+            throw RootLockError.system(
+                path: root, operation: "create directory: \(error.localizedDescription)", code: 0)
         }
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw RootLockError.system(path: path, operation: "open", code: errno) }
@@ -53,7 +54,7 @@ public final class RootLock: Sendable {
         }
         let text = Array("\(getpid())\n".utf8)
         guard ftruncate(fd, 0) == 0,
-              text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) == text.count
+            text.withUnsafeBytes({ pwrite(fd, $0.baseAddress, $0.count, 0) }) == text.count
         else {
             let code = errno
             close(fd)
@@ -104,7 +105,8 @@ public final class RootLock: Sendable {
         let resolved = (path as NSString).resolvingSymlinksInPath
         for entry in entries {
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + entry),
-               target == path || target == resolved {
+                target == path || target == resolved
+            {
                 return written
             }
         }
@@ -120,14 +122,14 @@ public final class RootLock: Sendable {
         for line in locks.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.contains("FLOCK"),
-                  let fileIndex = fields.firstIndex(where: { $0.split(separator: ":").count == 3 }),
-                  fileIndex > 0
+                let fileIndex = fields.firstIndex(where: { $0.split(separator: ":").count == 3 }),
+                fileIndex > 0
             else { continue }
             let parts = fields[fileIndex].split(separator: ":")
             guard let lockMajor = UInt64(parts[0], radix: 16), let lockMinor = UInt64(parts[1], radix: 16),
-                  let lockInode = UInt64(parts[2]),
-                  lockMajor == major, lockMinor == minor, lockInode == inode,
-                  let pid = Int32(fields[fileIndex - 1])
+                let lockInode = UInt64(parts[2]),
+                lockMajor == major, lockMinor == minor, lockInode == inode,
+                let pid = Int32(fields[fileIndex - 1])
             else { continue }
             return pid
         }

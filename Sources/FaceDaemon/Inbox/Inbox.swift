@@ -79,7 +79,8 @@ public final class Inbox: @unchecked Sendable {
     private var nextGeneration: UInt64 = 0
     private var counters = InboxStatistics()
 
-    private static let eventMask: Int32 = Int32(IN_CLOSE_WRITE) | Int32(IN_MOVED_TO) | Int32(IN_MOVED_FROM)
+    private static let eventMask: Int32 =
+        Int32(IN_CLOSE_WRITE) | Int32(IN_MOVED_TO) | Int32(IN_MOVED_FROM)
         | Int32(IN_CREATE) | Int32(IN_DELETE) | Int32(IN_DELETE_SELF) | Int32(IN_MOVE_SELF)
         | Int32(IN_EXCL_UNLINK) | Int32(IN_ONLYDIR)
     /// Subdirectories are never followed through a symlink (the inbox itself may be one).
@@ -91,7 +92,9 @@ public final class Inbox: @unchecked Sendable {
     /// - Parameters:
     ///   - settleTime: how long a file written in place must stay unchanged (default 200 ms).
     ///   - logger: where watch problems, overflows and renamed names are logged.
-    public init(directory: String, settleTime: Duration = .milliseconds(200), logger: Logger = Logger(label: "facewatch.inbox")) {
+    public init(
+        directory: String, settleTime: Duration = .milliseconds(200), logger: Logger = Logger(label: "facewatch.inbox")
+    ) {
         var path = directory
         if !path.hasPrefix("/") {
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -152,7 +155,10 @@ public final class Inbox: @unchecked Sendable {
             guard lifecycle != .stopped else { return }
             let wasIdle = lifecycle == .idle
             lifecycle = .stopped
-            if readingSuspended { source?.resume(); readingSuspended = false }
+            if readingSuspended {
+                source?.resume()
+                readingSuspended = false
+            }
             source?.cancel()
             source = nil
             if wasIdle { watcher?.close() }
@@ -286,7 +292,10 @@ public final class Inbox: @unchecked Sendable {
             if isGone { return }
             // A file being created: rename it only once it is complete (at its close).
             if event.has(Int32(IN_CREATE)), !isDirectory, let status = rawStatus(event.name, in: directoryName),
-               status.kind == .regular, status.linkCount == 1 { return }
+                status.kind == .regular, status.linkCount == 1
+            {
+                return
+            }
             guard let repaired = usableName(event.name, in: directoryName) else { return }
             name = repaired
         }
@@ -376,7 +385,8 @@ public final class Inbox: @unchecked Sendable {
     }
 
     private func settleTimerFired(_ relative: String, generation: UInt64) {
-        guard lifecycle == .running, case .settling(let before, let current) = files[relative], current == generation else { return }
+        guard lifecycle == .running, case .settling(let before, let current) = files[relative], current == generation
+        else { return }
         guard let now = FileStatus.lstat(absolute(relative)) else {
             files[relative] = nil  // gone meanwhile
             return
@@ -398,7 +408,9 @@ public final class Inbox: @unchecked Sendable {
         nextSerial += 1
         files[relative] = .reported(serial: nextSerial)
         counters.reported += 1
-        continuation.yield(InboxEntry(path: absolute(relative), name: relative, kind: status.kind, size: status.size, serial: nextSerial))
+        continuation.yield(
+            InboxEntry(
+                path: absolute(relative), name: relative, kind: status.kind, size: status.size, serial: nextSerial))
     }
 
     // MARK: - Scanning (on `queue`)
@@ -427,8 +439,10 @@ public final class Inbox: @unchecked Sendable {
             // Watch first, list second: whatever lands after the watch exists produces an event,
             // whatever landed before is listed.
             do {
-                let watch = try watcher.addWatch(path, mask: relative.isEmpty ? Inbox.eventMask : Inbox.subdirectoryMask)
-                if let previous = directoriesByWatch[watch], previous != relative, watchesByDirectory[previous] == watch {
+                let watch = try watcher.addWatch(
+                    path, mask: relative.isEmpty ? Inbox.eventMask : Inbox.subdirectoryMask)
+                if let previous = directoriesByWatch[watch], previous != relative, watchesByDirectory[previous] == watch
+                {
                     watchesByDirectory[previous] = nil  // the same directory, moved
                 }
                 directoriesByWatch[watch] = relative
@@ -498,7 +512,10 @@ public final class Inbox: @unchecked Sendable {
             buffer.withMemoryRebound(to: CChar.self) { Glibc.rename($0.baseAddress!, target) }
         }
         if renamed != 0 {
-            if errno != ENOENT { logger.warning("inbox: cannot rename a non-UTF-8 name to \(target): \(FileSystemError.current("rename", target))") }
+            if errno != ENOENT {
+                logger.warning(
+                    "inbox: cannot rename a non-UTF-8 name to \(target): \(FileSystemError.current("rename", target))")
+            }
             return nil
         }
         logger.notice("inbox: renamed a name that is not UTF-8 to \(target)")
@@ -520,8 +537,14 @@ public final class Inbox: @unchecked Sendable {
         var index = 0
         while index < raw.count {
             let lead = raw[index]
-            let length = lead < 0x80 ? 1 : (0xC2...0xDF).contains(lead) ? 2 : (0xE0...0xEF).contains(lead) ? 3 : (0xF0...0xF4).contains(lead) ? 4 : 0
-            if length > 0, index + length <= raw.count, let scalar = String(validating: raw[index..<index + length], as: UTF8.self) {
+            let length =
+                lead < 0x80
+                ? 1
+                : (0xC2...0xDF).contains(lead)
+                    ? 2 : (0xE0...0xEF).contains(lead) ? 3 : (0xF0...0xF4).contains(lead) ? 4 : 0
+            if length > 0, index + length <= raw.count,
+                let scalar = String(validating: raw[index..<index + length], as: UTF8.self)
+            {
                 output += scalar
                 index += length
             } else {
@@ -542,7 +565,8 @@ public final class Inbox: @unchecked Sendable {
     /// Drops the watches of `relative` and everything below it, and the files known there.
     private func forgetSubtree(_ relative: String) {
         let prefix = relative + "/"
-        for (watch, directoryName) in directoriesByWatch where directoryName == relative || directoryName.hasPrefix(prefix) {
+        for (watch, directoryName) in directoriesByWatch
+        where directoryName == relative || directoryName.hasPrefix(prefix) {
             watcher?.removeWatch(watch)
             forgetWatch(watch)
         }

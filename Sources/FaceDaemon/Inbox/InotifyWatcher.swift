@@ -49,7 +49,8 @@ final class InotifyWatcher {
     func readEvents(maxReads: Int = 16) throws(FileSystemError) -> (events: [Event], drained: Bool) {
         let capacity = 64 * 1024
         var events: [Event] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: MemoryLayout<inotify_event>.alignment)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: capacity, alignment: MemoryLayout<inotify_event>.alignment)
         defer { buffer.deallocate() }
         for _ in 0..<maxReads {
             let count = read(descriptor, buffer.baseAddress, capacity)

@@ -82,7 +82,9 @@ public final class Daemon: Sendable {
     private let retiring = Mutex<[Task<Void, Never>]>([])
 
     /// A daemon for `configuration` (read from `source`), logging through `output`.
-    public init(configuration: DaemonConfiguration, source: Source, output: LogOutput, hooks: DaemonHooks = DaemonHooks()) {
+    public init(
+        configuration: DaemonConfiguration, source: Source, output: LogOutput, hooks: DaemonHooks = DaemonHooks()
+    ) {
         initial = configuration
         self.source = source
         self.output = output
@@ -118,7 +120,8 @@ public final class Daemon: Sendable {
         let configuration = initial
         // Trapped before anything else, so that a signal during a slow start (the models) is acted
         // on once the services run, instead of killing the process.
-        let signals: UnixSignalsSequence? = handleSignals ? await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup) : nil
+        let signals: UnixSignalsSequence? =
+            handleSignals ? await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup) : nil
 
         // One daemon per root.
         let lock: RootLock
@@ -131,7 +134,9 @@ public final class Daemon: Sendable {
             lock.release()
             hooks.shutdownStep(.lockReleased)
         }
-        logger.info("starting \(LogField.pair("pid", String(getpid()))) \(LogField.pair("root", configuration.root)) \(LogField.pair("version", FacewatchVersion.current))")
+        logger.info(
+            "starting \(LogField.pair("pid", String(getpid()))) \(LogField.pair("root", configuration.root)) \(LogField.pair("version", FacewatchVersion.current))"
+        )
         for (key, value) in configuration.summary {
             logger.debug("setting \(key)=\(LogField.quoted(value))")
         }
@@ -155,17 +160,20 @@ public final class Daemon: Sendable {
         let control = ControlService(daemon: self, parts: parts, requests: requests, signals: signals)
         let members: [any Service] =
             [control] + services
-            + [StatsService(daemon: self, parts: parts), PipelineService(daemon: self, parts: parts),
-               IngestService(daemon: self, parts: parts, feed: inbox)]
-        let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: members.map {
-                // A service that ends on its own (none should) stops the others gracefully too.
-                ServiceGroupConfiguration.ServiceConfiguration(
-                    service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
-                    failureTerminationBehavior: .gracefullyShutdownGroup,
-                    serviceName: String(describing: type(of: $0)))
-            },
-            logger: logger))
+            + [
+                StatsService(daemon: self, parts: parts), PipelineService(daemon: self, parts: parts),
+                IngestService(daemon: self, parts: parts, feed: inbox),
+            ]
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: members.map {
+                    // A service that ends on its own (none should) stops the others gracefully too.
+                    ServiceGroupConfiguration.ServiceConfiguration(
+                        service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup,
+                        serviceName: String(describing: type(of: $0)))
+                },
+                logger: logger))
         group.withLock { $0 = serviceGroup }
         do {
             try await serviceGroup.run()
@@ -174,7 +182,9 @@ public final class Daemon: Sendable {
         }
         group.withLock { $0 = nil }
         let final = try? parts.ledger.stats()
-        logger.info("stopped \(LogField.pair("total", String(final?.total ?? 0))) \(LogField.pair("backlog", String(final?.counts[.created] ?? 0)))")
+        logger.info(
+            "stopped \(LogField.pair("total", String(final?.total ?? 0))) \(LogField.pair("backlog", String(final?.counts[.created] ?? 0)))"
+        )
     }
 
     // MARK: - Start
@@ -226,11 +236,15 @@ public final class Daemon: Sendable {
             throw setupError("cannot start a run in the ledger at \(configuration.database)", error)
         }
         if run.previousEndedCleanly == false {
-            logger.notice("the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("run", String(run.incarnation - 1))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))")
+            logger.notice(
+                "the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("run", String(run.incarnation - 1))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))"
+            )
         }
         for id in run.charged {
             let deaths = (try? ledger.deaths(id)) ?? Ledger.Deaths()
-            logger.warning("charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String(deaths.crashes))) \(LogField.pair("kills", String(deaths.kills)))")
+            logger.warning(
+                "charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String(deaths.crashes))) \(LogField.pair("kills", String(deaths.kills)))"
+            )
         }
         hooks.ledgerOpened(ledger)
         let location = StoreLocation(root: configuration.root, store: store.directory)
@@ -252,22 +266,27 @@ public final class Daemon: Sendable {
             }
         }
         if report.orphansRecorded > 0 {
-            logger.notice("recorded store files that had no record \(LogField.pair("count", String(report.orphansRecorded)))")
+            logger.notice(
+                "recorded store files that had no record \(LogField.pair("count", String(report.orphansRecorded)))")
         }
 
         let pool: EncoderPool
         do {
             let directory = try FaceModels.locate(explicit: configuration.models)
             let models = try FaceModels(directory: directory, options: configuration.encoder)
-            pool = try EncoderPool(models: models, workers: configuration.effectiveWorkers, limits: configuration.limits)
-            logger.info("models loaded \(LogField.pair("directory", directory.path)) \(LogField.pair("workers", String(pool.workerCount)))")
+            pool = try EncoderPool(
+                models: models, workers: configuration.effectiveWorkers, limits: configuration.limits)
+            logger.info(
+                "models loaded \(LogField.pair("directory", directory.path)) \(LogField.pair("workers", String(pool.workerCount)))"
+            )
         } catch {
             throw .setup("\(error)")
         }
 
         let meter = ThroughputMeter()
         let hooks = self.hooks
-        let stats = StatsWriter(path: configuration.statsFile, ledger: ledger, meter: meter, logger: logger) { document in
+        let stats = StatsWriter(path: configuration.statsFile, ledger: ledger, meter: meter, logger: logger) {
+            document in
             hooks.statsWritten(document)
         }
         let settings = PipelineSettings(
@@ -293,11 +312,15 @@ public final class Daemon: Sendable {
     }
 
     /// Writes the document of a record failed outside the pipeline (not a regular file) and counts it.
-    private func publishImmediateFailure(_ record: LedgerRecord, results: ResultsWriter, meter: ThroughputMeter, stats: StatsWriter) {
+    private func publishImmediateFailure(
+        _ record: LedgerRecord, results: ResultsWriter, meter: ThroughputMeter, stats: StatsWriter
+    ) {
         do {
             try results.write(record)
         } catch {
-            logger.error("result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)")
+            logger.error(
+                "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)"
+            )
         }
         let result = FinalResult(record: record, how: .notARegularFile, encodeSeconds: 0)
         Pipeline.log(result, logger)
@@ -317,7 +340,9 @@ public final class Daemon: Sendable {
         let backlog = (try? parts.ledger.stats().counts[.created]) ?? 0
         let workers = await parts.pipeline.encoderPool.workerCount
         let status = "watching \(configuration.inbox) with \(workers) workers, backlog \(backlog)"
-        logger.info("ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))")
+        logger.info(
+            "ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))"
+        )
         hooks.ready(status)
     }
 
@@ -349,12 +374,15 @@ public final class Daemon: Sendable {
                 }
                 for record in outcome.failed {
                     await BlockingIO.run {
-                        self.publishImmediateFailure(record, results: parts.results, meter: parts.meter, stats: parts.stats)
+                        self.publishImmediateFailure(
+                            record, results: parts.results, meter: parts.meter, stats: parts.stats)
                     }
                 }
                 parts.stats.markDirty()
             case .failure(let error):
-                logger.error("cannot record a batch of \(batch.count) files (they are in the store and get records at the next start): \(error)")
+                logger.error(
+                    "cannot record a batch of \(batch.count) files (they are in the store and get records at the next start): \(error)"
+                )
                 // The next start must scan the store for them: this run does not end cleanly.
                 unrecordedFiles.withLock { $0 = true }
             }
@@ -368,7 +396,9 @@ public final class Daemon: Sendable {
             do {
                 try reconciler.rewriteDocuments(report: &report)
                 if report.documentsRewritten > 0 {
-                    logger.notice("rewrote missing result documents \(LogField.pair("count", String(report.documentsRewritten))) \(LogField.pair("checked", String(report.finalRecords)))")
+                    logger.notice(
+                        "rewrote missing result documents \(LogField.pair("count", String(report.documentsRewritten))) \(LogField.pair("checked", String(report.finalRecords)))"
+                    )
                 }
             } catch {
                 logger.error("cannot check result documents: \(error)")
@@ -401,9 +431,10 @@ public final class Daemon: Sendable {
         } else if await resizePool(parts, to: new.effectiveWorkers) {
             applied.workers = new.workers
         }
-        parts.pipeline.update(PipelineSettings(
-            maxInFlight: applied.effectiveInFlight, dedup: applied.dedup, limits: applied.limits,
-            memoryBudget: applied.effectiveMemoryBudget, upsample: applied.encoder.upsample))
+        parts.pipeline.update(
+            PipelineSettings(
+                maxInFlight: applied.effectiveInFlight, dedup: applied.dedup, limits: applied.limits,
+                memoryBudget: applied.effectiveMemoryBudget, upsample: applied.encoder.upsample))
         current.withLock { $0 = applied }
         // stats.json and what follows it (metrics) show the new settings at the next tick.
         parts.stats.markDirty()
@@ -439,12 +470,16 @@ public final class Daemon: Sendable {
             return false
         }
         let previous = await pipeline.usePool(pool)
-        logger.notice("encoder workers changed \(LogField.pair("from", String(previous.workerCount))) \(LogField.pair("to", String(pool.workerCount)))")
+        logger.notice(
+            "encoder workers changed \(LogField.pair("from", String(previous.workerCount))) \(LogField.pair("to", String(pool.workerCount)))"
+        )
         let logger = self.logger
         let retirement = Task {
             await pipeline.waitForJobs(on: previous)
             await BlockingIO.run { previous.shutdown() }
-            logger.info("previous encoder workers finished their files and stopped \(LogField.pair("workers", String(previous.workerCount)))")
+            logger.info(
+                "previous encoder workers finished their files and stopped \(LogField.pair("workers", String(previous.workerCount)))"
+            )
         }
         retiring.withLock { $0.append(retirement) }
         return true
@@ -476,11 +511,15 @@ public final class Daemon: Sendable {
         let timeout = configuration.shutdownTimeout
         let running = await pipeline.inFlightCount
         if running > 0 {
-            logger.info("waiting for files being encoded \(LogField.pair("count", String(running))) \(LogField.pair("timeout", String(format: "%.0fs", timeout)))")
+            logger.info(
+                "waiting for files being encoded \(LogField.pair("count", String(running))) \(LogField.pair("timeout", String(format: "%.0fs", timeout)))"
+            )
         }
         let left = await pipeline.drain(timeout: timeout)
         if left > 0 {
-            logger.warning("shutdown timeout: files still encoding are taken again at the next start \(LogField.pair("count", String(left)))")
+            logger.warning(
+                "shutdown timeout: files still encoding are taken again at the next start \(LogField.pair("count", String(left)))"
+            )
         } else {
             // Nothing is in flight: pools replaced by a reload have no job left and stop at once.
             for retirement in retiring.withLock({ $0 }) { await retirement.value }

@@ -19,7 +19,9 @@ enum Maintenance {
             await BlockingIO.run {
                 do {
                     let freed = try ledger.clearStaleReaders()
-                    if freed > 0 { logger.notice("freed stale ledger reader slots \(LogField.pair("count", String(freed)))") }
+                    if freed > 0 {
+                        logger.notice("freed stale ledger reader slots \(LogField.pair("count", String(freed)))")
+                    }
                 } catch {
                     logger.warning("cannot check the ledger's reader slots: \(error)")
                 }

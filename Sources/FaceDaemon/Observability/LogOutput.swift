@@ -84,7 +84,9 @@ public final class LogOutput: Sendable {
         func log(event: LogEvent) {
             var merged = metadata
             if let extra = event.metadata { merged.merge(extra) { $1 } }
-            output.emit(LogOutput.format(date: Date(), level: event.level, message: event.message.description, metadata: merged))
+            output.emit(
+                LogOutput.format(date: Date(), level: event.level, message: event.message.description, metadata: merged)
+            )
         }
     }
 }
@@ -99,9 +101,11 @@ public enum LogField {
 
     /// The value as `pair` writes it.
     public static func quoted(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains {
-            $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.value < 0x20 || $0 == "\u{7f}"
-        }
+        let needsQuotes =
+            value.isEmpty
+            || value.unicodeScalars.contains {
+                $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || $0.value < 0x20 || $0 == "\u{7f}"
+            }
         guard needsQuotes else { return value }
         var out = "\""
         for scalar in value.unicodeScalars {

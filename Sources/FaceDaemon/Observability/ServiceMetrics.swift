@@ -27,7 +27,9 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     /// Bounds of the encode-time buckets, in seconds: from a small PNG to a 50-megapixel photo with
     /// the CNN detector.
-    public static let encodeSecondsBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+    public static let encodeSecondsBuckets: [Double] = [
+        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+    ]
 
     /// When this daemon started (`facewatch_start_time_seconds`).
     public let startTime: Date
@@ -65,27 +67,35 @@ public final class ServiceMetrics: Sendable {
         func name(_ metric: String, _ unit: String = "", help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(namespace: "facewatch", metricName: metric, unitName: unit, helpText: help)
         }
-        up = registry.makeGauge(descriptor: name("up", help: "Whether the facewatch daemon is running (1) or has stopped (0)."))
-        registry.makeGauge(descriptor: name("start_time", "seconds", help: "Start time of the daemon, in seconds since the Unix epoch."))
-            .set(to: startTime.timeIntervalSince1970)
-        ingested = registry.makeCounter(descriptor: name("files_ingested", "total", help: "Files taken from the inbox."))
+        up = registry.makeGauge(
+            descriptor: name("up", help: "Whether the facewatch daemon is running (1) or has stopped (0)."))
+        registry.makeGauge(
+            descriptor: name(
+                "start_time", "seconds", help: "Start time of the daemon, in seconds since the Unix epoch.")
+        )
+        .set(to: startTime.timeIntervalSince1970)
+        ingested = registry.makeCounter(
+            descriptor: name("files_ingested", "total", help: "Files taken from the inbox."))
         completed = registry.makeCounter(
             descriptor: name("files_completed", "total", help: "Files encoded successfully, with or without faces."))
         // Every code from the start, at zero, so that rate() works from the first failure.
         var failed: [FailureCode: Counter] = [:]
         for code in FailureCode.allCases {
             failed[code] = registry.makeCounter(
-                descriptor: name("files_failed", "total", help: "Files that failed, by error code."), labels: [("code", code.rawValue)])
+                descriptor: name("files_failed", "total", help: "Files that failed, by error code."),
+                labels: [("code", code.rawValue)])
         }
         self.failed = failed
         faces = registry.makeCounter(descriptor: name("faces", "total", help: "Faces found in completed files."))
         encodeSeconds = registry.makeValueHistogram(
-            descriptor: name("encode", "seconds", help: "Time to encode one file (decode, detect, encode), in seconds."),
+            descriptor: name(
+                "encode", "seconds", help: "Time to encode one file (decode, detect, encode), in seconds."),
             buckets: Self.encodeSecondsBuckets)
         backlog = registry.makeGauge(descriptor: name("backlog", help: "Files waiting to be encoded."))
         workers = registry.makeGauge(descriptor: name("workers", help: "Encoder workers running."))
         workerBusy = registry.makeCounter(
-            descriptor: name("worker_busy_seconds", "total", help: "Time workers spent encoding, summed over workers, in seconds."))
+            descriptor: name(
+                "worker_busy_seconds", "total", help: "Time workers spent encoding, summed over workers, in seconds."))
         up.set(to: 1)
     }
 
@@ -124,7 +134,8 @@ public final class ServiceMetrics: Sendable {
             }
             return (
                 ingested: max(0, stats.total - state.ingested), completed: max(0, stats.completed - state.completed),
-                faces: max(0, stats.faces - state.faces), busy: max(0, workerBusySeconds - state.workerBusySeconds))
+                faces: max(0, stats.faces - state.faces), busy: max(0, workerBusySeconds - state.workerBusySeconds)
+            )
         }
         ingested.increment(by: Int64(steps.ingested))
         completed.increment(by: Int64(steps.completed))

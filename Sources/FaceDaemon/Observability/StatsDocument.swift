@@ -67,11 +67,11 @@ public struct StatsDocument: Sendable, Equatable {
     /// Reads a `stats.json` file; nil if it is missing or not a stats document.
     public static func read(path: String) -> StatsDocument? {
         guard let data = FileManager.default.contents(atPath: path),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return nil }
         func int(_ key: String) -> Int? { (object[key] as? NSNumber)?.intValue }
         guard let total = int("total"), let created = int("created"), let completed = int("completed"),
-              let failed = int("failed"), let faces = int("faces")
+            let failed = int("failed"), let faces = int("faces")
         else { return nil }
         let average = (object["average_encoding"] as? [NSNumber])?.map(\.doubleValue) ?? []
         let rate = (object["images_per_minute"] as? NSNumber)?.doubleValue ?? 0

@@ -43,7 +43,8 @@ public final class ThroughputMeter: Sendable {
         let nowSecond = Int64(now.timeIntervalSince1970.rounded(.down))
         let counted = state.withLock { state in
             var sum = 0
-            for index in 0..<60 where state.bucketSeconds[index] > nowSecond - 60 && state.bucketSeconds[index] <= nowSecond {
+            for index in 0..<60
+            where state.bucketSeconds[index] > nowSecond - 60 && state.bucketSeconds[index] <= nowSecond {
                 sum += state.buckets[index]
             }
             return sum

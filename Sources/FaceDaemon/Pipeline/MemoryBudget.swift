@@ -103,7 +103,8 @@ public final class MemoryBudget: Sendable {
     /// detection at `upsample`, plus the file itself. Without a known size (the header could not be
     /// read before), the whole file is assumed to be pixels at one byte each, three times over.
     public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int) -> Int {
-        let perPixel = upsample < bytesPerPixel.count
+        let perPixel =
+            upsample < bytesPerPixel.count
             ? bytesPerPixel[max(0, upsample)]
             : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
         let pixels = image.map { Double($0.width) * Double($0.height) } ?? Double(fileBytes) * 3
@@ -118,8 +119,8 @@ public final class MemoryBudget: Sendable {
     ) -> Int {
         for file in ["memory.high", "memory.max"] {
             guard let directory = cgroupDirectory,
-                  let text = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8),
-                  let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                let text = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8),
+                let limit = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
             else { continue }
             return limit / 4 * 3
         }

@@ -143,7 +143,7 @@ public actor Pipeline {
 
     /// The settings in force.
     public nonisolated var settings: PipelineSettings {
-        get { settingsBox.withLock { $0 } }
+        settingsBox.withLock { $0 }
     }
 
     /// Changes the settings; records already being encoded keep the limits they started with.
@@ -309,7 +309,8 @@ public actor Pipeline {
             finished(id)
         case .encode(let record, let path):
             // Memory first: the image waits here, holding no worker, until its estimate fits.
-            let cost = MemoryBudget.cost(image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample)
+            let cost = MemoryBudget.cost(
+                image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample)
             let reservation = await memory.reserve(cost)
             defer { memory.release(reservation) }
             let limits = settings.limits
@@ -337,7 +338,8 @@ public actor Pipeline {
                     return .ledgerError(error)
                 }
                 TestHooks.poisonIfAsked(name: record.source.name)
-                logger.debug("encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                logger.debug(
+                    "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 let start = ContinuousClock.now
                 let result = engine.encode(fileAt: path, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)
@@ -358,7 +360,8 @@ public actor Pipeline {
                 finished(id, park: true)
             case .encoded(let result, let seconds, let attempt):
                 if attempt > 1 {
-                    logger.notice("retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                    logger.notice(
+                        "retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 }
                 let committed = await BlockingIO.run { Self.commit(record, result, seconds: seconds, ledger: ledger) }
                 switch committed {
@@ -388,7 +391,9 @@ public actor Pipeline {
             }
         }
         if let written {
-            logger.error("result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(written)")
+            logger.error(
+                "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(written)"
+            )
         }
         Self.log(result, logger)
         activityBox.state.withLock { $0.finished += 1 }
@@ -427,7 +432,8 @@ public actor Pipeline {
             let now = Date()
             let deaths = try ledger.deaths(id)
             if deaths.crashes >= settings.maxAttempts || deaths.kills >= settings.maxKills {
-                let how = deaths.crashes >= settings.maxAttempts
+                let how =
+                    deaths.crashes >= settings.maxAttempts
                     ? "crashed the daemon \(deaths.crashes) times"
                     : "was being encoded alone each of the \(deaths.kills) times the daemon was killed"
                 let failure = Failure(.crashed, "this file \(how); it is not tried again")
@@ -435,8 +441,9 @@ public actor Pipeline {
                 return .finalized(FinalResult(record: final, how: .crashed, encodeSeconds: 0))
             }
             if settings.dedup, record.source.bytes > 0,
-               let twin = try ledger.completedRecord(sha256: record.source.sha256), twin.id != id,
-               let image = twin.image {
+                let twin = try ledger.completedRecord(sha256: record.source.sha256), twin.id != id,
+                let image = twin.image
+            {
                 let final = try ledger.complete(id, image: image, faces: twin.faces, completedAt: now, duration: 0)
                 return .finalized(FinalResult(record: final, how: .deduplicated, encodeSeconds: 0))
             }
@@ -444,12 +451,13 @@ public actor Pipeline {
             // The engine follows symlinks; the store never should. Anything but a regular file is
             // failed here, unopened (normally the ingestor already did).
             if let kind = FileKind.of(path: path), kind != .regular {
-                let failure = Failure(.notARegularFile, "\(record.source.name) is \(Ingestor.describe(kind)), not a regular file")
+                let failure = Failure(
+                    .notARegularFile, "\(record.source.name) is \(Ingestor.describe(kind)), not a regular file")
                 let final = try ledger.fail(id, failure, completedAt: now, duration: 0)
                 return .finalized(FinalResult(record: final, how: .notARegularFile, encodeSeconds: 0))
             }
             return .encode(record, path: path)
-        } catch where error.code == .invalidTransition || error.code == .notFound {
+        } catch  where error.code == .invalidTransition || error.code == .notFound {
             return .nothing
         } catch {
             return .park(error)
@@ -464,8 +472,9 @@ public actor Pipeline {
         do {
             switch result {
             case .success(let encoded):
-                return .success(try ledger.complete(
-                    record.id, image: encoded.image, faces: encoded.faces, completedAt: now, duration: seconds))
+                return .success(
+                    try ledger.complete(
+                        record.id, image: encoded.image, faces: encoded.faces, completedAt: now, duration: seconds))
             case .failure(let failure):
                 return .success(try ledger.fail(record.id, failure, completedAt: now, duration: seconds))
             }

@@ -41,13 +41,14 @@ public struct ResultsWriter: Sendable {
     /// same id, status and completion time. A missing, partial or outdated file is not current.
     public func isCurrent(_ record: LedgerRecord) -> Bool {
         guard let data = FileManager.default.contents(atPath: path(for: record.id)),
-              let document = try? JSONDecoder().decode(ResultDocument.self, from: data)
+            let document = try? JSONDecoder().decode(ResultDocument.self, from: data)
         else { return false }
-        let sameCompletion: Bool = switch (document.completedAt, record.completedAt) {
-        case (nil, nil): true
-        case (let a?, let b?): abs(a.timeIntervalSince(b)) < 0.001
-        default: false
-        }
+        let sameCompletion: Bool =
+            switch (document.completedAt, record.completedAt) {
+            case (nil, nil): true
+            case (let a?, let b?): abs(a.timeIntervalSince(b)) < 0.001
+            default: false
+            }
         return document.id == record.id.uuidString.lowercased() && document.status == record.status
             && sameCompletion && document.faces.count == record.faces.count
     }

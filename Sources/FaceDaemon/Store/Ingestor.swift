@@ -64,9 +64,11 @@ public struct Ingestor: Sendable {
             planned.append((candidate, id))
         }
         guard !planned.isEmpty else { return outcome }
-        try ledger.recordIntents(planned.map { candidate, id in
-            Ledger.Intent(id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
-        })
+        try ledger.recordIntents(
+            planned.map { candidate, id in
+                Ledger.Intent(
+                    id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
+            })
         var adopted: [(Candidate, StoredFile)] = []
         var abandoned: [UUID] = []
         for (candidate, id) in planned {
@@ -123,9 +125,10 @@ public struct Ingestor: Sendable {
                     digest = FileDigest(bytes: stored.size, sha256: FileDigest.empty.sha256)
                 }
             }
-            records.append(LedgerRecord(
-                id: stored.id, source: SourceInfo(name: candidate.name, bytes: digest.bytes, sha256: digest.sha256),
-                storePath: location.recordedPath(for: stored.path), createdAt: now, image: digest.image))
+            records.append(
+                LedgerRecord(
+                    id: stored.id, source: SourceInfo(name: candidate.name, bytes: digest.bytes, sha256: digest.sha256),
+                    storePath: location.recordedPath(for: stored.path), createdAt: now, image: digest.image))
         }
         do {
             try ledger.insertCreated(records)
@@ -141,7 +144,9 @@ public struct Ingestor: Sendable {
                     committed.append(pair)
                     kept.append(record)
                 } catch {
-                    logger.error("cannot record \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)): \(error)")
+                    logger.error(
+                        "cannot record \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)): \(error)"
+                    )
                 }
             }
             if kept.isEmpty { throw error }
@@ -151,11 +156,14 @@ public struct Ingestor: Sendable {
 
         for ((_, stored), record) in zip(adopted, records) {
             if stored.kind == .regular {
-                logger.info("ingested \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)) \(LogField.pair("bytes", String(record.source.bytes)))")
+                logger.info(
+                    "ingested \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)) \(LogField.pair("bytes", String(record.source.bytes)))"
+                )
                 outcome.created.append(record)
                 continue
             }
-            let failure = Failure(.notARegularFile, "\(record.source.name) is \(Self.describe(stored.kind)), not a regular file")
+            let failure = Failure(
+                .notARegularFile, "\(record.source.name) is \(Self.describe(stored.kind)), not a regular file")
             do {
                 outcome.failed.append(try ledger.fail(record.id, failure, completedAt: now, duration: 0))
             } catch {
@@ -172,7 +180,8 @@ public struct Ingestor: Sendable {
     private func chooseID(for candidate: Candidate, avoiding taken: inout Set<UUID>) -> UUID {
         var id = UUID()
         if let requested = Store.requestedID(fromName: candidate.name), !taken.contains(requested),
-           (try? ledger.contains(requested)) == false, store.find(requested) == nil {
+            (try? ledger.contains(requested)) == false, store.find(requested) == nil
+        {
             id = requested
         }
         taken.insert(id)
@@ -188,7 +197,7 @@ public struct Ingestor: Sendable {
         for _ in 0..<3 {
             do {
                 return try store.adopt(candidate.path, as: id, ext: ext, syncDirectories: false)
-            } catch where error.code == EEXIST {
+            } catch  where error.code == EEXIST {
                 id = UUID()
                 let intent = Ledger.Intent(
                     id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
@@ -198,7 +207,7 @@ public struct Ingestor: Sendable {
                     logger.error("cannot record the intake of \(LogField.pair("name", candidate.name)): \(error)")
                     return nil
                 }
-            } catch where error.code == ENOENT {
+            } catch  where error.code == ENOENT {
                 logger.debug("gone before it was taken \(LogField.pair("name", candidate.name))")
                 return nil
             } catch {

@@ -60,7 +60,9 @@ public struct Reconciler: Sendable {
         guard !orphans.isEmpty else { return [] }
         let now = Date()
         var finals: [LedgerRecord] = []
-        for chunk in stride(from: 0, to: orphans.count, by: 256).map({ Array(orphans[$0..<min($0 + 256, orphans.count)]) }) {
+        for chunk in stride(from: 0, to: orphans.count, by: 256).map({
+            Array(orphans[$0..<min($0 + 256, orphans.count)])
+        }) {
             var records: [LedgerRecord] = []
             for file in chunk {
                 let intent = intents[file.id]
@@ -76,17 +78,22 @@ public struct Reconciler: Sendable {
                 } else {
                     digest = .empty
                 }
-                records.append(LedgerRecord(
-                    id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),
-                    storePath: location.recordedPath(for: file.path), createdAt: intent?.takenAt ?? now,
-                    image: digest.image))
+                records.append(
+                    LedgerRecord(
+                        id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),
+                        storePath: location.recordedPath(for: file.path), createdAt: intent?.takenAt ?? now,
+                        image: digest.image))
             }
             try ledger.insertCreated(records)
             for (file, record) in zip(chunk, records) {
-                logger.notice("recorded orphan \(LogField.pair("id", file.id.lowercased)) \(LogField.pair("name", record.source.name))")
+                logger.notice(
+                    "recorded orphan \(LogField.pair("id", file.id.lowercased)) \(LogField.pair("name", record.source.name))"
+                )
                 report.orphansRecorded += 1
                 if file.kind != .regular {
-                    let failure = Failure(.notARegularFile, "\(record.source.name) is \(Ingestor.describe(file.kind)), not a regular file")
+                    let failure = Failure(
+                        .notARegularFile, "\(record.source.name) is \(Ingestor.describe(file.kind)), not a regular file"
+                    )
                     finals.append(try ledger.fail(file.id, failure, completedAt: now, duration: 0))
                     report.orphansFailed += 1
                 }
@@ -123,12 +130,12 @@ public struct Reconciler: Sendable {
         let path = results.path(for: record.id)
         var status = stat()
         guard stat(path, &status) == 0, status.st_size > 0,
-              let data = FileManager.default.contents(atPath: path)
+            let data = FileManager.default.contents(atPath: path)
         else { return false }
         let whitespace: Set<UInt8> = [0x20, 0x0A, 0x0D, 0x09]
         guard data.first(where: { !whitespace.contains($0) }) == UInt8(ascii: "{"),
-              data.last(where: { !whitespace.contains($0) }) == UInt8(ascii: "}"),
-              data.range(of: Data(record.id.lowercased.utf8)) != nil
+            data.last(where: { !whitespace.contains($0) }) == UInt8(ascii: "}"),
+            data.range(of: Data(record.id.lowercased.utf8)) != nil
         else { return false }
         if let completed = record.completedAt {
             let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) * 1e-9

@@ -66,7 +66,9 @@ public struct Store: Sendable {
     /// - Throws: ``FileSystemError``; `EEXIST` when `store/ab/<id>.<ext>` exists (choose another
     ///   UUID), `ENOENT` when the source is gone, `EISDIR` for a directory. On error the source is
     ///   where it was.
-    public func adopt(_ source: String, as id: UUID, ext: String, syncDirectories: Bool = true) throws(FileSystemError) -> StoredFile {
+    public func adopt(_ source: String, as id: UUID, ext: String, syncDirectories: Bool = true) throws(FileSystemError)
+        -> StoredFile
+    {
         let status = try FileStatus.lstatOrThrow(source)
         if status.kind == .directory { throw FileSystemError(operation: "adopt", path: source, code: EISDIR) }
         let ext = FileExtension.sanitized(ext) ?? "bin"
@@ -77,7 +79,7 @@ public struct Store: Sendable {
         let stored = StoredFile(id: id, fileExtension: ext, path: destination, kind: status.kind, size: status.size)
         do throws(FileSystemError) {
             try DurableFile.rename(from: source, to: destination, replacing: false)
-        } catch where error.code == EXDEV {
+        } catch  where error.code == EXDEV {
             return try adoptAcrossFileSystems(source, status: status, stored: stored)
         }
         if syncDirectories {
@@ -124,7 +126,8 @@ public struct Store: Sendable {
                 let uuidText = String(name[..<dot])
                 let ext = String(name[name.index(after: dot)...])
                 guard uuidText.count == 36, let id = UUID(uuidString: uuidText), id.uuidString.lowercased() == uuidText,
-                      FileExtension.sanitized(ext) == ext, let stored = stored(id: id, ext: ext) else { continue }
+                    FileExtension.sanitized(ext) == ext, let stored = stored(id: id, ext: ext)
+                else { continue }
                 found.append(stored)
             }
         }
@@ -148,7 +151,8 @@ public struct Store: Sendable {
         if magic.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return "png" }
         let base = DurableFile.baseName(of: originalName)
         if let dot = base.lastIndex(of: "."), dot != base.startIndex,
-           let ext = FileExtension.sanitized(String(base[base.index(after: dot)...])) {
+            let ext = FileExtension.sanitized(String(base[base.index(after: dot)...]))
+        {
             return ext
         }
         return "bin"
@@ -195,7 +199,9 @@ public struct Store: Sendable {
         return Array(bytes[0..<filled])
     }
 
-    private func adoptAcrossFileSystems(_ source: String, status: FileStatus, stored: StoredFile) throws(FileSystemError) -> StoredFile {
+    private func adoptAcrossFileSystems(_ source: String, status: FileStatus, stored: StoredFile)
+        throws(FileSystemError) -> StoredFile
+    {
         switch status.kind {
         case .socket, .characterDevice, .blockDevice, .unknown:
             // Not recreatable on another file system (see adopt's documentation): the entry is
@@ -236,8 +242,9 @@ public struct Store: Sendable {
             }
             guard name.hasPrefix(MoveJournal.namePrefix) else { continue }
             if let record = MoveJournal(contentsOf: path), FileStatus.lstat(record.destination) != nil,
-               let source = FileStatus.lstat(record.source),
-               source.device == record.device, source.inode == record.inode {
+                let source = FileStatus.lstat(record.source),
+                source.device == record.device, source.inode == record.inode
+            {
                 if unlink(record.source) != 0 && errno != ENOENT { throw .current("unlink", record.source) }
                 try DurableFile.syncDirectory(DurableFile.parentDirectory(of: record.source))
             }
@@ -266,9 +273,12 @@ struct MoveJournal: Equatable {
 
     init?(contentsOf path: String) {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let fields = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let fields = data.split(separator: 0, omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
         guard fields.count >= 5, fields[0] == MoveJournal.magic,
-              let device = UInt64(fields[1]), let inode = UInt64(fields[2]) else { return nil }
+            let device = UInt64(fields[1]), let inode = UInt64(fields[2])
+        else { return nil }
         self.init(device: device, inode: inode, source: fields[3], destination: fields[4])
     }
 

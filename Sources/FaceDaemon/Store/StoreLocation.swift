@@ -37,7 +37,8 @@ public struct StoreLocation: Sendable, Equatable {
         let shardDirectory = (store as NSString).appendingPathComponent(Store.shard(of: id))
         let name = id.uuidString.lowercased()
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: shardDirectory),
-           let match = entries.first(where: { $0 == name || $0.hasPrefix(name + ".") }) {
+            let match = entries.first(where: { $0 == name || $0.hasPrefix(name + ".") })
+        {
             return (shardDirectory as NSString).appendingPathComponent(match)
         }
         return path

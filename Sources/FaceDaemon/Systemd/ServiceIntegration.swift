@@ -71,9 +71,12 @@ public final class ServiceIntegration: Sendable {
     public func run(handleSignals: Bool = true) async throws(Daemon.StartError) {
         let logger = core.logger
         if let ignored = notifier.ignoredSocket {
-            logger.warning("NOTIFY_SOCKET ignored: not a path or @abstract socket this daemon can use \(LogField.pair("value", ignored))")
+            logger.warning(
+                "NOTIFY_SOCKET ignored: not a path or @abstract socket this daemon can use \(LogField.pair("value", ignored))"
+            )
         }
-        let services: [any Service] = watchdog.map { [WatchdogService(watchdog: $0, readiness: readiness, core: core)] } ?? []
+        let services: [any Service] =
+            watchdog.map { [WatchdogService(watchdog: $0, readiness: readiness, core: core)] } ?? []
         defer { core.finish() }
         do {
             try await daemon.run(handleSignals: handleSignals, services: services)
@@ -100,7 +103,8 @@ private struct WatchdogService: Service {
         await cancelWhenGracefulShutdown {
             var ready = readiness.makeAsyncIterator()
             guard await ready.next() != nil else { return }
-            core.logger.info("systemd watchdog on \(LogField.pair("interval", ServiceIntegration.describe(watchdog.interval)))")
+            core.logger.info(
+                "systemd watchdog on \(LogField.pair("interval", ServiceIntegration.describe(watchdog.interval)))")
             await watchdog.run { tick in core.report(tick) }
         }
     }
@@ -132,7 +136,10 @@ extension ServiceIntegration {
             var watchdogWithheld = false
         }
 
-        init(notifier: SystemdNotifier, writer: MetricsWriter, logger: Logger, ready: AsyncStream<Void>.Continuation, next: DaemonHooks) {
+        init(
+            notifier: SystemdNotifier, writer: MetricsWriter, logger: Logger, ready: AsyncStream<Void>.Continuation,
+            next: DaemonHooks
+        ) {
             self.notifier = notifier
             self.writer = writer
             self.logger = logger
@@ -183,7 +190,13 @@ extension ServiceIntegration {
             hooks.reloaded = { [self] outcome in
                 switch outcome {
                 case .success(let configuration):
-                    send([.ready, .status("reloaded: \(configuration.effectiveWorkers) workers, log level \(configuration.logLevel.rawValue)")], what: "READY")
+                    send(
+                        [
+                            .ready,
+                            .status(
+                                "reloaded: \(configuration.effectiveWorkers) workers, log level \(configuration.logLevel.rawValue)"
+                            ),
+                        ], what: "READY")
                 case .failure(let error):
                     send([.ready, .status("reload failed, running configuration kept: \(error)")], what: "READY")
                 }
@@ -192,16 +205,20 @@ extension ServiceIntegration {
             return hooks
         }
 
-    // MARK: Metrics
+        // MARK: Metrics
 
         private func loadBaseline(_ ledger: Ledger) {
             self.ledger.withLock { $0 = ledger }
             let start = ContinuousClock.now
             do {
                 let records = try metrics.loadBaseline(from: ledger)
-                logger.debug("metrics counted the ledger \(LogField.pair("records", String(records))) \(LogField.pair("seconds", String(format: "%.3f", Pipeline.seconds(ContinuousClock.now - start))))")
+                logger.debug(
+                    "metrics counted the ledger \(LogField.pair("records", String(records))) \(LogField.pair("seconds", String(format: "%.3f", Pipeline.seconds(ContinuousClock.now - start))))"
+                )
             } catch {
-                logger.error("cannot count the ledger's failures and encode times for metrics.prom (they count from this start only): \(error)")
+                logger.error(
+                    "cannot count the ledger's failures and encode times for metrics.prom (they count from this start only): \(error)"
+                )
             }
         }
 
@@ -256,7 +273,8 @@ extension ServiceIntegration {
                 return state.figuresFailing
             }
             if let failure, !wasFailing {
-                logger.error("daemon figures not published to the ledger (facewatch status shows older ones): \(failure)")
+                logger.error(
+                    "daemon figures not published to the ledger (facewatch status shows older ones): \(failure)")
             }
         }
 
@@ -325,8 +343,11 @@ extension ServiceIntegration {
             switch tick {
             case .withheld where !was:
                 let activity = daemon.withLock { $0 }?.activity
-                let age = activity?.oldestEncodingStart.map { String(format: "%.0fs", Date().timeIntervalSince($0)) } ?? "?"
-                logger.warning("workers make no progress: watchdog not fed (systemd restarts the daemon if this lasts) \(LogField.pair("encoding", String(activity?.encoding ?? 0))) \(LogField.pair("oldest", age))")
+                let age =
+                    activity?.oldestEncodingStart.map { String(format: "%.0fs", Date().timeIntervalSince($0)) } ?? "?"
+                logger.warning(
+                    "workers make no progress: watchdog not fed (systemd restarts the daemon if this lasts) \(LogField.pair("encoding", String(activity?.encoding ?? 0))) \(LogField.pair("oldest", age))"
+                )
             case .pinged where was:
                 logger.notice("workers make progress again: watchdog fed")
             case .failed(let error):
