@@ -1,5 +1,6 @@
 import FaceCore
 import Foundation
+import FaceTestSupport
 import Testing
 @testable import FaceEncoding
 

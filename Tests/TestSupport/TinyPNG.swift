@@ -5,21 +5,25 @@ import Foundation
 public enum TinyPNG {
     /// A `width`×`height` PNG whose pixels derive from `seed` (different seeds, different bytes).
     public static func make(width: Int = 4, height: Int = 4, seed: Int = 0) -> [UInt8] {
+        make(width: width, height: height) { x, y in
+            let v = UInt32(truncatingIfNeeded: seed &* 2_654_435_761 &+ x &* 40_503 &+ y &* 9_973)
+            return (UInt8(truncatingIfNeeded: v), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v >> 16))
+        }
+    }
+
+    /// A `width`×`height` PNG whose pixel (x, y) is `pixel(x, y)` as (r, g, b).
+    public static func make(width: Int, height: Int, pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) -> [UInt8] {
         var raw: [UInt8] = []
+        raw.reserveCapacity((width * 3 + 1) * height)
         for y in 0..<height {
             raw.append(0)  // filter: none
             for x in 0..<width {
-                let v = UInt32(truncatingIfNeeded: seed &* 2_654_435_761 &+ x &* 40_503 &+ y &* 9_973)
-                raw.append(UInt8(truncatingIfNeeded: v))
-                raw.append(UInt8(truncatingIfNeeded: v >> 8))
-                raw.append(UInt8(truncatingIfNeeded: v >> 16))
+                let (r, g, b) = pixel(x, y)
+                raw += [r, g, b]
             }
         }
         var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        var header: [UInt8] = []
-        header += bigEndian(UInt32(width)) + bigEndian(UInt32(height))
-        header += [8, 2, 0, 0, 0]
-        png += chunk("IHDR", header)
+        png += chunk("IHDR", bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, 2, 0, 0, 0])
         png += chunk("IDAT", zlibStored(raw))
         png += chunk("IEND", [])
         return png

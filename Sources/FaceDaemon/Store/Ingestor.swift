@@ -115,16 +115,7 @@ public struct Ingestor: Sendable {
         var records: [LedgerRecord] = []
         records.reserveCapacity(adopted.count)
         for (candidate, stored) in adopted {
-            var digest = FileDigest.empty
-            if stored.kind == .regular {
-                do {
-                    digest = try FileDigest(regularFileAt: stored.path)
-                } catch {
-                    // The encoder will meet the same problem and record it; the record must exist.
-                    logger.error("cannot read \(LogField.pair("path", stored.path)): \(error)")
-                    digest = FileDigest(bytes: stored.size, sha256: FileDigest.empty.sha256)
-                }
-            }
+            let digest = stored.digest(logger: logger)
             records.append(
                 LedgerRecord(
                     id: stored.id, source: SourceInfo(name: candidate.name, bytes: digest.bytes, sha256: digest.sha256),

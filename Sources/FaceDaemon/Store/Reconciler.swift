@@ -67,17 +67,7 @@ public struct Reconciler: Sendable {
             for file in chunk {
                 let intent = intents[file.id]
                 let name = intent?.name ?? DurableFile.baseName(of: file.path)
-                let digest: FileDigest
-                if file.kind == .regular {
-                    do {
-                        digest = try FileDigest(regularFileAt: file.path)
-                    } catch {
-                        logger.error("cannot read stored file \(LogField.pair("path", file.path)): \(error)")
-                        digest = FileDigest(bytes: file.size, sha256: FileDigest.empty.sha256)
-                    }
-                } else {
-                    digest = .empty
-                }
+                let digest = file.digest(logger: logger)
                 records.append(
                     LedgerRecord(
                         id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),

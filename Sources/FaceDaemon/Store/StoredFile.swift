@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// An entry in the store: `store/ab/<uuid>.<ext>`.
 public struct StoredFile: Sendable, Hashable {
@@ -23,5 +24,21 @@ public struct StoredFile: Sendable, Hashable {
         self.kind = kind
         self.size = size
         self.isInStore = isInStore
+    }
+}
+
+extension StoredFile {
+    /// Size, SHA-256 and image header of the stored entry, for its record: read for a regular file
+    /// (never through a link); the empty digest for anything else. A file that cannot be read is
+    /// logged and gets its size with the empty digest: the record must exist, and the encoder meets
+    /// the same problem and records it.
+    func digest(logger: Logger) -> FileDigest {
+        guard kind == .regular else { return .empty }
+        do {
+            return try FileDigest(regularFileAt: path)
+        } catch {
+            logger.error("cannot read stored file \(LogField.pair("path", path)): \(error)")
+            return FileDigest(bytes: size, sha256: FileDigest.empty.sha256)
+        }
     }
 }
