@@ -25,20 +25,21 @@ struct CrashAttributionEndToEndTests {
             faceImages = ["astronaut.png", "chelsea.png", "two_faces.png"].map { images + "/" + $0 }
                 .filter { FileManager.default.fileExists(atPath: $0) }
         }
+        // A wave is a folder renamed into the inbox at once: the daemon removes an inbox subfolder
+        // it has emptied, so files renamed one by one into a shared subfolder could race with that.
         func dropWave(_ wave: Int, count: Int) {
-            try? FileManager.default.createDirectory(
-                atPath: root.inbox + "/w\(wave)", withIntermediateDirectories: true)
+            let folder = staging + "/w\(wave)"
+            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             for i in 0..<count {
-                let name = "w\(wave)/f\(i).png"
-                let path = staging + "/w\(wave)_f\(i).png"
+                let path = folder + "/f\(i).png"
                 if wave % 3 == 0, i < faceImages.count {
                     #expect((try? FileManager.default.copyItem(atPath: faceImages[i], toPath: path)) != nil)
                 } else {
                     write(TinyPNG.make(width: 160 + i, height: 120, seed: 10_000 * wave + i), to: path)
                 }
-                #expect(rename(path, root.inbox + "/" + name) == 0)
-                names.append(name)
+                names.append("w\(wave)/f\(i).png")
             }
+            #expect(rename(folder, root.inbox + "/w\(wave)") == 0)
         }
         try FileManager.default.createDirectory(atPath: root.inbox, withIntermediateDirectories: true)
         for wave in 0..<8 {
