@@ -27,13 +27,18 @@ public enum CrashMarker {
         return text.contains("crashed")
     }
 
-    /// Prepares the marker for this process and installs the handlers. Call once, early, from the
-    /// daemon (never from a client command). Failure to open the file only loses the distinction.
+    /// Prepares the marker for this process and installs the handlers, from the daemon (never from a
+    /// client command). Failure to open the file only loses the distinction. A later call (a second
+    /// daemon started in the same process, as the tests do) only moves the marker to its root: the
+    /// handlers are installed once, so the one they restore is never their own.
     public static func arm(root: String) {
         let path = root + "/" + fileName
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
+        let old = descriptor
         descriptor = fd
+        if old >= 0 { close(old) }
+        guard previous == nil else { return }
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: message.count)
         buffer.initialize(from: message, count: message.count)
         bytes = buffer
