@@ -65,10 +65,8 @@ import Testing
 
         try notifier.stopping(status: "finishing 2 files")
         #expect(try receiver.receive().text == "STOPPING=1\nSTATUS=finishing 2 files\n")
-        try notifier.send(.mainPID(4242), .extendTimeout(.seconds(30)))
-        #expect(try receiver.receive().text == "MAINPID=4242\nEXTEND_TIMEOUT_USEC=30000000\n")
-        try notifier.extendTimeout(by: .milliseconds(1500))
-        #expect(try receiver.receive().text == "EXTEND_TIMEOUT_USEC=1500000\n")
+        try notifier.send(.extendTimeout(.seconds(30)), .extendTimeout(.milliseconds(1500)))
+        #expect(try receiver.receive().text == "EXTEND_TIMEOUT_USEC=30000000\nEXTEND_TIMEOUT_USEC=1500000\n")
         try notifier.status("3 files/min, backlog 12")
         #expect(try receiver.receive().text == "STATUS=3 files/min, backlog 12\n")
         try notifier.send(.reloading(monotonicMicroseconds: 17), .ready)

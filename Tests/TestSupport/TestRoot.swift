@@ -35,6 +35,6 @@ public struct TestRoot {
     public func drop(_ name: String, _ bytes: [UInt8]) -> Ingestor.Candidate {
         let path = (inbox as NSString).appendingPathComponent(name)
         write(bytes, to: path)
-        return Ingestor.Candidate(path: path, name: name)
+        return Ingestor.Candidate(path: path, name: name, size: Int64(bytes.count))
     }
 }

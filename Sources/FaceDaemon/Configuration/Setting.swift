@@ -164,88 +164,80 @@ extension Setting {
         ConfigurationError("\(origin.label): expected \(expected), got `\(value)`")
     }
 
+    /// A setting stored at `path`: `parse` turns text into a value (nil: invalid, and the error says
+    /// `expected`), `show` writes it back in the same syntax. Every kind below is one of these.
+    fileprivate static func stored<Value>(
+        _ key: String, _ path: Path<Value>, syntax: String, default value: String, reloadable: Bool, help: String,
+        expected: String, parse: @escaping @Sendable (String, DaemonConfiguration) -> Value?,
+        show: @escaping @Sendable (Value) -> String
+    ) -> Setting {
+        Setting(
+            key: key, syntax: syntax, defaultValue: value, reloadable: reloadable, help: help,
+            assign: { configuration, text, origin throws(ConfigurationError) in
+                guard let value = parse(text, configuration) else { throw invalid(origin, expected, text) }
+                configuration[keyPath: path] = value
+            },
+            describe: { show($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
     /// A directory, relative to the root unless absolute; its default is the key under the root.
     fileprivate static func directory(_ key: String, _ path: Path<String>, help: String) -> Setting {
-        Setting(
-            key: key, syntax: "DIR", defaultValue: key, reloadable: false, help: help,
-            assign: { configuration, value, origin throws(ConfigurationError) in
-                guard !value.isEmpty else { throw invalid(origin, "a directory", value) }
-                configuration[keyPath: path] = DaemonConfiguration.absolute(value, relativeTo: configuration.root)
-            },
-            describe: { $0[keyPath: path] }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+        stored(
+            key, path, syntax: "DIR", default: key, reloadable: false, help: help, expected: "a directory",
+            parse: { text, configuration in
+                text.isEmpty ? nil : DaemonConfiguration.absolute(text, relativeTo: configuration.root)
+            }, show: { $0 })
     }
 
     fileprivate static func integer(
         _ key: String, _ path: Path<Int>, _ range: ClosedRange<Int>, default value: String, reloadable: Bool,
         help: String
     ) -> Setting {
-        Setting(
-            key: key, syntax: "N", defaultValue: value, reloadable: reloadable, help: help,
-            assign: { configuration, value, origin throws(ConfigurationError) in
-                guard let number = Int(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
-                    throw invalid(origin, "a whole number from \(range.lowerBound) to \(range.upperBound)", value)
-                }
-                configuration[keyPath: path] = number
+        stored(
+            key, path, syntax: "N", default: value, reloadable: reloadable, help: help,
+            expected: "a whole number from \(range.lowerBound) to \(range.upperBound)",
+            parse: { text, _ in Int(text.trimmingCharacters(in: .whitespaces)).flatMap { range.contains($0) ? $0 : nil }
             },
-            describe: { String($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+            show: { String($0) })
     }
 
     fileprivate static func size(
         _ key: String, _ path: Path<Int>, _ range: ClosedRange<Int>, default value: String, reloadable: Bool,
         help: String
     ) -> Setting {
-        Setting(
-            key: key, syntax: "SIZE", defaultValue: value, reloadable: reloadable, help: help,
-            assign: { configuration, value, origin throws(ConfigurationError) in
-                guard let number = ValueParsing.byteCount(value), range.contains(number) else {
-                    throw invalid(origin, "a size such as 50MB or 48MiB, at least \(range.lowerBound)", value)
-                }
-                configuration[keyPath: path] = number
-            },
-            describe: { String($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+        stored(
+            key, path, syntax: "SIZE", default: value, reloadable: reloadable, help: help,
+            expected: "a size such as 50MB or 48MiB, at least \(range.lowerBound)",
+            parse: { text, _ in ValueParsing.byteCount(text).flatMap { range.contains($0) ? $0 : nil } },
+            show: { String($0) })
     }
 
     fileprivate static func duration(
         _ key: String, _ path: Path<Double>, default value: String, reloadable: Bool, help: String
     ) -> Setting {
-        Setting(
-            key: key, syntax: "DURATION", defaultValue: value, reloadable: reloadable, help: help,
-            assign: { configuration, value, origin throws(ConfigurationError) in
-                guard let seconds = ValueParsing.seconds(value), seconds <= 86_400 else {
-                    throw invalid(origin, "a duration such as 30s or 2m", value)
-                }
-                configuration[keyPath: path] = seconds
-            },
-            describe: { String($0[keyPath: path]) + "s" }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+        stored(
+            key, path, syntax: "DURATION", default: value, reloadable: reloadable, help: help,
+            expected: "a duration such as 30s or 2m",
+            parse: { text, _ in ValueParsing.seconds(text).flatMap { $0 <= 86_400 ? $0 : nil } },
+            show: { String($0) + "s" })
     }
 
     fileprivate static func boolean(
         _ key: String, _ path: Path<Bool>, default value: Bool, reloadable: Bool, help: String
     ) -> Setting {
-        Setting(
-            key: key, syntax: "BOOL", defaultValue: String(value), reloadable: reloadable, help: help,
-            assign: { configuration, value, origin throws(ConfigurationError) in
-                guard let flag = ValueParsing.bool(value) else { throw invalid(origin, "true or false", value) }
-                configuration[keyPath: path] = flag
-            },
-            describe: { String($0[keyPath: path]) }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+        stored(
+            key, path, syntax: "BOOL", default: String(value), reloadable: reloadable, help: help,
+            expected: "true or false", parse: { text, _ in ValueParsing.bool(text) }, show: { String($0) })
     }
 
     fileprivate static func choice<Value: SettingChoice>(
         _ key: String, _ path: Path<Value>, default value: Value, reloadable: Bool, help: String
     ) -> Setting {
         let names = Value.allCases.map(\.rawValue)
-        return Setting(
-            key: key, syntax: names.joined(separator: "|"), defaultValue: value.rawValue, reloadable: reloadable,
-            help: help,
-            assign: { configuration, value, origin throws(ConfigurationError) in
-                guard let choice = Value(rawValue: value.lowercased()) else {
-                    let expected = names.dropLast().joined(separator: ", ") + " or " + names.last!
-                    throw invalid(origin, expected, value)
-                }
-                configuration[keyPath: path] = choice
-            },
-            describe: { $0[keyPath: path].rawValue }, transfer: { $1[keyPath: path] = $0[keyPath: path] })
+        return stored(
+            key, path, syntax: names.joined(separator: "|"), default: value.rawValue, reloadable: reloadable,
+            help: help, expected: names.dropLast().joined(separator: ", ") + " or " + names.last!,
+            parse: { text, _ in Value(rawValue: text.lowercased()) }, show: { $0.rawValue })
     }
 }
 

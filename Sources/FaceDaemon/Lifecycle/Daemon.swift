@@ -356,7 +356,7 @@ public final class Daemon: Sendable {
                 guard await arrivals.next() != nil else { return }
                 continue
             }
-            let batch = entries.map { Ingestor.Candidate(path: $0.path, name: $0.name) }
+            let batch = entries.map { Ingestor.Candidate(path: $0.path, name: $0.name, size: $0.size) }
             let ingestor = parts.ingestor
             let outcome = await BlockingIO.run { () -> Result<Ingestor.Outcome, LedgerError> in
                 do throws(LedgerError) {

@@ -100,14 +100,16 @@ public final class MemoryBudget: Sendable {
     static let bytesPerPixel: [Double] = [9, 18]
 
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
-    /// detection at `upsample`, plus the file itself. Without a known size (the header could not be
-    /// read before), the whole file is assumed to be pixels at one byte each, three times over.
+    /// detection at `upsample`, plus the file itself. Without a known size (ingest reads the header
+    /// from the file's first MiB, so this is a file that is no JPEG or PNG, or a broken one), the
+    /// decoder refuses it before any pixel memory: the file read twice is its whole cost.
     public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int) -> Int {
         let perPixel =
             upsample < bytesPerPixel.count
             ? bytesPerPixel[max(0, upsample)]
             : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
-        let pixels = image.map { Double($0.width) * Double($0.height) } ?? Double(fileBytes) * 3
+        guard let image else { return Int(clamping: 2 * fileBytes) }
+        let pixels = Double(image.width) * Double(image.height)
         return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))
     }
 

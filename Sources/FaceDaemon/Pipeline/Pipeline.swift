@@ -104,7 +104,7 @@ public actor Pipeline {
     private let settingsBox: Mutex<PipelineSettings>
     private let activityBox = ActivityTracker()
     /// What the images being encoded may take at once.
-    public nonisolated let memory: MemoryBudget
+    private let memory: MemoryBudget
 
     /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
     private let incarnation: UInt64
@@ -430,7 +430,8 @@ public actor Pipeline {
         do {
             guard let record = try ledger.record(id), record.status == .created else { return .nothing }
             let now = Date()
-            let deaths = try ledger.deaths(id)
+            // Only an attempted record can have been charged a death: no second read for the others.
+            let deaths = record.attempts > 0 ? try ledger.deaths(id) : Ledger.Deaths()
             if deaths.crashes >= settings.maxAttempts || deaths.kills >= settings.maxKills {
                 let how =
                     deaths.crashes >= settings.maxAttempts

@@ -20,10 +20,13 @@ public struct Ingestor: Sendable {
         public var path: String
         /// Its name relative to the inbox (`party/photo.jpg`): the record's source name.
         public var name: String
+        /// Its size when the inbox reported it (`InboxEntry.size`), kept in its intake intent.
+        public var size: Int64
 
-        public init(path: String, name: String) {
+        public init(path: String, name: String, size: Int64 = 0) {
             self.path = path
             self.name = name
+            self.size = size
         }
     }
 
@@ -67,7 +70,7 @@ public struct Ingestor: Sendable {
         try ledger.recordIntents(
             planned.map { candidate, id in
                 Ledger.Intent(
-                    id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
+                    id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
             })
         var adopted: [(Candidate, StoredFile)] = []
         var abandoned: [UUID] = []
@@ -191,7 +194,7 @@ public struct Ingestor: Sendable {
             } catch  where error.code == EEXIST {
                 id = UUID()
                 let intent = Ledger.Intent(
-                    id: id, name: candidate.name, bytes: FileStatus.lstat(candidate.path)?.size ?? 0, takenAt: now)
+                    id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
                 do {
                     try ledger.recordIntents([intent])
                 } catch {

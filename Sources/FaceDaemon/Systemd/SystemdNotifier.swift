@@ -21,8 +21,6 @@ public enum SystemdNotification: Sendable, Equatable {
     /// `RELOADING=1` with `MONOTONIC_USEC=` (CLOCK_MONOTONIC, microseconds), which systemd 253 and
     /// later want with it. Send `.ready` when the reload is done.
     case reloading(monotonicMicroseconds: UInt64)
-    /// `MAINPID=…`: the main process of the service, when it is not the one systemd started.
-    case mainPID(Int32)
     /// `EXTEND_TIMEOUT_USEC=…`: asks for this much more time from now before the start or stop
     /// timeout fires, for a startup or shutdown that is slow but progressing.
     case extendTimeout(Duration)
@@ -42,7 +40,6 @@ public enum SystemdNotification: Sendable, Equatable {
         case .watchdog: return ["WATCHDOG=1"]
         case .stopping: return ["STOPPING=1"]
         case .reloading(let usec): return ["RELOADING=1", "MONOTONIC_USEC=\(usec)"]
-        case .mainPID(let pid): return ["MAINPID=\(pid)"]
         case .extendTimeout(let duration): return ["EXTEND_TIMEOUT_USEC=\(SystemdNotifier.microseconds(duration))"]
         }
     }
@@ -174,11 +171,6 @@ public struct SystemdNotifier: Sendable {
     /// new configuration is in effect (or has been rejected and the old one kept).
     public func reloading(status: String? = nil) throws(SystemdNotifyError) {
         try send([.reloadingNow] + (status.map { [.status($0)] } ?? []))
-    }
-
-    /// `EXTEND_TIMEOUT_USEC=…`: more time for a slow start or stop.
-    public func extendTimeout(by duration: Duration) throws(SystemdNotifyError) {
-        try send(.extendTimeout(duration))
     }
 
     // MARK: - Plumbing

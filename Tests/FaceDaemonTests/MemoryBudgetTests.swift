@@ -1,0 +1,51 @@
+import FaceCore
+import Synchronization
+import Testing
+
+@testable import FaceDaemon
+
+/// The admission rules of `MemoryBudget`, without images: what fits starts, what does not waits
+/// without blocking smaller ones, and one larger than the budget runs alone.
+@Suite(.timeLimit(.minutes(1)))
+struct MemoryBudgetTests {
+    @Test func whatDoesNotFitWaitsAndSmallerOnesPassIt() async {
+        let budget = MemoryBudget(bytes: 100)
+        let first = await budget.reserve(60)
+        let admitted = Mutex<[String]>([])
+        let big = Task {
+            let amount = await budget.reserve(70)  // 60 + 70 > 100: waits
+            admitted.withLock { $0.append("big") }
+            return amount
+        }
+        // The small one fits beside the first even though the big one is waiting.
+        let small = await budget.reserve(30)
+        admitted.withLock { $0.append("small") }
+        #expect(budget.reserved == 90)
+        budget.release(small)
+        #expect(admitted.withLock { $0 } == ["small"], "the big one started before it fitted")
+        budget.release(first)
+        let bigAmount = await big.value
+        #expect(admitted.withLock { $0 } == ["small", "big"])
+        #expect(budget.reserved == 70)
+        budget.release(bigAmount)
+        #expect(budget.reserved == 0)
+    }
+
+    @Test func oneLargerThanTheBudgetRunsAlone() async {
+        let budget = MemoryBudget(bytes: 100)
+        let small = await budget.reserve(10)
+        let huge = Task { await budget.reserve(500) }
+        budget.release(small)
+        let amount = await huge.value  // admitted once nothing else is reserved
+        #expect(budget.reserved == 500)
+        budget.release(amount)
+    }
+
+    @Test func costComesFromTheHeaderOrIsTheFileAlone() {
+        let image = ImageInfo(format: .jpeg, width: 4000, height: 3000)
+        #expect(MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 1) == 12_000_000 * 18 + 1_000)
+        #expect(MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 0) == 12_000_000 * 9 + 1_000)
+        #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2) == 12_000_000 * 18 * 4)
+        #expect(MemoryBudget.cost(image: nil, fileBytes: 5_000, upsample: 1) == 10_000)
+    }
+}
