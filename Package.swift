@@ -95,7 +95,11 @@ let package = Package(
         .testTarget(
             name: "FaceClientTests",
             dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
-        .testTarget(name: "FacewatchCLITests", dependencies: ["facewatch", "FaceDaemon", "FaceTestSupport"]),
+        .testTarget(
+            name: "FacewatchCLITests",
+            dependencies: [
+                "facewatch", "FaceCore", "FaceDaemon", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport",
+            ]),
         // What several test targets share: scratch directories, tiny images, a daemon root, waiting
         // for an event with a deadline, running a program.
         .target(

@@ -30,6 +30,13 @@ public struct RGBImage: Sendable, Equatable {
         self.pixels = pixels
     }
 
+    /// Any buffer, unchecked: for tests of the encoder's own checks.
+    init(unchecked pixels: [UInt8], width: Int, height: Int) {
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+
     /// The decoded image, upright.
     public init(_ decoded: DecodedImage) {
         self.init(width: decoded.info.width, height: decoded.info.height, pixels: decoded.pixels)
