@@ -17,7 +17,8 @@ struct ReportCommand: ParsableCommand {
             network, no script; open index.html in a browser. Each gallery image shows its boxes and \
             known people's names and links to its result JSON. The gallery holds the newest --gallery \
             images created in the window. Reads the ledger read-only (works while the daemon runs). \
-            The daemon rewrites the same report itself with the setting `report = DIR`.
+            The daemon rewrites the same report itself with the setting `report = DIR`. Exit status: 0 \
+            written, 1 no ledger or a file that cannot be written, 2 usage error.
             """
     )
 
