@@ -88,7 +88,8 @@ enum ReportPages {
             // The SVG's coordinates are the original image's pixels, so the result's boxes apply as
             // they are; the thumbnail is stretched over the whole image.
             let (w, h) = (image.width, image.height)
-            let font = max(10, max(w, h) / 22)
+            // About 16 CSS pixels in a 200-pixel-wide tile, whatever the image size.
+            let font = max(10, max(w, h) / 12)
             html += "<svg class=\"thumb\" viewBox=\"0 0 \(w) \(h)\" xmlns=\"http://www.w3.org/2000/svg\">"
             html += "<image href=\"\(HTMLText.url(thumbnail.path))\" width=\"\(w)\" height=\"\(h)\"/>"
             for face in tile.faces {

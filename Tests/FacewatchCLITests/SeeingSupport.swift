@@ -25,11 +25,19 @@ func runFacewatch(_ arguments: [String], workingDirectory: String? = nil) async 
         workingDirectory: workingDirectory, timeout: .seconds(120))
 }
 
-/// `facewatch encode FILE`'s document: the faces the engine finds, as the daemon would record them.
+/// `facewatch encode FILE...`'s documents, in order: the faces the engine finds, as the daemon would
+/// record them (one run: the models load once).
+func encodedDocuments(_ paths: [String]) async throws -> [ResultDocument] {
+    let run = try await runFacewatch(["encode"] + paths)
+    guard run.status == 0 else { throw SeeingTestError("encode \(paths): \(run.status) \(run.stderr)") }
+    return try run.stdout.split(separator: "\n").map {
+        try JSONDecoder().decode(ResultDocument.self, from: Data($0.utf8))
+    }
+}
+
+/// `facewatch encode FILE`'s document.
 func encodedDocument(_ path: String) async throws -> ResultDocument {
-    let run = try await runFacewatch(["encode", path])
-    guard run.status == 0 else { throw SeeingTestError("encode \(path): \(run.status) \(run.stderr)") }
-    return try JSONDecoder().decode(ResultDocument.self, from: Data(run.stdout.utf8))
+    try await encodedDocuments([path])[0]
 }
 
 /// Decodes a picture file the way the daemon does (upright).
@@ -49,8 +57,26 @@ extension TestRoot {
     /// known-people matcher writes them.
     @discardableResult
     func addCompleted(_ name: String, matches: [Int: [(String, Double)]] = [:]) async throws -> LedgerRecord {
+        try await addCompleted([name], matches: [name: matches])[0]
+    }
+
+    /// `addCompleted` for several images, encoded in one run; `matches` by image name.
+    @discardableResult
+    func addCompleted(_ names: [String], matches: [String: [Int: [(String, Double)]]] = [:]) async throws
+        -> [LedgerRecord]
+    {
+        let documents = try await encodedDocuments(names.map { seeingTestImages! + "/" + $0 })
+        var records: [LedgerRecord] = []
+        for (name, document) in zip(names, documents) {
+            records.append(try complete(name, document, matches: matches[name] ?? [:]))
+        }
+        return records
+    }
+
+    private func complete(_ name: String, _ document: ResultDocument, matches: [Int: [(String, Double)]]) throws
+        -> LedgerRecord
+    {
         let path = seeingTestImages! + "/" + name
-        let document = try await encodedDocument(path)
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         let created = try ingestor.ingest([drop(name, bytes)]).created
         guard let id = created.first?.id else { throw SeeingTestError("\(name) was not ingested") }
