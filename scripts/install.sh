@@ -225,9 +225,11 @@ sed -e 's/^$/.Pp/' "$scratch/manual/facewatch.1" | gzip -9n > "$scratch/facewatc
 put "$scratch/facewatch.1.gz" "$manual" 0644
 
 # Shell completions, from the binary itself.
+# A completion is sourced, not run: the bash script's #!/bin/bash line goes (lintian warns about it).
 for shell in bash zsh fish; do
-    env -i "$BIN" --generate-completion-script "$shell" > "$scratch/completion.$shell" ||
+    env -i "$BIN" --generate-completion-script "$shell" > "$scratch/completion.$shell.raw" ||
         die "$BIN --generate-completion-script $shell failed"
+    sed -e '1{/^#!/d}' "$scratch/completion.$shell.raw" > "$scratch/completion.$shell"
 done
 put "$scratch/completion.bash" "$bash_completion" 0644
 put "$scratch/completion.zsh" "$zsh_completion" 0644
