@@ -134,7 +134,9 @@ run: deps models build
 
 # The package is built before the tests, which inspect it (DebianPackageTests): its static release
 # build cannot be shared with the debug build `swift test` makes. Not on systems without dpkg-deb.
-test: deps models test-images need-swift $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
+# generate-manual is built first too: the install tests run `make install` while `swift test` holds
+# the build folder.
+test: deps models test-images need-swift $(GENERATE_MANUAL) $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
 	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
 # The codec's fuzz target (fuzz/codec_fuzzer.c) for FUZZ_SECONDS on one core, seeded from the codec

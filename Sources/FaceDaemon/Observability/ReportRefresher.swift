@@ -6,8 +6,8 @@ import Logging
 
 /// The `report = DIR` setting: rewrites the static HTML report (`FaceReport.ReportGenerator`) at
 /// most once a minute, when the ledger's counts changed since the last report (and at least every
-/// ten minutes while anything is in the window, so the window slides). Runs on the blocking queues,
-/// beside the encoders: a report decodes only the images new to its gallery.
+/// ten minutes, so the window slides). Runs on the blocking queues, beside the encoders: a report
+/// decodes only the images new to its gallery.
 enum ReportRefresher {
     /// The shortest time between two reports.
     static let interval: Duration = .seconds(60)
