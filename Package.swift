@@ -55,12 +55,14 @@ let package = Package(
         .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.
         .target(name: "FaceLedger", dependencies: ["FaceCore", "CLMDB"]),
+        // Seeing results: annotated images (boxes, names) and the static HTML report.
+        .target(name: "FaceReport", dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "CImageCodec"]),
         // The daemon, one folder per part: Configuration, FileSystem, Inbox, Store, Pipeline,
         // Lifecycle, Observability, Systemd (docs/ARCHITECTURE.md walks through them).
         .target(
             name: "FaceDaemon",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "CMalloc",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceReport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -68,12 +70,12 @@ let package = Package(
             ]
         ),
         // The client side of a root: queries on the ledger, submit, waiting for results, status.
-        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon"]),
+        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceReport"]),
         // Command line only.
         .executableTarget(
             name: "facewatch",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -83,6 +85,9 @@ let package = Package(
             name: "FaceEncodingTests",
             dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "FaceReportTests",
+            dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport"]),
         .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceTestSupport"]),
         .testTarget(
             name: "FaceDaemonTests",
@@ -90,7 +95,11 @@ let package = Package(
         .testTarget(
             name: "FaceClientTests",
             dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
-        .testTarget(name: "FacewatchCLITests", dependencies: ["facewatch", "FaceDaemon", "FaceTestSupport"]),
+        .testTarget(
+            name: "FacewatchCLITests",
+            dependencies: [
+                "facewatch", "FaceCore", "FaceDaemon", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport",
+            ]),
         // What several test targets share: scratch directories, tiny images, a daemon root, waiting
         // for an event with a deadline, running a program.
         .target(

@@ -15,6 +15,8 @@ struct Facewatch: AsyncParsableCommand {
         AverageCommand.self,
         StatusCommand.self,
         EncodeCommand.self,
+        AnnotateCommand.self,
+        ReportCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

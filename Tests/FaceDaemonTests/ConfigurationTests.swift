@@ -162,7 +162,7 @@ import Testing
             "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1",
             "landmarks": "small",
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
-            "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB",
+            "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
         ]
         #expect(Set(samples.keys) == Set(Setting.all.map(\.key)))
         let text = Setting.all.map { "\($0.key) = \(samples[$0.key]!)" }.joined(separator: "\n")
@@ -171,6 +171,7 @@ import Testing
         #expect(configuration.inFlight == 8)
         #expect(configuration.mapSize == 64 * 1_048_576)
         #expect(configuration.models == "/m")
+        #expect(configuration.report == "/r/html", "a relative report directory is under the root")
     }
 }
 
