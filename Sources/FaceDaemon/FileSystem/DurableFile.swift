@@ -322,16 +322,3 @@ public enum DurableFile {
         timespec(tv_sec: Int(status.modified / 1_000_000_000), tv_nsec: Int(status.modified % 1_000_000_000))
     }
 }
-
-/// `renameat2(2)`, looked up at run time: Swift's Glibc module does not import it (it is declared
-/// only under `_GNU_SOURCE`), but glibc has exported it since 2.28.
-private enum RenameAt2 {
-    typealias Function = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    /// `RENAME_NOREPLACE` from <linux/fs.h>.
-    static let noReplace: UInt32 = 1
-    static let function: Function? = {
-        // RTLD_DEFAULT is the null handle in glibc.
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return nil }
-        return unsafeBitCast(symbol, to: Function.self)
-    }()
-}
