@@ -215,6 +215,7 @@ public final class Daemon: Sendable {
             // Sticky: a member may remove or replace only the files they own (the packaged inbox is
             // 3770, see systemd/facewatch.tmpfiles).
             try DurableFile.createDirectories(configuration.inbox, permissions: 0o1775)
+            InboxAccess.grantDaemonAccess(inbox: configuration.inbox, logger: logger)
             try DurableFile.createDirectories(configuration.results)
             store = try Store(directory: configuration.store)
         } catch {

@@ -22,7 +22,9 @@ public final class IntakeRefusals: Sendable {
 
     /// Records a refusal; true when it is new (or its reason changed), i.e. when it should be logged.
     func refuse(_ name: String, _ error: FileSystemError, now: Date = Date()) -> Bool {
-        let reason = error.description
+        // The operation and errno, not the paths: a retry moves towards another fresh store name, and
+        // the same refusal must not be logged again for that.
+        let reason = "\(error.operation): \(error.reason) (errno \(error.code))"
         return state.withLock { state in
             if let known = state.refusals[name], known.reason == reason { return false }
             state.refusals[name] = InboxRefusal(name: name, reason: reason, since: state.refusals[name]?.since ?? now)
