@@ -130,6 +130,7 @@ public final class Inbox: @unchecked Sendable {
         // cancel handler closes the descriptor) and end the stream.
         if readingSuspended { source?.resume() }
         source?.cancel()
+        rescanTimer?.cancel()
         continuation.finish()
     }
 
@@ -371,7 +372,11 @@ public final class Inbox: @unchecked Sendable {
         let timer = DispatchSource.makeTimerSource(queue: queue)
         let interval = Inbox.dispatchInterval(rescanInterval)
         timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in self?.rescanOnQueue() }
+        timer.setEventHandler { [weak self] in
+            guard let self, lifecycle == .running else { return }
+            logger.debug("inbox: periodic rescan")
+            rescanOnQueue()
+        }
         timer.resume()
         rescanTimer = timer
     }

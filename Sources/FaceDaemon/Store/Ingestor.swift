@@ -98,6 +98,14 @@ public struct Ingestor: Sendable {
         var adopted: [(Candidate, Taken)] = []
         var abandoned: [UUID] = []
         var directories = DirectoryCache(byPath: inbox == nil, inbox: inbox?.current(logger: logger))
+        if let top = directories.inbox {
+            // A refused entry a member removed meanwhile leaves the list `status` shows.
+            refusals.prune { name in
+                let (folder, base) = DirectoryHandle.split(name)
+                guard let directory = try? top.openDirectory(beneath: folder) else { return true }
+                return (try? directory.status(of: base)) == nil
+            }
+        }
         for (candidate, id) in planned {
             guard let taken = adopt(candidate, as: id, now: now, maxBytes: maxBytes, directories: &directories) else {
                 outcome.skipped += 1
@@ -301,7 +309,9 @@ public struct Ingestor: Sendable {
     /// Logs, once per name and reason, an entry left in the inbox, and lists it in ``refusals``.
     private func refuse(_ candidate: Candidate, _ error: FileSystemError) {
         switch error.code {
-        case ENOENT, ESTALE, EISDIR:
+        case ENOENT, ESTALE, EISDIR, ELOOP, ENOTDIR:
+            // Not there any more as it was reported (a directory on its path became a symlink or a
+            // file, say): nothing to take; the inbox reports whatever is there now.
             refusals.clear(candidate.name)
             logger.debug("gone or changed before it was taken \(LogField.pair("name", candidate.name)): \(error)")
         default:

@@ -46,6 +46,12 @@ public final class IntakeRefusals: Sendable {
         }
     }
 
+    /// Forgets the refused entries `isGone` says are no longer there (a member removed them).
+    func prune(isGone: (String) -> Bool) {
+        let names = state.withLock { Array($0.refusals.keys) }
+        for name in names where isGone(name) { clear(name) }
+    }
+
     /// The entries refused now, oldest first.
     public var current: [InboxRefusal] {
         state.withLock { Array($0.refusals.values) }.sorted { ($0.since, $0.name) < ($1.since, $1.name) }
