@@ -210,6 +210,14 @@ public final class Daemon: Sendable {
             .setup("\(what): \(error)")
         }
         if let reason = CPUFeatures.unsupportedReason { throw .setup(reason) }
+        // A batch holds one descriptor per inbox folder it takes files from (up to `maxBatch`), so
+        // the soft limit on open files (1024) is raised to the hard one (systemd's is 524288): a
+        // member who spreads a thousand files over a thousand folders must not starve the ledger.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
         let store: Store
         do {
             // Sticky: a member may remove or replace only the files they own (the packaged inbox is
