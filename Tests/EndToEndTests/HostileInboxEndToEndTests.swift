@@ -123,6 +123,34 @@ struct HostileInboxEndToEndTests {
         #expect(rewritten.status == .completed && rewritten.faces.isEmpty)
     }
 
+    @Test func aFileWrittenWhileItIsReadIsReadAgainNotEncodedFromATornRead() async throws {
+        let root = TestRoot("torn")
+        let gate = root.base + "/gate"
+        let daemon = try root.startDaemon(
+            environment: ["FACEWATCH_TEST_PAUSE_READ": "growing", "FACEWATCH_TEST_PAUSE_GATE": gate])
+        defer { daemon.stop() }
+        let staging = root.staging()
+        let first = TinyPNG.make(width: 24, height: 24, seed: 11)
+        write(first, to: staging + "/growing.png")
+        // The member keeps the file open after dropping it (renamed in: the same inode in the store).
+        let writer = open(staging + "/growing.png", O_WRONLY | O_APPEND)
+        #expect(writer >= 0)
+        defer { close(writer) }
+        #expect(rename(staging + "/growing.png", root.inbox + "/growing.png") == 0)
+        #expect(await eventually { FileManager.default.fileExists(atPath: gate + ".paused") })
+        // While the worker holds the bytes it read, the member appends to the file.
+        let tail = Array("appended while it was read".utf8)
+        #expect(tail.withUnsafeBytes { Glibc.write(writer, $0.baseAddress, $0.count) } == tail.count)
+        FileManager.default.createFile(atPath: gate, contents: nil)
+
+        #expect(try await eventually { try root.documents().contains { $0.source?.name == "growing.png" } })
+        let document = try #require(try root.documents().first { $0.source?.name == "growing.png" })
+        // Read again whole: the record names the bytes that were encoded, not the torn first read.
+        #expect(document.source?.bytes == Int64(first.count + tail.count))
+        #expect(document.source?.sha256 == SHA256.hex(first + tail))
+        #expect(document.status == .completed)
+    }
+
     // MARK: - One temp-name rule, on raw bytes
 
     @Test func aWritersTemporaryNameThatIsNotUTF8IsLeftAloneUntilRenamed() async throws {

@@ -46,6 +46,7 @@ struct FileContent {
                 if count == 0 { break }
                 filled += count
             }
+            TestHooks.pauseDuringReadIfAsked(name: name)
             var after = stat()
             guard fstat(descriptor, &after) == 0 else {
                 return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(errno))"))

@@ -19,6 +19,13 @@ enum TestHooks {
     private static let pauseGate = environment["FACEWATCH_TEST_PAUSE_GATE"]
     private static let paused = Mutex(false)
 
+    /// `FACEWATCH_TEST_PAUSE_READ=text` with `FACEWATCH_TEST_PAUSE_GATE=path`: the first read of a
+    /// file whose name contains `text` waits, between reading its bytes and checking that the file
+    /// did not change meanwhile, until `path` exists (creating `path.paused` first). A test writes
+    /// to the file meanwhile.
+    private static let readPauseText = environment["FACEWATCH_TEST_PAUSE_READ"].flatMap { $0.isEmpty ? nil : $0 }
+    private static let readPaused = Mutex(false)
+
     /// `FACEWATCH_TEST_RESCAN_MS=n`: the inbox's periodic full scan every n ms instead of every minute.
     private static let rescanMilliseconds = environment["FACEWATCH_TEST_RESCAN_MS"].flatMap { Int($0) }
     #endif
@@ -41,13 +48,35 @@ enum TestHooks {
                 return !done
             })
         else { return }
-        FileManager.default.createFile(atPath: pauseGate + ".paused", contents: nil)
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: pauseGate), Date() < deadline {
-            usleep(10_000)
-        }
+        waitAtGate(pauseGate)
         #endif
     }
+
+    /// Waits at the test's gate during the first read of the file it names (debug builds only;
+    /// blocking: called on an encoder worker).
+    static func pauseDuringReadIfAsked(name: String) {
+        #if DEBUG
+        guard let readPauseText, let pauseGate, name.contains(readPauseText) else { return }
+        guard
+            readPaused.withLock({ done in
+                defer { done = true }
+                return !done
+            })
+        else { return }
+        waitAtGate(pauseGate)
+        #endif
+    }
+
+    #if DEBUG
+    /// Creates `gate.paused`, then waits until `gate` exists (at most two minutes).
+    private static func waitAtGate(_ gate: String) {
+        FileManager.default.createFile(atPath: gate + ".paused", contents: nil)
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: gate), Date() < deadline {
+            usleep(10_000)
+        }
+    }
+    #endif
 
     /// The interval of the inbox's periodic full scan: a minute, or the test's.
     static var rescanInterval: Duration {
