@@ -99,7 +99,7 @@ check "ldd: every library found, none from a Swift toolchain" \
 passwd=$(in_root getent passwd facewatch) || die "no facewatch user"
 check "sysusers: the facewatch user ($passwd)" \
     bash -c "[[ '$passwd' == facewatch:x:*:*:*:/var/lib/facewatch:/usr/sbin/nologin ]]"
-for entry in "/var/lib/facewatch 755" "/var/lib/facewatch/inbox 2770" "/var/lib/facewatch/store 700" \
+for entry in "/var/lib/facewatch 755" "/var/lib/facewatch/inbox 3770" "/var/lib/facewatch/store 700" \
              "/var/lib/facewatch/results 750" "/var/lib/facewatch/db 700"; do
     path=${entry% *}
     mode=${entry#* }

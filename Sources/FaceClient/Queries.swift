@@ -113,9 +113,15 @@ public struct Queries: Sendable {
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }
-        return StatusReport(
+        var report = StatusReport(
             root: configuration.root, daemonPID: pid, stats: stats, recentFailures: failures.reversed(),
             figures: figures)
+        do {
+            report.refusals = try ledger.refusals()
+        } catch {
+            throw ClientError("cannot read the ledger: \(error)")
+        }
+        return report
     }
 }
 

@@ -17,6 +17,8 @@ public struct StatusReport: Sendable {
     /// What the last daemon on the root published (workers, busy time, engine runs, failures by
     /// code), if one ever did.
     public var figures: DaemonFigures?
+    /// Inbox entries the daemon cannot take, as it last published them.
+    public var refusals: [InboxRefusal] = []
 
     public init(
         root: String, daemonPID: Int32?, stats: StatsDocument, recentFailures: [ResultDocument], figures: DaemonFigures?
@@ -48,6 +50,12 @@ public struct StatusReport: Sendable {
         lines.append("rate:     \(rate)")
         if let figures {
             lines += figureLines(figures, now: now)
+        }
+        if !refusals.isEmpty {
+            lines.append("not taken: \(refusals.count) in the inbox the daemon cannot take (retried at each rescan)")
+            for refusal in refusals {
+                lines.append("  \(Timestamp.format(refusal.since)) \(refusal.name): \(refusal.reason)")
+            }
         }
         if recentFailures.isEmpty {
             lines.append("recent failures: none")
@@ -98,6 +106,16 @@ public struct StatusReport: Sendable {
             ("stats", stats.json),
             ("recent_failures", .array(recentFailures.map(\.json))),
             ("metrics", figures.map(Self.json) ?? .null),
+            (
+                "not_taken",
+                .array(
+                    refusals.map {
+                        .object([
+                            ("name", .string($0.name)), ("reason", .string($0.reason)),
+                            ("since", .string(Timestamp.format($0.since))),
+                        ])
+                    })
+            ),
         ])
     }
 

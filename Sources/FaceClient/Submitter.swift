@@ -24,6 +24,18 @@ public struct Submitter: Sendable {
         public var source: String
         /// Its name in the inbox.
         public var inboxName: String
+        /// Lowercase hex SHA-256 of the bytes copied into the inbox.
+        public var sha256: String
+    }
+
+    /// Nil when `document` is the result of the bytes `submission` sent, else why not. A waiting
+    /// client prints only its own results: a result of other bytes under the submitted UUID (another
+    /// member's file that took that name) is refused, never shown as this file's.
+    public static func mismatch(_ document: ResultDocument, for submission: Submission) -> String? {
+        let got = document.source?.sha256 ?? ""
+        if got == submission.sha256 { return nil }
+        return "the result \(submission.id.lowercased) is not of \(submission.source): its content has SHA-256 "
+            + (got.isEmpty ? "unknown (never read)" : got) + ", the file sent has \(submission.sha256)"
     }
 
     /// The files named by `paths` (`FileArguments.expand`: directories walked in name order,
@@ -52,11 +64,12 @@ public struct Submitter: Sendable {
         let destination = (inbox as NSString).appendingPathComponent(name)
         // Resolve a symlink named on the command line: the copy takes the file it points to.
         let source = (path as NSString).resolvingSymlinksInPath
+        let sha256: String
         do {
-            try DurableFile.copyAtomically(from: source, to: destination, replacing: false)
+            sha256 = try DurableFile.copyAtomically(from: source, to: destination, replacing: false)
         } catch {
             throw ClientError("cannot submit \(path): \(error)")
         }
-        return Submission(id: id, source: path, inboxName: name)
+        return Submission(id: id, source: path, inboxName: name, sha256: sha256)
     }
 }

@@ -12,13 +12,35 @@ public struct SourceInfo: Codable, Sendable, Equatable {
     /// The name relative to the inbox (or the path given to `encode`).
     public var name: String
     public var bytes: Int64
-    /// Lowercase hex SHA-256 of the content.
+    /// Lowercase hex SHA-256 of the content, or empty (``unknownSHA256``) while the bytes have not
+    /// been read: a record is created from the file's size alone, and its digest is that of the
+    /// bytes its encoder read (JSON `null` until then, and for files never read).
     public var sha256: String
+
+    /// The digest of a file whose bytes were never read (too large, not a regular file, unreadable).
+    /// Nothing matches it: deduplication looks up known digests only.
+    public static let unknownSHA256 = ""
 
     public init(name: String, bytes: Int64, sha256: String) {
         self.name = name
         self.bytes = bytes
         self.sha256 = sha256
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, bytes, sha256 }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        bytes = try c.decode(Int64.self, forKey: .bytes)
+        sha256 = try c.decodeIfPresent(String.self, forKey: .sha256) ?? Self.unknownSHA256
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(sha256.isEmpty ? nil : sha256, forKey: .sha256)
     }
 }
 
@@ -101,7 +123,10 @@ public struct ResultDocument: Codable, Sendable, Equatable {
             (
                 "source",
                 source.map {
-                    .object([("name", .string($0.name)), ("bytes", .int($0.bytes)), ("sha256", .string($0.sha256))])
+                    .object([
+                        ("name", .string($0.name)), ("bytes", .int($0.bytes)),
+                        ("sha256", $0.sha256.isEmpty ? .null : .string($0.sha256)),
+                    ])
                 } ?? .null
             ))
         members.append(

@@ -8,7 +8,8 @@ public enum ImageFile {
     ///
     /// Fails with `not_a_regular_file` for a directory, fifo, socket or device (symbolic links are
     /// followed), `too_large` when it has more than `maxBytes` bytes (decided from its size before
-    /// reading, and again while reading if it grows) and `io_error` when it cannot be opened or read.
+    /// reading) and `io_error` when it cannot be opened or read, or changes size while it is read
+    /// (the read is bounded by the size seen at open).
     /// An empty file gives an empty array.
     public static func read(atPath path: String, maxBytes: Int) -> Result<[UInt8], Failure> {
         // O_NONBLOCK: opening a fifo must not wait for a writer; it is rejected after fstat.
@@ -32,18 +33,11 @@ public enum ImageFile {
             return .failure(Failure(.tooLarge, "\(path) has \(size) bytes, more than the limit of \(maxBytes)"))
         }
 
-        // One byte more than the size: a file that grew after fstat is noticed.
+        // One byte more than the size: a file that grew after fstat is noticed, and the read stops
+        // there (bounded by the size seen at open, never by what a writer keeps appending).
         var bytes = [UInt8](repeating: 0, count: size + 1)
         var filled = 0
-        while true {
-            if filled == bytes.count {
-                guard bytes.count <= maxBytes else {
-                    return .failure(
-                        Failure(.tooLarge, "\(path) grew past the limit of \(maxBytes) bytes while being read"))
-                }
-                bytes.append(
-                    contentsOf: repeatElement(0, count: min(max(bytes.count, 65_536), maxBytes + 1 - bytes.count)))
-            }
+        while filled < bytes.count {
             let count = bytes.withUnsafeMutableBytes { buffer in
                 systemRead(fd, buffer.baseAddress! + filled, buffer.count - filled)
             }
@@ -55,10 +49,11 @@ public enum ImageFile {
             if count == 0 { break }
             filled += count
         }
-        guard filled <= maxBytes else {
-            return .failure(Failure(.tooLarge, "\(path) has more than the limit of \(maxBytes) bytes"))
+        guard filled == size else {
+            // Grown or shrunk while being read: those bytes are a mix of two versions.
+            return .failure(Failure(.ioError, "\(path) changed size while it was read (\(size) bytes at open)"))
         }
-        bytes.removeSubrange(filled...)
+        bytes.removeLast()
         return .success(bytes)
     }
 

@@ -147,17 +147,20 @@ public final class Ledger: Sendable {
     /// Moves a `created` record to `completed` with its image and faces (one write transaction: the
     /// record, its removal from `queue`, the `by_sha` entry for its content if none exists, and the
     /// counters, face total and encoding sum). Zero faces is a completed result. Returns the new record.
+    /// `source`, when given, replaces the record's: the size and SHA-256 of the bytes actually read and
+    /// encoded, which a record created from its size alone does not know yet.
     ///
     /// Throws `.notFound`, `.invalidTransition` (the record is already final) or `.invalidArgument`
     /// (e.g. a non-finite encoding).
     @discardableResult
     public func complete(
-        _ id: UUID, image: ImageInfo, faces: [Face], completedAt: Date, duration: Double
+        _ id: UUID, image: ImageInfo, faces: [Face], completedAt: Date, duration: Double, source: SourceInfo? = nil
     ) throws(LedgerError) -> LedgerRecord {
         let dbs = self.dbs
         return try write { txn throws(LedgerError) in
             var record = try Self.load(id, txn, dbs)
             try Self.requireCreated(record, "complete")
+            if let source { record.source = source }
             record.status = .completed
             record.image = image
             record.faces = faces
@@ -180,18 +183,20 @@ public final class Ledger: Sendable {
     }
 
     /// Moves a `created` record to `failed` (one write transaction: the record, its removal from
-    /// `queue`, and the counters). `image` is what was learnt before failing, if anything. Returns the new
-    /// record.
+    /// `queue`, and the counters). `image` is what was learnt before failing, if anything; `source`, when
+    /// given, replaces the record's (as in `complete`). Returns the new record.
     ///
     /// Throws `.notFound` or `.invalidTransition` (the record is already final).
     @discardableResult
     public func fail(
-        _ id: UUID, _ failure: Failure, image: ImageInfo? = nil, completedAt: Date, duration: Double
+        _ id: UUID, _ failure: Failure, image: ImageInfo? = nil, completedAt: Date, duration: Double,
+        source: SourceInfo? = nil
     ) throws(LedgerError) -> LedgerRecord {
         let dbs = self.dbs
         return try write { txn throws(LedgerError) in
             var record = try Self.load(id, txn, dbs)
             try Self.requireCreated(record, "fail")
+            if let source { record.source = source }
             record.status = .failed
             record.image = image
             record.faces = []

@@ -28,6 +28,8 @@ import Foundation
 /// decoding the old ones (and a schema migration may rewrite them).
 enum RecordCodec {
     static let format: UInt8 = 1
+    /// How an unknown SHA-256 (`SourceInfo.unknownSHA256`) is stored.
+    static let unknownDigest = [UInt8](repeating: 0, count: 32)
 
     private static let hasCompletedAt: UInt8 = 1
     private static let hasDuration: UInt8 = 2
@@ -37,7 +39,9 @@ enum RecordCodec {
     /// Checks that a record can be stored (sizes fit their fields, the SHA-256 is 64 lowercase hex
     /// digits, encodings are finite) and encodes it.
     static func encode(_ r: LedgerRecord) throws(LedgerError) -> [UInt8] {
-        guard let sha = SHA256Hex.bytes(r.source.sha256) else {
+        // An unknown digest (bytes never read) is stored as 32 zero bytes: no content hashes to
+        // that, and it reads back as unknown.
+        guard let sha = r.source.sha256.isEmpty ? RecordCodec.unknownDigest : SHA256Hex.bytes(r.source.sha256) else {
             throw LedgerError(.invalidArgument, "sha256 must be 64 lowercase hex digits, got \"\(r.source.sha256)\"")
         }
         guard r.attempts >= 0, r.attempts <= Int(UInt32.max) else {
@@ -130,7 +134,8 @@ enum RecordCodec {
             failure = Failure(code, try r.string())
         }
         let size = try r.i64()
-        let sha = SHA256Hex.hex(try r.raw(32))
+        let shaBytes = try r.raw(32)
+        let sha = shaBytes.elementsEqual(RecordCodec.unknownDigest) ? SourceInfo.unknownSHA256 : SHA256Hex.hex(shaBytes)
         let name = try r.string()
         let storePath = try r.string()
         let faceCount = Int(try r.u32())

@@ -37,6 +37,9 @@ enum MetaKey {
     /// `DaemonFigures`: what the running daemon publishes for `facewatch status`. Optional: a ledger no
     /// daemon has served yet has none, and no schema version depends on it.
     static let daemonFigures = Array("daemon_figures".utf8)
+    /// `[InboxRefusal]` as JSON: inbox entries the daemon cannot take, for `facewatch status`.
+    /// Optional, like `daemon_figures`.
+    static let inboxRefusals = Array("inbox_refusals".utf8)
 }
 
 /// One step of the schema history: turns a database at version `from` into version `from + 1`. It runs

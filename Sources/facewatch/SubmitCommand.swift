@@ -15,8 +15,10 @@ struct SubmitCommand: AsyncParsableCommand {
             recursively (hidden files, *.part, *.tmp and *~ skipped). Prints one UUID per line, in the \
             order of the files. \
             With --wait, shows progress on standard error and prints each result as one JSON line when \
-            the daemon has written it. Exit status: 0 all submitted (and, with --wait, all final), 1 a \
-            file could not be submitted or --timeout ran out.
+            the daemon has written it, after checking that the result's sha256 is that of the bytes sent \
+            (a result of other content is refused). Exit status: 0 all submitted (and, with --wait, all \
+            final and of the bytes sent), 1 a file could not be submitted, a result was of other \
+            content, or --timeout ran out.
             """
     )
 
@@ -55,11 +57,13 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         let submitter = Submitter(inbox: configuration.inbox)
         var submitted: [UUID] = []
+        var submissions: [UUID: Submitter.Submission] = [:]
         var failed = 0
         for file in files {
             do {
                 let submission = try submitter.submit(file)
                 submitted.append(submission.id)
+                submissions[submission.id] = submission
                 print(submission.id.lowercased)
             } catch {
                 printError("facewatch: \(error)")
@@ -84,8 +88,13 @@ struct SubmitCommand: AsyncParsableCommand {
                         lastLine = ContinuousClock.now
                     }
                 },
-                found: { _, document in
+                found: { id, document in
                     if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    if let submission = submissions[id], let why = Submitter.mismatch(document, for: submission) {
+                        printError("facewatch: \(why)")
+                        failed += 1
+                        return
+                    }
                     print(document.jsonLine())
                     fflush(nil)  // all output streams: stdout is not concurrency-safe to name
                 })

@@ -491,6 +491,9 @@ extension DaemonEndToEndTests {
         let documents = Dictionary(uniqueKeysWithValues: try root.documents().map { ($0.source?.name ?? "", $0) })
         #expect(documents["before.png"]?.status == .completed)
         #expect(documents["after.png"]?.error?.code == .tooLarge)
+        // A file over the limit is failed from its size, never encoded: one under it shows the level.
+        write(TinyPNG.make(width: 24, height: 24, seed: 8), to: root.inbox + "/small.png")
+        #expect(await eventually { root.documentCount() == 3 })
         #expect(daemon.log.contains(" debug encoding "), "the new log level is in force")
 
         try "max_bytes = lots\n".write(toFile: config, atomically: true, encoding: .utf8)
@@ -500,7 +503,7 @@ extension DaemonEndToEndTests {
                 daemon.log.contains("reload failed, keeping the running configuration")
             })
         write(TinyPNG.make(width: 200, height: 200, seed: 6), to: root.inbox + "/still.png")
-        #expect(await eventually { root.documentCount() == 3 })
+        #expect(await eventually { root.documentCount() == 4 })
         let still = try root.documents().first { $0.source?.name == "still.png" }
         #expect(still?.error?.code == .tooLarge, "the 100KB limit stayed in force")
         daemon.send(SIGTERM)

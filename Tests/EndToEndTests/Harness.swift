@@ -56,9 +56,15 @@ final class TestRoot {
         return path
     }
 
-    /// Starts `facewatch serve` on this root with two workers and waits until it is ready.
-    func startDaemon(_ extra: [String] = [], waitReady: Bool = true) throws -> DaemonProcess {
-        let daemon = try DaemonProcess(root: root, arguments: ["--workers", "2", "--log-level", "debug"] + extra)
+    /// Starts `facewatch serve` on this root with two workers and waits until it is ready; as the
+    /// user `user` (uid, gid; no other group) when given.
+    func startDaemon(
+        _ extra: [String] = [], waitReady: Bool = true, environment: [String: String] = [:],
+        user: (uid: UInt32, gid: UInt32)? = nil
+    ) throws -> DaemonProcess {
+        let daemon = try DaemonProcess(
+            root: root, arguments: ["--workers", "2", "--log-level", "debug"] + extra, environment: environment,
+            user: user)
         if waitReady { try daemon.waitUntilReady() }
         return daemon
     }
@@ -116,11 +122,21 @@ final class DaemonProcess {
 
     /// Starts `facewatch serve --root ROOT --models ... ARGUMENTS`, with `environment` added to
     /// this process's environment.
-    init(root: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// As the user `user` (uid, gid, no supplementary group) through `setpriv` when given.
+    init(
+        root: String, arguments: [String], environment: [String: String] = [:], user: (uid: UInt32, gid: UInt32)? = nil
+    ) throws {
         logPath = root + "/../serve-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: facewatchBinary!)
-        process.arguments = ["serve", "--root", root, "--models", modelsDirectory!] + arguments
+        let serve = ["serve", "--root", root, "--models", modelsDirectory!] + arguments
+        if let user {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments =
+                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", facewatchBinary!] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: facewatchBinary!)
+            process.arguments = serve
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

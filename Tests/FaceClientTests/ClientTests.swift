@@ -50,6 +50,15 @@ import FaceDaemon
         let third = try submitter.submit(directory.appending("photo.tmp"))
         #expect(third.inboxName == third.id.lowercased)
         #expect(!WriterTemporaryName.matches(third.inboxName))
+        // The digest of the bytes sent; a result of other content under the same UUID is refused.
+        #expect(third.sha256 == SHA256.hex(png))
+        var document = ResultDocument(
+            id: third.id.lowercased, status: .completed, source: SourceInfo(name: "x", bytes: 1, sha256: third.sha256))
+        #expect(Submitter.mismatch(document, for: third) == nil)
+        document.source?.sha256 = SHA256.hex([1, 2, 3])
+        #expect(Submitter.mismatch(document, for: third) != nil)
+        document.source?.sha256 = SourceInfo.unknownSHA256
+        #expect(Submitter.mismatch(document, for: third) != nil)
     }
 }
 

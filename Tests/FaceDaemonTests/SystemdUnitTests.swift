@@ -118,7 +118,7 @@ import Testing
         let files = try await runProgram(tmpfiles, ["--root=\(root.path)", "--create"])
         #expect(files.status == 0, "systemd-tmpfiles: \(files.stderr)")
         let expected: [(String, mode_t)] = [
-            ("", 0o755), ("/inbox", 0o2770), ("/store", 0o700), ("/results", 0o750), ("/db", 0o700),
+            ("", 0o755), ("/inbox", 0o3770), ("/store", 0o700), ("/results", 0o750), ("/db", 0o700),
         ]
         for (directory, mode) in expected {
             var info = stat()

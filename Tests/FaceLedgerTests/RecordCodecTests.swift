@@ -33,6 +33,25 @@ func decodeRecord(_ bytes: [UInt8]) throws -> LedgerRecord {
         #expect(back.createdAt.timeIntervalSinceReferenceDate == record.createdAt.timeIntervalSinceReferenceDate)
     }
 
+    @Test func anUnknownDigestRoundTripsAndNothingMatchesIt() throws {
+        let directory = TemporaryDirectory()
+        let ledger = try Ledger(directory: directory.db)
+        var record = Fixtures.record(name: "never-read.jpg")
+        record.source.sha256 = SourceInfo.unknownSHA256
+        #expect(try decodeRecord(try RecordCodec.encode(record)) == record)
+        // Completed with the unknown digest, it is not indexed: no lookup finds it. The refusals
+        // list round-trips too.
+        try ledger.insertCreated(record)
+        try ledger.complete(
+            record.id, image: ImageInfo(format: .png, width: 1, height: 1), faces: [], completedAt: Date(), duration: 0)
+        #expect(try ledger.completedRecord(sha256: SourceInfo.unknownSHA256) == nil)
+        #expect(try ledger.completedRecord(sha256: String(repeating: "0", count: 64)) == nil)
+        #expect(try ledger.refusals().isEmpty)
+        let refused = [InboxRefusal(name: "sub/a.png", reason: "rename: Permission denied (errno 13)", since: Date())]
+        try ledger.publishRefusals(refused)
+        #expect(try ledger.refusals().map(\.name) == ["sub/a.png"])
+    }
+
     @Test func roundTripsAMinimalCreatedRecord() throws {
         let record = Fixtures.record(name: "")
         let bytes = try RecordCodec.encode(record)

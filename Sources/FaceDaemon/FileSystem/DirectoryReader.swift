@@ -8,6 +8,11 @@ enum DirectoryReader {
         let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followSymlink ? 0 : O_NOFOLLOW)
         let fd = open(path, flags)
         guard fd >= 0 else { throw .current("open", path) }
+        return try names(of: fd, path: path)
+    }
+
+    /// The names in the directory open as `fd`, which is closed when done.
+    private static func names(of fd: Int32, path: String) throws(FileSystemError) -> [[UInt8]] {
         guard let dir = fdopendir(fd) else {
             let failure = FileSystemError.current("fdopendir", path)
             close(fd)
@@ -32,6 +37,16 @@ enum DirectoryReader {
             names.append(name)
         }
         return names
+    }
+
+    /// The names in the open directory `handle` (read through a duplicate of its descriptor, so the
+    /// handle stays open), without `.` and `..`.
+    static func names(in handle: DirectoryHandle) throws(FileSystemError) -> [[UInt8]] {
+        let fd = dup(handle.descriptor)
+        guard fd >= 0 else { throw .current("dup", handle.path) }
+        // A duplicate shares the offset: start from the first entry whatever an earlier listing did.
+        lseek(fd, 0, SEEK_SET)
+        return try names(of: fd, path: handle.path)
     }
 
     /// The names in `path` that are valid UTF-8, as strings; other names are skipped.

@@ -155,7 +155,8 @@ public enum DurableFile {
         let temporary = temporaryPath(for: destination)
         switch status.kind {
         case .regular:
-            try copyRegularFile(from: source, expecting: status, to: temporary)
+            var hash = SHA256()
+            try copyRegularFile(from: source, expecting: status, to: temporary, hash: &hash)
         case .symlink:
             let target = try readSymlink(source)
             if symlink(target, temporary) != 0 { throw .current("symlink", temporary) }
@@ -185,15 +186,19 @@ public enum DurableFile {
     /// `replacing: false` an existing destination fails with `EEXIST`. Permissions and times are
     /// kept. Writers into the inbox (`facewatch submit`) use this: the inbox ignores the temporary
     /// name and takes the file at once when it is renamed in.
+    /// Returns the lowercase hex SHA-256 of the bytes copied (what a client that waits for the
+    /// result compares with the result's `source.sha256`).
+    @discardableResult
     public static func copyAtomically(from source: String, to destination: String, replacing: Bool = false)
-        throws(FileSystemError)
+        throws(FileSystemError) -> String
     {
         let status = try FileStatus.lstatOrThrow(source)
         guard status.kind == .regular else {
             throw FileSystemError(operation: "copy", path: source, code: status.kind == .directory ? EISDIR : EINVAL)
         }
         let temporary = temporaryPath(for: destination)
-        try copyRegularFile(from: source, expecting: status, to: temporary)
+        var hash = SHA256()
+        try copyRegularFile(from: source, expecting: status, to: temporary, hash: &hash)
         do throws(FileSystemError) {
             try rename(from: temporary, to: destination, replacing: replacing)
         } catch {
@@ -201,6 +206,7 @@ public enum DurableFile {
             throw error
         }
         try syncDirectory(parentDirectory(of: destination))
+        return Hex.encode(hash.finalize())
     }
 
     /// The directory part of `path` (`"."` for a bare name, `"/"` for a child of the root).
@@ -240,9 +246,9 @@ public enum DurableFile {
     /// Copies a regular file's bytes, permissions and times into a new file at `temporary`, fsynced.
     /// The source is opened `O_NOFOLLOW | O_NONBLOCK` and checked to be the inode `expected` names,
     /// so a file swapped for a symlink or a fifo in between is refused (`ELOOP`/`ESTALE`), not followed.
-    private static func copyRegularFile(from source: String, expecting expected: FileStatus, to temporary: String)
-        throws(FileSystemError)
-    {
+    private static func copyRegularFile(
+        from source: String, expecting expected: FileStatus, to temporary: String, hash: inout SHA256
+    ) throws(FileSystemError) {
         let input = open(source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard input >= 0 else { throw .current("open", source) }
         defer { close(input) }
@@ -264,6 +270,7 @@ public enum DurableFile {
                     throw .current("read", source)
                 }
                 if count == 0 { break }
+                hash.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 let code = writeAll(output, UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 if code != 0 { throw FileSystemError(operation: "write", path: temporary, code: code) }
             }
@@ -321,17 +328,4 @@ public enum DurableFile {
     private static func modifiedTime(_ status: FileStatus) -> timespec {
         timespec(tv_sec: Int(status.modified / 1_000_000_000), tv_nsec: Int(status.modified % 1_000_000_000))
     }
-}
-
-/// `renameat2(2)`, looked up at run time: Swift's Glibc module does not import it (it is declared
-/// only under `_GNU_SOURCE`), but glibc has exported it since 2.28.
-private enum RenameAt2 {
-    typealias Function = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
-    /// `RENAME_NOREPLACE` from <linux/fs.h>.
-    static let noReplace: UInt32 = 1
-    static let function: Function? = {
-        // RTLD_DEFAULT is the null handle in glibc.
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "renameat2") else { return nil }
-        return unsafeBitCast(symbol, to: Function.self)
-    }()
 }

@@ -55,6 +55,13 @@ struct FileStatus: Sendable, Equatable {
         return FileStatus(st)
     }
 
+    /// `fstat` of an open directory, or nil.
+    static func of(_ handle: DirectoryHandle) -> FileStatus? {
+        var st = stat()
+        guard fstat(handle.descriptor, &st) == 0 else { return nil }
+        return FileStatus(st)
+    }
+
     /// The same inode (device and inode number).
     func isSameFile(as other: FileStatus) -> Bool {
         device == other.device && inode == other.inode

@@ -48,6 +48,9 @@ public final class Inbox: @unchecked Sendable {
     public let directory: String
     /// How long a file written in place must stay unchanged before it is reported.
     public let settleTime: Duration
+    /// How often the whole inbox is scanned again, whatever inotify says: entries the daemon could
+    /// not take are tried again, and directories that could not be watched are listed. Nil: never.
+    public let rescanInterval: Duration?
     /// The ready entries, each reported once (see the type's documentation). One consumer.
     /// Finishes when ``stop()`` is called.
     public let entries: AsyncStream<InboxEntry>
@@ -66,6 +69,14 @@ public final class Inbox: @unchecked Sendable {
 
     private var lifecycle = Lifecycle.idle
     private var watcher: InotifyWatcher?
+    /// The inbox directory, opened for each use (see ``openRoot()``): every entry below it is reached
+    /// from that descriptor, one component at a time, never through a symlink (`DirectoryHandle`).
+    private var root: DirectoryHandle? { openRoot() }
+    /// Device and inode of each watched directory when its watch was added, by relative name: an
+    /// event is used only while its directory is still that one.
+    private var identities: [String: (device: UInt64, inode: UInt64)] = [:]
+    /// The periodic full rescan (``rescanInterval``).
+    private var rescanTimer: DispatchSourceTimer?
     private var source: DispatchSourceRead?
     private var readingSuspended = false
     /// Watch descriptor -> directory relative to the inbox ("" is the inbox).
@@ -83,17 +94,20 @@ public final class Inbox: @unchecked Sendable {
         Int32(IN_CLOSE_WRITE) | Int32(IN_MOVED_TO) | Int32(IN_MOVED_FROM)
         | Int32(IN_CREATE) | Int32(IN_DELETE) | Int32(IN_DELETE_SELF) | Int32(IN_MOVE_SELF)
         | Int32(IN_EXCL_UNLINK) | Int32(IN_ONLYDIR)
-    /// Subdirectories are never followed through a symlink (the inbox itself may be one).
-    private static let subdirectoryMask: Int32 = eventMask | Int32(IN_DONT_FOLLOW)
+    /// Subdirectories are opened beneath the inbox without following a symlink and watched through
+    /// their descriptor's `/proc/self/fd/N`, a link inotify must follow to reach the directory.
+    private static let subdirectoryMask: Int32 = eventMask
 
     /// Creates an inbox on `directory` (made absolute against the current directory; created at
     /// ``start()`` if missing). Nothing is watched before ``start()``.
     ///
     /// - Parameters:
     ///   - settleTime: how long a file written in place must stay unchanged (default 200 ms).
+    ///   - rescanInterval: time between two periodic full scans (nil: none).
     ///   - logger: where watch problems, overflows and renamed names are logged.
     public init(
-        directory: String, settleTime: Duration = .milliseconds(200), logger: Logger = Logger(label: "facewatch.inbox")
+        directory: String, settleTime: Duration = .milliseconds(200), rescanInterval: Duration? = nil,
+        logger: Logger = Logger(label: "facewatch.inbox")
     ) {
         var path = directory
         if !path.hasPrefix("/") {
@@ -106,6 +120,7 @@ public final class Inbox: @unchecked Sendable {
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         self.directory = path
         self.settleTime = settleTime
+        self.rescanInterval = rescanInterval
         self.logger = logger
         (entries, continuation) = AsyncStream.makeStream(of: InboxEntry.self, bufferingPolicy: .unbounded)
     }
@@ -115,6 +130,7 @@ public final class Inbox: @unchecked Sendable {
         // cancel handler closes the descriptor) and end the stream.
         if readingSuspended { source?.resume() }
         source?.cancel()
+        rescanTimer?.cancel()
         continuation.finish()
     }
 
@@ -135,6 +151,7 @@ public final class Inbox: @unchecked Sendable {
                 lifecycle = .running
                 try scanTree(from: "", full: true)
                 source.resume()
+                startRescanTimer()
                 return .success(())
             } catch {
                 lifecycle = .idle
@@ -161,6 +178,8 @@ public final class Inbox: @unchecked Sendable {
             }
             source?.cancel()
             source = nil
+            rescanTimer?.cancel()
+            rescanTimer = nil
             if wasIdle { watcher?.close() }
             watcher = nil
             files.removeAll()
@@ -283,6 +302,9 @@ public final class Inbox: @unchecked Sendable {
             }
             return
         }
+        // The temp-name rule on the raw bytes, before anything else: a writer's temporary name that
+        // is not UTF-8 is left alone, never renamed under its writer.
+        if WriterTemporaryName.matches(bytes: event.name) { return }
         let isGone = event.has(Int32(IN_MOVED_FROM)) || event.has(Int32(IN_DELETE))
         let isDirectory = event.has(Int32(IN_ISDIR))
         let name: String
@@ -319,7 +341,7 @@ public final class Inbox: @unchecked Sendable {
             if event.has(Int32(IN_CREATE)) || event.has(Int32(IN_MOVED_TO)) { scanNewDirectory(relative) }
             return
         }
-        guard let status = FileStatus.lstat(absolute(relative)) else { return }
+        guard let status = statusOfEvent(relative, in: directoryName) else { return }
         if status.kind == .directory {
             scanNewDirectory(relative)
             return
@@ -336,6 +358,27 @@ public final class Inbox: @unchecked Sendable {
             }
             // A new regular file: wait for its IN_CLOSE_WRITE.
         }
+    }
+
+    /// The inbox, open, or nil. Never held between two uses: a descriptor kept open would keep a
+    /// deleted inbox alive, and inotify would report its removal (`IN_IGNORED`) only after the last
+    /// reference is gone, so the inbox would never be made again.
+    private func openRoot() -> DirectoryHandle? {
+        try? DirectoryHandle.open(directory)
+    }
+
+    private func startRescanTimer() {
+        guard let rescanInterval else { return }
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        let interval = Inbox.dispatchInterval(rescanInterval)
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [weak self] in
+            guard let self, lifecycle == .running else { return }
+            logger.debug("inbox: periodic rescan")
+            rescanOnQueue()
+        }
+        timer.resume()
+        rescanTimer = timer
     }
 
     private func handleOverflowOnQueue() {
@@ -363,6 +406,7 @@ public final class Inbox: @unchecked Sendable {
         files.removeAll()
         do {
             try DurableFile.createDirectories(directory)
+            identities.removeAll()
             counters.rescans += 1
             try scanTree(from: "", full: true)
             logger.notice("inbox: watching \(directory) again")
@@ -387,7 +431,7 @@ public final class Inbox: @unchecked Sendable {
     private func settleTimerFired(_ relative: String, generation: UInt64) {
         guard lifecycle == .running, case .settling(let before, let current) = files[relative], current == generation
         else { return }
-        guard let now = FileStatus.lstat(absolute(relative)) else {
+        guard let now = status(of: relative) else {
             files[relative] = nil  // gone meanwhile
             return
         }
@@ -434,44 +478,60 @@ public final class Inbox: @unchecked Sendable {
         var seenWatches: Set<Int32> = []
         var seenFiles: Set<String> = []
         var pending = [start]
+        let top = try DirectoryHandle.open(directory)
         while let relative = pending.popLast() {
             let path = absolute(relative)
+            // Reached from the inbox's descriptor without following a symlink: a directory a member
+            // swapped for a link (to db/, say) is not listed, watched or emptied.
+            let handle: DirectoryHandle
+            do {
+                handle = try top.openDirectory(beneath: relative)
+            } catch {
+                if relative.isEmpty { throw error }
+                continue  // gone, or now a symlink or not a directory
+            }
             // Watch first, list second: whatever lands after the watch exists produces an event,
             // whatever landed before is listed.
             do {
                 let watch = try watcher.addWatch(
-                    path, mask: relative.isEmpty ? Inbox.eventMask : Inbox.subdirectoryMask)
+                    relative.isEmpty ? path : Inbox.procPath(handle),
+                    mask: relative.isEmpty ? Inbox.eventMask : Inbox.subdirectoryMask)
                 if let previous = directoriesByWatch[watch], previous != relative, watchesByDirectory[previous] == watch
                 {
                     watchesByDirectory[previous] = nil  // the same directory, moved
                 }
                 directoriesByWatch[watch] = relative
                 watchesByDirectory[relative] = watch
+                identities[relative] = (handle.device, handle.inode)
                 seenWatches.insert(watch)
             } catch {
                 if relative.isEmpty { throw error }
-                if error.code == ENOENT || error.code == ENOTDIR { continue }  // gone, or now a symlink
+                if error.code == ENOENT || error.code == ENOTDIR { continue }  // gone
                 // ENOSPC: fs.inotify.max_user_watches is exhausted. Still list it so its files are
-                // taken once; later arrivals in it wait for the next full scan.
+                // taken once; later arrivals in it wait for the next (periodic) full scan.
                 logger.error("inbox: cannot watch \(path): \(error)")
             }
             let names: [[UInt8]]
             do {
-                names = try DirectoryReader.names(in: path, followSymlink: relative.isEmpty)
+                names = try DirectoryReader.names(in: handle)
             } catch {
                 if relative.isEmpty { throw error }
                 continue
             }
             if full && !relative.isEmpty && names.isEmpty {
-                if let status = FileStatus.lstat(path), now - status.modified >= settleNanoseconds, rmdir(path) == 0 {
+                if let status = FileStatus.of(handle), now - status.modified >= settleNanoseconds,
+                    removeDirectory(relative)
+                {
                     forgetSubtree(relative)
                 }
                 continue
             }
             for raw in names {
-                guard let name = usableName(raw, in: relative), !Inbox.isWriterTemporaryName(name) else { continue }
+                guard !WriterTemporaryName.matches(bytes: raw), let name = usableName(raw, in: relative) else {
+                    continue
+                }
                 let child = Inbox.join(relative, name)
-                guard let status = FileStatus.lstat(absolute(child)) else { continue }
+                guard let status = try? handle.status(of: name) else { continue }
                 if status.kind == .directory {
                     pending.append(child)
                     continue
@@ -502,14 +562,17 @@ public final class Inbox: @unchecked Sendable {
         if let name = String(validating: raw, as: UTF8.self) { return name }
         let repaired = Inbox.escapingInvalidUTF8(raw)
         let directoryPath = absolute(directoryName)
-        let from = Array(directoryPath.utf8) + [UInt8(ascii: "/")] + raw + [0]
         let target = "\(directoryPath)/\(repaired)"
-        if FileStatus.lstat(target) != nil {
+        guard let handle = try? root?.openDirectory(beneath: directoryName) else { return nil }
+        if (try? handle.status(of: repaired)) != nil {
             logger.warning("inbox: cannot rename a non-UTF-8 name in \(directoryPath) to \(repaired): it exists")
             return nil
         }
+        let from = raw + [0]
         let renamed = from.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { Glibc.rename($0.baseAddress!, target) }
+            buffer.withMemoryRebound(to: CChar.self) {
+                renameat(handle.descriptor, $0.baseAddress!, handle.descriptor, repaired)
+            }
         }
         if renamed != 0 {
             if errno != ENOENT {
@@ -523,12 +586,46 @@ public final class Inbox: @unchecked Sendable {
         return repaired
     }
 
-    /// `lstat` of a raw (non-UTF-8) name in a watched directory.
+    /// `lstat` of a raw (non-UTF-8) name in a watched directory, reached beneath the inbox.
     private func rawStatus(_ raw: [UInt8], in directoryName: String) -> FileStatus? {
-        let path = Array(absolute(directoryName).utf8) + [UInt8(ascii: "/")] + raw + [0]
-        return path.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { FileStatus.at(AT_FDCWD, name: $0.baseAddress!) }
+        guard let handle = try? root?.openDirectory(beneath: directoryName) else { return nil }
+        return (raw + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { FileStatus.at(handle.descriptor, name: $0.baseAddress!) }
         }
+    }
+
+    /// `lstat` of `relative`, reached beneath the inbox without following a symlink; nil if gone.
+    private func status(of relative: String) -> FileStatus? {
+        let (directoryName, name) = DirectoryHandle.split(relative)
+        guard let handle = try? root?.openDirectory(beneath: directoryName) else { return nil }
+        return try? handle.status(of: name)
+    }
+
+    /// `lstat` of an event's entry, used only while the watched directory `directoryName` is still
+    /// the directory its watch was added to (device, inode). A directory replaced under its name is
+    /// scanned again (which watches the new one) instead.
+    private func statusOfEvent(_ relative: String, in directoryName: String) -> FileStatus? {
+        guard let handle = try? root?.openDirectory(beneath: directoryName) else { return nil }
+        if let known = identities[directoryName], known.device != handle.device || known.inode != handle.inode {
+            logger.debug("inbox: \(absolute(directoryName)) is another directory now; scanning it again")
+            scanNewDirectory(directoryName)
+            return nil
+        }
+        return try? handle.status(of: DirectoryHandle.split(relative).name)
+    }
+
+    /// Removes the empty directory `relative` (never the inbox), through its parent's descriptor.
+    private func removeDirectory(_ relative: String) -> Bool {
+        guard !relative.isEmpty else { return false }
+        let (parent, name) = DirectoryHandle.split(relative)
+        guard let handle = try? root?.openDirectory(beneath: parent) else { return false }
+        return (try? handle.remove(name, directory: true)) != nil
+    }
+
+    /// `/proc/self/fd/N`: the path inotify is given to watch a directory opened beneath the inbox,
+    /// so that the watch is on that very directory, whatever symlinks its path may hold by then.
+    static func procPath(_ handle: DirectoryHandle) -> String {
+        "/proc/self/fd/\(handle.descriptor)"
     }
 
     /// `raw` with every byte that is not part of a valid UTF-8 sequence written `%XX`.
@@ -559,7 +656,10 @@ public final class Inbox: @unchecked Sendable {
 
     private func forgetWatch(_ watch: Int32) {
         guard let relative = directoriesByWatch.removeValue(forKey: watch) else { return }
-        if watchesByDirectory[relative] == watch { watchesByDirectory[relative] = nil }
+        if watchesByDirectory[relative] == watch {
+            watchesByDirectory[relative] = nil
+            identities[relative] = nil
+        }
     }
 
     /// Drops the watches of `relative` and everything below it, and the files known there.
@@ -578,7 +678,7 @@ public final class Inbox: @unchecked Sendable {
     private func removeEmptyDirectoriesOnQueue(relative: String) {
         var directoryName = Inbox.parent(of: relative)
         while !directoryName.isEmpty {
-            guard rmdir(absolute(directoryName)) == 0 else { return }  // not empty (or gone): stop
+            guard removeDirectory(directoryName) else { return }  // not empty (or gone): stop
             forgetSubtree(directoryName)
             directoryName = Inbox.parent(of: directoryName)
         }

@@ -25,7 +25,8 @@ final class InboxFeed: Sendable {
     /// Starts watching the inbox of `configuration` (its first full scan included).
     init(configuration: DaemonConfiguration, logger: Logger) throws(FileSystemError) {
         inbox = Inbox(
-            directory: configuration.inbox, settleTime: .milliseconds(configuration.settleMilliseconds), logger: logger)
+            directory: configuration.inbox, settleTime: .milliseconds(configuration.settleMilliseconds),
+            rescanInterval: TestHooks.rescanInterval, logger: logger)
         (arrivals, arrival) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // The task holds `self` until the inbox's stream ends, which `stop()` causes.
         Task { [self] in

@@ -218,9 +218,20 @@ public final class Daemon: Sendable {
             .setup("\(what): \(error)")
         }
         if let reason = CPUFeatures.unsupportedReason { throw .setup(reason) }
+        // A batch holds one descriptor per inbox folder it takes files from (up to `maxBatch`), so
+        // the soft limit on open files (1024) is raised to the hard one (systemd's is 524288): a
+        // member who spreads a thousand files over a thousand folders must not starve the ledger.
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
         let store: Store
         do {
-            try DurableFile.createDirectories(configuration.inbox, permissions: 0o775)
+            // Sticky: a member may remove or replace only the files they own (the packaged inbox is
+            // 3770, see systemd/facewatch.tmpfiles).
+            try DurableFile.createDirectories(configuration.inbox, permissions: 0o1775)
+            InboxAccess.grantDaemonAccess(inbox: configuration.inbox, logger: logger)
             try DurableFile.createDirectories(configuration.results)
             store = try Store(directory: configuration.store)
         } catch {
@@ -313,13 +324,16 @@ public final class Daemon: Sendable {
         for record in orphanFinals {
             publishImmediateFailure(record, results: results, meter: meter, stats: stats)
         }
-        let ingestor = Ingestor(ledger: ledger, store: store, location: location, logger: logger)
+        let ingestor = Ingestor(
+            ledger: ledger, store: store, location: location, logger: logger,
+            inbox: InboxDirectory(path: configuration.inbox))
         return Parts(
             ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
             stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation)
     }
 
-    /// Writes the document of a record failed outside the pipeline (not a regular file) and counts it.
+    /// Writes the document of a record failed outside the pipeline (not a regular file, too large)
+    /// and counts it.
     private func publishImmediateFailure(
         _ record: LedgerRecord, results: ResultsWriter, meter: ThroughputMeter, stats: StatsWriter
     ) {
@@ -330,7 +344,8 @@ public final class Daemon: Sendable {
                 "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)"
             )
         }
-        let result = FinalResult(record: record, how: .notARegularFile, encodeSeconds: 0)
+        let how: FinalResult.How = record.error?.code == .notARegularFile ? .notARegularFile : .refusedAtIntake
+        let result = FinalResult(record: record, how: how, encodeSeconds: 0)
         Pipeline.log(result, logger)
         meter.record()
         stats.markDirty()
@@ -365,10 +380,12 @@ public final class Daemon: Sendable {
                 continue
             }
             let batch = entries.map { Ingestor.Candidate(path: $0.path, name: $0.name, size: $0.size) }
+            await BlockingIO.run { TestHooks.pauseBeforeIngestIfAsked(names: batch.map(\.name)) }
             let ingestor = parts.ingestor
+            let maxBytes = configuration.limits.maxBytes
             let outcome = await BlockingIO.run { () -> Result<Ingestor.Outcome, LedgerError> in
                 do throws(LedgerError) {
-                    return .success(try ingestor.ingest(batch))
+                    return .success(try ingestor.ingest(batch, maxBytes: maxBytes))
                 } catch {
                     return .failure(error)
                 }

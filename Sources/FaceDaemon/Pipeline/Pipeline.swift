@@ -25,6 +25,8 @@ public struct FinalResult: Sendable {
         /// Failed when it was taken from the inbox (or found in the store), never opened: not a
         /// regular file.
         case notARegularFile
+        /// Failed when it was taken from the inbox, never read: larger than `max_bytes`.
+        case refusedAtIntake
     }
 }
 
@@ -81,11 +83,13 @@ public struct PipelineSettings: Sendable, Equatable {
 /// The ledger's queue *is* the queue: nothing but the ids in flight (at most `maxInFlight`) is held in
 /// memory, however long the backlog. For each record:
 /// 1. a record charged `maxAttempts` deaths (it ran alone each time the process died: see
-///    `Ledger.beginRun`) is failed `crashed` without encoding; with dedup on, a completed record with
-///    the same SHA-256 lends its image and faces (no network run);
-/// 2. otherwise, on an encoder worker, `attempts + 1` and the attempt's marker (this run, alone or
-///    not) are committed, then the file is encoded;
-/// 3. the final record (`completed` or `failed`) is committed, then `results/<uuid>.json` is written.
+///    `Ledger.beginRun`) is failed `crashed` without encoding;
+/// 2. otherwise, on an encoder worker, the stored file is read once (`FileContent`: bounded by the
+///    size seen at open, a torn read done again) and hashed; with dedup on, a completed record with
+///    that SHA-256 lends its image and faces (no network run); else `attempts + 1` and the attempt's
+///    marker (this run, alone or not) are committed and those same bytes are encoded;
+/// 3. the final record (`completed` or `failed`) is committed with the size and SHA-256 of the bytes
+///    read, then `results/<uuid>.json` is written.
 ///
 /// Suspects (files in flight when an earlier run died) run first, one at a time and alone.
 ///
@@ -279,7 +283,7 @@ public actor Pipeline {
     enum Plan: Sendable {
         /// Nothing: it is no longer `created` (or no longer exists).
         case nothing
-        /// Already made final here (crashed or deduplicated): write its document.
+        /// Already made final here (crashed, not a regular file): write its document.
         case finalized(FinalResult)
         /// Encode the file at this path.
         case encode(LedgerRecord, path: String)
@@ -289,7 +293,10 @@ public actor Pipeline {
 
     /// Outcome of the work done on an encoder worker.
     enum WorkerOutcome: Sendable {
-        case encoded(Result<EncodedImage, Failure>, seconds: Double, attempt: Int)
+        /// Encoded (or failed before: `source` is nil when the bytes could not be read).
+        case encoded(Result<EncodedImage, Failure>, seconds: Double, attempt: Int, source: SourceInfo?)
+        /// A completed record with the same bytes lends its image and faces.
+        case deduplicated(image: ImageInfo, faces: [Face], source: SourceInfo)
         case ledgerError(LedgerError)
     }
 
@@ -314,6 +321,7 @@ public actor Pipeline {
             let reservation = await memory.reserve(cost)
             defer { memory.release(reservation) }
             let limits = settings.limits
+            let dedup = settings.dedup
             let activity = self.activityBox
             let logger = self.logger
             let incarnation = self.incarnation
@@ -331,6 +339,27 @@ public actor Pipeline {
                         }
                     }
                 }
+                // One read: these bytes are hashed, looked up for dedup, and encoded.
+                let content: FileContent
+                switch Self.read(path, name: record.source.name, maxBytes: limits.maxBytes) {
+                case .failure(let failure):
+                    return .encoded(.failure(failure), seconds: 0, attempt: record.attempts, source: nil)
+                case .success(let read):
+                    content = read
+                }
+                let source = SourceInfo(
+                    name: record.source.name, bytes: Int64(content.bytes.count), sha256: content.sha256)
+                if dedup {
+                    do throws(LedgerError) {
+                        if let twin = try ledger.completedRecord(sha256: content.sha256), twin.id != id,
+                            let image = twin.image
+                        {
+                            return .deduplicated(image: image, faces: twin.faces, source: source)
+                        }
+                    } catch {
+                        return .ledgerError(error)
+                    }
+                }
                 let attempt: Int
                 do throws(LedgerError) {
                     attempt = try ledger.beginAttempt(id, incarnation: incarnation, solo: solo)
@@ -341,9 +370,9 @@ public actor Pipeline {
                 logger.debug(
                     "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 let start = ContinuousClock.now
-                let result = engine.encode(fileAt: path, limits: limits)
+                let result = engine.encode(bytes: content.bytes, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)
-                return .encoded(result, seconds: seconds, attempt: attempt)
+                return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
             jobsByPool[poolKey, default: 1] -= 1
             if jobsByPool[poolKey] == 0 { jobsByPool[poolKey] = nil }
@@ -358,24 +387,69 @@ public actor Pipeline {
             case .ledgerError(let error):
                 logger.error("cannot start \(LogField.pair("id", id.lowercased)): \(error)")
                 finished(id, park: true)
-            case .encoded(let result, let seconds, let attempt):
+            case .deduplicated(let image, let faces, let source):
+                let committed = await BlockingIO.run { () -> Result<LedgerRecord, LedgerError> in
+                    do throws(LedgerError) {
+                        return .success(
+                            try ledger.complete(
+                                id, image: image, faces: faces, completedAt: Date(), duration: 0, source: source))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                await settle(id, committed, how: .deduplicated, seconds: 0)
+            case .encoded(let result, let seconds, let attempt, let source):
                 if attempt > 1 {
                     logger.notice(
                         "retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 }
-                let committed = await BlockingIO.run { Self.commit(record, result, seconds: seconds, ledger: ledger) }
-                switch committed {
-                case .success(let final):
-                    await publish(FinalResult(record: final, how: .encoded, encodeSeconds: seconds))
-                    finished(id)
-                case .failure(let error) where error.code == .invalidTransition || error.code == .notFound:
-                    finished(id)
-                case .failure(let error):
-                    logger.error("cannot commit \(LogField.pair("id", id.lowercased)): \(error)")
-                    finished(id, park: true)
+                let committed = await BlockingIO.run {
+                    Self.commit(record, result, seconds: seconds, source: source, ledger: ledger)
                 }
+                await settle(id, committed, how: .encoded, seconds: seconds)
             }
         }
+    }
+
+    /// Publishes a committed final record, or parks the record after an unexpected ledger error.
+    private func settle(
+        _ id: UUID, _ committed: Result<LedgerRecord, LedgerError>, how: FinalResult.How, seconds: Double
+    )
+        async
+    {
+        switch committed {
+        case .success(let final):
+            await publish(FinalResult(record: final, how: how, encodeSeconds: seconds))
+            finished(id)
+        case .failure(let error) where error.code == .invalidTransition || error.code == .notFound:
+            finished(id)
+        case .failure(let error):
+            logger.error("cannot commit \(LogField.pair("id", id.lowercased)): \(error)")
+            finished(id, park: true)
+        }
+    }
+
+    /// The stored file's bytes, read once (`FileContent`): opened without following a symlink and
+    /// without blocking on a fifo, refused unless it is a regular file.
+    static func read(_ path: String, name: String, maxBytes: Int) -> Result<FileContent, Failure> {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ELOOP { return .failure(Failure(.notARegularFile, "\(name) is a symbolic link")) }
+            return .failure(Failure(.ioError, "cannot open \(name): \(systemErrorText(code))"))
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(errno))"))
+        }
+        guard FileKind(mode: status.st_mode) == .regular else {
+            return .failure(
+                Failure(
+                    .notARegularFile,
+                    "\(name) is \(Ingestor.describe(FileKind(mode: status.st_mode))), not a regular file"))
+        }
+        return FileContent.read(descriptor: fd, name: name, maxBytes: maxBytes)
     }
 
     /// Writes the document of a final record, logs it and tells `onFinal`.
@@ -441,13 +515,6 @@ public actor Pipeline {
                 let final = try ledger.fail(id, failure, completedAt: now, duration: 0)
                 return .finalized(FinalResult(record: final, how: .crashed, encodeSeconds: 0))
             }
-            if settings.dedup, record.source.bytes > 0,
-                let twin = try ledger.completedRecord(sha256: record.source.sha256), twin.id != id,
-                let image = twin.image
-            {
-                let final = try ledger.complete(id, image: image, faces: twin.faces, completedAt: now, duration: 0)
-                return .finalized(FinalResult(record: final, how: .deduplicated, encodeSeconds: 0))
-            }
             let path = location.locate(id: id, recorded: record.storePath)
             // The engine follows symlinks; the store never should. Anything but a regular file is
             // failed here, unopened (normally the ingestor already did).
@@ -467,7 +534,8 @@ public actor Pipeline {
 
     /// Commits the final record for an encoding result.
     static func commit(
-        _ record: LedgerRecord, _ result: Result<EncodedImage, Failure>, seconds: Double, ledger: Ledger
+        _ record: LedgerRecord, _ result: Result<EncodedImage, Failure>, seconds: Double, source: SourceInfo? = nil,
+        ledger: Ledger
     ) -> Result<LedgerRecord, LedgerError> {
         let now = Date()
         do {
@@ -475,9 +543,11 @@ public actor Pipeline {
             case .success(let encoded):
                 return .success(
                     try ledger.complete(
-                        record.id, image: encoded.image, faces: encoded.faces, completedAt: now, duration: seconds))
+                        record.id, image: encoded.image, faces: encoded.faces, completedAt: now, duration: seconds,
+                        source: source))
             case .failure(let failure):
-                return .success(try ledger.fail(record.id, failure, completedAt: now, duration: seconds))
+                return .success(
+                    try ledger.fail(record.id, failure, completedAt: now, duration: seconds, source: source))
             }
         } catch {
             return .failure(error)

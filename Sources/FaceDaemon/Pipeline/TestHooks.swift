@@ -1,14 +1,33 @@
 import Foundation
+import Synchronization
 
 /// Hooks that let the end-to-end tests reproduce what cannot be produced on demand. Compiled into
 /// debug builds only (the tests run the debug binary); a release build has none of them.
 enum TestHooks {
     #if DEBUG
+    private static let environment = ProcessInfo.processInfo.environment
+
     /// `FACEWATCH_TEST_POISON=text`: encoding a file whose inbox name contains `text` aborts the
     /// process, like an image that crashes the engine would.
-    private static let poison = ProcessInfo.processInfo.environment["FACEWATCH_TEST_POISON"].flatMap {
-        $0.isEmpty ? nil : $0
-    }
+    private static let poison = environment["FACEWATCH_TEST_POISON"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// `FACEWATCH_TEST_PAUSE_INGEST=text` with `FACEWATCH_TEST_PAUSE_GATE=path`: the first batch
+    /// holding a name that contains `text` waits, after the inbox reported it and before it is
+    /// ingested, until `path` exists; it creates `path.paused` when it starts waiting. A test swaps
+    /// directories meanwhile.
+    private static let pauseText = environment["FACEWATCH_TEST_PAUSE_INGEST"].flatMap { $0.isEmpty ? nil : $0 }
+    private static let pauseGate = environment["FACEWATCH_TEST_PAUSE_GATE"]
+    private static let paused = Mutex(false)
+
+    /// `FACEWATCH_TEST_PAUSE_READ=text` with `FACEWATCH_TEST_PAUSE_GATE=path`: the first read of a
+    /// file whose name contains `text` waits, between reading its bytes and checking that the file
+    /// did not change meanwhile, until `path` exists (creating `path.paused` first). A test writes
+    /// to the file meanwhile.
+    private static let readPauseText = environment["FACEWATCH_TEST_PAUSE_READ"].flatMap { $0.isEmpty ? nil : $0 }
+    private static let readPaused = Mutex(false)
+
+    /// `FACEWATCH_TEST_RESCAN_MS=n`: the inbox's periodic full scan every n ms instead of every minute.
+    private static let rescanMilliseconds = environment["FACEWATCH_TEST_RESCAN_MS"].flatMap { Int($0) }
     #endif
 
     /// Aborts the process if `name` is the test's poison (debug builds only).
@@ -16,5 +35,54 @@ enum TestHooks {
         #if DEBUG
         if let poison, name.contains(poison) { abort() }
         #endif
+    }
+
+    /// Waits at the test's gate if one of `names` is the one it pauses on (debug builds only;
+    /// blocking: call it off the cooperative pool).
+    static func pauseBeforeIngestIfAsked(names: [String]) {
+        #if DEBUG
+        guard let pauseText, let pauseGate, names.contains(where: { $0.contains(pauseText) }) else { return }
+        guard
+            paused.withLock({ done in
+                defer { done = true }
+                return !done
+            })
+        else { return }
+        waitAtGate(pauseGate)
+        #endif
+    }
+
+    /// Waits at the test's gate during the first read of the file it names (debug builds only;
+    /// blocking: called on an encoder worker).
+    static func pauseDuringReadIfAsked(name: String) {
+        #if DEBUG
+        guard let readPauseText, let pauseGate, name.contains(readPauseText) else { return }
+        guard
+            readPaused.withLock({ done in
+                defer { done = true }
+                return !done
+            })
+        else { return }
+        waitAtGate(pauseGate)
+        #endif
+    }
+
+    #if DEBUG
+    /// Creates `gate.paused`, then waits until `gate` exists (at most two minutes).
+    private static func waitAtGate(_ gate: String) {
+        FileManager.default.createFile(atPath: gate + ".paused", contents: nil)
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: gate), Date() < deadline {
+            usleep(10_000)
+        }
+    }
+    #endif
+
+    /// The interval of the inbox's periodic full scan: a minute, or the test's.
+    static var rescanInterval: Duration {
+        #if DEBUG
+        if let rescanMilliseconds { return .milliseconds(rescanMilliseconds) }
+        #endif
+        return .seconds(60)
     }
 }

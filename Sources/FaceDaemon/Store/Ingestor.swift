@@ -7,12 +7,19 @@ import Logging
 /// the crash-safety order.
 ///
 /// For each entry: choose its UUID (a name `<uuid>.<ext>` keeps its UUID unless the ledger or the
-/// store has it), move it into `store/ab/<uuid>.<ext>` (`Store.adopt`: rename or cross-file-system
-/// copy), read its size and SHA-256 from the store. Then every directory touched is `fsync`ed once and
-/// ONE write transaction
-/// commits the `created` records of the whole batch: a thousand small files cost one LMDB commit, not
-/// a thousand. Entries that are not regular files (symlinks, fifos, sockets, devices) are moved into
-/// the store themselves, never opened, and their records are failed `not_a_regular_file` at once.
+/// store has it), reach it from the inbox's directory descriptor without following any symlink
+/// (`DirectoryHandle`), open it and `fstat` it (`IntakeEntry`), and move it into
+/// `store/ab/<uuid>.<ext>` (`Store.adopt`: `renameat2` between directory descriptors, or a copy for
+/// a hard-linked file or across file systems). Then every directory touched is `fsync`ed once and
+/// ONE write transaction commits the `created` records of the whole batch: a thousand small files
+/// cost one LMDB commit, not a thousand.
+///
+/// The record is made from the `fstat` and the first bytes only (size, image header): the SHA-256
+/// is that of the bytes the encoder reads, recorded with the result (`Pipeline`). A file larger
+/// than `maxBytes` is never read: its record is failed `too_large` at once. Entries that are not
+/// regular files (symlinks, fifos, sockets, devices) are moved into the store themselves, never
+/// opened, and failed `not_a_regular_file` at once. An entry the daemon may not take (`EACCES`,
+/// `EPERM`, `EROFS`…) stays in the inbox, is logged once and listed in ``refusals``.
 public struct Ingestor: Sendable {
     /// One inbox entry ready to be taken.
     public struct Candidate: Sendable, Equatable {
@@ -23,6 +30,8 @@ public struct Ingestor: Sendable {
         /// Its size when the inbox reported it (`InboxEntry.size`), kept in its intake intent.
         public var size: Int64
 
+        /// A candidate at `path`, recorded as `name` (resolved from the ingestor's inbox directory,
+        /// when it has one, else from `path`).
         public init(path: String, name: String, size: Int64 = 0) {
             self.path = path
             self.name = name
@@ -34,7 +43,7 @@ public struct Ingestor: Sendable {
     public struct Outcome: Sendable {
         /// Records committed as `created` (to be encoded).
         public var created: [LedgerRecord] = []
-        /// Records committed as final right away (`not_a_regular_file`).
+        /// Records committed as final right away (`not_a_regular_file`, `too_large`).
         public var failed: [LedgerRecord] = []
         /// Entries left in the inbox because they could not be moved (logged).
         public var skipped = 0
@@ -44,18 +53,32 @@ public struct Ingestor: Sendable {
     let store: Store
     let location: StoreLocation
     let logger: Logger
+    /// The inbox directory, open; nil: candidates are found by their paths (tests of the store).
+    let inbox: InboxDirectory?
+    /// Entries left in the inbox because the daemon may not take them.
+    public let refusals: IntakeRefusals
 
-    public init(ledger: Ledger, store: Store, location: StoreLocation, logger: Logger) {
+    /// - Parameter inbox: the inbox directory; every candidate's `name` is resolved beneath it. Nil:
+    ///   each candidate's directory is opened by its `path` (tests of the store and the ledger).
+    public init(
+        ledger: Ledger, store: Store, location: StoreLocation, logger: Logger, inbox: InboxDirectory? = nil,
+        refusals: IntakeRefusals = IntakeRefusals()
+    ) {
         self.ledger = ledger
         self.store = store
         self.location = location
         self.logger = logger
+        self.inbox = inbox
+        self.refusals = refusals
     }
 
     /// Moves and records a batch. Blocking (file system and LMDB): call it off the cooperative pool.
     /// Throws only when the batch's records cannot be committed; its files are then orphans in the
     /// store, which the next start records.
-    public func ingest(_ batch: [Candidate], now: Date = Date()) throws(LedgerError) -> Outcome {
+    /// `maxBytes`: files larger than this are failed `too_large` from their `fstat`, never read.
+    public func ingest(_ batch: [Candidate], now: Date = Date(), maxBytes: Int = Int.max) throws(LedgerError) -> Outcome
+    {
+        defer { publishRefusals() }
         var outcome = Outcome()
         // Names first: the intent of each file (its UUID, inbox name, size and time) is committed
         // before it is renamed, so that a crash between the rename and the `created` commit still
@@ -72,16 +95,25 @@ public struct Ingestor: Sendable {
                 Ledger.Intent(
                     id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
             })
-        var adopted: [(Candidate, StoredFile)] = []
+        var adopted: [(Candidate, Taken)] = []
         var abandoned: [UUID] = []
+        var directories = DirectoryCache(byPath: inbox == nil, inbox: inbox?.current(logger: logger))
+        if let top = directories.inbox {
+            // A refused entry a member removed meanwhile leaves the list `status` shows.
+            refusals.prune { name in
+                let (folder, base) = DirectoryHandle.split(name)
+                guard let directory = try? top.openDirectory(beneath: folder) else { return true }
+                return (try? directory.status(of: base)) == nil
+            }
+        }
         for (candidate, id) in planned {
-            guard let stored = adopt(candidate, as: id, now: now) else {
+            guard let taken = adopt(candidate, as: id, now: now, maxBytes: maxBytes, directories: &directories) else {
                 outcome.skipped += 1
                 abandoned.append(id)
                 continue
             }
-            if stored.id != id { abandoned.append(id) }
-            adopted.append((candidate, stored))
+            if taken.stored.id != id { abandoned.append(id) }
+            adopted.append((candidate, taken))
         }
         do {
             try ledger.dropIntents(abandoned)
@@ -91,38 +123,33 @@ public struct Ingestor: Sendable {
         guard !adopted.isEmpty else { return outcome }
         // Step (1) made durable for the whole batch at once: each directory that gained or lost an
         // entry is fsynced once, before any record is committed.
-        var directories = Set<String>()
-        for (candidate, stored) in adopted {
-            directories.insert(DurableFile.parentDirectory(of: stored.path))
-            directories.insert(DurableFile.parentDirectory(of: candidate.path))
-        }
-        var unsynced = Set<String>()
-        for directory in directories.sorted() {
-            do {
-                try DurableFile.syncDirectory(directory)
-            } catch {
-                logger.error("cannot sync \(LogField.pair("directory", directory)): \(error)")
-                unsynced.insert(directory)
+        var synced: [ObjectIdentifier: Bool] = [:]
+        for (_, taken) in adopted {
+            for directory in [taken.shard, taken.source] where synced[ObjectIdentifier(directory)] == nil {
+                do {
+                    try directory.sync()
+                    synced[ObjectIdentifier(directory)] = true
+                } catch {
+                    logger.error("cannot sync \(LogField.pair("directory", directory.path)): \(error)")
+                    synced[ObjectIdentifier(directory)] = false
+                }
             }
         }
-        if !unsynced.isEmpty {
-            // Not durable: commit no record whose file might not be where the record says after a
-            // crash. Those files are orphans in the store; the next start records them.
-            adopted.removeAll {
-                unsynced.contains(DurableFile.parentDirectory(of: $0.1.path))
-                    || unsynced.contains(DurableFile.parentDirectory(of: $0.0.path))
-            }
-            guard !adopted.isEmpty else { return outcome }
+        // Not durable: commit no record whose file might not be where the record says after a
+        // crash. Those files are orphans in the store; the next start records them.
+        adopted.removeAll {
+            synced[ObjectIdentifier($0.1.shard)] != true || synced[ObjectIdentifier($0.1.source)] != true
         }
+        guard !adopted.isEmpty else { return outcome }
 
         var records: [LedgerRecord] = []
         records.reserveCapacity(adopted.count)
-        for (candidate, stored) in adopted {
-            let digest = stored.digest(logger: logger)
+        for (candidate, taken) in adopted {
             records.append(
                 LedgerRecord(
-                    id: stored.id, source: SourceInfo(name: candidate.name, bytes: digest.bytes, sha256: digest.sha256),
-                    storePath: location.recordedPath(for: stored.path), createdAt: now, image: digest.image))
+                    id: taken.stored.id,
+                    source: SourceInfo(name: candidate.name, bytes: taken.size, sha256: SourceInfo.unknownSHA256),
+                    storePath: location.recordedPath(for: taken.stored.path), createdAt: now, image: taken.image))
         }
         do {
             try ledger.insertCreated(records)
@@ -130,7 +157,7 @@ public struct Ingestor: Sendable {
             // One bad record must not orphan its whole batch: commit them one by one. A record that
             // still cannot be committed leaves its file in the store, recorded at the next start.
             logger.error("batch commit failed, committing one by one: \(error)")
-            var committed: [(Candidate, StoredFile)] = []
+            var committed: [(Candidate, Taken)] = []
             var kept: [LedgerRecord] = []
             for (pair, record) in zip(adopted, records) {
                 do {
@@ -148,16 +175,24 @@ public struct Ingestor: Sendable {
             records = kept
         }
 
-        for ((_, stored), record) in zip(adopted, records) {
-            if stored.kind == .regular {
+        for ((_, taken), record) in zip(adopted, records) {
+            let failure: Failure
+            if taken.stored.kind != .regular {
+                failure = Failure(
+                    .notARegularFile, "\(record.source.name) is \(Self.describe(taken.stored.kind)), not a regular file"
+                )
+            } else if taken.isTooLarge {
+                failure = Failure(
+                    .tooLarge,
+                    "\(record.source.name) has \(record.source.bytes) bytes, more than the limit of \(maxBytes); it was not read"
+                )
+            } else {
                 logger.info(
                     "ingested \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)) \(LogField.pair("bytes", String(record.source.bytes)))"
                 )
                 outcome.created.append(record)
                 continue
             }
-            let failure = Failure(
-                .notARegularFile, "\(record.source.name) is \(Self.describe(stored.kind)), not a regular file")
             do {
                 outcome.failed.append(try ledger.fail(record.id, failure, completedAt: now, duration: 0))
             } catch {
@@ -182,15 +217,67 @@ public struct Ingestor: Sendable {
         return id
     }
 
+    /// A candidate moved into the store, with the directories its move changed.
+    struct Taken {
+        var stored: StoredFile
+        var source: DirectoryHandle
+        var shard: DirectoryHandle
+        var size: Int64
+        var image: ImageInfo?
+        var isTooLarge: Bool
+    }
+
+    /// The directories of one batch, each opened once from the inbox's descriptor.
+    struct DirectoryCache {
+        /// Candidates are found by their paths (no inbox directory given).
+        let byPath: Bool
+        /// The inbox (nil when it could not be opened: nothing is taken).
+        let inbox: DirectoryHandle?
+        var open: [String: DirectoryHandle] = [:]
+
+        /// The directory holding `candidate` and the candidate's name in it.
+        mutating func locate(_ candidate: Candidate) throws(FileSystemError) -> (DirectoryHandle, String) {
+            if byPath {
+                let path = DurableFile.parentDirectory(of: candidate.path)
+                if let known = open[path] { return (known, DurableFile.baseName(of: candidate.path)) }
+                let opened = try DirectoryHandle.open(path)
+                open[path] = opened
+                return (opened, DurableFile.baseName(of: candidate.path))
+            }
+            guard let inbox else { throw FileSystemError(operation: "open", path: candidate.name, code: ENOENT) }
+            let (directory, name) = DirectoryHandle.split(candidate.name)
+            if let known = open[directory] { return (known, name) }
+            let opened = try inbox.openDirectory(beneath: directory)
+            open[directory] = opened
+            return (opened, name)
+        }
+    }
+
     /// Moves one entry into the store as `id` (or, if a file with that UUID appeared meanwhile, a
     /// fresh UUID whose intent is committed first). Nil when the entry vanished or cannot be moved
-    /// (logged; it stays in the inbox).
-    private func adopt(_ candidate: Candidate, as chosen: UUID, now: Date) -> StoredFile? {
+    /// (logged once; it stays in the inbox).
+    private func adopt(
+        _ candidate: Candidate, as chosen: UUID, now: Date, maxBytes: Int, directories: inout DirectoryCache
+    ) -> Taken? {
         var id = chosen
-        let ext = Store.fileExtension(forContentAt: candidate.path, originalName: candidate.name)
+        let entry: IntakeEntry
+        do throws(FileSystemError) {
+            let (directory, name) = try directories.locate(candidate)
+            entry = try IntakeEntry(name: name, in: directory, maxBytes: maxBytes)
+        } catch {
+            refuse(candidate, error)
+            return nil
+        }
+        let ext = Store.fileExtension(magic: Array(entry.prefix.prefix(8)), originalName: candidate.name)
         for _ in 0..<3 {
-            do {
-                return try store.adopt(candidate.path, as: id, ext: ext, syncDirectories: false)
+            do throws(FileSystemError) {
+                let (stored, shard) = try store.adopt(entry, as: id, ext: ext)
+                if refusals.clear(candidate.name) {
+                    logger.notice("taken after all \(LogField.pair("name", candidate.name))")
+                }
+                return Taken(
+                    stored: stored, source: entry.directory, shard: shard, size: entry.status.size, image: entry.image,
+                    isTooLarge: entry.isTooLarge)
             } catch  where error.code == EEXIST {
                 id = UUID()
                 let intent = Ledger.Intent(
@@ -201,15 +288,39 @@ public struct Ingestor: Sendable {
                     logger.error("cannot record the intake of \(LogField.pair("name", candidate.name)): \(error)")
                     return nil
                 }
-            } catch  where error.code == ENOENT {
-                logger.debug("gone before it was taken \(LogField.pair("name", candidate.name))")
-                return nil
             } catch {
-                logger.error("cannot move into the store \(LogField.pair("name", candidate.name)): \(error)")
+                refuse(candidate, error)
                 return nil
             }
         }
         return nil
+    }
+
+    /// Publishes the refused entries for `facewatch status` when they changed.
+    private func publishRefusals() {
+        guard let changed = refusals.takeChanges() else { return }
+        do {
+            try ledger.publishRefusals(changed)
+        } catch {
+            logger.warning("cannot publish the entries left in the inbox: \(error)")
+        }
+    }
+
+    /// Logs, once per name and reason, an entry left in the inbox, and lists it in ``refusals``.
+    private func refuse(_ candidate: Candidate, _ error: FileSystemError) {
+        switch error.code {
+        case ENOENT, ESTALE, EISDIR, ELOOP, ENOTDIR:
+            // Not there any more as it was reported (a directory on its path became a symlink or a
+            // file, say): nothing to take; the inbox reports whatever is there now.
+            refusals.clear(candidate.name)
+            logger.debug("gone or changed before it was taken \(LogField.pair("name", candidate.name)): \(error)")
+        default:
+            if refusals.refuse(candidate.name, error) {
+                logger.error(
+                    "cannot take from the inbox, left there and tried again at the next rescan \(LogField.pair("name", candidate.name)): \(error)"
+                )
+            }
+        }
     }
 
     /// "a symlink", "a fifo"…: what a non-regular entry is, for failure messages.

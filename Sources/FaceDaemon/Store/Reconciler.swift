@@ -67,12 +67,13 @@ public struct Reconciler: Sendable {
             for file in chunk {
                 let intent = intents[file.id]
                 let name = intent?.name ?? DurableFile.baseName(of: file.path)
-                let digest = file.digest(logger: logger)
+                let facts = file.intakeFacts(logger: logger)
                 records.append(
                     LedgerRecord(
-                        id: file.id, source: SourceInfo(name: name, bytes: digest.bytes, sha256: digest.sha256),
+                        id: file.id,
+                        source: SourceInfo(name: name, bytes: facts.bytes, sha256: SourceInfo.unknownSHA256),
                         storePath: location.recordedPath(for: file.path), createdAt: intent?.takenAt ?? now,
-                        image: digest.image))
+                        image: facts.image))
             }
             try ledger.insertCreated(records)
             for (file, record) in zip(chunk, records) {

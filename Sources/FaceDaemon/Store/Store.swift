@@ -1,6 +1,7 @@
 import FaceCore
 import Foundation
 import Glibc
+import Synchronization
 
 /// The originals, one per UUID: `store/ab/<uuid>.<ext>`, sharded by the first two hex digits of the
 /// lowercase UUID text.
@@ -14,6 +15,8 @@ import Glibc
 public struct Store: Sendable {
     /// The store directory (`ROOT/store`).
     public let directory: String
+    /// The store and its shards, open: files are moved in through these descriptors.
+    private let handles: StoreHandles
 
     /// Opens the store at `directory`, creating it (and its parents) durably if needed.
     public init(directory: String) throws(FileSystemError) {
@@ -21,6 +24,7 @@ public struct Store: Sendable {
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.directory = trimmed
         try DurableFile.createDirectories(trimmed)
+        handles = StoreHandles(store: try DirectoryHandle.open(trimmed))
     }
 
     /// The two lowercase hex digits that name `id`'s shard.
@@ -40,53 +44,74 @@ public struct Store: Sendable {
 
     /// Moves the inbox entry `source` into the store as `<id>.<ext>`: step (1) of the crash-safety order.
     ///
-    /// A `rename` on one file system; across file systems (`EXDEV`) the entry is recreated in the
-    /// shard, `fsync`ed, renamed and only then unlinked from the inbox (``DurableFile/moveAcrossFileSystems(from:to:)``).
-    /// That copy is announced by a small journal file, `store/.moving-<uuid>`, so that after a crash
-    /// between the rename and the unlink ``scan()`` removes the inbox copy instead of leaving the file
-    /// under two names (which would give it two records). The shard directory and the source's
-    /// directory are `fsync`ed before returning, unless `syncDirectories` is false.
+    /// The path form of ``adopt(_:as:ext:)-(IntakeEntry,_,_)``: `source`'s directory is opened by its
+    /// path, the entry inspected without limit, moved, and both directories `fsync`ed unless
+    /// `syncDirectories` is false (the caller then syncs each distinct directory once for a batch).
     ///
-    /// The entry is never followed: a symlink, fifo, socket or device is moved itself. Across file
-    /// systems a symlink is recreated from its target text and a fifo with `mkfifo`; a socket or a
-    /// device cannot be: a socket is only meaningful to the process bound to it, and making device
-    /// nodes in the store would hand whoever reads the store access to hardware. Such an entry is
-    /// unlinked from the inbox and returned with `isInStore == false`; the caller records it as failed
-    /// `not_a_regular_file`, which is all there is to keep of it.
-    ///
-    /// - Parameters:
-    ///   - source: the path of the entry in the inbox.
-    ///   - id: its UUID; nothing may be stored under it yet.
-    ///   - ext: the extension, normally from ``fileExtension(forContentAt:originalName:)``; it is
-    ///     sanitized again (lowercase ASCII letters and digits, at most 8), `bin` if nothing is left.
-    ///   - syncDirectories: false leaves the `fsync` of the shard and source directories after a
-    ///     same-file-system rename to the caller, who syncs each distinct directory once for a whole
-    ///     batch (`DurableFile.parentDirectory(of:)` of both paths) before committing its records. A
-    ///     cross-file-system move is always fully synced.
     /// - Throws: ``FileSystemError``; `EEXIST` when `store/ab/<id>.<ext>` exists (choose another
     ///   UUID), `ENOENT` when the source is gone, `EISDIR` for a directory. On error the source is
     ///   where it was.
     public func adopt(_ source: String, as id: UUID, ext: String, syncDirectories: Bool = true) throws(FileSystemError)
         -> StoredFile
     {
-        let status = try FileStatus.lstatOrThrow(source)
-        if status.kind == .directory { throw FileSystemError(operation: "adopt", path: source, code: EISDIR) }
-        let ext = FileExtension.sanitized(ext) ?? "bin"
-        let shardDirectory = shardDirectory(for: id)
-        try DurableFile.createDirectories(shardDirectory)
-        let destination = path(for: id, ext: ext)
-        let sourceDirectory = DurableFile.parentDirectory(of: source)
-        let stored = StoredFile(id: id, fileExtension: ext, path: destination, kind: status.kind, size: status.size)
-        do throws(FileSystemError) {
-            try DurableFile.rename(from: source, to: destination, replacing: false)
-        } catch  where error.code == EXDEV {
-            return try adoptAcrossFileSystems(source, status: status, stored: stored)
-        }
+        let directory = try DirectoryHandle.open(DurableFile.parentDirectory(of: source))
+        let entry = try IntakeEntry(name: DurableFile.baseName(of: source), in: directory, maxBytes: Int.max)
+        let (stored, shard) = try adopt(entry, as: id, ext: ext)
         if syncDirectories {
-            try DurableFile.syncDirectory(shardDirectory)
-            try DurableFile.syncDirectory(sourceDirectory)
+            try shard.sync()
+            try directory.sync()
         }
         return stored
+    }
+
+    /// Moves an inspected inbox entry into the store as `<id>.<ext>`: step (1) of the crash-safety
+    /// order. Returns the stored file and its shard directory; neither directory is `fsync`ed here
+    /// after a same-file-system rename (the caller syncs each distinct directory once per batch); a
+    /// copy is fully synced.
+    ///
+    /// - a regular file with one link, or any entry too large to read, is renamed (`renameat2`
+    ///   between the two directory descriptors, never replacing);
+    /// - a regular file with another hard link is copied from its open descriptor (at most the size
+    ///   seen at open), `fsync`ed, renamed into place, and only then unlinked from the inbox; if the
+    ///   unlink is refused the copy is removed again and the error thrown, so a file the daemon cannot
+    ///   take is never stored twice;
+    /// - across file systems (`EXDEV`) a regular file is first claimed: renamed inside its own
+    ///   directory to a hidden name (refused at once if the daemon may not remove it, before any
+    ///   byte is copied), announced by a journal `store/.moving-<uuid>`, copied from its descriptor,
+    ///   and the claimed name unlinked (``finishInterruptedMoves()`` completes this after a crash).
+    ///   A file too large to read is not copied: it is unlinked and returned with `isInStore == false`.
+    ///   A symlink is recreated from its target text and a fifo with `mkfifo`; a socket or a device
+    ///   cannot be (a socket means something only to the process bound to it; device nodes in the
+    ///   store would give whoever reads the store access to hardware): it is unlinked from the inbox
+    ///   and returned with `isInStore == false`.
+    ///
+    /// - Throws: ``FileSystemError``; `EEXIST` when `store/ab/<id>.<ext>` exists (choose another
+    ///   UUID), `ENOENT` when the source is gone. On error the source is where it was.
+    func adopt(_ entry: IntakeEntry, as id: UUID, ext: String) throws(FileSystemError) -> (StoredFile, DirectoryHandle)
+    {
+        let ext = FileExtension.sanitized(ext) ?? "bin"
+        let shard = try handles.shard(Store.shard(of: id))
+        let name = "\(id.uuidString.lowercased()).\(ext)"
+        var stored = StoredFile(
+            id: id, fileExtension: ext, path: path(for: id, ext: ext), kind: entry.status.kind, size: entry.status.size)
+        if let descriptor = entry.descriptor, entry.hasOtherLinks, !entry.isTooLarge {
+            try Store.copy(descriptor, size: entry.status, into: shard, as: name)
+            do throws(FileSystemError) {
+                try entry.directory.remove(entry.name)
+            } catch {
+                try? shard.remove(name)
+                try? shard.sync()
+                throw error
+            }
+            try entry.directory.sync()
+            return (stored, shard)
+        }
+        do throws(FileSystemError) {
+            try entry.directory.rename(entry.name, to: shard, as: name, replacing: false)
+        } catch  where error.code == EXDEV {
+            stored.isInStore = try adoptAcrossFileSystems(entry, into: shard, as: name, stored: stored)
+        }
+        return (stored, shard)
     }
 
     /// The stored entry for `id`, whatever its extension, or nil.
@@ -199,29 +224,149 @@ public struct Store: Sendable {
         return Array(bytes[0..<filled])
     }
 
-    private func adoptAcrossFileSystems(_ source: String, status: FileStatus, stored: StoredFile)
-        throws(FileSystemError) -> StoredFile
-    {
-        switch status.kind {
+    /// The cross-file-system part of ``adopt(_:as:ext:)-(IntakeEntry,_,_)``; returns whether the entry
+    /// is now in the store.
+    private func adoptAcrossFileSystems(
+        _ entry: IntakeEntry, into shard: DirectoryHandle, as name: String, stored: StoredFile
+    ) throws(FileSystemError) -> Bool {
+        let source = entry.directory
+        switch entry.status.kind {
         case .socket, .characterDevice, .blockDevice, .unknown:
-            // Not recreatable on another file system (see adopt's documentation): the entry is
-            // removed from the inbox and the caller records it as not_a_regular_file.
-            if unlink(source) != 0 { throw .current("unlink", source) }
-            try DurableFile.syncDirectory(DurableFile.parentDirectory(of: source))
-            var gone = stored
-            gone.isInStore = false
-            return gone
-        default:
-            break
+            try source.remove(entry.name)
+            try source.sync()
+            return false
+        case .regular where entry.isTooLarge:
+            // Never copied: its record says too_large, which is all there is to keep of it.
+            try source.remove(entry.name)
+            try source.sync()
+            return false
+        case .regular:
+            guard let descriptor = entry.descriptor else {
+                throw FileSystemError(operation: "copy", path: name, code: EBADF)
+            }
+            // Claim first: a file the daemon may not remove fails here, before anything is copied.
+            let claimed = ".facewatch-taking-\(stored.id.uuidString.lowercased())"
+            try source.rename(entry.name, to: source, as: claimed, replacing: false)
+            let journal = journalPath(for: stored.id)
+            let record = MoveJournal(
+                device: entry.status.device, inode: entry.status.inode, source: source.display(claimed),
+                destination: stored.path, originalName: entry.name)
+            do throws(FileSystemError) {
+                try DurableFile.writeAtomically(record.encoded(), to: journal, permissions: 0o600)
+                try Store.copy(descriptor, size: entry.status, into: shard, as: name)
+            } catch {
+                try? source.rename(claimed, to: source, as: entry.name, replacing: false)
+                unlink(journal)
+                throw error
+            }
+            try source.remove(claimed)
+            try source.sync()
+            // The move is complete and durable; a journal that survives a crash is harmless.
+            unlink(journal)
+            return true
+        case .symlink:
+            let target = try Store.readSymlink(entry.name, in: source)
+            let temporary = Store.temporaryName()
+            if symlinkat(target, shard.descriptor, temporary) != 0 {
+                throw .current("symlink", shard.display(temporary))
+            }
+            try Store.place(temporary, as: name, in: shard)
+        case .fifo:
+            let temporary = Store.temporaryName()
+            if mkfifoat(shard.descriptor, temporary, entry.status.mode & 0o777) != 0 {
+                throw .current("mkfifo", shard.display(temporary))
+            }
+            try Store.place(temporary, as: name, in: shard)
+        case .directory:
+            throw FileSystemError(operation: "adopt", path: source.display(entry.name), code: EISDIR)
         }
-        let journal = journalPath(for: stored.id)
-        let record = MoveJournal(device: status.device, inode: status.inode, source: source, destination: stored.path)
-        try DurableFile.writeAtomically(record.encoded(), to: journal, permissions: 0o600)
-        try DurableFile.moveAcrossFileSystems(from: source, to: stored.path)
-        // The move is complete and durable; a journal that survives a crash is harmless (scan()
-        // finds the source gone and deletes it), so no fsync here.
-        unlink(journal)
-        return stored
+        try source.remove(entry.name)
+        try source.sync()
+        return true
+    }
+
+    /// A fresh temporary name for the store (`.facewatch-<random>.tmp`; ``scan()`` deletes leftovers).
+    private static func temporaryName() -> String {
+        ".facewatch-\(Hex.encode((0..<12).map { _ in UInt8.random(in: 0...255) })).tmp"
+    }
+
+    /// Renames `temporary` to `name` in `directory` (never replacing) and syncs it; removes the
+    /// temporary on failure.
+    private static func place(_ temporary: String, as name: String, in directory: DirectoryHandle)
+        throws(FileSystemError)
+    {
+        do throws(FileSystemError) {
+            try directory.rename(temporary, to: directory, as: name, replacing: false)
+        } catch {
+            try? directory.remove(temporary)
+            throw error
+        }
+        try directory.sync()
+    }
+
+    /// Copies at most `size.size` bytes of the open file into a new file `name` in `directory`
+    /// (through a temporary name, `fsync`ed, renamed without replacing, directory synced). The mode
+    /// (permission bits) and mtime are the source's.
+    static func copy(_ input: Int32, size: FileStatus, into directory: DirectoryHandle, as name: String)
+        throws(FileSystemError)
+    {
+        let temporary = temporaryName()
+        let output = openat(
+            directory.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw .current("open", directory.display(temporary)) }
+        var outputIsOpen = true
+        do throws(FileSystemError) {
+            let chunk = 1 << 20
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+            defer { buffer.deallocate() }
+            var offset: Int64 = 0
+            while offset < size.size {
+                let count = pread(input, buffer.baseAddress, Int(min(Int64(chunk), size.size - offset)), off_t(offset))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw .current("read", directory.display(name))
+                }
+                if count == 0 { break }  // it shrank: what is there is copied
+                var written = 0
+                while written < count {
+                    let n = write(output, buffer.baseAddress! + written, count - written)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw .current("write", directory.display(temporary))
+                    }
+                    written += n
+                }
+                offset += Int64(count)
+            }
+            if fchmod(output, size.mode & 0o777) != 0 { throw .current("fchmod", directory.display(temporary)) }
+            var times = [
+                timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2),
+                timespec(tv_sec: Int(size.modified / 1_000_000_000), tv_nsec: Int(size.modified % 1_000_000_000)),
+            ]
+            _ = futimens(output, &times)
+            if fsync(output) != 0 { throw .current("fsync", directory.display(temporary)) }
+            // Closed once, even when close fails: the descriptor is released either way on Linux.
+            outputIsOpen = false
+            if close(output) != 0 { throw .current("close", directory.display(temporary)) }
+        } catch {
+            if outputIsOpen { _ = close(output) }
+            try? directory.remove(temporary)
+            throw error
+        }
+        try place(temporary, as: name, in: directory)
+    }
+
+    private static func readSymlink(_ name: String, in directory: DirectoryHandle) throws(FileSystemError) -> String {
+        var capacity = Int(PATH_MAX) + 1
+        while true {
+            var buffer = [CChar](repeating: 0, count: capacity)
+            let count = readlinkat(directory.descriptor, name, &buffer, capacity)
+            if count < 0 { throw .current("readlink", directory.display(name)) }
+            if count < capacity {
+                return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+            capacity *= 2
+        }
     }
 
     private func journalPath(for id: UUID) -> String {
@@ -241,12 +386,21 @@ public struct Store: Sendable {
                 continue
             }
             guard name.hasPrefix(MoveJournal.namePrefix) else { continue }
-            if let record = MoveJournal(contentsOf: path), FileStatus.lstat(record.destination) != nil,
-                let source = FileStatus.lstat(record.source),
+            // One journal never stops a start: what cannot be finished now is logged by the caller's
+            // next scan and tried again at the next start.
+            if let record = MoveJournal(contentsOf: path), let source = FileStatus.lstat(record.source),
                 source.device == record.device, source.inode == record.inode
             {
-                if unlink(record.source) != 0 && errno != ENOENT { throw .current("unlink", record.source) }
-                try DurableFile.syncDirectory(DurableFile.parentDirectory(of: record.source))
+                if FileStatus.lstat(record.destination) != nil {
+                    guard unlink(record.source) == 0 || errno == ENOENT else { continue }
+                } else if let original = record.originalName {
+                    // The copy never got its name: give the claimed file its name back, to be taken again.
+                    let back = "\(DurableFile.parentDirectory(of: record.source))/\(original)"
+                    guard (try? DurableFile.rename(from: record.source, to: back, replacing: false)) != nil else {
+                        continue
+                    }
+                }
+                try? DurableFile.syncDirectory(DurableFile.parentDirectory(of: record.source))
             }
             unlink(path)
         }
@@ -263,12 +417,15 @@ struct MoveJournal: Equatable {
     var inode: UInt64
     var source: String
     var destination: String
+    /// The name the file had in the inbox before it was claimed (renamed to `source`).
+    var originalName: String?
 
-    init(device: UInt64, inode: UInt64, source: String, destination: String) {
+    init(device: UInt64, inode: UInt64, source: String, destination: String, originalName: String? = nil) {
         self.device = device
         self.inode = inode
         self.source = source
         self.destination = destination
+        self.originalName = originalName
     }
 
     init?(contentsOf path: String) {
@@ -279,11 +436,31 @@ struct MoveJournal: Equatable {
         guard fields.count >= 5, fields[0] == MoveJournal.magic,
             let device = UInt64(fields[1]), let inode = UInt64(fields[2])
         else { return nil }
-        self.init(device: device, inode: inode, source: fields[3], destination: fields[4])
+        self.init(
+            device: device, inode: inode, source: fields[3], destination: fields[4],
+            originalName: fields.count >= 6 && !fields[5].isEmpty ? fields[5] : nil)
     }
 
     func encoded() -> [UInt8] {
-        [MoveJournal.magic, String(device), String(inode), source, destination]
+        [MoveJournal.magic, String(device), String(inode), source, destination, originalName ?? ""]
             .flatMap { Array($0.utf8) + [0] }
+    }
+}
+
+/// The store's directory and its shard directories, opened once and kept open.
+final class StoreHandles: Sendable {
+    let store: DirectoryHandle
+    private let shards = Mutex<[String: DirectoryHandle]>([:])
+
+    init(store: DirectoryHandle) {
+        self.store = store
+    }
+
+    /// The shard `name` (two hex digits), created if missing.
+    func shard(_ name: String) throws(FileSystemError) -> DirectoryHandle {
+        if let open = shards.withLock({ $0[name] }) { return open }
+        let opened = try store.openDirectory(beneath: name, create: true)
+        shards.withLock { $0[name] = opened }
+        return opened
     }
 }

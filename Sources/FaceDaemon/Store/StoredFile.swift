@@ -1,3 +1,4 @@
+import FaceCore
 import Foundation
 import Logging
 
@@ -28,17 +29,20 @@ public struct StoredFile: Sendable, Hashable {
 }
 
 extension StoredFile {
-    /// Size, SHA-256 and image header of the stored entry, for its record: read for a regular file
-    /// (never through a link); the empty digest for anything else. A file that cannot be read is
-    /// logged and gets its size with the empty digest: the record must exist, and the encoder meets
-    /// the same problem and records it.
-    func digest(logger: Logger) -> FileDigest {
-        guard kind == .regular else { return .empty }
+    /// What a record of this stored entry is made from, as at intake: its size and, for a regular
+    /// file, the image header of its first bytes (opened `O_NOFOLLOW`, never hashed here: the
+    /// SHA-256 is that of the bytes the encoder reads). A file that cannot be opened is logged and
+    /// gets its `lstat` size: the record must exist, and the encoder meets the same problem and
+    /// records it.
+    func intakeFacts(logger: Logger) -> (bytes: Int64, image: ImageInfo?) {
+        guard kind == .regular else { return (size, nil) }
         do {
-            return try FileDigest(regularFileAt: path)
+            let directory = try DirectoryHandle.open(DurableFile.parentDirectory(of: path))
+            let entry = try IntakeEntry(name: DurableFile.baseName(of: path), in: directory, maxBytes: Int.max)
+            return (entry.status.size, entry.image)
         } catch {
             logger.error("cannot read stored file \(LogField.pair("path", path)): \(error)")
-            return FileDigest(bytes: size, sha256: FileDigest.empty.sha256)
+            return (size, nil)
         }
     }
 }
