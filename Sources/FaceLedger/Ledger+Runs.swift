@@ -114,6 +114,17 @@ extension Ledger {
         }
     }
 
+    /// Removes the marker of `id`'s attempt (the record stays `created`, its deaths and suspicion
+    /// stay): the attempt ended without a result, on an error that passes, and the file waits to be
+    /// tried again, so a death meanwhile is none of its doing.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    public func withdrawAttempt(_ id: UUID) throws(LedgerError) {
+        let dbs = self.dbs
+        try write { txn throws(LedgerError) in
+            _ = try txn.delete(dbs.meta, MetaKey.attemptPrefix + id.bytes)
+        }
+    }
+
     /// Deaths charged to a file: each time the process died while it was encoding alone.
     public struct Deaths: Sendable, Equatable {
         /// The process died of a fault of its own (a crash, an abort).

@@ -146,7 +146,7 @@ public final class Ledger: Sendable {
 
     /// Moves a `created` record to `completed` with its image and faces (one write transaction: the
     /// record, its removal from `queue`, the `by_sha` entry for its content if none exists, and the
-    /// counters, face total and encoding sum). Zero faces is a completed result. Returns the new record.
+    /// counters, face total, encoding sum and engine tallies). Zero faces is a completed result. Returns the new record.
     ///
     /// Throws `.notFound`, `.invalidTransition` (the record is already final) or `.invalidArgument`
     /// (e.g. a non-finite encoding).
@@ -175,12 +175,15 @@ public final class Ledger: Sendable {
             counters.add(.completed, 1)
             counters.addFaces(faces)
             try counters.store(txn, dbs)
+            var tallies = try FinalTallies.load(txn, dbs)
+            tallies.add(record)
+            try tallies.store(txn, dbs)
             return record
         }
     }
 
     /// Moves a `created` record to `failed` (one write transaction: the record, its removal from
-    /// `queue`, and the counters). `image` is what was learnt before failing, if anything. Returns the new
+    /// `queue`, the counters and the failure tallies). `image` is what was learnt before failing, if anything. Returns the new
     /// record.
     ///
     /// Throws `.notFound` or `.invalidTransition` (the record is already final).
@@ -205,6 +208,9 @@ public final class Ledger: Sendable {
             counters.add(.created, -1)
             counters.add(.failed, 1)
             try counters.store(txn, dbs)
+            var tallies = try FinalTallies.load(txn, dbs)
+            tallies.add(record)
+            try tallies.store(txn, dbs)
             return record
         }
     }

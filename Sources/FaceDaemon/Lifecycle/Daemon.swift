@@ -74,6 +74,7 @@ public final class Daemon: Sendable {
     private let request: AsyncStream<ControlService.Request>.Continuation
     private let current: Mutex<DaemonConfiguration>
     private let running = Mutex<Pipeline?>(nil)
+    private let watchBox = Mutex<RootWatch?>(nil)
     /// The group of the running daemon, for a stop request to shut down.
     private let group = Mutex<ServiceGroup?>(nil)
     /// Set when a batch moved into the store could not be recorded (see `endRun`).
@@ -99,6 +100,12 @@ public final class Daemon: Sendable {
 
     /// What the pipeline is doing (nil before it runs): the seam for a watchdog's progress check.
     public var activity: PipelineActivity? { running.withLock { $0 }?.activity }
+
+    /// The memory budget in use (nil before the pipeline runs).
+    public var memoryUse: MemoryBudget.Use? { running.withLock { $0 }?.memoryUse }
+
+    /// Why the daemon takes and encodes no files now (nil while it works or before it runs).
+    public var pausedReason: String? { watchBox.withLock { $0 }?.pausedReason }
 
     /// Begins a graceful shutdown. Safe from any thread, any number of times, also before `run`
     /// (the daemon then stops as soon as it has started).
@@ -150,7 +157,12 @@ public final class Daemon: Sendable {
             throw .setup("cannot watch the inbox \(configuration.inbox): \(error)")
         }
         running.withLock { $0 = parts.pipeline }
-        let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
+        watchBox.withLock { $0 = parts.watch }
+        let documentsTask = Task {
+            // Not into a results directory that is away (an empty mount point): wait for it.
+            while parts.watch.pausedReason != nil, !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+            await self.rewriteDocuments(parts.reconciler)
+        }
         let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
         defer {
             documentsTask.cancel()
@@ -161,7 +173,8 @@ public final class Daemon: Sendable {
         let members: [any Service] =
             [control] + services
             + [
-                StatsService(daemon: self, parts: parts), PipelineService(daemon: self, parts: parts),
+                StatsService(daemon: self, parts: parts), RootWatchService(daemon: self, parts: parts),
+                PipelineService(daemon: self, parts: parts),
                 IngestService(daemon: self, parts: parts, feed: inbox),
             ]
         let serviceGroup = ServiceGroup(
@@ -203,6 +216,8 @@ public final class Daemon: Sendable {
         let reconciler: Reconciler
         /// This run's number in the ledger (`Ledger.beginRun`).
         let incarnation: UInt64
+        /// Whether the store, results and db directories are the root's (`DirectoryIdentity`).
+        let watch: RootWatch
     }
 
     private func setUp(_ configuration: DaemonConfiguration) throws(StartError) -> Parts {
@@ -210,22 +225,42 @@ public final class Daemon: Sendable {
             .setup("\(what): \(error)")
         }
         if let reason = CPUFeatures.unsupportedReason { throw .setup(reason) }
+        // The directories' identity first: nothing is created where a marker is missing (a mount
+        // point whose file system is not mounted yet must stay empty).
+        let identity: DirectoryIdentity
+        let problems: [DirectoryIdentity.Problem]
+        do {
+            (identity, problems) = try DirectoryIdentity.establish([
+                .init(role: "store", path: configuration.store), .init(role: "results", path: configuration.results),
+                .init(role: "db", path: configuration.database),
+            ])
+        } catch {
+            throw setupError("cannot mark the store, results and db directories", error)
+        }
+        let storeAway = problems.contains { $0.directory.role == "store" }
+        // Without its ledger the daemon knows nothing; a store it must scan is needed as well. The
+        // start fails (systemd starts it again); any other directory away pauses the daemon instead.
+        if problems.contains(where: { $0.directory.role == "db" }) {
+            throw .setup("cannot start: \(DirectoryIdentity.describe(problems))")
+        }
         let store: Store
         do {
             try DurableFile.createDirectories(configuration.inbox, permissions: 0o775)
-            try DurableFile.createDirectories(configuration.results)
-            store = try Store(directory: configuration.store)
+            store = try Store(directory: configuration.store, create: !storeAway)
         } catch {
             throw setupError("cannot create the directories", error)
         }
         let ledger: Ledger
+        hooks.startupWork("opening the ledger")
         do {
             ledger = try Ledger(
                 directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
                 options: Ledger.Options(mapSize: configuration.mapSize))
         } catch {
+            hooks.startupWork(nil)
             throw setupError("cannot open the ledger at \(configuration.database)", error)
         }
+        hooks.startupWork(nil)
         // A new run: the attempts the previous one left are settled (crash attribution).
         let run: Ledger.RunStart
         let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
@@ -259,6 +294,11 @@ public final class Daemon: Sendable {
         var report = Reconciler.Report()
         var orphanFinals: [LedgerRecord] = []
         if run.previousEndedCleanly != true {
+            if storeAway {
+                throw .setup("cannot scan the store after an unclean stop: \(DirectoryIdentity.describe(problems))")
+            }
+            hooks.startupWork("scanning the store for files without a record (the previous run did not stop cleanly)")
+            defer { hooks.startupWork(nil) }
             do {
                 orphanFinals = try reconciler.recordOrphans(report: &report)
             } catch {
@@ -294,9 +334,10 @@ public final class Daemon: Sendable {
             memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample)
         MemoryBudget.returnLargeBlocksToTheSystem()
         logger.info("memory budget for images \(LogField.pair("bytes", String(settings.memoryBudget)))")
+        let watch = RootWatch(identity: identity, problems: problems)
         let pipeline = Pipeline(
             ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,
-            incarnation: run.incarnation
+            incarnation: run.incarnation, watch: watch, stats: stats
         ) { result in
             meter.record()
             stats.markDirty()
@@ -308,7 +349,8 @@ public final class Daemon: Sendable {
         let ingestor = Ingestor(ledger: ledger, store: store, location: location, logger: logger)
         return Parts(
             ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
-            stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation)
+            stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation,
+            watch: watch)
     }
 
     /// Writes the document of a record failed outside the pipeline (not a regular file) and counts it.
@@ -350,7 +392,21 @@ public final class Daemon: Sendable {
     /// of the batch being ingested then.
     func ingestLoop(_ feed: InboxFeed, _ parts: Parts) async {
         var arrivals = feed.arrivals.makeAsyncIterator()
+        var waitingWhilePaused = 0
         while true {
+            // Nothing is taken while a root directory is away: read the markers right before each
+            // batch (the watch's once-a-second reading could be a second late).
+            if await BlockingIO.run({ parts.watch.recheck() }) != nil {
+                guard feed.take(limit: 0) != nil else { return }
+                if feed.waitingCount != waitingWhilePaused {
+                    waitingWhilePaused = feed.waitingCount
+                    logger.debug(
+                        "paused: files wait in the inbox \(LogField.pair("count", String(waitingWhilePaused)))")
+                }
+                try? await Task.sleep(for: .milliseconds(250))
+                continue
+            }
+            waitingWhilePaused = 0
             guard let entries = feed.take(limit: Self.maxBatch) else { return }
             if entries.isEmpty {
                 guard await arrivals.next() != nil else { return }

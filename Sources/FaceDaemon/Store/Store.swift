@@ -15,12 +15,13 @@ public struct Store: Sendable {
     /// The store directory (`ROOT/store`).
     public let directory: String
 
-    /// Opens the store at `directory`, creating it (and its parents) durably if needed.
-    public init(directory: String) throws(FileSystemError) {
+    /// Opens the store at `directory`, creating it (and its parents) durably if needed and `create`
+    /// (not while its identity marker is missing: see `DirectoryIdentity`).
+    public init(directory: String, create: Bool = true) throws(FileSystemError) {
         var trimmed = directory
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.directory = trimmed
-        try DurableFile.createDirectories(trimmed)
+        if create { try DurableFile.createDirectories(trimmed) }
     }
 
     /// The two lowercase hex digits that name `id`'s shard.
