@@ -58,7 +58,9 @@ import Testing
         DaemonFigures(
             running: running, pid: 4242, startedAt: now.addingTimeInterval(-100), updatedAt: now, workers: 2,
             workerBusySeconds: 50, imagesPerMinute: 12.5, encodes: 2, encodeSeconds: 2,
-            failedByCode: [.notAnImage: 2, .corruptImage: 1, .tooLarge: 0])
+            failedByCode: [.notAnImage: 2, .corruptImage: 1, .tooLarge: 0], memoryBudget: 1_500_000_000,
+            memoryReserved: 900_000_000, waitingForMemory: 2,
+            paused: "the store directory /r/store has no .facewatch-root marker (not mounted, or moved away?)")
     }
 
     @Test func publishedFiguresReadBackFromAReadOnlyLedger() throws {
@@ -96,8 +98,13 @@ import Testing
             lines.contains { $0.hasPrefix("workers:  2, busy 25% of the time since the start 100s ago") }, "\(lines)")
         #expect(lines.contains("encoding: 1.00 s per file on average (2 files)"))
         #expect(lines.contains("failures: not_an_image 2, corrupt_image 1"))
+        #expect(
+            lines.contains("memory:   900 MB of a 1500 MB budget reserved by images being encoded, 2 waiting for it"),
+            "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("paused:   taking and encoding no files: the store directory") })
         let json = report.json.pretty()
         #expect(json.contains("\"workers\": 2") && json.contains("\"not_an_image\": 2"), "\(json)")
+        #expect(json.contains("\"memory_reserved_bytes\": 900000000"), "\(json)")
 
         // Counts that do not add up to the ledger's are not shown; a stopped daemon has no workers.
         var later = counts
