@@ -1,8 +1,9 @@
-// facewatch-bench-root ROOT COUNT: writes a ledger of COUNT final records into ROOT/db, as a root
-// that many files went through and whose daemon then stopped gracefully, for `make bench` to time
-// a daemon's start on it. Nine in ten records are completed with one face, one in ten failed (the
-// failure codes in turn). No store files or result documents are made: after a graceful stop a
-// start reads neither before it is ready (the documents are written again in the background).
+// facewatch-bench-root ROOT COUNT: writes a ledger of COUNT final records into ROOT/db and their
+// result documents into ROOT/results, as a root that many files went through and whose daemon then
+// stopped gracefully, for `make bench` to time a daemon's start on it. Nine in ten records are
+// completed with one face, one in ten failed (the failure codes in turn). The documents are written
+// without fsync (a fixture, not a daemon's work); no store files are made: after a graceful stop a
+// start does not scan the store.
 import FaceCore
 import FaceLedger
 import Foundation
@@ -21,6 +22,8 @@ func hex(_ count: Int) -> String {
 do {
     try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
     let ledger = try Ledger(directory: root.appendingPathComponent("db", isDirectory: true))
+    let results = root.appendingPathComponent("results", isDirectory: true)
+    try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
     let start = Date(timeIntervalSinceNow: -Double(count))
     var written = 0
     while written < count {
@@ -48,12 +51,21 @@ do {
             batch.append(record)
         }
         try ledger.importFinal(batch)
+        for record in batch {
+            let text = Array((record.resultDocument().json.serialized() + "\n").utf8)
+            let path = results.appendingPathComponent(record.id.uuidString.lowercased() + ".json").path
+            // Plain open and write: Foundation's file writes go through a temporary file and a rename.
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let wrote = fd < 0 ? -1 : text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if fd >= 0 { close(fd) }
+            guard wrote == text.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        }
         written += batch.count
     }
     // One run that ended gracefully: the next start is not an unclean one (no store scan).
     let run = try ledger.beginRun(previousDiedOfFault: false)
     try ledger.endRun(run.incarnation)
-    print("facewatch-bench-root: \(written) records in \(root.path)/db")
+    print("facewatch-bench-root: \(written) records in \(root.path)/db, their documents in \(results.path)")
 } catch {
     FileHandle.standardError.write(Data("facewatch-bench-root: \(error)\n".utf8))
     exit(1)

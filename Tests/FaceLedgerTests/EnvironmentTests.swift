@@ -206,7 +206,7 @@ import Testing
         #expect(try ledger.completedRecord(sha256: done.source.sha256) == done)
         #expect(try ledger.indexSizes() == (120, 120, 40, 40))  // the stale by_time entry is gone
         let tallies = try ledger.finalTalliesCheck()
-        #expect(tallies.stored == tallies.recomputed)
+        #expect(FinalTalliesTests.agree(tallies.stored, tallies.recomputed))
         #expect(try allRecords(ledger).map(\.id) == QueryTests.creationOrder(records).map(\.id))
         // The migrated database works as any other.
         let next = records.first { $0.status == .created }!

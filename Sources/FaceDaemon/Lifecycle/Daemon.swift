@@ -79,6 +79,8 @@ public final class Daemon: Sendable {
     private let group = Mutex<ServiceGroup?>(nil)
     /// Set when a batch moved into the store could not be recorded (see `endRun`).
     private let unrecordedFiles = Mutex(false)
+    /// Yields once the daemon has said it is ready (the documents check waits for it).
+    private let readiness = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     /// Pools replaced by a reload, finishing their files before they stop.
     private let retiring = Mutex<[Task<Void, Never>]>([])
 
@@ -159,6 +161,9 @@ public final class Daemon: Sendable {
         running.withLock { $0 = parts.pipeline }
         watchBox.withLock { $0 = parts.watch }
         let documentsTask = Task {
+            // After READY: reading every document must not delay it.
+            var ready = self.readiness.stream.makeAsyncIterator()
+            _ = await ready.next()
             // Not into a results directory that is away (an empty mount point): wait for it.
             while parts.watch.pausedReason != nil, !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
             await self.rewriteDocuments(parts.reconciler)
@@ -386,6 +391,7 @@ public final class Daemon: Sendable {
             "ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))"
         )
         hooks.ready(status)
+        readiness.continuation.yield()
     }
 
     /// Takes batches from the inbox into the ledger until the feed stops; returns after the commit

@@ -388,7 +388,7 @@ public actor Pipeline {
                         "retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 }
                 if case .failure(let failure) = result, let why = await transientCause(failure) {
-                    await retryLater(id, because: why)
+                    await retryLater(id, because: why.cause, rootAway: why.rootAway)
                     return
                 }
                 retries[id] = nil
@@ -411,19 +411,20 @@ public actor Pipeline {
 
     /// Why a failure is not the file's final result (nil when it is): a transient `errno`, or a
     /// file missing while a root directory is away.
-    private func transientCause(_ failure: Failure) async -> String? {
-        if TransientRetry.isTransient(failure) { return failure.message }
+    private func transientCause(_ failure: Failure) async -> (cause: String, rootAway: Bool)? {
+        if TransientRetry.isTransient(failure) { return (failure.message, false) }
         guard failure.code == .ioError, failure.systemError == ENOENT else { return nil }
         let watch = self.watch
-        return await BlockingIO.run { watch.recheck() }
+        return await BlockingIO.run { watch.recheck() }.map { ($0, true) }
     }
 
-    /// Leaves a record `created` and takes it again after the backoff. Its attempt marker is
-    /// withdrawn, so that a death while it waits is not charged to it.
-    private func retryLater(_ id: UUID, because cause: String) async {
-        let retry = retries[id, default: 0] + 1
+    /// Leaves a record `created` and takes it again after the backoff (a second while a root
+    /// directory is away: nothing starts before it is back anyway). Its attempt marker is withdrawn,
+    /// so that a death while it waits is not charged to it.
+    private func retryLater(_ id: UUID, because cause: String, rootAway: Bool) async {
+        let retry = rootAway ? retries[id, default: 0] : retries[id, default: 0] + 1
         retries[id] = retry
-        let delay = TransientRetry.delay(retry: retry)
+        let delay = rootAway ? TransientRetry.delay(retry: 1) : TransientRetry.delay(retry: retry)
         let ledger = self.ledger
         let withdrawn = await BlockingIO.run { () -> LedgerError? in
             do throws(LedgerError) {
