@@ -334,10 +334,13 @@ extension ServiceIntegration {
             }
             previous?.cancel()
             guard let step, notifier.isEnabled else { return }
+            // The first one at once: a step may end before a task would have run.
+            send([.extendTimeout(.seconds(30)), .status(step)], what: "EXTEND_TIMEOUT_USEC")
             let heartbeat = Task { [self] in
                 while !Task.isCancelled {
-                    send([.extendTimeout(.seconds(30)), .status(step)], what: "EXTEND_TIMEOUT_USEC")
                     try? await Task.sleep(for: .seconds(10))
+                    guard !Task.isCancelled else { return }
+                    send([.extendTimeout(.seconds(30)), .status(step)], what: "EXTEND_TIMEOUT_USEC")
                 }
             }
             state.withLock { $0.startupHeartbeat = heartbeat }
