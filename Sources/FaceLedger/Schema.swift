@@ -37,6 +37,9 @@ enum MetaKey {
     /// `DaemonFigures`: what the running daemon publishes for `facewatch status`. Optional: a ledger no
     /// daemon has served yet has none, and no schema version depends on it.
     static let daemonFigures = Array("daemon_figures".utf8)
+    /// Empty; present when the last run ended gracefully with every final record's document written
+    /// (`Ledger.endRun`), so the next start need not check them. `beginRun` removes it.
+    static let documentsComplete = Array("documents_complete".utf8)
     /// `FinalTallies`: failures by code and engine runs of the final records (schema version 2).
     static let finalTallies = Array("final_tallies".utf8)
 }

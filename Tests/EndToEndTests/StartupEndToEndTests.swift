@@ -54,4 +54,25 @@ struct StartupEndToEndTests {
         #expect(await eventually(timeout: .seconds(60)) { root.documentCount() == 1 }, "\(daemon.log)")
         #expect(try root.documents().first?.source?.name == "late.png")
     }
+
+    @Test func aDocumentDeletedWhileTheDaemonWasStoppedIsWrittenAgain() async throws {
+        let root = TestRoot("documents")
+        let first = try root.startDaemon()
+        let staging = root.staging()
+        for i in 0..<3 {
+            write(TinyPNG.make(width: 50, height: 40, seed: 60 + i), to: staging + "/d\(i).png")
+            #expect(rename(staging + "/d\(i).png", root.inbox + "/d\(i).png") == 0)
+        }
+        #expect(await eventually(timeout: .seconds(60)) { root.documentCount() == 3 })
+        first.stop()
+        let documents = try root.documents()
+        let removed = try #require(documents.first?.id)
+        #expect(unlink(root.results + "/" + removed + ".json") == 0)
+
+        // A graceful stop owed no document, but the directory now lacks one: they are checked.
+        let daemon = try root.startDaemon()
+        defer { daemon.stop() }
+        #expect(await eventually(timeout: .seconds(30)) { root.documentCount() == 3 }, "\(daemon.log)")
+        #expect(daemon.log.contains("rewrote missing result documents count=1"))
+    }
 }

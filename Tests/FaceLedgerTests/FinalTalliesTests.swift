@@ -123,3 +123,21 @@ extension FinalTalliesTests {
         #expect(throws: LedgerError.self) { try ledger.importFinal([records[0]]) }
     }
 }
+
+extension FinalTalliesTests {
+    @Test func aGracefulEndWithEveryDocumentWrittenIsToldToTheNextStartOnly() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Ledger(directory: dir.db)
+        let first = try ledger.beginRun(previousDiedOfFault: false)
+        #expect(!first.documentsComplete)
+        try ledger.endRun(first.incarnation, documentsComplete: true)
+        let second = try ledger.beginRun(previousDiedOfFault: false)
+        #expect(second.documentsComplete && second.previousEndedCleanly == true)
+        // The second run dies: the third start must check the documents again.
+        let third = try ledger.beginRun(previousDiedOfFault: false)
+        #expect(!third.documentsComplete && third.previousEndedCleanly == false)
+        // A graceful end that owes documents says so too.
+        try ledger.endRun(third.incarnation, documentsComplete: false)
+        #expect(try !ledger.beginRun(previousDiedOfFault: false).documentsComplete)
+    }
+}

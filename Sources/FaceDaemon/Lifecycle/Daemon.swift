@@ -77,6 +77,9 @@ public final class Daemon: Sendable {
     private let watchBox = Mutex<RootWatch?>(nil)
     /// The group of the running daemon, for a stop request to shut down.
     private let group = Mutex<ServiceGroup?>(nil)
+    /// Whether every final record's document is known to be written: the previous run said so, or
+    /// this run's check finished; cleared when a document cannot be written (see `endRun`).
+    private let documentsComplete = Mutex(false)
     /// Set when a batch moved into the store could not be recorded (see `endRun`).
     private let unrecordedFiles = Mutex(false)
     /// Yields once the daemon has said it is ready (the documents check waits for it).
@@ -166,7 +169,16 @@ public final class Daemon: Sendable {
             _ = await ready.next()
             // Not into a results directory that is away (an empty mount point): wait for it.
             while parts.watch.pausedReason != nil, !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
-            await self.rewriteDocuments(parts.reconciler)
+            guard !Task.isCancelled else { return }
+            // After a graceful stop that owed no document, one document per final record in the
+            // directory is enough: no document is opened. Otherwise every one is checked.
+            if parts.documentsWereComplete, await BlockingIO.run({ Self.oneDocumentPerFinalRecord(parts) }) {
+                self.documentsComplete.withLock { $0 = true }
+                return
+            }
+            if await self.rewriteDocuments(parts.reconciler) {
+                self.documentsComplete.withLock { $0 = true }
+            }
         }
         let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
         defer {
@@ -223,6 +235,8 @@ public final class Daemon: Sendable {
         let incarnation: UInt64
         /// Whether the store, results and db directories are the root's (`DirectoryIdentity`).
         let watch: RootWatch
+        /// The previous run ended gracefully with every document written (`Ledger.RunStart`).
+        let documentsWereComplete: Bool
     }
 
     private func setUp(_ configuration: DaemonConfiguration) throws(StartError) -> Parts {
@@ -355,7 +369,7 @@ public final class Daemon: Sendable {
         return Parts(
             ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
             stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation,
-            watch: watch)
+            watch: watch, documentsWereComplete: run.previousEndedCleanly == true && run.documentsComplete)
     }
 
     /// Writes the document of a record failed outside the pipeline (not a regular file) and counts it.
@@ -365,6 +379,7 @@ public final class Daemon: Sendable {
         do {
             try results.write(record)
         } catch {
+            documentsComplete.withLock { $0 = false }
             logger.error(
                 "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)"
             )
@@ -451,9 +466,20 @@ public final class Daemon: Sendable {
         }
     }
 
-    private func rewriteDocuments(_ reconciler: Reconciler) async {
+    /// Whether the results directory holds as many documents as the ledger has final records (its
+    /// names are read, no file is opened).
+    private static func oneDocumentPerFinalRecord(_ parts: Parts) -> Bool {
+        guard let stats = try? parts.ledger.stats(),
+            let names = try? DirectoryReader.stringNames(in: parts.results.directory)
+        else { return false }
+        let documents = names.count { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+        return documents == (stats.counts[.completed] ?? 0) + (stats.counts[.failed] ?? 0)
+    }
+
+    /// Checks every final record's document and writes the missing ones; true when all are written.
+    private func rewriteDocuments(_ reconciler: Reconciler) async -> Bool {
         let logger = self.logger
-        await BlockingIO.run {
+        return await BlockingIO.run { () -> Bool in
             var report = Reconciler.Report()
             do {
                 try reconciler.rewriteDocuments(report: &report)
@@ -462,8 +488,10 @@ public final class Daemon: Sendable {
                         "rewrote missing result documents \(LogField.pair("count", String(report.documentsRewritten))) \(LogField.pair("checked", String(report.finalRecords)))"
                     )
                 }
+                return report.documentsFailed == 0
             } catch {
                 logger.error("cannot check result documents: \(error)")
+                return false
             }
         }
     }
@@ -552,10 +580,14 @@ public final class Daemon: Sendable {
     /// Records in the ledger that this run stopped because it was asked to: what it leaves in flight
     /// is charged nothing at the next start. Not when some files in the store have no record yet:
     /// the next start then scans the store, as after a crash.
-    func endRun(_ parts: Parts) {
+    ///
+    /// `documentsOwed`: the pipeline's documents not written yet (nil: unknown). With none, and every
+    /// other document known to be written, the next start does not check them.
+    func endRun(_ parts: Parts, documentsOwed: Int? = nil) {
         guard !unrecordedFiles.withLock({ $0 }) else { return }
+        let complete = documentsOwed == 0 && documentsComplete.withLock { $0 }
         do {
-            try parts.ledger.endRun(parts.incarnation)
+            try parts.ledger.endRun(parts.incarnation, documentsComplete: complete)
         } catch {
             logger.error("cannot record the graceful stop (files in flight will run alone at the next start): \(error)")
         }

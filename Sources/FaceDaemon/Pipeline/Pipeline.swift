@@ -443,6 +443,9 @@ public actor Pipeline {
         finished(id, retryAfter: delay)
     }
 
+    /// Final records whose document is not written yet.
+    public var owedDocumentCount: Int { owedDocuments.count }
+
     /// Writes the documents owed (see `publish`); called once a second while the root is in place.
     public func writeOwedDocuments() async {
         guard !owedDocuments.isEmpty, watch.pausedReason == nil else { return }
