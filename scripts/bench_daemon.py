@@ -28,7 +28,7 @@ disk the daemon will use: fsync costs are part of what is measured) and stops it
     completed with a face, 1 in 10 failed; their result documents too) and stopped gracefully, and
     on an empty root, --startup-runs starts of each, alternating (after one untimed start of each,
     which writes the identity markers). The debug log gives the part before the model load: from
-    `starting` to the ledger's tallies read. Target: under 1 s.
+    `starting` to `loading the models`. Target: under 1 s.
 (e) memory: --memory-images (3) 50-megapixel PNGs (8160 x 6120, made here) and 6 small ones into a
     daemon with 2 workers and --memory-budget (1.5 GB); VmHWM minus the RSS at READY is compared
     with the budget, and metrics.prom's memory gauges (reserved, images waiting) are sampled.
@@ -688,8 +688,8 @@ def bench_startup(a, work, out_dir, summary):
           f"most of a start is loading the models")
     known = [s for s in ledger_part if s is not None]
     if known:
-        print(f"  from the daemon's `starting` line to its ledger's tallies read (lock, directories, markers, "
-              f"ledger open, run, tallies): median {1000 * statistics.median(known):.0f} ms")
+        print(f"  from the daemon's `starting` line to `loading the models` (lock, directories, markers, ledger, "
+              f"run, tallies): median {1000 * statistics.median(known):.0f} ms")
     label = f"(d) start to READY, {count:,}-record root"
     figure(label, f"{big:.3f} s", "< 1 s", big < 1.0)
     summary.append((label, f"{big:.3f} s", "< 1 s", big < 1.0))
@@ -703,14 +703,15 @@ def log_time(line):
 
 
 def ledger_seconds(log_path):
-    """From `starting` to `metrics took the ledger's tallies` in a daemon's debug log, or None."""
+    """From `starting` to `loading the models` in a daemon's debug log (everything a start does before
+    the model load: lock, directories, markers, ledger, run, tallies, store), or None."""
     start = done = None
     try:
         with open(log_path, errors="replace") as handle:
             for line in handle:
                 if start is None and " info starting " in line:
                     start = log_time(line)
-                elif done is None and "metrics took the ledger's tallies" in line:
+                elif done is None and "debug loading the models" in line:
                     done = log_time(line)
     except (OSError, ValueError, IndexError):
         return None

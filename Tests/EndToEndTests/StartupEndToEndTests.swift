@@ -73,6 +73,8 @@ struct StartupEndToEndTests {
         let daemon = try root.startDaemon()
         defer { daemon.stop() }
         #expect(await eventually(timeout: .seconds(30)) { root.documentCount() == 3 }, "\(daemon.log)")
-        #expect(daemon.log.contains("rewrote missing result documents count=1"))
+        #expect(
+            await eventually(timeout: .seconds(30)) { daemon.log.contains("rewrote missing result documents count=1") },
+            "\(daemon.log)")
     }
 }

@@ -309,10 +309,12 @@ public final class Daemon: Sendable {
         // Only an unclean stop (or a run that could not record a batch: it does not end cleanly)
         // leaves store files without records, so after a graceful one the scan is skipped and
         // start-up does not grow with the store.
-        reconciler.removeTemporaryDocuments()
         var report = Reconciler.Report()
         var orphanFinals: [LedgerRecord] = []
         if run.previousEndedCleanly != true {
+            // Only a crash leaves half-written documents; listing a large results directory is not
+            // free, so a start after a graceful stop does not.
+            if !problems.contains(where: { $0.directory.role == "results" }) { reconciler.removeTemporaryDocuments() }
             if storeAway {
                 throw .setup("cannot scan the store after an unclean stop: \(DirectoryIdentity.describe(problems))")
             }
@@ -330,6 +332,7 @@ public final class Daemon: Sendable {
         }
 
         let pool: EncoderPool
+        logger.debug("loading the models")
         do {
             let directory = try FaceModels.locate(explicit: configuration.models)
             let models = try FaceModels(directory: directory, options: configuration.encoder)
