@@ -15,6 +15,8 @@ let package = Package(
     name: "facewatch",
     products: [
         .executable(name: "facewatch", targets: ["facewatch"]),
+        // `make bench` only: a ledger of many records, to time a daemon's start on it.
+        .executable(name: "facewatch-bench-root", targets: ["BenchRoot"]),
         .library(name: "FaceEncoding", targets: ["FaceEncoding"]),
         .library(name: "FaceDaemon", targets: ["FaceDaemon"]),
         .library(name: "FaceClient", targets: ["FaceClient"]),
@@ -80,6 +82,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "BenchRoot", dependencies: ["FaceCore", "FaceLedger"]),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(
             name: "FaceEncodingTests",

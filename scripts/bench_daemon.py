@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`, daemon part: `facewatch serve` measured against the figures of its issue.
 
-    bench_daemon.py --facewatch BINARY DIR [--files 10000] [--min-seconds 30] [--parts a,b,c]
+    bench_daemon.py --facewatch BINARY DIR [--files 10000] [--min-seconds 30] [--parts a,b,c,d,e]
 
 Each part runs a real daemon on a fresh root of its own (under --work, which should be on the
 disk the daemon will use: fsync costs are part of what is measured) and stops it with SIGTERM.
@@ -23,6 +23,15 @@ disk the daemon will use: fsync costs are part of what is measured) and stops it
     until every result document exists gives images/s. Runs alternate (1, 2, 2, 1 by default) and the
     best run of each counts, so a burst of other work on the machine does not decide the ratio.
     Target: 2 workers at 1.9x or more.
+(d) start-up: the time from exec to the READY=1 datagram on $NOTIFY_SOCKET (a socket of ours), on a
+    root of --startup-records (100,000) final records written by `facewatch-bench-root` (9 in 10
+    completed with a face, 1 in 10 failed; their result documents too) and stopped gracefully, and
+    on an empty root, --startup-runs starts of each, alternating (after one untimed start of each,
+    which writes the identity markers). The debug log gives the part before the model load: from
+    `starting` to `loading the models`. Target: under 1 s.
+(e) memory: --memory-images (3) 50-megapixel PNGs (8160 x 6120, made here) and 6 small ones into a
+    daemon with 2 workers and --memory-budget (1.5 GB); VmHWM minus the RSS at READY is compared
+    with the budget, and metrics.prom's memory gauges (reserved, images waiting) are sampled.
 
 Not a test: the figures depend on the machine and on what else runs on it (the load average is
 printed at the start and at the end). Exit status 0 even when a target is missed; 1 when something
@@ -35,6 +44,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -598,6 +608,213 @@ def bench_scaling(a, work, out_dir, files, one_pass_seconds, summary):
 
 
 # ---------------------------------------------------------------------------------------------
+# (d) start-up
+
+
+def time_to_ready(binary, root, args, log_path, timeout):
+    """Starts `facewatch serve` with $NOTIFY_SOCKET on a socket of ours; returns (the process, its
+    log file, seconds from exec to the READY=1 datagram)."""
+    sock_path = os.path.join(os.path.dirname(log_path), f"notify-{os.getpid()}-{time.monotonic_ns()}.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(sock_path)
+    listener.settimeout(0.5)
+    log = open(log_path, "w")
+    environment = dict(os.environ, NOTIFY_SOCKET=sock_path)
+    start = time.perf_counter()
+    process = subprocess.Popen([binary, "serve", "--root", root, *args], stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=log, env=environment)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                message = listener.recv(4096).decode(errors="replace")
+            except socket.timeout:
+                if process.poll() is not None:
+                    raise BenchError(f"facewatch serve exited with status {process.returncode} before READY=1")
+                continue
+            if "READY=1" in message.split("\n"):
+                return process, log, time.perf_counter() - start
+        raise BenchError(f"no READY=1 within {timeout:.0f} s")
+    finally:
+        listener.close()
+        os.unlink(sock_path)
+
+
+def stop_process(process, log):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise BenchError("facewatch serve did not stop after SIGTERM (killed)")
+    finally:
+        log.close()
+
+
+def bench_startup(a, work, out_dir, summary):
+    count = a.startup_records
+    print(f"\n(d) start-up: time from exec to READY=1 ($NOTIFY_SOCKET) on a root with {count:,} records (made by "
+          f"facewatch-bench-root, stopped gracefully) and on an empty root, {a.startup_runs} starts of each, "
+          f"alternating", flush=True)
+    if not os.access(a.bench_root, os.X_OK):
+        raise BenchError(f"{a.bench_root} is missing: swift build -c release --product facewatch-bench-root")
+    root = os.path.join(work, "startup")
+    empty_root = os.path.join(work, "startup-empty")
+    made = time.perf_counter()
+    result = subprocess.run([a.bench_root, root, str(count)], capture_output=True, text=True, timeout=a.timeout * 4)
+    if result.returncode != 0:
+        raise BenchError(f"facewatch-bench-root failed: {result.stderr.strip()}")
+    print(f"  {result.stdout.strip()} ({time.perf_counter() - made:.1f} s)")
+    # The first start of each root writes the identity markers (the generated root was made before
+    # them): not timed.
+    for name, path in (("big", root), ("empty", empty_root)):
+        process, log, _ = time_to_ready(a.facewatch, path, [], os.path.join(out_dir, f"daemon-startup-{name}-0.log"),
+                                        a.timeout)
+        stop_process(process, log)
+    times = {"big": [], "empty": []}
+    ledger_part = []
+    for run in range(1, a.startup_runs + 1):
+        for name, path in (("big", root), ("empty", empty_root)):
+            log_path = os.path.join(out_dir, f"daemon-startup-{name}-{run}.log")
+            process, log, seconds = time_to_ready(a.facewatch, path, ["--log-level", "debug"], log_path, a.timeout)
+            stop_process(process, log)
+            times[name].append(seconds)
+            if name == "big":
+                ledger_part.append(ledger_seconds(log_path))
+    big, empty = statistics.median(times["big"]), statistics.median(times["empty"])
+    print(f"  {count:,} records: {', '.join(f'{s:.3f}' for s in times['big'])} s (median {big:.3f} s)")
+    print(f"  empty root:     {', '.join(f'{s:.3f}' for s in times['empty'])} s (median {empty:.3f} s); "
+          f"most of a start is loading the models")
+    known = [s for s in ledger_part if s is not None]
+    if known:
+        print(f"  from the daemon's `starting` line to `loading the models` (lock, directories, markers, ledger, "
+              f"run, tallies): median {1000 * statistics.median(known):.0f} ms")
+    label = f"(d) start to READY, {count:,}-record root"
+    figure(label, f"{big:.3f} s", "< 1 s", big < 1.0)
+    summary.append((label, f"{big:.3f} s", "< 1 s", big < 1.0))
+    print(f"  {'(d) the same, empty root':<44} {empty:>12.3f} s")
+
+
+def log_time(line):
+    """Seconds since the epoch of a log line's ISO timestamp (`2026-11-29T08:44:32.217Z ...`)."""
+    stamp = line.split(" ", 1)[0].rstrip("Z")
+    return time.mktime(time.strptime(stamp.split(".")[0], "%Y-%m-%dT%H:%M:%S")) + float("0." + stamp.split(".")[1])
+
+
+def ledger_seconds(log_path):
+    """From `starting` to `loading the models` in a daemon's debug log (everything a start does before
+    the model load: lock, directories, markers, ledger, run, tallies, store), or None."""
+    start = done = None
+    try:
+        with open(log_path, errors="replace") as handle:
+            for line in handle:
+                if start is None and " info starting " in line:
+                    start = log_time(line)
+                elif done is None and "debug loading the models" in line:
+                    done = log_time(line)
+    except (OSError, ValueError, IndexError):
+        return None
+    return done - start if start is not None and done is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# (e) peak memory under the budget
+
+
+def gradient_png(path, width, height, seed):
+    """A width x height RGB PNG of shifting gradients (no faces), distinct for each seed; written
+    row by row through zlib, so a 50-megapixel image costs no more memory here than one row."""
+    base = bytes((x * 7 + seed * 31) & 0xFF for x in range(3 * width + 256))
+    compressor = zlib.compressobj(1)
+    chunks = []
+    for y in range(height):
+        offset = (y + seed) % 256
+        chunks.append(compressor.compress(b"\x00" + base[offset:offset + 3 * width]))
+    chunks.append(compressor.flush())
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        handle.write(chunk(b"IDAT", b"".join(chunks)))
+        handle.write(chunk(b"IEND", b""))
+
+
+def metric(path, name):
+    try:
+        with open(path) as handle:
+            for line in handle:
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def bench_memory(a, work, out_dir, summary):
+    big, (width, height) = a.memory_images, (8160, 6120)
+    budget = a.memory_budget
+    print(f"\n(e) memory: {big} images of {width} x {height} ({width * height / 1e6:.0f} megapixels) and 6 small "
+          f"ones into a daemon with 2 workers and --memory-budget {budget:,}; VmHWM against the budget", flush=True)
+    root = os.path.join(work, "memory")
+    staging = os.path.join(work, "memory-staging")
+    os.makedirs(staging)
+    names = []
+    made = time.perf_counter()
+    for index in range(big):
+        name = f"big-{index}.png"
+        gradient_png(os.path.join(staging, name), width, height, index)
+        names.append(name)
+    for index in range(6):
+        name = f"small-{index}.png"
+        with open(os.path.join(staging, name), "wb") as handle:
+            handle.write(tiny_png(900_000 + index, size=64))
+        names.append(name)
+    print(f"  images made in {time.perf_counter() - made:.1f} s", flush=True)
+    os.sync()
+    daemon = Daemon(a.facewatch, root, os.path.join(out_dir, "daemon-memory.log"),
+                    ["--workers", "2", "--memory-budget", str(budget), "--no-dedup"])
+    sampler = None
+    metrics = os.path.join(root, "metrics.prom")
+    reserved_peak = waiting_peak = 0.0
+    try:
+        daemon.start()
+        base_kib = daemon.memory_kib()[0]
+        sampler = MemorySampler(daemon)
+        sampler.start()
+        start = time.perf_counter()
+        for name in names[:2] + names[big:big + 3] + names[2:big] + names[big + 3:]:
+            os.rename(os.path.join(staging, name), os.path.join(daemon.inbox, name))
+        deadline = time.monotonic() + a.timeout * 4
+        while count_results(daemon.results) < len(names):
+            if time.monotonic() > deadline or daemon.process.poll() is not None:
+                raise BenchError(f"not every image finished:\n{daemon.log_tail()}")
+            reserved_peak = max(reserved_peak, metric(metrics, "facewatch_memory_reserved_bytes") or 0)
+            waiting_peak = max(waiting_peak, metric(metrics, "facewatch_images_waiting_for_memory") or 0)
+            time.sleep(0.1)
+        wall = time.perf_counter() - start
+        sampler.stop()
+    finally:
+        if sampler is not None and sampler.is_alive():
+            sampler.stop()
+        daemon.stop()
+    hwm = sampler.hwm * 1024
+    base = base_kib * 1024
+    over_base = hwm - base
+    print(f"  {len(names)} images in {wall:.1f} s; RSS when ready {base / 1e6:.0f} MB, VmHWM {hwm / 1e6:.0f} MB "
+          f"(base + {over_base / 1e6:.0f} MB); metrics.prom showed up to {reserved_peak / 1e6:.0f} MB reserved and "
+          f"{waiting_peak:.0f} images waiting for the budget")
+    label = "(e) VmHWM minus RSS at READY, vs the budget"
+    value = f"{over_base / 1e6:.0f} MB"
+    target = f"<= {budget / 1e6:.0f} MB"
+    figure(label, value, target, over_base <= budget)
+    summary.append((label, value, target, over_base <= budget))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main():
@@ -610,7 +827,13 @@ def main():
     ap.add_argument("--latency-drops", type=int, default=15, help="measured drops in the latency part")
     ap.add_argument("--scaling-rounds", type=int, default=2,
                     help="scaling runs of each worker count, alternating (2: 1, 2, 2, 1)")
-    ap.add_argument("--parts", default="a,b,c", help="which parts to run (a,b,c)")
+    ap.add_argument("--parts", default="a,b,c,d,e", help="which parts to run (a,b,c,d,e)")
+    ap.add_argument("--bench-root", help="the facewatch-bench-root binary (default: next to --facewatch)")
+    ap.add_argument("--startup-records", type=int, default=100_000, help="records of the start-up root (100000)")
+    ap.add_argument("--startup-runs", type=int, default=5, help="timed starts of each root (5)")
+    ap.add_argument("--memory-images", type=int, default=3, help="50-megapixel images of the memory part (3)")
+    ap.add_argument("--memory-budget", type=int, default=1_500_000_000,
+                    help="--memory-budget of the memory part, bytes (1500000000)")
     ap.add_argument("--timeout", type=float, default=300.0, help="longest wait for one step, seconds")
     ap.add_argument("--work", default=".cache/bench/daemon-roots",
                     help="where daemon roots are made (removed afterwards); on the disk being measured")
@@ -619,6 +842,7 @@ def main():
     a = ap.parse_args()
     parts = {p.strip() for p in a.parts.split(",") if p.strip()}
     a.facewatch = os.path.abspath(a.facewatch)
+    a.bench_root = os.path.abspath(a.bench_root or os.path.join(os.path.dirname(a.facewatch), "facewatch-bench-root"))
     if not os.path.isdir(a.dir):
         sys.exit(f"bench-daemon: {a.dir} is not a folder")
     if not os.access(a.facewatch, os.X_OK):
@@ -648,6 +872,10 @@ def main():
             bench_ingest(a, work, out_dir, summary)
         if "c" in parts:
             bench_scaling(a, work, out_dir, files, one_pass, summary)
+        if "d" in parts:
+            bench_startup(a, work, out_dir, summary)
+        if "e" in parts:
+            bench_memory(a, work, out_dir, summary)
     except BenchError as error:
         print(f"bench-daemon: error: {error}", file=sys.stderr, flush=True)
         return 1

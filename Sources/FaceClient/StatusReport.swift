@@ -75,6 +75,15 @@ public struct StatusReport: Sendable {
     /// add up to the ledger's failed count: figures published before the last failures do not).
     private func figureLines(_ figures: DaemonFigures, now: Date) -> [String] {
         var lines: [String] = []
+        if daemonPID != nil, figures.running, let paused = figures.paused {
+            lines.append("paused:   taking and encoding no files: \(paused)")
+        }
+        if daemonPID != nil, figures.running, figures.memoryBudget > 0 {
+            var text =
+                "memory:   \(Self.megabytes(figures.memoryReserved)) of a \(Self.megabytes(figures.memoryBudget)) budget reserved by images being encoded"
+            if figures.waitingForMemory > 0 { text += ", \(figures.waitingForMemory) waiting for it" }
+            lines.append(text)
+        }
         if daemonPID != nil, figures.running {
             var text = "workers:  \(figures.workers)"
             let available = Double(figures.workers) * figures.updatedAt.timeIntervalSince(figures.startedAt)
@@ -129,6 +138,10 @@ public struct StatusReport: Sendable {
             ("worker_busy_seconds", .double(figures.workerBusySeconds)),
             ("encodes", .int(Int64(figures.encodes))),
             ("encode_seconds", .double(figures.encodeSeconds)),
+            ("memory_budget_bytes", .int(Int64(figures.memoryBudget))),
+            ("memory_reserved_bytes", .int(Int64(figures.memoryReserved))),
+            ("images_waiting_for_memory", .int(Int64(figures.waitingForMemory))),
+            ("paused", figures.paused.map { .string($0) } ?? .null),
             (
                 "failed_by_code",
                 .object(
@@ -137,6 +150,11 @@ public struct StatusReport: Sendable {
                     })
             ),
         ])
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        bytes >= 10_000_000_000
+            ? String(format: "%.1f GB", Double(bytes) / 1e9) : String(format: "%.0f MB", Double(bytes) / 1e6)
     }
 
     static func age(_ seconds: TimeInterval) -> String {

@@ -25,10 +25,24 @@ public enum FailureCode: String, Codable, Sendable, CaseIterable {
 public struct Failure: Error, Codable, Sendable, Equatable, CustomStringConvertible {
     public var code: FailureCode
     public var message: String
+    /// The `errno` behind an `io_error`, when a system call gave one: the daemon retries the
+    /// transient ones instead of recording them. Not part of any stored or JSON form.
+    public var systemError: Int32?
 
-    public init(_ code: FailureCode, _ message: String) {
+    public init(_ code: FailureCode, _ message: String, systemError: Int32? = nil) {
         self.code = code
         self.message = message
+        self.systemError = systemError
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case code, message
+    }
+
+    /// Equal when code and message are: the `errno` is not kept, so a stored failure equals the one
+    /// it was made from.
+    public static func == (a: Failure, b: Failure) -> Bool {
+        a.code == b.code && a.message == b.message
     }
 
     public var description: String { "\(code.rawValue): \(message)" }

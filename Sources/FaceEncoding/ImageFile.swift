@@ -17,13 +17,14 @@ public enum ImageFile {
         guard fd >= 0 else {
             let code = errno
             if code == ENXIO { return .failure(Failure(.notARegularFile, "\(path) is a socket or device")) }
-            return .failure(Failure(.ioError, "cannot open \(path): \(describe(code))"))
+            return .failure(Failure(.ioError, "cannot open \(path): \(describe(code))", systemError: code))
         }
         defer { close(fd) }
 
         var status = stat()
         guard fstat(fd, &status) == 0 else {
-            return .failure(Failure(.ioError, "cannot stat \(path): \(describe(errno))"))
+            let code = errno
+            return .failure(Failure(.ioError, "cannot stat \(path): \(describe(code))", systemError: code))
         }
         guard (status.st_mode & S_IFMT) == S_IFREG else {
             return .failure(Failure(.notARegularFile, "\(path) is \(kind(of: status.st_mode)), not a regular file"))
@@ -44,7 +45,7 @@ public enum ImageFile {
             if count < 0 {
                 let code = errno
                 if code == EINTR { continue }
-                return .failure(Failure(.ioError, "cannot read \(path): \(describe(code))"))
+                return .failure(Failure(.ioError, "cannot read \(path): \(describe(code))", systemError: code))
             }
             if count == 0 { break }
             filled += count

@@ -9,11 +9,13 @@ import Foundation
 /// the daemon's figures with the ledger's counters in one place, whether or not the daemon still
 /// runs. Whether a daemon holds the root *now* is the root lock's answer, not this value's.
 ///
-/// Value format 1 (little-endian): u8 format = 1; u8 running; i32 pid; f64 started at, updated at
+/// Value format 2 (little-endian): u8 format = 2; u8 running; i32 pid; f64 started at, updated at
 /// (seconds since 1970); u32 workers; f64 worker busy seconds, images per minute; u64 engine runs;
-/// f64 engine seconds; u32 number of codes, then per code a string and a u64 count.
+/// f64 engine seconds; u32 number of codes, then per code a string and a u64 count; then u64 memory
+/// budget, u64 memory reserved, u32 images waiting for memory, and a string: why the daemon is
+/// paused (empty while it is not). Format 1 (without the part after the codes) is still read.
 public struct DaemonFigures: Sendable, Equatable {
-    static let format: UInt8 = 1
+    static let format: UInt8 = 2
 
     /// False once the daemon that published these figures has stopped.
     public var running: Bool
@@ -35,11 +37,25 @@ public struct DaemonFigures: Sendable, Equatable {
     public var encodeSeconds: Double
     /// Failed records by error code; codes with no failure are left out.
     public var failedByCode: [FailureCode: Int]
+    /// The memory budget for images being encoded, in bytes (0: not published).
+    public var memoryBudget: Int
+    /// Bytes of it reserved by the images being encoded when the figures were published.
+    public var memoryReserved: Int
+    /// Images waiting for their estimate to fit in the budget then.
+    public var waitingForMemory: Int
+    /// Why the daemon takes and encodes no files now (a store, results or db directory whose
+    /// identity marker is missing or foreign), or nil while it works normally.
+    public var paused: String?
 
     public init(
         running: Bool, pid: Int32, startedAt: Date, updatedAt: Date, workers: Int, workerBusySeconds: Double,
-        imagesPerMinute: Double, encodes: Int, encodeSeconds: Double, failedByCode: [FailureCode: Int]
+        imagesPerMinute: Double, encodes: Int, encodeSeconds: Double, failedByCode: [FailureCode: Int],
+        memoryBudget: Int = 0, memoryReserved: Int = 0, waitingForMemory: Int = 0, paused: String? = nil
     ) {
+        self.memoryBudget = memoryBudget
+        self.memoryReserved = memoryReserved
+        self.waitingForMemory = waitingForMemory
+        self.paused = paused
         self.running = running
         self.pid = pid
         self.startedAt = startedAt
@@ -70,13 +86,19 @@ public struct DaemonFigures: Sendable, Equatable {
             w.string(code.rawValue)
             w.u64(UInt64(failedByCode[code] ?? 0))
         }
+        w.u64(UInt64(max(0, memoryBudget)))
+        w.u64(UInt64(max(0, memoryReserved)))
+        w.u32(UInt32(clamping: max(0, waitingForMemory)))
+        w.string(paused ?? "")
         return w.bytes
     }
 
     init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
         var r = ByteReader(bytes, what: "meta daemon figures")
         let format = try r.u8()
-        guard format == Self.format else { throw LedgerError.corrupt("unknown daemon figures format \(format)") }
+        guard format == 1 || format == Self.format else {
+            throw LedgerError.corrupt("unknown daemon figures format \(format)")
+        }
         running = try r.u8() != 0
         pid = try r.i32()
         startedAt = Date(timeIntervalSince1970: try r.f64())
@@ -94,6 +116,15 @@ public struct DaemonFigures: Sendable, Equatable {
             if let code = FailureCode(rawValue: name) { failed[code] = count }
         }
         failedByCode = failed
+        if format >= 2 {
+            memoryBudget = Int(clamping: try r.u64())
+            memoryReserved = Int(clamping: try r.u64())
+            waitingForMemory = Int(try r.u32())
+            let reason = try r.string()
+            paused = reason.isEmpty ? nil : reason
+        } else {
+            (memoryBudget, memoryReserved, waitingForMemory, paused) = (0, 0, 0, nil)
+        }
         try r.expectEnd()
     }
 }

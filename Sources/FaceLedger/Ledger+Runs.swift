@@ -28,6 +28,9 @@ extension Ledger {
         public var charged: [UUID] = []
         /// Files that were being encoded beside others when the previous run died: they run alone.
         public var suspects: [UUID] = []
+        /// Whether the previous run ended gracefully with every result document written (see
+        /// `endRun`): the start need not check the documents.
+        public var documentsComplete = false
     }
 
     /// Starts a new run: settles the attempts of the previous one (see the type's documentation) and
@@ -40,6 +43,7 @@ extension Ledger {
         let dbs = self.dbs
         return try write { txn throws(LedgerError) in
             var start = RunStart(incarnation: 1, previousEndedCleanly: nil)
+            start.documentsComplete = try txn.delete(dbs.meta, MetaKey.documentsComplete)
             if let value = try txn.get(dbs.meta, MetaKey.runState) {
                 var reader = ByteReader(value, what: "run state")
                 let previous = try reader.u64()
@@ -98,9 +102,11 @@ extension Ledger {
     }
 
     /// Records that run `incarnation` ended gracefully: attempts it leaves behind charge nothing.
+    /// `documentsComplete`: every final record's result document is written (the run checked the
+    /// documents and owes none), which the next start reads in `RunStart.documentsComplete`.
     /// Does nothing if a later run has started.
     /// - Throws: `LedgerError` when the ledger cannot be written.
-    public func endRun(_ incarnation: UInt64) throws(LedgerError) {
+    public func endRun(_ incarnation: UInt64, documentsComplete: Bool = false) throws(LedgerError) {
         let dbs = self.dbs
         try write { txn throws(LedgerError) in
             var writer = ByteWriter()
@@ -111,6 +117,22 @@ extension Ledger {
                 guard try reader.u64() == incarnation else { return }
             }
             try txn.put(dbs.meta, MetaKey.runState, writer.bytes)
+            if documentsComplete {
+                try txn.put(dbs.meta, MetaKey.documentsComplete, [])
+            } else {
+                _ = try txn.delete(dbs.meta, MetaKey.documentsComplete)
+            }
+        }
+    }
+
+    /// Removes the marker of `id`'s attempt (the record stays `created`, its deaths and suspicion
+    /// stay): the attempt ended without a result, on an error that passes, and the file waits to be
+    /// tried again, so a death meanwhile is none of its doing.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    public func withdrawAttempt(_ id: UUID) throws(LedgerError) {
+        let dbs = self.dbs
+        try write { txn throws(LedgerError) in
+            _ = try txn.delete(dbs.meta, MetaKey.attemptPrefix + id.bytes)
         }
     }
 

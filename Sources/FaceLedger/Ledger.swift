@@ -146,9 +146,9 @@ public final class Ledger: Sendable {
 
     /// Moves a `created` record to `completed` with its image and faces (one write transaction: the
     /// record, its removal from `queue`, the `by_sha` entry for its content if none exists, and the
-    /// counters, face total and encoding sum). Zero faces is a completed result. Returns the new record.
-    /// `source`, when given, replaces the record's: the size and SHA-256 of the bytes actually read and
-    /// encoded, which a record created from its size alone does not know yet.
+    /// counters, face total, encoding sum and engine tallies). Zero faces is a completed result. Returns
+    /// the new record. `source`, when given, replaces the record's: the size and SHA-256 of the bytes
+    /// actually read and encoded, which a record created from its size alone does not know yet.
     ///
     /// Throws `.notFound`, `.invalidTransition` (the record is already final) or `.invalidArgument`
     /// (e.g. a non-finite encoding).
@@ -178,13 +178,16 @@ public final class Ledger: Sendable {
             counters.add(.completed, 1)
             counters.addFaces(faces)
             try counters.store(txn, dbs)
+            var tallies = try FinalTallies.load(txn, dbs)
+            tallies.add(record)
+            try tallies.store(txn, dbs)
             return record
         }
     }
 
     /// Moves a `created` record to `failed` (one write transaction: the record, its removal from
-    /// `queue`, and the counters). `image` is what was learnt before failing, if anything; `source`, when
-    /// given, replaces the record's (as in `complete`). Returns the new record.
+    /// `queue`, the counters and the failure tallies). `image` is what was learnt before failing, if
+    /// anything; `source`, when given, replaces the record's (as in `complete`). Returns the new record.
     ///
     /// Throws `.notFound` or `.invalidTransition` (the record is already final).
     @discardableResult
@@ -210,6 +213,9 @@ public final class Ledger: Sendable {
             counters.add(.created, -1)
             counters.add(.failed, 1)
             try counters.store(txn, dbs)
+            var tallies = try FinalTallies.load(txn, dbs)
+            tallies.add(record)
+            try tallies.store(txn, dbs)
             return record
         }
     }

@@ -40,6 +40,11 @@ enum MetaKey {
     /// `[InboxRefusal]` as JSON: inbox entries the daemon cannot take, for `facewatch status`.
     /// Optional, like `daemon_figures`.
     static let inboxRefusals = Array("inbox_refusals".utf8)
+    /// Empty; present when the last run ended gracefully with every final record's document written
+    /// (`Ledger.endRun`), so the next start need not check them. `beginRun` removes it.
+    static let documentsComplete = Array("documents_complete".utf8)
+    /// `FinalTallies`: failures by code and engine runs of the final records (schema version 2).
+    static let finalTallies = Array("final_tallies".utf8)
 }
 
 /// One step of the schema history: turns a database at version `from` into version `from + 1`. It runs
@@ -57,16 +62,22 @@ struct SchemaMigration: Sendable {
 ///   missing or stale and `meta` holds neither a version nor counters.
 /// - Version 1: `records`, `by_time`, `by_sha`, `queue` and `meta` (`schema_version`, `counters`), all
 ///   kept consistent by every transition.
+/// - Version 2: `meta` also holds `final_tallies` (failures by code, engine runs and their times),
+///   updated with each record made final, so that a start reads them instead of every record.
 public enum LedgerSchema {
     /// The version this build writes and reads.
-    public static let currentVersion: UInt32 = 1
+    public static let currentVersion: UInt32 = 2
 
     /// Migrations in order; `migrations[i].from == i`.
     static let migrations: [SchemaMigration] = [
         SchemaMigration(from: 0, summary: "rebuild by_time, by_sha, queue and counters from records") {
             txn, dbs throws(LedgerError) in
             try rebuildDerivedState(txn, dbs)
-        }
+        },
+        SchemaMigration(from: 1, summary: "count failures by code and engine runs into final_tallies") {
+            txn, dbs throws(LedgerError) in
+            try FinalTallies.recount(txn, dbs).store(txn, dbs)
+        },
     ]
 
     /// Reads the version stored in `meta` (0 when absent).

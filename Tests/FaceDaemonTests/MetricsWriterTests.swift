@@ -31,6 +31,8 @@ import Testing
             metrics.count(status: .completed, error: nil, engineSeconds: seconds)
         }
         metrics.update(stats: stats(), workers: 2, workerBusySeconds: 61.75)
+        metrics.update(
+            memory: MemoryBudget.Use(budget: 1_500_000_000, reserved: 900_000_000, waiting: 2), paused: false)
         return metrics
     }
 
@@ -51,6 +53,10 @@ import Testing
             "facewatch_backlog": "gauge",
             "facewatch_workers": "gauge",
             "facewatch_worker_busy_seconds_total": "counter",
+            "facewatch_memory_budget_bytes": "gauge",
+            "facewatch_memory_reserved_bytes": "gauge",
+            "facewatch_images_waiting_for_memory": "gauge",
+            "facewatch_paused": "gauge",
         ]
         #expect(exposition.types == expected)
         #expect(Set(exposition.help.keys) == Set(expected.keys))
@@ -71,6 +77,10 @@ import Testing
         #expect(exposition.value("facewatch_backlog") == 9)
         #expect(exposition.value("facewatch_workers") == 2)
         #expect(exposition.value("facewatch_worker_busy_seconds_total") == 61.75)
+        #expect(exposition.value("facewatch_memory_budget_bytes") == 1_500_000_000)
+        #expect(exposition.value("facewatch_memory_reserved_bytes") == 900_000_000)
+        #expect(exposition.value("facewatch_images_waiting_for_memory") == 2)
+        #expect(exposition.value("facewatch_paused") == 0)
 
         // Every code is present, zero when nothing failed with it, so rate() works from the start.
         let failed = exposition.samples.filter { $0.name == "facewatch_files_failed_total" }

@@ -55,6 +55,13 @@ public final class DirectoryHandle: Sendable {
         return status.kind == .directory && status.device == device && status.inode == inode
     }
 
+    /// True while the configured `path` (opened with ``open(_:)``, symlinks followed) still leads to
+    /// this very directory: a file system mounted over it, or a directory put in its place, is another.
+    public func isStill(configuredAt path: String) -> Bool {
+        guard let status = FileStatus.followingLinks(path) else { return false }
+        return status.kind == .directory && status.device == device && status.inode == inode
+    }
+
     /// The directory `relative` (`a/b`, "" for this one) below this one, opened one component at a
     /// time without following any symlink. With `create`, missing components are made (`mkdirat`,
     /// `permissions`) and the directory holding each new one is `fsync`ed.

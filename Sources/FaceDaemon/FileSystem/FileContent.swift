@@ -26,7 +26,8 @@ struct FileContent {
         for _ in 0..<attempts {
             var before = stat()
             guard fstat(descriptor, &before) == 0 else {
-                return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(errno))"))
+                let code = errno
+                return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(code))", systemError: code))
             }
             let size = Int(before.st_size)
             guard size <= maxBytes else {
@@ -41,7 +42,9 @@ struct FileContent {
                 }
                 if count < 0 {
                     if errno == EINTR { continue }
-                    return .failure(Failure(.ioError, "cannot read \(name): \(systemErrorText(errno))"))
+                    let code = errno
+                    return .failure(
+                        Failure(.ioError, "cannot read \(name): \(systemErrorText(code))", systemError: code))
                 }
                 if count == 0 { break }
                 filled += count
@@ -49,7 +52,8 @@ struct FileContent {
             TestHooks.pauseDuringReadIfAsked(name: name)
             var after = stat()
             guard fstat(descriptor, &after) == 0 else {
-                return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(errno))"))
+                let code = errno
+                return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(code))", systemError: code))
             }
             guard filled == size, FileStatus(before) == FileStatus(after) else { continue }  // torn
             bytes.removeLast()

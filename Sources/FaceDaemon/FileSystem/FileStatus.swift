@@ -34,6 +34,13 @@ struct FileStatus: Sendable, Equatable {
         return FileStatus(st)
     }
 
+    /// `stat(path)` (symlinks followed: a configured directory may be one), or nil if it fails.
+    static func followingLinks(_ path: String) -> FileStatus? {
+        var st = Glibc.stat()
+        guard fstatat(AT_FDCWD, path, &st, 0) == 0 else { return nil }
+        return FileStatus(st)
+    }
+
     /// `lstat(path)`, throwing the error.
     static func lstatOrThrow(_ path: String) throws(FileSystemError) -> FileStatus {
         var st = stat()

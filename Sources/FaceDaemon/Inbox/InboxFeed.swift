@@ -61,6 +61,9 @@ final class InboxFeed: Sendable {
         }
     }
 
+    /// How many entries wait to be taken.
+    var waitingCount: Int { state.withLock { $0.waiting.count - $0.head } }
+
     /// Tells the inbox these entries were dealt with (taken, or given up on after an error).
     func acknowledge(_ entries: [InboxEntry]) {
         for entry in entries { inbox.acknowledge(entry) }

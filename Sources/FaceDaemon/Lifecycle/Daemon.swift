@@ -74,10 +74,16 @@ public final class Daemon: Sendable {
     private let request: AsyncStream<ControlService.Request>.Continuation
     private let current: Mutex<DaemonConfiguration>
     private let running = Mutex<Pipeline?>(nil)
+    private let watchBox = Mutex<RootWatch?>(nil)
     /// The group of the running daemon, for a stop request to shut down.
     private let group = Mutex<ServiceGroup?>(nil)
+    /// Whether every final record's document is known to be written: the previous run said so, or
+    /// this run's check finished; cleared when a document cannot be written (see `endRun`).
+    private let documentsComplete = Mutex(false)
     /// Set when a batch moved into the store could not be recorded (see `endRun`).
     private let unrecordedFiles = Mutex(false)
+    /// Yields once the daemon has said it is ready (the documents check waits for it).
+    private let readiness = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     /// Pools replaced by a reload, finishing their files before they stop.
     private let retiring = Mutex<[Task<Void, Never>]>([])
 
@@ -99,6 +105,12 @@ public final class Daemon: Sendable {
 
     /// What the pipeline is doing (nil before it runs): the seam for a watchdog's progress check.
     public var activity: PipelineActivity? { running.withLock { $0 }?.activity }
+
+    /// The memory budget in use (nil before the pipeline runs).
+    public var memoryUse: MemoryBudget.Use? { running.withLock { $0 }?.memoryUse }
+
+    /// Why the daemon takes and encodes no files now (nil while it works or before it runs).
+    public var pausedReason: String? { watchBox.withLock { $0 }?.pausedReason }
 
     /// Begins a graceful shutdown. Safe from any thread, any number of times, also before `run`
     /// (the daemon then stops as soon as it has started).
@@ -150,7 +162,24 @@ public final class Daemon: Sendable {
             throw .setup("cannot watch the inbox \(configuration.inbox): \(error)")
         }
         running.withLock { $0 = parts.pipeline }
-        let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
+        watchBox.withLock { $0 = parts.watch }
+        let documentsTask = Task {
+            // After READY: reading every document must not delay it.
+            var ready = self.readiness.stream.makeAsyncIterator()
+            _ = await ready.next()
+            // Not into a results directory that is away (an empty mount point): wait for it.
+            while parts.watch.pausedReason != nil, !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+            guard !Task.isCancelled else { return }
+            // After a graceful stop that owed no document, one document per final record in the
+            // directory is enough: no document is opened. Otherwise every one is checked.
+            if parts.documentsWereComplete, await BlockingIO.run({ Self.oneDocumentPerFinalRecord(parts) }) {
+                self.documentsComplete.withLock { $0 = true }
+                return
+            }
+            if await self.rewriteDocuments(parts.reconciler) {
+                self.documentsComplete.withLock { $0 = true }
+            }
+        }
         let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
         let reportTask = configuration.report.map { directory in
             Task {
@@ -169,7 +198,8 @@ public final class Daemon: Sendable {
         let members: [any Service] =
             [control] + services
             + [
-                StatsService(daemon: self, parts: parts), PipelineService(daemon: self, parts: parts),
+                StatsService(daemon: self, parts: parts), RootWatchService(daemon: self, parts: parts),
+                PipelineService(daemon: self, parts: parts),
                 IngestService(daemon: self, parts: parts, feed: inbox),
             ]
         let serviceGroup = ServiceGroup(
@@ -211,6 +241,10 @@ public final class Daemon: Sendable {
         let reconciler: Reconciler
         /// This run's number in the ledger (`Ledger.beginRun`).
         let incarnation: UInt64
+        /// Whether the store, results and db directories are the root's (`DirectoryIdentity`).
+        let watch: RootWatch
+        /// The previous run ended gracefully with every document written (`Ledger.RunStart`).
+        let documentsWereComplete: Bool
     }
 
     private func setUp(_ configuration: DaemonConfiguration) throws(StartError) -> Parts {
@@ -226,25 +260,45 @@ public final class Daemon: Sendable {
             limit.rlim_cur = limit.rlim_max
             _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
+        // The directories' identity first: nothing is created where a marker is missing (a mount
+        // point whose file system is not mounted yet must stay empty).
+        let identity: DirectoryIdentity
+        let problems: [DirectoryIdentity.Problem]
+        do {
+            (identity, problems) = try DirectoryIdentity.establish([
+                .init(role: "store", path: configuration.store), .init(role: "results", path: configuration.results),
+                .init(role: "db", path: configuration.database),
+            ])
+        } catch {
+            throw setupError("cannot mark the store, results and db directories", error)
+        }
+        let storeAway = problems.contains { $0.directory.role == "store" }
+        // Without its ledger the daemon knows nothing; a store it must scan is needed as well. The
+        // start fails (systemd starts it again); any other directory away pauses the daemon instead.
+        if problems.contains(where: { $0.directory.role == "db" }) {
+            throw .setup("cannot start: \(DirectoryIdentity.describe(problems))")
+        }
         let store: Store
         do {
             // Sticky: a member may remove or replace only the files they own (the packaged inbox is
             // 3770, see systemd/facewatch.tmpfiles).
             try DurableFile.createDirectories(configuration.inbox, permissions: 0o1775)
             InboxAccess.grantDaemonAccess(inbox: configuration.inbox, logger: logger)
-            try DurableFile.createDirectories(configuration.results)
-            store = try Store(directory: configuration.store)
+            store = try Store(directory: configuration.store, create: !storeAway)
         } catch {
             throw setupError("cannot create the directories", error)
         }
         let ledger: Ledger
+        hooks.startupWork("opening the ledger")
         do {
             ledger = try Ledger(
                 directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
                 options: Ledger.Options(mapSize: configuration.mapSize))
         } catch {
+            hooks.startupWork(nil)
             throw setupError("cannot open the ledger at \(configuration.database)", error)
         }
+        hooks.startupWork(nil)
         // A new run: the attempts the previous one left are settled (crash attribution).
         let run: Ledger.RunStart
         let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
@@ -274,10 +328,17 @@ public final class Daemon: Sendable {
         // Only an unclean stop (or a run that could not record a batch: it does not end cleanly)
         // leaves store files without records, so after a graceful one the scan is skipped and
         // start-up does not grow with the store.
-        reconciler.removeTemporaryDocuments()
         var report = Reconciler.Report()
         var orphanFinals: [LedgerRecord] = []
         if run.previousEndedCleanly != true {
+            // Only a crash leaves half-written documents; listing a large results directory is not
+            // free, so a start after a graceful stop does not.
+            if !problems.contains(where: { $0.directory.role == "results" }) { reconciler.removeTemporaryDocuments() }
+            if storeAway {
+                throw .setup("cannot scan the store after an unclean stop: \(DirectoryIdentity.describe(problems))")
+            }
+            hooks.startupWork("scanning the store for files without a record (the previous run did not stop cleanly)")
+            defer { hooks.startupWork(nil) }
             do {
                 orphanFinals = try reconciler.recordOrphans(report: &report)
             } catch {
@@ -290,6 +351,7 @@ public final class Daemon: Sendable {
         }
 
         let pool: EncoderPool
+        logger.debug("loading the models")
         do {
             let directory = try FaceModels.locate(explicit: configuration.models)
             let models = try FaceModels(directory: directory, options: configuration.encoder)
@@ -313,9 +375,10 @@ public final class Daemon: Sendable {
             memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample)
         MemoryBudget.returnLargeBlocksToTheSystem()
         logger.info("memory budget for images \(LogField.pair("bytes", String(settings.memoryBudget)))")
+        let watch = RootWatch(identity: identity, problems: problems)
         let pipeline = Pipeline(
             ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,
-            incarnation: run.incarnation
+            incarnation: run.incarnation, watch: watch, stats: stats
         ) { result in
             meter.record()
             stats.markDirty()
@@ -329,7 +392,8 @@ public final class Daemon: Sendable {
             inbox: InboxDirectory(path: configuration.inbox))
         return Parts(
             ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
-            stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation)
+            stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation,
+            watch: watch, documentsWereComplete: run.previousEndedCleanly == true && run.documentsComplete)
     }
 
     /// Writes the document of a record failed outside the pipeline (not a regular file, too large)
@@ -340,6 +404,7 @@ public final class Daemon: Sendable {
         do {
             try results.write(record)
         } catch {
+            documentsComplete.withLock { $0 = false }
             logger.error(
                 "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)"
             )
@@ -367,13 +432,28 @@ public final class Daemon: Sendable {
             "ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))"
         )
         hooks.ready(status)
+        readiness.continuation.yield()
     }
 
     /// Takes batches from the inbox into the ledger until the feed stops; returns after the commit
     /// of the batch being ingested then.
     func ingestLoop(_ feed: InboxFeed, _ parts: Parts) async {
         var arrivals = feed.arrivals.makeAsyncIterator()
+        var waitingWhilePaused = 0
         while true {
+            // Nothing is taken while a root directory is away: read the markers right before each
+            // batch (the watch's once-a-second reading could be a second late).
+            if await BlockingIO.run({ parts.watch.recheck() }) != nil {
+                guard feed.take(limit: 0) != nil else { return }
+                if feed.waitingCount != waitingWhilePaused {
+                    waitingWhilePaused = feed.waitingCount
+                    logger.debug(
+                        "paused: files wait in the inbox \(LogField.pair("count", String(waitingWhilePaused)))")
+                }
+                try? await Task.sleep(for: .milliseconds(250))
+                continue
+            }
+            waitingWhilePaused = 0
             guard let entries = feed.take(limit: Self.maxBatch) else { return }
             if entries.isEmpty {
                 guard await arrivals.next() != nil else { return }
@@ -414,9 +494,20 @@ public final class Daemon: Sendable {
         }
     }
 
-    private func rewriteDocuments(_ reconciler: Reconciler) async {
+    /// Whether the results directory holds as many documents as the ledger has final records (its
+    /// names are read, no file is opened).
+    private static func oneDocumentPerFinalRecord(_ parts: Parts) -> Bool {
+        guard let stats = try? parts.ledger.stats(),
+            let names = try? DirectoryReader.stringNames(in: parts.results.directory)
+        else { return false }
+        let documents = names.count { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+        return documents == (stats.counts[.completed] ?? 0) + (stats.counts[.failed] ?? 0)
+    }
+
+    /// Checks every final record's document and writes the missing ones; true when all are written.
+    private func rewriteDocuments(_ reconciler: Reconciler) async -> Bool {
         let logger = self.logger
-        await BlockingIO.run {
+        return await BlockingIO.run { () -> Bool in
             var report = Reconciler.Report()
             do {
                 try reconciler.rewriteDocuments(report: &report)
@@ -425,8 +516,10 @@ public final class Daemon: Sendable {
                         "rewrote missing result documents \(LogField.pair("count", String(report.documentsRewritten))) \(LogField.pair("checked", String(report.finalRecords)))"
                     )
                 }
+                return report.documentsFailed == 0
             } catch {
                 logger.error("cannot check result documents: \(error)")
+                return false
             }
         }
     }
@@ -515,10 +608,14 @@ public final class Daemon: Sendable {
     /// Records in the ledger that this run stopped because it was asked to: what it leaves in flight
     /// is charged nothing at the next start. Not when some files in the store have no record yet:
     /// the next start then scans the store, as after a crash.
-    func endRun(_ parts: Parts) {
+    ///
+    /// `documentsOwed`: the pipeline's documents not written yet (nil: unknown). With none, and every
+    /// other document known to be written, the next start does not check them.
+    func endRun(_ parts: Parts, documentsOwed: Int? = nil) {
         guard !unrecordedFiles.withLock({ $0 }) else { return }
+        let complete = documentsOwed == 0 && documentsComplete.withLock { $0 }
         do {
-            try parts.ledger.endRun(parts.incarnation)
+            try parts.ledger.endRun(parts.incarnation, documentsComplete: complete)
         } catch {
             logger.error("cannot record the graceful stop (files in flight will run alone at the next start): \(error)")
         }

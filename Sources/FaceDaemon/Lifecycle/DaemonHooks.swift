@@ -27,6 +27,12 @@ public struct DaemonHooks: Sendable {
     /// new workers, the previous ones finish theirs), or why the old one was kept.
     public var reloaded: @Sendable (_ outcome: Result<DaemonConfiguration, ConfigurationError>) -> Void = { _ in }
 
+    /// The daemon stopped taking and encoding files, and why (a root directory whose identity marker
+    /// is missing or foreign: see `DirectoryIdentity`); nil when it resumed.
+    public var paused: @Sendable (_ reason: String?) -> Void = { _ in }
+    /// A start-up step that may take long begins (its description), or the last one ended (nil):
+    /// a supervisor should extend its start timeout meanwhile.
+    public var startupWork: @Sendable (_ step: String?) -> Void = { _ in }
     /// Hooks that do nothing.
     public init() {}
 }

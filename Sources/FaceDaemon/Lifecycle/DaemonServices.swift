@@ -55,10 +55,11 @@ struct StatsService: Service {
     func run() async {
         let stats = parts.stats
         await cancelWhenGracefulShutdown { await stats.run() }
+        let owed = await parts.pipeline.owedDocumentCount
         await BlockingIO.run {
             _ = stats.flush(force: true)
             // The run ended gracefully: the files still encoding (drain timeout) are charged nothing.
-            daemon.endRun(parts)
+            daemon.endRun(parts, documentsOwed: owed)
         }
         daemon.hooks.shutdownStep(.statsFlushed)
     }

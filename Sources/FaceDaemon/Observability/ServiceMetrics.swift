@@ -11,9 +11,9 @@ import Synchronization
 /// restart does not reset them and they always agree with `stats.json` and `facewatch stats`:
 /// - `facewatch_files_ingested_total`, `_completed_total`, `facewatch_faces_total` and the backlog
 ///   follow the ledger's counters (O(1)) of the `stats.json` written with them (`update`);
-/// - `facewatch_files_failed_total{code}` and the `facewatch_encode_seconds` histogram are counted by
-///   reading every final record once at startup (`loadBaseline(from:)`, before anything changes),
-///   then adding each record made final while the daemon runs (`record(_:)`). Their failed counts add
+/// - `facewatch_files_failed_total{code}` and the `facewatch_encode_seconds` histogram start from the
+///   ledger's final tallies at startup (`loadBaseline(from:)`, one read, before anything changes),
+///   then add each record made final while the daemon runs (`record(_:)`). Their failed counts add
 ///   up to `stats.json`'s `failed`; the histogram observes the duration of every engine run the
 ///   ledger recorded (deduplicated, `crashed` and not-a-regular-file records never ran the engine and
 ///   have none).
@@ -27,9 +27,7 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     /// Bounds of the encode-time buckets, in seconds: from a small PNG to a 50-megapixel photo with
     /// the CNN detector.
-    public static let encodeSecondsBuckets: [Double] = [
-        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
-    ]
+    public static let encodeSecondsBuckets: [Double] = EngineTimeBuckets.bounds
 
     /// When this daemon started (`facewatch_start_time_seconds`).
     public let startTime: Date
@@ -45,6 +43,10 @@ public final class ServiceMetrics: Sendable {
     private let backlog: Gauge
     private let workers: Gauge
     private let workerBusy: Counter
+    private let memoryBudget: Gauge
+    private let memoryReserved: Gauge
+    private let waitingForMemory: Gauge
+    private let paused: Gauge
     private let state = Mutex(State())
 
     /// What the registry's counters cannot give back: the per-code and engine totals for the
@@ -96,22 +98,56 @@ public final class ServiceMetrics: Sendable {
         workerBusy = registry.makeCounter(
             descriptor: name(
                 "worker_busy_seconds", "total", help: "Time workers spent encoding, summed over workers, in seconds."))
+        memoryBudget = registry.makeGauge(
+            descriptor: name("memory_budget", "bytes", help: "Memory the images being encoded may take at once."))
+        memoryReserved = registry.makeGauge(
+            descriptor: name(
+                "memory_reserved", "bytes", help: "Memory reserved by the images being encoded (their estimates)."))
+        waitingForMemory = registry.makeGauge(
+            descriptor: name("images_waiting_for_memory", help: "Images waiting for their estimate to fit the budget."))
+        paused = registry.makeGauge(
+            descriptor: name(
+                "paused",
+                help: "1 while a store, results or db directory is away and the daemon takes and encodes nothing."))
         up.set(to: 1)
     }
 
-    /// Counts the final records already in `ledger`: failures by code and engine durations. Call it
-    /// once, before any record is made final by this process (the `ledgerOpened` hook); it reads
-    /// every record, in constant memory. Returns how many records it read.
+    /// Sets the memory budget in use (nothing reserved or waiting once stopped) and the pause.
+    public func update(memory: MemoryBudget.Use?, paused: Bool) {
+        if let memory {
+            memoryBudget.set(to: Double(memory.budget))
+            memoryReserved.set(to: Double(memory.reserved))
+            waitingForMemory.set(to: Double(memory.waiting))
+        }
+        self.paused.set(to: paused ? 1 : 0)
+    }
+
+    /// Counts the final records already in `ledger`: failures by code and engine durations, from
+    /// the ledger's tallies (`Ledger.finalTallies`, one read however long the ledger). Call it once,
+    /// before any record is made final by this process (the `ledgerOpened` hook). The histogram is
+    /// refilled bucket by bucket: each bucket's runs are recorded at their mean, so every bucket's
+    /// count and the sum equal the ledger's. Returns the engine runs it counted.
     ///
-    /// - Throws: what `Ledger.forEachRecord` throws.
+    /// - Throws: what `Ledger.finalTallies` throws.
     @discardableResult
     public func loadBaseline(from ledger: Ledger) throws -> Int {
-        var records = 0
-        try ledger.forEachRecord { record in
-            records += 1
-            count(status: record.status, error: record.error, engineSeconds: record.duration ?? 0)
+        let tallies = try ledger.finalTallies()
+        state.withLock { state in
+            for (code, count) in tallies.failedByCode { state.failedByCode[code, default: 0] += count }
+            state.encodes += tallies.engineRuns
+            state.encodeSecondsTotal += tallies.engineSeconds
         }
-        return records
+        for (code, count) in tallies.failedByCode where count > 0 {
+            failed[code]?.increment(by: Int64(count))
+        }
+        let bounds = EngineTimeBuckets.bounds
+        for (index, bucket) in tallies.buckets.enumerated() where bucket.count > 0 {
+            // The mean of runs in (lower, upper] lies in it too; rounding must not push it out.
+            var mean = bucket.seconds / Double(bucket.count)
+            if index < bounds.count { mean = min(mean, bounds[index]) }
+            for _ in 0..<bucket.count { encodeSeconds.record(mean) }
+        }
+        return tallies.engineRuns
     }
 
     /// Counts a record this daemon made final.
@@ -143,6 +179,10 @@ public final class ServiceMetrics: Sendable {
         if steps.busy > 0 { workerBusy.increment(by: steps.busy) }
         backlog.set(to: Double(max(0, stats.created)))
         self.workers.set(to: Double(up ? workers : 0))
+        if !up {
+            memoryReserved.set(to: 0)
+            waitingForMemory.set(to: 0)
+        }
         self.up.set(to: up ? 1 : 0)
     }
 

@@ -31,6 +31,27 @@ public final class MemoryBudget: Sendable {
     /// Bytes reserved by the images being encoded now.
     public var reserved: Int { state.withLock { $0.reserved } }
 
+    /// The budget, what is reserved of it and how many images wait, in one snapshot.
+    public struct Use: Sendable, Equatable {
+        /// The budget in bytes.
+        public var budget: Int
+        /// Bytes reserved by the images being encoded.
+        public var reserved: Int
+        /// Images waiting for their cost to fit.
+        public var waiting: Int
+
+        public init(budget: Int, reserved: Int, waiting: Int) {
+            self.budget = budget
+            self.reserved = reserved
+            self.waiting = waiting
+        }
+    }
+
+    /// The budget in use now.
+    public var use: Use {
+        state.withLock { Use(budget: $0.limit, reserved: $0.reserved, waiting: $0.waiting.count) }
+    }
+
     /// Changes the budget (a reload); images already running keep their reservation.
     public func update(limit bytes: Int) {
         let resumed = state.withLock { state in

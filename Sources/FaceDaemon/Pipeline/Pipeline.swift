@@ -109,6 +109,15 @@ public actor Pipeline {
     private let activityBox = ActivityTracker()
     /// What the images being encoded may take at once.
     private let memory: MemoryBudget
+    /// Marked changed when an image starts or stops waiting for memory, or gives its memory back
+    /// (stats.json's writes carry the budget in use to the metrics and `facewatch status`).
+    private let stats: StatsWriter?
+    /// Whether the root's directories are in place; nothing starts while they are not.
+    private let watch: RootWatch
+    /// Transient failures in a row, by record (`TransientRetry`).
+    private var retries: [UUID: Int] = [:]
+    /// Final records whose document could not be written (or not safely: the root was away).
+    private var owedDocuments: Set<UUID> = []
 
     /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
     private let incarnation: UInt64
@@ -131,8 +140,11 @@ public actor Pipeline {
     public init(
         ledger: Ledger, pool: EncoderPool, location: StoreLocation, results: ResultsWriter,
         settings: PipelineSettings, logger: Logger, incarnation: UInt64 = 0,
+        watch: RootWatch = RootWatch(identity: nil), stats: StatsWriter? = nil,
         onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
     ) {
+        self.watch = watch
+        self.stats = stats
         self.ledger = ledger
         self.incarnation = incarnation
         self.pool = pool
@@ -171,6 +183,9 @@ public actor Pipeline {
 
     /// The pool new jobs go to.
     public var encoderPool: EncoderPool { pool }
+
+    /// The memory budget, what is reserved of it and how many images wait for it, now.
+    public nonisolated var memoryUse: MemoryBudget.Use { memory.use }
 
     /// Sends every job from now on to `newPool` and returns the pool used until now. Jobs already on
     /// the previous pool stay there and finish normally (see `waitForJobs(on:)`): nothing is dropped
@@ -229,7 +244,8 @@ public actor Pipeline {
     /// Starts records from the queue until `maxInFlight` are in flight or the queue is exhausted.
     private func fill() {
         let capacity = max(1, settings.maxInFlight)
-        guard !stopping, inFlight.count < capacity else { return }
+        // While a root directory is away nothing starts (`RootWatch`); its return wakes the pipeline.
+        guard !stopping, inFlight.count < capacity, watch.pausedReason == nil else { return }
         let now = Date()
         parked = parked.filter { $0.value > now }
         if suspectsMayWait {
@@ -264,13 +280,13 @@ public actor Pipeline {
         }
     }
 
-    private func finished(_ id: UUID, park: Bool = false) {
+    private func finished(_ id: UUID, park: Bool = false, retryAfter: Double? = nil) {
         inFlight.remove(id)
-        if park {
-            parked[id] = Date().addingTimeInterval(Self.parkSeconds)
+        if let delay = retryAfter ?? (park ? Self.parkSeconds : nil) {
+            parked[id] = Date().addingTimeInterval(delay)
             // Nothing else may wake the pipeline when the parked time is over: a timer does.
             Task { [kick] in
-                try? await Task.sleep(for: .seconds(Self.parkSeconds + 0.1))
+                try? await Task.sleep(for: .seconds(delay + 0.1))
                 kick.yield()
             }
         }
@@ -318,8 +334,13 @@ public actor Pipeline {
             // Memory first: the image waits here, holding no worker, until its estimate fits.
             let cost = MemoryBudget.cost(
                 image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample)
+            stats?.markDirty()
             let reservation = await memory.reserve(cost)
-            defer { memory.release(reservation) }
+            stats?.markDirty()
+            defer {
+                memory.release(reservation)
+                stats?.markDirty()
+            }
             let limits = settings.limits
             let dedup = settings.dedup
             let activity = self.activityBox
@@ -367,6 +388,9 @@ public actor Pipeline {
                     return .ledgerError(error)
                 }
                 TestHooks.poisonIfAsked(name: record.source.name)
+                if let injected = TestHooks.injectedReadFailure(name: record.source.name) {
+                    return .encoded(.failure(injected), seconds: 0, attempt: attempt, source: nil)
+                }
                 logger.debug(
                     "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 let start = ContinuousClock.now
@@ -403,6 +427,11 @@ public actor Pipeline {
                     logger.notice(
                         "retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 }
+                if case .failure(let failure) = result, let why = await transientCause(failure) {
+                    await retryLater(id, because: why.cause, rootAway: why.rootAway)
+                    return
+                }
+                retries[id] = nil
                 let committed = await BlockingIO.run {
                     Self.commit(record, result, seconds: seconds, source: source, ledger: ledger)
                 }
@@ -436,12 +465,13 @@ public actor Pipeline {
         guard fd >= 0 else {
             let code = errno
             if code == ELOOP { return .failure(Failure(.notARegularFile, "\(name) is a symbolic link")) }
-            return .failure(Failure(.ioError, "cannot open \(name): \(systemErrorText(code))"))
+            return .failure(Failure(.ioError, "cannot open \(name): \(systemErrorText(code))", systemError: code))
         }
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
-            return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(errno))"))
+            let code = errno
+            return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(code))", systemError: code))
         }
         guard FileKind(mode: status.st_mode) == .regular else {
             return .failure(
@@ -452,21 +482,79 @@ public actor Pipeline {
         return FileContent.read(descriptor: fd, name: name, maxBytes: maxBytes)
     }
 
-    /// Writes the document of a final record, logs it and tells `onFinal`.
-    private func publish(_ result: FinalResult) async {
-        let results = self.results
-        let record = result.record
-        let written = await BlockingIO.run { () -> FileSystemError? in
-            do throws(FileSystemError) {
-                try results.write(record)
+    // MARK: - Errors that pass
+
+    /// Why a failure is not the file's final result (nil when it is): a transient `errno`, or a
+    /// file missing while a root directory is away.
+    private func transientCause(_ failure: Failure) async -> (cause: String, rootAway: Bool)? {
+        if TransientRetry.isTransient(failure) { return (failure.message, false) }
+        guard failure.code == .ioError, failure.systemError == ENOENT else { return nil }
+        let watch = self.watch
+        return await BlockingIO.run { watch.recheck() }.map { ($0, true) }
+    }
+
+    /// Leaves a record `created` and takes it again after the backoff (a second while a root
+    /// directory is away: nothing starts before it is back anyway). Its attempt marker is withdrawn,
+    /// so that a death while it waits is not charged to it.
+    private func retryLater(_ id: UUID, because cause: String, rootAway: Bool) async {
+        let retry = rootAway ? retries[id, default: 0] : retries[id, default: 0] + 1
+        retries[id] = retry
+        let delay = rootAway ? TransientRetry.delay(retry: 1) : TransientRetry.delay(retry: retry)
+        let ledger = self.ledger
+        let withdrawn = await BlockingIO.run { () -> LedgerError? in
+            do throws(LedgerError) {
+                try ledger.withdrawAttempt(id)
                 return nil
             } catch {
                 return error
             }
         }
+        if let withdrawn {
+            logger.error("cannot withdraw the attempt marker \(LogField.pair("id", id.lowercased)): \(withdrawn)")
+        }
+        logger.warning(
+            "not recorded, tried again later \(LogField.pair("id", id.lowercased)) \(LogField.pair("retry", String(retry))) \(LogField.pair("in", String(format: "%.0fs", delay))): \(cause)"
+        )
+        finished(id, retryAfter: delay)
+    }
+
+    /// Final records whose document is not written yet.
+    public var owedDocumentCount: Int { owedDocuments.count }
+
+    /// Writes the documents owed (see `publish`); called once a second while the root is in place.
+    public func writeOwedDocuments() async {
+        guard !owedDocuments.isEmpty, watch.pausedReason == nil else { return }
+        let (ledger, results, ids) = (self.ledger, self.results, owedDocuments)
+        let written = await BlockingIO.run { () -> [UUID] in
+            ids.filter { id in
+                guard let record = try? ledger.record(id) else { return false }
+                return (try? results.write(record)) != nil
+            }
+        }
+        owedDocuments.subtract(written)
+        if !written.isEmpty {
+            logger.notice("wrote result documents owed \(LogField.pair("count", String(written.count)))")
+        }
+    }
+
+    /// Writes the document of a final record, logs it and tells `onFinal`. While a root directory
+    /// is away (or when the write fails) the document is owed: written once possible.
+    private func publish(_ result: FinalResult) async {
+        let (results, watch) = (self.results, self.watch)
+        let record = result.record
+        let written = await BlockingIO.run { () -> String? in
+            if let reason = watch.pausedReason { return reason }
+            do throws(FileSystemError) {
+                try results.write(record)
+                return nil
+            } catch {
+                return error.description
+            }
+        }
         if let written {
+            owedDocuments.insert(record.id)
             logger.error(
-                "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(written)"
+                "result document not written yet (written again once possible) \(LogField.pair("id", record.id.lowercased)): \(written)"
             )
         }
         Self.log(result, logger)

@@ -1,3 +1,4 @@
+import FaceCore
 import Foundation
 import Synchronization
 
@@ -28,6 +29,16 @@ enum TestHooks {
 
     /// `FACEWATCH_TEST_RESCAN_MS=n`: the inbox's periodic full scan every n ms instead of every minute.
     private static let rescanMilliseconds = environment["FACEWATCH_TEST_RESCAN_MS"].flatMap { Int($0) }
+
+    /// `FACEWATCH_TEST_EIO=text:count`: the first `count` reads of each file whose inbox name
+    /// contains `text` fail with `EIO`, like a disk or network hiccup would.
+    private static let eio: (text: String, count: Int)? = {
+        guard let value = environment["FACEWATCH_TEST_EIO"],
+            let colon = value.lastIndex(of: ":"), let count = Int(value[value.index(after: colon)...])
+        else { return nil }
+        return (String(value[..<colon]), count)
+    }()
+    private static let eioCounts = Mutex<[String: Int]>([:])
     #endif
 
     /// Aborts the process if `name` is the test's poison (debug builds only).
@@ -84,5 +95,18 @@ enum TestHooks {
         if let rescanMilliseconds { return .milliseconds(rescanMilliseconds) }
         #endif
         return .seconds(60)
+    }
+
+    /// The `EIO` failure the test asked for `name`, if any (debug builds only).
+    static func injectedReadFailure(name: String) -> Failure? {
+        #if DEBUG
+        guard let eio, name.contains(eio.text) else { return nil }
+        let failing = eioCounts.withLock { counts in
+            counts[name, default: 0] += 1
+            return counts[name]! <= eio.count
+        }
+        if failing { return Failure(.ioError, "cannot read \(name): Input/output error (test)", systemError: EIO) }
+        #endif
+        return nil
     }
 }

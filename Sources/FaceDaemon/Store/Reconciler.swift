@@ -35,6 +35,8 @@ public struct Reconciler: Sendable {
         public var orphansFailed = 0
         /// Result documents written again.
         public var documentsRewritten = 0
+        /// Result documents that could not be written.
+        public var documentsFailed = 0
         /// Final records checked.
         public var finalRecords = 0
     }
@@ -99,6 +101,7 @@ public struct Reconciler: Sendable {
     public func rewriteDocuments(report: inout Report) throws {
         var rewritten = 0
         var checked = 0
+        var failed = 0
         try ledger.forEachRecord { record in
             guard record.status != .created else { return }
             checked += 1
@@ -107,10 +110,12 @@ public struct Reconciler: Sendable {
                 try results.write(record)
                 rewritten += 1
             } catch {
+                failed += 1
                 logger.error("cannot rewrite result \(LogField.pair("id", record.id.lowercased)): \(error)")
             }
         }
         report.documentsRewritten += rewritten
+        report.documentsFailed += failed
         report.finalRecords += checked
     }
 

@@ -18,13 +18,14 @@ public struct Store: Sendable {
     /// The store and its shards, open: files are moved in through these descriptors.
     private let handles: StoreHandles
 
-    /// Opens the store at `directory`, creating it (and its parents) durably if needed.
-    public init(directory: String) throws(FileSystemError) {
+    /// Opens the store at `directory`, creating it (and its parents) durably if needed and `create`
+    /// (not while its identity marker is missing: see `DirectoryIdentity`).
+    public init(directory: String, create: Bool = true) throws(FileSystemError) {
         var trimmed = directory
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.directory = trimmed
-        try DurableFile.createDirectories(trimmed)
-        handles = StoreHandles(store: try DirectoryHandle.open(trimmed))
+        if create { try DurableFile.createDirectories(trimmed) }
+        handles = StoreHandles(directory: trimmed)
     }
 
     /// The two lowercase hex digits that name `id`'s shard.
@@ -447,20 +448,37 @@ struct MoveJournal: Equatable {
     }
 }
 
-/// The store's directory and its shard directories, opened once and kept open.
+/// The store's directory and its shard directories, opened when first needed and kept open.
+///
+/// The store directory is opened again whenever its path names another directory than the one open:
+/// a file system mounted over an empty mount point after the start (`DirectoryIdentity` pauses the
+/// daemon until its marker is back), or a store an administrator replaced. Files are then never moved
+/// into a directory the path no longer shows. The check is one `lstat` per move.
 final class StoreHandles: Sendable {
-    let store: DirectoryHandle
-    private let shards = Mutex<[String: DirectoryHandle]>([:])
+    private let directory: String
+    private let state = Mutex<(store: DirectoryHandle?, shards: [String: DirectoryHandle])>((nil, [:]))
 
-    init(store: DirectoryHandle) {
-        self.store = store
+    init(directory: String) {
+        self.directory = directory
     }
 
-    /// The shard `name` (two hex digits), created if missing.
+    /// The shard `name` (two hex digits) of the store the path names now, created if missing.
     func shard(_ name: String) throws(FileSystemError) -> DirectoryHandle {
-        if let open = shards.withLock({ $0[name] }) { return open }
+        let current = state.withLock { state -> DirectoryHandle? in
+            if let store = state.store, store.isStill(configuredAt: directory) { return store }
+            state = (nil, [:])
+            return nil
+        }
+        let store: DirectoryHandle
+        if let current {
+            store = current
+        } else {
+            store = try DirectoryHandle.open(directory)
+            state.withLock { $0 = (store, [:]) }
+        }
+        if let open = state.withLock({ $0.store === store ? $0.shards[name] : nil }) { return open }
         let opened = try store.openDirectory(beneath: name, create: true)
-        shards.withLock { $0[name] = opened }
+        state.withLock { if $0.store === store { $0.shards[name] = opened } }
         return opened
     }
 }

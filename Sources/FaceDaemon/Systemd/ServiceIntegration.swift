@@ -134,6 +134,10 @@ extension ServiceIntegration {
             var notifyFailing = false
             var figuresFailing = false
             var watchdogWithheld = false
+            /// Why the daemon is paused (`DaemonHooks.paused`), nil while it works.
+            var paused: String?
+            /// Sends `EXTEND_TIMEOUT_USEC` while a long start-up step runs.
+            var startupHeartbeat: Task<Void, Never>?
         }
 
         init(
@@ -160,7 +164,8 @@ extension ServiceIntegration {
             }
             hooks.ready = { [self] status in
                 state.withLock { $0.becameReady = true }
-                send([.ready, .status(status)], what: "READY")
+                let paused = state.withLock { $0.paused }
+                send([.ready, .status(paused.map { "paused: \($0); \(status)" } ?? status)], what: "READY")
                 ready.yield()
                 next.ready(status)
             }
@@ -182,6 +187,17 @@ extension ServiceIntegration {
                 // the lock is released (a new daemon may start writing them then).
                 if step == .statsFlushed { publishFinal() }
                 next.shutdownStep(step)
+            }
+            hooks.paused = { [self] reason in
+                // The figures for `facewatch status` follow with the next stats write (the daemon
+                // marks the stats changed).
+                state.withLock { $0.paused = reason }
+                send([.status(statusLine())], what: "STATUS")
+                next.paused(reason)
+            }
+            hooks.startupWork = { [self] step in
+                startupWork(step)
+                next.startupWork(step)
             }
             hooks.reloading = { [self] in
                 send([.reloadingNow, .status("reloading the configuration")], what: "RELOADING")
@@ -211,9 +227,9 @@ extension ServiceIntegration {
             self.ledger.withLock { $0 = ledger }
             let start = ContinuousClock.now
             do {
-                let records = try metrics.loadBaseline(from: ledger)
+                let runs = try metrics.loadBaseline(from: ledger)
                 logger.debug(
-                    "metrics counted the ledger \(LogField.pair("records", String(records))) \(LogField.pair("seconds", String(format: "%.3f", Pipeline.seconds(ContinuousClock.now - start))))"
+                    "metrics took the ledger's tallies \(LogField.pair("engine_runs", String(runs))) \(LogField.pair("seconds", String(format: "%.3f", Pipeline.seconds(ContinuousClock.now - start))))"
                 )
             } catch {
                 logger.error(
@@ -225,7 +241,7 @@ extension ServiceIntegration {
         private func statsWritten(_ stats: StatsDocument) {
             state.withLock { $0.lastStats = stats }
             publish(stats, up: true)
-            send([.status(Self.statusLine(stats))], what: "STATUS")
+            send([.status(statusLine())], what: "STATUS")
         }
 
         /// `metrics.prom` and the ledger's daemon figures for `stats`; skipped if a newer document
@@ -234,6 +250,7 @@ extension ServiceIntegration {
             let daemon = self.daemon.withLock { $0 }
             let busy = daemon?.activity?.workerBusySeconds ?? 0
             let workers = up ? (daemon?.configuration.effectiveWorkers ?? 0) : 0
+            let memory = daemon?.memoryUse
             publishing.withLock { _ in
                 let newer = state.withLock { state -> Bool in
                     if state.wroteFinal { return false }
@@ -244,24 +261,29 @@ extension ServiceIntegration {
                 }
                 guard newer else { return }
                 metrics.update(stats: stats, workers: workers, workerBusySeconds: busy, up: up)
+                metrics.update(memory: up ? memory : nil, paused: up && state.withLock { $0.paused != nil })
                 do {
                     try writer.write(metrics)
                 } catch {
                     logger.error("metrics not written: \(error)")
                 }
-                publishFigures(stats, workers: workers, workerBusySeconds: busy, up: up)
+                publishFigures(stats, workers: workers, workerBusySeconds: busy, memory: memory, up: up)
             }
         }
 
         /// The figures `facewatch status` shows, into the ledger (a small write, at most once a
         /// second); a failure is logged once per series.
-        private func publishFigures(_ stats: StatsDocument, workers: Int, workerBusySeconds: Double, up: Bool) {
+        private func publishFigures(
+            _ stats: StatsDocument, workers: Int, workerBusySeconds: Double, memory: MemoryBudget.Use?, up: Bool
+        ) {
             guard let ledger = ledger.withLock({ $0 }) else { return }
             let runs = metrics.engineRuns
             let figures = DaemonFigures(
                 running: up, pid: getpid(), startedAt: metrics.startTime, updatedAt: stats.updatedAt, workers: workers,
                 workerBusySeconds: workerBusySeconds, imagesPerMinute: up ? stats.imagesPerMinute : 0,
-                encodes: runs.count, encodeSeconds: runs.seconds, failedByCode: metrics.failedByCode)
+                encodes: runs.count, encodeSeconds: runs.seconds, failedByCode: metrics.failedByCode,
+                memoryBudget: memory?.budget ?? 0, memoryReserved: up ? (memory?.reserved ?? 0) : 0,
+                waitingForMemory: up ? (memory?.waiting ?? 0) : 0, paused: up ? state.withLock { $0.paused } : nil)
             var failure: LedgerError?
             do {
                 try ledger.publish(figures)
@@ -293,6 +315,35 @@ extension ServiceIntegration {
             String(
                 format: "backlog %d, %.1f images/min; %d completed, %d failed, %d faces",
                 stats.created, stats.imagesPerMinute, stats.completed, stats.failed, stats.faces)
+        }
+
+        /// `STATUS=` now: why the daemon is paused, if it is, then the last stats' line.
+        func statusLine() -> String {
+            let (paused, stats) = state.withLock { ($0.paused, $0.lastStats) }
+            let line = stats.map(Self.statusLine) ?? "starting"
+            guard let paused else { return line }
+            return "paused: \(paused); \(line)"
+        }
+
+        /// While a long start-up step runs, asks systemd for 30 s more every 10 s
+        /// (`EXTEND_TIMEOUT_USEC`), with the step as `STATUS=`; stops when `step` is nil.
+        func startupWork(_ step: String?) {
+            let previous = state.withLock { state in
+                defer { state.startupHeartbeat = nil }
+                return state.startupHeartbeat
+            }
+            previous?.cancel()
+            guard let step, notifier.isEnabled else { return }
+            // The first one at once: a step may end before a task would have run.
+            send([.extendTimeout(.seconds(30)), .status(step)], what: "EXTEND_TIMEOUT_USEC")
+            let heartbeat = Task { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(10))
+                    guard !Task.isCancelled else { return }
+                    send([.extendTimeout(.seconds(30)), .status(step)], what: "EXTEND_TIMEOUT_USEC")
+                }
+            }
+            state.withLock { $0.startupHeartbeat = heartbeat }
         }
 
         // MARK: systemd

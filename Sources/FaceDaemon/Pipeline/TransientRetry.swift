@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import FaceCore
+import Foundation
+
+/// Errors that pass, and how long to wait before trying again.
+///
+/// An `io_error` whose `errno` is transient is never recorded as a file's final result: the record
+/// stays `created` and is tried again after a backoff (1 s, doubling, at most 60 s), for as long as
+/// it takes. Transient are the errors that say something about the machine at this moment rather
+/// than about the file:
+/// - `EMFILE`, `ENFILE`: out of file descriptors (this process, the system);
+/// - `ENOMEM`, `EAGAIN`, `EINTR`, `EBUSY`: out of memory or a resource busy for now;
+/// - `EIO`: the device failed the read (a disk or network hiccup; a really bad sector keeps the
+///   file waiting, with a log line per try, rather than failing it for good);
+/// - `ESTALE`, `ETIMEDOUT`, `ENOTCONN`, `EHOSTDOWN`, `EHOSTUNREACH`, `ENETDOWN`, `ENETUNREACH`,
+///   `ENOLINK`, `ECOMM`, `EREMOTEIO`: a network file system that lost its server;
+/// - `ENOSPC`, `EDQUOT`: a full disk or quota (facewatch writes nothing into the file it reads, but
+///   a full disk stops the result and the ledger as well);
+/// - `ENODEV`, `ENXIO` on a regular file: a device gone away (an unplugged disk).
+/// Any other `errno` (`EACCES`, `EPERM`, `ELOOP`, `ENAMETOOLONG`...) describes the file and is
+/// recorded. `ENOENT` is transient only while a root directory is away (see `DirectoryIdentity`):
+/// a store file missing from a store that is in place is final.
+public enum TransientRetry {
+    /// The `errno` values retried.
+    public static let transientErrors: Set<Int32> = [
+        EMFILE, ENFILE, ENOMEM, EAGAIN, EINTR, EBUSY, EIO, ESTALE, ETIMEDOUT, ENOTCONN, EHOSTDOWN, EHOSTUNREACH,
+        ENETDOWN, ENETUNREACH, ENOLINK, ECOMM, EREMOTEIO, ENOSPC, EDQUOT, ENODEV, ENXIO,
+    ]
+
+    /// Whether `failure` is one to retry rather than record.
+    public static func isTransient(_ failure: Failure) -> Bool {
+        guard failure.code == .ioError, let code = failure.systemError else { return false }
+        return transientErrors.contains(code)
+    }
+
+    /// First wait, in seconds.
+    static let firstDelay: Double = 1
+    /// Longest wait, in seconds.
+    static let maxDelay: Double = 60
+
+    /// The wait before try `retry` (1 for the first retry): 1 s, 2 s, 4 s... at most 60 s.
+    public static func delay(retry: Int) -> Double {
+        min(maxDelay, firstDelay * pow(2, Double(max(0, min(retry - 1, 16)))))
+    }
+}
