@@ -162,7 +162,7 @@ public final class Daemon: Sendable {
             [control] + services
             + [
                 StatsService(daemon: self, parts: parts), PipelineService(daemon: self, parts: parts),
-                IngestService(daemon: self, parts: parts, feed: inbox),
+                peopleService(parts, configuration), IngestService(daemon: self, parts: parts, feed: inbox),
             ]
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -248,7 +248,9 @@ public final class Daemon: Sendable {
         }
         hooks.ledgerOpened(ledger)
         let location = StoreLocation(root: configuration.root, store: store.directory)
-        let results = ResultsWriter(directory: configuration.results, format: configuration.resultFormat)
+        let labeller = ResultLabeller(ledger: ledger, defaultTolerance: configuration.tolerance)
+        let results = ResultsWriter(
+            directory: configuration.results, format: configuration.resultFormat, labeller: labeller)
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
 
         // Orphans first: the store must not change while it is scanned (the inbox is not watched yet).
