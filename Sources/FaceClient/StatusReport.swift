@@ -17,6 +17,8 @@ public struct StatusReport: Sendable {
     /// What the last daemon on the root published (workers, busy time, engine runs, failures by
     /// code), if one ever did.
     public var figures: DaemonFigures?
+    /// Known people and the relabel's progress, when the ledger has them.
+    public var people: PeopleSummary?
 
     public init(
         root: String, daemonPID: Int32?, stats: StatsDocument, recentFailures: [ResultDocument], figures: DaemonFigures?
@@ -49,6 +51,7 @@ public struct StatusReport: Sendable {
         if let figures {
             lines += figureLines(figures, now: now)
         }
+        lines += people?.statusLines ?? []
         if recentFailures.isEmpty {
             lines.append("recent failures: none")
         } else {
@@ -98,6 +101,7 @@ public struct StatusReport: Sendable {
             ("stats", stats.json),
             ("recent_failures", .array(recentFailures.map(\.json))),
             ("metrics", figures.map(Self.json) ?? .null),
+            ("people", people?.json ?? .null),
         ])
     }
 

@@ -52,12 +52,12 @@ public final class ResultLabeller: Sendable {
     }
 
     /// Whether the record's document carries `matches` (a completed record with faces).
-    static func applies(to record: LedgerRecord) -> Bool {
+    public static func applies(to record: LedgerRecord) -> Bool {
         record.status == .completed && !record.faces.isEmpty
     }
 
     /// The document of `record` with each face's matches from `labels`.
-    static func document(_ record: LedgerRecord, _ labels: StoredLabels?) -> ResultDocument {
+    public static func document(_ record: LedgerRecord, _ labels: StoredLabels?) -> ResultDocument {
         var document = record.resultDocument()
         if let labels, labels.faces.count == document.faces.count {
             for index in document.faces.indices { document.faces[index].matches = labels.faces[index] }
