@@ -82,6 +82,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `make bench-match`: the face search over a generated table of a million faces.
+        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch"]),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceCore", "FaceMatch", "FaceTestSupport"]),
         .testTarget(
