@@ -78,12 +78,16 @@ def facewatch_lines(binary, models, known, photos, work):
             return seen >= expected and not people["relabelling"]
 
         wait_until(people_ready, "the known pictures")
-        files = [os.path.join(photos, f) for f in pictures(photos)]
-        subprocess.run([binary, "submit", "--root", root, "--wait", "--timeout", "10m", *files],
-                       check=True, stdout=subprocess.DEVNULL)
+        # Dropped under their own names (a dotfile renamed in), so results name their source file.
+        inbox = os.path.join(root, "inbox")
+        files = pictures(photos)
+        for name in files:
+            shutil.copyfile(os.path.join(photos, name), os.path.join(inbox, "." + name))
+            os.rename(os.path.join(inbox, "." + name), os.path.join(inbox, name))
+        results = os.path.join(root, "results")
+        wait_until(lambda: len([n for n in os.listdir(results) if n.endswith(".json")]) >= len(files), "the results")
         wait_until(people_ready, "the relabel")
         lines = {}
-        results = os.path.join(root, "results")
         for name in os.listdir(results):
             if not name.endswith(".json"):
                 continue

@@ -102,7 +102,8 @@ public struct FaceSearch: Sendable {
                 guard let record, reference.face < record.faces.count else { continue }
                 hits.append(
                     Hit(
-                        distance: neighbour.distance, id: reference.id, face: reference.face, source: record.source.name,
+                        distance: neighbour.distance, id: reference.id, face: reference.face,
+                        source: record.source.name,
                         location: record.faces[reference.face].location))
                 if hits.count == limit { return hits }
             }

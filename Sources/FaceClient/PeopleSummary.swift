@@ -113,7 +113,8 @@ extension Queries {
         do {
             return PeopleSummary(
                 state: try ledger.peopleState(defaultTolerance: configuration.tolerance),
-                pictures: try ledger.knownPictures(), counts: try ledger.personCounts(), records: try ledger.stats().total)
+                pictures: try ledger.knownPictures(), counts: try ledger.personCounts(),
+                records: try ledger.stats().total)
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }

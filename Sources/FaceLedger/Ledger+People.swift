@@ -74,7 +74,9 @@ extension Ledger {
 
     /// Up to `limit` records after `cursor` in id order (all statuses, so the cursor can pass them),
     /// and whether the end was reached.
-    public func records(after cursor: UUID?, limit: Int) throws(LedgerError) -> (records: [LedgerRecord], finished: Bool) {
+    public func records(after cursor: UUID?, limit: Int) throws(LedgerError) -> (
+        records: [LedgerRecord], finished: Bool
+    ) {
         let dbs = self.dbs
         return try environment.read { txn throws(LedgerError) in
             try txn.withCursor(dbs.records) { c throws(LedgerError) in
@@ -207,7 +209,9 @@ extension Ledger {
     private static func loadState(
         _ txn: Transaction, _ pdbs: PeopleDatabases, defaultTolerance: Double
     ) throws(LedgerError) -> PeopleState {
-        guard let value = try txn.get(pdbs.people, PeopleKey.state) else { return .initial(tolerance: defaultTolerance) }
+        guard let value = try txn.get(pdbs.people, PeopleKey.state) else {
+            return .initial(tolerance: defaultTolerance)
+        }
         return try PeopleCodec.decodeState(value)
     }
 }

@@ -27,7 +27,9 @@ enum PeopleCodec {
         return (key, w.bytes)
     }
 
-    static func decodePicture(key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LedgerError) -> KnownPicture {
+    static func decodePicture(key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LedgerError)
+        -> KnownPicture
+    {
         var r = ByteReader(value, what: "known picture")
         guard try r.u8() == format else { throw LedgerError.corrupt("known picture of an unknown format") }
         let person = try r.string()

@@ -55,7 +55,9 @@ public enum FaceTableFile {
     public static func write(_ table: FaceTable, to path: String) throws(Failure) {
         let temporary = path + ".\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw Failure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
         var ok = true
         var header = [UInt8](repeating: 0, count: headerSize)
         header.replaceSubrange(0..<8, with: magic)

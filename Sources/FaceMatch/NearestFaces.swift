@@ -36,7 +36,8 @@ extension FaceTable {
                     var start = 0
                     while start < count {
                         let rows = min(Self.scanBlock, count - start)
-                        fws_squared_distances(table.baseAddress! + start * Self.dimensions, rows, q.baseAddress!, out.baseAddress!)
+                        fws_squared_distances(
+                            table.baseAddress! + start * Self.dimensions, rows, q.baseAddress!, out.baseAddress!)
                         for i in 0..<rows { heap.offer(out[i], row: start + i) }
                         start += rows
                     }
@@ -66,9 +67,12 @@ extension FaceTable {
                     var start = 0
                     while start < count {
                         let rows = min(Self.scanBlock, count - start)
-                        fws_squared_distances(table.baseAddress! + start * Self.dimensions, rows, q.baseAddress!, out.baseAddress!)
+                        fws_squared_distances(
+                            table.baseAddress! + start * Self.dimensions, rows, q.baseAddress!, out.baseAddress!)
                         for i in 0..<rows where Double(out[i]) <= bound {
-                            found.append(Neighbour(row: start + i, distance: FaceDistance.euclidean(encoding(at: start + i), query)))
+                            found.append(
+                                Neighbour(
+                                    row: start + i, distance: FaceDistance.euclidean(encoding(at: start + i), query)))
                         }
                         start += rows
                     }

@@ -52,7 +52,8 @@ guard let loaded, loaded.count == rows else {
 let megabytes = Double(rows * FaceTable.dimensions * 4) / 1_048_576
 print(
     String(
-        format: "bench-match: %d faces (%.0f MiB of float32): generated in %.2f s, file written in %.2f s, read in %.2f s",
+        format:
+            "bench-match: %d faces (%.0f MiB of float32): generated in %.2f s, file written in %.2f s, read in %.2f s",
         rows, megabytes, built, written, read))
 
 var times: [Double] = []
@@ -71,10 +72,13 @@ times.sort()
 let median = times[times.count / 2]
 print(
     String(
-        format: "bench-match: one query face, 10 closest of %d: median %.1f ms, min %.1f ms, max %.1f ms (%d queries, one core)",
+        format:
+            "bench-match: one query face, 10 closest of %d: median %.1f ms, min %.1f ms, max %.1f ms (%d queries, one core)",
         rows, median * 1000, times[0] * 1000, times[times.count - 1] * 1000, queries))
 
-let expected = (0..<loaded.count).map { Neighbour(row: $0, distance: FaceDistance.euclidean(loaded.encoding(at: $0), firstQuery)) }
-    .sorted { ($0.distance, $0.row) < ($1.distance, $1.row) }.prefix(10)
+let expected = (0..<loaded.count).map {
+    Neighbour(row: $0, distance: FaceDistance.euclidean(loaded.encoding(at: $0), firstQuery))
+}
+.sorted { ($0.distance, $0.row) < ($1.distance, $1.row) }.prefix(10)
 print("bench-match: the first query's answer equals brute force in double: \(Array(expected) == first)")
 exit(Array(expected) == first ? 0 : 1)

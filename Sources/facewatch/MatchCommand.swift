@@ -70,7 +70,10 @@ struct MatchCommand: AsyncParsableCommand {
         for face in faces {
             do {
                 answers.append(
-                    (face, try search.closest(to: face.encoding, limit: limit, tolerance: tolerance, excluding: resultID)))
+                    (
+                        face,
+                        try search.closest(to: face.encoding, limit: limit, tolerance: tolerance, excluding: resultID)
+                    ))
             } catch {
                 printError("facewatch: \(error)")
                 throw ExitCode(1)

@@ -79,7 +79,8 @@ struct PeopleEndToEndTests {
 
         // match: her picture's closest stored face is the party's first one, at the same distance.
         let found = try await facewatch([
-            "match", known + "/eileen/1.jpg", "--root", root.root, "--models", modelsDirectory!, "--json", "--limit", "1",
+            "match", known + "/eileen/1.jpg", "--root", root.root, "--models", modelsDirectory!, "--json", "--limit",
+            "1",
         ])
         #expect(found.status == 0, "\(found.stderr)")
         let answer = try JSONSerialization.jsonObject(with: Data(found.stdout.utf8)) as? [String: Any]

@@ -8,7 +8,8 @@ import Testing
 extension CommandParsingTests {
     @Test func matchReadsTheQueryLimitToleranceAndJSON() throws {
         let command = try parse(
-            ["match", "photo.jpg", "--limit", "3", "--tolerance", "0.5", "--json", "--root", "/r"], as: MatchCommand.self)
+            ["match", "photo.jpg", "--limit", "3", "--tolerance", "0.5", "--json", "--root", "/r"],
+            as: MatchCommand.self)
         #expect(command.query == "photo.jpg")
         #expect(command.limit == 3)
         #expect(command.tolerance == 0.5)

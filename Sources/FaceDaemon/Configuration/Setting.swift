@@ -88,7 +88,9 @@ extension Setting {
             "tolerance", \.tolerance, syntax: "NUMBER", default: "0.6", reloadable: false,
             help: "largest face distance that names a known person (face_recognition's --tolerance)",
             expected: "a number from 0 to 2",
-            parse: { text, _ in Double(text.trimmingCharacters(in: .whitespaces)).flatMap { (0...2).contains($0) ? $0 : nil } },
+            parse: { text, _ in
+                Double(text.trimmingCharacters(in: .whitespaces)).flatMap { (0...2).contains($0) ? $0 : nil }
+            },
             show: { String($0) }),
         .integer(
             "workers", \.workers, 0...256, default: "0", reloadable: true,

@@ -60,7 +60,10 @@ public struct StatsDocument: Sendable, Equatable {
             ("completed", .int(Int64(completed))),
             ("failed", .int(Int64(failed))),
             ("faces", .int(Int64(faces))),
-            ("faces_by_person", .object(facesByPerson.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })),
+            (
+                "faces_by_person",
+                .object(facesByPerson.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })
+            ),
             ("average_encoding", .array(averageEncoding.map { .double($0) })),
             ("images_per_minute", .double((imagesPerMinute * 10).rounded() / 10)),
             ("updated_at", .string(Timestamp.format(updatedAt))),

@@ -6,7 +6,8 @@ extension Daemon {
     func peopleService(_ parts: Parts, _ configuration: DaemonConfiguration) -> PeopleService {
         PeopleService(
             ledger: parts.ledger,
-            labeller: parts.results.labeller ?? ResultLabeller(ledger: parts.ledger, defaultTolerance: configuration.tolerance),
+            labeller: parts.results.labeller
+                ?? ResultLabeller(ledger: parts.ledger, defaultTolerance: configuration.tolerance),
             results: parts.results, pipeline: parts.pipeline, known: configuration.known,
             tolerance: configuration.tolerance, limits: configuration.limits,
             settle: .milliseconds(configuration.settleMilliseconds), logger: logger)

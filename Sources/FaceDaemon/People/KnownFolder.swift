@@ -41,13 +41,16 @@ public enum KnownFolder {
             guard let status = FileStatus.lstat(path) else { continue }
             switch status.kind {
             case .regular where isPicture(name):
-                entries.append(Entry(path: name, person: person(ofFile: name), size: status.size, modified: seconds(status)))
+                entries.append(
+                    Entry(path: name, person: person(ofFile: name), size: status.size, modified: seconds(status)))
             case .directory:
                 for inner in names(in: path) where isPicture(inner) {
                     let innerPath = (path as NSString).appendingPathComponent(inner)
                     guard let innerStatus = FileStatus.lstat(innerPath), innerStatus.kind == .regular else { continue }
                     entries.append(
-                        Entry(path: name + "/" + inner, person: name, size: innerStatus.size, modified: seconds(innerStatus)))
+                        Entry(
+                            path: name + "/" + inner, person: name, size: innerStatus.size,
+                            modified: seconds(innerStatus)))
                 }
             default:
                 continue

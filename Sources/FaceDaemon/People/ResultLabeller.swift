@@ -68,7 +68,9 @@ public final class ResultLabeller: Sendable {
     /// Writes the document of `record` with the current labels (computed now), then stores them; the
     /// writer for records that carry matches. Storing is best effort: the labels are derived, and a
     /// later relabel or write stores them again.
-    func write(_ record: LedgerRecord, with write: (ResultDocument) throws(FileSystemError) -> Void) throws(FileSystemError) {
+    func write(_ record: LedgerRecord, with write: (ResultDocument) throws(FileSystemError) -> Void)
+        throws(FileSystemError)
+    {
         let outcome: Result<Void, FileSystemError> = withLock(record.id) {
             let labels: StoredLabels?
             if let (state, people) = try? current() {
