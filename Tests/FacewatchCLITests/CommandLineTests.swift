@@ -51,7 +51,9 @@ struct CommandLineTests {
         #expect(run.status == 3, "no daemon runs: \(run.stderr)")
         let object = try #require(
             try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
-        #expect(Set(object.keys) == ["root", "daemon_pid", "stats", "recent_failures", "metrics"], "\(object.keys)")
+        #expect(
+            Set(object.keys) == ["root", "daemon_pid", "stats", "recent_failures", "metrics", "people"],
+            "\(object.keys)")
         #expect(object["root"] as? String == root.directory.path)
         #expect(object["daemon_pid"] is NSNull)
         #expect(object["metrics"] is NSNull)
@@ -59,8 +61,8 @@ struct CommandLineTests {
         let stats = try #require(object["stats"] as? [String: Any])
         #expect(
             Set(stats.keys) == [
-                "total", "created", "completed", "failed", "faces", "average_encoding", "images_per_minute",
-                "updated_at",
+                "total", "created", "completed", "failed", "faces", "faces_by_person", "average_encoding",
+                "images_per_minute", "updated_at",
             ])
         #expect(stats["total"] as? Int == 1)
         #expect(stats["created"] as? Int == 1)
