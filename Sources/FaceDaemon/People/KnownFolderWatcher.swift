@@ -46,7 +46,9 @@ final class KnownFolderWatcher: @unchecked Sendable {
 
     private func drain() {
         guard let (events, _) = try? watcher.readEvents(), !events.isEmpty else { return }
-        // A new subfolder is a new person with several pictures: watch it too (idempotent).
+        // The folder itself again (removed and made anew, its watch is gone), and a new subfolder,
+        // a new person with several pictures: watch them too (adding a watch is idempotent).
+        _ = try? watcher.addWatch(directory, mask: Self.mask)
         addSubfolderWatches()
         continuation.yield()
     }
