@@ -4,10 +4,18 @@ import FaceMatch
 import Foundation
 
 /// `facewatch match`: the stored faces closest to a face, from the face table (`FaceTable`), a view
-/// of the ledger under its directory (`face-table.f32`). The table is used when its stamp equals the
-/// ledger's counters (completed records and faces; records only ever become final once, so equal
-/// counts mean the same faces) and rebuilt from the ledger otherwise, then saved when the directory
-/// is writable (a reader without write access keeps the rebuilt table in memory).
+/// of the ledger under its directory (`face-table.f32`), kept in step with the ledger:
+///
+/// - when its row count equals the ledger's face count (records only ever become final once, so the
+///   same count means the same faces), it is used as it is;
+/// - otherwise the results the ledger's face log lists after the table's position are appended
+///   (each result with faces enters the log once, when its labels are first stored: an O(new faces)
+///   catch-up), and the table is used if its count then equals the ledger's;
+/// - otherwise (a table from elsewhere, results from before known people) it is rebuilt from every
+///   record.
+///
+/// A table that changed is saved when the directory is writable (a reader without write access
+/// keeps it in memory for this search).
 public struct FaceSearch: Sendable {
     /// One stored face close to a query.
     public struct Hit: Sendable, Equatable {
@@ -34,47 +42,67 @@ public struct FaceSearch: Sendable {
 
     public let ledger: Ledger
     public let table: FaceTable
-    /// Whether the table had to be rebuilt from the ledger.
-    public let rebuilt: Bool
+    /// How the table was brought in step with the ledger.
+    public enum Freshness: Sendable, Equatable {
+        case current, caughtUp, rebuilt
+    }
+
+    public let freshness: Freshness
 
     /// The table's file in a ledger directory.
     public static func tablePath(database: String) -> String {
         (database as NSString).appendingPathComponent(FaceTableFile.fileName)
     }
 
-    /// Loads the table of `ledger` (in `database`), rebuilding it when missing or stale.
+    /// Loads the table of `ledger` (in `database`), bringing it in step with the ledger.
     ///
     /// - Throws: `ClientError` when the ledger cannot be read.
     public init(ledger: Ledger, database: String) throws(ClientError) {
         self.ledger = ledger
         let path = Self.tablePath(database: database)
         do {
-            let stamp = try Self.stamp(ledger)
-            if let table = FaceTableFile.read(path), table.stamp == stamp {
-                self.table = table
-                rebuilt = false
-                return
-            }
-            var table = FaceTable(stamp: stamp, capacity: Int(stamp.faces))
-            try ledger.forEachRecord { record in
-                guard record.status == .completed else { return }
-                for (index, face) in record.faces.enumerated() {
-                    table.append(face.encoding, reference: .init(id: record.id, face: index))
-                }
-            }
-            // Faces completed during the scan are in the table but not the stamp: the next search
-            // rebuilds it, nothing is missed.
-            try? FaceTableFile.write(table, to: path)
+            let (table, freshness) = try Self.load(ledger, path)
+            if freshness != .current { try? FaceTableFile.write(table, to: path) }
             self.table = table
-            rebuilt = true
+            self.freshness = freshness
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }
     }
 
-    static func stamp(_ ledger: Ledger) throws(LedgerError) -> FaceTable.Stamp {
-        let stats = try ledger.stats()
-        return FaceTable.Stamp(completed: UInt64(stats.counts[.completed] ?? 0), faces: UInt64(stats.faces))
+    private static func load(_ ledger: Ledger, _ path: String) throws -> (FaceTable, Freshness) {
+        let faces = try ledger.stats().faces
+        let logCount = try ledger.faceLogCount()
+        if var table = FaceTableFile.read(path) {
+            if table.count == faces { return (table, .current) }
+            if table.stamp.logPosition <= logCount {
+                var position = table.stamp.logPosition
+                while position < logCount {
+                    let ids = try ledger.faceLog(from: position, limit: 1024)
+                    if ids.isEmpty { break }
+                    for id in ids {
+                        guard let record = try ledger.record(id), record.status == .completed else { continue }
+                        for (index, face) in record.faces.enumerated() {
+                            table.append(face.encoding, reference: .init(id: id, face: index))
+                        }
+                    }
+                    position += UInt64(ids.count)
+                }
+                table.stamp = FaceTable.Stamp(faces: UInt64(table.count), logPosition: position)
+                if table.count == (try ledger.stats().faces) { return (table, .caughtUp) }
+            }
+        }
+        // The log position first: results logged during the scan are in the table already, and a
+        // later catch-up that appends them again finds the counts differ and rebuilds.
+        var table = FaceTable(stamp: FaceTable.Stamp(faces: 0, logPosition: logCount), capacity: faces)
+        try ledger.forEachRecord { record in
+            guard record.status == .completed else { return }
+            for (index, face) in record.faces.enumerated() {
+                table.append(face.encoding, reference: .init(id: record.id, face: index))
+            }
+        }
+        table.stamp.faces = UInt64(table.count)
+        return (table, .rebuilt)
     }
 
     /// The `limit` stored faces closest to `encoding` (at most `tolerance` away when given), closest

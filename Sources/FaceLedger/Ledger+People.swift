@@ -140,12 +140,23 @@ extension Ledger {
         let pdbs = try requirePeople()
         try write { txn throws(LedgerError) in
             var deltas: [String: PersonCount] = [:]
+            var logCount = try Self.faceLogCount(txn, pdbs)
+            let logged = logCount
             for (id, labels) in entries {
                 let old = try txn.get(pdbs.labels, id.bytes).map(PeopleCodec.decodeLabels)
                 if let old, old.generation > labels.generation { continue }
+                if old == nil && !labels.faces.isEmpty {
+                    try txn.put(pdbs.people, Self.faceLogKey(logCount), id.bytes)
+                    logCount += 1
+                }
                 if let old { Self.count(old, sign: -1, into: &deltas) }
                 Self.count(labels, sign: 1, into: &deltas)
                 try txn.put(pdbs.labels, id.bytes, PeopleCodec.encodeLabels(labels))
+            }
+            if logCount != logged {
+                var w = ByteWriter()
+                w.u64(logCount)
+                try txn.put(pdbs.people, PeopleKey.faceLogCount, w.bytes)
             }
             for (name, delta) in deltas where delta != PersonCount() {
                 let key = PeopleKey.countPrefix + Array(name.utf8)
@@ -191,6 +202,42 @@ extension Ledger {
             self.visited = visited
             self.finished = finished
         }
+    }
+
+    // MARK: - The face log
+
+    /// Entries in the face log: results with faces, each once, in the order their labels were first
+    /// stored (`PeopleKey.faceLogPrefix`).
+    public func faceLogCount() throws(LedgerError) -> UInt64 {
+        guard let pdbs = try peopleDatabases() else { return 0 }
+        return try environment.read { txn throws(LedgerError) in try Self.faceLogCount(txn, pdbs) }
+    }
+
+    /// Up to `limit` ids of the face log from `position` on.
+    public func faceLog(from position: UInt64, limit: Int) throws(LedgerError) -> [UUID] {
+        guard let pdbs = try peopleDatabases() else { return [] }
+        return try environment.read { txn throws(LedgerError) in
+            try txn.withCursor(pdbs.people) { cursor throws(LedgerError) in
+                var ids: [UUID] = []
+                var entry = try cursor.seek(atOrAfter: Self.faceLogKey(position))
+                while let (key, value) = entry, key.starts(with: PeopleKey.faceLogPrefix), ids.count < limit {
+                    guard let id = UUID(bytes: value) else { throw LedgerError.corrupt("face log entry") }
+                    ids.append(id)
+                    entry = try cursor.next()
+                }
+                return ids
+            }
+        }
+    }
+
+    private static func faceLogKey(_ position: UInt64) -> [UInt8] {
+        PeopleKey.faceLogPrefix + withUnsafeBytes(of: position.bigEndian) { Array($0) }
+    }
+
+    private static func faceLogCount(_ txn: Transaction, _ pdbs: PeopleDatabases) throws(LedgerError) -> UInt64 {
+        guard let value = try txn.get(pdbs.people, PeopleKey.faceLogCount) else { return 0 }
+        var r = ByteReader(value, what: "face log count")
+        return try r.u64()
     }
 
     // MARK: - Helpers

@@ -22,6 +22,11 @@ enum PeopleKey {
     static let state = Array("state".utf8)
     /// + person's name: u64 faces, u64 results labelled with that person.
     static let countPrefix = Array("count/".utf8)
+    /// u64: entries in the face log.
+    static let faceLogCount = Array("face_log_count".utf8)
+    /// + u64 big-endian position: the UUID of a result with faces, in the order their labels were
+    /// first stored (each such result once): what the face table appends since it was built.
+    static let faceLogPrefix = Array("face_log/".utf8)
 }
 
 extension LMDBEnvironment {

@@ -21,15 +21,16 @@ public struct FaceTable: Sendable {
         }
     }
 
-    /// The ledger's state the table was built from: completed records and their faces. Records only
-    /// ever become final once, so equal counts mean the same set of faces.
+    /// The ledger's state the table was built from: its count of stored faces (records only ever
+    /// become final once, so the same count means the same faces), and the position in the ledger's
+    /// face log up to which the results are in the table (what a catch-up appends after).
     public struct Stamp: Sendable, Equatable {
-        public var completed: UInt64
         public var faces: UInt64
+        public var logPosition: UInt64
 
-        public init(completed: UInt64, faces: UInt64) {
-            self.completed = completed
+        public init(faces: UInt64, logPosition: UInt64) {
             self.faces = faces
+            self.logPosition = logPosition
         }
     }
 
@@ -42,7 +43,7 @@ public struct FaceTable: Sendable {
 
     public var count: Int { references.count }
 
-    public init(stamp: Stamp = Stamp(completed: 0, faces: 0), capacity: Int = 0) {
+    public init(stamp: Stamp = Stamp(faces: 0, logPosition: 0), capacity: Int = 0) {
         components = []
         components.reserveCapacity(capacity * Self.dimensions)
         references = []

@@ -28,7 +28,7 @@ public enum FaceTableFile {
             Array(header.prefix(8)) == magic
         else { return nil }
         let rows = Int(header.loadLE(at: 8))
-        let stamp = FaceTable.Stamp(completed: header.loadLE(at: 16), faces: header.loadLE(at: 24))
+        let stamp = FaceTable.Stamp(faces: header.loadLE(at: 16), logPosition: header.loadLE(at: 24))
         let floats = rows * FaceTable.dimensions
         var components = [Float](repeating: 0, count: floats)
         let wanted = floats * 4
@@ -62,8 +62,8 @@ public enum FaceTableFile {
         var header = [UInt8](repeating: 0, count: headerSize)
         header.replaceSubrange(0..<8, with: magic)
         header.storeLE(UInt64(table.count), at: 8)
-        header.storeLE(table.stamp.completed, at: 16)
-        header.storeLE(table.stamp.faces, at: 24)
+        header.storeLE(table.stamp.faces, at: 16)
+        header.storeLE(table.stamp.logPosition, at: 24)
         ok = ok && header.withUnsafeBytes { writeFully(fd, $0.baseAddress!, $0.count) }
         ok = ok && table.components.withUnsafeBytes { $0.count == 0 || writeFully(fd, $0.baseAddress!, $0.count) }
         var tail = [UInt8]()

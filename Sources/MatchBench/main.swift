@@ -33,7 +33,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 }
 
 var generator = Generator(state: 2026)
-var table = FaceTable(stamp: .init(completed: UInt64(rows), faces: UInt64(rows)), capacity: rows)
+var table = FaceTable(stamp: .init(faces: UInt64(rows), logPosition: UInt64(rows)), capacity: rows)
 let built = seconds {
     var encoding = [Float](repeating: 0, count: FaceTable.dimensions)
     for row in 0..<rows {

@@ -37,7 +37,7 @@ struct NearestFacesTests {
         let row = 4321
         let found = table.nearest(to: table.encoding(at: row), limit: 3)
         #expect(found.first == Neighbour(row: row, distance: 0))
-        table.stamp = .init(completed: 1, faces: 2)
+        table.stamp = .init(faces: 2, logPosition: 1)
     }
 
     @Test func nearDuplicatesAreRankedByTheirDoubleDistance() {
@@ -65,7 +65,7 @@ struct NearestFacesTests {
 
     @Test func theFileKeepsEveryRowAndReference() throws {
         var (table, _) = Self.randomTable(rows: 333, seed: 3)
-        table.stamp = .init(completed: 300, faces: 333)
+        table.stamp = .init(faces: 333, logPosition: 300)
         let scratch = ScratchDirectory()
         let path = scratch.appending("t.f32")
         defer { scratch.remove() }
