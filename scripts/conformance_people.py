@@ -145,22 +145,32 @@ def main():
     candidate = facewatch_lines(args.facewatch, args.models, args.known, args.photos, args.work)
     print(f"conformance-people: facewatch on {len(candidate)} images in {time.monotonic() - start:.1f} s")
 
-    failures = 0
+    failures = names_differ = 0
     names = distances = 0
     worst = 0.0
     for image in sorted(set(reference) | set(candidate)):
         ref, got = reference.get(image), candidate.get(image)
-        if ref is None or got is None or not agree(ref, got):
+        if ref is None or got is None or sorted(n for n, _ in ref) != sorted(n for n, _ in got):
             failures += 1
-            print(f"  DIFFERENT {image}\n    face_recognition: {ref}\n    facewatch:        {got}")
+            names_differ += 1
+            print(f"  NAMES DIFFER {image}\n    face_recognition: {ref}\n    facewatch:        {got}")
             continue
+        names += len(ref)
+        largest = 0.0
         for (_, a), (_, b) in zip(sorted(ref, key=key), sorted(got, key=key)):
-            names += 1
             if a is not None:
                 distances += 1
-                worst = max(worst, abs(a - b))
-    print(f"conformance-people: {len(reference)} images, {names} names, {distances} distances; "
-          f"largest distance difference {worst:.2e}; {failures} images differ")
+                largest = max(largest, abs(a - b))
+        if not agree(ref, got):
+            failures += 1
+            print(f"  DISTANCES DIFFER by up to {largest:.2e} {image}\n    face_recognition: {ref}\n"
+                  f"    facewatch:        {got}")
+            continue
+        worst = max(worst, largest)
+    images = len(set(reference) | set(candidate))
+    print(f"conformance-people: {images} images; names identical on {images - names_differ} ({names} names); "
+          f"names and distances within {DISTANCE_TOLERANCE:g} on {images - failures} (largest difference there "
+          f"{worst:.2e}); {failures} images differ")
     return 1 if failures else 0
 
 

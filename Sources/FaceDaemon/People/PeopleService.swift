@@ -35,17 +35,14 @@ struct PeopleService: Service {
     static let batchSize = 256
 
     func run() async {
-        do {
-            try DurableFile.createDirectories(known)
-        } catch {
-            logger.error("cannot create the known folder \(LogField.quoted(known)): \(error)")
-            return
-        }
         let watcher: KnownFolderWatcher
         do {
+            try DurableFile.createDirectories(known)
             watcher = try KnownFolderWatcher(directory: known)
         } catch {
-            logger.error("cannot watch the known folder \(LogField.quoted(known)): \(error)")
+            // The daemon runs on without known people (a service that returns would stop the group).
+            logger.error("cannot watch the known folder \(LogField.quoted(known)), no known people: \(error)")
+            try? await gracefulShutdown()
             return
         }
         await cancelWhenGracefulShutdown {
