@@ -35,8 +35,12 @@ PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR ?=
 BIN ?=
+# The man page comes from swift-argument-parser's generate-manual tool (the program behind its
+# generate-manual plugin), run on the binary being installed; it is built once, in debug (seconds).
+GENERATE_MANUAL := $(SCRATCH)/debug/generate-manual
 INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)" \
-    UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)"
+    UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)" \
+    GENERATE_MANUAL="$(abspath $(GENERATE_MANUAL))"
 
 # make deb (scripts/build_deb.sh says what goes in which package): a release build with the Swift
 # runtime linked in (--static-swift-stdlib) and a build ID, in its own scratch folder so that
@@ -60,7 +64,7 @@ DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
 
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
         conformance-people bench-match \
-        install uninstall deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
+        install uninstall manual deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
@@ -78,6 +82,7 @@ help:
 	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
 	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
 	@echo "make uninstall [PREFIX=/usr/local] [DESTDIR=dir]   remove what install added; keeps data and an edited config"
+	@echo "make manual        the man page from the commands' help (generate-manual) in $(SCRATCH)/manual/"
 	@echo "make deb           the Debian packages in $(DEB_OUT)/: facewatch_$(VERSION)_amd64.deb (Swift runtime linked in)"
 	@echo "                   and facewatch-models_$(MODELS_VERSION)_all.deb"
 	@echo "make deb-check     install, run, remove and purge the packages in a fresh Debian 12 root (debootstrap; minutes)"
@@ -132,7 +137,9 @@ run: deps models build
 
 # The package is built before the tests, which inspect it (DebianPackageTests): its static release
 # build cannot be shared with the debug build `swift test` makes. Not on systems without dpkg-deb.
-test: deps models test-images need-swift $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
+# generate-manual is built first too: the install tests run `make install` while `swift test` holds
+# the build folder.
+test: deps models test-images need-swift $(GENERATE_MANUAL) $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
 	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
 # The codec's fuzz target (fuzz/codec_fuzzer.c) for FUZZ_SECONDS on one core, seeded from the codec
@@ -180,8 +187,19 @@ conformance-people: models build reference-venv
 	@$(PYTHON) scripts/conformance_people.py "$(KNOWN)" "$(DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --reference-cli $(REFERENCE_VENV)/bin/face_recognition --models models
 
-install: models $(if $(BIN),,build)
+install: models $(if $(BIN),,build) $(GENERATE_MANUAL)
 	@BIN="$(or $(BIN),$(RELEASE_BIN))" $(INSTALL_ENV) scripts/install.sh
+
+# Built only when missing (the tests run `make install` while `swift test` holds the build folder).
+$(GENERATE_MANUAL): | need-swift
+	$(SWIFT) build --product generate-manual --scratch-path $(SCRATCH)
+
+# The man page alone, from the release binary: $(SCRATCH)/manual/facewatch.1 (`man -l` shows it).
+manual: build $(GENERATE_MANUAL)
+	@mkdir -p $(SCRATCH)/manual
+	$(GENERATE_MANUAL) $(RELEASE_BIN) --output-directory $(SCRATCH)/manual
+	@sed -i -e 's/^$$/.Pp/' $(SCRATCH)/manual/facewatch.1
+	@echo "manual: $(SCRATCH)/manual/facewatch.1"
 
 uninstall:
 	@$(INSTALL_ENV) scripts/uninstall.sh

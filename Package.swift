@@ -59,12 +59,14 @@ let package = Package(
         .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.
         .target(name: "FaceLedger", dependencies: ["FaceCore", "CLMDB"]),
+        // Seeing results: annotated images (boxes, names) and the static HTML report.
+        .target(name: "FaceReport", dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "CImageCodec"]),
         // The daemon, one folder per part: Configuration, FileSystem, Inbox, Store, Pipeline,
         // Lifecycle, Observability, Systemd (docs/ARCHITECTURE.md walks through them).
         .target(
             name: "FaceDaemon",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceMatch", "CMalloc",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceMatch", "FaceReport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -72,12 +74,12 @@ let package = Package(
             ]
         ),
         // The client side of a root: queries on the ledger, submit, waiting for results, status.
-        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceMatch"]),
+        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceMatch", "FaceReport"]),
         // Command line only.
         .executableTarget(
             name: "facewatch",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceMatch",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceMatch", "FaceReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -90,6 +92,9 @@ let package = Package(
             name: "FaceEncodingTests",
             dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "FaceReportTests",
+            dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport"]),
         .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceTestSupport"]),
         .testTarget(
             name: "FaceDaemonTests",
@@ -97,7 +102,11 @@ let package = Package(
         .testTarget(
             name: "FaceClientTests",
             dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
-        .testTarget(name: "FacewatchCLITests", dependencies: ["facewatch", "FaceDaemon", "FaceTestSupport"]),
+        .testTarget(
+            name: "FacewatchCLITests",
+            dependencies: [
+                "facewatch", "FaceCore", "FaceDaemon", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport",
+            ]),
         // What several test targets share: scratch directories, tiny images, a daemon root, waiting
         // for an event with a deadline, running a program.
         .target(

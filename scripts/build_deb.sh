@@ -3,7 +3,8 @@
 # staged (`make deb` stages it, then runs this):
 #     scripts/build_deb.sh WORK OUTDIR
 #   OUTDIR/facewatch_<VERSION>_amd64.deb          the binary, unit, sysusers/tmpfiles files, config
-#                                                 (a conffile), docs, man page, maintainer scripts
+#                                                 (a conffile), docs, man page, bash/zsh/fish
+#                                                 completions, maintainer scripts
 #   OUTDIR/facewatch-models_<0.3.0>_all.deb       the four dlib models and SHA256SUMS, in
 #                                                 /usr/share/facewatch/models; versioned by
 #                                                 face_recognition_models (scripts/fetch_models.sh)
@@ -83,36 +84,9 @@ write_changelog facewatch-models "$models_version" "$models_epoch" \
 install -m 0644 "$repo/packaging/facewatch.copyright" "$main/usr/share/doc/facewatch/copyright"
 install -m 0644 "$repo/packaging/facewatch-models.copyright" "$models/usr/share/doc/facewatch-models/copyright"
 
-# The man page is the binary's own help, so it cannot drift from it.
-roff() { sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/"; }
-help_of() { env -i COLUMNS=80 "$binary" "$@" --help | roff; }
-man=$main/usr/share/man/man1
-mkdir -p "$man"
-{
-    echo ".TH FACEWATCH 1 \"$(LC_ALL=C date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)\" \"facewatch $version\" \"User Commands\""
-    echo ".SH NAME"
-    echo "facewatch \\- face encodings for images dropped into an inbox"
-    echo ".SH DESCRIPTION"
-    echo ".nf"
-    help_of
-    echo ".fi"
-    for command in $(env -i COLUMNS=80 "$binary" --help | sed -n '/^SUBCOMMANDS:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p'); do
-        echo ".SH \"FACEWATCH ${command^^}\""
-        echo ".nf"
-        help_of "$command"
-        echo ".fi"
-    done
-    echo ".SH FILES"
-    echo ".TP"
-    echo "/etc/facewatch/facewatch.conf"
-    echo "the service's settings, every one commented out with its default"
-    echo ".TP"
-    echo "/var/lib/facewatch"
-    echo "the state root: inbox/, store/, results/, db/, stats.json, metrics.prom"
-    echo ".TP"
-    echo "/usr/share/doc/facewatch/README.md"
-    echo "the manual"
-} | gzip -9n > "$man/facewatch.1.gz"
+# The man page (usr/share/man/man1/facewatch.1.gz) and the shell completions were staged by
+# `make install`: generate-manual on the binary's own help, so they cannot drift from it.
+[[ -f $main/usr/share/man/man1/facewatch.1.gz ]] || die "make install staged no man page"
 
 # --- Control files ------------------------------------------------------------------------------------
 

@@ -10,6 +10,13 @@
 #   TMPFILESDIR/facewatch.conf                systemd/facewatch.tmpfiles: /var/lib/facewatch and below
 #   PREFIX/share/facewatch/models/            the four dlib models and SHA256SUMS, 0644
 #   PREFIX/share/doc/facewatch/               README.md and examples/
+#   PREFIX/share/man/man1/facewatch.1.gz      the man page, made from the binary's own help by
+#                                             swift-argument-parser's generate-manual (GENERATE_MANUAL)
+#   bash, zsh and fish completions            from `facewatch --generate-completion-script SHELL`:
+#                                             PREFIX/share/bash-completion/completions/facewatch,
+#                                             PREFIX/share/fish/vendor_completions.d/facewatch.fish,
+#                                             and _facewatch in /usr/share/zsh/vendor-completions
+#                                             (PREFIX=/usr, Debian's place) else PREFIX/share/zsh/site-functions
 #   SYSCONFDIR/facewatch/facewatch.conf       examples/facewatch.conf, commented defaults; NEVER
 #                                             overwritten: when it exists and differs, the shipped one
 #                                             goes next to it as facewatch.conf.new
@@ -40,6 +47,7 @@ PREFIX=$(strip_slash "${PREFIX:-/usr/local}")
 SYSCONFDIR=$(strip_slash "${SYSCONFDIR:-/etc}")
 DESTDIR=${DESTDIR:-}
 BIN=${BIN:-$repo/.build/release/facewatch}
+GENERATE_MANUAL=${GENERATE_MANUAL:-$repo/.build/debug/generate-manual}
 for name in PREFIX SYSCONFDIR; do
     [[ ${!name} == /* ]] || die "$name must be an absolute path, not '${!name}'"
     [[ ${!name} != *$'\n'* ]] || die "$name must not contain a newline"
@@ -65,12 +73,22 @@ models=$share/models
 docs=$PREFIX/share/doc/facewatch
 config=$SYSCONFDIR/facewatch/facewatch.conf
 manifest=$share/installed-files
+manual=$PREFIX/share/man/man1/facewatch.1.gz
+bash_completion=$PREFIX/share/bash-completion/completions/facewatch
+fish_completion=$PREFIX/share/fish/vendor_completions.d/facewatch.fish
+if [[ $PREFIX == /usr ]]; then
+    zsh_completion=/usr/share/zsh/vendor-completions/_facewatch
+else
+    zsh_completion=$PREFIX/share/zsh/site-functions/_facewatch
+fi
 model_files=(dlib_face_recognition_resnet_model_v1.dat shape_predictor_5_face_landmarks.dat
              shape_predictor_68_face_landmarks.dat mmod_human_face_detector.dat)
 
 # --- Checks before touching anything ------------------------------------------------------------------
 
 [[ -f $BIN && -x $BIN ]] || die "no facewatch binary at $BIN: run make build (or give BIN=path)"
+[[ -f $GENERATE_MANUAL && -x $GENERATE_MANUAL ]] ||
+    die "no generate-manual at $GENERATE_MANUAL: make install builds it (swift build --product generate-manual)"
 for name in "${model_files[@]}"; do
     [[ -f $repo/models/$name ]] || die "models/$name is missing: run make models"
 done
@@ -80,7 +98,8 @@ for source in systemd/facewatch.service systemd/facewatch.sysusers systemd/facew
 done
 
 # The nearest existing directory of each destination must be writable.
-for target in "$binary" "$unit" "$sysusers" "$tmpfiles" "$models/x" "$docs/x" "$config"; do
+for target in "$binary" "$unit" "$sysusers" "$tmpfiles" "$models/x" "$docs/x" "$config" "$manual" \
+              "$bash_completion" "$fish_completion" "$zsh_completion"; do
     directory=$(dirname "$DESTDIR$target")
     while [[ ! -e $directory ]]; do directory=$(dirname "$directory"); done
     if [[ ! -w $directory ]]; then
@@ -193,6 +212,28 @@ for source in "$repo"/examples/*; do
     if [[ -x $source ]]; then mode=0755; else mode=0644; fi
     put "$source" "$docs/examples/$name" "$mode"
 done
+
+# The man page: the binary's own help (every command, option and discussion) through
+# swift-argument-parser's generate-manual, dated by the last commit so that the same tree gives the
+# same page. generate-manual keeps a blank line of a discussion as an empty input line, which mdoc
+# warns about: each becomes a paragraph break (.Pp).
+manual_date=$(git -C "$repo" log -1 --format=%cs 2>/dev/null || true)
+mkdir "$scratch/manual"
+"$GENERATE_MANUAL" "$BIN" --date "${manual_date:-$(date -u +%F)}" --output-directory "$scratch/manual" >/dev/null ||
+    die "generate-manual failed on $BIN"
+sed -e 's/^$/.Pp/' "$scratch/manual/facewatch.1" | gzip -9n > "$scratch/facewatch.1.gz"
+put "$scratch/facewatch.1.gz" "$manual" 0644
+
+# Shell completions, from the binary itself.
+# A completion is sourced, not run: the bash script's #!/bin/bash line goes (lintian warns about it).
+for shell in bash zsh fish; do
+    env -i "$BIN" --generate-completion-script "$shell" > "$scratch/completion.$shell.raw" ||
+        die "$BIN --generate-completion-script $shell failed"
+    sed -e '1{/^#!/d}' "$scratch/completion.$shell.raw" > "$scratch/completion.$shell"
+done
+put "$scratch/completion.bash" "$bash_completion" 0644
+put "$scratch/completion.zsh" "$zsh_completion" 0644
+put "$scratch/completion.fish" "$fish_completion" 0644
 
 # The config: commented defaults, with the models line naming this PREFIX. Never overwritten.
 sed -e "s|/etc/facewatch/|$c/facewatch/|g" \

@@ -13,6 +13,8 @@ packages=(
     systemd inotify-tools                                       # unit checks (systemd-analyze), examples
     dpkg-dev binutils lintian                                   # make deb (dpkg-deb, dpkg-shlibdeps, strip), its test
     debootstrap                                                 # make deb-check
+    chromium                                                    # the report test (headless)
+    zsh fish                                                    # the completion tests (bash is there)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

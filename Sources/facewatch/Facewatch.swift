@@ -17,6 +17,8 @@ struct Facewatch: AsyncParsableCommand {
         PeopleCommand.self,
         MatchCommand.self,
         EncodeCommand.self,
+        AnnotateCommand.self,
+        ReportCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

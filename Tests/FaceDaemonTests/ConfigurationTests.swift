@@ -163,7 +163,7 @@ import Testing
             "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1",
             "landmarks": "small",
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
-            "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB",
+            "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
         ]
         #expect(Set(samples.keys) == Set(Setting.all.map(\.key)))
         let text = Setting.all.map { "\($0.key) = \(samples[$0.key]!)" }.joined(separator: "\n")
@@ -174,6 +174,7 @@ import Testing
         #expect(configuration.models == "/m")
         #expect(configuration.known == "/r/k")
         #expect(configuration.tolerance == 0.45)
+        #expect(configuration.report == "/r/html", "a relative report directory is under the root")
     }
 }
 

@@ -136,6 +136,9 @@ struct DebianPackageTests {
             "/usr/share/doc/facewatch/copyright": 0o644,
             "/usr/share/doc/facewatch/changelog.gz": 0o644,
             "/usr/share/man/man1/facewatch.1.gz": 0o644,
+            "/usr/share/bash-completion/completions/facewatch": 0o644,
+            "/usr/share/zsh/vendor-completions/_facewatch": 0o644,
+            "/usr/share/fish/vendor_completions.d/facewatch.fish": 0o644,
         ]
         for (name, mode) in try InstallTests.examples() { expected["/usr/share/doc/facewatch/examples/" + name] = mode }
         let listing = try await Self.listing(packages.main)

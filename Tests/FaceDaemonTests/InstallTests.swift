@@ -43,6 +43,10 @@ struct InstallTests {
             "/usr/share/facewatch/installed-files": 0o644,
             "/usr/share/doc/facewatch/README.md": 0o644,
             "/etc/facewatch/facewatch.conf": 0o644,
+            "/usr/share/man/man1/facewatch.1.gz": 0o644,
+            "/usr/share/bash-completion/completions/facewatch": 0o644,
+            "/usr/share/zsh/vendor-completions/_facewatch": 0o644,
+            "/usr/share/fish/vendor_completions.d/facewatch.fish": 0o644,
         ]
         for name in Self.modelFiles { expected["/usr/share/facewatch/models/" + name] = 0o644 }
         for (name, mode) in try Self.examples() { expected["/usr/share/doc/facewatch/examples/" + name] = mode }

@@ -38,7 +38,7 @@ struct SettingsTableTests {
             "max_bytes": "1MB", "max_pixels": "2M", "memory_budget": "3GiB", "upsample": "2", "jitters": "4",
             "landmarks": "large",
             "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",
-            "result_format": "compact", "map_size": "64MiB",
+            "result_format": "compact", "map_size": "64MiB", "report": "/rep",
         ]
         var arguments: [String] = ["--no-dedup"]
         for setting in Setting.all where setting.key != "dedup" {

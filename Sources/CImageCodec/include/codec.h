@@ -116,6 +116,30 @@ fwc_status fwc_decode_probed(const uint8_t *data, size_t size, fwc_limits limits
                              const fwc_header *probed, uint8_t *rgb, size_t rgb_size,
                              fwc_header *header, char *message, size_t message_capacity);
 
+/* ---- encoding (encode.c): for pictures people look at (annotated images, thumbnails) ---- */
+
+/** The output formats of fwc_encode. */
+typedef enum fwc_output_format {
+    FWC_OUTPUT_JPEG = 0, /**< baseline JPEG, 4:2:0, at the given quality */
+    FWC_OUTPUT_PNG,      /**< 8-bit RGB PNG, zlib's default compression */
+} fwc_output_format;
+
+/**
+ * Encodes width * height tightly packed 8-bit RGB pixels (rgb_size must be exactly
+ * width * height * 3) as a JPEG (quality 1..100) or a PNG (quality ignored).
+ *
+ * On success *out holds a buffer of *out_size bytes allocated with malloc, which the caller frees
+ * with fwc_free, and FWC_OK is returned. On failure *out is NULL, the status is FWC_BAD_ARGUMENT
+ * (sizes, NULL pointers), FWC_OUT_OF_MEMORY, or FWC_CORRUPT_IMAGE (the library refused), and the
+ * message is written as for fwc_probe. libjpeg and libpng errors come back through setjmp.
+ */
+fwc_status fwc_encode(const uint8_t *rgb, size_t rgb_size, uint32_t width, uint32_t height,
+                      fwc_output_format format, int quality, uint8_t **out, size_t *out_size,
+                      char *message, size_t message_capacity);
+
+/** Frees a buffer fwc_encode returned (NULL is fine). */
+void fwc_free(void *buffer);
+
 #ifdef __cplusplus
 }
 #endif

@@ -57,6 +57,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var resultFormat = ResultFormat.pretty
     /// Initial size of the LMDB map, in bytes (it grows when full).
     public var mapSize = 0
+    /// Where the daemon writes the static HTML report (`FaceReport`), or nil for none.
+    public var report: String? = nil
     /// The config file these values were read from, if any (for a reload).
     public var configFile: String? = nil
 

@@ -155,6 +155,16 @@ extension Setting {
         .size(
             "map_size", \.mapSize, 1 << 20...1 << 40, default: "1GiB", reloadable: false,
             help: "initial LMDB map size; it grows when full"),
+        Setting(
+            key: "report", syntax: "DIR|off", defaultValue: "off", reloadable: false,
+            help: "the static HTML report, rewritten at most once a minute when the counts changed (relative to ROOT)",
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                let text = value.trimmingCharacters(in: .whitespaces)
+                configuration.report =
+                    text.isEmpty || text == "off"
+                    ? nil : DaemonConfiguration.absolute(text, relativeTo: configuration.root)
+            },
+            describe: { $0.report ?? "off" }, transfer: { $1.report = $0.report }),
     ]
 }
 

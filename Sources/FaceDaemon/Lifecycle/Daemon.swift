@@ -152,9 +152,17 @@ public final class Daemon: Sendable {
         running.withLock { $0 = parts.pipeline }
         let documentsTask = Task { await self.rewriteDocuments(parts.reconciler) }
         let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
+        let reportTask = configuration.report.map { directory in
+            Task {
+                await ReportRefresher.run(
+                    directory: directory, configuration: configuration, ledger: parts.ledger, meter: parts.meter,
+                    logger: self.logger)
+            }
+        }
         defer {
             documentsTask.cancel()
             maintenanceTask.cancel()
+            reportTask?.cancel()
         }
 
         let control = ControlService(daemon: self, parts: parts, requests: requests, signals: signals)

@@ -1,0 +1,59 @@
+import FaceEncoding
+import FaceLedger
+import FaceReport
+import Foundation
+import Logging
+
+/// The `report = DIR` setting: rewrites the static HTML report (`FaceReport.ReportGenerator`) at
+/// most once a minute, when the ledger's counts changed since the last report (and at least every
+/// ten minutes, so the window slides). Runs on the blocking queues, beside the encoders: a report
+/// decodes only the images new to its gallery.
+enum ReportRefresher {
+    /// The shortest time between two reports.
+    static let interval: Duration = .seconds(60)
+    /// A report older than this is rewritten even when nothing changed.
+    static let maximumAge: TimeInterval = 600
+    /// The window the daemon's report covers.
+    static let window: TimeInterval = 86_400
+
+    /// Until cancelled: writes a report now, then checks once a minute.
+    static func run(
+        directory: String, configuration: DaemonConfiguration, ledger: Ledger, meter: ThroughputMeter,
+        logger: Logger
+    ) async {
+        let location = StoreLocation(root: configuration.root, store: configuration.store)
+        let generator = ReportGenerator(
+            ledger: ledger, root: configuration.root, resultsDirectory: configuration.results,
+            limits: ImageLimits(maxBytes: configuration.maxBytes, maxPixels: configuration.maxPixels)
+        ) { entry in
+            location.locate(id: entry.id, recorded: entry.storePath)
+        }
+        var last: (stats: LedgerStats, at: Date)?
+        while !Task.isCancelled {
+            let previous = last
+            last = await BlockingIO.run { () -> (stats: LedgerStats, at: Date)? in
+                let now = Date()
+                guard let stats = try? ledger.stats() else { return previous }
+                if let previous, previous.stats == stats, now.timeIntervalSince(previous.at) < maximumAge {
+                    return previous
+                }
+                do {
+                    let summary = try generator.write(
+                        to: directory, since: window, imagesPerMinute: meter.perMinute(at: now), now: now)
+                    logger.debug(
+                        "report written \(LogField.pair("directory", directory)) \(LogField.pair("gallery", String(summary.galleryImages))) \(LogField.pair("thumbnails_made", String(summary.thumbnailsMade)))"
+                    )
+                    return (stats, now)
+                } catch {
+                    logger.warning("report not written to \(directory): \(error)")
+                    return previous
+                }
+            }
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+        }
+    }
+}
