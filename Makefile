@@ -63,6 +63,7 @@ DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/
 DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
 
 .PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
+        conformance-people bench-match \
         install uninstall manual deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
@@ -75,6 +76,8 @@ help:
 	@echo "make fuzz [FUZZ_SECONDS=60]   libFuzzer (clang-14, ASan + UBSan) on the image codec, one core; fails on a finding"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
 	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
+	@echo "make conformance-people KNOWN=folder DIR=folder   face_recognition's command line vs facewatch's matches"
+	@echo "make bench-match [ROWS=1000000]   facewatch match: one query face against a generated table, one core"
 	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling, start-up, memory budget"
 	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
 	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
@@ -170,6 +173,21 @@ bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),te
 	$(SWIFT) build -c release --product facewatch-bench-root --scratch-path $(SCRATCH)
 	@$(PYTHON) scripts/bench_daemon.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --bench-root "$(SCRATCH)/release/facewatch-bench-root"
+	@$(MAKE) --no-print-directory bench-match
+
+# The face search (`facewatch match`) on a generated table of ROWS faces: the query time on one core.
+ROWS ?= 1000000
+bench-match: need-swift
+	$(SWIFT) build -c release --product MatchBench --scratch-path $(SCRATCH)
+	$(SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
+
+# face_recognition's command line (`face_recognition --tolerance 0.6 --show-distance true KNOWN DIR`)
+# against the names and distances facewatch's daemon gives the same photos (scripts/conformance_people.py).
+conformance-people: models build reference-venv
+	@if [ -z "$(KNOWN)" ] || [ -z "$(DIR)" ]; then \
+	    echo "usage: make conformance-people KNOWN=folder DIR=folder" >&2; exit 2; fi
+	@$(PYTHON) scripts/conformance_people.py "$(KNOWN)" "$(DIR)" --facewatch "$(RELEASE_BIN)" \
+	    --reference-cli $(REFERENCE_VENV)/bin/face_recognition --models models
 
 install: models $(if $(BIN),,build) $(GENERATE_MANUAL)
 	@BIN="$(or $(BIN),$(RELEASE_BIN))" $(INSTALL_ENV) scripts/install.sh

@@ -53,6 +53,10 @@ let package = Package(
         // Value types shared by every module: faces, errors, the result document.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .target(name: "FaceCore", dependencies: ["COpenSSL"]),
+        // The search over stored faces: an AVX2 kernel for squared distances, sealed behind a C ABI.
+        .target(name: "CFaceScan", cSettings: [.unsafeFlags(["-O3", "-mavx2"], .when(platforms: [.linux]))]),
+        // Known people and face search: distances, matching against known people, the face table.
+        .target(name: "FaceMatch", dependencies: ["FaceCore", "CFaceScan"]),
         // The engine: models, decoding, limits, FaceEngine, EncoderPool.
         .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.
@@ -64,7 +68,7 @@ let package = Package(
         .target(
             name: "FaceDaemon",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceReport", "CMalloc",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceMatch", "FaceReport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -72,18 +76,21 @@ let package = Package(
             ]
         ),
         // The client side of a root: queries on the ledger, submit, waiting for results, status.
-        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceReport"]),
+        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceMatch", "FaceReport"]),
         // Command line only.
         .executableTarget(
             name: "facewatch",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceReport",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceMatch", "FaceReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "BenchRoot", dependencies: ["FaceCore", "FaceLedger"]),
+        // `make bench-match`: the face search over a generated table of a million faces.
+        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch"]),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
+        .testTarget(name: "FaceMatchTests", dependencies: ["FaceCore", "FaceMatch", "FaceTestSupport"]),
         .testTarget(
             name: "FaceEncodingTests",
             dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],

@@ -32,7 +32,9 @@ public struct Queries: Sendable {
     /// The document of image `id` from the ledger, or nil if the ledger has no such image.
     public func result(_ id: UUID) throws(ClientError) -> ResultDocument? {
         do {
-            return try ledger.record(id)?.resultDocument()
+            guard let record = try ledger.record(id) else { return nil }
+            // Faces name the known people as the result document does (the stored labels).
+            return ResultLabeller.document(record, ResultLabeller.applies(to: record) ? try ledger.labels(id) : nil)
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }
@@ -61,7 +63,9 @@ public struct Queries: Sendable {
         if daemonRunning, let figures, figures.running, now.timeIntervalSince(figures.updatedAt) < 120 {
             rate = figures.imagesPerMinute
         }
-        return StatsDocument(stats: counters, imagesPerMinute: rate, updatedAt: now)
+        var document = StatsDocument(stats: counters, imagesPerMinute: rate, updatedAt: now)
+        document.facesByPerson = (try? people().facesByPerson) ?? [:]
+        return document
     }
 
     /// What the last daemon on this root published about itself, nil if none did, or if it wrote a
@@ -121,6 +125,7 @@ public struct Queries: Sendable {
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }
+        report.people = try? people()
         return report
     }
 }

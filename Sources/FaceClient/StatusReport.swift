@@ -19,6 +19,8 @@ public struct StatusReport: Sendable {
     public var figures: DaemonFigures?
     /// Inbox entries the daemon cannot take, as it last published them.
     public var refusals: [InboxRefusal] = []
+    /// Known people and the relabel's progress, when the ledger has them.
+    public var people: PeopleSummary?
 
     public init(
         root: String, daemonPID: Int32?, stats: StatsDocument, recentFailures: [ResultDocument], figures: DaemonFigures?
@@ -57,6 +59,7 @@ public struct StatusReport: Sendable {
                 lines.append("  \(Timestamp.format(refusal.since)) \(refusal.name): \(refusal.reason)")
             }
         }
+        lines += people?.statusLines ?? []
         if recentFailures.isEmpty {
             lines.append("recent failures: none")
         } else {
@@ -125,6 +128,7 @@ public struct StatusReport: Sendable {
                         ])
                     })
             ),
+            ("people", people?.json ?? .null),
         ])
     }
 

@@ -22,9 +22,13 @@ public struct Face: Codable, Sendable, Equatable {
     public var location: FaceLocation
     /// The 128 float32 components computed by dlib's face recognition ResNet.
     public var encoding: [Float]
+    /// The known people this face resembles, closest first (`PersonMatch`); nil where known people do
+    /// not apply (`facewatch encode`, the ledger's records), empty for a face nobody known resembles.
+    public var matches: [PersonMatch]?
 
-    public init(location: FaceLocation, encoding: [Float]) {
+    public init(location: FaceLocation, encoding: [Float], matches: [PersonMatch]? = nil) {
         self.location = location
         self.encoding = encoding
+        self.matches = matches
     }
 }

@@ -144,7 +144,7 @@ public struct ResultDocument: Codable, Sendable, Equatable {
                 "faces",
                 .array(
                     faces.map { face in
-                        .object([
+                        var members: [(String, JSONValue)] = [
                             (
                                 "location",
                                 .object([
@@ -155,7 +155,9 @@ public struct ResultDocument: Codable, Sendable, Equatable {
                                 ])
                             ),
                             ("encoding", .array(face.encoding.map { .float($0) })),
-                        ])
+                        ]
+                        if let matches = face.matches { members.append(("matches", .array(matches.map(\.json)))) }
+                        return .object(members)
                     })
             ))
         members.append(("face_encoding", .array(faceEncoding.map { .float($0) })))

@@ -26,6 +26,9 @@ final class LMDBEnvironment: @unchecked Sendable {
     let directory: String
     /// Set once by `open`, before the object is shared.
     private(set) var databases = Databases(records: 0, byTime: 0, bySHA: 0, queue: 0, meta: 0)
+    /// The known-people databases (`PeopleDatabases`), set once by `open`; nil for a read-only open of
+    /// a ledger no people-aware daemon has opened yet.
+    private(set) var people: PeopleDatabases?
     /// Set by `open` once the registry knows this environment, before the object is shared.
     private var registered = false
     private let identity: EnvironmentRegistry.DirectoryIdentity
@@ -90,7 +93,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         var handedOver = false
         defer { if !handedOver { mdb_env_close(env) } }
 
-        try check(mdb_env_set_maxdbs(env, Databases.count + 3), "mdb_env_set_maxdbs")
+        try check(mdb_env_set_maxdbs(env, Databases.count + PeopleDatabases.count + 3), "mdb_env_set_maxdbs")
         try check(mdb_env_set_maxreaders(env, UInt32(clamping: max(options.maxReaders, 1))), "mdb_env_set_maxreaders")
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let configured = max(roundUp(options.mapSize, to: page), page)
@@ -131,6 +134,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             directory: path, identity: identity)
         // On a throw the environment is released here and its deinit closes it.
         environment.databases = try options.readOnly ? environment.openReadOnly() : environment.openWritable()
+        environment.people = try environment.openPeopleDatabases()
         environment.registered = true
         return environment
     }

@@ -64,6 +64,13 @@ struct SchemaMigration: Sendable {
 ///   kept consistent by every transition.
 /// - Version 2: `meta` also holds `final_tallies` (failures by code, engine runs and their times),
 ///   updated with each record made final, so that a start reads them instead of every record.
+///
+/// Known people live in three more databases, `known`, `labels` and `people` (`PeopleDatabases`),
+/// outside this versioned history on purpose: every writable open creates them with `MDB_CREATE`,
+/// empty, and nothing in them is derived from or rewrites existing data (known pictures come from
+/// the known folder, labels are recomputed by a relabel). So a ledger of any version gains them
+/// without a migration and without a version change, and a read-only open of a ledger without them
+/// sees no known people.
 public enum LedgerSchema {
     /// The version this build writes and reads.
     public static let currentVersion: UInt32 = 2

@@ -14,6 +14,8 @@ struct Facewatch: AsyncParsableCommand {
         StatsCommand.self,
         AverageCommand.self,
         StatusCommand.self,
+        PeopleCommand.self,
+        MatchCommand.self,
         EncodeCommand.self,
         AnnotateCommand.self,
         ReportCommand.self,

@@ -34,6 +34,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("store")) var store: String?
     @Option(help: .setting("results")) var results: String?
     @Option(help: .setting("db")) var db: String?
+    @Option(help: .setting("known")) var known: String?
+    @Option(help: .setting("tolerance")) var tolerance: Double?
     @Option(help: .setting("workers")) var workers: Int?
     @Option(help: .setting("in_flight")) var inFlight: Int?
     @Option(help: .setting("max_bytes")) var maxBytes: SizeArgument?
@@ -56,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
     var flags: DaemonConfiguration.Flags {
         let given: [(String, String?)] = [
             ("root", root), ("inbox", inbox), ("store", store), ("results", results), ("db", db),
+            ("known", known), ("tolerance", tolerance.map { String($0) }),
             ("workers", workers.map(String.init)), ("in_flight", inFlight.map(String.init)),
             ("max_bytes", maxBytes?.text), ("max_pixels", maxPixels?.text),
             ("memory_budget", memoryBudget?.text), ("upsample", upsample.map(String.init)),

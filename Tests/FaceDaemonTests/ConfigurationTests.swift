@@ -158,7 +158,8 @@ import Testing
     @Test func everyKeyIsAcceptedInTheFile() throws {
         // A value each key accepts, so a key added to `keys` without a parser fails here.
         let samples = [
-            "root": "/r", "inbox": "i", "store": "s", "results": "o", "db": "d", "workers": "1", "in_flight": "8",
+            "root": "/r", "inbox": "i", "store": "s", "results": "o", "db": "d", "known": "k",
+            "tolerance": "0.45", "workers": "1", "in_flight": "8",
             "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1",
             "landmarks": "small",
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
@@ -171,6 +172,8 @@ import Testing
         #expect(configuration.inFlight == 8)
         #expect(configuration.mapSize == 64 * 1_048_576)
         #expect(configuration.models == "/m")
+        #expect(configuration.known == "/r/k")
+        #expect(configuration.tolerance == 0.45)
         #expect(configuration.report == "/r/html", "a relative report directory is under the root")
     }
 }

@@ -70,13 +70,14 @@ import Testing
 
 @Suite(.timeLimit(.minutes(5))) struct StatsDocumentTests {
     @Test func keysInDocumentedOrderAndReadBack() throws {
-        let document = StatsDocument(
+        var document = StatsDocument(
             total: 5, created: 1, completed: 3, failed: 1, faces: 2, averageEncoding: [0.5, -0.25],
             imagesPerMinute: 12.34, updatedAt: Date(timeIntervalSince1970: 1_795_521_600))
+        document.facesByPerson = ["bob": 1, "alice": 2]
         let text = document.json.serialized()
         #expect(
             text
-                == #"{"total":5,"created":1,"completed":3,"failed":1,"faces":2,"average_encoding":[0.5,-0.25],"images_per_minute":12.3,"updated_at":"2026-11-24T12:00:00.000Z"}"#
+                == #"{"total":5,"created":1,"completed":3,"failed":1,"faces":2,"faces_by_person":{"alice":2,"bob":1},"average_encoding":[0.5,-0.25],"images_per_minute":12.3,"updated_at":"2026-11-24T12:00:00.000Z"}"#
         )
         let directory = ScratchDirectory()
         defer { directory.remove() }
@@ -87,5 +88,6 @@ import Testing
         #expect(back.averageEncoding == [0.5, -0.25])
         #expect(back.imagesPerMinute == 12.3)
         #expect(back.updatedAt == document.updatedAt)
+        #expect(back.facesByPerson == ["alice": 2, "bob": 1])
     }
 }

@@ -52,7 +52,7 @@ struct CommandLineTests {
         let object = try #require(
             try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
         #expect(
-            Set(object.keys) == ["root", "daemon_pid", "stats", "recent_failures", "metrics", "not_taken"],
+            Set(object.keys) == ["root", "daemon_pid", "stats", "recent_failures", "metrics", "not_taken", "people"],
             "\(object.keys)")
         #expect((object["not_taken"] as? [Any])?.isEmpty == true)
         #expect(object["root"] as? String == root.directory.path)
@@ -62,8 +62,8 @@ struct CommandLineTests {
         let stats = try #require(object["stats"] as? [String: Any])
         #expect(
             Set(stats.keys) == [
-                "total", "created", "completed", "failed", "faces", "average_encoding", "images_per_minute",
-                "updated_at",
+                "total", "created", "completed", "failed", "faces", "faces_by_person", "average_encoding",
+                "images_per_minute", "updated_at",
             ])
         #expect(stats["total"] as? Int == 1)
         #expect(stats["created"] as? Int == 1)

@@ -33,7 +33,8 @@ struct SettingsTableTests {
 
     @Test func everyOptionReachesItsSetting() throws {
         let samples: [String: String] = [
-            "root": "/r", "inbox": "/i", "store": "/s", "results": "/o", "db": "/d", "workers": "3", "in_flight": "7",
+            "root": "/r", "inbox": "/i", "store": "/s", "results": "/o", "db": "/d", "known": "/k",
+            "tolerance": "0.5", "workers": "3", "in_flight": "7",
             "max_bytes": "1MB", "max_pixels": "2M", "memory_budget": "3GiB", "upsample": "2", "jitters": "4",
             "landmarks": "large",
             "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",

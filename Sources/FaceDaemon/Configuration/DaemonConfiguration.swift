@@ -25,6 +25,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var results = ""
     /// The LMDB environment directory.
     public var database = ""
+    /// Pictures of known people (watched, never moved).
+    public var known = ""
+    /// Largest face distance that names a known person.
+    public var tolerance = 0.6
     /// Encoder workers; 0 means one per active processor core.
     public var workers = 0
     /// Files allowed in memory and in the encoders at once; 0 means twice the workers.

@@ -81,6 +81,17 @@ extension Setting {
         .directory("store", \.store, help: "where originals are kept; may be on another file system"),
         .directory("results", \.results, help: "where results/<uuid>.json documents are written"),
         .directory("db", \.database, help: "the LMDB environment, the truth"),
+        .directory(
+            "known", \.known,
+            help: "pictures of known people, watched and never moved: known/alice.jpg or known/alice/*.jpg"),
+        .stored(
+            "tolerance", \.tolerance, syntax: "NUMBER", default: "0.6", reloadable: false,
+            help: "largest face distance that names a known person (face_recognition's --tolerance)",
+            expected: "a number from 0 to 2",
+            parse: { text, _ in
+                Double(text.trimmingCharacters(in: .whitespaces)).flatMap { (0...2).contains($0) ? $0 : nil }
+            },
+            show: { String($0) }),
         .integer(
             "workers", \.workers, 0...256, default: "0", reloadable: true,
             help: "encoder workers; 0 means one per CPU core"),

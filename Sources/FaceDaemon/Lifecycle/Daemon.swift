@@ -199,7 +199,7 @@ public final class Daemon: Sendable {
             [control] + services
             + [
                 StatsService(daemon: self, parts: parts), RootWatchService(daemon: self, parts: parts),
-                PipelineService(daemon: self, parts: parts),
+                PipelineService(daemon: self, parts: parts), peopleService(parts, configuration),
                 IngestService(daemon: self, parts: parts, feed: inbox),
             ]
         let serviceGroup = ServiceGroup(
@@ -321,7 +321,9 @@ public final class Daemon: Sendable {
         }
         hooks.ledgerOpened(ledger)
         let location = StoreLocation(root: configuration.root, store: store.directory)
-        let results = ResultsWriter(directory: configuration.results, format: configuration.resultFormat)
+        let labeller = ResultLabeller(ledger: ledger, defaultTolerance: configuration.tolerance)
+        let results = ResultsWriter(
+            directory: configuration.results, format: configuration.resultFormat, labeller: labeller)
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
 
         // Orphans first: the store must not change while it is scanned (the inbox is not watched yet).

@@ -27,6 +27,8 @@ public struct StatsDocument: Sendable, Equatable {
     public var imagesPerMinute: Double
     /// When these values were read.
     public var updatedAt: Date
+    /// Faces labelled with each known person (a face resembling two people counts for both).
+    public var facesByPerson: [String: Int] = [:]
 
     public init(
         total: Int, created: Int, completed: Int, failed: Int, faces: Int, averageEncoding: [Double],
@@ -58,6 +60,10 @@ public struct StatsDocument: Sendable, Equatable {
             ("completed", .int(Int64(completed))),
             ("failed", .int(Int64(failed))),
             ("faces", .int(Int64(faces))),
+            (
+                "faces_by_person",
+                .object(facesByPerson.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) })
+            ),
             ("average_encoding", .array(averageEncoding.map { .double($0) })),
             ("images_per_minute", .double((imagesPerMinute * 10).rounded() / 10)),
             ("updated_at", .string(Timestamp.format(updatedAt))),
@@ -76,8 +82,12 @@ public struct StatsDocument: Sendable, Equatable {
         let average = (object["average_encoding"] as? [NSNumber])?.map(\.doubleValue) ?? []
         let rate = (object["images_per_minute"] as? NSNumber)?.doubleValue ?? 0
         let updated = (object["updated_at"] as? String).flatMap(Timestamp.parse) ?? Date(timeIntervalSince1970: 0)
-        return StatsDocument(
+        var document = StatsDocument(
             total: total, created: created, completed: completed, failed: failed, faces: faces,
             averageEncoding: average, imagesPerMinute: rate, updatedAt: updated)
+        for case let (name, count as NSNumber) in (object["faces_by_person"] as? [String: Any]) ?? [:] {
+            document.facesByPerson[name] = count.intValue
+        }
+        return document
     }
 }

@@ -41,7 +41,10 @@ public final class StatsWriter: Sendable {
 
     /// The document as it would be written now.
     public func currentDocument(now: Date = Date()) throws(LedgerError) -> StatsDocument {
-        StatsDocument(stats: try ledger.stats(), imagesPerMinute: meter.perMinute(at: now), updatedAt: now)
+        var document = StatsDocument(
+            stats: try ledger.stats(), imagesPerMinute: meter.perMinute(at: now), updatedAt: now)
+        document.facesByPerson = try ledger.personCounts().filter { $0.value.faces > 0 }.mapValues(\.faces)
+        return document
     }
 
     /// Writes the file if something changed since the last write (or if `force`). Returns the

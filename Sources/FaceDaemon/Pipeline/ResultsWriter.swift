@@ -13,9 +13,16 @@ public struct ResultsWriter: Sendable {
     /// Pretty (indented) or compact documents.
     public let format: DaemonConfiguration.ResultFormat
 
-    public init(directory: String, format: DaemonConfiguration.ResultFormat = .pretty) {
+    /// Names the known people in documents of completed records with faces (`faces[].matches`);
+    /// nil: documents without matches.
+    public let labeller: ResultLabeller?
+
+    public init(
+        directory: String, format: DaemonConfiguration.ResultFormat = .pretty, labeller: ResultLabeller? = nil
+    ) {
         self.directory = directory
         self.format = format
+        self.labeller = labeller
     }
 
     /// The document file of an image.
@@ -28,12 +35,25 @@ public struct ResultsWriter: Sendable {
 
     /// The text written for a record (with a final newline).
     public func text(for record: LedgerRecord) -> String {
-        let json = record.resultDocument().json
+        text(for: record.resultDocument())
+    }
+
+    /// The text written for a document (with a final newline).
+    public func text(for document: ResultDocument) -> String {
+        let json = document.json
         return (format == .pretty ? json.pretty() : json.serialized()) + "\n"
     }
 
-    /// Writes the record's document, replacing an older one.
+    /// Writes the record's document, replacing an older one; with a labeller, a completed record's
+    /// faces name the known people they resemble.
     public func write(_ record: LedgerRecord) throws(FileSystemError) {
+        if let labeller, ResultLabeller.applies(to: record) {
+            let path = path(for: record.id)
+            try labeller.write(record) { document throws(FileSystemError) in
+                try DurableFile.writeAtomically(text(for: document), to: path)
+            }
+            return
+        }
         try DurableFile.writeAtomically(text(for: record), to: path(for: record.id))
     }
 

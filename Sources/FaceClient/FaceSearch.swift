@@ -1,0 +1,142 @@
+import FaceCore
+import FaceLedger
+import FaceMatch
+import Foundation
+
+/// `facewatch match`: the stored faces closest to a face, from the face table (`FaceTable`), a view
+/// of the ledger under its directory (`face-table.f32`), kept in step with the ledger:
+///
+/// - when its row count equals the ledger's face count (records only ever become final once, so the
+///   same count means the same faces), it is used as it is;
+/// - otherwise the results the ledger's face log lists after the table's position are appended
+///   (each result with faces enters the log once, when its labels are first stored: an O(new faces)
+///   catch-up), and the table is used if its count then equals the ledger's;
+/// - otherwise (a table from elsewhere, results from before known people) it is rebuilt from every
+///   record.
+///
+/// A table that changed is saved when the directory is writable (a reader without write access
+/// keeps it in memory for this search).
+public struct FaceSearch: Sendable {
+    /// One stored face close to a query.
+    public struct Hit: Sendable, Equatable {
+        public var distance: Double
+        public var id: UUID
+        public var face: Int
+        public var source: String
+        public var location: FaceLocation
+
+        public var json: JSONValue {
+            .object([
+                ("distance", .double(distance)), ("id", .string(id.uuidString.lowercased())),
+                ("face", .int(Int64(face))), ("source", .string(source)),
+                (
+                    "location",
+                    .object([
+                        ("top", .int(Int64(location.top))), ("right", .int(Int64(location.right))),
+                        ("bottom", .int(Int64(location.bottom))), ("left", .int(Int64(location.left))),
+                    ])
+                ),
+            ])
+        }
+    }
+
+    public let ledger: Ledger
+    public let table: FaceTable
+    /// How the table was brought in step with the ledger.
+    public enum Freshness: Sendable, Equatable {
+        case current, caughtUp, rebuilt
+    }
+
+    public let freshness: Freshness
+
+    /// The table's file in a ledger directory.
+    public static func tablePath(database: String) -> String {
+        (database as NSString).appendingPathComponent(FaceTableFile.fileName)
+    }
+
+    /// Loads the table of `ledger` (in `database`), bringing it in step with the ledger.
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be read.
+    public init(ledger: Ledger, database: String) throws(ClientError) {
+        self.ledger = ledger
+        let path = Self.tablePath(database: database)
+        do {
+            let (table, freshness) = try Self.load(ledger, path)
+            if freshness != .current { try? FaceTableFile.write(table, to: path) }
+            self.table = table
+            self.freshness = freshness
+        } catch {
+            throw ClientError("cannot read the ledger: \(error)")
+        }
+    }
+
+    private static func load(_ ledger: Ledger, _ path: String) throws -> (FaceTable, Freshness) {
+        let faces = try ledger.stats().faces
+        let logCount = try ledger.faceLogCount()
+        if var table = FaceTableFile.read(path) {
+            if table.count == faces { return (table, .current) }
+            if table.stamp.logPosition <= logCount {
+                var position = table.stamp.logPosition
+                while position < logCount {
+                    let ids = try ledger.faceLog(from: position, limit: 1024)
+                    if ids.isEmpty { break }
+                    for id in ids {
+                        guard let record = try ledger.record(id), record.status == .completed else { continue }
+                        for (index, face) in record.faces.enumerated() {
+                            table.append(face.encoding, reference: .init(id: id, face: index))
+                        }
+                    }
+                    position += UInt64(ids.count)
+                }
+                table.stamp = FaceTable.Stamp(faces: UInt64(table.count), logPosition: position)
+                if table.count == (try ledger.stats().faces) { return (table, .caughtUp) }
+            }
+        }
+        // The log position first: results logged during the scan are in the table already, and a
+        // later catch-up that appends them again finds the counts differ and rebuilds.
+        var table = FaceTable(stamp: FaceTable.Stamp(faces: 0, logPosition: logCount), capacity: faces)
+        try ledger.forEachRecord { record in
+            guard record.status == .completed else { return }
+            for (index, face) in record.faces.enumerated() {
+                table.append(face.encoding, reference: .init(id: record.id, face: index))
+            }
+        }
+        table.stamp.faces = UInt64(table.count)
+        return (table, .rebuilt)
+    }
+
+    /// The `limit` stored faces closest to `encoding` (at most `tolerance` away when given), closest
+    /// first; faces of `excluding` (the query's own result) are left out.
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be read.
+    public func closest(to encoding: [Float], limit: Int, tolerance: Double? = nil, excluding: UUID? = nil)
+        throws(ClientError) -> [Hit]
+    {
+        var want = limit
+        var hits: [Hit] = []
+        // Asking for a few more covers the query's own faces when they are excluded.
+        while true {
+            let neighbours = table.nearest(to: encoding, limit: want, within: tolerance ?? .infinity)
+            hits = []
+            for neighbour in neighbours {
+                let reference = table.references[neighbour.row]
+                if reference.id == excluding { continue }
+                let record: LedgerRecord?
+                do {
+                    record = try ledger.record(reference.id)
+                } catch {
+                    throw ClientError("cannot read the ledger: \(error)")
+                }
+                guard let record, reference.face < record.faces.count else { continue }
+                hits.append(
+                    Hit(
+                        distance: neighbour.distance, id: reference.id, face: reference.face,
+                        source: record.source.name,
+                        location: record.faces[reference.face].location))
+                if hits.count == limit { return hits }
+            }
+            if neighbours.count < want { return hits }
+            want *= 2
+        }
+    }
+}

@@ -1,0 +1,196 @@
+import FaceCore
+import FaceEncoding
+import FaceLedger
+import FaceMatch
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Known people in the running daemon: keeps the ledger's known pictures in step with the known
+/// folder, and relabels the results after each change.
+///
+/// - Sync: the folder is read (`KnownFolder.scan`) at start and after each burst of inotify events
+///   (then quiet for `settle_ms`); new or changed pictures are encoded by the daemon's encoder pool
+///   (first face only; one with no face is logged as a warning and kept with its problem, which
+///   `status` shows), removed ones are dropped, and the change is one ledger transaction that starts
+///   a new generation.
+/// - Relabel: while results labelled with an older generation remain, batches of records (in id
+///   order, after the durable cursor) get their matches computed again from the stored encodings
+///   (nothing is encoded again); a document whose matches change is rewritten atomically (under the
+///   labeller's lock of that id), and then the batch's labels and the cursor are committed together.
+///   After a crash the relabel resumes after the last committed batch; a document rewritten in the
+///   batch the crash interrupted is rewritten again, with the same content.
+struct PeopleService: Service {
+    let ledger: Ledger
+    let labeller: ResultLabeller
+    let results: ResultsWriter
+    let pipeline: Pipeline
+    let known: String
+    let tolerance: Double
+    let limits: ImageLimits
+    let settle: Duration
+    let logger: Logger
+
+    /// Records read per relabel batch (one read, one commit).
+    static let batchSize = 256
+
+    func run() async {
+        let watcher: KnownFolderWatcher
+        do {
+            try DurableFile.createDirectories(known)
+            watcher = try KnownFolderWatcher(directory: known)
+        } catch {
+            // The daemon runs on without known people (a service that returns would stop the group).
+            logger.error("cannot watch the known folder \(LogField.quoted(known)), no known people: \(error)")
+            try? await gracefulShutdown()
+            return
+        }
+        await cancelWhenGracefulShutdown {
+            var changes = watcher.changes.makeAsyncIterator()
+            while !Task.isCancelled {
+                await sync()
+                await relabel()
+                guard await changes.next() != nil else { return }
+                // Let a burst (a copy, several pictures) end before the folder is read again.
+                try? await Task.sleep(for: settle)
+            }
+        }
+        watcher.stop()
+    }
+
+    // MARK: - Sync
+
+    /// Brings the ledger's known pictures in step with the folder.
+    func sync() async {
+        let entries = KnownFolder.scan(known)
+        let stored: [String: KnownPicture]
+        let state: PeopleState
+        do {
+            stored = Dictionary(uniqueKeysWithValues: try ledger.knownPictures().map { ($0.path, $0) })
+            state = try ledger.peopleState(defaultTolerance: tolerance)
+        } catch {
+            logger.error("cannot read the known people from the ledger: \(error)")
+            return
+        }
+        let present = Set(entries.map(\.path))
+        let removals = stored.keys.filter { !present.contains($0) }.sorted()
+        var upserts: [KnownPicture] = []
+        for entry in entries {
+            if let old = stored[entry.path], old.person == entry.person, old.size == entry.size,
+                old.modified == entry.modified
+            {
+                continue
+            }
+            if Task.isCancelled { return }
+            upserts.append(await encode(entry))
+        }
+        guard !upserts.isEmpty || !removals.isEmpty || state.tolerance != tolerance else { return }
+        do {
+            let new = try ledger.updateKnownPictures(upserting: upserts, removing: removals, tolerance: tolerance)
+            for path in removals {
+                logger.info("known picture removed \(LogField.pair("path", path))")
+            }
+            logger.info(
+                "known people changed \(LogField.pair("generation", String(new.generation))) \(LogField.pair("added_or_changed", String(upserts.count))) \(LogField.pair("removed", String(removals.count)))"
+            )
+        } catch {
+            logger.error("cannot record the known people: \(error)")
+        }
+    }
+
+    /// Encodes a known picture: the first face's encoding, or the problem that leaves it without one.
+    private func encode(_ entry: KnownFolder.Entry) async -> KnownPicture {
+        let path = (known as NSString).appendingPathComponent(entry.path)
+        let pool = await pipeline.encoderPool
+        var picture = KnownPicture(
+            path: entry.path, person: entry.person, size: entry.size, modified: entry.modified, encoding: nil,
+            problem: nil)
+        switch await pool.encode(fileAt: path, limits: limits) {
+        case .success(let image):
+            if let first = image.faces.first {
+                picture.encoding = first.encoding
+                logger.info(
+                    "known picture \(LogField.pair("path", entry.path)) \(LogField.pair("person", entry.person)) \(LogField.pair("faces", String(image.faces.count)))"
+                )
+            } else {
+                picture.problem = "no face found"
+            }
+        case .failure(let failure):
+            picture.problem = "\(failure.code.rawValue): \(failure.message)"
+        }
+        if let problem = picture.problem {
+            logger.warning(
+                "known picture ignored \(LogField.pair("path", entry.path)) \(LogField.pair("person", entry.person)): \(problem)"
+            )
+        }
+        return picture
+    }
+
+    // MARK: - Relabel
+
+    /// Relabels batches until every result carries the newest generation (or the task is cancelled).
+    func relabel() async {
+        while !Task.isCancelled {
+            let outcome = await BlockingIO.run { () -> Result<Bool, Error> in
+                do {
+                    return .success(try relabelBatch())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch outcome {
+            case .success(true):
+                continue
+            case .success(false):
+                return
+            case .failure(let error):
+                logger.error("relabel stopped (resumed at the next change or start): \(error)")
+                return
+            }
+        }
+    }
+
+    /// One batch of the relabel; false when there is nothing (more) to do.
+    func relabelBatch() throws -> Bool {
+        let (state, people) = try labeller.current()
+        guard state.isRelabelling else { return false }
+        if state.cursor == nil && state.visited == 0 {
+            logger.info("relabelling results \(LogField.pair("generation", String(state.generation)))")
+        }
+        let limit = TestHooks.relabelBatchSize ?? Self.batchSize
+        let (records, finished) = try ledger.records(after: state.cursor, limit: limit)
+        var entries: [(UUID, StoredLabels)] = []
+        var rewritten = 0
+        for record in records where ResultLabeller.applies(to: record) {
+            let stored = try ledger.labels(record.id)
+            if let stored, stored.generation >= state.generation { continue }
+            let labels = StoredLabels(generation: state.generation, faces: people.matches(for: record.faces))
+            entries.append((record.id, labels))
+            if let stored, stored.faces == labels.faces { continue }
+            // The document changes: written under the id's lock, unless the known people changed
+            // meanwhile (then this relabel is outdated and starts over at the new generation).
+            let stillCurrent = try labeller.withLock(record.id) { () throws -> Bool in
+                guard try ledger.peopleState(defaultTolerance: tolerance).generation == state.generation else {
+                    return false
+                }
+                try DurableFile.writeAtomically(
+                    results.text(for: ResultLabeller.document(record, labels)), to: results.path(for: record.id))
+                return true
+            }
+            guard stillCurrent else { return true }
+            rewritten += 1
+        }
+        TestHooks.pauseInRelabel()
+        try ledger.storeLabels(
+            entries,
+            progress: Ledger.RelabelProgress(
+                generation: state.generation, cursor: records.last?.id ?? state.cursor, visited: records.count,
+                finished: finished))
+        if finished {
+            logger.info(
+                "relabelled results \(LogField.pair("generation", String(state.generation))) \(LogField.pair("visited", String(state.visited + records.count)))"
+            )
+        }
+        return !finished
+    }
+}

@@ -1,0 +1,91 @@
+import FaceCore
+import FaceLedger
+import FaceMatch
+import Foundation
+import Synchronization
+
+/// Names the people in results: computes the `matches` of each face of a record from the known
+/// pictures and tolerance in the ledger, and serialises the writes of one result's document, so that
+/// the document written last is always labelled with the newest known people.
+///
+/// Why the lock: the pipeline (a new result), the start-up repair and the relabel (known people
+/// changed) may write the same `results/<uuid>.json`. Each writer reads the generation of known
+/// people inside the lock of that id; generations only grow, and a relabel to generation g starts
+/// after g is committed, so whichever writer takes the lock last writes the newest labels.
+public final class ResultLabeller: Sendable {
+    let ledger: Ledger
+    private let defaultTolerance: Double
+    /// The known people of the newest generation read, so matching does not read the pictures again.
+    private let cache = Mutex<(generation: UInt64, people: KnownPeople)?>(nil)
+    /// Locks by id (64 stripes): documents of different results rarely wait for each other.
+    private let stripes: [NSLock] = (0..<64).map { _ in NSLock() }
+
+    public init(ledger: Ledger, defaultTolerance: Double) {
+        self.ledger = ledger
+        self.defaultTolerance = defaultTolerance
+    }
+
+    /// The state of known people and the people of its generation.
+    ///
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    public func current() throws(LedgerError) -> (state: PeopleState, people: KnownPeople) {
+        let state = try ledger.peopleState(defaultTolerance: defaultTolerance)
+        if let cached = cache.withLock({ $0 }), cached.generation == state.generation {
+            return (state, cached.people)
+        }
+        let faces = try ledger.knownPictures().compactMap { picture in
+            picture.encoding.map { KnownFace(person: picture.person, encoding: $0) }
+        }
+        let people = KnownPeople(faces: faces, tolerance: state.tolerance)
+        cache.withLock { cached in
+            if (cached?.generation ?? 0) <= state.generation || cached == nil { cached = (state.generation, people) }
+        }
+        return (state, people)
+    }
+
+    /// Runs `body` holding the lock of result `id`.
+    func withLock<T>(_ id: UUID, _ body: () throws -> T) rethrows -> T {
+        let lock = stripes[Int(id.uuid.15 & 63)]
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Whether the record's document carries `matches` (a completed record with faces).
+    public static func applies(to record: LedgerRecord) -> Bool {
+        record.status == .completed && !record.faces.isEmpty
+    }
+
+    /// The document of `record` with each face's matches from `labels`.
+    public static func document(_ record: LedgerRecord, _ labels: StoredLabels?) -> ResultDocument {
+        var document = record.resultDocument()
+        if let labels, labels.faces.count == document.faces.count {
+            for index in document.faces.indices { document.faces[index].matches = labels.faces[index] }
+        }
+        return document
+    }
+
+    /// Writes the document of `record` with the current labels (computed now), then stores them; the
+    /// writer for records that carry matches. Storing is best effort: the labels are derived, and a
+    /// later relabel or write stores them again.
+    func write(_ record: LedgerRecord, with write: (ResultDocument) throws(FileSystemError) -> Void)
+        throws(FileSystemError)
+    {
+        let outcome: Result<Void, FileSystemError> = withLock(record.id) {
+            let labels: StoredLabels?
+            if let (state, people) = try? current() {
+                labels = StoredLabels(generation: state.generation, faces: people.matches(for: record.faces))
+            } else {
+                labels = nil
+            }
+            do throws(FileSystemError) {
+                try write(Self.document(record, labels))
+            } catch {
+                return .failure(error)
+            }
+            if let labels { try? ledger.storeLabels([(record.id, labels)]) }
+            return .success(())
+        }
+        try outcome.get()
+    }
+}

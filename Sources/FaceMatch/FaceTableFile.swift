@@ -1,0 +1,118 @@
+import FaceCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The on-disk form of a `FaceTable`: a 64-byte header (`FWFTABL1`, rows, the stamp), the rows'
+/// float32 components (little-endian, contiguous), then per row the result's UUID (16 bytes) and the
+/// face's index (u32). Written whole to a temporary name, fsynced and renamed, so a reader sees a
+/// whole table or none.
+public enum FaceTableFile {
+    /// The table's file name inside the ledger directory.
+    public static let fileName = "face-table.f32"
+    static let magic = Array("FWFTABL1".utf8)
+    static let headerSize = 64
+
+    /// What can go wrong reading or writing the file.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads the table at `path`, or nil when there is none or it is not a whole table.
+    public static func read(_ path: String) -> FaceTable? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let header = try? handle.read(upToCount: headerSize), header.count == headerSize,
+            Array(header.prefix(8)) == magic
+        else { return nil }
+        let rows = Int(header.loadLE(at: 8))
+        let stamp = FaceTable.Stamp(faces: header.loadLE(at: 16), logPosition: header.loadLE(at: 24))
+        let floats = rows * FaceTable.dimensions
+        var components = [Float](repeating: 0, count: floats)
+        let wanted = floats * 4
+        let got = components.withUnsafeMutableBytes { buffer in
+            readFully(handle.fileDescriptor, buffer.baseAddress!, wanted)
+        }
+        guard got == wanted, let tail = try? handle.readToEnd(), tail.count == rows * 20 else { return nil }
+        var references: [FaceTable.Reference] = []
+        references.reserveCapacity(rows)
+        tail.withUnsafeBytes { raw in
+            for row in 0..<rows {
+                let base = row * 20
+                let id = UUID(uuid: raw.loadUnaligned(fromByteOffset: base, as: uuid_t.self))
+                let face = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + 16, as: UInt32.self))
+                references.append(FaceTable.Reference(id: id, face: Int(face)))
+            }
+        }
+        return FaceTable(components: components, references: references, stamp: stamp)
+    }
+
+    /// Writes `table` to `path` atomically (temporary file in the same directory, fsync, rename).
+    ///
+    /// - Throws: `Failure` when the file cannot be written (e.g. a read-only ledger directory).
+    public static func write(_ table: FaceTable, to path: String) throws(Failure) {
+        let temporary = path + ".\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw Failure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        var ok = true
+        var header = [UInt8](repeating: 0, count: headerSize)
+        header.replaceSubrange(0..<8, with: magic)
+        header.storeLE(UInt64(table.count), at: 8)
+        header.storeLE(table.stamp.faces, at: 16)
+        header.storeLE(table.stamp.logPosition, at: 24)
+        ok = ok && header.withUnsafeBytes { writeFully(fd, $0.baseAddress!, $0.count) }
+        ok = ok && table.components.withUnsafeBytes { $0.count == 0 || writeFully(fd, $0.baseAddress!, $0.count) }
+        var tail = [UInt8]()
+        tail.reserveCapacity(table.count * 20)
+        for reference in table.references {
+            withUnsafeBytes(of: reference.id.uuid) { tail.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(reference.face).littleEndian) { tail.append(contentsOf: $0) }
+        }
+        ok = ok && tail.withUnsafeBytes { $0.count == 0 || writeFully(fd, $0.baseAddress!, $0.count) }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(temporary, path) == 0 else {
+            let message = String(cString: strerror(errno))
+            unlink(temporary)
+            throw Failure(description: "cannot write \(path): \(message)")
+        }
+    }
+
+    private static func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        var done = 0
+        while done < count {
+            let n = Glibc.read(fd, buffer + done, count - done)
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    private static func writeFully(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Bool {
+        var done = 0
+        while done < count {
+            let n = Glibc.write(fd, buffer + done, count - done)
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+}
+
+extension Data {
+    fileprivate func loadLE(at offset: Int) -> UInt64 {
+        withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+    }
+}
+
+extension [UInt8] {
+    fileprivate mutating func storeLE(_ value: UInt64, at offset: Int) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { replaceSubrange(offset..<(offset + 8), with: $0) }
+    }
+}

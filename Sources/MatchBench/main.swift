@@ -1,0 +1,84 @@
+import FaceMatch
+import Foundation
+
+// `make bench-match`: the face search on a generated table. Builds ROWS random encodings (seeded;
+// components in ±0.15, like dlib's), saves the table as the daemon's file format and reads it back,
+// then times QUERIES searches of the 10 closest faces, one core (the scan is single-threaded), and
+// checks the first answer against every distance computed one by one.
+//     MatchBench [ROWS] [QUERIES] [TABLE_FILE]
+
+let arguments = CommandLine.arguments
+let rows = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
+let queries = arguments.count > 2 ? Int(arguments[2]) ?? 50 : 50
+let path = arguments.count > 3 ? arguments[3] : NSTemporaryDirectory() + "facewatch-bench-\(getpid()).f32"
+
+/// SplitMix64, so every run measures the same table.
+struct Generator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func component() -> Float { -0.15 + 0.3 * Float(next() >> 40) / Float(1 << 24) }
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+var generator = Generator(state: 2026)
+var table = FaceTable(stamp: .init(faces: UInt64(rows), logPosition: UInt64(rows)), capacity: rows)
+let built = seconds {
+    var encoding = [Float](repeating: 0, count: FaceTable.dimensions)
+    for row in 0..<rows {
+        for i in 0..<FaceTable.dimensions { encoding[i] = generator.component() }
+        table.append(encoding, reference: .init(id: UUID(), face: row & 3))
+    }
+}
+let written = try seconds { try FaceTableFile.write(table, to: path) }
+var loaded: FaceTable?
+let read = seconds { loaded = FaceTableFile.read(path) }
+unlink(path)
+guard let loaded, loaded.count == rows else {
+    print("bench-match: the table file did not read back")
+    exit(1)
+}
+let megabytes = Double(rows * FaceTable.dimensions * 4) / 1_048_576
+print(
+    String(
+        format:
+            "bench-match: %d faces (%.0f MiB of float32): generated in %.2f s, file written in %.2f s, read in %.2f s",
+        rows, megabytes, built, written, read))
+
+var times: [Double] = []
+var first: [Neighbour] = []
+var firstQuery: [Float] = []
+for q in 0..<queries {
+    let query = (0..<FaceTable.dimensions).map { _ in generator.component() }
+    var found: [Neighbour] = []
+    times.append(seconds { found = loaded.nearest(to: query, limit: 10) })
+    if q == 0 {
+        first = found
+        firstQuery = query
+    }
+}
+times.sort()
+let median = times[times.count / 2]
+print(
+    String(
+        format:
+            "bench-match: one query face, 10 closest of %d: median %.1f ms, min %.1f ms, max %.1f ms (%d queries, one core)",
+        rows, median * 1000, times[0] * 1000, times[times.count - 1] * 1000, queries))
+
+let expected = (0..<loaded.count).map {
+    Neighbour(row: $0, distance: FaceDistance.euclidean(loaded.encoding(at: $0), firstQuery))
+}
+.sorted { ($0.distance, $0.row) < ($1.distance, $1.row) }.prefix(10)
+print("bench-match: the first query's answer equals brute force in double: \(Array(expected) == first)")
+exit(Array(expected) == first ? 0 : 1)
