@@ -167,8 +167,9 @@ private:
 };
 
 /// The filter bank over a band of plane rows: for every filter, dlib's score image (the sum, term
-/// by term, of each rank term's row pass then column pass) on output rows [r0, r1). Each output's sum
-/// runs in dlib's order; 8 adjacent outputs share one AVX vector exactly where dlib's loop does.
+/// by term, of each rank term's row pass then column pass) on output rows [r0, r1). Terms are added in
+/// dlib's order, but each pass is a chain of fused multiply-adds: the scores differ from dlib's in the
+/// last bits (see hog_filter_bank.cpp), everything before them is dlib's arithmetic exactly.
 class filter_bank_band {
 public:
     filter_bank_band(const model &m, long plane_rows, long plane_cols, long band_rows);
@@ -187,15 +188,17 @@ public:
     }
 
 private:
-    void row_pass(const float *plane, const std::vector<float> &taps, long rows);
-    void column_pass(const std::vector<float> &taps, long rows, float *out, bool add);
+    /// One rank term over output rows [0, rows): its row pass into the scratch ring, its column pass
+    /// into `out` (added to it when `add`).
+    void apply_term(const float *plane, const separable_term &term, long rows, float *out, bool add);
 
     const model &model_;
     long plane_rows_, plane_cols_;
     int filter_rows_, filter_cols_;
     long first_row_, last_row_, first_col_, last_col_;
     long band_first_ = 0;
-    std::vector<float> scratch_;
+    std::vector<float> scratch_;         // filter_rows row-pass rows, used as a ring
+    std::vector<const float *> window_;  // the ring's rows in plane order, for one column-pass row
     std::vector<std::vector<float>> scores_;
     // Per plane, per filter: the filter's terms on that plane, in the filter's order.
     std::vector<std::vector<std::vector<const separable_term *>>> by_plane_;
