@@ -162,7 +162,7 @@ private:
     std::vector<int32_t> planar_[3];
     long planar_rows_[3] = {-2, -2, -2};
     const int32_t *planar_row(row_source &src, long y);
-    std::vector<int32_t> ixp_;
+    std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
 };
 
