@@ -10,6 +10,7 @@
 #ifndef FACEWATCH_HOG_DETECTOR_H
 #define FACEWATCH_HOG_DETECTOR_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -83,10 +84,28 @@ struct detection {
     unsigned long filter_index = 0;
 };
 
+/// Threads a detection may borrow for one pyramid level at a time: the encoder pool's idle workers.
+/// The pool adds one when a worker goes idle and takes one back when it starts a job; a detection
+/// takes what is there when a level starts and gives it back when the level is done. The count may
+/// dip below zero while a level runs (a job started on a lent worker); it is back when the level ends.
+class helper_budget {
+public:
+    explicit helper_budget(int available) : available_(available) {}
+    void add(int delta) { available_.fetch_add(delta); }
+    /// Takes up to `wanted` helpers (none when the count is zero or below); returns how many.
+    int take(int wanted);
+    void give(int count) { available_.fetch_add(count); }
+
+private:
+    std::atomic<int> available_;
+};
+
 /// dlib's frontal_face_detector(pyramid_up^upsample(image)) with adjust_threshold 0: the detections
-/// after non-max suppression, best first, boxes in the coordinates of the upsampled image.
+/// after non-max suppression, best first, boxes in the coordinates of the upsampled image. A level
+/// large enough is split into horizontal strips scanned by helper threads borrowed from `helpers`
+/// (none when null); the result does not depend on how many.
 /// Throws std::bad_alloc when memory runs out; nothing else.
-std::vector<detection> detect(const model &m, const rgb_view &image, int upsample);
+std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Stages, exposed for the scanner's own files.
@@ -139,6 +158,8 @@ public:
     long plane_cols() const { return plane_cols_; }
     /// How many image rows before the last row of a band computing `band_rows` plane rows may be read.
     long lookback(long band_rows) const;
+    /// The first image row compute(src, first, ...) may read.
+    long first_image_row(long first) const;
     /// Writes plane rows [first, last) of all 31 planes: out[plane * stride + (row - first) * plane_cols()].
     void compute(row_source &src, long first, long last, float *out, size_t stride);
 

@@ -74,6 +74,12 @@ long fhog_rows::lookback(long band_rows) const {
     return static_cast<long>(kCell) * (band_rows + 6) + 2 * kCell;
 }
 
+long fhog_rows::first_image_row(long first) const {
+    // As histogram() computes it for hist_first = hog_first + 1; it reads from the row above.
+    const long hog_first = std::min<long>(std::max<long>(first - pad_rows_offset_, 0), hog_nr_);
+    return std::max<long>(1, kCell * (hog_first + 1 - 2)) - 1;
+}
+
 void fhog_rows::compute(row_source &src, long first, long last, float *out, size_t stride) {
     const long cols = plane_cols_;
     const long hog_first = std::min<long>(std::max<long>(first - pad_rows_offset_, 0), hog_nr_);
