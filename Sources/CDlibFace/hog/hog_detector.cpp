@@ -1,7 +1,8 @@
-// The scanner: pyramid levels one after another, each scanned in bands of rows, then dlib's box
-// mapping, sorting and non-max suppression. Memory: the level being scanned and the next one, plus
-// band buffers; with upsampling, the upsampled image is never stored whole (its rows are made as the
-// bands ask for them, and feed the next level as they go).
+// The scanner: pyramid levels one after another, each scanned in bands of rows (by several threads
+// in strips when helpers are free), then dlib's box mapping, sorting and non-max suppression. Memory:
+// the level being scanned and the next one, plus band buffers per strip; with upsampling, the
+// upsampled image is never stored whole (its rows are made as the bands ask for them, and feed the
+// next level as they go).
 #include "hog_detector.h"
 
 #include <algorithm>
@@ -109,7 +110,7 @@ void resize_rows(const rgb_view &in, rgb_image &out, long first, long last) {
 
 void resize_whole(const rgb_view &in, rgb_image &out) { resize_rows(in, out, 0, out.height); }
 
-rgb_view view_of(const rgb_image &image) { return rgb_view{image.pixels.data(), image.width, image.height}; }
+rgb_view view_of(const rgb_image &image) { return rgb_view{image.data(), image.width, image.height}; }
 
 // ---------------------------------------------------------------------------------------------
 // Geometry, as dlib rounds it.

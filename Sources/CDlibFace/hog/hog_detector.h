@@ -1,32 +1,40 @@
 // facewatch's own HOG face scanner: the computation of dlib's frontal_face_detector
 // (object_detector<scan_fhog_pyramid<pyramid_down<6>>>) as face_recognition calls it, reorganised so a
 // band of rows goes through gradient, histogram, normalisation and every filter term while it is in
-// cache, and only about one pyramid level is in memory at a time.
+// cache, and only about one pyramid level is in memory at a time; a large level may be split into
+// strips scanned by helper threads.
 //
-// Every value is computed with the same float operations in the same order as dlib 19.24 on an AVX
-// build (the lanes of dlib's SIMD loops are our lanes; its scalar tails are our scalar tails), so the
-// scores and boxes are identical, not merely close. Internal to CDlibFace: no dlib type appears here,
-// and nothing here throws across the C ABI (engine.cpp catches everything).
+// Up to the fhog features, every value is computed with the same float operations in the same order as
+// dlib 19.24 on an AVX build (the lanes of dlib's SIMD loops are our lanes; its scalar tails are our
+// scalar tails), so pyramid pixels and features are identical. The filter bank alone reorders its sums
+// (fused multiply-adds, hog_filter_bank.cpp): scores differ from dlib's in the last bits, boxes do not.
+// Internal to CDlibFace: no dlib type appears here, and nothing here throws across the C ABI
+// (engine.cpp catches everything).
 #ifndef FACEWATCH_HOG_DETECTOR_H
 #define FACEWATCH_HOG_DETECTOR_H
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace fwhog {
 
-/// An 8-bit RGB image, rows packed (stride = 3 * width).
+/// An 8-bit RGB image, rows packed (stride = 3 * width). Its pixels start uninitialised (every row
+/// of a pyramid level is written before it is read; zeroing them first cost 3% of detection).
 struct rgb_image {
     long width = 0;
     long height = 0;
-    std::vector<uint8_t> pixels;
+    std::unique_ptr<uint8_t[]> pixels;
 
     rgb_image() = default;
-    rgb_image(long w, long h) : width(w), height(h), pixels(static_cast<size_t>(w) * static_cast<size_t>(h) * 3) {}
-    uint8_t *row(long y) { return pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
-    const uint8_t *row(long y) const { return pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+    rgb_image(long w, long h)
+        : width(w), height(h), pixels(new uint8_t[static_cast<size_t>(w) * static_cast<size_t>(h) * 3]) {}
+    uint8_t *data() { return pixels.get(); }
+    const uint8_t *data() const { return pixels.get(); }
+    uint8_t *row(long y) { return data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+    const uint8_t *row(long y) const { return data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
 };
 
 /// A read-only view of packed 8-bit RGB rows.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace fwhog {
 
@@ -97,7 +98,7 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
         const __m256 trf = _mm256_mul_ps(inv_tb8, lr);
         const __m256 blf = _mm256_mul_ps(tb8, inv_lr);
         const __m256 brf = _mm256_mul_ps(tb8, lr);
-        alignas(32) int32_t channel[3][8];
+        __m256i channel[3];
         for (int ch = 0; ch < 3; ++ch) {
             const int shift = 8 * (ch + 1);
             auto take = [&](__m256i v) {
@@ -106,14 +107,21 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
             __m256 value = _mm256_add_ps(_mm256_mul_ps(tlf, take(tl)), _mm256_mul_ps(trf, take(tr)));
             value = _mm256_add_ps(value, _mm256_mul_ps(blf, take(bl)));
             value = _mm256_add_ps(value, _mm256_mul_ps(brf, take(br)));
-            _mm256_store_si256(reinterpret_cast<__m256i *>(channel[ch]), _mm256_cvttps_epi32(value));
+            channel[ch] = _mm256_cvttps_epi32(value);
         }
+        // To bytes (the values are in 0..255, so saturation is truncation), interleaved as RGB:
+        // each 128-bit lane holds 4 pixels' r, g, b after the packs; one shuffle orders them.
+        const __m256i rg16 = _mm256_packus_epi32(channel[0], channel[1]);
+        const __m256i bb16 = _mm256_packus_epi32(channel[2], channel[2]);
+        const __m256i bytes = _mm256_packus_epi16(rg16, bb16);
+        const __m256i order = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1,
+                                               0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1);
+        const __m256i rgb = _mm256_shuffle_epi8(bytes, order);
+        alignas(32) uint8_t packed[32];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(packed), rgb);
         uint8_t *dst = out + c * 3;
-        for (int k = 0; k < 8; ++k) {
-            dst[3 * k] = static_cast<uint8_t>(channel[0][k]);
-            dst[3 * k + 1] = static_cast<uint8_t>(channel[1][k]);
-            dst[3 * k + 2] = static_cast<uint8_t>(channel[2][k]);
-        }
+        std::memcpy(dst, packed, 12);
+        std::memcpy(dst + 12, packed + 16, 12);
     }
     resize_columns(c, simd_columns_, tb, inv_tb, top, bottom, out);
     for (long c = simd_columns_; c < out_width_; ++c) {
