@@ -56,8 +56,9 @@ import Testing
     }
 
     /// The largest score difference from dlib the filter bank may have: its sums are chains of fused
-    /// multiply-adds, dlib's are separately rounded products in three partial sums (observed: below
-    /// 1e-5 on these inputs). The detector's tests hold detection scores to the same bound.
+    /// multiply-adds, dlib's are separately rounded products in three partial sums (observed on
+    /// 2026-11-29: 1.9e-6 on these inputs, 3.8e-6 on the detections of DetectorDifferentialTests).
+    /// The detector's tests hold detection scores to the same bound.
     static let scoreBound = 1e-4
 
     @Test func filterScoresAreWithinTheBound() throws {
@@ -67,7 +68,8 @@ import Testing
                     hsc_filter_score_max_difference(
                         px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
                 }
-                #expect(difference >= 0 && difference <= Self.scoreBound, "\(label), bands of \(band) rows: \(difference)")
+                #expect(
+                    difference >= 0 && difference <= Self.scoreBound, "\(label), bands of \(band) rows: \(difference)")
             }
         }
     }
