@@ -49,7 +49,7 @@ extern "C" long hsc_resize_differences(const uint8_t *rgb, int32_t width, int32_
         const rgb_array in = to_dlib(rgb, width, height);
         rgb_array expected(out_height, out_width);
         dlib::resize_image(in, expected);
-        const fwhog::bilinear_resizer resizer(width, height, out_width, out_height);
+        fwhog::bilinear_resizer resizer(width, height, out_width, out_height);
         std::vector<uint8_t> row(static_cast<size_t>(out_width) * 3);
         long differences = 0;
         for (long r = 0; r < out_height; ++r) {

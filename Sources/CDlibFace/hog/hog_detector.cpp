@@ -102,7 +102,7 @@ private:
 };
 
 void resize_rows(const rgb_view &in, rgb_image &out, long first, long last) {
-    const bilinear_resizer resizer(in.width, in.height, out.width, out.height);
+    bilinear_resizer resizer(in.width, in.height, out.width, out.height);
     for (long r = first; r < last; ++r) {
         resizer.resize_row(r, in.row(resizer.top_row(r)), in.row(resizer.bottom_row(r)), out.row(r));
     }

@@ -119,6 +119,9 @@ std::vector<detection> detect(const model &m, const rgb_view &image, int upsampl
 // Stages, exposed for the scanner's own files.
 
 /// dlib's resize_image(in, out, interpolate_bilinear) for RGB images, one output row at a time.
+/// Keeps the last two input rows it read spread into float lanes (an input row serves several output
+/// rows), so one resizer belongs to one thread, and the rows it is given must be the rows
+/// top_row(r) and bottom_row(r) of one input image.
 class bilinear_resizer {
 public:
     bilinear_resizer(long in_width, long in_height, long out_width, long out_height);
@@ -128,9 +131,13 @@ public:
     long top_row(long r) const { return tops_[static_cast<size_t>(r)]; }
     long bottom_row(long r) const;
     /// Writes output row `r` from its two input rows.
-    void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) const;
+    void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out);
 
 private:
+    /// Input row y's left and right neighbours of every SIMD column as floats (per block of 8 columns:
+    /// r, g, b of the left ones, then of the right ones), cached; evicts a row other than `keep`.
+    const float *expanded(long y, const uint8_t *row, long keep);
+
     /// dlib's four-lane float columns [from, to), one column at a time.
     void resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top, const uint8_t *bottom,
                         uint8_t *out) const;
@@ -142,6 +149,11 @@ private:
     std::vector<int32_t> lefts_;       // per column
     std::vector<float> lane_fracs_;    // per SIMD column: x - left, in float
     std::vector<double> tail_fracs_;   // per tail column: x - left, in double
+    struct expanded_row {
+        long row = -1;
+        std::vector<float> values;
+    };
+    expanded_row expanded_[2];
 };
 
 /// The size pyramid_up (pyramid_down<2>) gives an image of the given size.
