@@ -226,9 +226,10 @@ void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long hei
 }
 
 // A level is split into strips for helper threads only when each strip has at least this many scan
-// rows and the level at least this many fhog cells (smaller levels cost less than starting a thread).
-constexpr long kMinStripRows = 16;
-constexpr long kMinSplitCells = 2048;
+// rows (a strip recomputes about 11 rows before its first: the filter's halo and two histogram cell
+// rows) and the level at least this many fhog cells (smaller levels cost less than starting a thread).
+constexpr long kMinStripRows = 32;
+constexpr long kMinSplitCells = 4096;
 
 // Helper threads taken from a budget for as long as this lives.
 class borrowed_helpers {
