@@ -36,10 +36,8 @@ struct ServiceEndToEndTests {
         // Files flow: a backlog for two workers, then a reload to one worker while it is worked on.
         let first = 40
         let staging = root.staging()
-        // 640 × 480: big enough that two workers are still on the backlog when the reload is done
-        // (at 240 × 180 the faster HOG scanner finished it first in 2 runs of 3 on a loaded machine).
         for i in 0..<first {
-            write(TinyPNG.make(width: 640, height: 480, seed: 3000 + i), to: staging + "/a\(i).png")
+            write(TinyPNG.make(width: 240, height: 180, seed: 3000 + i), to: staging + "/a\(i).png")
         }
         write(Array("not an image at all\n".utf8), to: staging + "/notes-1.txt")
         write(Array("still not an image\n".utf8), to: staging + "/notes-2.txt")
