@@ -167,8 +167,14 @@ struct fwd_models {
     mutable std::mutex copy_lock;
 };
 
+struct fwd_helper_budget {
+    fwhog::helper_budget helpers;
+};
+
 struct fwd_engine {
     const fwd_models *models;
+    // Where facewatch's scanner borrows helper threads (not owned; may be null).
+    fwd_helper_budget *helpers = nullptr;
     dlib::frontal_face_detector hog;
     std::unique_ptr<mmod_type> mmod;
     resnet_type resnet;
@@ -189,7 +195,8 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
     const fwd_detector kind = engine.models->options.detector;
     if (kind == FWD_DETECTOR_HOG) {
         const fwhog::rgb_view view{rgb, width, height};
-        for (const fwhog::detection &d : fwhog::detect(engine.models->hog_filters, view, upsample)) {
+        fwhog::helper_budget *helpers = engine.helpers != nullptr ? &engine.helpers->helpers : nullptr;
+        for (const fwhog::detection &d : fwhog::detect(engine.models->hog_filters, view, upsample, helpers)) {
             dlib::rectangle r(d.rect.left, d.rect.top, d.rect.right, d.rect.bottom);
             if (upsample > 0) r = pyr.rect_down(r, static_cast<unsigned int>(upsample));
             found.emplace_back(d.confidence, r);
@@ -417,6 +424,24 @@ extern "C" fwd_status fwd_engine_detect(fwd_engine *engine, const uint8_t *rgb, 
     });
 }
 
+extern "C" fwd_helper_budget *fwd_helper_budget_create(int32_t available) {
+    try {
+        return new fwd_helper_budget{fwhog::helper_budget(available)};
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+extern "C" void fwd_helper_budget_free(fwd_helper_budget *budget) { delete budget; }
+
+extern "C" void fwd_helper_budget_add(fwd_helper_budget *budget, int32_t delta) {
+    if (budget != nullptr) budget->helpers.add(delta);
+}
+
+extern "C" void fwd_engine_set_helper_budget(fwd_engine *engine, fwd_helper_budget *budget) {
+    if (engine != nullptr) engine->helpers = budget;
+}
+
 extern "C" int fwd_limit_blas_threads(void) {
     using set_threads_fn = void (*)(int);
     void *symbol = ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
@@ -428,7 +453,7 @@ extern "C" int fwd_limit_blas_threads(void) {
 extern "C" int fwd_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? 1 : 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 #else
     return 1;
 #endif

@@ -10,6 +10,7 @@
 #include <dlib/image_transforms.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -48,7 +49,7 @@ extern "C" long hsc_resize_differences(const uint8_t *rgb, int32_t width, int32_
         const rgb_array in = to_dlib(rgb, width, height);
         rgb_array expected(out_height, out_width);
         dlib::resize_image(in, expected);
-        const fwhog::bilinear_resizer resizer(width, height, out_width, out_height);
+        fwhog::bilinear_resizer resizer(width, height, out_width, out_height);
         std::vector<uint8_t> row(static_cast<size_t>(out_width) * 3);
         long differences = 0;
         for (long r = 0; r < out_height; ++r) {
@@ -105,40 +106,96 @@ extern "C" long hsc_fhog_differences(const uint8_t *rgb, int32_t width, int32_t 
     });
 }
 
-extern "C" long hsc_filter_score_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows) {
-    return guarded([&]() -> long {
+namespace {
+
+const dlib::frontal_face_detector &face_detector() {
+    // Deserializing the detector takes a second: once per process (thread-safe static).
+    static const dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
+    return detector;
+}
+
+const fwhog::model &face_model() {
+    static const fwhog::model model = fwhog::model_from_dlib(face_detector());
+    return model;
+}
+
+// Our score images of every filter (indexed [f][r * plane_cols + c], scan area only), computed in
+// bands of `band_rows` over the planes dlib extracted.
+std::vector<std::vector<float>> our_scores(const dlib::array<dlib::array2d<float>> &planes, long band_rows) {
+    const fwhog::model &model = face_model();
+    const long plane_rows = planes[0].nr(), plane_cols = planes[0].nc();
+    fwhog::filter_bank_band bank(model, plane_rows, plane_cols, band_rows);
+    const size_t stride = static_cast<size_t>(band_rows + bank.halo()) * static_cast<size_t>(plane_cols);
+    std::vector<float> band(31 * stride);
+    std::vector<std::vector<float>> scores(model.filters.size(),
+                                           std::vector<float>(static_cast<size_t>(plane_rows * plane_cols), 0.0f));
+    for (long r0 = bank.first_row(); r0 < bank.last_row(); r0 += band_rows) {
+        const long r1 = std::min<long>(r0 + band_rows, bank.last_row());
+        const long from = r0 - bank.first_row(), to = r1 - bank.first_row() + bank.halo();
+        for (size_t p = 0; p < 31; ++p) {
+            for (long r = from; r < to; ++r) {
+                std::memcpy(band.data() + p * stride + static_cast<size_t>((r - from) * plane_cols), &planes[p][r][0],
+                            sizeof(float) * static_cast<size_t>(plane_cols));
+            }
+        }
+        bank.apply(band.data(), stride, r0, r1);
+        for (size_t f = 0; f < model.filters.size(); ++f) {
+            for (long r = r0; r < r1; ++r) {
+                for (long c = bank.first_col(); c < bank.last_col(); ++c) {
+                    scores[f][static_cast<size_t>(r * plane_cols + c)] = bank.scores(f, r)[c];
+                }
+            }
+        }
+    }
+    return scores;
+}
+
+}  // namespace
+
+extern "C" double hsc_filter_score_max_difference(const uint8_t *rgb, int32_t width, int32_t height,
+                                                  int32_t band_rows) {
+    try {
         const rgb_array in = to_dlib(rgb, width, height);
-        // Deserializing the detector takes a second: once per process (thread-safe static).
-        static const dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
-        static const fwhog::model model = fwhog::model_from_dlib(detector);
+        const fwhog::model &model = face_model();
         dlib::array<dlib::array2d<float>> planes;
         dlib::extract_fhog_features(in, planes, 8, model.filter_rows, model.filter_cols);
         if (planes[0].size() == 0) return 0;
-        const long plane_rows = planes[0].nr(), plane_cols = planes[0].nc();
-        fwhog::filter_bank_band bank(model, plane_rows, plane_cols, band_rows);
-        const size_t stride = static_cast<size_t>(band_rows + bank.halo()) * static_cast<size_t>(plane_cols);
-        std::vector<float> band(31 * stride);
-        long differences = 0;
-        for (unsigned long f = 0; f < detector.num_detectors(); ++f) {
+        const std::vector<std::vector<float>> ours = our_scores(planes, band_rows);
+        const long plane_cols = planes[0].nc();
+        const long first_row = model.filter_rows / 2, first_col = model.filter_cols / 2;
+        const long last_row = planes[0].nr() - (model.filter_rows - 1) / 2;
+        const long last_col = plane_cols - (model.filter_cols - 1) / 2;
+        double largest = 0;
+        for (unsigned long f = 0; f < face_detector().num_detectors(); ++f) {
             dlib::array2d<float> expected;
-            const auto filters = detector.get_scanner().build_fhog_filterbank(detector.get_w(f));
+            const auto filters = face_detector().get_scanner().build_fhog_filterbank(face_detector().get_w(f));
             dlib::impl::apply_filters_to_fhog(filters, planes, expected);
-            for (long r0 = bank.first_row(); r0 < bank.last_row(); r0 += band_rows) {
-                const long r1 = std::min<long>(r0 + band_rows, bank.last_row());
-                const long from = r0 - bank.first_row(), to = r1 - bank.first_row() + bank.halo();
-                for (size_t p = 0; p < 31; ++p) {
-                    for (long r = from; r < to; ++r) {
-                        std::memcpy(band.data() + p * stride + static_cast<size_t>((r - from) * plane_cols), &planes[p][r][0],
-                                    sizeof(float) * static_cast<size_t>(plane_cols));
-                    }
-                }
-                bank.apply(band.data(), stride, r0, r1);
-                for (long r = r0; r < r1; ++r) {
-                    for (long c = bank.first_col(); c < bank.last_col(); ++c) {
-                        if (!same_bits(bank.scores(f, r)[c], expected[r][c])) ++differences;
-                    }
+            for (long r = first_row; r < last_row; ++r) {
+                for (long c = first_col; c < last_col; ++c) {
+                    const double ours_value = ours[f][static_cast<size_t>(r * plane_cols + c)];
+                    largest = std::max(largest, std::fabs(ours_value - static_cast<double>(expected[r][c])));
                 }
             }
+        }
+        return largest;
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" long hsc_filter_score_band_differences(const uint8_t *rgb, int32_t width, int32_t height,
+                                                  int32_t band_rows, int32_t other_band_rows) {
+    return guarded([&]() -> long {
+        const rgb_array in = to_dlib(rgb, width, height);
+        const fwhog::model &model = face_model();
+        dlib::array<dlib::array2d<float>> planes;
+        dlib::extract_fhog_features(in, planes, 8, model.filter_rows, model.filter_cols);
+        if (planes[0].size() == 0) return 0;
+        const std::vector<std::vector<float>> a = our_scores(planes, band_rows);
+        const std::vector<std::vector<float>> b = our_scores(planes, other_band_rows);
+        long differences = 0;
+        for (size_t f = 0; f < a.size(); ++f) {
+            for (size_t i = 0; i < a[f].size(); ++i) differences += same_bits(a[f][i], b[f][i]) ? 0 : 1;
         }
         return differences;
     });

@@ -3,6 +3,10 @@ import Foundation
 
 /// N face engines on Dispatch, one per worker; jobs beyond N wait in a FIFO queue.
 ///
+/// Idle workers lend their core: the pool keeps their number in a `DetectionHelpers` budget its
+/// engines borrow from, so one image on an otherwise idle pool is detected by several threads, and a
+/// full queue (no idle worker) runs one thread per image, as before.
+///
 /// Each worker is a serial `DispatchQueue` that owns its `FaceEngine` (engines are not thread-safe).
 /// A job is given to an idle worker at once or queued; when a worker finishes it takes the oldest
 /// queued job. No thread ever blocks waiting for a job, and the async API suspends its caller
@@ -31,15 +35,19 @@ public final class EncoderPool: Sendable {
     ) throws(ModelError) {
         _ = blasLimitedToOneThread
         let count = max(1, workers)
+        // Every worker starts idle. Without a budget (memory ran out) engines use one thread each.
+        let helpers = DetectionHelpers(available: count)
         var made: [Worker] = []
         made.reserveCapacity(count)
         for index in 0..<count {
-            made.append(Worker(index: index, engine: try FaceEngine(models: models)))
+            let engine = try FaceEngine(models: models)
+            engine.detectionHelpers = helpers
+            made.append(Worker(index: index, engine: engine))
         }
         self.models = models
         self.limits = limits
         self.workers = made
-        self.scheduler = Scheduler(idle: Array(made.indices))
+        self.scheduler = Scheduler(idle: Array(made.indices), helpers: helpers)
     }
 
     /// Reads, decodes and encodes the file at `path` on a worker (see `FaceEngine.encode(fileAt:limits:)`).
@@ -135,9 +143,12 @@ private final class Scheduler: @unchecked Sendable {
     private var waiting: [Job] = []
     private var head = 0
     private var stopped = false
+    /// Follows `idle.count`: the threads a running detection may borrow.
+    private let helpers: DetectionHelpers?
 
-    init(idle: [Int]) {
+    init(idle: [Int], helpers: DetectionHelpers?) {
         self.idle = idle.reversed()  // popLast hands out worker 0 first
+        self.helpers = helpers
     }
 
     func enqueue(_ job: Job) -> Decision {
@@ -145,6 +156,7 @@ private final class Scheduler: @unchecked Sendable {
         defer { lock.unlock() }
         if stopped { return .rejected }
         if let index = idle.popLast() {
+            helpers?.add(-1)
             running.enter()
             return .start(index)
         }
@@ -159,6 +171,7 @@ private final class Scheduler: @unchecked Sendable {
         defer { lock.unlock() }
         guard !stopped, head < waiting.count else {
             idle.append(index)
+            helpers?.add(1)
             return nil
         }
         let job = waiting[head]

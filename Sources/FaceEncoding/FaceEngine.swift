@@ -19,6 +19,12 @@ public final class FaceEngine {
         }
     }
 
+    /// Where this engine borrows helper threads while it detects (nil: it uses only its caller's
+    /// thread). The engine keeps the budget alive.
+    public var detectionHelpers: DetectionHelpers? {
+        didSet { fwd_engine_set_helper_budget(handle, detectionHelpers?.handle) }
+    }
+
     private let handle: OpaquePointer
     private var message = [CChar](repeating: 0, count: Int(FWD_MESSAGE_CAPACITY))
 
@@ -37,6 +43,7 @@ public final class FaceEngine {
     }
 
     deinit {
+        fwd_engine_set_helper_budget(handle, nil)
         fwd_engine_free(handle)
     }
 

@@ -5,8 +5,9 @@ import Testing
 @testable import FaceEncoding
 
 /// Each stage of facewatch's HOG scanner against the same stage of dlib on the same input, compared
-/// bit for bit: the bilinear resize (pyramid_up, pyramid_down<6>), the pyramid's sizes, the fhog planes
-/// (computed band by band) and the 5 filters' score images (computed band by band).
+/// bit for bit: the bilinear resize (pyramid_up, pyramid_down<6>), the pyramid's sizes and the fhog
+/// planes (computed band by band); the 5 filters' score images (computed band by band) within
+/// `scoreBound` of dlib's and bit for bit the same whatever the band.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct HOGStageTests {
     /// Small inputs: two test images cropped, and noise images of awkward sizes (tails of the 8-lane
     /// loops, one cell, no cells).
@@ -54,15 +55,32 @@ import Testing
         }
     }
 
-    @Test func filterScoresAreBitExact() throws {
+    /// The largest score difference from dlib the filter bank may have: its sums are chains of fused
+    /// multiply-adds, dlib's are separately rounded products in three partial sums (observed on
+    /// 2026-11-29: 1.9e-6 on these inputs, 3.8e-6 on the detections of DetectorDifferentialTests).
+    /// The detector's tests hold detection scores to the same bound.
+    static let scoreBound = 1e-4
+
+    @Test func filterScoresAreWithinTheBound() throws {
         for (label, image) in try Self.inputs() {
             for band in [Int32(1), 13] {
-                let differences = image.pixels.withUnsafeBufferPointer { px in
-                    hsc_filter_score_differences(
+                let difference = image.pixels.withUnsafeBufferPointer { px in
+                    hsc_filter_score_max_difference(
                         px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
                 }
-                #expect(differences == 0, "\(label), bands of \(band) rows")
+                #expect(
+                    difference >= 0 && difference <= Self.scoreBound, "\(label), bands of \(band) rows: \(difference)")
             }
+        }
+    }
+
+    @Test func filterScoresDoNotDependOnTheBand() throws {
+        for (label, image) in try Self.inputs() {
+            let differences = image.pixels.withUnsafeBufferPointer { px in
+                hsc_filter_score_band_differences(
+                    px.baseAddress, Int32(image.info.width), Int32(image.info.height), 1, 13)
+            }
+            #expect(differences == 0, "\(label)")
         }
     }
 }

@@ -1,13 +1,17 @@
-// The scanner: pyramid levels one after another, each scanned in bands of rows, then dlib's box
-// mapping, sorting and non-max suppression. Memory: the level being scanned and the next one, plus
-// band buffers; with upsampling, the upsampled image is never stored whole (its rows are made as the
-// bands ask for them, and feed the next level as they go).
+// The scanner: pyramid levels one after another, each scanned in bands of rows (by several threads
+// in strips when helpers are free), then dlib's box mapping, sorting and non-max suppression. Memory:
+// the level being scanned and the next one, plus band buffers per strip; with upsampling, the
+// upsampled image is never stored whole (its rows are made as the bands ask for them, and feed the
+// next level as they go).
 #include "hog_detector.h"
 
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <exception>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 namespace fwhog {
@@ -24,8 +28,9 @@ long band_rows_for(long plane_cols) {
     return std::clamp<long>(32768 / std::max<long>(plane_cols, 1) - 9, kMinBandRows, kMaxBandRows);
 }
 
-// Image rows a level's row ring keeps: a band reads at most 8 * (band + 6) + 16 rows back.
-constexpr long kRingRows = 8 * (kMaxBandRows + 16) + 64;
+// Image rows a level's row ring keeps beyond a band's lookback (the next level's rows read 2; the
+// rest is slack).
+constexpr long kRingMargin = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Row sources for a level.
@@ -40,30 +45,33 @@ private:
     rgb_view view_;
 };
 
-// Rows of resize(parent), made on demand into a ring of rows; each new row also feeds the next
-// pyramid level, which is built whole as this level streams past.
+// Rows of resize(parent) from `first_row` on, made on demand into a ring of rows; each new row also
+// feeds the rows [child_first, child_last) of the next pyramid level, built as this level streams past.
 class resized_rows : public fhog_rows::row_source {
 public:
-    resized_rows(rgb_view parent, long width, long height, long capacity)
+    resized_rows(rgb_view parent, long width, long height, long capacity, long first_row)
         : parent_(parent), resizer_(parent.width, parent.height, width, height), width_(width), height_(height),
           capacity_(std::min(capacity, height)),
-          ring_(static_cast<size_t>(capacity_) * static_cast<size_t>(width) * 3) {}
+          ring_(static_cast<size_t>(capacity_) * static_cast<size_t>(width) * 3), made_(first_row) {}
 
-    /// Builds `child` (already sized) from this level's rows as they are made.
-    void feed(rgb_image *child) {
+    /// Builds rows [child_first, child_last) of `child` (already sized) from this level's rows as
+    /// they are made; the first of them must not read a row before `first_row`.
+    void feed(rgb_image *child, long child_first, long child_last) {
         child_ = child;
         child_resizer_ = std::make_unique<bilinear_resizer>(width_, height_, child->width, child->height);
+        child_next_ = child_first;
+        child_last_ = child_last;
     }
 
     const uint8_t *row(long y) override {
         while (made_ <= y) make_next();
-        if (y < made_ - capacity_) throw std::logic_error("hog scanner: row ring too small");
+        if (y < made_ - capacity_ || y < 0) throw std::logic_error("hog scanner: row ring too small");
         return slot(y);
     }
 
-    /// Makes the remaining rows, so the next level is complete.
+    /// Makes the rows the fed child rows still need.
     void finish() {
-        if (height_ > 0) row(height_ - 1);
+        if (child_ != nullptr && child_next_ < child_last_) row(child_resizer_->bottom_row(child_last_ - 1));
     }
 
 private:
@@ -74,7 +82,7 @@ private:
         resizer_.resize_row(y, parent_.row(resizer_.top_row(y)), parent_.row(resizer_.bottom_row(y)), slot(y));
         ++made_;
         if (child_ == nullptr) return;
-        while (child_next_ < child_->height && child_resizer_->bottom_row(child_next_) < made_) {
+        while (child_next_ < child_last_ && child_resizer_->bottom_row(child_next_) < made_) {
             const long top = child_resizer_->top_row(child_next_);
             if (top < made_ - capacity_) throw std::logic_error("hog scanner: row ring too small");
             child_resizer_->resize_row(child_next_, slot(top), slot(child_resizer_->bottom_row(child_next_)),
@@ -87,20 +95,22 @@ private:
     bilinear_resizer resizer_;
     long width_, height_, capacity_;
     std::vector<uint8_t> ring_;
-    long made_ = 0;
+    long made_;
     rgb_image *child_ = nullptr;
     std::unique_ptr<bilinear_resizer> child_resizer_;
-    long child_next_ = 0;
+    long child_next_ = 0, child_last_ = 0;
 };
 
-void resize_whole(const rgb_view &in, rgb_image &out) {
-    const bilinear_resizer resizer(in.width, in.height, out.width, out.height);
-    for (long r = 0; r < out.height; ++r) {
+void resize_rows(const rgb_view &in, rgb_image &out, long first, long last) {
+    bilinear_resizer resizer(in.width, in.height, out.width, out.height);
+    for (long r = first; r < last; ++r) {
         resizer.resize_row(r, in.row(resizer.top_row(r)), in.row(resizer.bottom_row(r)), out.row(r));
     }
 }
 
-rgb_view view_of(const rgb_image &image) { return rgb_view{image.pixels.data(), image.width, image.height}; }
+void resize_whole(const rgb_view &in, rgb_image &out) { resize_rows(in, out, 0, out.height); }
+
+rgb_view view_of(const rgb_image &image) { return rgb_view{image.data(), image.width, image.height}; }
 
 // ---------------------------------------------------------------------------------------------
 // Geometry, as dlib rounds it.
@@ -169,10 +179,11 @@ bool overlaps(const model &m, const box &a, const box &b) {
 
 using scored_box = std::pair<double, box>;
 
-// One level: bands of rows through fhog and the filter bank; windows at or above a filter's
-// threshold are appended to that filter's list in dlib's order (row, then column).
-void scan_level(const model &m, fhog_rows::row_source &rows, long width, long height, unsigned long level,
-                std::vector<std::vector<scored_box>> &found) {
+// Scan rows [r_begin, r_end) of a level (within dlib's scan area): bands of rows through fhog and
+// the filter bank; windows at or above a filter's threshold are appended to that filter's list in
+// dlib's order (row, then column).
+void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long height, unsigned long level, long r_begin,
+               long r_end, std::vector<std::vector<scored_box>> &found) {
     fhog_rows fhog(width, height, m.filter_rows, m.filter_cols);
     if (fhog.plane_rows() == 0) return;
     const long band_rows = band_rows_for(fhog.plane_cols());
@@ -181,8 +192,8 @@ void scan_level(const model &m, fhog_rows::row_source &rows, long width, long he
     const size_t stride = static_cast<size_t>(band_rows + halo) * static_cast<size_t>(fhog.plane_cols());
     std::vector<float> planes(31 * stride);
     long have_first = 0, have_last = 0;  // plane rows held in `planes`
-    for (long r0 = bank.first_row(); r0 < bank.last_row(); r0 += band_rows) {
-        const long r1 = std::min(r0 + band_rows, bank.last_row());
+    for (long r0 = r_begin; r0 < r_end; r0 += band_rows) {
+        const long r1 = std::min(r0 + band_rows, r_end);
         const long need_first = r0 - bank.first_row();
         const long need_last = r1 - bank.first_row() + halo;
         // Keep the rows the previous band already made (the halo), make the rest.
@@ -214,9 +225,130 @@ void scan_level(const model &m, fhog_rows::row_source &rows, long width, long he
     }
 }
 
+// A level is split into strips for helper threads only when each strip has at least this many scan
+// rows (a strip recomputes about 11 rows before its first: the filter's halo and two histogram cell
+// rows) and the level at least this many fhog cells (smaller levels cost less than starting a thread).
+constexpr long kMinStripRows = 32;
+constexpr long kMinSplitCells = 4096;
+
+// Helper threads taken from a budget for as long as this lives.
+class borrowed_helpers {
+public:
+    borrowed_helpers(helper_budget *budget, int wanted)
+        : budget_(budget), count_(budget != nullptr && wanted > 0 ? budget->take(wanted) : 0) {}
+    ~borrowed_helpers() {
+        if (count_ > 0) budget_->give(count_);
+    }
+    borrowed_helpers(const borrowed_helpers &) = delete;
+    borrowed_helpers &operator=(const borrowed_helpers &) = delete;
+    int count() const { return count_; }
+
+private:
+    helper_budget *budget_;
+    int count_;
+};
+
+// Runs body(0..strips-1): strip 0 on this thread, the others on their own threads (on this thread
+// if one cannot be started). The first exception any strip threw is rethrown here.
+template <typename Body>
+void run_strips(int strips, Body &&body) {
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(strips));
+    auto guarded = [&](int s) {
+        try {
+            body(s);
+        } catch (...) {
+            errors[static_cast<size_t>(s)] = std::current_exception();
+        }
+    };
+    std::vector<std::thread> threads;
+    std::vector<int> inline_strips;
+    for (int s = 1; s < strips; ++s) {
+        try {
+            threads.emplace_back(guarded, s);
+        } catch (const std::system_error &) {
+            inline_strips.push_back(s);
+        }
+    }
+    guarded(0);
+    for (int s : inline_strips) guarded(s);
+    for (std::thread &t : threads) t.join();
+    for (const std::exception_ptr &e : errors) {
+        if (e) std::rethrow_exception(e);
+    }
+}
+
+// One pyramid level: scans it and builds `next` (sized, or empty when this is the last level) from
+// it. `parent` is the stored image the level is resized from when `streamed`, else the level itself.
+void scan_level(const model &m, const rgb_view &parent, bool streamed, long width, long height, unsigned long level,
+                rgb_image &next, helper_budget *helpers, std::vector<std::vector<scored_box>> &found) {
+    const fhog_rows geometry(width, height, m.filter_rows, m.filter_cols);
+    const long first_row = m.filter_rows / 2;
+    const long last_row = geometry.plane_rows() - (m.filter_rows - 1) / 2;
+    const long scan = geometry.plane_rows() > 0 ? std::max<long>(last_row - first_row, 0) : 0;
+    const bool big = geometry.plane_rows() * geometry.plane_cols() >= kMinSplitCells;
+    const int most = big ? static_cast<int>(std::min<long>(scan / kMinStripRows, 64)) : 1;
+    const borrowed_helpers borrowed(helpers, most - 1);
+    const int strips = 1 + borrowed.count();
+
+    // Strip s scans rows [row_at(s), row_at(s + 1)) and builds next's rows [child_at[s], child_at[s + 1]).
+    auto row_at = [&](int s) { return first_row + scan * s / strips; };
+    std::vector<long> starts(static_cast<size_t>(strips), 0);  // the first image row each strip reads
+    std::vector<long> child_at(static_cast<size_t>(strips) + 1, next.height);
+    child_at[0] = 0;
+    if (next.height > 0) {
+        const bilinear_resizer child_resizer(width, height, next.width, next.height);
+        for (int s = 1; s < strips; ++s) {
+            if (streamed) {
+                // A streamed strip makes level rows from its first image row on: its child rows start
+                // at the first one whose top row it makes.
+                starts[static_cast<size_t>(s)] = geometry.first_image_row(row_at(s) - first_row);
+                long k = child_at[static_cast<size_t>(s) - 1];
+                while (k < next.height && child_resizer.top_row(k) < starts[static_cast<size_t>(s)]) ++k;
+                child_at[static_cast<size_t>(s)] = k;
+            } else {
+                child_at[static_cast<size_t>(s)] = next.height * s / strips;
+            }
+        }
+    } else if (streamed) {
+        for (int s = 1; s < strips; ++s) starts[static_cast<size_t>(s)] = geometry.first_image_row(row_at(s) - first_row);
+    }
+
+    std::vector<std::vector<std::vector<scored_box>>> strip_found(static_cast<size_t>(strips),
+                                                                  std::vector<std::vector<scored_box>>(found.size()));
+    const long capacity = geometry.plane_rows() > 0
+                              ? geometry.lookback(band_rows_for(geometry.plane_cols())) + kRingMargin
+                              : kRingMargin;
+    run_strips(strips, [&](int s) {
+        const size_t i = static_cast<size_t>(s);
+        if (streamed) {
+            resized_rows rows(parent, width, height, capacity, starts[i]);
+            if (next.height > 0) rows.feed(&next, child_at[i], child_at[i + 1]);
+            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), strip_found[i]);
+            rows.finish();
+        } else {
+            if (next.height > 0) resize_rows(parent, next, child_at[i], child_at[i + 1]);
+            stored_rows rows(parent);
+            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), strip_found[i]);
+        }
+    });
+    // Strips in order: each filter's windows in dlib's order (row, then column).
+    for (auto &strip : strip_found) {
+        for (size_t f = 0; f < found.size(); ++f) found[f].insert(found[f].end(), strip[f].begin(), strip[f].end());
+    }
+}
+
 }  // namespace
 
-std::vector<detection> detect(const model &m, const rgb_view &image, int upsample) {
+int helper_budget::take(int wanted) {
+    int available = available_.load();
+    while (available > 0) {
+        const int taken = std::min(available, wanted);
+        if (available_.compare_exchange_weak(available, available - taken)) return taken;
+    }
+    return 0;
+}
+
+std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers) {
     // Level 0: the image after `upsample` pyramid_up steps. All but the last are stored; the last
     // is made row by row while level 0 is scanned.
     rgb_image stored;
@@ -235,31 +367,18 @@ std::vector<detection> detect(const model &m, const rgb_view &image, int upsampl
     std::vector<std::vector<scored_box>> found(m.filters.size());
     if (width > 0 && height > 0) {
         const unsigned long levels = level_count(m, width, height);
-        const long capacity = kRingRows;
         rgb_image current, next;
         for (unsigned long level = 0; level < levels; ++level) {
             const bool has_next = level + 1 < levels;
             long next_w = 0, next_h = 0;
             if (has_next) pyramid_down6_size(width, height, next_w, next_h);
-            if (level == 0 && upsample > 0) {
-                resized_rows rows(parent, width, height, capacity);
-                if (has_next) {
-                    next = rgb_image(next_w, next_h);
-                    rows.feed(&next);
-                }
-                scan_level(m, rows, width, height, level, found);
-                rows.finish();
-                // The stored upsampled images are no longer needed.
-                stored = rgb_image();
-            } else {
-                const rgb_view view = level == 0 ? parent : view_of(current);
-                if (has_next) {
-                    next = rgb_image(next_w, next_h);
-                    resize_whole(view, next);
-                }
-                stored_rows rows(view);
-                scan_level(m, rows, width, height, level, found);
-            }
+            next = has_next ? rgb_image(next_w, next_h) : rgb_image();
+            // Level 0 with upsampling is made row by row from `parent` as its strips ask for rows.
+            const bool streamed = level == 0 && upsample > 0;
+            const rgb_view source = level == 0 ? parent : view_of(current);
+            scan_level(m, source, streamed, width, height, level, next, helpers, found);
+            // The stored upsampled images are no longer needed after level 0.
+            if (level == 0) stored = rgb_image();
             current = std::move(next);
             next = rgb_image();
             width = next_w;

@@ -1,31 +1,40 @@
 // facewatch's own HOG face scanner: the computation of dlib's frontal_face_detector
 // (object_detector<scan_fhog_pyramid<pyramid_down<6>>>) as face_recognition calls it, reorganised so a
 // band of rows goes through gradient, histogram, normalisation and every filter term while it is in
-// cache, and only about one pyramid level is in memory at a time.
+// cache, and only about one pyramid level is in memory at a time; a large level may be split into
+// strips scanned by helper threads.
 //
-// Every value is computed with the same float operations in the same order as dlib 19.24 on an AVX
-// build (the lanes of dlib's SIMD loops are our lanes; its scalar tails are our scalar tails), so the
-// scores and boxes are identical, not merely close. Internal to CDlibFace: no dlib type appears here,
-// and nothing here throws across the C ABI (engine.cpp catches everything).
+// Up to the fhog features, every value is computed with the same float operations in the same order as
+// dlib 19.24 on an AVX build (the lanes of dlib's SIMD loops are our lanes; its scalar tails are our
+// scalar tails), so pyramid pixels and features are identical. The filter bank alone reorders its sums
+// (fused multiply-adds, hog_filter_bank.cpp): scores differ from dlib's in the last bits, boxes do not.
+// Internal to CDlibFace: no dlib type appears here, and nothing here throws across the C ABI
+// (engine.cpp catches everything).
 #ifndef FACEWATCH_HOG_DETECTOR_H
 #define FACEWATCH_HOG_DETECTOR_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace fwhog {
 
-/// An 8-bit RGB image, rows packed (stride = 3 * width).
+/// An 8-bit RGB image, rows packed (stride = 3 * width). Its pixels start uninitialised (every row
+/// of a pyramid level is written before it is read; zeroing them first cost 3% of detection).
 struct rgb_image {
     long width = 0;
     long height = 0;
-    std::vector<uint8_t> pixels;
+    std::unique_ptr<uint8_t[]> pixels;
 
     rgb_image() = default;
-    rgb_image(long w, long h) : width(w), height(h), pixels(static_cast<size_t>(w) * static_cast<size_t>(h) * 3) {}
-    uint8_t *row(long y) { return pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
-    const uint8_t *row(long y) const { return pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+    rgb_image(long w, long h)
+        : width(w), height(h), pixels(new uint8_t[static_cast<size_t>(w) * static_cast<size_t>(h) * 3]) {}
+    uint8_t *data() { return pixels.get(); }
+    const uint8_t *data() const { return pixels.get(); }
+    uint8_t *row(long y) { return data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
+    const uint8_t *row(long y) const { return data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
 };
 
 /// A read-only view of packed 8-bit RGB rows.
@@ -83,15 +92,36 @@ struct detection {
     unsigned long filter_index = 0;
 };
 
+/// Threads a detection may borrow for one pyramid level at a time: the encoder pool's idle workers.
+/// The pool adds one when a worker goes idle and takes one back when it starts a job; a detection
+/// takes what is there when a level starts and gives it back when the level is done. The count may
+/// dip below zero while a level runs (a job started on a lent worker); it is back when the level ends.
+class helper_budget {
+public:
+    explicit helper_budget(int available) : available_(available) {}
+    void add(int delta) { available_.fetch_add(delta); }
+    /// Takes up to `wanted` helpers (none when the count is zero or below); returns how many.
+    int take(int wanted);
+    void give(int count) { available_.fetch_add(count); }
+
+private:
+    std::atomic<int> available_;
+};
+
 /// dlib's frontal_face_detector(pyramid_up^upsample(image)) with adjust_threshold 0: the detections
-/// after non-max suppression, best first, boxes in the coordinates of the upsampled image.
+/// after non-max suppression, best first, boxes in the coordinates of the upsampled image. A level
+/// large enough is split into horizontal strips scanned by helper threads borrowed from `helpers`
+/// (none when null); the result does not depend on how many.
 /// Throws std::bad_alloc when memory runs out; nothing else.
-std::vector<detection> detect(const model &m, const rgb_view &image, int upsample);
+std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Stages, exposed for the scanner's own files.
 
 /// dlib's resize_image(in, out, interpolate_bilinear) for RGB images, one output row at a time.
+/// Keeps the last two input rows it read spread into float lanes (an input row serves several output
+/// rows), so one resizer belongs to one thread, and the rows it is given must be the rows
+/// top_row(r) and bottom_row(r) of one input image.
 class bilinear_resizer {
 public:
     bilinear_resizer(long in_width, long in_height, long out_width, long out_height);
@@ -101,9 +131,13 @@ public:
     long top_row(long r) const { return tops_[static_cast<size_t>(r)]; }
     long bottom_row(long r) const;
     /// Writes output row `r` from its two input rows.
-    void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) const;
+    void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out);
 
 private:
+    /// Input row y's left and right neighbours of every SIMD column as floats (per block of 8 columns:
+    /// r, g, b of the left ones, then of the right ones), cached; evicts a row other than `keep`.
+    const float *expanded(long y, const uint8_t *row, long keep);
+
     /// dlib's four-lane float columns [from, to), one column at a time.
     void resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top, const uint8_t *bottom,
                         uint8_t *out) const;
@@ -115,6 +149,11 @@ private:
     std::vector<int32_t> lefts_;       // per column
     std::vector<float> lane_fracs_;    // per SIMD column: x - left, in float
     std::vector<double> tail_fracs_;   // per tail column: x - left, in double
+    struct expanded_row {
+        long row = -1;
+        std::vector<float> values;
+    };
+    expanded_row expanded_[2];
 };
 
 /// The size pyramid_up (pyramid_down<2>) gives an image of the given size.
@@ -139,6 +178,8 @@ public:
     long plane_cols() const { return plane_cols_; }
     /// How many image rows before the last row of a band computing `band_rows` plane rows may be read.
     long lookback(long band_rows) const;
+    /// The first image row compute(src, first, ...) may read.
+    long first_image_row(long first) const;
     /// Writes plane rows [first, last) of all 31 planes: out[plane * stride + (row - first) * plane_cols()].
     void compute(row_source &src, long first, long last, float *out, size_t stride);
 
@@ -162,13 +203,14 @@ private:
     std::vector<int32_t> planar_[3];
     long planar_rows_[3] = {-2, -2, -2};
     const int32_t *planar_row(row_source &src, long y);
-    std::vector<int32_t> ixp_;
+    std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
 };
 
 /// The filter bank over a band of plane rows: for every filter, dlib's score image (the sum, term
-/// by term, of each rank term's row pass then column pass) on output rows [r0, r1). Each output's sum
-/// runs in dlib's order; 8 adjacent outputs share one AVX vector exactly where dlib's loop does.
+/// by term, of each rank term's row pass then column pass) on output rows [r0, r1). Terms are added in
+/// dlib's order, but each pass is a chain of fused multiply-adds: the scores differ from dlib's in the
+/// last bits (see hog_filter_bank.cpp), everything before them is dlib's arithmetic exactly.
 class filter_bank_band {
 public:
     filter_bank_band(const model &m, long plane_rows, long plane_cols, long band_rows);
@@ -187,15 +229,17 @@ public:
     }
 
 private:
-    void row_pass(const float *plane, const std::vector<float> &taps, long rows);
-    void column_pass(const std::vector<float> &taps, long rows, float *out, bool add);
+    /// One rank term over output rows [0, rows): its row pass into the scratch ring, its column pass
+    /// into `out` (added to it when `add`).
+    void apply_term(const float *plane, const separable_term &term, long rows, float *out, bool add);
 
     const model &model_;
     long plane_rows_, plane_cols_;
     int filter_rows_, filter_cols_;
     long first_row_, last_row_, first_col_, last_col_;
     long band_first_ = 0;
-    std::vector<float> scratch_;
+    std::vector<float> scratch_;         // filter_rows row-pass rows, used as a ring
+    std::vector<const float *> window_;  // the ring's rows in plane order, for one column-pass row
     std::vector<std::vector<float>> scores_;
     // Per plane, per filter: the filter's terms on that plane, in the filter's order.
     std::vector<std::vector<std::vector<const separable_term *>>> by_plane_;

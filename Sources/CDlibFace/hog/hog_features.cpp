@@ -22,6 +22,19 @@ constexpr int kBins = 18;
 const float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
 const float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
 
+// The votes of 8 lanes, lane by lane in dlib's order: each bin receives its votes in raster order.
+template <bool Upper, bool Lower>
+inline void vote8(float *up_row, float *low_row, const int32_t *at, const float *w11, const float *w01,
+                  const float *w10, const float *w00) {
+    for (int k = 0; k < 8; ++k) {
+        const size_t i = static_cast<size_t>(at[k]);
+        if (Upper) up_row[i] += w11[k];
+        if (Lower) low_row[i] += w01[k];
+        if (Upper) up_row[i + kBins] += w10[k];
+        if (Lower) low_row[i + kBins] += w00[k];
+    }
+}
+
 }  // namespace
 
 fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols)
@@ -45,13 +58,13 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     // The 8-lane loop reads columns x - 1 .. x + 8 for x < simd_end.
     grad_stride_ = static_cast<size_t>(simd_end_) + 8;
     for (auto &slot : planar_) slot.assign(3 * grad_stride_, 0);
-    ixp_.assign(static_cast<size_t>(simd_end_), 0);
+    cell_at_.assign(static_cast<size_t>(simd_end_), 0);
     vx0_.assign(static_cast<size_t>(simd_end_), 0.0f);
     vx1_.assign(static_cast<size_t>(simd_end_), 0.0f);
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
         const int ixp = static_cast<int>(xp);
-        ixp_[static_cast<size_t>(xk)] = ixp;
+        cell_at_[static_cast<size_t>(xk)] = ixp * kBins;
         vx0_[static_cast<size_t>(xk)] = xp - static_cast<float>(ixp);
         vx1_[static_cast<size_t>(xk)] = 1.0f - vx0_[static_cast<size_t>(xk)];
     }
@@ -61,14 +74,32 @@ long fhog_rows::lookback(long band_rows) const {
     return static_cast<long>(kCell) * (band_rows + 6) + 2 * kCell;
 }
 
+long fhog_rows::first_image_row(long first) const {
+    // As histogram() computes it for hist_first = hog_first + 1; it reads from the row above.
+    const long hog_first = std::min<long>(std::max<long>(first - pad_rows_offset_, 0), hog_nr_);
+    return std::max<long>(1, kCell * (hog_first + 1 - 2)) - 1;
+}
+
 void fhog_rows::compute(row_source &src, long first, long last, float *out, size_t stride) {
     const long cols = plane_cols_;
-    // Zero everything, then fill the rows that hold features (the rest is dlib's zero border).
+    const long hog_first = std::min<long>(std::max<long>(first - pad_rows_offset_, 0), hog_nr_);
+    const long hog_last = std::max<long>(std::min<long>(last - pad_rows_offset_, hog_nr_), hog_first);
+    // dlib's zero border: whole rows above and below the features, and the columns left and right of
+    // them on feature rows (features() writes the rest).
+    const long feature_from = hog_first + pad_rows_offset_, feature_to = hog_last + pad_rows_offset_;
     for (int p = 0; p < 31; ++p) {
-        std::memset(out + static_cast<size_t>(p) * stride, 0, sizeof(float) * static_cast<size_t>(last - first) * cols);
+        float *plane = out + static_cast<size_t>(p) * stride;
+        for (long r = first; r < last; ++r) {
+            float *row = plane + static_cast<size_t>(r - first) * static_cast<size_t>(cols);
+            if (r < feature_from || r >= feature_to) {
+                std::memset(row, 0, sizeof(float) * static_cast<size_t>(cols));
+            } else {
+                std::memset(row, 0, sizeof(float) * static_cast<size_t>(pad_cols_offset_));
+                std::memset(row + pad_cols_offset_ + hog_nc_, 0,
+                            sizeof(float) * static_cast<size_t>(cols - pad_cols_offset_ - hog_nc_));
+            }
+        }
     }
-    const long hog_first = std::max<long>(first - pad_rows_offset_, 0);
-    const long hog_last = std::min<long>(last - pad_rows_offset_, hog_nr_);
     if (hog_first >= hog_last) return;
     // Feature row y reads norm rows y..y+2, which read histogram rows y+1..y+3 (padded indices).
     histogram(src, hog_first + 1, hog_last + 3);
@@ -109,7 +140,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         const int32_t *p_here = planar_row(src, y);
         const int32_t *p_below = planar_row(src, y + 1);
         const __m256 vy0v = _mm256_set1_ps(vy0), vy1v = _mm256_set1_ps(vy1);
-        const __m256 minus_one = _mm256_set1_ps(-1.0f);
+        const __m256 sign_bit = _mm256_set1_ps(-0.0f);
         for (; x < simd_end; x += 8) {
             auto load = [&](const int32_t *row, int ch, int at) {
                 return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + static_cast<size_t>(ch) * grad_stride_ + at));
@@ -129,18 +160,20 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const __m256 grad_y = _mm256_cvtepi32_ps(_mm256_blendv_epi8(by, ty, cmp));
             const __m256 v = _mm256_sqrt_ps(_mm256_cvtepi32_ps(_mm256_blendv_epi8(blen, tl, cmp)));
 
+            // dlib's loop per orientation: dot > best takes o, else -dot > best takes o + 9. As
+            // best >= 0, that is |dot| > best, taking o when dot is positive and o + 9 when it is
+            // negative; best then becomes |dot| (max gives the same value).
             __m256 best_dot = _mm256_setzero_ps();
             __m256 best_o = _mm256_setzero_ps();
             for (int o = 0; o < 9; ++o) {
-                __m256 dot = _mm256_add_ps(_mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o])),
-                                           _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o])));
-                __m256 better = _mm256_cmp_ps(dot, best_dot, _CMP_GT_OQ);
-                best_dot = _mm256_blendv_ps(best_dot, dot, better);
-                dot = _mm256_mul_ps(dot, minus_one);
-                best_o = _mm256_blendv_ps(best_o, _mm256_set1_ps(static_cast<float>(o)), better);
-                better = _mm256_cmp_ps(dot, best_dot, _CMP_GT_OQ);
-                best_dot = _mm256_blendv_ps(best_dot, dot, better);
-                best_o = _mm256_blendv_ps(best_o, _mm256_set1_ps(static_cast<float>(o + 9)), better);
+                const __m256 dot = _mm256_add_ps(_mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o])),
+                                                 _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o])));
+                const __m256 magnitude = _mm256_andnot_ps(sign_bit, dot);
+                const __m256 better = _mm256_cmp_ps(magnitude, best_dot, _CMP_GT_OQ);
+                best_dot = _mm256_max_ps(magnitude, best_dot);
+                const __m256 index = _mm256_blendv_ps(_mm256_set1_ps(static_cast<float>(o)),
+                                                      _mm256_set1_ps(static_cast<float>(o + 9)), dot);
+                best_o = _mm256_blendv_ps(best_o, index, better);
             }
             const __m256 vx1 = _mm256_mul_ps(_mm256_loadu_ps(vx1_.data() + x), v);
             const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
@@ -150,15 +183,16 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             _mm256_store_ps(w01, _mm256_mul_ps(vy0v, vx1));
             _mm256_store_ps(w10, _mm256_mul_ps(vy1v, vx0));
             _mm256_store_ps(w00, _mm256_mul_ps(vy0v, vx0));
-            _mm256_store_si256(reinterpret_cast<__m256i *>(orient), _mm256_cvttps_epi32(best_o));
-            float *up_row = upper ? bin(iyp + 1, 0) : nullptr;
-            float *low_row = lower ? bin(iyp + 2, 0) : nullptr;
-            for (int k = 0; k < 8; ++k) {
-                const size_t at = static_cast<size_t>(ixp_[static_cast<size_t>(x + k)]) * kBins + static_cast<size_t>(orient[k]);
-                if (upper) up_row[at] += w11[k];
-                if (lower) low_row[at] += w01[k];
-                if (upper) up_row[at + kBins] += w10[k];
-                if (lower) low_row[at + kBins] += w00[k];
+            // The bin of each lane: its cell's offset plus its orientation.
+            _mm256_store_si256(reinterpret_cast<__m256i *>(orient),
+                               _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
+                                                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
+            if (upper && lower) {
+                vote8<true, true>(bin(iyp + 1, 0), bin(iyp + 2, 0), orient, w11, w01, w10, w00);
+            } else if (upper) {
+                vote8<true, false>(bin(iyp + 1, 0), nullptr, orient, w11, w01, w10, w00);
+            } else {
+                vote8<false, true>(nullptr, bin(iyp + 2, 0), orient, w11, w01, w10, w00);
             }
         }
         // dlib's scalar loop for the last columns.

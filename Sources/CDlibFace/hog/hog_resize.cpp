@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace fwhog {
 
@@ -67,53 +68,83 @@ long bilinear_resizer::bottom_row(long r) const {
     return std::min(tops_[static_cast<size_t>(r)] + 1, in_height_ - 1);
 }
 
-void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) const {
+const float *bilinear_resizer::expanded(long y, const uint8_t *row, long keep) {
+    for (expanded_row &e : expanded_) {
+        if (e.row == y) return e.values.data();
+    }
+    expanded_row &e = expanded_[0].row == keep ? expanded_[1] : expanded_[0];
+    e.row = y;
+    const long blocks = simd_columns_ / 8;
+    e.values.resize(static_cast<size_t>(blocks) * 48);
+    // Each gather reads the 32 bits that end with a pixel's blue byte (from one byte before its red,
+    // so never past the row's last byte); blocks whose first left neighbour is column 0 are skipped.
+    const int *base = reinterpret_cast<const int *>(row - 1);
+    const __m256i byte_mask = _mm256_set1_epi32(0xff);
+    for (long b = 0; b < blocks; ++b) {
+        const long c = b * 8;
+        if (lefts_[static_cast<size_t>(c)] < 1) continue;
+        const __m256i left = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(lefts_.data() + c));
+        const __m256i at_left = _mm256_mullo_epi32(left, _mm256_set1_epi32(3));
+        const __m256i at_right = _mm256_add_epi32(at_left, _mm256_set1_epi32(3));
+        const __m256i l = _mm256_i32gather_epi32(base, at_left, 1);
+        const __m256i rt = _mm256_i32gather_epi32(base, at_right, 1);
+        float *dst = e.values.data() + b * 48;
+        for (int ch = 0; ch < 3; ++ch) {
+            const int shift = 8 * (ch + 1);
+            _mm256_storeu_ps(dst + ch * 8, _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(l, shift), byte_mask)));
+            _mm256_storeu_ps(dst + 24 + ch * 8,
+                             _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(rt, shift), byte_mask)));
+        }
+    }
+    return e.values.data();
+}
+
+void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) {
     const double tb_frac = row_fracs_[static_cast<size_t>(r)];
     const float tb = static_cast<float>(tb_frac);
     const float inv_tb = static_cast<float>(1 - tb_frac);
     long c = 0;
-    // Eight columns at a time where every left neighbour is past column 0: each gather reads the
-    // 32 bits that end with a pixel's blue byte (from one byte before its red, so never past the
-    // row's last byte), and the lanes compute exactly the scalar loop's float expression below.
+    // Eight columns at a time where every left neighbour is past column 0, from the input rows'
+    // pixels already spread into float lanes (each input row serves several output rows); the
+    // lanes compute exactly the scalar loop's float expression in resize_columns.
     const __m256 tb8 = _mm256_set1_ps(tb), inv_tb8 = _mm256_set1_ps(inv_tb), one = _mm256_set1_ps(1.0f);
-    const __m256i byte_mask = _mm256_set1_epi32(0xff);
-    const int *top_base = reinterpret_cast<const int *>(top - 1);
-    const int *bottom_base = reinterpret_cast<const int *>(bottom - 1);
+    const long top_y = tops_[static_cast<size_t>(r)], bottom_y = bottom_row(r);
+    const float *top_values = expanded(top_y, top, bottom_y);
+    const float *bottom_values = expanded(bottom_y, bottom, top_y);
     for (; c + 8 <= simd_columns_; c += 8) {
-        const __m256i left = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(lefts_.data() + c));
         if (lefts_[static_cast<size_t>(c)] < 1) {
             resize_columns(c, c + 8, tb, inv_tb, top, bottom, out);
             continue;
         }
-        const __m256i at_left = _mm256_mullo_epi32(left, _mm256_set1_epi32(3));
-        const __m256i at_right = _mm256_add_epi32(at_left, _mm256_set1_epi32(3));
-        const __m256i tl = _mm256_i32gather_epi32(top_base, at_left, 1);
-        const __m256i tr = _mm256_i32gather_epi32(top_base, at_right, 1);
-        const __m256i bl = _mm256_i32gather_epi32(bottom_base, at_left, 1);
-        const __m256i br = _mm256_i32gather_epi32(bottom_base, at_right, 1);
+        const float *t = top_values + (c / 8) * 48;
+        const float *b = bottom_values + (c / 8) * 48;
         const __m256 lr = _mm256_loadu_ps(lane_fracs_.data() + c);
         const __m256 inv_lr = _mm256_sub_ps(one, lr);
         const __m256 tlf = _mm256_mul_ps(inv_tb8, inv_lr);
         const __m256 trf = _mm256_mul_ps(inv_tb8, lr);
         const __m256 blf = _mm256_mul_ps(tb8, inv_lr);
         const __m256 brf = _mm256_mul_ps(tb8, lr);
-        alignas(32) int32_t channel[3][8];
+        __m256i channel[3];
         for (int ch = 0; ch < 3; ++ch) {
-            const int shift = 8 * (ch + 1);
-            auto take = [&](__m256i v) {
-                return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(v, shift), byte_mask));
-            };
-            __m256 value = _mm256_add_ps(_mm256_mul_ps(tlf, take(tl)), _mm256_mul_ps(trf, take(tr)));
-            value = _mm256_add_ps(value, _mm256_mul_ps(blf, take(bl)));
-            value = _mm256_add_ps(value, _mm256_mul_ps(brf, take(br)));
-            _mm256_store_si256(reinterpret_cast<__m256i *>(channel[ch]), _mm256_cvttps_epi32(value));
+            __m256 value = _mm256_add_ps(_mm256_mul_ps(tlf, _mm256_loadu_ps(t + ch * 8)),
+                                         _mm256_mul_ps(trf, _mm256_loadu_ps(t + 24 + ch * 8)));
+            value = _mm256_add_ps(value, _mm256_mul_ps(blf, _mm256_loadu_ps(b + ch * 8)));
+            value = _mm256_add_ps(value, _mm256_mul_ps(brf, _mm256_loadu_ps(b + 24 + ch * 8)));
+            channel[ch] = _mm256_cvttps_epi32(value);
         }
+        // To bytes (the values are in 0..255, so saturation is truncation), interleaved as RGB:
+        // each 128-bit lane holds 4 pixels' r, g, b after the packs; one shuffle orders them.
+        const __m256i rg16 = _mm256_packus_epi32(channel[0], channel[1]);
+        const __m256i bb16 = _mm256_packus_epi32(channel[2], channel[2]);
+        const __m256i bytes = _mm256_packus_epi16(rg16, bb16);
+        const __m256i order = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1,
+                                               0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1);
+        const __m256i rgb = _mm256_shuffle_epi8(bytes, order);
+        alignas(32) uint8_t packed[32];
+        _mm256_store_si256(reinterpret_cast<__m256i *>(packed), rgb);
         uint8_t *dst = out + c * 3;
-        for (int k = 0; k < 8; ++k) {
-            dst[3 * k] = static_cast<uint8_t>(channel[0][k]);
-            dst[3 * k + 1] = static_cast<uint8_t>(channel[1][k]);
-            dst[3 * k + 2] = static_cast<uint8_t>(channel[2][k]);
-        }
+        std::memcpy(dst, packed, 12);
+        std::memcpy(dst + 12, packed + 16, 12);
     }
     resize_columns(c, simd_columns_, tb, inv_tb, top, bottom, out);
     for (long c = simd_columns_; c < out_width_; ++c) {

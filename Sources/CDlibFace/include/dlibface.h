@@ -149,13 +149,36 @@ fwd_status fwd_engine_detect(fwd_engine *engine, const uint8_t *rgb, int32_t wid
                              char *message, size_t message_capacity);
 
 /**
+ * Spare threads engines may borrow for one detection (FWD_DETECTOR_HOG): an encoder pool keeps the
+ * number of its idle workers in one, so a lone image on an idle pool is scanned by several threads and
+ * a busy pool runs one thread per image. Thread-safe.
+ */
+typedef struct fwd_helper_budget fwd_helper_budget;
+
+/** A budget with `available` spare threads; NULL if memory ran out. */
+fwd_helper_budget *fwd_helper_budget_create(int32_t available);
+
+/** Frees a budget. NULL is allowed. No engine may use it any more (detach it or free the engines first). */
+void fwd_helper_budget_free(fwd_helper_budget *budget);
+
+/** Adds `delta` (negative: removes) spare threads. */
+void fwd_helper_budget_add(fwd_helper_budget *budget, int32_t delta);
+
+/**
+ * The budget `engine` borrows helper threads from while it detects (NULL: none, the default). The
+ * engine does not own it. Detection results do not depend on it.
+ */
+void fwd_engine_set_helper_budget(fwd_engine *engine, fwd_helper_budget *budget);
+
+/**
  * Makes OpenBLAS (which dlib's libblas.so is here) use one thread, so N workers use N cores and not
  * N*cores threads. Looks `openblas_set_num_threads` up with dlsym; returns 1 if it was found and
  * called, 0 if the BLAS in use is not OpenBLAS.
  */
 int fwd_limit_blas_threads(void);
 
-/** 1 if the CPU supports AVX2 (the C++ is compiled with -mavx2), 0 if not. Always 1 off x86_64. */
+/** 1 if the CPU supports AVX2 and FMA (the C++ is compiled with -mavx2; the HOG filter bank uses FMA),
+ *  0 if not. Always 1 off x86_64. */
 int fwd_cpu_has_avx2(void);
 
 #ifdef __cplusplus

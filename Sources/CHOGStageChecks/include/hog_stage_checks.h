@@ -1,7 +1,8 @@
 /*
  * hog_stage_checks.h: each stage of facewatch's HOG scanner against the same stage of dlib on the
  * same input, for the tests. Every function returns how many output values differ (0: identical),
- * or -1 when the stage could not run (out of memory, an exception inside dlib). No C++ crosses.
+ * or how far apart they are for the filter bank (whose sums are reordered), or -1 when the stage
+ * could not run (out of memory, an exception inside dlib). No C++ crosses.
  */
 #ifndef FACEWATCH_HOG_STAGE_CHECKS_H
 #define FACEWATCH_HOG_STAGE_CHECKS_H
@@ -23,8 +24,14 @@ long hsc_pyramid_size_differences(int32_t width, int32_t height);
 long hsc_fhog_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
 
 /** The score images of the frontal face detector's 5 filters over the fhog planes of the image,
- *  computed band by band: scores that differ from dlib's, compared bit for bit. */
-long hsc_filter_score_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
+ *  computed band by band: the largest absolute difference from dlib's scores (the filter bank's sums
+ *  are FMA chains, dlib's are not), or -1. */
+double hsc_filter_score_max_difference(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
+
+/** The same score images computed in bands of `band_rows` and in bands of `other_band_rows`: scores
+ *  that differ, compared bit for bit (a score must not depend on the band it was computed in). */
+long hsc_filter_score_band_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows,
+                                       int32_t other_band_rows);
 
 #ifdef __cplusplus
 }
