@@ -18,9 +18,15 @@ struct ServiceEndToEndTests {
         let listener = try NotifyListener()
         let config = root.base + "/facewatch.conf"
         try "workers = 2\nlog_level = info\n".write(toFile: config, atomically: true, encoding: .utf8)
+        // One file of the backlog is held in its read (the debug build's test gate) until the reload is
+        // done, so the reload always happens while the backlog is being worked on.
+        let gate = root.base + "/held-gate"
         let daemon = try DaemonProcess(
             root: root.root, arguments: ["--config", config],
-            environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
+            environment: [
+                "NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000",
+                "FACEWATCH_TEST_PAUSE_READ": "held-", "FACEWATCH_TEST_PAUSE_GATE": gate,
+            ])
         defer { daemon.stop() }
 
         // READY=1 once the models are loaded and the inbox is watched, with a status line.
@@ -36,15 +42,19 @@ struct ServiceEndToEndTests {
         // Files flow: a backlog for two workers, then a reload to one worker while it is worked on.
         let first = 40
         let staging = root.staging()
-        for i in 0..<first {
-            write(TinyPNG.make(width: 240, height: 180, seed: 3000 + i), to: staging + "/a\(i).png")
+        let firstNames = ["held-a0.png"] + (1..<first).map { "a\($0).png" }
+        for (i, name) in firstNames.enumerated() {
+            write(TinyPNG.make(width: 240, height: 180, seed: 3000 + i), to: staging + "/" + name)
         }
         write(Array("not an image at all\n".utf8), to: staging + "/notes-1.txt")
         write(Array("still not an image\n".utf8), to: staging + "/notes-2.txt")
-        for name in (0..<first).map({ "a\($0).png" }) + ["notes-1.txt", "notes-2.txt"] {
+        for name in firstNames + ["notes-1.txt", "notes-2.txt"] {
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
         }
         #expect(await eventually(timeout: .seconds(60)) { root.documentCount() >= 4 }, "\(daemon.log)")
+        #expect(
+            await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: gate + ".paused") },
+            "the held file was never read")
         try "workers = 1\nlog_level = debug\n".write(toFile: config, atomically: true, encoding: .utf8)
         let beforeReload = listener.count
         daemon.send(SIGHUP)
@@ -59,6 +69,7 @@ struct ServiceEndToEndTests {
         let doneAtReload = root.documentCount()
         #expect(doneAtReload < first + 2, "the backlog was finished before the reload: the test proves little")
         #expect(daemon.log.contains("notice encoder workers changed from=2 to=1"), "\(daemon.log)")
+        FileManager.default.createFile(atPath: gate, contents: nil)
 
         // More files after the reload.
         let second = 10
@@ -78,7 +89,7 @@ struct ServiceEndToEndTests {
         // Nothing lost, nothing twice.
         let documents = try root.documents()
         let names =
-            (0..<first).map { "a\($0).png" } + (0..<second).map { "b\($0).png" } + ["notes-1.txt", "notes-2.txt"]
+            firstNames + (0..<second).map { "b\($0).png" } + ["notes-1.txt", "notes-2.txt"]
         #expect(documents.compactMap { $0.source?.name }.sorted() == names.sorted())
         #expect(documents.filter { $0.status == .completed }.count == first + second)
         #expect(documents.filter { $0.error?.code == .notAnImage }.count == 2)
