@@ -27,16 +27,21 @@ public final class EncoderPool: Sendable {
     /// The number of engines, each on its own serial queue.
     public var workerCount: Int { workers.count }
 
-    /// Creates `workers` engines (default: the number of active processor cores).
+    /// Creates `workers` engines (default: the number of active processor cores). A detection may
+    /// borrow the cores of idle workers; `cores` (default and minimum: `workers`) is how many cores the
+    /// pool may use in all, so a pool made with fewer engines than cores (one file to encode needs one
+    /// engine) still lends the other cores to that file's detection.
     public init(
         models: FaceModels,
         workers: Int = ProcessInfo.processInfo.activeProcessorCount,
-        limits: ImageLimits = ImageLimits()
+        limits: ImageLimits = ImageLimits(),
+        cores: Int? = nil
     ) throws(ModelError) {
         _ = blasLimitedToOneThread
         let count = max(1, workers)
-        // Every worker starts idle. Without a budget (memory ran out) engines use one thread each.
-        let helpers = DetectionHelpers(available: count)
+        // Every worker starts idle, and the cores beyond the engines are spare from the start. Without
+        // a budget (memory ran out) engines use one thread each.
+        let helpers = DetectionHelpers(available: max(count, cores ?? count))
         var made: [Worker] = []
         made.reserveCapacity(count)
         for index in 0..<count {

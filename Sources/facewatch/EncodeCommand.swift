@@ -81,8 +81,10 @@ struct EncodeCommand: AsyncParsableCommand {
         do {
             let directory = try FaceModels.locate(explicit: models)
             let loaded = try FaceModels(directory: directory, options: options)
-            let workerCount = min(workers ?? ProcessInfo.processInfo.activeProcessorCount, max(files.count, 1))
-            pool = try EncoderPool(models: loaded, workers: workerCount, limits: limits)
+            let cores = workers ?? ProcessInfo.processInfo.activeProcessorCount
+            // No more engines than files (each loads the models); the cores left over help detection.
+            let workerCount = min(cores, max(files.count, 1))
+            pool = try EncoderPool(models: loaded, workers: workerCount, limits: limits, cores: cores)
         } catch {
             printError("facewatch: \(error)")
             throw ExitCode(1)
