@@ -29,21 +29,7 @@ extension FaceTable {
         guard limit > 0, count > 0, query.count == Self.dimensions else { return [] }
         let keep = min(count, limit * 2 + 16)
         var heap = CandidateHeap(capacity: keep)
-        var distances = [Float](repeating: 0, count: Self.scanBlock)
-        components.withUnsafeBufferPointer { table in
-            query.withUnsafeBufferPointer { q in
-                distances.withUnsafeMutableBufferPointer { out in
-                    var start = 0
-                    while start < count {
-                        let rows = min(Self.scanBlock, count - start)
-                        fws_squared_distances(
-                            table.baseAddress! + start * Self.dimensions, rows, q.baseAddress!, out.baseAddress!)
-                        for i in 0..<rows { heap.offer(out[i], row: start + i) }
-                        start += rows
-                    }
-                }
-            }
-        }
+        scan(query) { row, squared in heap.offer(squared, row: row) }
         var exact = heap.rows.map { Neighbour(row: $0, distance: FaceDistance.euclidean(encoding(at: $0), query)) }
         exact.sort { ($0.distance, $0.row) < ($1.distance, $1.row) }
         // Rows the filter dropped have a float32 squared distance >= the heap's largest kept one.
@@ -60,6 +46,18 @@ extension FaceTable {
     /// Every row whose float32 squared distance is at most `bound`, measured in double and sorted.
     private func exactScan(_ query: [Float], atMostSquared bound: Double) -> [Neighbour] {
         var found: [Neighbour] = []
+        scan(query) { row, squared in
+            if Double(squared) <= bound {
+                found.append(Neighbour(row: row, distance: FaceDistance.euclidean(encoding(at: row), query)))
+            }
+        }
+        found.sort { ($0.distance, $0.row) < ($1.distance, $1.row) }
+        return found
+    }
+
+    /// Calls `visit(row, float32 squared distance to query)` for every row, in row order, computed by
+    /// the SIMD kernel a block of `scanBlock` rows at a time.
+    private func scan(_ query: [Float], _ visit: (Int, Float) -> Void) {
         var distances = [Float](repeating: 0, count: Self.scanBlock)
         components.withUnsafeBufferPointer { table in
             query.withUnsafeBufferPointer { q in
@@ -69,18 +67,12 @@ extension FaceTable {
                         let rows = min(Self.scanBlock, count - start)
                         fws_squared_distances(
                             table.baseAddress! + start * Self.dimensions, rows, q.baseAddress!, out.baseAddress!)
-                        for i in 0..<rows where Double(out[i]) <= bound {
-                            found.append(
-                                Neighbour(
-                                    row: start + i, distance: FaceDistance.euclidean(encoding(at: start + i), query)))
-                        }
+                        for i in 0..<rows { visit(start + i, out[i]) }
                         start += rows
                     }
                 }
             }
         }
-        found.sort { ($0.distance, $0.row) < ($1.distance, $1.row) }
-        return found
     }
 }
 

@@ -461,25 +461,10 @@ public actor Pipeline {
     /// The stored file's bytes, read once (`FileContent`): opened without following a symlink and
     /// without blocking on a fifo, refused unless it is a regular file.
     static func read(_ path: String, name: String, maxBytes: Int) -> Result<FileContent, Failure> {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ELOOP { return .failure(Failure(.notARegularFile, "\(name) is a symbolic link")) }
-            return .failure(Failure(.ioError, "cannot open \(name): \(systemErrorText(code))", systemError: code))
+        ImageFile.open(path, name: name, followingSymlinks: false).flatMap { fd in
+            defer { close(fd) }
+            return FileContent.read(descriptor: fd, name: name, maxBytes: maxBytes)
         }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            let code = errno
-            return .failure(Failure(.ioError, "cannot stat \(name): \(systemErrorText(code))", systemError: code))
-        }
-        guard FileKind(mode: status.st_mode) == .regular else {
-            return .failure(
-                Failure(
-                    .notARegularFile,
-                    "\(name) is \(Ingestor.describe(FileKind(mode: status.st_mode))), not a regular file"))
-        }
-        return FileContent.read(descriptor: fd, name: name, maxBytes: maxBytes)
     }
 
     // MARK: - Errors that pass
