@@ -21,7 +21,7 @@ func hex(_ count: Int) -> String {
 
 do {
     try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-    let ledger = try Ledger(directory: root.appendingPathComponent("db", isDirectory: true))
+    let ledger = try LMDBLedger(directory: root.appendingPathComponent("db", isDirectory: true))
     let results = root.appendingPathComponent("results", isDirectory: true)
     try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
     let start = Date(timeIntervalSinceNow: -Double(count))

@@ -40,7 +40,7 @@ public struct FaceSearch: Sendable {
         }
     }
 
-    public let ledger: Ledger
+    public let ledger: any Ledger
     public let table: FaceTable
     /// How the table was brought in step with the ledger.
     public enum Freshness: Sendable, Equatable {
@@ -57,7 +57,7 @@ public struct FaceSearch: Sendable {
     /// Loads the table of `ledger` (in `database`), bringing it in step with the ledger.
     ///
     /// - Throws: `ClientError` when the ledger cannot be read.
-    public init(ledger: Ledger, database: String) throws(ClientError) {
+    public init(ledger: any Ledger, database: String) throws(ClientError) {
         self.ledger = ledger
         let path = Self.tablePath(database: database)
         do {
@@ -70,7 +70,7 @@ public struct FaceSearch: Sendable {
         }
     }
 
-    private static func load(_ ledger: Ledger, _ path: String) throws -> (FaceTable, Freshness) {
+    private static func load(_ ledger: any Ledger, _ path: String) throws -> (FaceTable, Freshness) {
         let faces = try ledger.stats().faces
         let logCount = try ledger.faceLogCount()
         if var table = FaceTableFile.read(path) {

@@ -9,15 +9,13 @@ public struct Queries: Sendable {
     /// The paths of the root being asked about.
     public let configuration: DaemonConfiguration
     /// The ledger, opened read-only.
-    public let ledger: Ledger
+    public let ledger: any Ledger
 
     /// Opens the ledger of `configuration` read-only.
     public init(configuration: DaemonConfiguration) throws(ClientError) {
         self.configuration = configuration
         do {
-            ledger = try Ledger(
-                directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
-                options: Ledger.Options(readOnly: true))
+            ledger = try LedgerOpener.open(configuration, readOnly: true)
         } catch  where error.code == .notFound {
             throw ClientError(
                 "no facewatch ledger at \(configuration.database) (has `facewatch serve` run on \(configuration.root)?)"

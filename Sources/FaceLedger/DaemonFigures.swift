@@ -129,7 +129,7 @@ public struct DaemonFigures: Sendable, Equatable {
     }
 }
 
-extension Ledger {
+extension LMDBLedger {
     /// Replaces the published daemon figures (one small write transaction). Called by the daemon
     /// only, at most once a second.
     ///

@@ -130,7 +130,7 @@ public enum EngineTimeBuckets {
     public static let bounds: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 }
 
-extension Ledger {
+extension LMDBLedger {
     /// Failures by code and engine runs of every final record: one read of `meta`.
     ///
     /// - Throws: `LedgerError` (`.corrupt` for a value this build cannot read, `.lmdb`).
@@ -148,7 +148,7 @@ extension Ledger {
     }
 }
 
-extension Ledger {
+extension LMDBLedger {
     /// Adds records that are already final (`completed` or `failed`), in one write transaction for
     /// the batch, with their indices, counters and tallies, as if each had been created and made
     /// final here: for importing results made elsewhere, and for building large ledgers quickly

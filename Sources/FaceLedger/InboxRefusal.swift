@@ -17,7 +17,7 @@ public struct InboxRefusal: Sendable, Equatable, Codable {
     }
 }
 
-extension Ledger {
+extension LMDBLedger {
     /// Replaces the published list of inbox entries the daemon cannot take (one small write
     /// transaction; the daemon calls it only when the list changed).
     ///

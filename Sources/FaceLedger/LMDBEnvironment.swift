@@ -57,7 +57,7 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     /// Opens (or shares, see `EnvironmentRegistry`) the environment in `directory`, creating it and its
     /// databases when writable, checking the schema version and running migrations.
-    static func open(directory: URL, options: Ledger.Options) throws(LedgerError) -> LMDBEnvironment {
+    static func open(directory: URL, options: LMDBLedger.Options) throws(LedgerError) -> LMDBEnvironment {
         let path = directory.path
         if !options.readOnly {
             do {
@@ -85,7 +85,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     }
 
     private static func openNew(
-        path: String, identity: EnvironmentRegistry.DirectoryIdentity, options: Ledger.Options
+        path: String, identity: EnvironmentRegistry.DirectoryIdentity, options: LMDBLedger.Options
     ) throws(LedgerError) -> LMDBEnvironment {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")

@@ -8,7 +8,7 @@ import Foundation
 /// tolerance. The generation says which known set a result's labels were computed with; a relabel
 /// walks the records in id order, and its cursor is committed with each batch of labels, so a crash
 /// resumes after the last committed batch.
-extension Ledger {
+extension LMDBLedger {
     private func peopleDatabases() throws(LedgerError) -> PeopleDatabases? {
         environment.people
     }
@@ -185,22 +185,6 @@ extension Ledger {
                     try txn.put(pdbs.people, PeopleKey.state, PeopleCodec.encodeState(state))
                 }
             }
-        }
-    }
-
-    /// One committed step of a relabel.
-    public struct RelabelProgress: Sendable, Equatable {
-        public var generation: UInt64
-        /// The last record of the batch, the new cursor.
-        public var cursor: UUID?
-        public var visited: Int
-        public var finished: Bool
-
-        public init(generation: UInt64, cursor: UUID?, visited: Int, finished: Bool) {
-            self.generation = generation
-            self.cursor = cursor
-            self.visited = visited
-            self.finished = finished
         }
     }
 

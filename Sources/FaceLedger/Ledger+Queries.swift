@@ -1,7 +1,7 @@
 import FaceCore
 import Foundation
 
-extension Ledger {
+extension LMDBLedger {
     /// True if a record with this id exists.
     public func contains(_ id: UUID) throws(LedgerError) -> Bool {
         let dbs = environment.databases

@@ -17,22 +17,7 @@ import Foundation
 /// All of it lives in the `meta` database under `attempt/`, `suspect/` and `deaths/` keys followed by
 /// the record's 16 UUID bytes, plus `run_state`; each transition is one write transaction, and
 /// `complete`/`fail` remove a record's keys in the transaction that makes it final.
-extension Ledger {
-    /// What `beginRun` found and did.
-    public struct RunStart: Sendable, Equatable {
-        /// This run's number (1 for the first run of a ledger).
-        public var incarnation: UInt64
-        /// Whether the previous run ended with `endRun` (nil: no earlier run is recorded).
-        public var previousEndedCleanly: Bool?
-        /// Files charged one death now (they were alone when the previous run died).
-        public var charged: [UUID] = []
-        /// Files that were being encoded beside others when the previous run died: they run alone.
-        public var suspects: [UUID] = []
-        /// Whether the previous run ended gracefully with every result document written (see
-        /// `endRun`): the start need not check the documents.
-        public var documentsComplete = false
-    }
-
+extension LMDBLedger {
     /// Starts a new run: settles the attempts of the previous one (see the type's documentation) and
     /// records this run as running, in one write transaction.
     /// - Throws: `LedgerError` when the ledger cannot be written.
@@ -125,6 +110,9 @@ extension Ledger {
         }
     }
 
+    /// Nothing to do: one host's runs end in its own process, and `beginRun` settles a dead one.
+    public func renewLease(_ incarnation: UInt64) throws(LedgerError) {}
+
     /// Removes the marker of `id`'s attempt (the record stays `created`, its deaths and suspicion
     /// stay): the attempt ended without a result, on an error that passes, and the file waits to be
     /// tried again, so a death meanwhile is none of its doing.
@@ -133,19 +121,6 @@ extension Ledger {
         let dbs = self.dbs
         try write { txn throws(LedgerError) in
             _ = try txn.delete(dbs.meta, MetaKey.attemptPrefix + id.bytes)
-        }
-    }
-
-    /// Deaths charged to a file: each time the process died while it was encoding alone.
-    public struct Deaths: Sendable, Equatable {
-        /// The process died of a fault of its own (a crash, an abort).
-        public var crashes = 0
-        /// The process was killed from outside (`kill -9`, the OOM killer) or the cause is unknown.
-        public var kills = 0
-
-        public init(crashes: Int = 0, kills: Int = 0) {
-            self.crashes = crashes
-            self.kills = kills
         }
     }
 
@@ -225,27 +200,11 @@ extension Ledger {
 
     // MARK: - Intake names
 
-    /// What is known of a file before it is renamed into the store: the name it was dropped with,
-    /// its size and when it was taken.
-    public struct Intent: Sendable, Equatable {
-        public var id: UUID
-        public var name: String
-        public var bytes: Int64
-        public var takenAt: Date
-
-        public init(id: UUID, name: String, bytes: Int64, takenAt: Date) {
-            self.id = id
-            self.name = name
-            self.bytes = bytes
-            self.takenAt = takenAt
-        }
-    }
-
     /// Commits the intents of a batch (one write transaction) before its files are renamed into the
     /// store, so that a file renamed just before a crash is recorded under its own name.
     /// `insertCreated` removes a record's intent in the transaction that creates it.
     /// - Throws: `LedgerError` when the ledger cannot be written.
-    public func recordIntents(_ intents: [Intent]) throws(LedgerError) {
+    public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
         guard !intents.isEmpty else { return }
         let dbs = self.dbs
         try write { txn throws(LedgerError) in
@@ -261,17 +220,17 @@ extension Ledger {
 
     /// Every intent left (files whose record was not committed), by id.
     /// - Throws: `LedgerError` when the ledger cannot be read.
-    public func intents() throws(LedgerError) -> [UUID: Intent] {
+    public func intents() throws(LedgerError) -> [UUID: IntakeIntent] {
         let dbs = self.dbs
         return try environment.read { txn throws(LedgerError) in
-            var found: [UUID: Intent] = [:]
+            var found: [UUID: IntakeIntent] = [:]
             let intents = try Self.entries(MetaKey.intentPrefix, txn, dbs) { id, value throws(LedgerError) in
                 var reader = ByteReader(value, what: "intent")
                 let name = try reader.string()
                 let bytes = try reader.i64()
                 let takenAt = Date(timeIntervalSinceReferenceDate: try reader.f64())
                 try reader.expectEnd()
-                return Intent(id: id, name: name, bytes: bytes, takenAt: takenAt)
+                return IntakeIntent(id: id, name: name, bytes: bytes, takenAt: takenAt)
             }
             for intent in intents { found[intent.id] = intent }
             return found

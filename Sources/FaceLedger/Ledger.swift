@@ -1,248 +1,244 @@
-import CLMDB
 import FaceCore
 import Foundation
 
-/// The durable ledger of facewatch: one LMDB environment (a directory, e.g. `ROOT/db/`) holding a
-/// record per image and the indices and counters derived from them.
+/// The durable ledger of facewatch: a record per image, the indices and counters derived from them,
+/// crash attribution, intake intents, known people and the daemon's published figures.
 ///
-/// Like a mail queue, every state transition is exactly one committed LMDB write transaction: when a
-/// transition method returns, the change is on disk (LMDB's default synchronous commit: it survives
-/// `kill -9` and power loss) together with every index and counter it affects; when it throws, nothing
-/// changed. The lifecycle:
+/// This is the seam between the daemon and where the ledger lives. Two backends implement it with
+/// the same semantics: `LMDBLedger` (one host, the default: an LMDB environment in `ROOT/db/`) and
+/// the PostgreSQL ledger (several hosts sharing one queue). Every state transition is exactly one
+/// committed transaction: when a transition method returns, the change is durable together with
+/// every index and counter it affects; when it throws, nothing changed. The lifecycle:
 ///
 /// ```
 /// insertCreated ──▶ created ──beginAttempt (attempts+1)──▶ created ──complete──▶ completed
 ///                                                                   └──fail─────▶ failed
 /// ```
 ///
-/// Named databases: `records` (UUID → record, see `RecordCodec`), `by_time` (creation time + UUID, every
-/// record), `queue` (the same keys, only `created` records), `by_sha` (SHA-256 → UUID of a completed
-/// record) and `meta` (schema version and counters). Opening a database of an older schema migrates it
-/// in one write transaction; a newer schema is refused (`LedgerError.Code.newerSchema`).
-///
-/// Concurrency: a `Ledger` may be used from any number of threads and tasks. Reads never block writes
-/// (LMDB's MVCC), also across processes: the command line opens the same directory read-only while the
-/// daemon writes. Writes are serialised by LMDB. Every method is synchronous and short; none holds a
-/// transaction while running caller code. In one process, all `Ledger`s on the same directory share one
-/// LMDB environment (LMDB forbids opening it twice per process).
-public final class Ledger: Sendable {
-    /// How to open the environment.
-    public struct Options: Sendable, Equatable {
-        /// Initial size of the memory map in bytes (rounded up to the page size). The map doubles
-        /// whenever a write finds it full, up to `maxMapSize`. An existing environment keeps a larger size
-        /// recorded earlier. Ignored when read-only (the writer's size is used).
-        public var mapSize: Int
-        /// Upper bound for growth; a write that needs more fails with `.mapFull`.
-        public var maxMapSize: Int
-        /// Open with `MDB_RDONLY`: no writes, no migration, no directory creation.
-        public var readOnly: Bool
-        /// Reader slots of the environment (concurrent read transactions, all processes together).
-        /// Effective only for the first process that opens the environment.
-        public var maxReaders: Int
-        /// Permissions of `data.mdb` and `lock.mdb` when created (before the umask). Readers need write
-        /// access to `lock.mdb`, hence group write by default.
-        public var fileMode: mode_t
+/// Concurrency: a ledger may be used from any number of threads and tasks. Every method is
+/// synchronous and short (a caller on an async task uses it as it uses a file read); none holds a
+/// transaction while running caller code, except `forEachRecord`/`forEachID`, which call their body
+/// between batches of a read.
+public protocol Ledger: AnyObject, Sendable {
+    /// True if this ledger refuses writes.
+    var isReadOnly: Bool { get }
+    /// Where the ledger lives, for messages: a directory, or a URL without its password.
+    var location: String { get }
 
-        public init(
-            mapSize: Int = 1 << 30, maxMapSize: Int = 1 << 40, readOnly: Bool = false, maxReaders: Int = 126,
-            fileMode: mode_t = 0o660
-        ) {
-            self.mapSize = mapSize
-            self.maxMapSize = maxMapSize
-            self.readOnly = readOnly
-            self.maxReaders = maxReaders
-            self.fileMode = fileMode
-        }
-    }
+    // MARK: Transitions (each one transaction)
 
-    /// The environment directory.
-    public let directory: URL
-    /// True if this `Ledger` refuses writes.
-    public let isReadOnly: Bool
-    let environment: LMDBEnvironment
-    var dbs: Databases { environment.databases }
+    /// Adds new `created` records, all or none.
+    /// - Throws: `.alreadyExists` if any id is already in the ledger (or twice in the batch);
+    ///   `.invalidArgument` if a record is not a fresh `created` record.
+    func insertCreated(_ records: [LedgerRecord]) throws(LedgerError)
 
-    /// Records read per read transaction while streaming; bounds memory and transaction length.
-    static let batchSize = 256
+    /// Counts one more encoding attempt of a `created` record and leaves its marker (the run that
+    /// made it, and whether the file runs alone); returns the new attempt count. On a shared ledger
+    /// this is also the claim: a record another live run is encoding is refused.
+    /// - Throws: `.notFound` for an unknown id; `.invalidTransition` if the record is not `created`
+    ///   or another live run holds it.
+    @discardableResult
+    func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int
 
-    /// Opens the ledger in `directory`, creating it (and the directory) unless read-only, and migrating an
-    /// older schema in one write transaction.
-    ///
-    /// Throws `.newerSchema` for a database written by a newer facewatch (naming both versions),
-    /// `.olderSchema` when a read-only open finds a database that needs a migration, `.notFound` when a
-    /// read-only open finds no ledger, `.alreadyOpen` when this process has the directory open read-only
-    /// and a writable open is requested.
-    public init(directory: URL, options: Options = Options()) throws(LedgerError) {
-        self.directory = directory
-        self.isReadOnly = options.readOnly
-        self.environment = try LMDBEnvironment.open(directory: directory, options: options)
-    }
+    /// Makes a `created` record `completed` with its image and faces; counters, the encoding sum and
+    /// the SHA-256 index change in the same transaction. Returns the stored record.
+    /// - Throws: `.notFound`; `.invalidTransition` if the record is not `created`.
+    func complete(
+        _ id: UUID, image: ImageInfo, faces: [Face], completedAt: Date, duration: Double, source: SourceInfo?
+    ) throws(LedgerError) -> LedgerRecord
 
-    /// The current size of this process's memory map in bytes.
-    public var mapSize: Int { environment.mapSize }
+    /// Makes a `created` record `failed` with `failure`. Returns the stored record.
+    /// - Throws: `.notFound`; `.invalidTransition` if the record is not `created`.
+    func fail(
+        _ id: UUID, _ failure: Failure, image: ImageInfo?, completedAt: Date, duration: Double, source: SourceInfo?
+    ) throws(LedgerError) -> LedgerRecord
 
-    // MARK: - Transitions (each one write transaction)
+    /// Adds records that are already final (a rebuild from result documents, or `ledger import`),
+    /// all or none, with their counters, sums and tallies.
+    /// - Throws: `.alreadyExists`, `.invalidArgument` for a record that is not final.
+    func importFinal(_ records: [LedgerRecord]) throws(LedgerError)
 
-    /// Adds new `created` records. One write transaction for the whole batch: either every record is
-    /// committed (with its `by_time` and `queue` entries and the counters) or none is.
-    ///
-    /// Throws `.alreadyExists` if any id is already in the ledger (or twice in the batch), and
-    /// `.invalidArgument` if a record is not a fresh `created` record (status `created`, no faces, no
-    /// error, no completion date) or cannot be stored (e.g. a SHA-256 that is not 64 lowercase hex digits).
-    public func insertCreated(_ records: [LedgerRecord]) throws(LedgerError) {
-        var values: [(LedgerRecord, [UInt8])] = []
-        values.reserveCapacity(records.count)
-        for record in records {
-            guard record.status == .created, record.faces.isEmpty, record.error == nil,
-                record.completedAt == nil
-            else {
-                throw LedgerError(
-                    .invalidArgument,
-                    "record \(record.id.uuidString.lowercased()) is not a fresh created record")
-            }
-            values.append((record, try RecordCodec.encode(record)))
-        }
-        guard !values.isEmpty else { return }
-        let dbs = self.dbs
-        try write { txn throws(LedgerError) in
-            var counters = try Counters.load(txn, dbs)
-            for (record, value) in values {
-                guard try txn.put(dbs.records, record.id.bytes, value, noOverwrite: true) else {
-                    throw LedgerError(.alreadyExists, "record \(record.id.uuidString.lowercased()) already exists")
-                }
-                let timeKey = Keys.timeKey(createdAt: record.createdAt, id: record.id)
-                try txn.put(dbs.byTime, timeKey, [])
-                try txn.put(dbs.queue, timeKey, [])
-                try txn.delete(dbs.meta, MetaKey.intentPrefix + record.id.bytes)
-                counters.add(.created, 1)
-            }
-            try counters.store(txn, dbs)
-        }
-    }
+    // MARK: Queries
 
-    /// Adds one new `created` record (one write transaction); see `insertCreated(_:)` for a batch.
-    /// Throws `.alreadyExists` if the id exists.
+    /// Whether the ledger has a record `id`.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func contains(_ id: UUID) throws(LedgerError) -> Bool
+    /// The record `id`, or nil.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func record(_ id: UUID) throws(LedgerError) -> LedgerRecord?
+    /// The completed record with these bytes (dedup), or nil.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func completedRecord(sha256: String) throws(LedgerError) -> LedgerRecord?
+    /// Up to `limit` `created` records, oldest first (after `after` when given).
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func queued(limit: Int, after: UUID?) throws(LedgerError) -> [UUID]
+    /// The counters and the encoding sum.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func stats() throws(LedgerError) -> LedgerStats
+    /// Calls `body` with each record created in `[from, to)` (either end open when nil), oldest first.
+    /// - Throws: what `body` throws, or `LedgerError`.
+    func forEachRecord(createdFrom from: Date?, to: Date?, _ body: (LedgerRecord) throws -> Void) throws
+    /// Calls `body` with every record's id (in no particular order).
+    /// - Throws: what `body` throws, or `LedgerError`.
+    func forEachID(_ body: (UUID) throws -> Void) throws
+    /// The mean encoding of the faces of images created in `[from, to)`; the counters' sum when both are nil.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func average(from: Date?, to: Date?) throws(LedgerError) -> LedgerAverage
+    /// Failures by code and engine-time buckets of the final records.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func finalTallies() throws(LedgerError) -> FinalTallies
+
+    // MARK: Runs and crash attribution
+
+    /// Starts a new run of a daemon: settles the attempts a dead run left (charges or suspects) and
+    /// records this one as running.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func beginRun(previousDiedOfFault: Bool) throws(LedgerError) -> RunStart
+    /// Ends run `incarnation` gracefully (`documentsComplete`: every result document was written).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func endRun(_ incarnation: UInt64, documentsComplete: Bool) throws(LedgerError)
+    /// Tells the ledger run `incarnation` is alive. A shared ledger's other daemons take over the
+    /// attempts of a run that has not said so for its lease; a one-host ledger has nothing to do.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func renewLease(_ incarnation: UInt64) throws(LedgerError)
+    /// Takes back the attempt marker of a record that waits (a transient error): it is no attempt.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func withdrawAttempt(_ id: UUID) throws(LedgerError)
+    /// Deaths charged to a record so far.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func deaths(_ id: UUID) throws(LedgerError) -> Deaths
+    /// Records that must run alone, oldest first; at most `limit`.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func suspects(limit: Int) throws(LedgerError) -> [UUID]
+    /// Releases what dead processes left behind in the backend (LMDB's stale reader slots); returns
+    /// how many.
+    /// - Throws: `LedgerError` when the backend refuses.
+    func clearStaleReaders() throws(LedgerError) -> Int
+
+    // MARK: Intake
+
+    /// Commits a batch's intents before its files are renamed into the store.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError)
+    /// The intents not yet turned into records.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func intents() throws(LedgerError) -> [UUID: IntakeIntent]
+    /// Drops intents that were settled another way.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func dropIntents(_ ids: [UUID]) throws(LedgerError)
+    /// Publishes the inbox files the daemon cannot take (replacing the previous list).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func publishRefusals(_ refusals: [InboxRefusal]) throws(LedgerError)
+    /// The inbox files last published as not taken.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func refusals() throws(LedgerError) -> [InboxRefusal]
+
+    // MARK: Daemon figures
+
+    /// Publishes the running daemon's live figures (for `status` and `stats`).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func publish(_ figures: DaemonFigures) throws(LedgerError)
+    /// The figures last published, or nil.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func daemonFigures() throws(LedgerError) -> DaemonFigures?
+
+    // MARK: Known people
+
+    /// Every known picture, by path.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func knownPictures() throws(LedgerError) -> [KnownPicture]
+    /// The people state (generation, tolerance, relabel cursor).
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func peopleState(defaultTolerance: Double) throws(LedgerError) -> PeopleState
+    /// The stored labels of result `id`, or nil.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func labels(_ id: UUID) throws(LedgerError) -> StoredLabels?
+    /// Faces and results per person.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func personCounts() throws(LedgerError) -> [String: PersonCount]
+    /// Up to `limit` records after `cursor` in id order, and whether the end was reached.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func records(after cursor: UUID?, limit: Int) throws(LedgerError) -> (records: [LedgerRecord], finished: Bool)
+    /// Changes the known pictures and tolerance; a change starts a new generation. Returns the new state.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func updateKnownPictures(upserting: [KnownPicture], removing: [String], tolerance: Double) throws(LedgerError)
+        -> PeopleState
+    /// Stores labels, with the relabel cursor when `progress` is given, in one transaction.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func storeLabels(_ entries: [(UUID, StoredLabels)], progress: RelabelProgress?) throws(LedgerError)
+    /// Entries in the face log (results with faces, each once, in the order first labelled).
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func faceLogCount() throws(LedgerError) -> UInt64
+    /// Up to `limit` face-log entries from `position`.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func faceLog(from position: UInt64, limit: Int) throws(LedgerError) -> [UUID]
+}
+
+extension Ledger {
+    /// Adds one new `created` record; see `insertCreated(_:)` for a batch.
+    /// - Throws: `.alreadyExists` if the id exists.
     public func insertCreated(_ record: LedgerRecord) throws(LedgerError) {
         try insertCreated([record])
     }
 
-    /// Counts one more encoding attempt of a `created` record and leaves its marker (the run that
-    /// made it, and whether the file runs alone: see `beginRun`), committed in one write transaction
-    /// before the caller starts encoding; returns the new attempt count.
-    ///
-    /// Throws `.notFound` for an unknown id and `.invalidTransition` if the record is not `created`.
+    /// `beginAttempt` outside crash attribution (run 0, not alone).
+    /// - Throws: see `beginAttempt(_:incarnation:solo:)`.
     @discardableResult
-    public func beginAttempt(_ id: UUID, incarnation: UInt64 = 0, solo: Bool = false) throws(LedgerError) -> Int {
-        let dbs = self.dbs
-        return try write { txn throws(LedgerError) in
-            var record = try Self.load(id, txn, dbs)
-            try Self.requireCreated(record, "start an attempt on")
-            record.attempts += 1
-            try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
-            try Self.markAttempt(id, incarnation: incarnation, solo: solo, txn, dbs)
-            return record.attempts
-        }
+    public func beginAttempt(_ id: UUID) throws(LedgerError) -> Int {
+        try beginAttempt(id, incarnation: 0, solo: false)
     }
 
-    /// Moves a `created` record to `completed` with its image and faces (one write transaction: the
-    /// record, its removal from `queue`, the `by_sha` entry for its content if none exists, and the
-    /// counters, face total, encoding sum and engine tallies). Zero faces is a completed result. Returns
-    /// the new record. `source`, when given, replaces the record's: the size and SHA-256 of the bytes
-    /// actually read and encoded, which a record created from its size alone does not know yet.
-    ///
-    /// Throws `.notFound`, `.invalidTransition` (the record is already final) or `.invalidArgument`
-    /// (e.g. a non-finite encoding).
+    /// `complete` without a changed source.
+    /// - Throws: see `complete(_:image:faces:completedAt:duration:source:)`.
     @discardableResult
-    public func complete(
-        _ id: UUID, image: ImageInfo, faces: [Face], completedAt: Date, duration: Double, source: SourceInfo? = nil
-    ) throws(LedgerError) -> LedgerRecord {
-        let dbs = self.dbs
-        return try write { txn throws(LedgerError) in
-            var record = try Self.load(id, txn, dbs)
-            try Self.requireCreated(record, "complete")
-            if let source { record.source = source }
-            record.status = .completed
-            record.image = image
-            record.faces = faces
-            record.completedAt = completedAt
-            record.duration = duration
-            record.error = nil
-            try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
-            try txn.delete(dbs.queue, Keys.timeKey(createdAt: record.createdAt, id: id))
-            if let sha = SHA256Hex.bytes(record.source.sha256) {
-                try txn.put(dbs.bySHA, sha, id.bytes, noOverwrite: true)
-            }
-            try Self.forgetAttempts(id, txn, dbs)
-            var counters = try Counters.load(txn, dbs)
-            counters.add(.created, -1)
-            counters.add(.completed, 1)
-            counters.addFaces(faces)
-            try counters.store(txn, dbs)
-            var tallies = try FinalTallies.load(txn, dbs)
-            tallies.add(record)
-            try tallies.store(txn, dbs)
-            return record
-        }
+    public func complete(_ id: UUID, image: ImageInfo, faces: [Face], completedAt: Date, duration: Double)
+        throws(LedgerError) -> LedgerRecord
+    {
+        try complete(id, image: image, faces: faces, completedAt: completedAt, duration: duration, source: nil)
     }
 
-    /// Moves a `created` record to `failed` (one write transaction: the record, its removal from
-    /// `queue`, the counters and the failure tallies). `image` is what was learnt before failing, if
-    /// anything; `source`, when given, replaces the record's (as in `complete`). Returns the new record.
-    ///
-    /// Throws `.notFound` or `.invalidTransition` (the record is already final).
+    /// `fail` without an image or a changed source.
+    /// - Throws: see `fail(_:_:image:completedAt:duration:source:)`.
     @discardableResult
-    public func fail(
-        _ id: UUID, _ failure: Failure, image: ImageInfo? = nil, completedAt: Date, duration: Double,
-        source: SourceInfo? = nil
-    ) throws(LedgerError) -> LedgerRecord {
-        let dbs = self.dbs
-        return try write { txn throws(LedgerError) in
-            var record = try Self.load(id, txn, dbs)
-            try Self.requireCreated(record, "fail")
-            if let source { record.source = source }
-            record.status = .failed
-            record.image = image
-            record.faces = []
-            record.completedAt = completedAt
-            record.duration = duration
-            record.error = failure
-            try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
-            try txn.delete(dbs.queue, Keys.timeKey(createdAt: record.createdAt, id: id))
-            try Self.forgetAttempts(id, txn, dbs)
-            var counters = try Counters.load(txn, dbs)
-            counters.add(.created, -1)
-            counters.add(.failed, 1)
-            try counters.store(txn, dbs)
-            var tallies = try FinalTallies.load(txn, dbs)
-            tallies.add(record)
-            try tallies.store(txn, dbs)
-            return record
-        }
+    public func fail(_ id: UUID, _ failure: Failure, image: ImageInfo? = nil, completedAt: Date, duration: Double)
+        throws(LedgerError) -> LedgerRecord
+    {
+        try fail(id, failure, image: image, completedAt: completedAt, duration: duration, source: nil)
     }
 
-    // MARK: - Helpers
-
-    /// One write transaction, refused on a read-only `Ledger` (which may share a writable environment
-    /// with a writable `Ledger` of the same process).
-    func write<T>(_ body: (Transaction) throws(LedgerError) -> T) throws(LedgerError) -> T {
-        guard !isReadOnly else {
-            throw LedgerError(.readOnly, "the ledger at \(directory.path) is open read-only")
-        }
-        return try environment.write(body)
+    /// The oldest `created` records.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    public func queued(limit: Int) throws(LedgerError) -> [UUID] {
+        try queued(limit: limit, after: nil)
     }
 
-    static func load(_ id: UUID, _ txn: Transaction, _ dbs: Databases) throws(LedgerError) -> LedgerRecord {
-        guard let value = try txn.get(dbs.records, id.bytes) else {
-            throw LedgerError(.notFound, "no record \(id.uuidString.lowercased())")
-        }
-        return try RecordCodec.decode(value)
+    /// Every record, oldest first.
+    /// - Throws: what `body` throws, or `LedgerError`.
+    public func forEachRecord(_ body: (LedgerRecord) throws -> Void) throws {
+        try forEachRecord(createdFrom: nil, to: nil, body)
     }
 
-    static func requireCreated(_ record: LedgerRecord, _ action: String) throws(LedgerError) {
-        guard record.status == .created else {
-            throw LedgerError(
-                .invalidTransition,
-                "cannot \(action) record \(record.id.uuidString.lowercased()): it is \(record.status.rawValue)")
-        }
+    /// The mean encoding of every face.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    public func average() throws(LedgerError) -> LedgerAverage {
+        try average(from: nil, to: nil)
+    }
+
+    /// Ends run `incarnation` without claiming the documents are complete.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    public func endRun(_ incarnation: UInt64) throws(LedgerError) {
+        try endRun(incarnation, documentsComplete: false)
+    }
+
+    /// The people state, with 0.6 as the tolerance of a ledger that has none.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    public func peopleState() throws(LedgerError) -> PeopleState {
+        try peopleState(defaultTolerance: 0.6)
+    }
+
+    /// Stores labels without relabel progress.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    public func storeLabels(_ entries: [(UUID, StoredLabels)]) throws(LedgerError) {
+        try storeLabels(entries, progress: nil)
     }
 }

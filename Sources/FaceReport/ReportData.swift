@@ -72,7 +72,7 @@ public struct ReportData: Sendable {
     ///
     /// - Throws: `LedgerError` when the ledger cannot be read.
     public static func gather(
-        ledger: Ledger, from: Date, to: Date, galleryLimit: Int, imagesPerMinute: Double
+        ledger: any Ledger, from: Date, to: Date, galleryLimit: Int, imagesPerMinute: Double
     ) throws -> ReportData {
         let stats = try ledger.stats()
         let totals = Totals(

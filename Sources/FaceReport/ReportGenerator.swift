@@ -38,7 +38,7 @@ public struct ReportGenerator: Sendable {
         public var thumbnailsFailed: Int
     }
 
-    private let ledger: Ledger
+    private let ledger: any Ledger
     private let root: String
     private let resultsDirectory: String
     private let imagePath: @Sendable (ReportData.GalleryEntry) -> String
@@ -48,7 +48,7 @@ public struct ReportGenerator: Sendable {
     /// A generator over `ledger`, whose result documents are in `resultsDirectory` and whose
     /// originals `imagePath` finds; `limits` bound what is decoded for a thumbnail.
     public init(
-        ledger: Ledger, root: String, resultsDirectory: String, limits: ImageLimits, options: Options = Options(),
+        ledger: any Ledger, root: String, resultsDirectory: String, limits: ImageLimits, options: Options = Options(),
         imagePath: @escaping @Sendable (ReportData.GalleryEntry) -> String
     ) {
         self.ledger = ledger

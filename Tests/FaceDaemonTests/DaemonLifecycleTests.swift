@@ -146,7 +146,8 @@ struct DaemonLifecycleTests {
         #expect(Array(seen.drop { $0 != .stopping }) == expected, "\(seen)")
 
         // Committed, published, and the root is free.
-        let ledger = try Ledger(directory: URL(fileURLWithPath: root + "/db"), options: Ledger.Options(readOnly: true))
+        let ledger = try LMDBLedger(
+            directory: URL(fileURLWithPath: root + "/db"), options: LMDBLedger.Options(readOnly: true))
         let stats = try ledger.stats()
         #expect(stats.total == 1 && stats.counts[.completed] == 1)
         #expect(RootLock.holder(root: root) == nil)

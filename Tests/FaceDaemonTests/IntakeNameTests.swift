@@ -16,10 +16,10 @@ struct IntakeNameTests {
         let candidate = root.drop("party/f00015_2008_001322.png", TinyPNG.make(seed: 7))
         let id = UUID()
         let takenAt = Date(timeIntervalSince1970: 1_790_000_000)
-        try root.ledger.recordIntents([Ledger.Intent(id: id, name: candidate.name, bytes: 10, takenAt: takenAt)])
+        try root.ledger.recordIntents([IntakeIntent(id: id, name: candidate.name, bytes: 10, takenAt: takenAt)])
         _ = try root.store.adopt(candidate.path, as: id, ext: "png")
         // A second intent whose file never moved (still in the inbox) is dropped.
-        try root.ledger.recordIntents([Ledger.Intent(id: UUID(), name: "other.png", bytes: 1, takenAt: takenAt)])
+        try root.ledger.recordIntents([IntakeIntent(id: UUID(), name: "other.png", bytes: 1, takenAt: takenAt)])
 
         var report = Reconciler.Report()
         _ = try root.reconciler.recordOrphans(report: &report)

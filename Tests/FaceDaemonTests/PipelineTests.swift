@@ -33,7 +33,9 @@ struct PipelineTests {
     }
 
     /// Runs the pipeline until the queue is empty (or 60 s), then stops it.
-    func runUntilIdle(_ pipeline: Pipeline, _ ledger: Ledger, watch: (@Sendable () async -> Void)? = nil) async throws {
+    func runUntilIdle(_ pipeline: Pipeline, _ ledger: LMDBLedger, watch: (@Sendable () async -> Void)? = nil)
+        async throws
+    {
         let task = Task { await pipeline.run() }
         pipeline.wake()
         let deadline = ContinuousClock.now + .seconds(60)
@@ -114,7 +116,7 @@ struct PipelineTests {
             try root.ledger.beginAttempt(record.id, incarnation: run.incarnation, solo: true)
         }
         #expect(try root.ledger.beginRun(previousDiedOfFault: true).charged == [record.id])
-        #expect(try root.ledger.deaths(record.id) == Ledger.Deaths(crashes: 3))
+        #expect(try root.ledger.deaths(record.id) == Deaths(crashes: 3))
         let finals = Finals()
         try await runUntilIdle(
             makePipeline(root, settings: PipelineSettings(maxInFlight: 2), finals: finals), root.ledger)
@@ -124,7 +126,7 @@ struct PipelineTests {
         #expect(final.attempts == 3)
         #expect(finals.all.map(\.how) == [.crashed])
         #expect(ResultsWriter.read(id: record.id, in: root.results.directory)?.error?.code == .crashed)
-        #expect(try root.ledger.deaths(record.id) == Ledger.Deaths())  // a final record keeps no attribution state
+        #expect(try root.ledger.deaths(record.id) == Deaths())  // a final record keeps no attribution state
     }
 
     @Test func deathsBesideOtherFilesChargeNothingAndSuspectsRunAlone() async throws {

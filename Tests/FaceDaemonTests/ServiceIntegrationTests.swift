@@ -69,7 +69,7 @@ import Testing
         #expect(try root.ledger.daemonFigures() == nil)
         let published = Self.figures(now: Date(timeIntervalSince1970: 1_764_007_200.25))
         try root.ledger.publish(published)
-        let readOnly = try Ledger(directory: root.ledger.directory, options: Ledger.Options(readOnly: true))
+        let readOnly = try LMDBLedger(directory: root.ledger.directory, options: LMDBLedger.Options(readOnly: true))
         let back = try #require(try readOnly.daemonFigures())
         #expect(back == published)
         // Codes with no failure are not stored.
@@ -137,7 +137,7 @@ struct ServiceMetricsTests {
         var all: [FinalResult] { results.withLock { $0 } }
     }
 
-    func run(_ pipeline: Pipeline, _ ledger: Ledger, until done: @Sendable () throws -> Bool) async throws {
+    func run(_ pipeline: Pipeline, _ ledger: LMDBLedger, until done: @Sendable () throws -> Bool) async throws {
         let task = Task { await pipeline.run() }
         pipeline.wake()
         let deadline = ContinuousClock.now + .seconds(60)

@@ -20,7 +20,7 @@ import Testing
 
     @Test func theMapGrowsTransparentlyFromATinySize() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10))
+        let ledger = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10))
         #expect(ledger.mapSize == 64 << 10)
         var rng = SeededGenerator(seed: 12)
         var all: [LedgerRecord] = []
@@ -54,7 +54,8 @@ import Testing
 
     @Test func growthStopsAtTheLimitWithoutLosingData() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10, maxMapSize: 256 << 10))
+        let ledger = try LMDBLedger(
+            directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10, maxMapSize: 256 << 10))
         var inserted = 0
         var failure: LedgerError?
         while failure == nil && inserted < 100_000 {
@@ -76,22 +77,22 @@ import Testing
         let dir = TemporaryDirectory()
         let grown: Int
         do {
-            let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10))
+            let ledger = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10))
             try ledger.insertCreated((0..<1500).map { _ in Fixtures.record() })
             grown = ledger.mapSize
             #expect(grown > 64 << 10)
         }
-        let again = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10))
+        let again = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10))
         #expect(again.mapSize >= grown)
         #expect(try again.stats().total == 1500)
-        let reader = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: true))
+        let reader = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true))
         #expect(try reader.stats().total == 1500)
     }
 
     @Test func aLargerConfiguredSizeRaisesAnExistingMap() throws {
         let dir = TemporaryDirectory()
-        do { _ = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10)) }
-        let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 8 << 20))
+        do { _ = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10)) }
+        let ledger = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 8 << 20))
         #expect(ledger.mapSize == 8 << 20)
     }
 
@@ -190,11 +191,11 @@ import Testing
         try Self.writeVersion0(at: dir.db, records: records)
 
         // A reader cannot migrate: it says so and names the versions.
-        let refused = error { _ = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: true)) }
+        let refused = error { _ = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true)) }
         #expect(refused?.code == .olderSchema)
         #expect(refused?.message.contains("version 0") == true)
 
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         #expect(try ledger.storedSchemaVersion() == LedgerSchema.currentVersion)
         let stats = try ledger.stats()
         #expect(stats.counts == [.created: 40, .completed: 40, .failed: 40])
@@ -217,13 +218,15 @@ import Testing
         let dir = TemporaryDirectory()
         let record = Fixtures.record()
         do {
-            let ledger = try Ledger(directory: dir.db)
+            let ledger = try LMDBLedger(directory: dir.db)
             try ledger.insertCreated(record)
         }
         let current = LedgerSchema.currentVersion
         #expect(Self.setSchemaVersion(at: dir.db, current + 1) == current)
         for readOnly in [false, true] {
-            let refused = error { _ = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: readOnly)) }
+            let refused = error {
+                _ = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: readOnly))
+            }
             #expect(refused?.code == .newerSchema)
             #expect(refused?.message.contains("version \(current + 1)") == true)
             #expect(refused?.message.contains("version \(current)") == true)
@@ -231,14 +234,18 @@ import Testing
         #expect(Self.setSchemaVersion(at: dir.db, nil) == current + 1)
         // Back to the current version: the data was not touched.
         _ = Self.setSchemaVersion(at: dir.db, current)
-        #expect(try Ledger(directory: dir.db).record(record.id) == record)
+        #expect(try LMDBLedger(directory: dir.db).record(record.id) == record)
     }
 
     @Test func aReaderNeedsAnExistingLedger() throws {
         let dir = TemporaryDirectory()
-        #expect(error { _ = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: true)) }?.code == .notFound)
+        #expect(
+            error { _ = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true)) }?.code
+                == .notFound)
         try FileManager.default.createDirectory(at: dir.db, withIntermediateDirectories: true)
-        #expect(error { _ = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: true)) }?.code == .notFound)
+        #expect(
+            error { _ = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true)) }?.code
+                == .notFound)
         #expect(!FileManager.default.fileExists(atPath: dir.db.appendingPathComponent("data.mdb").path))
     }
 
@@ -246,8 +253,8 @@ import Testing
 
     @Test func aReadOnlyLedgerReadsWhileAnotherWrites() async throws {
         let dir = TemporaryDirectory()
-        let writer = try Ledger(directory: dir.db)
-        let reader = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: true))
+        let writer = try LMDBLedger(directory: dir.db)
+        let reader = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true))
         #expect(reader.isReadOnly)
         #expect(error { try reader.insertCreated(Fixtures.record()) }?.code == .readOnly)
         // A writable open while this process holds the directory read-only is refused, the other way
@@ -281,20 +288,20 @@ import Testing
 
     @Test func aWritableOpenIsRefusedWhileOpenReadOnlyInThisProcess() throws {
         let dir = TemporaryDirectory()
-        do { _ = try Ledger(directory: dir.db) }
+        do { _ = try LMDBLedger(directory: dir.db) }
         do {
-            let reader = try Ledger(directory: dir.db, options: Ledger.Options(readOnly: true))
-            #expect(error { _ = try Ledger(directory: dir.db) }?.code == .alreadyOpen)
+            let reader = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true))
+            #expect(error { _ = try LMDBLedger(directory: dir.db) }?.code == .alreadyOpen)
             #expect(try reader.stats().total == 0)
         }
         // Once the reader is released, the environment is closed and can be opened for writing.
-        let writer = try Ledger(directory: dir.db)
+        let writer = try LMDBLedger(directory: dir.db)
         try writer.insertCreated(Fixtures.record())
     }
 
     @Test func readersAreNotBlockedByAnOpenWriteTransaction() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         try ledger.insertCreated(Fixtures.record())
         let started = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
@@ -319,7 +326,7 @@ import Testing
     @Test(.enabled(if: programPath("mdb_stat") != nil, "needs mdb_stat from lmdb-utils"))
     func anotherProcessReadsWhileThisOneWrites() async throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10))
+        let ledger = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10))
         let mdbStat = programPath("mdb_stat")!
         @Sendable func entries() async throws -> Int? {
             let run = try await runProgram(mdbStat, ["-s", "records", dir.db.path])
@@ -363,7 +370,7 @@ import Testing
 
     @Test func concurrentWritersFromManyTasks() async throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 128 << 10))
+        let ledger = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 128 << 10))
         let tasks = 8
         let perTask = 24
         let results = try await withThrowingTaskGroup(of: [Face].self) { group in
@@ -406,8 +413,8 @@ import Testing
 
     @Test func ledgersOnTheSameDirectoryShareOneEnvironment() throws {
         let dir = TemporaryDirectory()
-        let a = try Ledger(directory: dir.db)
-        let b = try Ledger(directory: dir.url.appendingPathComponent("./db"))
+        let a = try LMDBLedger(directory: dir.db)
+        let b = try LMDBLedger(directory: dir.url.appendingPathComponent("./db"))
         #expect(a.environment === b.environment)
         let r = Fixtures.record()
         try a.insertCreated(r)
@@ -420,14 +427,14 @@ import Testing
     /// that opens with the same content.
     @Test func theReadmeBackupCommandCopiesTheLedger() async throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let p = try QueryTests.populate(ledger, count: 200, seed: 1)
         let backup = dir.url.appendingPathComponent("backup", isDirectory: true)
         try FileManager.default.createDirectory(at: backup, withIntermediateDirectories: true)
         let mdbCopy = try #require(programPath("mdb_copy"), "mdb_copy missing: make deps installs lmdb-utils")
         let copied = try await runProgram(mdbCopy, ["-c", dir.db.path, backup.path])
         #expect(copied.status == 0, "\(copied.stderr)")
-        let copy = try Ledger(directory: backup, options: Ledger.Options(readOnly: true))
+        let copy = try LMDBLedger(directory: backup, options: LMDBLedger.Options(readOnly: true))
         #expect(try copy.stats() == ledger.stats())
         #expect(try allRecords(copy) == allRecords(ledger))
         #expect(try copy.queued(limit: 1000) == ledger.queued(limit: 1000))

@@ -9,7 +9,7 @@ import Testing
 /// equal to a recount from the records, and made by the migration from schema 1.
 @Suite(.timeLimit(.minutes(2))) struct FinalTalliesTests {
     /// A ledger with completed, failed (two codes), deduplicated (no engine run) and created records.
-    static func populate(_ ledger: Ledger) throws {
+    static func populate(_ ledger: LMDBLedger) throws {
         var rng = SeededGenerator(seed: 9)
         let records = (0..<12).map { n in Fixtures.record(createdAt: Fixtures.base + Double(n)) }
         try ledger.insertCreated(records)
@@ -32,7 +32,7 @@ import Testing
 
     @Test func eachFinalTransitionUpdatesTheTallies() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         #expect(try ledger.finalTallies() == FinalTallies())
         try Self.populate(ledger)
         let tallies = try ledger.finalTallies()
@@ -57,16 +57,16 @@ import Testing
         let dir = TemporaryDirectory()
         var expected = FinalTallies()
         do {
-            let ledger = try Ledger(directory: dir.db)
+            let ledger = try LMDBLedger(directory: dir.db)
             try Self.populate(ledger)
             expected = try ledger.finalTallies()
         }
         // Make it a schema-1 database: no tallies, version 1.
         Self.removeMetaKey(at: dir.db, "final_tallies")
         _ = EnvironmentTests.setSchemaVersion(at: dir.db, 1)
-        let refused = try? Ledger(directory: dir.db, options: Ledger.Options(readOnly: true))
+        let refused = try? LMDBLedger(directory: dir.db, options: LMDBLedger.Options(readOnly: true))
         #expect(refused == nil)
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         #expect(try ledger.storedSchemaVersion() == 2)
         #expect(Self.agree(try ledger.finalTallies(), expected))
     }
@@ -93,7 +93,7 @@ import Testing
 extension FinalTalliesTests {
     @Test func importedFinalRecordsCountAsIfMadeFinalHere() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         var rng = SeededGenerator(seed: 4)
         var records: [LedgerRecord] = []
         for n in 0..<20 {
@@ -127,7 +127,7 @@ extension FinalTalliesTests {
 extension FinalTalliesTests {
     @Test func aGracefulEndWithEveryDocumentWrittenIsToldToTheNextStartOnly() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let first = try ledger.beginRun(previousDiedOfFault: false)
         #expect(!first.documentsComplete)
         try ledger.endRun(first.incarnation, documentsComplete: true)

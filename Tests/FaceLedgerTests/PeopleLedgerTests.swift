@@ -16,7 +16,7 @@ struct PeopleLedgerTests {
 
     @Test func aChangeStartsANewGenerationAndNothingElseDoes() throws {
         let directory = TemporaryDirectory()
-        let ledger = try Ledger(directory: directory.db)
+        let ledger = try LMDBLedger(directory: directory.db)
         #expect(try ledger.peopleState() == .initial(tolerance: 0.6))
         var state = try ledger.updateKnownPictures(
             upserting: [Self.picture("alice.jpg", "alice", 0.1), Self.picture("bob/1.jpg", "bob", nil)], removing: [],
@@ -44,7 +44,7 @@ struct PeopleLedgerTests {
 
     @Test func labelsKeepTheCountsPerPersonAndNeverGoBackAGeneration() throws {
         let directory = TemporaryDirectory()
-        let ledger = try Ledger(directory: directory.db)
+        let ledger = try LMDBLedger(directory: directory.db)
         let (a, b) = (UUID(), UUID())
         let alice = PersonMatch(name: "alice", distance: 0.3)
         let bob = PersonMatch(name: "bob", distance: 0.5)
@@ -67,7 +67,7 @@ struct PeopleLedgerTests {
 
     @Test func theRelabelCursorIsCommittedWithItsBatchAndResetByAChange() throws {
         let directory = TemporaryDirectory()
-        let ledger = try Ledger(directory: directory.db)
+        let ledger = try LMDBLedger(directory: directory.db)
         var rng = SeededGenerator(seed: 4)
         var ids: [UUID] = []
         for i in 0..<5 {
@@ -105,10 +105,10 @@ struct PeopleLedgerTests {
     @Test func aReadOnlyOpenSeesThePeopleOfTheWriter() throws {
         let directory = TemporaryDirectory()
         do {
-            let ledger = try Ledger(directory: directory.db)
+            let ledger = try LMDBLedger(directory: directory.db)
             try ledger.updateKnownPictures(upserting: [Self.picture("a.jpg", "a", 0.1)], removing: [], tolerance: 0.6)
         }
-        let reader = try Ledger(directory: directory.db, options: .init(readOnly: true))
+        let reader = try LMDBLedger(directory: directory.db, options: .init(readOnly: true))
         #expect(try reader.knownPictures().map(\.person) == ["a"])
         #expect(throws: LedgerError.self) {
             try reader.updateKnownPictures(upserting: [], removing: ["a.jpg"], tolerance: 0.6)

@@ -14,7 +14,7 @@ import Testing
         var status: [UUID: ResultStatus] = [:]
     }
 
-    static func populate(_ ledger: Ledger, count: Int = 600, seed: UInt64 = 5) throws -> Population {
+    static func populate(_ ledger: LMDBLedger, count: Int = 600, seed: UInt64 = 5) throws -> Population {
         var rng = SeededGenerator(seed: seed)
         var p = Population()
         for i in 0..<count {
@@ -55,7 +55,7 @@ import Testing
 
     @Test func queueListsCreatedRecordsOldestFirstAndPages() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let p = try Self.populate(ledger)
         let expected = Self.creationOrder(p.records).filter { p.status[$0.id] == .created }.map(\.id)
         #expect(expected.count > 100)
@@ -81,7 +81,7 @@ import Testing
 
     @Test func streamingVisitsEveryRecordInCreationOrder() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let p = try Self.populate(ledger)
         let streamed = try allRecords(ledger)
         #expect(streamed.map(\.id) == Self.creationOrder(p.records).map(\.id))
@@ -93,7 +93,7 @@ import Testing
 
     @Test func timeWindowsMatchABruteForceFilter() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let p = try Self.populate(ledger)
         let ordered = Self.creationOrder(p.records)
         var rng = SeededGenerator(seed: 99)
@@ -130,7 +130,7 @@ import Testing
 
     @Test func wholeRangeAverageComesFromTheCountersAndMatchesTheScan() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let p = try Self.populate(ledger, count: 300, seed: 8)
         let all = p.records.flatMap { p.facesByID[$0.id] ?? [] }
         let fast = try ledger.average()
@@ -144,15 +144,15 @@ import Testing
 
     @Test func averageOfAnEmptyLedgerHasNoMean() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         #expect(try ledger.average() == LedgerAverage(mean: nil, faces: 0, images: 0))
         #expect(try ledger.average(from: Fixtures.base) == LedgerAverage(mean: nil, faces: 0, images: 0))
     }
 
     @Test func streamingHoldsNoTransactionWhileTheBodyRuns() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db, options: Ledger.Options(mapSize: 64 << 10))
-        let records = (0..<(Ledger.batchSize + 17)).map {
+        let ledger = try LMDBLedger(directory: dir.db, options: LMDBLedger.Options(mapSize: 64 << 10))
+        let records = (0..<(LMDBLedger.batchSize + 17)).map {
             Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0)))
         }
         try ledger.insertCreated(records)
@@ -173,7 +173,7 @@ import Testing
     @Test func streamingStopsWhenTheBodyThrows() throws {
         struct Stop: Error {}
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         try ledger.insertCreated(
             (0..<10).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) })
         var seen = 0

@@ -35,7 +35,7 @@ func decodeRecord(_ bytes: [UInt8]) throws -> LedgerRecord {
 
     @Test func anUnknownDigestRoundTripsAndNothingMatchesIt() throws {
         let directory = TemporaryDirectory()
-        let ledger = try Ledger(directory: directory.db)
+        let ledger = try LMDBLedger(directory: directory.db)
         var record = Fixtures.record(name: "never-read.jpg")
         record.source.sha256 = SourceInfo.unknownSHA256
         #expect(try decodeRecord(try RecordCodec.encode(record)) == record)

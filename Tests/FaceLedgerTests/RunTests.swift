@@ -9,7 +9,7 @@ import Testing
 struct RunTests {
     @Test func runsAreNumberedAndAGracefulEndChargesNothing() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let record = Fixtures.record()
         try ledger.insertCreated(record)
         let first = try ledger.beginRun(previousDiedOfFault: true)
@@ -19,13 +19,13 @@ struct RunTests {
         let second = try ledger.beginRun(previousDiedOfFault: true)
         #expect(second.incarnation == 2 && second.previousEndedCleanly == true)
         #expect(second.charged.isEmpty && second.suspects.isEmpty)
-        #expect(try ledger.deaths(record.id) == Ledger.Deaths())
+        #expect(try ledger.deaths(record.id) == Deaths())
         #expect(try ledger.suspects(limit: 10).isEmpty)
     }
 
     @Test func aDeathIsChargedOnlyToAFileThatRanAlone() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let alone = Fixtures.record()
         let beside = Fixtures.record()
         let other = Fixtures.record()
@@ -38,14 +38,14 @@ struct RunTests {
         #expect(next.previousEndedCleanly == false)
         #expect(next.charged == [alone.id])
         #expect(next.suspects == [beside.id])
-        #expect(try ledger.deaths(alone.id) == Ledger.Deaths(crashes: 1))
-        #expect(try ledger.deaths(beside.id) == Ledger.Deaths())
+        #expect(try ledger.deaths(alone.id) == Deaths(crashes: 1))
+        #expect(try ledger.deaths(beside.id) == Deaths())
         #expect(Set(try ledger.suspects(limit: 10)) == [alone.id, beside.id])
         // Survives a reopen; a final record forgets it all.
-        let reopened = try Ledger(directory: dir.db)
+        let reopened = try LMDBLedger(directory: dir.db)
         #expect(try reopened.deaths(alone.id).crashes == 1)
         try reopened.fail(alone.id, Failure(.corruptImage, "x"), completedAt: Date(), duration: 0)
-        #expect(try reopened.deaths(alone.id) == Ledger.Deaths())
+        #expect(try reopened.deaths(alone.id) == Deaths())
         #expect(try reopened.suspects(limit: 10) == [beside.id])
         // Settled markers are gone: a later clean start charges nothing more.
         try reopened.endRun(next.incarnation)
@@ -54,7 +54,7 @@ struct RunTests {
 
     @Test func aKillFromOutsideIsChargedAsAKillNotACrash() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let record = Fixtures.record()
         try ledger.insertCreated(record)
         for _ in 0..<2 {
@@ -62,12 +62,12 @@ struct RunTests {
             try ledger.beginAttempt(record.id, incarnation: run.incarnation, solo: true)
         }
         #expect(try ledger.beginRun(previousDiedOfFault: false).charged == [record.id])
-        #expect(try ledger.deaths(record.id) == Ledger.Deaths(crashes: 0, kills: 2))
+        #expect(try ledger.deaths(record.id) == Deaths(crashes: 0, kills: 2))
     }
 
     @Test func theFirstRunTreatsEarlierAttemptsAsSuspects() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let tried = Fixtures.record()
         let fresh = Fixtures.record()
         try ledger.insertCreated([tried, fresh])
@@ -80,12 +80,12 @@ struct RunTests {
 
     @Test func intentsAreRemovedWithTheRecordThatUsesThem() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let record = Fixtures.record()
         let now = Date(timeIntervalSinceReferenceDate: 1000.5)
-        let lost = Ledger.Intent(id: UUID(), name: "party/b.jpg", bytes: 7, takenAt: now)
+        let lost = IntakeIntent(id: UUID(), name: "party/b.jpg", bytes: 7, takenAt: now)
         try ledger.recordIntents([
-            Ledger.Intent(id: record.id, name: "party/a.jpg", bytes: 5, takenAt: now), lost,
+            IntakeIntent(id: record.id, name: "party/a.jpg", bytes: 5, takenAt: now), lost,
         ])
         #expect(try ledger.intents()[record.id]?.name == "party/a.jpg")
         try ledger.insertCreated(record)

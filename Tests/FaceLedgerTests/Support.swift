@@ -72,7 +72,7 @@ func maxDifference(_ a: [Double]?, _ b: [Double]?) -> Double {
 }
 
 /// Every record of the ledger, streamed.
-func allRecords(_ ledger: Ledger, from: Date? = nil, to: Date? = nil) throws -> [LedgerRecord] {
+func allRecords(_ ledger: LMDBLedger, from: Date? = nil, to: Date? = nil) throws -> [LedgerRecord] {
     var out: [LedgerRecord] = []
     try ledger.forEachRecord(createdFrom: from, to: to) { out.append($0) }
     return out

@@ -19,7 +19,7 @@ import Testing
 
     @Test func insertCreatedCommitsRecordQueueAndCounters() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let record = Fixtures.record()
         #expect(try !ledger.contains(record.id))
         try ledger.insertCreated(record)
@@ -34,7 +34,7 @@ import Testing
 
     @Test func duplicateIdIsRefusedAndChangesNothing() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let first = Fixtures.record(name: "a.jpg")
         try ledger.insertCreated(first)
         var second = Fixtures.record(id: first.id, name: "b.jpg")
@@ -47,7 +47,7 @@ import Testing
 
     @Test func aBatchIsAllOrNothing() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let existing = Fixtures.record()
         try ledger.insertCreated(existing)
         let fresh = (0..<5).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) }
@@ -61,7 +61,7 @@ import Testing
 
     @Test func onlyFreshValidRecordsCanBeInserted() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         var done = Fixtures.record()
         done.status = .completed
         #expect(errorCode { try ledger.insertCreated(done) } == .invalidArgument)
@@ -76,13 +76,13 @@ import Testing
         let dir = TemporaryDirectory()
         let record = Fixtures.record()
         do {
-            let ledger = try Ledger(directory: dir.db)
+            let ledger = try LMDBLedger(directory: dir.db)
             try ledger.insertCreated(record)
             #expect(try ledger.beginAttempt(record.id) == 1)
             #expect(try ledger.beginAttempt(record.id) == 2)
         }
         // A new environment (the process restarted) sees the committed count.
-        let reopened = try Ledger(directory: dir.db)
+        let reopened = try LMDBLedger(directory: dir.db)
         #expect(try reopened.record(record.id)?.attempts == 2)
         #expect(try reopened.beginAttempt(record.id) == 3)
         #expect(try reopened.record(record.id)?.status == .created)
@@ -91,7 +91,7 @@ import Testing
 
     @Test func completeStoresFacesAndUpdatesEverything() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         var rng = SeededGenerator(seed: 3)
         let records = (0..<4).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) }
         try ledger.insertCreated(records)
@@ -127,7 +127,7 @@ import Testing
 
     @Test func failRecordsTheFailure() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let record = Fixtures.record()
         try ledger.insertCreated(record)
         try ledger.beginAttempt(record.id)
@@ -147,7 +147,7 @@ import Testing
 
     @Test func finalRecordsCannotMoveAgain() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let a = Fixtures.record()
         let b = Fixtures.record()
         try ledger.insertCreated([a, b])
@@ -179,7 +179,7 @@ import Testing
 
     @Test func aRefusedCompletionChangesNothing() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let record = Fixtures.record()
         try ledger.insertCreated(record)
         let bad = [
@@ -199,7 +199,7 @@ import Testing
 
     @Test func identicalContentKeepsTheFirstCompletedRecord() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         var rng = SeededGenerator(seed: 11)
         let sha = Fixtures.sha(&rng)
         let first = Fixtures.record(sha256: sha)
@@ -219,7 +219,7 @@ import Testing
 
     @Test func countersMatchARandomHistory() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         var rng = SeededGenerator(seed: 2026)
         var expected: [ResultStatus: Int] = [.created: 0, .completed: 0, .failed: 0]
         var allFaces: [Face] = []
@@ -262,7 +262,7 @@ import Testing
 
     @Test func aDamagedStoredValueIsAnErrorNotACrash() throws {
         let dir = TemporaryDirectory()
-        let ledger = try Ledger(directory: dir.db)
+        let ledger = try LMDBLedger(directory: dir.db)
         let good = Fixtures.record()
         let bad = Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(1))
         try ledger.insertCreated([good, bad])

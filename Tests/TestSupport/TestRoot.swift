@@ -8,7 +8,7 @@ import FaceDaemon
 /// A root with an inbox, a store and a ledger, as the daemon lays them out.
 public struct TestRoot {
     public let directory: ScratchDirectory
-    public let ledger: Ledger
+    public let ledger: LMDBLedger
     public let store: Store
     public let location: StoreLocation
     public let results: ResultsWriter
@@ -19,8 +19,8 @@ public struct TestRoot {
         try FileManager.default.createDirectory(atPath: directory.appending("inbox"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(
             atPath: directory.appending("results"), withIntermediateDirectories: true)
-        ledger = try Ledger(
-            directory: URL(fileURLWithPath: directory.appending("db")), options: Ledger.Options(mapSize: 1 << 24))
+        ledger = try LMDBLedger(
+            directory: URL(fileURLWithPath: directory.appending("db")), options: LMDBLedger.Options(mapSize: 1 << 24))
         store = try Store(directory: directory.appending("store"))
         location = StoreLocation(root: directory.path, store: store.directory)
         results = ResultsWriter(directory: directory.appending("results"))

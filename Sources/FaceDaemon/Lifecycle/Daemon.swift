@@ -229,7 +229,7 @@ public final class Daemon: Sendable {
 
     /// Everything the running daemon is made of.
     struct Parts: Sendable {
-        let ledger: Ledger
+        let ledger: any Ledger
         let store: Store
         let location: StoreLocation
         let results: ResultsWriter
@@ -243,7 +243,7 @@ public final class Daemon: Sendable {
         let incarnation: UInt64
         /// Whether the store, results and db directories are the root's (`DirectoryIdentity`).
         let watch: RootWatch
-        /// The previous run ended gracefully with every document written (`Ledger.RunStart`).
+        /// The previous run ended gracefully with every document written (`RunStart`).
         let documentsWereComplete: Bool
     }
 
@@ -288,25 +288,23 @@ public final class Daemon: Sendable {
         } catch {
             throw setupError("cannot create the directories", error)
         }
-        let ledger: Ledger
+        let ledger: any Ledger
         hooks.startupWork("opening the ledger")
         do {
-            ledger = try Ledger(
-                directory: URL(fileURLWithPath: configuration.database, isDirectory: true),
-                options: Ledger.Options(mapSize: configuration.mapSize))
+            ledger = try LedgerOpener.open(configuration)
         } catch {
             hooks.startupWork(nil)
             throw setupError("cannot open the ledger at \(configuration.database)", error)
         }
         hooks.startupWork(nil)
         // A new run: the attempts the previous one left are settled (crash attribution).
-        let run: Ledger.RunStart
+        let run: RunStart
         let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
         do {
             run = try ledger.beginRun(previousDiedOfFault: previousDiedOfFault)
             CrashMarker.arm(root: configuration.root)
         } catch {
-            throw setupError("cannot start a run in the ledger at \(configuration.database)", error)
+            throw setupError("cannot start a run in the ledger at \(ledger.location)", error)
         }
         if run.previousEndedCleanly == false {
             logger.notice(
@@ -314,7 +312,7 @@ public final class Daemon: Sendable {
             )
         }
         for id in run.charged {
-            let deaths = (try? ledger.deaths(id)) ?? Ledger.Deaths()
+            let deaths = (try? ledger.deaths(id)) ?? Deaths()
             logger.warning(
                 "charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String(deaths.crashes))) \(LogField.pair("kills", String(deaths.kills)))"
             )

@@ -8,7 +8,7 @@ public struct DaemonHooks: Sendable {
     /// The ledger is open and nothing has been changed in it yet (no orphan recorded, no file taken,
     /// no record made final): the moment to read totals that later `finished` calls add to. Called
     /// once, synchronously, during startup; a slow hook delays readiness.
-    public var ledgerOpened: @Sendable (_ ledger: Ledger) -> Void = { _ in }
+    public var ledgerOpened: @Sendable (_ ledger: any Ledger) -> Void = { _ in }
     /// The models are loaded, the inbox is watched and the pipeline runs. The text is a status line.
     public var ready: @Sendable (_ status: String) -> Void = { _ in }
     /// `stats.json` was just written with these values (at most once a second, and at shutdown).

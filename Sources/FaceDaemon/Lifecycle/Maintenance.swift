@@ -9,7 +9,7 @@ enum Maintenance {
     /// Until cancelled, every `interval`: frees the LMDB reader slots of client processes that died
     /// inside a read transaction (`facewatch stats` killed mid-read would otherwise hold its slot,
     /// and the pages it sees, until the daemon restarts).
-    static func run(ledger: Ledger, logger: Logger) async {
+    static func run(ledger: any Ledger, logger: Logger) async {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: interval)

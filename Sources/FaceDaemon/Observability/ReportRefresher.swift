@@ -18,7 +18,7 @@ enum ReportRefresher {
 
     /// Until cancelled: writes a report now, then checks once a minute.
     static func run(
-        directory: String, configuration: DaemonConfiguration, ledger: Ledger, meter: ThroughputMeter,
+        directory: String, configuration: DaemonConfiguration, ledger: any Ledger, meter: ThroughputMeter,
         logger: Logger
     ) async {
         let location = StoreLocation(root: configuration.root, store: configuration.store)

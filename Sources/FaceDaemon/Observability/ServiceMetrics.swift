@@ -130,7 +130,7 @@ public final class ServiceMetrics: Sendable {
     ///
     /// - Throws: what `Ledger.finalTallies` throws.
     @discardableResult
-    public func loadBaseline(from ledger: Ledger) throws -> Int {
+    public func loadBaseline(from ledger: any Ledger) throws -> Int {
         let tallies = try ledger.finalTallies()
         state.withLock { state in
             for (code, count) in tallies.failedByCode { state.failedByCode[code, default: 0] += count }

@@ -10,7 +10,7 @@ import Synchronization
 public final class StatsWriter: Sendable {
     /// The file written.
     public let path: String
-    private let ledger: Ledger
+    private let ledger: any Ledger
     private let meter: ThroughputMeter
     private let logger: Logger
     private let onWrite: @Sendable (StatsDocument) -> Void
@@ -24,7 +24,7 @@ public final class StatsWriter: Sendable {
     /// A writer of `path` from `ledger`'s counters and `meter`'s rate. `onWrite` sees every document
     /// written (the seam for a metrics file or a status line).
     public init(
-        path: String, ledger: Ledger, meter: ThroughputMeter, logger: Logger,
+        path: String, ledger: any Ledger, meter: ThroughputMeter, logger: Logger,
         onWrite: @escaping @Sendable (StatsDocument) -> Void = { _ in }
     ) {
         self.path = path

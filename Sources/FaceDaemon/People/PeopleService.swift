@@ -21,7 +21,7 @@ import ServiceLifecycle
 ///   After a crash the relabel resumes after the last committed batch; a document rewritten in the
 ///   batch the crash interrupted is rewritten again, with the same content.
 struct PeopleService: Service {
-    let ledger: Ledger
+    let ledger: any Ledger
     let labeller: ResultLabeller
     let results: ResultsWriter
     let pipeline: Pipeline
@@ -183,7 +183,7 @@ struct PeopleService: Service {
         TestHooks.pauseInRelabel()
         try ledger.storeLabels(
             entries,
-            progress: Ledger.RelabelProgress(
+            progress: RelabelProgress(
                 generation: state.generation, cursor: records.last?.id ?? state.cursor, visited: records.count,
                 finished: finished))
         if finished {

@@ -13,14 +13,14 @@ import Synchronization
 /// people inside the lock of that id; generations only grow, and a relabel to generation g starts
 /// after g is committed, so whichever writer takes the lock last writes the newest labels.
 public final class ResultLabeller: Sendable {
-    let ledger: Ledger
+    let ledger: any Ledger
     private let defaultTolerance: Double
     /// The known people of the newest generation read, so matching does not read the pictures again.
     private let cache = Mutex<(generation: UInt64, people: KnownPeople)?>(nil)
     /// Locks by id (64 stripes): documents of different results rarely wait for each other.
     private let stripes: [NSLock] = (0..<64).map { _ in NSLock() }
 
-    public init(ledger: Ledger, defaultTolerance: Double) {
+    public init(ledger: any Ledger, defaultTolerance: Double) {
         self.ledger = ledger
         self.defaultTolerance = defaultTolerance
     }

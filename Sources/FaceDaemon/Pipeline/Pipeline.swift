@@ -96,7 +96,7 @@ public struct PipelineSettings: Sendable, Equatable {
 /// `stop()` stops taking records; `drain(timeout:)` waits for those in flight. `usePool(_:)` sends
 /// later jobs to another encoder pool (a new worker count) while the previous one finishes its own.
 public actor Pipeline {
-    private let ledger: Ledger
+    private let ledger: any Ledger
     /// Where new jobs go.
     private var pool: EncoderPool
     /// Jobs handed to each pool and not returned yet, by pool.
@@ -138,7 +138,7 @@ public actor Pipeline {
     /// A pipeline over `ledger`, encoding on `pool`. `onFinal` is called after each final commit and
     /// document write (from any thread): the hook for stats, metrics and rates.
     public init(
-        ledger: Ledger, pool: EncoderPool, location: StoreLocation, results: ResultsWriter,
+        ledger: any Ledger, pool: EncoderPool, location: StoreLocation, results: ResultsWriter,
         settings: PipelineSettings, logger: Logger, incarnation: UInt64 = 0,
         watch: RootWatch = RootWatch(identity: nil), stats: StatsWriter? = nil,
         onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
@@ -573,12 +573,12 @@ public actor Pipeline {
     }
 
     /// Reads the record and decides; commits the `crashed` and deduplicated cases itself.
-    static func plan(_ id: UUID, ledger: Ledger, settings: PipelineSettings, location: StoreLocation) -> Plan {
+    static func plan(_ id: UUID, ledger: any Ledger, settings: PipelineSettings, location: StoreLocation) -> Plan {
         do {
             guard let record = try ledger.record(id), record.status == .created else { return .nothing }
             let now = Date()
             // Only an attempted record can have been charged a death: no second read for the others.
-            let deaths = record.attempts > 0 ? try ledger.deaths(id) : Ledger.Deaths()
+            let deaths = record.attempts > 0 ? try ledger.deaths(id) : Deaths()
             if deaths.crashes >= settings.maxAttempts || deaths.kills >= settings.maxKills {
                 let how =
                     deaths.crashes >= settings.maxAttempts
@@ -608,7 +608,7 @@ public actor Pipeline {
     /// Commits the final record for an encoding result.
     static func commit(
         _ record: LedgerRecord, _ result: Result<EncodedImage, Failure>, seconds: Double, source: SourceInfo? = nil,
-        ledger: Ledger
+        ledger: any Ledger
     ) -> Result<LedgerRecord, LedgerError> {
         let now = Date()
         do {
@@ -620,7 +620,8 @@ public actor Pipeline {
                         source: source))
             case .failure(let failure):
                 return .success(
-                    try ledger.fail(record.id, failure, completedAt: now, duration: seconds, source: source))
+                    try ledger.fail(
+                        record.id, failure, image: nil, completedAt: now, duration: seconds, source: source))
             }
         } catch {
             return .failure(error)

@@ -49,7 +49,7 @@ public struct Ingestor: Sendable {
         public var skipped = 0
     }
 
-    let ledger: Ledger
+    let ledger: any Ledger
     let store: Store
     let location: StoreLocation
     let logger: Logger
@@ -61,7 +61,7 @@ public struct Ingestor: Sendable {
     /// - Parameter inbox: the inbox directory; every candidate's `name` is resolved beneath it. Nil:
     ///   each candidate's directory is opened by its `path` (tests of the store and the ledger).
     public init(
-        ledger: Ledger, store: Store, location: StoreLocation, logger: Logger, inbox: InboxDirectory? = nil,
+        ledger: any Ledger, store: Store, location: StoreLocation, logger: Logger, inbox: InboxDirectory? = nil,
         refusals: IntakeRefusals = IntakeRefusals()
     ) {
         self.ledger = ledger
@@ -92,7 +92,7 @@ public struct Ingestor: Sendable {
         guard !planned.isEmpty else { return outcome }
         try ledger.recordIntents(
             planned.map { candidate, id in
-                Ledger.Intent(
+                IntakeIntent(
                     id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
             })
         var adopted: [(Candidate, Taken)] = []
@@ -280,7 +280,7 @@ public struct Ingestor: Sendable {
                     isTooLarge: entry.isTooLarge)
             } catch  where error.code == EEXIST {
                 id = UUID()
-                let intent = Ledger.Intent(
+                let intent = IntakeIntent(
                     id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
                 do {
                     try ledger.recordIntents([intent])

@@ -13,13 +13,13 @@ import Logging
 /// - `created` records are simply still in the ledger's queue: the pipeline takes them again;
 /// - a final record whose document is missing, unreadable or older than the record gets it rewritten.
 public struct Reconciler: Sendable {
-    let ledger: Ledger
+    let ledger: any Ledger
     let store: Store
     let location: StoreLocation
     let results: ResultsWriter
     let logger: Logger
 
-    public init(ledger: Ledger, store: Store, location: StoreLocation, results: ResultsWriter, logger: Logger) {
+    public init(ledger: any Ledger, store: Store, location: StoreLocation, results: ResultsWriter, logger: Logger) {
         self.ledger = ledger
         self.store = store
         self.location = location

@@ -120,7 +120,7 @@ extension ServiceIntegration {
         private let ready: AsyncStream<Void>.Continuation
         private let next: DaemonHooks
         private let daemon = Mutex<Daemon?>(nil)
-        private let ledger = Mutex<Ledger?>(nil)
+        private let ledger = Mutex<(any Ledger)?>(nil)
         private let state = Mutex(State())
         /// Held while the metrics and figures are written, so that writes from two threads land in order.
         private let publishing = Mutex(())
@@ -223,7 +223,7 @@ extension ServiceIntegration {
 
         // MARK: Metrics
 
-        private func loadBaseline(_ ledger: Ledger) {
+        private func loadBaseline(_ ledger: any Ledger) {
             self.ledger.withLock { $0 = ledger }
             let start = ContinuousClock.now
             do {
