@@ -50,7 +50,7 @@ do {
             }
             batch.append(record)
         }
-        try ledger.importFinal(batch)
+        try ledger.importRecords(batch)
         for record in batch {
             let text = Array((record.resultDocument().json.serialized() + "\n").utf8)
             let path = results.appendingPathComponent(record.id.uuidString.lowercased() + ".json").path

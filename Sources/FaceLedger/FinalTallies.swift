@@ -149,20 +149,24 @@ extension LMDBLedger {
 }
 
 extension LMDBLedger {
-    /// Adds records that are already final (`completed` or `failed`), in one write transaction for
-    /// the batch, with their indices, counters and tallies, as if each had been created and made
-    /// final here: for importing results made elsewhere, and for building large ledgers quickly
-    /// (`facewatch-bench-root`).
+    /// Adds records as they are, in one write transaction for the batch, with their indices,
+    /// counters and tallies, as if each had been created (and made final) here: `created` records
+    /// join the queue with their attempt count; final ones count in the counters, the encoding sum
+    /// and the tallies. For `ledger import`, for rebuilding from result documents, and for building
+    /// large ledgers quickly (`facewatch-bench-root`).
     ///
     /// - Throws: `LedgerError` (`.alreadyExists` for an id already present, `.invalidArgument` for a
-    ///   record that is not final or cannot be stored, `.readOnly`, `.mapFull`, `.lmdb`).
-    public func importFinal(_ records: [LedgerRecord]) throws(LedgerError) {
+    ///   final record without a completion date or a `created` one with one, or one that cannot be
+    ///   stored, `.readOnly`, `.mapFull`, `.lmdb`).
+    public func importRecords(_ records: [LedgerRecord]) throws(LedgerError) {
         var values: [(LedgerRecord, [UInt8])] = []
         values.reserveCapacity(records.count)
         for record in records {
-            guard record.status != .created, record.completedAt != nil else {
+            guard (record.status == .created) == (record.completedAt == nil) else {
                 throw LedgerError(
-                    .invalidArgument, "record \(record.id.uuidString.lowercased()) is not a final record")
+                    .invalidArgument,
+                    "record \(record.id.uuidString.lowercased()) is \(record.status.rawValue) "
+                        + (record.completedAt == nil ? "without a completion date" : "with a completion date"))
             }
             values.append((record, try RecordCodec.encode(record)))
         }
@@ -175,12 +179,17 @@ extension LMDBLedger {
                 guard try txn.put(dbs.records, record.id.bytes, value, noOverwrite: true) else {
                     throw LedgerError(.alreadyExists, "record \(record.id.uuidString.lowercased()) already exists")
                 }
-                try txn.put(dbs.byTime, Keys.timeKey(createdAt: record.createdAt, id: record.id), [])
+                let timeKey = Keys.timeKey(createdAt: record.createdAt, id: record.id)
+                try txn.put(dbs.byTime, timeKey, [])
+                if record.status == .created {
+                    try txn.put(dbs.queue, timeKey, [])
+                } else {
+                    tallies.add(record)
+                }
                 if record.status == .completed, let sha = SHA256Hex.bytes(record.source.sha256) {
                     try txn.put(dbs.bySHA, sha, record.id.bytes, noOverwrite: true)
                 }
                 counters.addRecord(record)
-                tallies.add(record)
             }
             try counters.store(txn, dbs)
             try tallies.store(txn, dbs)

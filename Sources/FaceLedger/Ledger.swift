@@ -53,10 +53,12 @@ public protocol Ledger: AnyObject, Sendable {
         _ id: UUID, _ failure: Failure, image: ImageInfo?, completedAt: Date, duration: Double, source: SourceInfo?
     ) throws(LedgerError) -> LedgerRecord
 
-    /// Adds records that are already final (a rebuild from result documents, or `ledger import`),
-    /// all or none, with their counters, sums and tallies.
-    /// - Throws: `.alreadyExists`, `.invalidArgument` for a record that is not final.
-    func importFinal(_ records: [LedgerRecord]) throws(LedgerError)
+    /// Adds records as they are (`ledger import`, a rebuild from result documents), all or none:
+    /// `created` ones join the queue with their attempt count; final ones count in the counters, the
+    /// encoding sum and the tallies, as if made final here.
+    /// - Throws: `.alreadyExists`; `.invalidArgument` for a final record without a completion date
+    ///   or a `created` one with one.
+    func importRecords(_ records: [LedgerRecord]) throws(LedgerError)
 
     // MARK: Queries
 

@@ -112,7 +112,7 @@ extension FinalTalliesTests {
             }
             records.append(record)
         }
-        try ledger.importFinal(records)
+        try ledger.importRecords(records)
         #expect(try ledger.stats().counts == [.created: 0, .completed: 10, .failed: 10])
         let counters = try ledger.countersCheck()
         #expect(counters.stored == counters.recomputed)
@@ -120,7 +120,7 @@ extension FinalTalliesTests {
         #expect(Self.agree(tallies.stored, tallies.recomputed), "\(tallies)")
         #expect(tallies.stored.failedByCode == [.notAnImage: 10] && tallies.stored.engineRuns == 20)
         #expect(try ledger.indexSizes() == (20, 20, 0, 10))
-        #expect(throws: LedgerError.self) { try ledger.importFinal([records[0]]) }
+        #expect(throws: LedgerError.self) { try ledger.importRecords([records[0]]) }
     }
 }
 
@@ -139,5 +139,27 @@ extension FinalTalliesTests {
         // A graceful end that owes documents says so too.
         try ledger.endRun(third.incarnation, documentsComplete: false)
         #expect(try !ledger.beginRun(previousDiedOfFault: false).documentsComplete)
+    }
+}
+
+extension FinalTalliesTests {
+    @Test func importedCreatedRecordsJoinTheQueueWithTheirAttempts() throws {
+        let dir = TemporaryDirectory()
+        let ledger = try LMDBLedger(directory: dir.db)
+        var waiting = Fixtures.record(createdAt: Fixtures.base)
+        waiting.attempts = 2
+        var finished = Fixtures.record(createdAt: Fixtures.base + 1)
+        finished.status = .failed
+        finished.error = Failure(.notAnImage, "text")
+        finished.completedAt = Fixtures.base + 2
+        finished.duration = 0.001
+        try ledger.importRecords([waiting, finished])
+        #expect(try ledger.queued(limit: 10) == [waiting.id])
+        #expect(try ledger.record(waiting.id) == waiting)
+        #expect(try ledger.stats().counts == [.created: 1, .completed: 0, .failed: 1])
+        #expect(try ledger.finalTallies().failedByCode == [.notAnImage: 1])
+        var dated = Fixtures.record(createdAt: Fixtures.base + 3)
+        dated.completedAt = Fixtures.base + 4
+        #expect(throws: LedgerError.self) { try ledger.importRecords([dated]) }
     }
 }
