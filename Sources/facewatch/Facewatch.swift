@@ -19,6 +19,7 @@ struct Facewatch: AsyncParsableCommand {
         EncodeCommand.self,
         AnnotateCommand.self,
         ReportCommand.self,
+        LedgerCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

@@ -10,10 +10,19 @@ public enum LedgerOpener {
     public static func open(_ configuration: DaemonConfiguration, readOnly: Bool = false) throws(LedgerError)
         -> any Ledger
     {
-        let directory = URL(fileURLWithPath: configuration.database, isDirectory: true)
+        try open(location: configuration.database, readOnly: readOnly, mapSize: configuration.mapSize)
+    }
+
+    /// Opens the ledger at `location`: an LMDB environment directory (created unless `readOnly`).
+    ///
+    /// - Throws: `LedgerError` from the backend (`.notFound` when a read-only open finds no ledger).
+    public static func open(location: String, readOnly: Bool = false, mapSize: Int = 1 << 30) throws(LedgerError)
+        -> any Ledger
+    {
+        let directory = URL(fileURLWithPath: location, isDirectory: true)
         if readOnly {
             return try LMDBLedger(directory: directory, options: LMDBLedger.Options(readOnly: true))
         }
-        return try LMDBLedger(directory: directory, options: LMDBLedger.Options(mapSize: configuration.mapSize))
+        return try LMDBLedger(directory: directory, options: LMDBLedger.Options(mapSize: max(mapSize, 1 << 20)))
     }
 }

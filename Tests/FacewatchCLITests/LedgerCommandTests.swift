@@ -1,0 +1,84 @@
+import ArgumentParser
+import FaceDaemon
+import FaceTestSupport
+import Foundation
+import Testing
+
+@testable import facewatch
+
+/// `ledger export|import`: arguments, help and usage errors.
+extension CommandParsingTests {
+    @Test func ledgerExportAndImportReadTheirTargetAndTheRoot() throws {
+        let export = try parse(["ledger", "export", "/tmp/copy", "--root", "/r"], as: LedgerExportCommand.self)
+        #expect(export.target == "/tmp/copy" && export.rootOptions.root == "/r")
+        let imported = try parse(
+            ["ledger", "import", "postgres://u@h/db", "--config", "/etc/f.conf"], as: LedgerImportCommand.self)
+        #expect(imported.source == "postgres://u@h/db" && imported.rootOptions.config == "/etc/f.conf")
+    }
+
+    @Test func ledgerUsageErrors() {
+        expectUsageError(["ledger", "export"], saying: "Missing expected argument '<target>'")
+        expectUsageError(["ledger", "import"], saying: "Missing expected argument '<source>'")
+        expectUsageError(["ledger", "export", "a", "b"], saying: "Unexpected argument 'b'")
+        expectUsageError(["ledger", "move", "a"], saying: "move")
+    }
+
+    @Test func ledgerHelpNamesBothSubcommandsAndWhatIsChecked() throws {
+        let text = try help("ledger")
+        #expect(text.contains("USAGE: facewatch ledger"), "\(text)")
+        #expect(text.contains("export") && text.contains("import"), "\(text)")
+        #expect(text.contains("every record"), "\(text)")
+    }
+}
+
+/// The real binary moves a root's ledger out and into another root, and refuses while a daemon
+/// holds the root.
+@Suite(
+    .timeLimit(.minutes(3)),
+    .enabled(if: facewatchBinary != nil, "no facewatch binary: build it (swift build) before the tests"))
+struct LedgerCommandBinaryTests {
+    func facewatch(_ arguments: [String]) async throws -> ProgramOutput {
+        try await runProgram(facewatchBinary!, arguments, timeout: .seconds(120))
+    }
+
+    @Test func exportThenImportGivesAnotherRootTheSameStats() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let created = try root.ingestor.ingest((1...5).map { root.drop("p\($0).png", TinyPNG.make(seed: $0)) })
+        #expect(created.created.count == 5)
+        let moved = root.directory.appending("moved-ledger")
+
+        let export = try await facewatch(["ledger", "export", moved, "--root", root.directory.path])
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.contains("copied 5 records (5 queued)"), "\(export.stdout)")
+
+        let other = ScratchDirectory()
+        defer { other.remove() }
+        let imported = try await facewatch(["ledger", "import", moved, "--root", other.path])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let before = try await facewatch(["stats", "--compact", "--root", root.directory.path])
+        let after = try await facewatch(["stats", "--compact", "--root", other.path])
+        #expect(Self.withoutTime(before.stdout) == Self.withoutTime(after.stdout), "\(before.stdout) \(after.stdout)")
+
+        // A second import into the same (now full) root is refused.
+        let again = try await facewatch(["ledger", "import", moved, "--root", other.path])
+        #expect(again.status == 1 && again.stderr.contains("already holds records"), "\(again.stderr)")
+    }
+
+    @Test func aRootADaemonHoldsIsRefused() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let lock = try RootLock(root: root.directory.path)
+        defer { lock.release() }
+        let run = try await facewatch([
+            "ledger", "export", root.directory.appending("x"), "--root", root.directory.path,
+        ])
+        #expect(run.status == 1 && run.stderr.contains("holds"), "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root.directory.appending("x")))
+    }
+
+    /// A stats line without `updated_at` (the time it was read).
+    static func withoutTime(_ line: String) -> String {
+        line.replacing(/"updated_at":"[^"]*"/, with: "")
+    }
+}
