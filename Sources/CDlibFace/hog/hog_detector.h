@@ -199,12 +199,16 @@ private:
     // dlib's 8-lane gradient loop: where it ends, the per-column bin and weights, one row's gradients.
     int simd_end_ = 1;
     size_t grad_stride_ = 0;
-    // The last three image rows the gradient read, as red, green and blue int32 rows.
-    std::vector<int32_t> planar_[3];
+    // The last three image rows the gradient read, as red, green and blue byte rows.
+    std::vector<uint8_t> planar_[3];
     long planar_rows_[3] = {-2, -2, -2};
-    const int32_t *planar_row(row_source &src, long y);
+    const uint8_t *planar_row(row_source &src, long y);
     std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
+    // One pixel row's votes by column: the bin of its left cell and the four weights (left cell upper
+    // row, lower row, right cell upper row, lower row), voted a range of pixels at a time.
+    std::vector<int32_t> vote_at_;
+    std::vector<float> vote_w_[4];
 };
 
 /// The filter bank over a band of plane rows: for every filter, dlib's score image (the sum, term

@@ -3,7 +3,8 @@
 // SIMD lanes and the last pixels of a row in scalar code, and the two round differently (which colour
 // wins a tie, and in which order the bilinear weights multiply): each pixel here takes the path dlib
 // takes for its column. Histogram bins receive their votes in raster order, as in dlib, because a
-// band's bins are filled by the same pixel rows in the same order.
+// band's bins are filled by the same pixel rows in the same order (vote_range interleaves pixels
+// without changing any bin's order).
 #include "hog_detector.h"
 
 #include <immintrin.h>
@@ -22,18 +23,36 @@ constexpr int kBins = 18;
 const float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
 const float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
 
-// The votes of 8 lanes, lane by lane in dlib's order: each bin receives its votes in raster order.
+// The votes of pixels [from, to) of one pixel row into its upper and lower histogram rows, in an
+// order that gives every bin its votes in dlib's order (raster order) without a chain of dependent
+// adds through memory. A pixel x of block k (x in [8k + 4, 8k + 11], k = ixp) votes for cell k + 1
+// (its left cell) and cell k + 2 (its right cell) of both rows, so within one pixel row a cell's bins
+// receive first the right-cell votes of block k - 2, then the left-cell votes of block k - 1, each
+// block in x order. Consecutive ranges of a row are voted in x order, each range all its right-cell
+// votes first, then all its left-cell votes: that keeps every bin's order. Within one of those
+// passes a cell hears from one block only, so the blocks' pixels may be interleaved as long as each
+// block keeps its x order: the first pixel of every block, then the second, and so on. dlib's order,
+// pixel after pixel, chains up to 16 adds through memory on a bin when neighbouring pixels share an
+// orientation, as they mostly do; interleaved, the adds of a chain are a range's blocks apart.
 template <bool Upper, bool Lower>
-inline void vote8(float *up_row, float *low_row, const int32_t *at, const float *w11, const float *w01,
-                  const float *w10, const float *w00) {
-    for (int k = 0; k < 8; ++k) {
-        const size_t i = static_cast<size_t>(at[k]);
-        if (Upper) up_row[i] += w11[k];
-        if (Lower) low_row[i] += w01[k];
-        if (Upper) up_row[i + kBins] += w10[k];
-        if (Lower) low_row[i + kBins] += w00[k];
+inline void vote_range(float *up_row, float *low_row, int from, int to, const int32_t *at, const float *const w[4]) {
+    for (int pass = 0; pass < 2; ++pass) {
+        const int32_t cell = pass == 0 ? kBins : 0;
+        const float *up_w = w[pass == 0 ? 2 : 0];
+        const float *low_w = w[pass == 0 ? 3 : 1];
+        for (int phase = 0; phase < 8; ++phase) {
+            // Block pixels have phase (x - 4) mod 8.
+            for (int x = from + ((phase - from + 4) & 7); x < to; x += 8) {
+                const size_t i = static_cast<size_t>(at[x] + cell);
+                if (Upper) up_row[i] += up_w[x];
+                if (Lower) low_row[i] += low_w[x];
+            }
+        }
     }
 }
+
+// Pixels voted together: 8 blocks, so the adds of one chain are 16 adds apart.
+constexpr int kVoteRange = 64;
 
 }  // namespace
 
@@ -61,6 +80,8 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     cell_at_.assign(static_cast<size_t>(simd_end_), 0);
     vx0_.assign(static_cast<size_t>(simd_end_), 0.0f);
     vx1_.assign(static_cast<size_t>(simd_end_), 0.0f);
+    vote_at_.assign(static_cast<size_t>(std::max(visible_nc_, 1)) + 8, 0);
+    for (auto &w : vote_w_) w.assign(vote_at_.size(), 0.0f);
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
         const int ixp = static_cast<int>(xp);
@@ -132,18 +153,33 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         const uint8_t *here = src.row(y);
         const uint8_t *below = src.row(y + 1);
 
+        float *up_row = upper ? bin(iyp + 1, 0) : nullptr;
+        float *low_row = lower ? bin(iyp + 2, 0) : nullptr;
+        const float *const weights[4] = {vote_w_[0].data(), vote_w_[1].data(), vote_w_[2].data(), vote_w_[3].data()};
+        auto vote = [&](int from, int to) {
+            if (upper && lower) {
+                vote_range<true, true>(up_row, low_row, from, to, vote_at_.data(), weights);
+            } else if (upper) {
+                vote_range<true, false>(up_row, nullptr, from, to, vote_at_.data(), weights);
+            } else {
+                vote_range<false, true>(nullptr, low_row, from, to, vote_at_.data(), weights);
+            }
+        };
+        int voted = 1;  // pixels [1, voted) of the row have voted
+
         int x = 1;
         // dlib's 8-lane loop: the gradient of the strongest colour (ties as dlib's select breaks
-        // them), its orientation and bilinear weights in AVX lanes, then the votes lane by lane.
+        // them), its orientation and bilinear weights in AVX lanes; votes by ranges of pixels.
         const int simd_end = simd_end_;
-        const int32_t *p_above = planar_row(src, y - 1);
-        const int32_t *p_here = planar_row(src, y);
-        const int32_t *p_below = planar_row(src, y + 1);
+        const uint8_t *p_above = planar_row(src, y - 1);
+        const uint8_t *p_here = planar_row(src, y);
+        const uint8_t *p_below = planar_row(src, y + 1);
         const __m256 vy0v = _mm256_set1_ps(vy0), vy1v = _mm256_set1_ps(vy1);
         const __m256 sign_bit = _mm256_set1_ps(-0.0f);
         for (; x < simd_end; x += 8) {
-            auto load = [&](const int32_t *row, int ch, int at) {
-                return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + static_cast<size_t>(ch) * grad_stride_ + at));
+            auto load = [&](const uint8_t *row, int ch, int at) {
+                return _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + static_cast<size_t>(ch) * grad_stride_ + at)));
             };
             auto dx = [&](int ch) { return _mm256_sub_epi32(load(p_here, ch, x + 1), load(p_here, ch, x - 1)); };
             auto dy = [&](int ch) { return _mm256_sub_epi32(load(p_below, ch, x), load(p_above, ch, x)); };
@@ -177,22 +213,18 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             }
             const __m256 vx1 = _mm256_mul_ps(_mm256_loadu_ps(vx1_.data() + x), v);
             const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
-            alignas(32) float w11[8], w01[8], w10[8], w00[8];
-            alignas(32) int32_t orient[8];
-            _mm256_store_ps(w11, _mm256_mul_ps(vy1v, vx1));
-            _mm256_store_ps(w01, _mm256_mul_ps(vy0v, vx1));
-            _mm256_store_ps(w10, _mm256_mul_ps(vy1v, vx0));
-            _mm256_store_ps(w00, _mm256_mul_ps(vy0v, vx0));
-            // The bin of each lane: its cell's offset plus its orientation.
-            _mm256_store_si256(reinterpret_cast<__m256i *>(orient),
-                               _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
-                                                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
-            if (upper && lower) {
-                vote8<true, true>(bin(iyp + 1, 0), bin(iyp + 2, 0), orient, w11, w01, w10, w00);
-            } else if (upper) {
-                vote8<true, false>(bin(iyp + 1, 0), nullptr, orient, w11, w01, w10, w00);
-            } else {
-                vote8<false, true>(nullptr, bin(iyp + 2, 0), orient, w11, w01, w10, w00);
+            // The weights (left cell upper row, lower row; right cell upper row, lower row) and the bin
+            // (its left cell's offset plus its orientation) of each lane, voted by range.
+            _mm256_storeu_ps(vote_w_[0].data() + x, _mm256_mul_ps(vy1v, vx1));
+            _mm256_storeu_ps(vote_w_[1].data() + x, _mm256_mul_ps(vy0v, vx1));
+            _mm256_storeu_ps(vote_w_[2].data() + x, _mm256_mul_ps(vy1v, vx0));
+            _mm256_storeu_ps(vote_w_[3].data() + x, _mm256_mul_ps(vy0v, vx0));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at_.data() + x),
+                                _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
+                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
+            if (x + 8 - voted >= kVoteRange) {
+                vote(voted, x + 8);
+                voted = x + 8;
             }
         }
         // dlib's scalar loop for the last columns.
@@ -228,11 +260,14 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const int ixp = static_cast<int>(std::floor(xp));
             const float vx0 = xp - ixp;
             const float vx1 = static_cast<float>(1.0 - vx0);
-            if (upper) bin(iyp + 1, ixp + 1)[best_o] += vy1 * vx1 * v;
-            if (lower) bin(iyp + 1 + 1, ixp + 1)[best_o] += vy0 * vx1 * v;
-            if (upper) bin(iyp + 1, ixp + 1 + 1)[best_o] += vy1 * vx0 * v;
-            if (lower) bin(iyp + 1 + 1, ixp + 1 + 1)[best_o] += vy0 * vx0 * v;
+            const size_t at = static_cast<size_t>(x);
+            vote_at_[at] = (ixp + 1) * kBins + best_o;
+            vote_w_[0][at] = vy1 * vx1 * v;
+            vote_w_[1][at] = vy0 * vx1 * v;
+            vote_w_[2][at] = vy1 * vx0 * v;
+            vote_w_[3][at] = vy0 * vx0 * v;
         }
+        vote(voted, visible_nc_);
     }
 
     // Block energy: norm row n is histogram row n+1 summed over the 9 contrast-insensitive pairs.
@@ -251,15 +286,41 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     }
 }
 
-const int32_t *fhog_rows::planar_row(row_source &src, long y) {
+const uint8_t *fhog_rows::planar_row(row_source &src, long y) {
     // Rows y - 1, y and y + 1 always sit in different slots.
     const int slot = static_cast<int>(y % 3);
     if (planar_rows_[slot] == y) return planar_[slot].data();
     planar_rows_[slot] = y;
-    int32_t *out = planar_[slot].data();
+    uint8_t *out = planar_[slot].data();
     const uint8_t *row = src.row(y);
     const long n = std::min<long>(static_cast<long>(grad_stride_), width_);
-    for (long x = 0; x < n; ++x) {
+    // 16 pixels (48 bytes) at a time: each channel's bytes picked from the three 16-byte loads.
+    static const struct channel_shuffles {
+        int8_t at[3][3][16];  // [channel][which load][position]
+        channel_shuffles() {
+            for (int ch = 0; ch < 3; ++ch) {
+                for (int which = 0; which < 3; ++which) {
+                    for (int i = 0; i < 16; ++i) {
+                        const int byte = 3 * i + ch;
+                        at[ch][which][i] = static_cast<int8_t>(byte / 16 == which ? byte % 16 : -128);
+                    }
+                }
+            }
+        }
+    } shuffles;
+    long x = 0;
+    for (; x + 16 <= n; x += 16) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 3 * x));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 3 * x + 16));
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 3 * x + 32));
+        for (int ch = 0; ch < 3; ++ch) {
+            auto mask = [&](int which) { return _mm_loadu_si128(reinterpret_cast<const __m128i *>(shuffles.at[ch][which])); };
+            const __m128i bytes = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, mask(0)), _mm_shuffle_epi8(b, mask(1))),
+                                               _mm_shuffle_epi8(c, mask(2)));
+            _mm_storeu_si128(reinterpret_cast<__m128i *>(out + static_cast<size_t>(ch) * grad_stride_ + x), bytes);
+        }
+    }
+    for (; x < n; ++x) {
         out[x] = row[3 * x];
         out[grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 1];
         out[2 * grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 2];
