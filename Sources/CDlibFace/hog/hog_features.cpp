@@ -20,8 +20,11 @@ constexpr int kCell = 8;
 constexpr int kBins = 18;
 
 // dlib's unit vectors for the 9 orientations, as floats.
-const float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
-const float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
+constexpr float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
+constexpr float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
+// The gradient's 8-lane loop relies on orientation 9 - o mirroring o, and on orientation 0 being (1, 0).
+constexpr bool mirrored(int o) { return o > 4 || (kDirX[9 - o] == -kDirX[o] && kDirY[9 - o] == kDirY[o] && mirrored(o + 1)); }
+static_assert(mirrored(1) && kDirX[0] == 1.0f && kDirY[0] == 0.0f, "orientation table is not mirrored");
 
 // The votes of pixels [from, to) of one pixel row into its upper and lower histogram rows, in an
 // order that gives every bin its votes in dlib's order (raster order) without a chain of dependent
@@ -198,19 +201,29 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
 
             // dlib's loop per orientation: dot > best takes o, else -dot > best takes o + 9. As
             // best >= 0, that is |dot| > best, taking o when dot is positive and o + 9 when it is
-            // negative; best then becomes |dot| (max gives the same value).
+            // negative; best then becomes |dot| (max gives the same value). The dot products are
+            // dlib's, from fewer multiplications: orientation 9 - o mirrors o (kDirX[9 - o] is exactly
+            // -kDirX[o], kDirY[9 - o] exactly kDirY[o]), so its rounded products are o's with the x
+            // one negated, and x*(-a) + y*b rounds as y*b - x*a; orientation 0's dot is grad_x
+            // exactly (grad_x * 1 + grad_y * 0, and grad_x is never -0).
             __m256 best_dot = _mm256_setzero_ps();
             __m256 best_o = _mm256_setzero_ps();
-            for (int o = 0; o < 9; ++o) {
-                const __m256 dot = _mm256_add_ps(_mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o])),
-                                                 _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o])));
+            auto consider = [&](__m256 dot, int o) {
                 const __m256 magnitude = _mm256_andnot_ps(sign_bit, dot);
                 const __m256 better = _mm256_cmp_ps(magnitude, best_dot, _CMP_GT_OQ);
                 best_dot = _mm256_max_ps(magnitude, best_dot);
                 const __m256 index = _mm256_blendv_ps(_mm256_set1_ps(static_cast<float>(o)),
                                                       _mm256_set1_ps(static_cast<float>(o + 9)), dot);
                 best_o = _mm256_blendv_ps(best_o, index, better);
+            };
+            __m256 across[9], along[9];  // grad_x * kDirX[o], grad_y * kDirY[o] for o = 1..4
+            for (int o = 1; o <= 4; ++o) {
+                across[o] = _mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o]));
+                along[o] = _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o]));
             }
+            consider(grad_x, 0);
+            for (int o = 1; o <= 4; ++o) consider(_mm256_add_ps(across[o], along[o]), o);
+            for (int o = 5; o < 9; ++o) consider(_mm256_sub_ps(along[9 - o], across[9 - o]), o);
             const __m256 vx1 = _mm256_mul_ps(_mm256_loadu_ps(vx1_.data() + x), v);
             const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
             // The weights (left cell upper row, lower row; right cell upper row, lower row) and the bin

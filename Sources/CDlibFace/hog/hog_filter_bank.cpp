@@ -151,12 +151,21 @@ void filter_bank_band::apply_term(const float *plane, const separable_term &term
     const column_pass_fn column_pass = column_pass_for(term.col.size());
     const long n_row = static_cast<long>(term.row.size()), n_col = static_cast<long>(term.col.size());
     const float **window = window_.data();
+    // Row i of the row pass goes to ring slot i mod ring; column row r reads slots r, r + 1, ...
+    // (mod ring), counted without a division per slot.
+    long slot = 0;
     for (long i = 0; i < rows + ring - 1; ++i) {
         row_pass(plane + static_cast<size_t>(i) * cols, term.row.data(), n_row, first_col_, last_col_,
-                 scratch_.data() + static_cast<size_t>(i % ring) * cols);
+                 scratch_.data() + static_cast<size_t>(slot) * cols);
+        slot = slot + 1 == ring ? 0 : slot + 1;
         const long r = i - (ring - 1);
         if (r < 0) continue;
-        for (long m = 0; m < ring; ++m) window[m] = scratch_.data() + static_cast<size_t>((r + m) % ring) * cols;
+        // The oldest row in the ring is the one the next row pass overwrites: slot.
+        long m_slot = slot;
+        for (long m = 0; m < ring; ++m) {
+            window[m] = scratch_.data() + static_cast<size_t>(m_slot) * cols;
+            m_slot = m_slot + 1 == ring ? 0 : m_slot + 1;
+        }
         column_pass(window, term.col.data(), n_col, first_col_, last_col_, out + static_cast<size_t>(r) * cols, add);
     }
 }
