@@ -149,6 +149,7 @@ private:
     std::vector<int32_t> lefts_;       // per column
     std::vector<float> lane_fracs_;    // per SIMD column: x - left, in float
     std::vector<double> tail_fracs_;   // per tail column: x - left, in double
+    std::vector<uint8_t> shuffled_blocks_;  // per block of 8 SIMD columns: 1 when expanded() shuffles
     struct expanded_row {
         long row = -1;
         std::vector<float> values;
