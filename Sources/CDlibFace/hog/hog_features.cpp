@@ -356,7 +356,61 @@ void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
     const __m128 texture_scale = _mm_set1_ps(static_cast<float>(2 * 0.2357));
     float *row_base = out + static_cast<size_t>(out_row) * plane_cols_ + pad_cols_offset_;
 
-    for (int x = 0; x < hog_nc_; ++x) {
+    // Eight cells at a time, one cell per lane: the loop below keeps each cell's four block norms in
+    // the four lanes of one vector and sums them with a dot product, (l0 + l1) + (l2 + l3); here the
+    // four block norms are four vectors (one lane per cell) summed in that same order, and every other
+    // operation is the same operation on the same values, so the features are the same bits.
+    int x = 0;
+    {
+        const __m256 eps8 = _mm256_set1_ps(0.0001f);
+        const __m256 point2_8 = _mm256_set1_ps(static_cast<float>(0.2));
+        const __m256 point1_8 = _mm256_set1_ps(static_cast<float>(0.1));
+        const __m256 texture_scale8 = _mm256_set1_ps(static_cast<float>(2 * 0.2357));
+        const __m256i cell_offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(kBins));
+        for (; x + 8 <= hog_nc_; x += 8) {
+            auto at = [](const float *row, int i) { return _mm256_loadu_ps(row + i); };
+            // Lane k of the loop below's z1..z4, for cells x..x+7.
+            const __m256 z1[4] = {at(n1, x + 1), at(n0, x + 1), at(n1, x), at(n0, x)};
+            const __m256 z2[4] = {at(n1, x + 2), at(n0, x + 2), at(n1, x + 1), at(n0, x + 1)};
+            const __m256 z3[4] = {at(n2, x + 1), at(n1, x + 1), at(n2, x), at(n1, x)};
+            const __m256 z4[4] = {at(n2, x + 2), at(n1, x + 2), at(n2, x + 1), at(n1, x + 1)};
+            __m256 nn[4], n[4];
+            for (int k = 0; k < 4; ++k) {
+                nn[k] = _mm256_mul_ps(
+                    point2_8,
+                    _mm256_sqrt_ps(_mm256_add_ps(
+                        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(z1[k], z2[k]), z3[k]), z4[k]), eps8)));
+                n[k] = _mm256_div_ps(point1_8, nn[k]);
+            }
+            const float *h = hist_row + static_cast<size_t>(x + 2) * kBins;
+            float *dst = row_base + x;
+            auto bin = [&](int o) { return _mm256_i32gather_ps(h + o, cell_offsets, 4); };
+            // One plane value per lane: the dot product's (l0 + l1) + (l2 + l3) of min(v, nn) * n.
+            auto normalised = [&](__m256 v, __m256 parts[4]) {
+                for (int k = 0; k < 4; ++k) parts[k] = _mm256_mul_ps(_mm256_min_ps(v, nn[k]), n[k]);
+                return _mm256_add_ps(_mm256_add_ps(parts[0], parts[1]), _mm256_add_ps(parts[2], parts[3]));
+            };
+            __m256 hv[18];
+            for (int o = 0; o < 18; ++o) hv[o] = bin(o);
+            // Contrast-sensitive planes 0..17 and the texture sums, three orientations at a time.
+            __m256 t[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int o = 0; o < 18; o += 3) {
+                __m256 p0[4], p1[4], p2[4];
+                _mm256_storeu_ps(dst + static_cast<size_t>(o) * stride, normalised(hv[o], p0));
+                _mm256_storeu_ps(dst + static_cast<size_t>(o + 1) * stride, normalised(hv[o + 1], p1));
+                _mm256_storeu_ps(dst + static_cast<size_t>(o + 2) * stride, normalised(hv[o + 2], p2));
+                for (int k = 0; k < 4; ++k) t[k] = _mm256_add_ps(t[k], _mm256_add_ps(_mm256_add_ps(p0[k], p1[k]), p2[k]));
+            }
+            // Contrast-insensitive planes 18..26.
+            for (int o = 0; o < 9; ++o) {
+                __m256 parts[4];
+                _mm256_storeu_ps(dst + static_cast<size_t>(o + 18) * stride, normalised(_mm256_add_ps(hv[o], hv[o + 9]), parts));
+            }
+            // Texture planes 27..30.
+            for (int k = 0; k < 4; ++k) _mm256_storeu_ps(dst + static_cast<size_t>(27 + k) * stride, _mm256_mul_ps(t[k], texture_scale8));
+        }
+    }
+    for (; x < hog_nc_; ++x) {
         const __m128 z1 = _mm_setr_ps(n1[x + 1], n0[x + 1], n1[x], n0[x]);
         const __m128 z2 = _mm_setr_ps(n1[x + 2], n0[x + 2], n1[x + 1], n0[x + 1]);
         const __m128 z3 = _mm_setr_ps(n2[x + 1], n1[x + 1], n2[x], n1[x]);
