@@ -206,8 +206,8 @@ private:
     const uint8_t *planar_row(row_source &src, long y);
     std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
-    // One pixel row's votes by column: the bin of its left cell and the four weights (left cell upper
-    // row, lower row, right cell upper row, lower row), voted a range of pixels at a time.
+    // The votes of the pixels of a row not yet voted (a range, from index 0): the bin of each one's
+    // left cell and its four weights (left cell upper row, lower row, right cell upper row, lower row).
     std::vector<int32_t> vote_at_;
     std::vector<float> vote_w_[4];
 };

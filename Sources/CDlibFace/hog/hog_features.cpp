@@ -39,6 +39,7 @@ static_assert(mirrored(1) && kDirX[0] == 1.0f && kDirY[0] == 0.0f, "orientation 
 // orientation, as they mostly do; interleaved, the adds of a chain are a range's blocks apart.
 template <bool Upper, bool Lower>
 inline void vote_range(float *up_row, float *low_row, int from, int to, const int32_t *at, const float *const w[4]) {
+    // at and w hold pixels [from, to) from index 0.
     for (int pass = 0; pass < 2; ++pass) {
         const int32_t cell = pass == 0 ? kBins : 0;
         const float *up_w = w[pass == 0 ? 2 : 0];
@@ -46,9 +47,10 @@ inline void vote_range(float *up_row, float *low_row, int from, int to, const in
         for (int phase = 0; phase < 8; ++phase) {
             // Block pixels have phase (x - 4) mod 8.
             for (int x = from + ((phase - from + 4) & 7); x < to; x += 8) {
-                const size_t i = static_cast<size_t>(at[x] + cell);
-                if (Upper) up_row[i] += up_w[x];
-                if (Lower) low_row[i] += low_w[x];
+                const int k = x - from;
+                const size_t i = static_cast<size_t>(at[k] + cell);
+                if (Upper) up_row[i] += up_w[k];
+                if (Lower) low_row[i] += low_w[k];
             }
         }
     }
@@ -83,7 +85,9 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     cell_at_.assign(static_cast<size_t>(simd_end_), 0);
     vx0_.assign(static_cast<size_t>(simd_end_), 0.0f);
     vx1_.assign(static_cast<size_t>(simd_end_), 0.0f);
-    vote_at_.assign(static_cast<size_t>(std::max(visible_nc_, 1)) + 8, 0);
+    // A range's pixels: fewer than kVoteRange + 8 (the 8-lane loop votes once a range reaches
+    // kVoteRange; the scalar tail adds at most 7).
+    vote_at_.assign(kVoteRange + 16, 0);
     for (auto &w : vote_w_) w.assign(vote_at_.size(), 0.0f);
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
@@ -228,11 +232,12 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
             // The weights (left cell upper row, lower row; right cell upper row, lower row) and the bin
             // (its left cell's offset plus its orientation) of each lane, voted by range.
-            _mm256_storeu_ps(vote_w_[0].data() + x, _mm256_mul_ps(vy1v, vx1));
-            _mm256_storeu_ps(vote_w_[1].data() + x, _mm256_mul_ps(vy0v, vx1));
-            _mm256_storeu_ps(vote_w_[2].data() + x, _mm256_mul_ps(vy1v, vx0));
-            _mm256_storeu_ps(vote_w_[3].data() + x, _mm256_mul_ps(vy0v, vx0));
-            _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at_.data() + x),
+            const int k = x - voted;
+            _mm256_storeu_ps(vote_w_[0].data() + k, _mm256_mul_ps(vy1v, vx1));
+            _mm256_storeu_ps(vote_w_[1].data() + k, _mm256_mul_ps(vy0v, vx1));
+            _mm256_storeu_ps(vote_w_[2].data() + k, _mm256_mul_ps(vy1v, vx0));
+            _mm256_storeu_ps(vote_w_[3].data() + k, _mm256_mul_ps(vy0v, vx0));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at_.data() + k),
                                 _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
             if (x + 8 - voted >= kVoteRange) {
@@ -273,7 +278,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const int ixp = static_cast<int>(std::floor(xp));
             const float vx0 = xp - ixp;
             const float vx1 = static_cast<float>(1.0 - vx0);
-            const size_t at = static_cast<size_t>(x);
+            const size_t at = static_cast<size_t>(x - voted);
             vote_at_[at] = (ixp + 1) * kBins + best_o;
             vote_w_[0][at] = vy1 * vx1 * v;
             vote_w_[1][at] = vy0 * vx1 * v;
