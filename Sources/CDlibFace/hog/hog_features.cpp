@@ -29,9 +29,9 @@ static_assert(mirrored(1) && kDirX[0] == 1.0f && kDirY[0] == 0.0f, "orientation 
 // The votes of pixels [from, to) of one pixel row into its upper and lower histogram rows, in an
 // order that gives every bin its votes in dlib's order (raster order) without a chain of dependent
 // adds through memory. A pixel x of block k (x in [8k + 4, 8k + 11], k = ixp) votes for cell k + 1
-// (its left cell) and cell k + 2 (its right cell) of both rows, so within one pixel row a cell's bins
-// receive first the right-cell votes of block k - 2, then the left-cell votes of block k - 1, each
-// block in x order. Consecutive ranges of a row are voted in x order, each range all its right-cell
+// (its left cell) and cell k + 2 (its right cell) of both rows, so within one pixel row the bins of
+// cell c receive first the right-cell votes of block c - 2, then the left-cell votes of block c - 1,
+// each block in x order. Consecutive ranges of a row are voted in x order, each range all its right-cell
 // votes first, then all its left-cell votes: that keeps every bin's order. Within one of those
 // passes a cell hears from one block only, so the blocks' pixels may be interleaved as long as each
 // block keeps its x order: the first pixel of every block, then the second, and so on. dlib's order,
