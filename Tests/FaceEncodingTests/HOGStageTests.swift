@@ -33,9 +33,11 @@ import Testing
         for (label, image) in try Self.inputs() {
             let (w, h) = (Int32(image.info.width), Int32(image.info.height))
             image.pixels.withUnsafeBufferPointer { px in
-                // pyramid_up's size, pyramid_down<6>'s size, and odd ones.
+                // pyramid_up's size, pyramid_down<6>'s size, and odd ones; halving and thirding take the
+                // gathers where pyramid sizes take byte shuffles.
                 for (ow, oh) in [
                     (2 * w + 2, 2 * h + 1), (max(w * 5 / 6, 1), max(h * 5 / 6, 1)), (w + 3, max(h - 1, 1)),
+                    (max(w / 2, 1), max(h / 2, 1)), (max(w / 3, 1), h),
                 ] {
                     #expect(hsc_resize_differences(px.baseAddress, w, h, ow, oh) == 0, "\(label) -> \(ow)x\(oh)")
                 }

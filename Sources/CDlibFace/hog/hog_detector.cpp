@@ -190,7 +190,9 @@ void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long hei
     filter_bank_band bank(m, fhog.plane_rows(), fhog.plane_cols(), band_rows);
     const long halo = bank.halo();
     const size_t stride = static_cast<size_t>(band_rows + halo) * static_cast<size_t>(fhog.plane_cols());
-    std::vector<float> planes(31 * stride);
+    // Not zeroed: compute() writes every row of a band (features and dlib's zero border) before the
+    // filter bank reads it.
+    std::unique_ptr<float[]> planes(new float[31 * stride]);
     long have_first = 0, have_last = 0;  // plane rows held in `planes`
     for (long r0 = r_begin; r0 < r_end; r0 += band_rows) {
         const long r1 = std::min(r0 + band_rows, r_end);
@@ -203,16 +205,16 @@ void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long hei
         const size_t row_size = static_cast<size_t>(fhog.plane_cols());
         if (kept > 0 && keep_from != have_first) {
             for (size_t p = 0; p < 31; ++p) {
-                float *plane = planes.data() + p * stride;
+                float *plane = planes.get() + p * stride;
                 std::copy(plane + static_cast<size_t>(keep_from - have_first) * row_size,
                           plane + static_cast<size_t>(have_last - have_first) * row_size, plane);
             }
         }
-        fhog.compute(rows, need_first + kept, need_last, planes.data() + static_cast<size_t>(kept) * row_size, stride);
+        fhog.compute(rows, need_first + kept, need_last, planes.get() + static_cast<size_t>(kept) * row_size, stride);
         have_first = need_first;
         have_last = need_last;
 
-        bank.apply(planes.data(), stride, r0, r1);
+        bank.apply(planes.get(), stride, r0, r1);
         for (size_t f = 0; f < m.filters.size(); ++f) {
             const double threshold = m.filters[f].threshold;
             for (long r = r0; r < r1; ++r) {

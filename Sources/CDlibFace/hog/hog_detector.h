@@ -149,6 +149,7 @@ private:
     std::vector<int32_t> lefts_;       // per column
     std::vector<float> lane_fracs_;    // per SIMD column: x - left, in float
     std::vector<double> tail_fracs_;   // per tail column: x - left, in double
+    std::vector<uint8_t> shuffled_blocks_;  // per block of 8 SIMD columns: 1 when expanded() shuffles
     struct expanded_row {
         long row = -1;
         std::vector<float> values;
@@ -199,12 +200,16 @@ private:
     // dlib's 8-lane gradient loop: where it ends, the per-column bin and weights, one row's gradients.
     int simd_end_ = 1;
     size_t grad_stride_ = 0;
-    // The last three image rows the gradient read, as red, green and blue int32 rows.
-    std::vector<int32_t> planar_[3];
+    // The last three image rows the gradient read, as red, green and blue byte rows.
+    std::vector<uint8_t> planar_[3];
     long planar_rows_[3] = {-2, -2, -2};
-    const int32_t *planar_row(row_source &src, long y);
+    const uint8_t *planar_row(row_source &src, long y);
     std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
+    // The votes of the pixels of a row not yet voted (a range, from index 0): the bin of each one's
+    // left cell and its four weights (left cell upper row, lower row, right cell upper row, lower row).
+    std::vector<int32_t> vote_at_;
+    std::vector<float> vote_w_[4];
 };
 
 /// The filter bank over a band of plane rows: for every filter, dlib's score image (the sum, term

@@ -3,7 +3,8 @@
 // SIMD lanes and the last pixels of a row in scalar code, and the two round differently (which colour
 // wins a tie, and in which order the bilinear weights multiply): each pixel here takes the path dlib
 // takes for its column. Histogram bins receive their votes in raster order, as in dlib, because a
-// band's bins are filled by the same pixel rows in the same order.
+// band's bins are filled by the same pixel rows in the same order (vote_range interleaves pixels
+// without changing any bin's order).
 #include "hog_detector.h"
 
 #include <immintrin.h>
@@ -19,21 +20,44 @@ constexpr int kCell = 8;
 constexpr int kBins = 18;
 
 // dlib's unit vectors for the 9 orientations, as floats.
-const float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
-const float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
+constexpr float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
+constexpr float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
+// The gradient's 8-lane loop relies on orientation 9 - o mirroring o, and on orientation 0 being (1, 0).
+constexpr bool mirrored(int o) { return o > 4 || (kDirX[9 - o] == -kDirX[o] && kDirY[9 - o] == kDirY[o] && mirrored(o + 1)); }
+static_assert(mirrored(1) && kDirX[0] == 1.0f && kDirY[0] == 0.0f, "orientation table is not mirrored");
 
-// The votes of 8 lanes, lane by lane in dlib's order: each bin receives its votes in raster order.
+// The votes of pixels [from, to) of one pixel row into its upper and lower histogram rows, in an
+// order that gives every bin its votes in dlib's order (raster order) without a chain of dependent
+// adds through memory. A pixel x of block k (x in [8k + 4, 8k + 11], k = ixp) votes for cell k + 1
+// (its left cell) and cell k + 2 (its right cell) of both rows, so within one pixel row the bins of
+// cell c receive first the right-cell votes of block c - 2, then the left-cell votes of block c - 1,
+// each block in x order. Consecutive ranges of a row are voted in x order, each range all its right-cell
+// votes first, then all its left-cell votes: that keeps every bin's order. Within one of those
+// passes a cell hears from one block only, so the blocks' pixels may be interleaved as long as each
+// block keeps its x order: the first pixel of every block, then the second, and so on. dlib's order,
+// pixel after pixel, chains up to 16 adds through memory on a bin when neighbouring pixels share an
+// orientation, as they mostly do; interleaved, the adds of a chain are a range's blocks apart.
 template <bool Upper, bool Lower>
-inline void vote8(float *up_row, float *low_row, const int32_t *at, const float *w11, const float *w01,
-                  const float *w10, const float *w00) {
-    for (int k = 0; k < 8; ++k) {
-        const size_t i = static_cast<size_t>(at[k]);
-        if (Upper) up_row[i] += w11[k];
-        if (Lower) low_row[i] += w01[k];
-        if (Upper) up_row[i + kBins] += w10[k];
-        if (Lower) low_row[i + kBins] += w00[k];
+inline void vote_range(float *up_row, float *low_row, int from, int to, const int32_t *at, const float *const w[4]) {
+    // at and w hold pixels [from, to) from index 0.
+    for (int pass = 0; pass < 2; ++pass) {
+        const int32_t cell = pass == 0 ? kBins : 0;
+        const float *up_w = w[pass == 0 ? 2 : 0];
+        const float *low_w = w[pass == 0 ? 3 : 1];
+        for (int phase = 0; phase < 8; ++phase) {
+            // Block pixels have phase (x - 4) mod 8.
+            for (int x = from + ((phase - from + 4) & 7); x < to; x += 8) {
+                const int k = x - from;
+                const size_t i = static_cast<size_t>(at[k] + cell);
+                if (Upper) up_row[i] += up_w[k];
+                if (Lower) low_row[i] += low_w[k];
+            }
+        }
     }
 }
+
+// Pixels voted together: 8 blocks, so the adds of one chain are 16 adds apart.
+constexpr int kVoteRange = 64;
 
 }  // namespace
 
@@ -61,6 +85,10 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     cell_at_.assign(static_cast<size_t>(simd_end_), 0);
     vx0_.assign(static_cast<size_t>(simd_end_), 0.0f);
     vx1_.assign(static_cast<size_t>(simd_end_), 0.0f);
+    // A range's pixels: fewer than kVoteRange + 8 (the 8-lane loop votes once a range reaches
+    // kVoteRange; the scalar tail adds at most 7).
+    vote_at_.assign(kVoteRange + 16, 0);
+    for (auto &w : vote_w_) w.assign(vote_at_.size(), 0.0f);
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
         const int ixp = static_cast<int>(xp);
@@ -132,18 +160,33 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         const uint8_t *here = src.row(y);
         const uint8_t *below = src.row(y + 1);
 
+        float *up_row = upper ? bin(iyp + 1, 0) : nullptr;
+        float *low_row = lower ? bin(iyp + 2, 0) : nullptr;
+        const float *const weights[4] = {vote_w_[0].data(), vote_w_[1].data(), vote_w_[2].data(), vote_w_[3].data()};
+        auto vote = [&](int from, int to) {
+            if (upper && lower) {
+                vote_range<true, true>(up_row, low_row, from, to, vote_at_.data(), weights);
+            } else if (upper) {
+                vote_range<true, false>(up_row, nullptr, from, to, vote_at_.data(), weights);
+            } else {
+                vote_range<false, true>(nullptr, low_row, from, to, vote_at_.data(), weights);
+            }
+        };
+        int voted = 1;  // pixels [1, voted) of the row have voted
+
         int x = 1;
         // dlib's 8-lane loop: the gradient of the strongest colour (ties as dlib's select breaks
-        // them), its orientation and bilinear weights in AVX lanes, then the votes lane by lane.
+        // them), its orientation and bilinear weights in AVX lanes; votes by ranges of pixels.
         const int simd_end = simd_end_;
-        const int32_t *p_above = planar_row(src, y - 1);
-        const int32_t *p_here = planar_row(src, y);
-        const int32_t *p_below = planar_row(src, y + 1);
+        const uint8_t *p_above = planar_row(src, y - 1);
+        const uint8_t *p_here = planar_row(src, y);
+        const uint8_t *p_below = planar_row(src, y + 1);
         const __m256 vy0v = _mm256_set1_ps(vy0), vy1v = _mm256_set1_ps(vy1);
         const __m256 sign_bit = _mm256_set1_ps(-0.0f);
         for (; x < simd_end; x += 8) {
-            auto load = [&](const int32_t *row, int ch, int at) {
-                return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + static_cast<size_t>(ch) * grad_stride_ + at));
+            auto load = [&](const uint8_t *row, int ch, int at) {
+                return _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + static_cast<size_t>(ch) * grad_stride_ + at)));
             };
             auto dx = [&](int ch) { return _mm256_sub_epi32(load(p_here, ch, x + 1), load(p_here, ch, x - 1)); };
             auto dy = [&](int ch) { return _mm256_sub_epi32(load(p_below, ch, x), load(p_above, ch, x)); };
@@ -162,37 +205,44 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
 
             // dlib's loop per orientation: dot > best takes o, else -dot > best takes o + 9. As
             // best >= 0, that is |dot| > best, taking o when dot is positive and o + 9 when it is
-            // negative; best then becomes |dot| (max gives the same value).
+            // negative; best then becomes |dot| (max gives the same value). The dot products are
+            // dlib's, from fewer multiplications: orientation 9 - o mirrors o (kDirX[9 - o] is exactly
+            // -kDirX[o], kDirY[9 - o] exactly kDirY[o]), so its rounded products are o's with the x
+            // one negated, and x*(-a) + y*b rounds as y*b - x*a; orientation 0's dot is grad_x
+            // exactly (grad_x * 1 + grad_y * 0, and grad_x is never -0).
             __m256 best_dot = _mm256_setzero_ps();
             __m256 best_o = _mm256_setzero_ps();
-            for (int o = 0; o < 9; ++o) {
-                const __m256 dot = _mm256_add_ps(_mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o])),
-                                                 _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o])));
+            auto consider = [&](__m256 dot, int o) {
                 const __m256 magnitude = _mm256_andnot_ps(sign_bit, dot);
                 const __m256 better = _mm256_cmp_ps(magnitude, best_dot, _CMP_GT_OQ);
                 best_dot = _mm256_max_ps(magnitude, best_dot);
                 const __m256 index = _mm256_blendv_ps(_mm256_set1_ps(static_cast<float>(o)),
                                                       _mm256_set1_ps(static_cast<float>(o + 9)), dot);
                 best_o = _mm256_blendv_ps(best_o, index, better);
+            };
+            __m256 across[9], along[9];  // grad_x * kDirX[o], grad_y * kDirY[o] for o = 1..4
+            for (int o = 1; o <= 4; ++o) {
+                across[o] = _mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o]));
+                along[o] = _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o]));
             }
+            consider(grad_x, 0);
+            for (int o = 1; o <= 4; ++o) consider(_mm256_add_ps(across[o], along[o]), o);
+            for (int o = 5; o < 9; ++o) consider(_mm256_sub_ps(along[9 - o], across[9 - o]), o);
             const __m256 vx1 = _mm256_mul_ps(_mm256_loadu_ps(vx1_.data() + x), v);
             const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
-            alignas(32) float w11[8], w01[8], w10[8], w00[8];
-            alignas(32) int32_t orient[8];
-            _mm256_store_ps(w11, _mm256_mul_ps(vy1v, vx1));
-            _mm256_store_ps(w01, _mm256_mul_ps(vy0v, vx1));
-            _mm256_store_ps(w10, _mm256_mul_ps(vy1v, vx0));
-            _mm256_store_ps(w00, _mm256_mul_ps(vy0v, vx0));
-            // The bin of each lane: its cell's offset plus its orientation.
-            _mm256_store_si256(reinterpret_cast<__m256i *>(orient),
-                               _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
-                                                _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
-            if (upper && lower) {
-                vote8<true, true>(bin(iyp + 1, 0), bin(iyp + 2, 0), orient, w11, w01, w10, w00);
-            } else if (upper) {
-                vote8<true, false>(bin(iyp + 1, 0), nullptr, orient, w11, w01, w10, w00);
-            } else {
-                vote8<false, true>(nullptr, bin(iyp + 2, 0), orient, w11, w01, w10, w00);
+            // The weights (left cell upper row, lower row; right cell upper row, lower row) and the bin
+            // (its left cell's offset plus its orientation) of each lane, voted by range.
+            const int k = x - voted;
+            _mm256_storeu_ps(vote_w_[0].data() + k, _mm256_mul_ps(vy1v, vx1));
+            _mm256_storeu_ps(vote_w_[1].data() + k, _mm256_mul_ps(vy0v, vx1));
+            _mm256_storeu_ps(vote_w_[2].data() + k, _mm256_mul_ps(vy1v, vx0));
+            _mm256_storeu_ps(vote_w_[3].data() + k, _mm256_mul_ps(vy0v, vx0));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at_.data() + k),
+                                _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
+                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
+            if (x + 8 - voted >= kVoteRange) {
+                vote(voted, x + 8);
+                voted = x + 8;
             }
         }
         // dlib's scalar loop for the last columns.
@@ -228,11 +278,14 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const int ixp = static_cast<int>(std::floor(xp));
             const float vx0 = xp - ixp;
             const float vx1 = static_cast<float>(1.0 - vx0);
-            if (upper) bin(iyp + 1, ixp + 1)[best_o] += vy1 * vx1 * v;
-            if (lower) bin(iyp + 1 + 1, ixp + 1)[best_o] += vy0 * vx1 * v;
-            if (upper) bin(iyp + 1, ixp + 1 + 1)[best_o] += vy1 * vx0 * v;
-            if (lower) bin(iyp + 1 + 1, ixp + 1 + 1)[best_o] += vy0 * vx0 * v;
+            const size_t at = static_cast<size_t>(x - voted);
+            vote_at_[at] = (ixp + 1) * kBins + best_o;
+            vote_w_[0][at] = vy1 * vx1 * v;
+            vote_w_[1][at] = vy0 * vx1 * v;
+            vote_w_[2][at] = vy1 * vx0 * v;
+            vote_w_[3][at] = vy0 * vx0 * v;
         }
+        vote(voted, visible_nc_);
     }
 
     // Block energy: norm row n is histogram row n+1 summed over the 9 contrast-insensitive pairs.
@@ -251,15 +304,41 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     }
 }
 
-const int32_t *fhog_rows::planar_row(row_source &src, long y) {
+const uint8_t *fhog_rows::planar_row(row_source &src, long y) {
     // Rows y - 1, y and y + 1 always sit in different slots.
     const int slot = static_cast<int>(y % 3);
     if (planar_rows_[slot] == y) return planar_[slot].data();
     planar_rows_[slot] = y;
-    int32_t *out = planar_[slot].data();
+    uint8_t *out = planar_[slot].data();
     const uint8_t *row = src.row(y);
     const long n = std::min<long>(static_cast<long>(grad_stride_), width_);
-    for (long x = 0; x < n; ++x) {
+    // 16 pixels (48 bytes) at a time: each channel's bytes picked from the three 16-byte loads.
+    static const struct channel_shuffles {
+        int8_t at[3][3][16];  // [channel][which load][position]
+        channel_shuffles() {
+            for (int ch = 0; ch < 3; ++ch) {
+                for (int which = 0; which < 3; ++which) {
+                    for (int i = 0; i < 16; ++i) {
+                        const int byte = 3 * i + ch;
+                        at[ch][which][i] = static_cast<int8_t>(byte / 16 == which ? byte % 16 : -128);
+                    }
+                }
+            }
+        }
+    } shuffles;
+    long x = 0;
+    for (; x + 16 <= n; x += 16) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 3 * x));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 3 * x + 16));
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 3 * x + 32));
+        for (int ch = 0; ch < 3; ++ch) {
+            auto mask = [&](int which) { return _mm_loadu_si128(reinterpret_cast<const __m128i *>(shuffles.at[ch][which])); };
+            const __m128i bytes = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(a, mask(0)), _mm_shuffle_epi8(b, mask(1))),
+                                               _mm_shuffle_epi8(c, mask(2)));
+            _mm_storeu_si128(reinterpret_cast<__m128i *>(out + static_cast<size_t>(ch) * grad_stride_ + x), bytes);
+        }
+    }
+    for (; x < n; ++x) {
         out[x] = row[3 * x];
         out[grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 1];
         out[2 * grad_stride_ + static_cast<size_t>(x)] = row[3 * x + 2];
@@ -282,7 +361,61 @@ void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
     const __m128 texture_scale = _mm_set1_ps(static_cast<float>(2 * 0.2357));
     float *row_base = out + static_cast<size_t>(out_row) * plane_cols_ + pad_cols_offset_;
 
-    for (int x = 0; x < hog_nc_; ++x) {
+    // Eight cells at a time, one cell per lane: the loop below keeps each cell's four block norms in
+    // the four lanes of one vector and sums them with a dot product, (l0 + l1) + (l2 + l3); here the
+    // four block norms are four vectors (one lane per cell) summed in that same order, and every other
+    // operation is the same operation on the same values, so the features are the same bits.
+    int x = 0;
+    {
+        const __m256 eps8 = _mm256_set1_ps(0.0001f);
+        const __m256 point2_8 = _mm256_set1_ps(static_cast<float>(0.2));
+        const __m256 point1_8 = _mm256_set1_ps(static_cast<float>(0.1));
+        const __m256 texture_scale8 = _mm256_set1_ps(static_cast<float>(2 * 0.2357));
+        const __m256i cell_offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(kBins));
+        for (; x + 8 <= hog_nc_; x += 8) {
+            auto at = [](const float *row, int i) { return _mm256_loadu_ps(row + i); };
+            // Lane k of the loop below's z1..z4, for cells x..x+7.
+            const __m256 z1[4] = {at(n1, x + 1), at(n0, x + 1), at(n1, x), at(n0, x)};
+            const __m256 z2[4] = {at(n1, x + 2), at(n0, x + 2), at(n1, x + 1), at(n0, x + 1)};
+            const __m256 z3[4] = {at(n2, x + 1), at(n1, x + 1), at(n2, x), at(n1, x)};
+            const __m256 z4[4] = {at(n2, x + 2), at(n1, x + 2), at(n2, x + 1), at(n1, x + 1)};
+            __m256 nn[4], n[4];
+            for (int k = 0; k < 4; ++k) {
+                nn[k] = _mm256_mul_ps(
+                    point2_8,
+                    _mm256_sqrt_ps(_mm256_add_ps(
+                        _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(z1[k], z2[k]), z3[k]), z4[k]), eps8)));
+                n[k] = _mm256_div_ps(point1_8, nn[k]);
+            }
+            const float *h = hist_row + static_cast<size_t>(x + 2) * kBins;
+            float *dst = row_base + x;
+            auto bin = [&](int o) { return _mm256_i32gather_ps(h + o, cell_offsets, 4); };
+            // One plane value per lane: the dot product's (l0 + l1) + (l2 + l3) of min(v, nn) * n.
+            auto normalised = [&](__m256 v, __m256 parts[4]) {
+                for (int k = 0; k < 4; ++k) parts[k] = _mm256_mul_ps(_mm256_min_ps(v, nn[k]), n[k]);
+                return _mm256_add_ps(_mm256_add_ps(parts[0], parts[1]), _mm256_add_ps(parts[2], parts[3]));
+            };
+            __m256 hv[18];
+            for (int o = 0; o < 18; ++o) hv[o] = bin(o);
+            // Contrast-sensitive planes 0..17 and the texture sums, three orientations at a time.
+            __m256 t[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int o = 0; o < 18; o += 3) {
+                __m256 p0[4], p1[4], p2[4];
+                _mm256_storeu_ps(dst + static_cast<size_t>(o) * stride, normalised(hv[o], p0));
+                _mm256_storeu_ps(dst + static_cast<size_t>(o + 1) * stride, normalised(hv[o + 1], p1));
+                _mm256_storeu_ps(dst + static_cast<size_t>(o + 2) * stride, normalised(hv[o + 2], p2));
+                for (int k = 0; k < 4; ++k) t[k] = _mm256_add_ps(t[k], _mm256_add_ps(_mm256_add_ps(p0[k], p1[k]), p2[k]));
+            }
+            // Contrast-insensitive planes 18..26.
+            for (int o = 0; o < 9; ++o) {
+                __m256 parts[4];
+                _mm256_storeu_ps(dst + static_cast<size_t>(o + 18) * stride, normalised(_mm256_add_ps(hv[o], hv[o + 9]), parts));
+            }
+            // Texture planes 27..30.
+            for (int k = 0; k < 4; ++k) _mm256_storeu_ps(dst + static_cast<size_t>(27 + k) * stride, _mm256_mul_ps(t[k], texture_scale8));
+        }
+    }
+    for (; x < hog_nc_; ++x) {
         const __m128 z1 = _mm_setr_ps(n1[x + 1], n0[x + 1], n1[x], n0[x]);
         const __m128 z2 = _mm_setr_ps(n1[x + 2], n0[x + 2], n1[x + 1], n0[x + 1]);
         const __m128 z3 = _mm_setr_ps(n2[x + 1], n1[x + 1], n2[x], n1[x]);

@@ -151,12 +151,29 @@ void filter_bank_band::apply_term(const float *plane, const separable_term &term
     const column_pass_fn column_pass = column_pass_for(term.col.size());
     const long n_row = static_cast<long>(term.row.size()), n_col = static_cast<long>(term.col.size());
     const float **window = window_.data();
+    // dlib's zero border rows (plane rows before pad_top or from pad_bottom on) give a row pass of
+    // +0 everywhere (each chain starts at +0 and adds only zero products), written directly.
+    const long pad_top = (filter_rows_ - 1) / 2, pad_bottom = plane_rows_ - filter_rows_ / 2;
+    const long plane_first = band_first_ - first_row_;  // the plane row at i = 0
+    // Row i of the row pass goes to ring slot i mod ring; column row r reads slots r, r + 1, ...
+    // (mod ring), counted without a division per slot.
+    long slot = 0;
     for (long i = 0; i < rows + ring - 1; ++i) {
-        row_pass(plane + static_cast<size_t>(i) * cols, term.row.data(), n_row, first_col_, last_col_,
-                 scratch_.data() + static_cast<size_t>(i % ring) * cols);
+        float *scratch_row = scratch_.data() + static_cast<size_t>(slot) * cols;
+        if (plane_first + i < pad_top || plane_first + i >= pad_bottom) {
+            std::memset(scratch_row + first_col_, 0, sizeof(float) * static_cast<size_t>(last_col_ - first_col_));
+        } else {
+            row_pass(plane + static_cast<size_t>(i) * cols, term.row.data(), n_row, first_col_, last_col_, scratch_row);
+        }
+        slot = slot + 1 == ring ? 0 : slot + 1;
         const long r = i - (ring - 1);
         if (r < 0) continue;
-        for (long m = 0; m < ring; ++m) window[m] = scratch_.data() + static_cast<size_t>((r + m) % ring) * cols;
+        // The oldest row in the ring is the one the next row pass overwrites: slot.
+        long m_slot = slot;
+        for (long m = 0; m < ring; ++m) {
+            window[m] = scratch_.data() + static_cast<size_t>(m_slot) * cols;
+            m_slot = m_slot + 1 == ring ? 0 : m_slot + 1;
+        }
         column_pass(window, term.col.data(), n_col, first_col_, last_col_, out + static_cast<size_t>(r) * cols, add);
     }
 }

@@ -55,6 +55,16 @@ bilinear_resizer::bilinear_resizer(long in_width, long in_height, long out_width
         }
     }
     simd_columns_ = std::min(c, out_width);
+    // Blocks of 8 SIMD columns whose halves take their pixels with shuffles (expanded()): each half's
+    // left neighbours within 5 pixels of its first, and the 16 bytes read from that pixel's right
+    // neighbour inside the row.
+    shuffled_blocks_.assign(static_cast<size_t>(simd_columns_ / 8), 0);
+    for (size_t b = 0; b < shuffled_blocks_.size(); ++b) {
+        const size_t first = b * 8;
+        const bool near = lefts_[first + 3] - lefts_[first] <= 4 && lefts_[first + 7] - lefts_[first + 4] <= 4;
+        const bool inside = 3 * static_cast<long>(lefts_[first + 4]) + 3 + 16 <= 3 * in_width;
+        shuffled_blocks_[b] = near && inside ? 1 : 0;
+    }
     double x = -x_scale + c * x_scale;
     for (; c < out_width; ++c) {
         x += x_scale;
@@ -76,19 +86,43 @@ const float *bilinear_resizer::expanded(long y, const uint8_t *row, long keep) {
     e.row = y;
     const long blocks = simd_columns_ / 8;
     e.values.resize(static_cast<size_t>(blocks) * 48);
-    // Each gather reads the 32 bits that end with a pixel's blue byte (from one byte before its red,
-    // so never past the row's last byte); blocks whose first left neighbour is column 0 are skipped.
+    // Most blocks (every block of a pyramid_down<6> or pyramid_up step but the last ones) take their
+    // pixels with byte shuffles: each half block's left neighbours lie within 16 bytes from its first
+    // left neighbour, its right neighbours within 16 bytes from that pixel's right neighbour, and a
+    // shuffle moves each channel's byte into the low byte of an int32 lane. The others gather: each
+    // gather reads the 32 bits that end with a pixel's blue byte (from one byte before its red, so
+    // never past the row's last byte). Blocks whose first left neighbour is column 0 are skipped.
     const int *base = reinterpret_cast<const int *>(row - 1);
     const __m256i byte_mask = _mm256_set1_epi32(0xff);
+    const __m256i half_first = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    const __m256i zero_upper_bytes = _mm256_set1_epi32(static_cast<int>(0x80808000u));
     for (long b = 0; b < blocks; ++b) {
         const long c = b * 8;
         if (lefts_[static_cast<size_t>(c)] < 1) continue;
         const __m256i left = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(lefts_.data() + c));
+        float *dst = e.values.data() + b * 48;
+        if (shuffled_blocks_[static_cast<size_t>(b)] != 0) {
+            const uint8_t *low = row + 3 * lefts_[static_cast<size_t>(c)];
+            const uint8_t *high = row + 3 * lefts_[static_cast<size_t>(c) + 4];
+            const __m256i lefts_bytes = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(low))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i *>(high)), 1);
+            const __m256i rights_bytes = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(low + 3))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i *>(high + 3)), 1);
+            const __m256i offset = _mm256_sub_epi32(left, _mm256_permutevar8x32_epi32(left, half_first));
+            const __m256i at = _mm256_add_epi32(offset, _mm256_add_epi32(offset, offset));
+            for (int ch = 0; ch < 3; ++ch) {
+                const __m256i shuffle = _mm256_or_si256(_mm256_add_epi32(at, _mm256_set1_epi32(ch)), zero_upper_bytes);
+                _mm256_storeu_ps(dst + ch * 8, _mm256_cvtepi32_ps(_mm256_shuffle_epi8(lefts_bytes, shuffle)));
+                _mm256_storeu_ps(dst + 24 + ch * 8, _mm256_cvtepi32_ps(_mm256_shuffle_epi8(rights_bytes, shuffle)));
+            }
+            continue;
+        }
         const __m256i at_left = _mm256_mullo_epi32(left, _mm256_set1_epi32(3));
         const __m256i at_right = _mm256_add_epi32(at_left, _mm256_set1_epi32(3));
         const __m256i l = _mm256_i32gather_epi32(base, at_left, 1);
         const __m256i rt = _mm256_i32gather_epi32(base, at_right, 1);
-        float *dst = e.values.data() + b * 48;
         for (int ch = 0; ch < 3; ++ch) {
             const int shift = 8 * (ch + 1);
             _mm256_storeu_ps(dst + ch * 8, _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(l, shift), byte_mask)));
