@@ -1,15 +1,26 @@
 import FaceLedger
+import FaceLedgerPostgres
 import Foundation
 
 /// Opens the ledger a configuration names: the backend is chosen here, and only here.
 public enum LedgerOpener {
-    /// Opens the ledger of `configuration`: the LMDB environment in its `database` directory.
+    /// Opens the ledger of `configuration`: the LMDB environment in its `database` directory when
+    /// `ledger` is `lmdb`, else the PostgreSQL database its URL names (`PostgresLedger`, owned by
+    /// this host and root, with the configured lease).
     ///
     /// `readOnly` opens it for the command line (no writes, no migration, no directory created).
-    /// - Throws: `LedgerError` from the backend (`.notFound` when a read-only open finds no ledger).
+    /// - Throws: `LedgerError` from the backend (`.notFound` when a read-only open finds no ledger,
+    ///   `.unavailable` when PostgreSQL cannot be reached).
     public static func open(_ configuration: DaemonConfiguration, readOnly: Bool = false) throws(LedgerError)
         -> any Ledger
     {
+        if configuration.ledgerIsShared {
+            let location = try PostgresLocation(url: configuration.ledger)
+            let options = PostgresLedger.Options(
+                readOnly: readOnly, owner: PostgresLedger.defaultOwner(root: configuration.root),
+                lease: .milliseconds(Int64(configuration.ledgerLease * 1000)), connections: readOnly ? 2 : 8)
+            return try PostgresLedger(location: location, options: options)
+        }
         let directory = URL(fileURLWithPath: configuration.database, isDirectory: true)
         if readOnly {
             return try LMDBLedger(directory: directory, options: LMDBLedger.Options(readOnly: true))

@@ -211,6 +211,13 @@ public actor Pipeline {
         kick.yield()
     }
 
+    /// Looks at the queue again, suspects first: on a shared ledger other daemons add records and
+    /// make suspects (a dead daemon's files) without this one being told.
+    public func lookAgain() {
+        suspectsMayWait = true
+        kick.yield()
+    }
+
     /// Records being processed now.
     public var inFlightCount: Int { inFlight.count }
 

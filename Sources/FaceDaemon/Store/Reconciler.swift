@@ -12,6 +12,10 @@ import Logging
 ///   — or a failed `not_a_regular_file` one if it is not a regular file;
 /// - `created` records are simply still in the ledger's queue: the pipeline takes them again;
 /// - a final record whose document is missing, unreadable or older than the record gets it rewritten.
+///
+/// With a shared ledger and store (several daemons), a store file without a record is an orphan only
+/// when its intake intent is this daemon's or a dead daemon's: another daemon's batch may be
+/// between its rename and its commit.
 public struct Reconciler: Sendable {
     let ledger: any Ledger
     let store: Store
@@ -58,6 +62,12 @@ public struct Reconciler: Sendable {
             } catch {
                 logger.warning("cannot drop intake intents: \(error)")
             }
+        }
+        if ledger.isShared {
+            // A shared store: a file without a record may be another daemon's, renamed in by a
+            // batch it has not committed yet. Only files whose intent this daemon may settle (its
+            // own previous run's, or a dead run's: `intents()` shows no live daemon's) are orphans.
+            orphans = orphans.filter { intents[$0.id] != nil }
         }
         guard !orphans.isEmpty else { return [] }
         let now = Date()
