@@ -114,6 +114,8 @@ extension PostgresLedger {
     /// dies or loses its connection lets another take the role at its next try.
     public func holdsPublisherRole() throws(LedgerError) -> Bool {
         if let held = publisher.withLock({ $0 }), !held.isClosed { return true }
+        let now = ContinuousClock.now
+        if let refused = publisherRefusedAt.withLock({ $0 }), now - refused < Self.publisherRetry { return false }
         let connection = try pool.connect()
         let session = PostgresSession(connection: connection, logger: logger, location: location)
         let taken: Bool
@@ -125,6 +127,7 @@ extension PostgresLedger {
         }
         guard taken else {
             connection.closeQuietly()
+            publisherRefusedAt.withLock { $0 = now }
             return false
         }
         let previous = publisher.withLock { held in

@@ -63,6 +63,10 @@ public final class PostgresLedger: Ledger {
     let currentRun = Atomic<UInt64>(0)
     /// The session holding the publisher role's advisory lock, when this process holds it.
     let publisher = Mutex<PostgresConnection?>(nil)
+    /// When this process last tried to take the publisher role and found it taken.
+    let publisherRefusedAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// How long a daemon that found the publisher role taken waits before trying again.
+    static let publisherRetry: Duration = .seconds(5)
 
     /// Records read per query while streaming.
     static let batchSize = 256
@@ -76,6 +80,9 @@ public final class PostgresLedger: Ledger {
     ///   ledger in the database), `.newerSchema`, `.olderSchema` (read-only), `.backend`.
     public init(location: PostgresLocation, options: Options = Options(), logger: Logger? = nil) throws(LedgerError) {
         var logger = logger ?? Logger(label: "facewatch.ledger.postgres")
+        // postgres-nio logs every connection and query at debug and trace: the daemon's own lines
+        // say what matters.
+        logger.logLevel = max(logger.logLevel, .notice)
         logger[metadataKey: "ledger"] = "\(location.redacted)"
         self.logger = logger
         self.isReadOnly = options.readOnly

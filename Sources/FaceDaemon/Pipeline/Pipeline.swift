@@ -400,6 +400,7 @@ public actor Pipeline {
                 }
                 logger.debug(
                     "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                TestHooks.holdClaimIfAsked(id: id, name: record.source.name)
                 let start = ContinuousClock.now
                 let result = engine.encode(bytes: content.bytes, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)
