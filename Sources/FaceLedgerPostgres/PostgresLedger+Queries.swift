@@ -14,6 +14,14 @@ extension PostgresLedger {
             """
     }
 
+    /// The condition that a record (`r`) is in this daemon's store (none for the command line).
+    var storeCondition: String {
+        guard let storeID else { return "" }
+        // The identity is a UUID the daemon wrote; quoted as a literal all the same. Records
+        // imported without a store ('') are anyone's.
+        return " AND r.store_id IN ('', '" + storeID.replacingOccurrences(of: "'", with: "''") + "')"
+    }
+
     public func contains(_ id: UUID) throws(LedgerError) -> Bool {
         try read { session throws(LedgerError) in
             try session.first("SELECT 1 FROM records WHERE id = \(id)", as: Int32.self) != nil
@@ -61,6 +69,7 @@ extension PostgresLedger {
                 query = "SELECT r.id FROM records r WHERE r.status = 0 AND (r.created_us, r.id) > (\(micros), \(id))"
             }
             query.sql += " AND NOT EXISTS (SELECT 1 FROM suspects s WHERE s.id = r.id) AND " + held
+            query.sql += storeCondition
             query.sql += " ORDER BY r.created_us, r.id LIMIT \(limit)"
             return try session.all(query, as: UUID.self)
         }

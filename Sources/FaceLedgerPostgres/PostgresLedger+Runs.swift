@@ -100,16 +100,14 @@ extension PostgresLedger {
     public func suspects(limit: Int) throws(LedgerError) -> [UUID] {
         guard limit > 0 else { return [] }
         let me = Int64(bitPattern: currentRun.load(ordering: .relaxed))
-        return try read { session throws(LedgerError) in
-            try session.all(
-                """
-                SELECT s.id FROM suspects s JOIN records r ON r.id = s.id
-                WHERE r.status = 0 AND NOT EXISTS (
-                    SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
-                    WHERE a.id = s.id AND u.state = 0 AND a.incarnation <> \(me))
-                ORDER BY r.created_us, r.id LIMIT \(Int64(limit))
-                """, as: UUID.self)
-        }
+        var query: PostgresQuery = """
+            SELECT s.id FROM suspects s JOIN records r ON r.id = s.id
+            WHERE r.status = 0 AND NOT EXISTS (
+                SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
+                WHERE a.id = s.id AND u.state = 0 AND a.incarnation <> \(me))
+            """
+        query.sql += storeCondition + " ORDER BY r.created_us, r.id LIMIT \(limit)"
+        return try read { session throws(LedgerError) in try session.all(query, as: UUID.self) }
     }
 
     public func clearStaleReaders() throws(LedgerError) -> Int { 0 }

@@ -38,12 +38,18 @@ public final class PostgresLedger: Ledger {
         public var lease: Duration
         /// Connections at most.
         public var connections: Int
+        /// The identity of the store this daemon's files go to (its `.facewatch-root` marker), or
+        /// nil (the command line). Records are stamped with it, and a daemon takes from the queue
+        /// only records of its store (or of none: imported ones): with one shared store every daemon
+        /// takes every record; with a store local to each host, a host encodes only its own files.
+        public var storeID: String?
 
         public init(
             readOnly: Bool = false, owner: String = PostgresLedger.defaultOwner(root: nil),
             lease: Duration = .seconds(30),
-            connections: Int = 8
+            connections: Int = 8, storeID: String? = nil
         ) {
+            self.storeID = storeID
             self.readOnly = readOnly
             self.owner = owner
             self.lease = lease
@@ -56,6 +62,7 @@ public final class PostgresLedger: Ledger {
     /// The URL without its password.
     public var location: String { pool.location }
     let owner: String
+    let storeID: String?
     let leaseSeconds: Double
     let pool: ConnectionPool
     let logger: Logger
@@ -87,6 +94,7 @@ public final class PostgresLedger: Ledger {
         self.logger = logger
         self.isReadOnly = options.readOnly
         self.owner = options.owner
+        self.storeID = options.storeID
         let components = options.lease.components
         self.leaseSeconds = max(1, Double(components.seconds) + Double(components.attoseconds) * 1e-18)
         self.pool = try ConnectionPool(location: location, limit: options.connections, logger: logger)
@@ -171,7 +179,7 @@ public final class PostgresLedger: Ledger {
         guard !values.isEmpty else { return }
         try write { session throws(LedgerError) in
             for (record, body) in values {
-                try Self.insert(record, body: body, session)
+                try Self.insert(record, body: body, storeID: storeID, session)
                 try session.execute("DELETE FROM intents WHERE id = \(record.id)")
             }
             try Self.updateCounters(session) { counters, _ in counters.add(.created, values.count) }
@@ -182,9 +190,9 @@ public final class PostgresLedger: Ledger {
         let run = Int64(bitPattern: incarnation)
         return try write { session throws(LedgerError) in
             guard
-                let (status, body) = try session.first(
-                    "SELECT status, body FROM records WHERE id = \(id) FOR UPDATE SKIP LOCKED",
-                    as: (Int16, ByteBuffer).self)
+                let (status, store, body) = try session.first(
+                    "SELECT status, store_id, body FROM records WHERE id = \(id) FOR UPDATE SKIP LOCKED",
+                    as: (Int16, String, ByteBuffer).self)
             else {
                 if try session.first("SELECT 1 FROM records WHERE id = \(id)", as: Int32.self) != nil {
                     throw LedgerError(.invalidTransition, "record \(id.lowercased) is being claimed by another daemon")
@@ -193,6 +201,10 @@ public final class PostgresLedger: Ledger {
             }
             var record = try Self.decode(body)
             try Self.requireCreated(status, record, "start an attempt on")
+            if let storeID, !store.isEmpty, store != storeID {
+                throw LedgerError(
+                    .invalidTransition, "record \(id.lowercased) is in another host's store (\(store))")
+            }
             if let holder = try session.first(
                 """
                 SELECT a.incarnation FROM attempts a JOIN runs r ON r.incarnation = a.incarnation
@@ -256,7 +268,7 @@ public final class PostgresLedger: Ledger {
         }
         guard !values.isEmpty else { return }
         try write { session throws(LedgerError) in
-            for (record, body) in values { try Self.insert(record, body: body, session) }
+            for (record, body) in values { try Self.insert(record, body: body, storeID: storeID, session) }
             try Self.updateCounters(session) { counters, tallies in
                 for (record, _) in values {
                     counters.addRecord(record)
@@ -301,13 +313,15 @@ public final class PostgresLedger: Ledger {
 
     // MARK: - Helpers inside transactions
 
-    static func insert(_ record: LedgerRecord, body: [UInt8], _ session: PostgresSession) throws(LedgerError) {
+    static func insert(_ record: LedgerRecord, body: [UInt8], storeID: String?, _ session: PostgresSession)
+        throws(LedgerError)
+    {
         let inserted = try session.execute(
             """
-            INSERT INTO records (id, status, created_us, completed_at, sha256, attempts, body)
+            INSERT INTO records (id, status, created_us, completed_at, sha256, attempts, store_id, body)
             VALUES (\(record.id), \(statusCode(record.status)), \(micros(record.createdAt)),
                 \(record.completedAt?.timeIntervalSince1970), \(record.source.sha256),
-                \(Int32(clamping: record.attempts)), \(body.bytea))
+                \(Int32(clamping: record.attempts)), \(storeID ?? ""), \(body.bytea))
             ON CONFLICT (id) DO NOTHING
             """)
         guard inserted == 1 else {

@@ -136,4 +136,25 @@ struct PostgresLedgerTests {
             })
         #expect(try hostA.holdsPublisherRole() == false)
     }
+
+    @Test func withAStoreOnEachHostADaemonTakesOnlyTheRecordsOfItsOwnStore() throws {
+        guard let url = try TestPostgres.freshDatabase() else { return }
+        let location = try PostgresLocation(url: url)
+        let hostA = try PostgresLedger(location: location, options: .init(owner: "a", storeID: "store-a"))
+        let hostB = try PostgresLedger(location: location, options: .init(owner: "b", storeID: "store-b"))
+        let (mine, theirs) = (Fixtures.record(createdAt: Fixtures.base), Fixtures.record(createdAt: Fixtures.base + 1))
+        try hostA.insertCreated(mine)
+        try hostB.insertCreated(theirs)
+        let imported = Fixtures.record(createdAt: Fixtures.base + 2)
+        try hostA.importRecords([imported])
+        #expect(try hostA.queued(limit: 10) == [mine.id, imported.id])
+        #expect(try hostB.queued(limit: 10) == [theirs.id])
+        let runB = try hostB.beginRun(previousDiedOfFault: false)
+        do throws(LedgerError) {
+            _ = try hostB.beginAttempt(mine.id, incarnation: runB.incarnation, solo: false)
+            Issue.record("B claimed a record whose file is in A's store")
+        } catch {
+            #expect(error.code == .invalidTransition)
+        }
+    }
 }

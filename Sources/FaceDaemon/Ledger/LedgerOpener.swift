@@ -9,16 +9,20 @@ public enum LedgerOpener {
     /// this host and root, with the configured lease).
     ///
     /// `readOnly` opens it for the command line (no writes, no migration, no directory created).
+    /// `storeIdentity` (the daemon: its store's `DirectoryIdentity`) is the store a shared ledger's
+    /// daemon takes records from.
     /// - Throws: `LedgerError` from the backend (`.notFound` when a read-only open finds no ledger,
     ///   `.unavailable` when PostgreSQL cannot be reached).
-    public static func open(_ configuration: DaemonConfiguration, readOnly: Bool = false) throws(LedgerError)
+    public static func open(_ configuration: DaemonConfiguration, readOnly: Bool = false, storeIdentity: String? = nil)
+        throws(LedgerError)
         -> any Ledger
     {
         if configuration.ledgerIsShared {
             let location = try PostgresLocation(url: configuration.ledger)
             let options = PostgresLedger.Options(
                 readOnly: readOnly, owner: PostgresLedger.defaultOwner(root: configuration.root),
-                lease: .milliseconds(Int64(configuration.ledgerLease * 1000)), connections: readOnly ? 2 : 8)
+                lease: .milliseconds(Int64(configuration.ledgerLease * 1000)), connections: readOnly ? 2 : 8,
+                storeID: storeIdentity)
             return try PostgresLedger(location: location, options: options)
         }
         let directory = URL(fileURLWithPath: configuration.database, isDirectory: true)

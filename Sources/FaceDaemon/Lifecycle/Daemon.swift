@@ -296,7 +296,7 @@ public final class Daemon: Sendable {
         let ledger: any Ledger
         hooks.startupWork("opening the ledger")
         do {
-            ledger = try LedgerOpener.open(configuration)
+            ledger = try LedgerOpener.open(configuration, storeIdentity: identity.rootID)
         } catch {
             hooks.startupWork(nil)
             throw setupError("cannot open the ledger at \(configuration.ledgerLocation)", error)
