@@ -4,8 +4,9 @@
 #   scripts/test_postgres.sh start      prints the cluster's directory (its socket is in DIR/socket)
 #   scripts/test_postgres.sh stop DIR   stops the server and deletes DIR
 # initdb refuses root, so as root the cluster belongs to the `postgres` user that Debian's package
-# creates. Local connections are trusted, except the role `facewatch_scram`, which must give its
-# password (SCRAM), so that the tests also authenticate with a password from the URL.
+# creates. fsync is off for the tests; PG_FSYNC=on keeps it (`make bench`). Local connections are
+# trusted, except the role `facewatch_scram`, which must give its password (SCRAM), so that the
+# tests also authenticate with a password from the URL.
 set -euo pipefail
 
 bin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
@@ -33,7 +34,7 @@ start)
         echo "local all all trust"
     } | as_owner tee "$dir/data/pg_hba.conf" >/dev/null
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$dir/socket' -c fsync=off -c max_connections=200" \
+        -o "-c listen_addresses='' -c unix_socket_directories='$dir/socket' -c fsync=${PG_FSYNC:-off} -c max_connections=200" \
         start >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
