@@ -178,10 +178,8 @@ public final class PostgresLedger: Ledger {
         }
         guard !values.isEmpty else { return }
         try write { session throws(LedgerError) in
-            for (record, body) in values {
-                try Self.insert(record, body: body, storeID: storeID, session)
-                try session.execute("DELETE FROM intents WHERE id = \(record.id)")
-            }
+            try Self.insert(values, storeID: storeID, session)
+            try session.execute("DELETE FROM intents WHERE id = ANY(\(values.map(\.0.id)))")
             try Self.updateCounters(session) { counters, _ in counters.add(.created, values.count) }
         }
     }
@@ -268,7 +266,7 @@ public final class PostgresLedger: Ledger {
         }
         guard !values.isEmpty else { return }
         try write { session throws(LedgerError) in
-            for (record, body) in values { try Self.insert(record, body: body, storeID: storeID, session) }
+            try Self.insert(values, storeID: storeID, session)
             try Self.updateCounters(session) { counters, tallies in
                 for (record, _) in values {
                     counters.addRecord(record)
@@ -313,19 +311,39 @@ public final class PostgresLedger: Ledger {
 
     // MARK: - Helpers inside transactions
 
-    static func insert(_ record: LedgerRecord, body: [UInt8], storeID: String?, _ session: PostgresSession)
+    /// Inserts the rows, in statements of up to 500 rows; any id already there (or twice in the
+    /// batch) is `.alreadyExists` (the caller's transaction then rolls back).
+    static func insert(_ values: [(LedgerRecord, [UInt8])], storeID: String?, _ session: PostgresSession)
         throws(LedgerError)
     {
-        let inserted = try session.execute(
-            """
-            INSERT INTO records (id, status, created_us, completed_at, sha256, attempts, store_id, body)
-            VALUES (\(record.id), \(statusCode(record.status)), \(micros(record.createdAt)),
-                \(record.completedAt?.timeIntervalSince1970), \(record.source.sha256),
-                \(Int32(clamping: record.attempts)), \(storeID ?? ""), \(body.bytea))
-            ON CONFLICT (id) DO NOTHING
-            """)
-        guard inserted == 1 else {
-            throw LedgerError(.alreadyExists, "record \(record.id.lowercased) already exists")
+        for start in stride(from: 0, to: values.count, by: 500) {
+            let chunk = values[start..<min(start + 500, values.count)]
+            var binds = PostgresBindings(capacity: chunk.count * 8)
+            var rows: [String] = []
+            for (record, body) in chunk {
+                let first = binds.count + 1
+                rows.append("(" + (first..<first + 8).map { "$\($0)" }.joined(separator: ", ") + ")")
+                binds.append(record.id)
+                binds.append(statusCode(record.status))
+                binds.append(micros(record.createdAt))
+                binds.append(record.completedAt?.timeIntervalSince1970)
+                binds.append(record.source.sha256)
+                binds.append(Int32(clamping: record.attempts))
+                binds.append(storeID ?? "")
+                binds.append(body.bytea)
+            }
+            let inserted = try session.execute(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO records (id, status, created_us, completed_at, sha256, attempts, store_id, body)
+                        VALUES \(rows.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING
+                        """, binds: binds))
+            guard inserted == chunk.count else {
+                let ids = chunk.map { $0.0.id.lowercased }
+                throw LedgerError(
+                    .alreadyExists,
+                    "record \(ids.count == 1 ? ids[0] : "of a batch of \(ids.count)") already exists")
+            }
         }
     }
 

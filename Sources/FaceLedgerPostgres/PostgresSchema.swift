@@ -11,8 +11,8 @@ import PostgresNIO
 /// - `records`: one row per image: the columns queries need (status 0 created, 1 completed,
 ///   2 failed; creation time in microseconds since 1970; SHA-256; attempts; the identity of the
 ///   store its file is in) and the whole record as `RecordCodec` encodes it (`body`). Indexes:
-///   `(created_us, id)` (time order and windows), the partial `(store_id, created_us, id) WHERE
-///   status = 0` (the queue) and the partial
+///   `(created_us, id)` (time order and windows), the partial `(created_us, id) WHERE status = 0`
+///   (the queue: read in its order, so that a page of it stops early) and the partial
 ///   `(sha256, completed_at) WHERE status = 1` (dedup).
 /// - `counters`: one row: counts by status, faces, the encoding sum and the final tallies, updated
 ///   in the transaction of every transition.
@@ -46,7 +46,7 @@ enum PostgresSchema {
                     body bytea NOT NULL)
                 """,
                 "CREATE INDEX records_time ON records (created_us, id)",
-                "CREATE INDEX records_queue ON records (store_id, created_us, id) WHERE status = 0",
+                "CREATE INDEX records_queue ON records (created_us, id) WHERE status = 0",
                 "CREATE INDEX records_completed_sha ON records (sha256, completed_at) WHERE status = 1",
                 """
                 CREATE TABLE counters (
