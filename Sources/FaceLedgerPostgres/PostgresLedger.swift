@@ -187,10 +187,17 @@ public final class PostgresLedger: Ledger {
     public func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int {
         let run = Int64(bitPattern: incarnation)
         return try write { session throws(LedgerError) in
+            // The row lock and the marker's holder in one round trip: the holder is another run that
+            // is not settled (live, or dead and not settled yet).
             guard
-                let (status, store, body) = try session.first(
-                    "SELECT status, store_id, body FROM records WHERE id = \(id) FOR UPDATE SKIP LOCKED",
-                    as: (Int16, String, ByteBuffer).self)
+                let (status, store, body, holder) = try session.first(
+                    """
+                    SELECT r.status, r.store_id, r.body, (
+                        SELECT a.incarnation FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
+                        WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> \(run) LIMIT 1)
+                    FROM records r WHERE r.id = \(id) FOR UPDATE OF r SKIP LOCKED
+                    """,
+                    as: (Int16, String, ByteBuffer, Int64?).self)
             else {
                 if try session.first("SELECT 1 FROM records WHERE id = \(id)", as: Int32.self) != nil {
                     throw LedgerError(.invalidTransition, "record \(id.lowercased) is being claimed by another daemon")
@@ -203,21 +210,17 @@ public final class PostgresLedger: Ledger {
                 throw LedgerError(
                     .invalidTransition, "record \(id.lowercased) is in another host's store (\(store))")
             }
-            if let holder = try session.first(
-                """
-                SELECT a.incarnation FROM attempts a JOIN runs r ON r.incarnation = a.incarnation
-                WHERE a.id = \(id) AND r.state = 0 AND a.incarnation <> \(run)
-                """, as: Int64.self)
-            {
+            if let holder {
                 throw LedgerError(.invalidTransition, "record \(id.lowercased) is held by run \(holder)")
             }
             record.attempts += 1
             let encoded = try RecordCodec.encode(record)
-            try session.execute(
-                "UPDATE records SET attempts = \(Int32(clamping: record.attempts)), body = \(encoded.bytea) WHERE id = \(id)"
-            )
+            // One statement (a round trip counts on every file): the record and its marker.
             try session.execute(
                 """
+                WITH counted AS (
+                    UPDATE records SET attempts = \(Int32(clamping: record.attempts)), body = \(encoded.bytea)
+                    WHERE id = \(id))
                 INSERT INTO attempts (id, incarnation, solo) VALUES (\(id), \(run), \(solo))
                 ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
                 """)
@@ -292,13 +295,18 @@ public final class PostgresLedger: Ledger {
             try Self.requireCreated(status, record, action)
             change(&record)
             let encoded = try RecordCodec.encode(record)
+            // One statement: the record, and what crash attribution kept about it.
             try session.execute(
                 """
-                UPDATE records SET status = \(Self.statusCode(record.status)), completed_at = \(record.completedAt?.timeIntervalSince1970),
-                    sha256 = \(record.source.sha256), body = \(encoded.bytea)
-                WHERE id = \(id)
+                WITH final AS (
+                    UPDATE records SET status = \(Self.statusCode(record.status)),
+                        completed_at = \(record.completedAt?.timeIntervalSince1970), sha256 = \(record.source.sha256),
+                        body = \(encoded.bytea)
+                    WHERE id = \(id)),
+                marker AS (DELETE FROM attempts WHERE id = \(id)),
+                suspicion AS (DELETE FROM suspects WHERE id = \(id))
+                DELETE FROM deaths WHERE id = \(id)
                 """)
-            try Self.forgetAttempts(id, session)
             try Self.updateCounters(session) { counters, tallies in
                 counters.add(.created, -1)
                 counters.add(record.status, 1)
@@ -392,12 +400,6 @@ public final class PostgresLedger: Ledger {
             ? FinalTallies()
             : try withRawBytes(talliesBytes) { buffer throws(LedgerError) in try FinalTallies(decoding: buffer) }
         return (counters, tallies)
-    }
-
-    static func forgetAttempts(_ id: UUID, _ session: PostgresSession) throws(LedgerError) {
-        try session.execute("DELETE FROM attempts WHERE id = \(id)")
-        try session.execute("DELETE FROM suspects WHERE id = \(id)")
-        try session.execute("DELETE FROM deaths WHERE id = \(id)")
     }
 
     static func decode(_ buffer: ByteBuffer) throws(LedgerError) -> LedgerRecord {
