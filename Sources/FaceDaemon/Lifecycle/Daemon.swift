@@ -337,8 +337,11 @@ public final class Daemon: Sendable {
         var orphanFinals: [LedgerRecord] = []
         if run.previousEndedCleanly != true {
             // Only a crash leaves half-written documents; listing a large results directory is not
-            // free, so a start after a graceful stop does not.
-            if !problems.contains(where: { $0.directory.role == "results" }) { reconciler.removeTemporaryDocuments() }
+            // free, so a start after a graceful stop does not. Results shared with other daemons
+            // hold their documents being written: left alone.
+            if !problems.contains(where: { $0.directory.role == "results" }), !configuration.ledgerIsShared {
+                reconciler.removeTemporaryDocuments()
+            }
             if storeAway {
                 throw .setup("cannot scan the store after an unclean stop: \(DirectoryIdentity.describe(problems))")
             }
