@@ -157,4 +157,34 @@ struct PostgresLedgerTests {
             #expect(error.code == .invalidTransition)
         }
     }
+
+    @Test func aLostConnectionIsUnavailableThenReconnectedAndChangesNothing() throws {
+        guard let url = try TestPostgres.freshDatabase(), let socket = TestPostgres.socketDirectory else { return }
+        let ledger = try Self.open(url, owner: "a")
+        let record = Fixtures.record()
+        try ledger.insertCreated(record)
+        _ = try ledger.beginAttempt(record.id)
+        // The server ends every session of the database (as a restart would).
+        let database = try #require(url.split(separator: "/").last?.split(separator: "?").first.map(String.init))
+        try TestPostgres.psql(
+            socket: socket,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database)' AND pid <> pg_backend_pid()"
+        )
+        var codes: [LedgerError.Code] = []
+        let completed = try eventuallyBlocking(timeout: .seconds(20), interval: .milliseconds(50)) { () -> Bool in
+            do throws(LedgerError) {
+                try ledger.complete(record.id, image: Fixtures.jpeg, faces: [], completedAt: Date(), duration: 0.1)
+                return true
+            } catch {
+                codes.append(error.code)
+                return false
+            }
+        }
+        #expect(completed)
+        // A connection the pool sees closed is replaced before use; one that breaks while in use
+        // is `.unavailable` (transient), never another code.
+        #expect(codes.allSatisfy { $0 == .unavailable }, "\(codes)")
+        #expect(try ledger.stats().counts == [.created: 0, .completed: 1, .failed: 0])
+        #expect(try ledger.record(record.id)?.attempts == 1)
+    }
 }
