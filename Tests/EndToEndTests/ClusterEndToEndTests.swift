@@ -147,4 +147,63 @@ struct ClusterEndToEndTests {
         }
         #expect(!a.log.contains("scram") && !a.log.contains("password"))
     }
+
+    /// PostgreSQL goes away under a running daemon: files dropped meanwhile wait (nothing is made
+    /// final, the daemon keeps running) and are finished once the server is back.
+    @Test func filesWaitWhilePostgreSQLIsAwayAndAreFinishedWhenItReturns() async throws {
+        let cluster = try await TestPostgres.PrivateCluster.start()
+        do {
+            try await whileAway(cluster)
+        } catch {
+            await cluster.remove()
+            throw error
+        }
+        await cluster.remove()
+    }
+
+    private func whileAway(_ cluster: TestPostgres.PrivateCluster) async throws {
+        let url = try await cluster.database()
+        let base = NSTemporaryDirectory() + "fw-pg-away-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let root = base + "/root"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let config = base + "/facewatch.conf"
+        try "root = \(root)\nledger = \(url)\nledger_lease = 3s\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            root: root, arguments: ["--config", config, "--workers", "1", "--log-level", "debug"],
+            environment: ["FACEWATCH_TEST_RESCAN_MS": "300"])
+        defer { daemon.stop() }
+        try daemon.waitUntilReady()
+        let results = root + "/results"
+        func documents() -> [ResultDocument] {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).filter {
+                $0.hasSuffix(".json") && !$0.hasPrefix(".")
+            }
+            return names.compactMap {
+                try? JSONDecoder().decode(
+                    ResultDocument.self, from: Data(contentsOf: URL(fileURLWithPath: results + "/" + $0)))
+            }
+        }
+        write(TinyPNG.make(width: 64, height: 48, seed: 1), to: root + "/inbox/before.png")
+        #expect(await eventually(timeout: .seconds(60)) { documents().count == 1 }, "\(daemon.log)")
+
+        try await cluster.halt()
+        for (seed, name) in [(2, "during-1.png"), (3, "during-2.png")] {
+            write(TinyPNG.make(width: 64, height: 48, seed: seed), to: root + "/inbox/" + name)
+        }
+        #expect(
+            await eventually(timeout: .seconds(60)) { daemon.log.contains("cannot record a batch") }, "\(daemon.log)")
+        #expect(daemon.process.isRunning)
+        #expect(documents().count == 1, "nothing is made final while the ledger is away")
+
+        try await cluster.resume()
+        #expect(await eventually(timeout: .seconds(90)) { documents().count == 3 }, "\(daemon.log)")
+        let finals = documents()
+        #expect(finals.compactMap(\.source?.name).sorted() == ["before.png", "during-1.png", "during-2.png"])
+        #expect(finals.allSatisfy { $0.status == .completed }, "\(finals.map { ($0.source?.name, $0.error) })")
+        let output = try await facewatch(["stats", "--config", config, "--compact"])
+        let stats = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+        #expect(stats?["total"] as? Int == 3 && stats?["completed"] as? Int == 3)
+    }
 }

@@ -46,6 +46,55 @@ public enum TestPostgres {
     }
 }
 
+extension TestPostgres {
+    /// A cluster of a test's own (scripts/test_postgres.sh), for a test that stops and starts the
+    /// server. The test calls `remove()` when done (a `defer` cannot await).
+    public struct PrivateCluster: Sendable {
+        /// The cluster's directory (its socket is in `socket/`).
+        public let directory: String
+
+        /// Starts one.
+        /// - Throws: when the script fails.
+        public static func start() async throws -> PrivateCluster {
+            PrivateCluster(directory: try await script(["start"]).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        /// The socket directory.
+        public var socket: String { directory + "/socket" }
+
+        /// Stops the server at once, as a crash would.
+        /// - Throws: when the script fails.
+        public func halt() async throws { _ = try await Self.script(["halt", directory]) }
+
+        /// Starts the server again.
+        /// - Throws: when the script fails.
+        public func resume() async throws { _ = try await Self.script(["resume", directory]) }
+
+        /// Stops the server and deletes the cluster.
+        public func remove() async { _ = try? await Self.script(["stop", directory]) }
+
+        /// A new database; its ledger URL.
+        /// - Throws: when psql fails.
+        public func database() async throws -> String {
+            let name = "fw_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            let output = try await runProgram(
+                "/usr/bin/psql",
+                ["-h", socket, "-U", "postgres", "-d", "postgres", "-qAt", "-c", "CREATE DATABASE \(name)"])
+            guard output.status == 0 else { throw TestPostgresError(message: "psql: \(output.stderr)") }
+            return "postgres://postgres@/\(name)?host=\(socket)"
+        }
+
+        private static func script(_ arguments: [String]) async throws -> String {
+            let output = try await runProgram(repositoryRoot + "/scripts/test_postgres.sh", arguments)
+            guard output.status == 0 else {
+                throw TestPostgresError(
+                    message: "test_postgres.sh \(arguments.joined(separator: " ")): \(output.stderr)")
+            }
+            return output.stdout
+        }
+    }
+}
+
 /// psql failed.
 public struct TestPostgresError: Error, CustomStringConvertible {
     public var message: String
