@@ -71,7 +71,7 @@ help:
 	@echo "make models        fetch the four dlib models into models/ and verify their SHA-256"
 	@echo "make build         swift build -c release ($(RELEASE_BIN))"
 	@echo "make run           deps, models, build, then the daemon on ./var in the foreground (Ctrl-C stops it)"
-	@echo "make test          deps, models, test images, then swift test"
+	@echo "make test          deps, models, test images, a throwaway PostgreSQL, then swift test"
 	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
 	@echo "make fuzz [FUZZ_SECONDS=60]   libFuzzer (clang-14, ASan + UBSan) on the image codec, one core; fails on a finding"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
@@ -139,8 +139,11 @@ run: deps models build
 # build cannot be shared with the debug build `swift test` makes. Not on systems without dpkg-deb.
 # generate-manual is built first too: the install tests run `make install` while `swift test` holds
 # the build folder.
+# The PostgreSQL ledger's tests run against a throwaway cluster (scripts/test_postgres.sh), found
+# through FACEWATCH_TEST_POSTGRES (its socket directory) and stopped afterwards, pass or fail.
 test: deps models test-images need-swift $(GENERATE_MANUAL) $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
-	$(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
+	pg=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop "$$pg"' EXIT && \
+	    FACEWATCH_TEST_POSTGRES="$$pg/socket" $(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
 # The codec's fuzz target (fuzz/codec_fuzzer.c) for FUZZ_SECONDS on one core, seeded from the codec
 # fixtures and the test images; fails on a crash, leak or undefined behaviour (scripts/fuzz.sh).

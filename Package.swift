@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The PostgreSQL ledger (FaceLedgerPostgres): the wire protocol, TLS (NIOSSL), SCRAM.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Tests only: runs the programs the tests call (facewatch, make, systemd's tools).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
@@ -61,6 +63,15 @@ let package = Package(
         .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.
         .target(name: "FaceLedger", dependencies: ["FaceCore", "CLMDB"]),
+        // The shared ledger on PostgreSQL: the same `Ledger` over postgres-nio, for several hosts.
+        .target(
+            name: "FaceLedgerPostgres",
+            dependencies: [
+                "FaceCore", "FaceLedger",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Seeing results: annotated images (boxes, names) and the static HTML report.
         .target(name: "FaceReport", dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "CImageCodec"]),
         // The daemon, one folder per part: Configuration, FileSystem, Inbox, Store, Pipeline,
@@ -68,7 +79,7 @@ let package = Package(
         .target(
             name: "FaceDaemon",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceMatch", "FaceReport", "CMalloc",
+                "FaceCore", "FaceEncoding", "FaceLedger", "FaceLedgerPostgres", "FaceMatch", "FaceReport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -98,7 +109,8 @@ let package = Package(
         .testTarget(
             name: "FaceReportTests",
             dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport"]),
-        .testTarget(name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceTestSupport"]),
+        .testTarget(
+            name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceLedgerPostgres", "FaceTestSupport"]),
         .testTarget(
             name: "FaceDaemonTests",
             dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
@@ -115,7 +127,8 @@ let package = Package(
         .target(
             name: "FaceTestSupport",
             dependencies: [
-                "FaceCore", "FaceLedger", "FaceDaemon", .product(name: "Logging", package: "swift-log"),
+                "FaceCore", "FaceLedger", "FaceLedgerPostgres", "FaceDaemon",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/TestSupport"),

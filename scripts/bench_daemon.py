@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`, daemon part: `facewatch serve` measured against the figures of its issue.
 
-    bench_daemon.py --facewatch BINARY DIR [--files 10000] [--min-seconds 30] [--parts a,b,c,d,e]
+    bench_daemon.py --facewatch BINARY DIR [--files 10000] [--min-seconds 30] [--parts a,b,c,d,e,f]
 
 Each part runs a real daemon on a fresh root of its own (under --work, which should be on the
 disk the daemon will use: fsync costs are part of what is measured) and stops it with SIGTERM.
@@ -32,6 +32,14 @@ disk the daemon will use: fsync costs are part of what is measured) and stops it
 (e) memory: --memory-images (3) 50-megapixel PNGs (8160 x 6120, made here) and 6 small ones into a
     daemon with 2 workers and --memory-budget (1.5 GB); VmHWM minus the RSS at READY is compared
     with the budget, and metrics.prom's memory gauges (reserved, images waiting) are sampled.
+(f) the PostgreSQL ledger against LMDB: a throwaway PostgreSQL cluster on this machine
+    (scripts/test_postgres.sh with PG_FSYNC=on: a Unix socket, commits flushed to disk as LMDB's
+    are, in the --work directory's file system only if /tmp is on it), then for each ledger, in the
+    order lmdb, postgres, postgres, lmdb (the best run of each counts): --pg-files tiny PNGs renamed
+    into a daemon with its default workers (ingest rate: first rename to the ledger holding them all;
+    drain: to all final), and --latency-drops face images dropped one at a time into an idle daemon
+    with 1 worker, dedup off (overhead as in (a): drop-to-JSON minus the daemon's logged encode time).
+    Shown: both figures per ledger and PostgreSQL's extra cost per file. No target.
 
 Not a test: the figures depend on the machine and on what else runs on it (the load average is
 printed at the start and at the end). Exit status 0 even when a target is missed; 1 when something
@@ -817,6 +825,142 @@ def bench_memory(a, work, out_dir, summary):
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# (f) the PostgreSQL ledger against LMDB
+
+
+def ledger_stats(binary, config):
+    result = subprocess.run([binary, "stats", "--config", config, "--compact"], capture_output=True, text=True,
+                            timeout=30)
+    if result.returncode != 0:
+        raise BenchError(f"facewatch stats failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def postgres_database(cluster, name):
+    """A new database in the bench's cluster; its ledger URL."""
+    socket_dir = os.path.join(cluster, "socket")
+    subprocess.run(["psql", "-h", socket_dir, "-U", "postgres", "-d", "postgres", "-qAt", "-v", "ON_ERROR_STOP=1",
+                    "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True, timeout=60)
+    return f"postgres://postgres@/{name}?host={socket_dir}"
+
+
+def ledger_root(work, label, ledger):
+    """A root and its config file naming `ledger` (lmdb or a URL)."""
+    root = os.path.join(work, label)
+    os.makedirs(root)
+    config = os.path.join(work, label + ".conf")
+    with open(config, "w") as handle:
+        handle.write(f"root = {root}\nledger = {ledger}\n")
+    return root, config
+
+
+def ledger_ingest(a, work, out_dir, label, ledger, count):
+    root, config = ledger_root(work, label, ledger)
+    staging = os.path.join(work, label + "-staging")
+    os.makedirs(staging)
+    names = []
+    for index in range(count):
+        name = f"small-{index:05d}.png"
+        with open(os.path.join(staging, name), "wb") as handle:
+            handle.write(tiny_png(500_000 + index))
+        names.append(name)
+    os.sync()
+    daemon = Daemon(a.facewatch, root, os.path.join(out_dir, f"daemon-{label}.log"), ["--config", config])
+    try:
+        daemon.start()
+        start = time.perf_counter()
+        for name in names:
+            os.rename(os.path.join(staging, name), os.path.join(daemon.inbox, name))
+        ingested = wait_until(lambda: ledger_stats(a.facewatch, config)["total"] >= count, a.timeout,
+                              f"{count} records", 0.01, daemon)
+
+        def drained():
+            document = ledger_stats(a.facewatch, config)
+            return document["completed"] + document["failed"] >= count
+
+        finished = wait_until(drained, a.timeout * 4, "the backlog to drain", 0.1, daemon)
+    finally:
+        daemon.stop()
+    return count / (ingested - start), count / (finished - start)
+
+
+def ledger_latency(a, work, out_dir, label, ledger, picks):
+    root, config = ledger_root(work, label, ledger)
+    staging = os.path.join(work, label + "-staging")
+    os.makedirs(staging)
+    daemon = Daemon(a.facewatch, root, os.path.join(out_dir, f"daemon-{label}.log"),
+                    ["--config", config, "--workers", "1", "--no-dedup"])
+    rows = []
+    try:
+        daemon.start()
+
+        def drop(path):
+            name = str(uuid.uuid4())
+            staged = os.path.join(staging, f"{name}.{extension(path)}")
+            shutil.copyfile(path, staged)
+            with open(staged, "rb") as handle:
+                os.fsync(handle.fileno())
+            result = os.path.join(daemon.results, name + ".json")
+            time.sleep(0.3)  # idle: the previous file's stats and logs are done
+            start = time.perf_counter()
+            os.rename(staged, os.path.join(daemon.inbox, os.path.basename(staged)))
+            end = wait_until(lambda: os.path.exists(result), a.timeout, f"results/{name}.json", 0.001, daemon)
+            return name, (end - start) * 1000.0
+
+        drop(picks[0])  # warm-up
+        for index in range(a.latency_drops):
+            rows.append(drop(picks[index % len(picks)]))
+        deadline = time.monotonic() + 10
+        while rows[-1][0] not in daemon.encode_seconds() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seconds = daemon.encode_seconds()
+    finally:
+        daemon.stop()
+    overheads = [latency - seconds[name] * 1000.0 for name, latency in rows if name in seconds]
+    if not overheads:
+        raise BenchError(f"{label}: no `completed ... seconds=` line for the drops")
+    return statistics.median(overheads), statistics.median(latency for _, latency in rows)
+
+
+def bench_postgres(a, work, out_dir, encoded, summary):
+    print(f"\n(f) the PostgreSQL ledger against LMDB: ingest of {a.pg_files:,} tiny PNGs (default workers), "
+          f"{a.latency_drops} drops of a face image into an idle daemon (1 worker, dedup off)", flush=True)
+    faces = sorted((engine_ms(line), path) for path, line in encoded.items()
+                   if line.get("status") == "completed" and line.get("faces") and engine_ms(line) is not None)
+    if not faces:
+        raise BenchError("no image with a face in the folder: nothing to measure latency with")
+    picks = [faces[len(faces) // 2][1]]  # the median face image, every drop the same
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_postgres.sh")
+    started = subprocess.run([script, "start"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PG_FSYNC": "on"})
+    if started.returncode != 0:
+        raise BenchError(f"cannot start a PostgreSQL cluster: {started.stderr.strip()}")
+    cluster = started.stdout.strip()
+    ingest, latency = {}, {}
+    try:
+        for round_index, backend in enumerate(["lmdb", "postgres", "postgres", "lmdb"]):
+            label = f"ledger-{backend}-{round_index}"
+            ledger = "lmdb" if backend == "lmdb" else postgres_database(cluster, f"bench_{round_index}_i")
+            rate, drain = ledger_ingest(a, work, out_dir, label + "-ingest", ledger, a.pg_files)
+            ledger = "lmdb" if backend == "lmdb" else postgres_database(cluster, f"bench_{round_index}_l")
+            overhead, median = ledger_latency(a, work, out_dir, label + "-latency", ledger, picks)
+            print(f"  {backend:<9} run {round_index + 1}: ingest {rate:,.0f} files/s, drain {drain:,.0f} files/s; "
+                  f"drop-to-JSON median {median:.1f} ms, overhead median {overhead:.1f} ms", flush=True)
+            ingest[backend] = max(ingest.get(backend, 0.0), rate)
+            latency[backend] = min(latency.get(backend, float("inf")), overhead)
+    finally:
+        subprocess.run([script, "stop", cluster], capture_output=True, timeout=120)
+    extra_ms = 1000.0 / ingest["postgres"] - 1000.0 / ingest["lmdb"]
+    print(f"  best of each: ingest lmdb {ingest['lmdb']:,.0f} files/s, postgres {ingest['postgres']:,.0f} files/s "
+          f"({extra_ms:+.2f} ms per file); latency overhead lmdb {latency['lmdb']:.1f} ms, postgres "
+          f"{latency['postgres']:.1f} ms ({latency['postgres'] - latency['lmdb']:+.1f} ms)")
+    summary.append(("(f) ingest lmdb / postgres", f"{ingest['lmdb']:,.0f} / {ingest['postgres']:,.0f}/s", "none",
+                    True))
+    summary.append(("(f) latency overhead lmdb / postgres", f"{latency['lmdb']:.1f} / {latency['postgres']:.1f} ms",
+                    "none", True))
+
+
 def main():
     ap = argparse.ArgumentParser(description="facewatch serve: latency, ingest, memory and scaling.")
     ap.add_argument("dir", help="folder of images (faces) for the latency and scaling parts")
@@ -827,7 +971,8 @@ def main():
     ap.add_argument("--latency-drops", type=int, default=15, help="measured drops in the latency part")
     ap.add_argument("--scaling-rounds", type=int, default=2,
                     help="scaling runs of each worker count, alternating (2: 1, 2, 2, 1)")
-    ap.add_argument("--parts", default="a,b,c,d,e", help="which parts to run (a,b,c,d,e)")
+    ap.add_argument("--parts", default="a,b,c,d,e,f", help="which parts to run (a,b,c,d,e,f)")
+    ap.add_argument("--pg-files", type=int, default=3_000, help="tiny files per ingest run of part f (3000)")
     ap.add_argument("--bench-root", help="the facewatch-bench-root binary (default: next to --facewatch)")
     ap.add_argument("--startup-records", type=int, default=100_000, help="records of the start-up root (100000)")
     ap.add_argument("--startup-runs", type=int, default=5, help="timed starts of each root (5)")
@@ -862,7 +1007,7 @@ def main():
     try:
         files = image_files(a.dir)
         encoded, one_pass = {}, 0.0
-        if parts & {"a", "c"}:
+        if parts & {"a", "c", "f"}:
             encoded, one_pass = encode_timings(a.facewatch, a.dir, os.path.join(out_dir, "encode-1.jsonl"))
             print(f"bench-daemon: `facewatch encode --workers 1 --timings` on {len(files)} files of {a.dir}: "
                   f"{one_pass:.1f} s", flush=True)
@@ -876,6 +1021,8 @@ def main():
             bench_startup(a, work, out_dir, summary)
         if "e" in parts:
             bench_memory(a, work, out_dir, summary)
+        if "f" in parts:
+            bench_postgres(a, work, out_dir, encoded, summary)
     except BenchError as error:
         print(f"bench-daemon: error: {error}", file=sys.stderr, flush=True)
         return 1

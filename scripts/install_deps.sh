@@ -9,6 +9,7 @@ packages=(
     libdlib-dev libjpeg-dev libpng-dev liblmdb-dev lmdb-utils   # dlib, image codecs, LMDB
     libopenblas-dev liblapack-dev                               # named by dlib's pkg-config file
     libssl-dev                                                  # SHA-256 (libcrypto)
+    postgresql                                                  # the PostgreSQL ledger's tests (a throwaway cluster)
     pkg-config python3 python3-venv                             # the setup scripts' virtualenvs
     systemd inotify-tools                                       # unit checks (systemd-analyze), examples
     dpkg-dev binutils lintian                                   # make deb (dpkg-deb, dpkg-shlibdeps, strip), its test

@@ -18,10 +18,10 @@ public struct Queries: Sendable {
             ledger = try LedgerOpener.open(configuration, readOnly: true)
         } catch  where error.code == .notFound {
             throw ClientError(
-                "no facewatch ledger at \(configuration.database) (has `facewatch serve` run on \(configuration.root)?)"
+                "no facewatch ledger at \(configuration.ledgerLocation) (has `facewatch serve` run on \(configuration.root)?)"
             )
         } catch {
-            throw ClientError("cannot open the ledger at \(configuration.database): \(error)")
+            throw ClientError("cannot open the ledger at \(configuration.ledgerLocation): \(error)")
         }
     }
 

@@ -5,21 +5,21 @@ import FaceCore
 ///
 /// Value format 1 (little-endian): u8 format = 1; u64 created, completed, failed, faces, encodedFaces;
 /// 128 × f64 sum of every face encoding (of length 128) of completed records.
-struct Counters: Equatable, Sendable {
+package struct Counters: Equatable, Sendable {
     static let format: UInt8 = 1
 
-    var created = 0
-    var completed = 0
-    var failed = 0
+    package var created = 0
+    package var completed = 0
+    package var failed = 0
     /// Faces of completed records.
-    var faces = 0
+    package var faces = 0
     /// Faces whose 128-component encoding is in `sum`.
-    var encodedFaces = 0
-    var sum = [Double](repeating: 0, count: Face.encodingLength)
+    package var encodedFaces = 0
+    package var sum = [Double](repeating: 0, count: Face.encodingLength)
 
-    var total: Int { created + completed + failed }
+    package var total: Int { created + completed + failed }
 
-    mutating func add(_ status: ResultStatus, _ delta: Int) {
+    package mutating func add(_ status: ResultStatus, _ delta: Int) {
         switch status {
         case .created: created += delta
         case .completed: completed += delta
@@ -28,7 +28,7 @@ struct Counters: Equatable, Sendable {
     }
 
     /// Adds the faces of a record that became completed.
-    mutating func addFaces(_ list: [Face]) {
+    package mutating func addFaces(_ list: [Face]) {
         faces += list.count
         for face in list where face.encoding.count == Face.encodingLength {
             encodedFaces += 1
@@ -37,12 +37,12 @@ struct Counters: Equatable, Sendable {
     }
 
     /// Adds a record found during a rebuild, whatever its status.
-    mutating func addRecord(_ r: LedgerRecord) {
+    package mutating func addRecord(_ r: LedgerRecord) {
         add(r.status, 1)
         if r.status == .completed { addFaces(r.faces) }
     }
 
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 1 + 5 * 8 + sum.count * 8)
         w.u8(Counters.format)
         for v in [created, completed, failed, faces, encodedFaces] { w.u64(UInt64(max(v, 0))) }
@@ -50,9 +50,9 @@ struct Counters: Equatable, Sendable {
         return w.bytes
     }
 
-    init() {}
+    package init() {}
 
-    init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
+    package init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
         var r = ByteReader(bytes, what: "meta counters")
         let format = try r.u8()
         guard format == Counters.format else { throw LedgerError.corrupt("unknown counters format \(format)") }

@@ -68,7 +68,7 @@ public struct DaemonFigures: Sendable, Equatable {
         self.failedByCode = failedByCode.filter { $0.value > 0 }
     }
 
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 96)
         w.u8(Self.format)
         w.u8(running ? 1 : 0)
@@ -93,7 +93,7 @@ public struct DaemonFigures: Sendable, Equatable {
         return w.bytes
     }
 
-    init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
+    package init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
         var r = ByteReader(bytes, what: "meta daemon figures")
         let format = try r.u8()
         guard format == 1 || format == Self.format else {

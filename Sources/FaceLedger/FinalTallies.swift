@@ -31,7 +31,7 @@ public struct FinalTallies: Sendable, Equatable {
     public init() {}
 
     /// Adds a record that just became final.
-    mutating func add(_ record: LedgerRecord) {
+    package mutating func add(_ record: LedgerRecord) {
         if record.status == .failed {
             // The ledger gives every failed record its error; `io_error` only guards the impossible.
             failedByCode[record.error?.code ?? .ioError, default: 0] += 1
@@ -44,7 +44,7 @@ public struct FinalTallies: Sendable, Equatable {
         buckets[index].seconds += seconds
     }
 
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + buckets.count * 16)
         w.u8(Self.format)
         let codes = FailureCode.allCases.filter { (failedByCode[$0] ?? 0) > 0 }
@@ -63,7 +63,7 @@ public struct FinalTallies: Sendable, Equatable {
         return w.bytes
     }
 
-    init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
+    package init(decoding bytes: UnsafeRawBufferPointer) throws(LedgerError) {
         var r = ByteReader(bytes, what: "meta final tallies")
         let format = try r.u8()
         guard format == Self.format else { throw LedgerError.corrupt("unknown final tallies format \(format)") }

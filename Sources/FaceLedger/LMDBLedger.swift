@@ -81,6 +81,12 @@ public final class LMDBLedger: Ledger {
     /// The environment directory's path.
     public var location: String { directory.path }
 
+    /// False: one daemon owns an LMDB ledger (the root's lock).
+    public var isShared: Bool { false }
+
+    /// True: the one daemon of the root writes its files.
+    public func holdsPublisherRole() throws(LedgerError) -> Bool { true }
+
     /// The current size of this process's memory map in bytes.
     public var mapSize: Int { environment.mapSize }
 

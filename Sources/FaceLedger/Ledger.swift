@@ -24,6 +24,10 @@ public protocol Ledger: AnyObject, Sendable {
     var isReadOnly: Bool { get }
     /// Where the ledger lives, for messages: a directory, or a URL without its password.
     var location: String { get }
+    /// True when several daemons (hosts) share this ledger and its queue: records another daemon
+    /// ingests appear in the queue without this one being told, and store files may belong to
+    /// another daemon's batch in flight.
+    var isShared: Bool { get }
 
     // MARK: Transitions (each one transaction)
 
@@ -112,6 +116,11 @@ public protocol Ledger: AnyObject, Sendable {
     /// Records that must run alone, oldest first; at most `limit`.
     /// - Throws: `LedgerError` when the ledger cannot be read.
     func suspects(limit: Int) throws(LedgerError) -> [UUID]
+    /// Whether this process may write the root's `stats.json` and `metrics.prom` now: on a shared
+    /// ledger one daemon at a time holds that role (it returns false on the others, and true again
+    /// once the holder is gone); on a one-host ledger always true.
+    /// - Throws: `LedgerError` when the ledger cannot be reached.
+    func holdsPublisherRole() throws(LedgerError) -> Bool
     /// Releases what dead processes left behind in the backend (LMDB's stale reader slots); returns
     /// how many.
     /// - Throws: `LedgerError` when the backend refuses.

@@ -26,6 +26,11 @@ public struct LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case mapFull = "map_full"
         /// Any other LMDB or system error; `status` holds the LMDB / errno value.
         case lmdb = "lmdb"
+        /// The ledger's server cannot be reached now (PostgreSQL down, a connection lost, too many
+        /// clients): transient, the operation changed nothing and may be tried again later.
+        case unavailable = "unavailable"
+        /// Any other error the ledger's server reported (an SQL error with its SQLSTATE).
+        case backend = "backend"
     }
 
     public var code: Code

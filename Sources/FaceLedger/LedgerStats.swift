@@ -26,7 +26,7 @@ public struct LedgerStats: Sendable, Equatable {
         encodedFaces > 0 ? encodingSum.map { $0 / Double(encodedFaces) } : nil
     }
 
-    init(_ c: Counters) {
+    package init(_ c: Counters) {
         self.init(
             counts: [.created: c.created, .completed: c.completed, .failed: c.failed], total: c.total,
             faces: c.faces, encodingSum: c.sum, encodedFaces: c.encodedFaces)

@@ -3,10 +3,10 @@ import Foundation
 
 /// Byte formats of the people databases (little-endian, like `RecordCodec`), each value led by a
 /// format byte so that a later format can be told apart.
-enum PeopleCodec {
+package enum PeopleCodec {
     static let format: UInt8 = 1
 
-    static func encodePicture(_ picture: KnownPicture) throws(LedgerError) -> (key: [UInt8], value: [UInt8]) {
+    package static func encodePicture(_ picture: KnownPicture) throws(LedgerError) -> (key: [UInt8], value: [UInt8]) {
         let key = Array(picture.path.utf8)
         guard !key.isEmpty, key.count <= 480 else {
             throw LedgerError(.invalidArgument, "a known picture's path must have 1 to 480 bytes: \(picture.path)")
@@ -27,7 +27,7 @@ enum PeopleCodec {
         return (key, w.bytes)
     }
 
-    static func decodePicture(key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LedgerError)
+    package static func decodePicture(key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LedgerError)
         -> KnownPicture
     {
         var r = ByteReader(value, what: "known picture")
@@ -44,7 +44,7 @@ enum PeopleCodec {
             encoding: encoding, problem: problem.isEmpty ? nil : problem)
     }
 
-    static func encodeLabels(_ labels: StoredLabels) -> [UInt8] {
+    package static func encodeLabels(_ labels: StoredLabels) -> [UInt8] {
         var w = ByteWriter()
         w.u8(format)
         w.u64(labels.generation)
@@ -59,7 +59,7 @@ enum PeopleCodec {
         return w.bytes
     }
 
-    static func decodeLabels(_ value: UnsafeRawBufferPointer) throws(LedgerError) -> StoredLabels {
+    package static func decodeLabels(_ value: UnsafeRawBufferPointer) throws(LedgerError) -> StoredLabels {
         var r = ByteReader(value, what: "labels")
         guard try r.u8() == format else { throw LedgerError.corrupt("labels of an unknown format") }
         let generation = try r.u64()
@@ -76,7 +76,7 @@ enum PeopleCodec {
         return StoredLabels(generation: generation, faces: faces)
     }
 
-    static func encodeState(_ state: PeopleState) -> [UInt8] {
+    package static func encodeState(_ state: PeopleState) -> [UInt8] {
         var w = ByteWriter()
         w.u8(format)
         w.u64(state.generation)
@@ -92,7 +92,7 @@ enum PeopleCodec {
         return w.bytes
     }
 
-    static func decodeState(_ value: UnsafeRawBufferPointer) throws(LedgerError) -> PeopleState {
+    package static func decodeState(_ value: UnsafeRawBufferPointer) throws(LedgerError) -> PeopleState {
         var r = ByteReader(value, what: "people state")
         guard try r.u8() == format else { throw LedgerError.corrupt("people state of an unknown format") }
         let generation = try r.u64()

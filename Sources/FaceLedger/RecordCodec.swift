@@ -26,7 +26,7 @@ import Foundation
 /// Decoding checks every length, enum value and UTF-8 string and rejects trailing bytes: a damaged
 /// value becomes `LedgerError.corrupt`, never a crash. A new layout gets a new format byte; readers keep
 /// decoding the old ones (and a schema migration may rewrite them).
-enum RecordCodec {
+package enum RecordCodec {
     static let format: UInt8 = 1
     /// How an unknown SHA-256 (`SourceInfo.unknownSHA256`) is stored.
     static let unknownDigest = [UInt8](repeating: 0, count: 32)
@@ -38,7 +38,7 @@ enum RecordCodec {
 
     /// Checks that a record can be stored (sizes fit their fields, the SHA-256 is 64 lowercase hex
     /// digits, encodings are finite) and encodes it.
-    static func encode(_ r: LedgerRecord) throws(LedgerError) -> [UInt8] {
+    package static func encode(_ r: LedgerRecord) throws(LedgerError) -> [UInt8] {
         // An unknown digest (bytes never read) is stored as 32 zero bytes: no content hashes to
         // that, and it reads back as unknown.
         guard let sha = r.source.sha256.isEmpty ? RecordCodec.unknownDigest : SHA256Hex.bytes(r.source.sha256) else {
@@ -100,7 +100,7 @@ enum RecordCodec {
     }
 
     /// Decodes a stored value; throws `.corrupt` for anything that is not a well-formed record.
-    static func decode(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerRecord {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerRecord {
         var r = ByteReader(bytes, what: "record")
         let fmt = try r.u8()
         guard fmt == format else { throw LedgerError.corrupt("unknown record format \(fmt)") }

@@ -53,6 +53,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("result_format")) var resultFormat: DaemonConfiguration.ResultFormat?
     @Option(help: .setting("map_size")) var mapSize: SizeArgument?
     @Option(help: .setting("report")) var report: String?
+    @Option(help: .setting("ledger")) var ledger: String?
+    @Option(help: .setting("ledger_lease")) var ledgerLease: DurationArgument?
 
     /// The command-line settings by key, as text in the config file's syntax.
     var flags: DaemonConfiguration.Flags {
@@ -66,7 +68,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("detector", detector?.rawValue), ("settle_ms", settleMs.map(String.init)),
             ("dedup", dedup.map(String.init)), ("log_level", logLevel?.rawValue), ("models", models),
             ("shutdown_timeout", shutdownTimeout?.text), ("result_format", resultFormat?.rawValue),
-            ("map_size", mapSize?.text), ("report", report),
+            ("map_size", mapSize?.text), ("report", report), ("ledger", ledger),
+            ("ledger_lease", ledgerLease?.text),
         ]
         var flags: DaemonConfiguration.Flags = [:]
         for case let (key, value?) in given { flags[key] = value }

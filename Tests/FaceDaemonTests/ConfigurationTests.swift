@@ -164,6 +164,7 @@ import Testing
             "landmarks": "small",
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
+            "ledger": "postgres://u:secret@db.example/facewatch?sslmode=require", "ledger_lease": "12s",
         ]
         #expect(Set(samples.keys) == Set(Setting.all.map(\.key)))
         let text = Setting.all.map { "\($0.key) = \(samples[$0.key]!)" }.joined(separator: "\n")

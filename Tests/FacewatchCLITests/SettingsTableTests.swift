@@ -39,6 +39,7 @@ struct SettingsTableTests {
             "landmarks": "large",
             "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",
             "result_format": "compact", "map_size": "64MiB", "report": "/rep",
+            "ledger": "postgres://u:secret@db.example:5433/fw", "ledger_lease": "9s",
         ]
         var arguments: [String] = ["--no-dedup"]
         for setting in Setting.all where setting.key != "dedup" {

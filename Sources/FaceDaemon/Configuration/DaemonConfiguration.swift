@@ -1,5 +1,6 @@
 import FaceCore
 import FaceEncoding
+import FaceLedgerPostgres
 import Foundation
 import Logging
 
@@ -57,6 +58,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var resultFormat = ResultFormat.pretty
     /// Initial size of the LMDB map, in bytes (it grows when full).
     public var mapSize = 0
+    /// Where the ledger lives: `lmdb` (the LMDB environment in `database`) or a `postgres://` URL
+    /// (a ledger and queue shared by several daemons). Holds the password the URL gives: log
+    /// `ledgerLocation`, never this.
+    public var ledger = "lmdb"
+    /// How long a daemon's run stays alive in a shared ledger without renewing its lease, in seconds.
+    public var ledgerLease = 30.0
     /// Where the daemon writes the static HTML report (`FaceReport`), or nil for none.
     public var report: String? = nil
     /// The config file these values were read from, if any (for a reload).
@@ -76,6 +83,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let rootEnvironmentVariable = "FACEWATCH_ROOT"
     /// The environment variable naming a config file read when `--config` is not given.
     public static let configEnvironmentVariable = "FACEWATCH_CONFIG"
+
+    /// Whether the ledger is a PostgreSQL database (shared by several daemons).
+    public var ledgerIsShared: Bool { PostgresLocation.isPostgresURL(ledger) }
+    /// The ledger for logs and messages: the LMDB directory, or the URL without its password.
+    public var ledgerLocation: String {
+        guard ledgerIsShared else { return database }
+        return (try? PostgresLocation(url: ledger).redacted) ?? PostgresLocation.redact(ledger)
+    }
 
     /// `stats.json` in the root.
     public var statsFile: String { (root as NSString).appendingPathComponent("stats.json") }

@@ -1,4 +1,6 @@
 import FaceEncoding
+import FaceLedger
+import FaceLedgerPostgres
 import Foundation
 import Logging
 
@@ -155,6 +157,34 @@ extension Setting {
         .size(
             "map_size", \.mapSize, 1 << 20...1 << 40, default: "1GiB", reloadable: false,
             help: "initial LMDB map size; it grows when full"),
+        Setting(
+            key: "ledger", syntax: "lmdb|URL", defaultValue: "lmdb", reloadable: false,
+            help:
+                "where the ledger lives: lmdb (in db) or postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=MODE, shared by several daemons",
+            assign: { configuration, value, origin throws(ConfigurationError) in
+                let text = value.trimmingCharacters(in: .whitespaces)
+                if text.lowercased() == "lmdb" {
+                    configuration.ledger = "lmdb"
+                    return
+                }
+                guard PostgresLocation.isPostgresURL(text) else {
+                    throw invalid(origin, "lmdb or a postgres:// URL", PostgresLocation.redact(text))
+                }
+                do throws(LedgerError) {
+                    _ = try PostgresLocation(url: text)
+                } catch {
+                    throw ConfigurationError("\(origin.label): \(error.message)")
+                }
+                configuration.ledger = text
+            },
+            // The password stays out of the startup summary and every message.
+            describe: { $0.ledgerIsShared ? $0.ledgerLocation : "lmdb" },
+            transfer: { $1.ledger = $0.ledger }),
+        .duration(
+            "ledger_lease", \.ledgerLease, default: "30s", reloadable: false,
+            help:
+                "with a postgres ledger: how long a daemon that stops renewing its lease (every third of it) keeps its files before others take them"
+        ),
         Setting(
             key: "report", syntax: "DIR|off", defaultValue: "off", reloadable: false,
             help: "the static HTML report, rewritten at most once a minute when the counts changed (relative to ROOT)",

@@ -198,6 +198,8 @@ public final class Daemon: Sendable {
         let members: [any Service] =
             [control] + services
             + [
+                // Before the pipeline: stopped after it, the lease lives while the files drain.
+                LeaseService(parts: parts, lease: configuration.ledgerLease, logger: logger),
                 StatsService(daemon: self, parts: parts), RootWatchService(daemon: self, parts: parts),
                 PipelineService(daemon: self, parts: parts), peopleService(parts, configuration),
                 IngestService(daemon: self, parts: parts, feed: inbox),
@@ -265,10 +267,13 @@ public final class Daemon: Sendable {
         let identity: DirectoryIdentity
         let problems: [DirectoryIdentity.Problem]
         do {
-            (identity, problems) = try DirectoryIdentity.establish([
+            // A shared ledger lives in PostgreSQL: no db directory to guard; the store and results
+            // (shared by the daemons) carry the marker the first daemon wrote.
+            var guarded: [DirectoryIdentity.Guarded] = [
                 .init(role: "store", path: configuration.store), .init(role: "results", path: configuration.results),
-                .init(role: "db", path: configuration.database),
-            ])
+            ]
+            if !configuration.ledgerIsShared { guarded.append(.init(role: "db", path: configuration.database)) }
+            (identity, problems) = try DirectoryIdentity.establish(guarded)
         } catch {
             throw setupError("cannot mark the store, results and db directories", error)
         }
@@ -291,10 +296,10 @@ public final class Daemon: Sendable {
         let ledger: any Ledger
         hooks.startupWork("opening the ledger")
         do {
-            ledger = try LedgerOpener.open(configuration)
+            ledger = try LedgerOpener.open(configuration, storeIdentity: identity.rootID)
         } catch {
             hooks.startupWork(nil)
-            throw setupError("cannot open the ledger at \(configuration.database)", error)
+            throw setupError("cannot open the ledger at \(configuration.ledgerLocation)", error)
         }
         hooks.startupWork(nil)
         // A new run: the attempts the previous one left are settled (crash attribution).
@@ -332,8 +337,11 @@ public final class Daemon: Sendable {
         var orphanFinals: [LedgerRecord] = []
         if run.previousEndedCleanly != true {
             // Only a crash leaves half-written documents; listing a large results directory is not
-            // free, so a start after a graceful stop does not.
-            if !problems.contains(where: { $0.directory.role == "results" }) { reconciler.removeTemporaryDocuments() }
+            // free, so a start after a graceful stop does not. Results shared with other daemons
+            // hold their documents being written: left alone.
+            if !problems.contains(where: { $0.directory.role == "results" }), !configuration.ledgerIsShared {
+                reconciler.removeTemporaryDocuments()
+            }
             if storeAway {
                 throw .setup("cannot scan the store after an unclean stop: \(DirectoryIdentity.describe(problems))")
             }

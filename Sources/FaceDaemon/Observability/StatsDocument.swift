@@ -29,6 +29,10 @@ public struct StatsDocument: Sendable, Equatable {
     public var updatedAt: Date
     /// Faces labelled with each known person (a face resembling two people counts for both).
     public var facesByPerson: [String: Int] = [:]
+    /// Whether this daemon writes the root's `stats.json` and `metrics.prom` (not part of the
+    /// JSON): on a shared ledger only the holder of the publisher role does
+    /// (`Ledger.holdsPublisherRole`).
+    public var writtenToRoot = true
 
     public init(
         total: Int, created: Int, completed: Int, failed: Int, faces: Int, averageEncoding: [Double],

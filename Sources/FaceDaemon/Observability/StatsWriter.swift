@@ -56,7 +56,7 @@ public final class StatsWriter: Sendable {
             state.dirty = false
             return (dirty, state.lastWritten)
         }
-        let document: StatsDocument
+        var document: StatsDocument
         do {
             document = try currentDocument(now: now)
         } catch {
@@ -66,12 +66,22 @@ public final class StatsWriter: Sendable {
         }
         let rateMoved = last.map { abs($0.imagesPerMinute - document.imagesPerMinute) >= 0.05 } ?? true
         guard force || dirty || rateMoved else { return nil }
+        // On a shared ledger one daemon at a time writes the root's files (an advisory lock).
         do {
-            try DurableFile.writeAtomically(document.json.pretty() + "\n", to: path)
+            document.writtenToRoot = try ledger.holdsPublisherRole()
         } catch {
             logger.error("stats not written: \(error)")
             markDirty()
             return nil
+        }
+        if document.writtenToRoot {
+            do {
+                try DurableFile.writeAtomically(document.json.pretty() + "\n", to: path)
+            } catch {
+                logger.error("stats not written: \(error)")
+                markDirty()
+                return nil
+            }
         }
         state.withLock { $0.lastWritten = document }
         onWrite(document)

@@ -211,6 +211,13 @@ public actor Pipeline {
         kick.yield()
     }
 
+    /// Looks at the queue again, suspects first: on a shared ledger other daemons add records and
+    /// make suspects (a dead daemon's files) without this one being told.
+    public func lookAgain() {
+        suspectsMayWait = true
+        kick.yield()
+    }
+
     /// Records being processed now.
     public var inFlightCount: Int { inFlight.count }
 
@@ -393,6 +400,7 @@ public actor Pipeline {
                 }
                 logger.debug(
                     "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                TestHooks.holdClaimIfAsked(id: id, name: record.source.name)
                 let start = ContinuousClock.now
                 let result = engine.encode(bytes: content.bytes, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)

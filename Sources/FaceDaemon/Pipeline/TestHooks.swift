@@ -39,6 +39,12 @@ enum TestHooks {
         return (String(value[..<colon]), count)
     }()
     private static let eioCounts = Mutex<[String: Int]>([:])
+
+    /// `FACEWATCH_TEST_HOLD_CLAIMED=text` with `FACEWATCH_TEST_PAUSE_GATE=path`: every file whose
+    /// name contains `text` waits after its attempt began (its claim on a shared ledger is
+    /// committed) until `path` exists, creating `path.<id>.held` first. A test kills the daemon
+    /// while it holds those claims.
+    private static let holdText = environment["FACEWATCH_TEST_HOLD_CLAIMED"].flatMap { $0.isEmpty ? nil : $0 }
     #endif
 
     /// Aborts the process if `name` is the test's poison (debug builds only).
@@ -74,6 +80,16 @@ enum TestHooks {
                 return !done
             })
         else { return }
+        waitAtGate(pauseGate)
+        #endif
+    }
+
+    /// Holds a claimed file until the test's gate opens, if the test asks (debug builds only;
+    /// blocking: called on an encoder worker).
+    static func holdClaimIfAsked(id: UUID, name: String) {
+        #if DEBUG
+        guard let holdText, let pauseGate, name.contains(holdText) else { return }
+        _ = FileManager.default.createFile(atPath: pauseGate + ".\(id.uuidString.lowercased()).held", contents: nil)
         waitAtGate(pauseGate)
         #endif
     }

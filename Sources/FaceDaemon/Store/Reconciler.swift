@@ -12,6 +12,10 @@ import Logging
 ///   — or a failed `not_a_regular_file` one if it is not a regular file;
 /// - `created` records are simply still in the ledger's queue: the pipeline takes them again;
 /// - a final record whose document is missing, unreadable or older than the record gets it rewritten.
+///
+/// With a shared ledger and store (several daemons), a store file without a record is an orphan only
+/// when its intake intent is this daemon's or a dead daemon's: another daemon's batch may be
+/// between its rename and its commit.
 public struct Reconciler: Sendable {
     let ledger: any Ledger
     let store: Store
@@ -44,14 +48,23 @@ public struct Reconciler: Sendable {
     /// Gives every store file without a record a record. Run before the inbox is watched (the store
     /// must not change meanwhile). Returns the records made final (to publish their documents).
     public func recordOrphans(report: inout Report) throws -> [LedgerRecord] {
-        let stored = try store.scan()
-        var orphans: [StoredFile] = []
-        for file in stored where try !ledger.contains(file.id) {
-            orphans.append(file)
-        }
         // The intake intents name the orphans that were renamed in just before a crash; every other
         // intent is of a file that never reached the store (it is still in the inbox, taken again).
         let intents = try ledger.intents()
+        var orphans: [StoredFile] = []
+        if ledger.isShared {
+            // A shared store: a file without a record may be another daemon's, renamed in by a
+            // batch it has not committed yet. Only files whose intent this daemon may settle (its
+            // own previous run's, or a dead run's: `intents()` shows no live daemon's) are orphans,
+            // so the intents are looked up instead of scanning a store every host writes to.
+            for id in intents.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
+                if let file = store.find(id), try !ledger.contains(id) { orphans.append(file) }
+            }
+        } else {
+            for file in try store.scan() where try !ledger.contains(file.id) {
+                orphans.append(file)
+            }
+        }
         defer {
             do {
                 try ledger.dropIntents(Array(intents.keys))

@@ -262,10 +262,12 @@ extension ServiceIntegration {
                 guard newer else { return }
                 metrics.update(stats: stats, workers: workers, workerBusySeconds: busy, up: up)
                 metrics.update(memory: up ? memory : nil, paused: up && state.withLock { $0.paused != nil })
-                do {
-                    try writer.write(metrics)
-                } catch {
-                    logger.error("metrics not written: \(error)")
+                if stats.writtenToRoot {
+                    do {
+                        try writer.write(metrics)
+                    } catch {
+                        logger.error("metrics not written: \(error)")
+                    }
                 }
                 publishFigures(stats, workers: workers, workerBusySeconds: busy, memory: memory, up: up)
             }

@@ -1,0 +1,121 @@
+import FaceLedger
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A small bounded pool of PostgreSQL connections for a synchronous API.
+///
+/// The `Ledger` API is synchronous and is called from Dispatch threads and from async tasks alike,
+/// so the pool never touches Swift concurrency: connections run on their own NIO event loop group,
+/// and a caller blocks its own thread on `EventLoopFuture.wait()` (as it would on an LMDB fsync).
+/// A caller checks a connection out (waiting on a condition while all `limit` are busy), runs its
+/// statements, and returns it; a connection that broke is closed and replaced by a new one at the
+/// next checkout, so a PostgreSQL that restarts is reconnected to without restarting the daemon.
+final class ConnectionPool: @unchecked Sendable {
+    // @unchecked Sendable: every mutable property is read and written with `condition` locked.
+    private let group: MultiThreadedEventLoopGroup
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private let limit: Int
+    let location: String
+    private let condition = NSCondition()
+    private var idle: [PostgresConnection] = []
+    private var open = 0
+    private var nextID = 1
+    private var closed = false
+
+    init(location: PostgresLocation, limit: Int, logger: Logger) throws(LedgerError) {
+        self.configuration = try location.connectionConfiguration()
+        self.location = location.redacted
+        self.limit = max(1, limit)
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    /// Runs `body` on a checked-out connection; a connection `body` found broken is not reused.
+    func withConnection<T>(_ body: (PostgresConnection) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        let connection = try checkout()
+        do {
+            let value = try body(connection)
+            checkin(connection)
+            return value
+        } catch {
+            checkin(connection)
+            throw error
+        }
+    }
+
+    /// A new connection outside the pool (the publisher role's session lock lives on one).
+    func connect() throws(LedgerError) -> PostgresConnection {
+        let id = condition.withLock {
+            nextID += 1
+            return nextID
+        }
+        do {
+            return try PostgresConnection.connect(
+                on: group.next(), configuration: configuration, id: id, logger: logger
+            ).wait()
+        } catch {
+            throw PostgresErrors.map(error, "connect to \(location)")
+        }
+    }
+
+    /// Closes every connection and the event loops; later calls fail with `.unavailable`.
+    func shutdown() {
+        let connections = condition.withLock {
+            closed = true
+            let list = idle
+            idle = []
+            condition.broadcast()
+            return list
+        }
+        for connection in connections { try? (connection.close() as EventLoopFuture<Void>).wait() }
+        try? group.syncShutdownGracefully()
+    }
+
+    private func checkout() throws(LedgerError) -> PostgresConnection {
+        condition.lock()
+        while true {
+            if closed {
+                condition.unlock()
+                throw LedgerError(.unavailable, "the ledger at \(location) is closed")
+            }
+            if let connection = idle.popLast() {
+                if connection.isClosed {
+                    open -= 1
+                    continue
+                }
+                condition.unlock()
+                return connection
+            }
+            if open < limit {
+                open += 1
+                condition.unlock()
+                do {
+                    return try connect()
+                } catch {
+                    condition.withLock {
+                        open -= 1
+                        condition.signal()
+                    }
+                    throw error
+                }
+            }
+            condition.wait()
+        }
+    }
+
+    private func checkin(_ connection: PostgresConnection) {
+        condition.lock()
+        if connection.isClosed || closed {
+            open -= 1
+            condition.signal()
+            condition.unlock()
+            if !connection.isClosed { connection.closeQuietly() }
+            return
+        }
+        idle.append(connection)
+        condition.signal()
+        condition.unlock()
+    }
+}
