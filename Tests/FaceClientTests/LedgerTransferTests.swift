@@ -108,3 +108,29 @@ struct LedgerTransferTests {
         }
     }
 }
+
+/// A root's LMDB ledger moved into PostgreSQL and back holds the same records, people and labels.
+@Suite(
+    .timeLimit(.minutes(2)),
+    .enabled(if: TestPostgres.isAvailable, "no PostgreSQL cluster: `make test` starts one"))
+struct PostgresLedgerTransferTests {
+    @Test func lmdbToPostgresAndBackKeepsEverything() throws {
+        let (root, queued) = try LedgerTransferTests.populatedRoot()
+        defer { root.directory.remove() }
+        let url = try #require(try TestPostgres.freshDatabase())
+        let shared = try LedgerOpener.open(location: url)
+        let out = try LedgerTransfer.copy(from: root.ledger, to: shared)
+        #expect(out.records == 14 && out.queued == 1 && out.labels == 8 && out.knownPictures == 2)
+        #expect(try shared.queued(limit: 10) == [queued])
+        #expect(try shared.faceLog(from: 0, limit: 100) == root.ledger.faceLog(from: 0, limit: 100))
+        #expect(try shared.personCounts() == root.ledger.personCounts())
+        #expect(try shared.finalTallies() == root.ledger.finalTallies())
+
+        let back = try LMDBLedger(directory: URL(fileURLWithPath: root.directory.appending("back"), isDirectory: true))
+        let home = try LedgerTransfer.copy(from: shared, to: back)
+        #expect(home == out)
+        #expect(try LedgerTransfer.verify(root.ledger, back) <= LedgerTransfer.sumTolerance)
+        #expect(try back.stats().counts == root.ledger.stats().counts)
+        #expect(try !back.peopleState().isRelabelling)
+    }
+}

@@ -82,3 +82,32 @@ struct LedgerCommandBinaryTests {
         line.replacing(/"updated_at":"[^"]*"/, with: "")
     }
 }
+
+/// `ledger export postgres://…` and `ledger import postgres://…` with the real binary.
+@Suite(
+    .timeLimit(.minutes(3)),
+    .enabled(if: facewatchBinary != nil, "no facewatch binary: build it (swift build) before the tests"),
+    .enabled(if: TestPostgres.isAvailable, "no PostgreSQL cluster: `make test` starts one"))
+struct LedgerCommandPostgresTests {
+    @Test func aRootMovesIntoPostgreSQLAndBack() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let created = try root.ingestor.ingest((1...4).map { root.drop("p\($0).png", TinyPNG.make(seed: $0)) })
+        #expect(created.created.count == 4)
+        let url = try #require(try TestPostgres.freshDatabase())
+        let run = { (arguments: [String]) async throws -> ProgramOutput in
+            try await runProgram(facewatchBinary!, arguments, timeout: .seconds(120))
+        }
+        let export = try await run(["ledger", "export", url, "--root", root.directory.path])
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.contains("copied 4 records (4 queued)"), "\(export.stdout)")
+        let other = ScratchDirectory()
+        defer { other.remove() }
+        let imported = try await run(["ledger", "import", url, "--root", other.path])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let before = try await run(["stats", "--compact", "--root", root.directory.path])
+        let after = try await run(["stats", "--compact", "--root", other.path])
+        #expect(
+            LedgerCommandBinaryTests.withoutTime(before.stdout) == LedgerCommandBinaryTests.withoutTime(after.stdout))
+    }
+}
