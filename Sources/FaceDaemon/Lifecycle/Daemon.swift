@@ -313,7 +313,7 @@ public final class Daemon: Sendable {
         }
         if run.previousEndedCleanly == false {
             logger.notice(
-                "the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("run", String(run.incarnation - 1))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))"
+                "the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("this_run", String(run.incarnation))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))"
             )
         }
         for id in run.charged {
@@ -494,7 +494,7 @@ public final class Daemon: Sendable {
                 parts.stats.markDirty()
             case .failure(let error):
                 logger.error(
-                    "cannot record a batch of \(batch.count) files (they are in the store and get records at the next start): \(error)"
+                    "cannot record a batch of \(batch.count) files (those already moved into the store get their records at the next start; the others stay in the inbox and are taken again): \(error)"
                 )
                 // The next start must scan the store for them: this run does not end cleanly.
                 unrecordedFiles.withLock { $0 = true }
