@@ -159,17 +159,7 @@ extension LMDBLedger {
     ///   final record without a completion date or a `created` one with one, or one that cannot be
     ///   stored, `.readOnly`, `.mapFull`, `.lmdb`).
     public func importRecords(_ records: [LedgerRecord]) throws(LedgerError) {
-        var values: [(LedgerRecord, [UInt8])] = []
-        values.reserveCapacity(records.count)
-        for record in records {
-            guard (record.status == .created) == (record.completedAt == nil) else {
-                throw LedgerError(
-                    .invalidArgument,
-                    "record \(record.id.uuidString.lowercased()) is \(record.status.rawValue) "
-                        + (record.completedAt == nil ? "without a completion date" : "with a completion date"))
-            }
-            values.append((record, try RecordCodec.encode(record)))
-        }
+        let values = try RecordCodec.encodeForImport(records)
         guard !values.isEmpty else { return }
         let dbs = self.dbs
         try write { txn throws(LedgerError) in
@@ -194,5 +184,25 @@ extension LMDBLedger {
             try counters.store(txn, dbs)
             try tallies.store(txn, dbs)
         }
+    }
+}
+
+extension RecordCodec {
+    /// Checks records for `importRecords` (a `created` record has no completion date, a final one
+    /// has one) and encodes each; the same rule in every backend.
+    /// - Throws: `LedgerError.invalidArgument` naming the first record that breaks it.
+    package static func encodeForImport(_ records: [LedgerRecord]) throws(LedgerError) -> [(LedgerRecord, [UInt8])] {
+        var values: [(LedgerRecord, [UInt8])] = []
+        values.reserveCapacity(records.count)
+        for record in records {
+            guard (record.status == .created) == (record.completedAt == nil) else {
+                throw LedgerError(
+                    .invalidArgument,
+                    "record \(record.id.uuidString.lowercased()) is \(record.status.rawValue) "
+                        + (record.completedAt == nil ? "without a completion date" : "with a completion date"))
+            }
+            values.append((record, try encode(record)))
+        }
+        return values
     }
 }

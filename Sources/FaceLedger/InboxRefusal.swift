@@ -17,18 +17,25 @@ public struct InboxRefusal: Sendable, Equatable, Codable {
     }
 }
 
+extension InboxRefusal {
+    /// The stored form of a list of refusals (JSON), the same in every backend.
+    /// - Throws: `LedgerError.invalidArgument` when it cannot be encoded.
+    package static func encode(_ refusals: [InboxRefusal]) throws(LedgerError) -> [UInt8] {
+        do {
+            return Array(try JSONEncoder().encode(refusals))
+        } catch {
+            throw LedgerError(.invalidArgument, "cannot encode the inbox refusals: \(error)")
+        }
+    }
+}
+
 extension LMDBLedger {
     /// Replaces the published list of inbox entries the daemon cannot take (one small write
     /// transaction; the daemon calls it only when the list changed).
     ///
     /// - Throws: `LedgerError` (`.readOnly` on a read-only ledger, `.mapFull`, `.lmdb`).
     public func publishRefusals(_ refusals: [InboxRefusal]) throws(LedgerError) {
-        let value: [UInt8]
-        do {
-            value = Array(try JSONEncoder().encode(refusals))
-        } catch {
-            throw LedgerError(.invalidArgument, "cannot encode the inbox refusals: \(error)")
-        }
+        let value = try InboxRefusal.encode(refusals)
         let dbs = self.dbs
         try write { txn throws(LedgerError) in
             try txn.put(dbs.meta, MetaKey.inboxRefusals, value)

@@ -8,11 +8,11 @@ import Foundation
 ///   LMDB's byte-wise key order is chronological order (ties broken by UUID bytes).
 /// - `by_sha`: the 32 raw bytes of the SHA-256.
 /// - `meta`: ASCII names (see `MetaKey`).
-enum Keys {
+package enum Keys {
     static let timeKeySize = 24
 
     /// Microseconds since 1970, rounded down, clamped to the Int64 range.
-    static func micros(_ date: Date) -> Int64 {
+    package static func micros(_ date: Date) -> Int64 {
         let us = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
         if us.isNaN { return 0 }
         if us >= 9.2e18 { return Int64.max }

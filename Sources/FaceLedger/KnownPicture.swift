@@ -80,3 +80,18 @@ public struct PersonCount: Sendable, Equatable {
         self.results = results
     }
 }
+
+extension StoredLabels {
+    /// Adds (`sign` 1) or takes away (-1) these labels' faces and results per person in `deltas`:
+    /// how every backend keeps its counts per person.
+    package func count(sign: Int, into deltas: inout [String: PersonCount]) {
+        var inResult = Set<String>()
+        for face in faces {
+            for match in face {
+                deltas[match.name, default: PersonCount()].faces += sign
+                inResult.insert(match.name)
+            }
+        }
+        for name in inResult { deltas[name, default: PersonCount()].results += sign }
+    }
+}

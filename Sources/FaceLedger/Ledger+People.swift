@@ -227,14 +227,7 @@ extension LMDBLedger {
     // MARK: - Helpers
 
     private static func count(_ labels: StoredLabels, sign: Int, into deltas: inout [String: PersonCount]) {
-        var inResult = Set<String>()
-        for face in labels.faces {
-            for match in face {
-                deltas[match.name, default: PersonCount()].faces += sign
-                inResult.insert(match.name)
-            }
-        }
-        for name in inResult { deltas[name, default: PersonCount()].results += sign }
+        labels.count(sign: sign, into: &deltas)
     }
 
     private static func loadState(

@@ -54,12 +54,7 @@ extension PostgresLedger {
 
     /// This owner's inbox refusals (each daemon watches its own inbox).
     public func publishRefusals(_ refusals: [InboxRefusal]) throws(LedgerError) {
-        let value: [UInt8]
-        do {
-            value = Array(try JSONEncoder().encode(refusals))
-        } catch {
-            throw LedgerError(.invalidArgument, "cannot encode the inbox refusals: \(error)")
-        }
+        let value = try InboxRefusal.encode(refusals)
         let owner = self.owner
         try write { session throws(LedgerError) in
             try session.execute(

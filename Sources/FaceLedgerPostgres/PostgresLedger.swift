@@ -257,16 +257,7 @@ public final class PostgresLedger: Ledger {
     }
 
     public func importRecords(_ records: [LedgerRecord]) throws(LedgerError) {
-        var values: [(LedgerRecord, [UInt8])] = []
-        for record in records {
-            guard (record.status == .created) == (record.completedAt == nil) else {
-                throw LedgerError(
-                    .invalidArgument,
-                    "record \(record.id.uuidString.lowercased()) is \(record.status.rawValue) "
-                        + (record.completedAt == nil ? "without a completion date" : "with a completion date"))
-            }
-            values.append((record, try RecordCodec.encode(record)))
-        }
+        let values = try RecordCodec.encodeForImport(records)
         guard !values.isEmpty else { return }
         try write { session throws(LedgerError) in
             try Self.insert(values, storeID: storeID, session)
@@ -423,13 +414,7 @@ public final class PostgresLedger: Ledger {
     }
 
     /// Microseconds since 1970, rounded down (the time index), as LMDB's time keys.
-    static func micros(_ date: Date) -> Int64 {
-        let us = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
-        if us.isNaN { return 0 }
-        if us >= 9.2e18 { return Int64.max }
-        if us <= -9.2e18 { return Int64.min }
-        return Int64(us)
-    }
+    static func micros(_ date: Date) -> Int64 { Keys.micros(date) }
 }
 
 extension UUID {
