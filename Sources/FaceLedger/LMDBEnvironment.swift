@@ -165,6 +165,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// Runs `body` in a write transaction and commits it: one call, one durable commit (unless `body`
     /// throws, which aborts). `body` may run more than once (after growing a full map), so it must not
     /// have effects outside the transaction.
+    @discardableResult
     func write<T>(_ body: (Transaction) throws(LedgerError) -> T) throws(LedgerError) -> T {
         guard !readOnly else {
             throw LedgerError(.readOnly, "the ledger at \(directory) is open read-only")

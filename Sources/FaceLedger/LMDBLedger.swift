@@ -227,6 +227,7 @@ public final class LMDBLedger: Ledger {
 
     /// One write transaction, refused on a read-only `Ledger` (which may share a writable environment
     /// with a writable `Ledger` of the same process).
+    @discardableResult
     func write<T>(_ body: (Transaction) throws(LedgerError) -> T) throws(LedgerError) -> T {
         guard !isReadOnly else {
             throw LedgerError(.readOnly, "the ledger at \(directory.path) is open read-only")

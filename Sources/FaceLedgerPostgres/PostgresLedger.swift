@@ -153,6 +153,7 @@ public final class PostgresLedger: Ledger {
     }
 
     /// A write transaction: refused on a read-only ledger.
+    @discardableResult
     func write<T>(_ body: (PostgresSession) throws(LedgerError) -> T) throws(LedgerError) -> T {
         guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger at \(location) is open read-only") }
         return try transaction(body)
