@@ -393,6 +393,33 @@ def extension(path):
 # (a) latency
 
 
+def dropper(a, daemon, staging):
+    """A function that drops one copy of a file into the running daemon's inbox (staged and fsynced
+    first, renamed in when the daemon is idle) and returns its name and drop-to-JSON milliseconds."""
+    def drop(path):
+        name = str(uuid.uuid4())
+        staged = os.path.join(staging, f"{name}.{extension(path)}")
+        shutil.copyfile(path, staged)
+        with open(staged, "rb") as handle:  # in the page cache, and on disk like a finished upload
+            os.fsync(handle.fileno())
+        result = os.path.join(daemon.results, name + ".json")
+        time.sleep(0.3)  # idle: the previous file's stats and logs are done
+        start = time.perf_counter()
+        os.rename(staged, os.path.join(daemon.inbox, os.path.basename(staged)))
+        end = wait_until(lambda: os.path.exists(result), a.timeout, f"results/{name}.json", 0.001, daemon)
+        return name, (end - start) * 1000.0
+    return drop
+
+
+def logged_encode_seconds(daemon, last):
+    """The daemon's logged encode seconds by name, once the line of `last` is there: the daemon logs
+    `completed` right after writing the document (at most 10 s more)."""
+    deadline = time.monotonic() + 10
+    while last not in daemon.encode_seconds() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return daemon.encode_seconds()
+
+
 def bench_latency(a, work, out_dir, encoded, summary):
     print(f"\n(a) drop-to-JSON latency: idle daemon, 1 worker, dedup off, {a.latency_drops} drops", flush=True)
     faces = [(path, line) for path, line in encoded.items()
@@ -412,19 +439,7 @@ def bench_latency(a, work, out_dir, encoded, summary):
     try:
         daemon.start()
 
-        def drop(path):
-            name = str(uuid.uuid4())
-            staged = os.path.join(staging, f"{name}.{extension(path)}")
-            shutil.copyfile(path, staged)
-            with open(staged, "rb") as handle:  # in the page cache, and on disk like a finished upload
-                os.fsync(handle.fileno())
-            result = os.path.join(daemon.results, name + ".json")
-            time.sleep(0.3)  # idle: the previous file's stats and logs are done
-            start = time.perf_counter()
-            os.rename(staged, os.path.join(daemon.inbox, os.path.basename(staged)))
-            end = wait_until(lambda: os.path.exists(result), a.timeout, f"results/{name}.json", 0.001, daemon)
-            return name, (end - start) * 1000.0
-
+        drop = dropper(a, daemon, staging)
         drop(picks[-1])  # warm-up, not counted: first use of the engine and the ledger
         account = CPUAccount(daemon.process.pid)
         for index in range(a.latency_drops):
@@ -432,12 +447,7 @@ def bench_latency(a, work, out_dir, encoded, summary):
             name, latency = drop(path)
             rows.append((path, name, latency))
         account.finish()
-        # The daemon logs `completed` right after writing the document: wait for the last line.
-        last = rows[-1][1]
-        deadline = time.monotonic() + 10
-        while last not in daemon.encode_seconds() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seconds = daemon.encode_seconds()
+        seconds = logged_encode_seconds(daemon, rows[-1][1])
     finally:
         daemon.stop()
 
@@ -895,26 +905,11 @@ def ledger_latency(a, work, out_dir, label, ledger, picks):
     try:
         daemon.start()
 
-        def drop(path):
-            name = str(uuid.uuid4())
-            staged = os.path.join(staging, f"{name}.{extension(path)}")
-            shutil.copyfile(path, staged)
-            with open(staged, "rb") as handle:
-                os.fsync(handle.fileno())
-            result = os.path.join(daemon.results, name + ".json")
-            time.sleep(0.3)  # idle: the previous file's stats and logs are done
-            start = time.perf_counter()
-            os.rename(staged, os.path.join(daemon.inbox, os.path.basename(staged)))
-            end = wait_until(lambda: os.path.exists(result), a.timeout, f"results/{name}.json", 0.001, daemon)
-            return name, (end - start) * 1000.0
-
+        drop = dropper(a, daemon, staging)
         drop(picks[0])  # warm-up
         for index in range(a.latency_drops):
             rows.append(drop(picks[index % len(picks)]))
-        deadline = time.monotonic() + 10
-        while rows[-1][0] not in daemon.encode_seconds() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        seconds = daemon.encode_seconds()
+        seconds = logged_encode_seconds(daemon, rows[-1][0])
     finally:
         daemon.stop()
     overheads = [latency - seconds[name] * 1000.0 for name, latency in rows if name in seconds]
