@@ -175,6 +175,8 @@ struct fwd_engine {
     const fwd_models *models;
     // Where facewatch's scanner borrows helper threads (not owned; may be null).
     fwd_helper_budget *helpers = nullptr;
+    // facewatch's scanner's scratch blocks, kept between this engine's images.
+    fwhog::scratch_pool hog_scratch{fwhog::scratch_pool::default_keep_bytes};
     dlib::frontal_face_detector hog;
     std::unique_ptr<mmod_type> mmod;
     resnet_type resnet;
@@ -196,7 +198,7 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
     if (kind == FWD_DETECTOR_HOG) {
         const fwhog::rgb_view view{rgb, width, height};
         fwhog::helper_budget *helpers = engine.helpers != nullptr ? &engine.helpers->helpers : nullptr;
-        for (const fwhog::detection &d : fwhog::detect(engine.models->hog_filters, view, upsample, helpers)) {
+        for (const fwhog::detection &d : fwhog::detect(engine.models->hog_filters, view, upsample, helpers, &engine.hog_scratch)) {
             dlib::rectangle r(d.rect.left, d.rect.top, d.rect.right, d.rect.bottom);
             if (upsample > 0) r = pyr.rect_down(r, static_cast<unsigned int>(upsample));
             found.emplace_back(d.confidence, r);

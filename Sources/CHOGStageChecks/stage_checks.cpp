@@ -1,5 +1,6 @@
 // The HOG scanner's stages against dlib's, for the tests: the same input through both, every output
-// value compared bit for bit. Test support only; the scanner itself never calls dlib's stages.
+// value compared (bit for bit where the scanner keeps dlib's arithmetic, by the largest difference
+// where it reorders sums). Test support only; the scanner itself never calls dlib's stages.
 #include "hog_stage_checks.h"
 
 #include "../CDlibFace/hog/hog_detector.h"
@@ -77,30 +78,63 @@ extern "C" long hsc_pyramid_size_differences(int32_t width, int32_t height) {
     });
 }
 
-extern "C" long hsc_fhog_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows) {
-    return guarded([&]() -> long {
+namespace {
+
+// Our 31 fhog planes of the image, computed in bands of `band_rows` rows, as dlib lays them out
+// ([plane][row * plane_cols + col]); empty when the image is too small for features.
+std::vector<std::vector<float>> our_planes(const uint8_t *rgb, long width, long height, long band_rows) {
+    fwhog::fhog_rows ours(width, height, 10, 10);
+    if (ours.plane_rows() == 0) return {};
+    image_rows source;
+    source.view = fwhog::rgb_view{rgb, width, height};
+    const long cols = ours.plane_cols();
+    const size_t stride = static_cast<size_t>(band_rows) * static_cast<size_t>(cols);
+    std::vector<float> band(31 * stride);
+    std::vector<std::vector<float>> planes(31, std::vector<float>(static_cast<size_t>(ours.plane_rows() * cols)));
+    for (long first = 0; first < ours.plane_rows(); first += band_rows) {
+        const long last = std::min<long>(first + band_rows, ours.plane_rows());
+        ours.compute(source, first, last, band.data(), stride);
+        for (size_t p = 0; p < 31; ++p) {
+            std::memcpy(planes[p].data() + first * cols, band.data() + p * stride,
+                        sizeof(float) * static_cast<size_t>((last - first) * cols));
+        }
+    }
+    return planes;
+}
+
+}  // namespace
+
+extern "C" double hsc_fhog_max_difference(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows) {
+    try {
         const rgb_array in = to_dlib(rgb, width, height);
         dlib::array<dlib::array2d<float>> expected;
         dlib::extract_fhog_features(in, expected, 8, 10, 10);
-        fwhog::fhog_rows ours(width, height, 10, 10);
-        if (ours.plane_rows() != expected[0].nr() || ours.plane_cols() != expected[0].nc()) return 1;
-        if (ours.plane_rows() == 0) return 0;
-        image_rows source;
-        source.view = fwhog::rgb_view{rgb, width, height};
-        const long cols = ours.plane_cols();
-        const size_t stride = static_cast<size_t>(band_rows) * static_cast<size_t>(cols);
-        std::vector<float> band(31 * stride);
-        long differences = 0;
-        for (long first = 0; first < ours.plane_rows(); first += band_rows) {
-            const long last = std::min<long>(first + band_rows, ours.plane_rows());
-            ours.compute(source, first, last, band.data(), stride);
-            for (size_t p = 0; p < 31; ++p) {
-                for (long r = first; r < last; ++r) {
-                    for (long c = 0; c < cols; ++c) {
-                        if (!same_bits(band[p * stride + static_cast<size_t>((r - first) * cols + c)], expected[p][r][c])) ++differences;
-                    }
+        const fwhog::fhog_rows geometry(width, height, 10, 10);
+        if (geometry.plane_rows() != expected[0].nr() || geometry.plane_cols() != expected[0].nc()) return HUGE_VAL;
+        const std::vector<std::vector<float>> ours = our_planes(rgb, width, height, band_rows);
+        double largest = 0;
+        for (size_t p = 0; p < ours.size(); ++p) {
+            for (long r = 0; r < geometry.plane_rows(); ++r) {
+                for (long c = 0; c < geometry.plane_cols(); ++c) {
+                    const double value = ours[p][static_cast<size_t>(r * geometry.plane_cols() + c)];
+                    largest = std::max(largest, std::fabs(value - static_cast<double>(expected[p][r][c])));
                 }
             }
+        }
+        return largest;
+    } catch (...) {
+        return -1;
+    }
+}
+
+extern "C" long hsc_fhog_band_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows,
+                                          int32_t other_band_rows) {
+    return guarded([&]() -> long {
+        const std::vector<std::vector<float>> a = our_planes(rgb, width, height, band_rows);
+        const std::vector<std::vector<float>> b = our_planes(rgb, width, height, other_band_rows);
+        long differences = 0;
+        for (size_t p = 0; p < a.size(); ++p) {
+            for (size_t i = 0; i < a[p].size(); ++i) differences += same_bits(a[p][i], b[p][i]) ? 0 : 1;
         }
         return differences;
     });

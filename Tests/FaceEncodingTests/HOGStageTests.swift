@@ -4,10 +4,10 @@ import Foundation
 import Testing
 @testable import FaceEncoding
 
-/// Each stage of facewatch's HOG scanner against the same stage of dlib on the same input, compared
-/// bit for bit: the bilinear resize (pyramid_up, pyramid_down<6>), the pyramid's sizes and the fhog
-/// planes (computed band by band); the 5 filters' score images (computed band by band) within
-/// `scoreBound` of dlib's and bit for bit the same whatever the band.
+/// Each stage of facewatch's HOG scanner against the same stage of dlib on the same input: the
+/// bilinear resize (pyramid_up, pyramid_down<6>) and the pyramid's sizes bit for bit; the fhog planes
+/// within `featureBound` of dlib's and the 5 filters' score images within `scoreBound`, both computed
+/// band by band and bit for bit the same whatever the band.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct HOGStageTests {
     /// Small inputs: two test images cropped, and noise images of awkward sizes (tails of the 8-lane
     /// loops, one cell, no cells).
@@ -46,14 +46,33 @@ import Testing
         }
     }
 
-    @Test func fhogPlanesAreBitExact() throws {
+    /// The largest fhog feature difference from dlib the histogram may have: a pixel row's votes go
+    /// to one row of cells before they are weighted into two histogram rows, where dlib adds each
+    /// pixel's four products in raster order (observed on 2026-11-29: 2.1e-7 on the golden set; the
+    /// features are at most about 0.5). A wrong orientation or bin would move a whole vote, far more.
+    static let featureBound = 1e-5
+
+    @Test func fhogPlanesAreWithinTheBound() throws {
         for (label, image) in try Self.inputs() {
             for band in [Int32(1), 7, 64] {
-                let differences = image.pixels.withUnsafeBufferPointer { px in
-                    hsc_fhog_differences(px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
+                let difference = image.pixels.withUnsafeBufferPointer { px in
+                    hsc_fhog_max_difference(px.baseAddress, Int32(image.info.width), Int32(image.info.height), band)
                 }
-                #expect(differences == 0, "\(label), bands of \(band) rows")
+                #expect(
+                    difference >= 0 && difference <= Self.featureBound, "\(label), bands of \(band) rows: \(difference)"
+                )
             }
+        }
+    }
+
+    @Test func fhogPlanesDoNotDependOnTheBand() throws {
+        for (label, image) in try Self.inputs() {
+            let differences = image.pixels.withUnsafeBufferPointer { px in
+                hsc_fhog_band_differences(px.baseAddress, Int32(image.info.width), Int32(image.info.height), 1, 7)
+                    + hsc_fhog_band_differences(
+                        px.baseAddress, Int32(image.info.width), Int32(image.info.height), 7, 64)
+            }
+            #expect(differences == 0, "\(label)")
         }
     }
 

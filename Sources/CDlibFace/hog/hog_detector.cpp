@@ -49,10 +49,10 @@ private:
 // feeds the rows [child_first, child_last) of the next pyramid level, built as this level streams past.
 class resized_rows : public fhog_rows::row_source {
 public:
-    resized_rows(rgb_view parent, long width, long height, long capacity, long first_row)
+    resized_rows(rgb_view parent, long width, long height, long capacity, long first_row, scratch_pool &pool)
         : parent_(parent), resizer_(parent.width, parent.height, width, height), width_(width), height_(height),
           capacity_(std::min(capacity, height)),
-          ring_(static_cast<size_t>(capacity_) * static_cast<size_t>(width) * 3), made_(first_row) {}
+          ring_(pool.take(static_cast<size_t>(capacity_) * static_cast<size_t>(width) * 3)), made_(first_row) {}
 
     /// Builds rows [child_first, child_last) of `child` (already sized) from this level's rows as
     /// they are made; the first of them must not read a row before `first_row`.
@@ -75,7 +75,7 @@ public:
     }
 
 private:
-    uint8_t *slot(long y) { return ring_.data() + static_cast<size_t>(y % capacity_) * static_cast<size_t>(width_) * 3; }
+    uint8_t *slot(long y) { return ring_.bytes() + static_cast<size_t>(y % capacity_) * static_cast<size_t>(width_) * 3; }
 
     void make_next() {
         const long y = made_;
@@ -94,7 +94,7 @@ private:
     rgb_view parent_;
     bilinear_resizer resizer_;
     long width_, height_, capacity_;
-    std::vector<uint8_t> ring_;
+    scratch_pool::block ring_;
     long made_;
     rgb_image *child_ = nullptr;
     std::unique_ptr<bilinear_resizer> child_resizer_;
@@ -183,8 +183,8 @@ using scored_box = std::pair<double, box>;
 // the filter bank; windows at or above a filter's threshold are appended to that filter's list in
 // dlib's order (row, then column).
 void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long height, unsigned long level, long r_begin,
-               long r_end, std::vector<std::vector<scored_box>> &found) {
-    fhog_rows fhog(width, height, m.filter_rows, m.filter_cols);
+               long r_end, scratch_pool &pool, std::vector<std::vector<scored_box>> &found) {
+    fhog_rows fhog(width, height, m.filter_rows, m.filter_cols, &pool);
     if (fhog.plane_rows() == 0) return;
     const long band_rows = band_rows_for(fhog.plane_cols());
     filter_bank_band bank(m, fhog.plane_rows(), fhog.plane_cols(), band_rows);
@@ -192,7 +192,8 @@ void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long hei
     const size_t stride = static_cast<size_t>(band_rows + halo) * static_cast<size_t>(fhog.plane_cols());
     // Not zeroed: compute() writes every row of a band (features and dlib's zero border) before the
     // filter bank reads it.
-    std::unique_ptr<float[]> planes(new float[31 * stride]);
+    const scratch_pool::block planes_block = pool.take(31 * stride * sizeof(float));
+    float *const planes = planes_block.floats();
     long have_first = 0, have_last = 0;  // plane rows held in `planes`
     for (long r0 = r_begin; r0 < r_end; r0 += band_rows) {
         const long r1 = std::min(r0 + band_rows, r_end);
@@ -205,16 +206,16 @@ void scan_rows(const model &m, fhog_rows::row_source &rows, long width, long hei
         const size_t row_size = static_cast<size_t>(fhog.plane_cols());
         if (kept > 0 && keep_from != have_first) {
             for (size_t p = 0; p < 31; ++p) {
-                float *plane = planes.get() + p * stride;
+                float *plane = planes + p * stride;
                 std::copy(plane + static_cast<size_t>(keep_from - have_first) * row_size,
                           plane + static_cast<size_t>(have_last - have_first) * row_size, plane);
             }
         }
-        fhog.compute(rows, need_first + kept, need_last, planes.get() + static_cast<size_t>(kept) * row_size, stride);
+        fhog.compute(rows, need_first + kept, need_last, planes + static_cast<size_t>(kept) * row_size, stride);
         have_first = need_first;
         have_last = need_last;
 
-        bank.apply(planes.get(), stride, r0, r1);
+        bank.apply(planes, stride, r0, r1);
         for (size_t f = 0; f < m.filters.size(); ++f) {
             const double threshold = m.filters[f].threshold;
             for (long r = r0; r < r1; ++r) {
@@ -282,7 +283,8 @@ void run_strips(int strips, Body &&body) {
 // One pyramid level: scans it and builds `next` (sized, or empty when this is the last level) from
 // it. `parent` is the stored image the level is resized from when `streamed`, else the level itself.
 void scan_level(const model &m, const rgb_view &parent, bool streamed, long width, long height, unsigned long level,
-                rgb_image &next, helper_budget *helpers, std::vector<std::vector<scored_box>> &found) {
+                rgb_image &next, helper_budget *helpers, scratch_pool &pool,
+                std::vector<std::vector<scored_box>> &found) {
     const fhog_rows geometry(width, height, m.filter_rows, m.filter_cols);
     const long first_row = m.filter_rows / 2;
     const long last_row = geometry.plane_rows() - (m.filter_rows - 1) / 2;
@@ -323,14 +325,14 @@ void scan_level(const model &m, const rgb_view &parent, bool streamed, long widt
     run_strips(strips, [&](int s) {
         const size_t i = static_cast<size_t>(s);
         if (streamed) {
-            resized_rows rows(parent, width, height, capacity, starts[i]);
+            resized_rows rows(parent, width, height, capacity, starts[i], pool);
             if (next.height > 0) rows.feed(&next, child_at[i], child_at[i + 1]);
-            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), strip_found[i]);
+            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), pool, strip_found[i]);
             rows.finish();
         } else {
             if (next.height > 0) resize_rows(parent, next, child_at[i], child_at[i + 1]);
             stored_rows rows(parent);
-            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), strip_found[i]);
+            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), pool, strip_found[i]);
         }
     });
     // Strips in order: each filter's windows in dlib's order (row, then column).
@@ -350,7 +352,16 @@ int helper_budget::take(int wanted) {
     return 0;
 }
 
-std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers) {
+std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers,
+                              scratch_pool *pool) {
+    scratch_pool own_pool(0);
+    scratch_pool &scratch = pool != nullptr ? *pool : own_pool;
+    // Whatever happens, blocks beyond the pool's keep go back to the system (every block is given
+    // back before this runs: the images and levels below are destroyed first).
+    struct trim_on_exit {
+        scratch_pool &pool;
+        ~trim_on_exit() { pool.trim(); }
+    } trim{scratch};
     // Level 0: the image after `upsample` pyramid_up steps. All but the last are stored; the last
     // is made row by row while level 0 is scanned.
     rgb_image stored;
@@ -358,7 +369,7 @@ std::vector<detection> detect(const model &m, const rgb_view &image, int upsampl
     for (int i = 0; i + 1 < upsample; ++i) {
         long w = 0, h = 0;
         pyramid_up_size(parent.width, parent.height, w, h);
-        rgb_image next(w, h);
+        rgb_image next(w, h, scratch);
         resize_whole(parent, next);
         stored = std::move(next);
         parent = view_of(stored);
@@ -374,11 +385,11 @@ std::vector<detection> detect(const model &m, const rgb_view &image, int upsampl
             const bool has_next = level + 1 < levels;
             long next_w = 0, next_h = 0;
             if (has_next) pyramid_down6_size(width, height, next_w, next_h);
-            next = has_next ? rgb_image(next_w, next_h) : rgb_image();
+            next = has_next ? rgb_image(next_w, next_h, scratch) : rgb_image();
             // Level 0 with upsampling is made row by row from `parent` as its strips ask for rows.
             const bool streamed = level == 0 && upsample > 0;
             const rgb_view source = level == 0 ? parent : view_of(current);
-            scan_level(m, source, streamed, width, height, level, next, helpers, found);
+            scan_level(m, source, streamed, width, height, level, next, helpers, scratch, found);
             // The stored upsampled images are no longer needed after level 0.
             if (level == 0) stored = rgb_image();
             current = std::move(next);

@@ -4,10 +4,11 @@
 // cache, and only about one pyramid level is in memory at a time; a large level may be split into
 // strips scanned by helper threads.
 //
-// Up to the fhog features, every value is computed with the same float operations in the same order as
-// dlib 19.24 on an AVX build (the lanes of dlib's SIMD loops are our lanes; its scalar tails are our
-// scalar tails), so pyramid pixels and features are identical. The filter bank alone reorders its sums
-// (fused multiply-adds, hog_filter_bank.cpp): scores differ from dlib's in the last bits, boxes do not.
+// The pixel steps are dlib 19.24's float operations in dlib's order on an AVX build (the lanes of
+// dlib's SIMD loops are our lanes; its scalar tails are our scalar tails), so pyramid pixels, and
+// each pixel's gradient and orientation, are identical. Two sums are reordered for speed: the
+// histogram's (hog_features.cpp) and the filter bank's (fused multiply-adds, hog_filter_bank.cpp):
+// features and scores differ from dlib's in the last bits, boxes do not.
 // Internal to CDlibFace: no dlib type appears here, and nothing here throws across the C ABI
 // (engine.cpp catches everything).
 #ifndef FACEWATCH_HOG_DETECTOR_H
@@ -17,22 +18,87 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace fwhog {
 
-/// An 8-bit RGB image, rows packed (stride = 3 * width). Its pixels start uninitialised (every row
-/// of a pyramid level is written before it is read; zeroing them first cost 3% of detection).
+/// Large scratch blocks (pyramid levels, feature planes, histogram rows, row rings) that a detection
+/// takes and gives back, kept for the next image. A fresh block costs a page fault per 4 KiB the first
+/// time it is written (the daemon has the allocator map every block of 1 MiB or more afresh, so
+/// without the pool a usual photo faulted in some 70 MB per detection, a fifth of its time). After
+/// a detection, trim() frees blocks beyond `keep_bytes`, largest first: a big photo's memory goes back
+/// to the system, a usual image's stays for the next. Thread-safe (strips take blocks on their
+/// threads); one pool per engine.
+class scratch_pool {
+public:
+    /// A block of at least the size asked for (contents undefined), given back to its pool when
+    /// destroyed or assigned over. Move-only.
+    class block {
+    public:
+        block() = default;
+        block(block &&other) noexcept : pool_(other.pool_), data_(std::move(other.data_)), size_(other.size_) {
+            other.pool_ = nullptr;
+            other.size_ = 0;
+        }
+        block &operator=(block &&other) noexcept;
+        block(const block &) = delete;
+        block &operator=(const block &) = delete;
+        ~block();
+        uint8_t *bytes() const { return data_.get(); }
+        float *floats() const { return reinterpret_cast<float *>(data_.get()); }
+        size_t size() const { return size_; }
+
+    private:
+        friend class scratch_pool;
+        block(scratch_pool *pool, std::unique_ptr<uint8_t[]> data, size_t size)
+            : pool_(pool), data_(std::move(data)), size_(size) {}
+        scratch_pool *pool_ = nullptr;
+        std::unique_ptr<uint8_t[]> data_;
+        size_t size_ = 0;
+    };
+
+    explicit scratch_pool(size_t keep_bytes) : keep_bytes_(keep_bytes) {}
+    ~scratch_pool();
+    scratch_pool(const scratch_pool &) = delete;
+    scratch_pool &operator=(const scratch_pool &) = delete;
+
+    /// A block of at least `bytes` bytes: a kept one when one is large enough, else a new one.
+    /// Throws std::bad_alloc.
+    block take(size_t bytes);
+    /// Frees kept blocks, largest first, until at most keep_bytes are kept.
+    void trim();
+    /// Bytes kept for the next detection.
+    size_t kept_bytes() const;
+
+    /// What an engine keeps between images: the blocks of images up to a few megapixels.
+    static constexpr size_t default_keep_bytes = size_t{48} << 20;
+
+private:
+    void give(std::unique_ptr<uint8_t[]> data, size_t size);
+    struct entry {
+        size_t size;
+        std::unique_ptr<uint8_t[]> data;
+    };
+    const size_t keep_bytes_;
+    mutable std::mutex mutex_;
+    std::vector<entry> free_;
+    size_t free_bytes_ = 0;
+};
+
+/// An 8-bit RGB image, rows packed (stride = 3 * width), in a block of a scratch pool. Its pixels
+/// start undefined (every row of a pyramid level is written before it is read; zeroing them first
+/// cost 3% of detection).
 struct rgb_image {
     long width = 0;
     long height = 0;
-    std::unique_ptr<uint8_t[]> pixels;
+    scratch_pool::block pixels;
 
     rgb_image() = default;
-    rgb_image(long w, long h)
-        : width(w), height(h), pixels(new uint8_t[static_cast<size_t>(w) * static_cast<size_t>(h) * 3]) {}
-    uint8_t *data() { return pixels.get(); }
-    const uint8_t *data() const { return pixels.get(); }
+    rgb_image(long w, long h, scratch_pool &pool)
+        : width(w), height(h), pixels(pool.take(static_cast<size_t>(w) * static_cast<size_t>(h) * 3)) {}
+    uint8_t *data() { return pixels.bytes(); }
+    const uint8_t *data() const { return pixels.bytes(); }
     uint8_t *row(long y) { return data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
     const uint8_t *row(long y) const { return data() + static_cast<size_t>(y) * static_cast<size_t>(width) * 3; }
 };
@@ -111,9 +177,11 @@ private:
 /// dlib's frontal_face_detector(pyramid_up^upsample(image)) with adjust_threshold 0: the detections
 /// after non-max suppression, best first, boxes in the coordinates of the upsampled image. A level
 /// large enough is split into horizontal strips scanned by helper threads borrowed from `helpers`
-/// (none when null); the result does not depend on how many.
+/// (none when null); the result does not depend on how many. Scratch blocks come from `pool` (a pool of
+/// this call's own when null), which is trimmed before returning.
 /// Throws std::bad_alloc when memory runs out; nothing else.
-std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers = nullptr);
+std::vector<detection> detect(const model &m, const rgb_view &image, int upsample, helper_budget *helpers = nullptr,
+                              scratch_pool *pool = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Stages, exposed for the scanner's own files.
@@ -173,7 +241,8 @@ public:
         virtual const uint8_t *row(long y) = 0;
     };
 
-    fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols);
+    /// Histogram rows come from `pool` (one of its own when null).
+    fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols, scratch_pool *pool = nullptr);
     /// Plane size (dlib's array2d size); 0 × 0 when the level is too small for features.
     long plane_rows() const { return plane_rows_; }
     long plane_cols() const { return plane_cols_; }
@@ -195,7 +264,10 @@ private:
     long plane_rows_ = 0, plane_cols_ = 0;
     // Histogram rows [hist_first_, hist_first_ + rows) of dlib's padded (cells_nr+2) × (cells_nc+2) × 18.
     long hist_first_ = 0;
-    std::vector<float> hist_;
+    std::unique_ptr<scratch_pool> own_pool_;
+    scratch_pool *pool_;
+    scratch_pool::block hist_block_;
+    float *hist_ = nullptr;
     std::vector<float> norm_;  // norm rows [hist_first_ - 1, ...), cells_nc wide
     // dlib's 8-lane gradient loop: where it ends, the per-column bin and weights, one row's gradients.
     int simd_end_ = 1;
@@ -207,9 +279,11 @@ private:
     std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
     // The votes of the pixels of a row not yet voted (a range, from index 0): the bin of each one's
-    // left cell and its four weights (left cell upper row, lower row, right cell upper row, lower row).
+    // left cell and its weights for its left and right cell (v * vx1, v * vx0).
     std::vector<int32_t> vote_at_;
-    std::vector<float> vote_w_[4];
+    std::vector<float> vote_left_, vote_right_;
+    // One pixel row's votes into one row of cells (histogram row layout), before the row's vy.
+    std::vector<float> row_votes_;
 };
 
 /// The filter bank over a band of plane rows: for every filter, dlib's score image (the sum, term

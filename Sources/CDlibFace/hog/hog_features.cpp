@@ -1,10 +1,10 @@
 // fhog features (dlib's extract_fhog_features, cell size 8, RGB input) for a band of plane rows at a
 // time, so a level's 31 planes never exist whole. dlib computes the gradient of 8 pixels at a time in
-// SIMD lanes and the last pixels of a row in scalar code, and the two round differently (which colour
-// wins a tie, and in which order the bilinear weights multiply): each pixel here takes the path dlib
-// takes for its column. Histogram bins receive their votes in raster order, as in dlib, because a
-// band's bins are filled by the same pixel rows in the same order (vote_range interleaves pixels
-// without changing any bin's order).
+// SIMD lanes and the last pixels of a row in scalar code, and the two may pick a different colour on
+// a tie: each pixel here takes the path dlib takes for its column, so every pixel's gradient,
+// magnitude and orientation are dlib's. The histogram alone adds in another order (histogram()):
+// features differ from dlib's in the last bits (HOGStageTests bounds them), and they depend only on
+// the image, never on the band they are computed in.
 #include "hog_detector.h"
 
 #include <immintrin.h>
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace fwhog {
 namespace {
@@ -22,38 +23,89 @@ constexpr int kBins = 18;
 // dlib's unit vectors for the 9 orientations, as floats.
 constexpr float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
 constexpr float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
-// The gradient's 8-lane loop relies on orientation 9 - o mirroring o, and on orientation 0 being (1, 0).
-constexpr bool mirrored(int o) { return o > 4 || (kDirX[9 - o] == -kDirX[o] && kDirY[9 - o] == kDirY[o] && mirrored(o + 1)); }
-static_assert(mirrored(1) && kDirX[0] == 1.0f && kDirY[0] == 0.0f, "orientation table is not mirrored");
 
-// The votes of pixels [from, to) of one pixel row into its upper and lower histogram rows, in an
-// order that gives every bin its votes in dlib's order (raster order) without a chain of dependent
-// adds through memory. A pixel x of block k (x in [8k + 4, 8k + 11], k = ixp) votes for cell k + 1
-// (its left cell) and cell k + 2 (its right cell) of both rows, so within one pixel row the bins of
-// cell c receive first the right-cell votes of block c - 2, then the left-cell votes of block c - 1,
-// each block in x order. Consecutive ranges of a row are voted in x order, each range all its right-cell
-// votes first, then all its left-cell votes: that keeps every bin's order. Within one of those
-// passes a cell hears from one block only, so the blocks' pixels may be interleaved as long as each
-// block keeps its x order: the first pixel of every block, then the second, and so on. dlib's order,
-// pixel after pixel, chains up to 16 adds through memory on a bin when neighbouring pixels share an
-// orientation, as they mostly do; interleaved, the adds of a chain are a range's blocks apart.
-template <bool Upper, bool Lower>
-inline void vote_range(float *up_row, float *low_row, int from, int to, const int32_t *at, const float *const w[4]) {
-    // at and w hold pixels [from, to) from index 0.
-    for (int pass = 0; pass < 2; ++pass) {
-        const int32_t cell = pass == 0 ? kBins : 0;
-        const float *up_w = w[pass == 0 ? 2 : 0];
-        const float *low_w = w[pass == 0 ? 3 : 1];
-        for (int phase = 0; phase < 8; ++phase) {
-            // Block pixels have phase (x - 4) mod 8.
-            for (int x = from + ((phase - from + 4) & 7); x < to; x += 8) {
-                const int k = x - from;
-                const size_t i = static_cast<size_t>(at[k] + cell);
-                if (Upper) up_row[i] += up_w[k];
-                if (Lower) low_row[i] += low_w[k];
-            }
+// The votes of `count` pixels of one pixel row into that row's cell histogram (row_votes): each
+// pixel adds its right-cell weight to bin `at + kBins` and its left-cell weight to bin `at`. A block
+// of 8 pixels shares its two cells, and neighbouring pixels mostly share an orientation, so pixel
+// after pixel would chain adds through memory on one bin; here all right-cell votes go first, then
+// all left-cell votes (the right cell of one block is the left cell of the next), each pass taking
+// the first pixel of every block, then the second, and so on, so the adds of a chain are a range's
+// blocks apart.
+inline void vote_range(float *row, int count, const int32_t *at, const float *left, const float *right) {
+    for (int phase = 0; phase < 8; ++phase) {
+        for (int k = phase; k < count; k += 8) row[at[k] + kBins] += right[k];
+    }
+    for (int phase = 0; phase < 8; ++phase) {
+        for (int k = phase; k < count; k += 8) row[at[k]] += left[k];
+    }
+}
+
+// first[i] += first_weight * votes[i] (and second[i] += second_weight * votes[i] when second is not
+// null), then votes[i] = 0, for i in [0, count).
+inline void add_weighted(float *first, float first_weight, float *second, float second_weight, float *votes,
+                         size_t count) {
+    const __m256 w1 = _mm256_set1_ps(first_weight), w2 = _mm256_set1_ps(second_weight);
+    size_t i = 0;
+    if (second != nullptr) {
+        for (; i + 8 <= count; i += 8) {
+            const __m256 r = _mm256_loadu_ps(votes + i);
+            _mm256_storeu_ps(first + i, _mm256_add_ps(_mm256_loadu_ps(first + i), _mm256_mul_ps(w1, r)));
+            _mm256_storeu_ps(second + i, _mm256_add_ps(_mm256_loadu_ps(second + i), _mm256_mul_ps(w2, r)));
+            _mm256_storeu_ps(votes + i, _mm256_setzero_ps());
+        }
+        for (; i < count; ++i) second[i] += second_weight * votes[i];
+    } else {
+        for (; i + 8 <= count; i += 8) {
+            const __m256 r = _mm256_loadu_ps(votes + i);
+            _mm256_storeu_ps(first + i, _mm256_add_ps(_mm256_loadu_ps(first + i), _mm256_mul_ps(w1, r)));
+            _mm256_storeu_ps(votes + i, _mm256_setzero_ps());
         }
     }
+    for (size_t k = count - count % 8; k < count; ++k) {
+        first[k] += first_weight * votes[k];
+        votes[k] = 0.0f;
+    }
+}
+
+// dlib's orientation of a gradient: of the 9 unit vectors, the one whose dot product with the
+// gradient has the largest magnitude (the first one on a tie), o when the dot product is positive and
+// o + 9 when it is negative; 0 for a zero gradient. Float arithmetic exactly as dlib's loop.
+int dlib_orientation(float grad_x, float grad_y) {
+    float best_dot = 0;
+    int best_o = 0;
+    for (int o = 0; o < 9; ++o) {
+        const float dot = kDirX[o] * grad_x + kDirY[o] * grad_y;
+        if (dot > best_dot) {
+            best_dot = dot;
+            best_o = o;
+        } else if (-dot > best_dot) {
+            best_dot = -dot;
+            best_o = o + 9;
+        }
+    }
+    return best_o;
+}
+
+// The orientation of every gradient a pixel can have (both components in -255..255, 8-bit colour
+// differences), computed once by dlib's loop: entry (grad_y << kTableShift) + grad_x + kTableCentre.
+// The 8-lane loop looks its lanes' orientations up with one gather instead of nine dot products and
+// comparisons per lane. 256 KiB, shared by every scanner in the process.
+constexpr int kTableShift = 9;
+constexpr int kTableCentre = (255 << kTableShift) + 255;
+
+const std::vector<uint8_t> &orientations() {
+    static const std::vector<uint8_t> table = [] {
+        // Three bytes more: the gather reads 32 bits from an entry.
+        std::vector<uint8_t> t(static_cast<size_t>(kTableCentre) * 2 + 1 + 3, 0);
+        for (int gy = -255; gy <= 255; ++gy) {
+            for (int gx = -255; gx <= 255; ++gx) {
+                t[static_cast<size_t>((gy << kTableShift) + gx + kTableCentre)] =
+                    static_cast<uint8_t>(dlib_orientation(static_cast<float>(gx), static_cast<float>(gy)));
+            }
+        }
+        return t;
+    }();
+    return table;
 }
 
 // Pixels voted together: 8 blocks, so the adds of one chain are 16 adds apart.
@@ -61,9 +113,11 @@ constexpr int kVoteRange = 64;
 
 }  // namespace
 
-fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols)
+fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int filter_cols, scratch_pool *pool)
     : width_(image_width), height_(image_height),
-      pad_rows_offset_((filter_rows - 1) / 2), pad_cols_offset_((filter_cols - 1) / 2) {
+      pad_rows_offset_((filter_rows - 1) / 2), pad_cols_offset_((filter_cols - 1) / 2),
+      own_pool_(pool == nullptr ? std::make_unique<scratch_pool>(0) : nullptr),
+      pool_(pool == nullptr ? own_pool_.get() : pool) {
     cells_nr_ = static_cast<int>(static_cast<float>(image_height) / static_cast<float>(kCell) + 0.5);
     cells_nc_ = static_cast<int>(static_cast<float>(image_width) / static_cast<float>(kCell) + 0.5);
     if (cells_nr_ == 0 || cells_nc_ == 0) return;
@@ -88,7 +142,8 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     // A range's pixels: fewer than kVoteRange + 8 (the 8-lane loop votes once a range reaches
     // kVoteRange; the scalar tail adds at most 7).
     vote_at_.assign(kVoteRange + 16, 0);
-    for (auto &w : vote_w_) w.assign(vote_at_.size(), 0.0f);
+    vote_left_.assign(vote_at_.size(), 0.0f);
+    vote_right_.assign(vote_at_.size(), 0.0f);
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
         const int ixp = static_cast<int>(xp);
@@ -138,14 +193,29 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     const long hist_cols = cells_nc_ + 2;
     const size_t row_size = static_cast<size_t>(hist_cols) * kBins;
     hist_first_ = hist_first;
-    hist_.assign(static_cast<size_t>(hist_last - hist_first) * row_size, 0.0f);
+    const size_t hist_bytes = static_cast<size_t>(hist_last - hist_first) * row_size * sizeof(float);
+    if (hist_block_.size() < hist_bytes) {
+        hist_block_ = scratch_pool::block();
+        hist_block_ = pool_->take(hist_bytes);
+    }
+    hist_ = hist_block_.floats();
+    std::memset(hist_, 0, hist_bytes);
+    row_votes_.assign(row_size, 0.0f);
     auto bin = [&](long hist_row, long hist_col) -> float * {
-        return hist_.data() + static_cast<size_t>(hist_row - hist_first) * row_size +
+        return hist_ + static_cast<size_t>(hist_row - hist_first) * row_size +
                static_cast<size_t>(hist_col) * kBins;
     };
+    int32_t *const vote_at = vote_at_.data();
+    float *const vote_left = vote_left_.data();
+    float *const vote_right = vote_right_.data();
+    float *const row_votes = row_votes_.data();
 
     // Pixel row y votes into histogram rows iyp+1 and iyp+2; only rows in [hist_first, hist_last)
-    // are kept (the same votes, in the same order, as dlib's whole-image pass gives those rows).
+    // are kept. dlib adds each pixel's four products v * vx * vy to the four bins in raster order;
+    // here a pixel row's votes v * vx go to one row of cells first (two adds per pixel, not four),
+    // and that row is added, times vy1 and vy0, to the two histogram rows: the same sum in another
+    // order and rounding (docs/ARCHITECTURE.md). A histogram row depends only on its pixel rows, not
+    // on the band it is computed for.
     const long y_begin = std::max<long>(1, kCell * (hist_first - 2));
     const long y_end = std::min<long>(visible_nr_, kCell * hist_last);
     for (long y = y_begin; y < y_end; ++y) {
@@ -160,33 +230,25 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         const uint8_t *here = src.row(y);
         const uint8_t *below = src.row(y + 1);
 
-        float *up_row = upper ? bin(iyp + 1, 0) : nullptr;
-        float *low_row = lower ? bin(iyp + 2, 0) : nullptr;
-        const float *const weights[4] = {vote_w_[0].data(), vote_w_[1].data(), vote_w_[2].data(), vote_w_[3].data()};
-        auto vote = [&](int from, int to) {
-            if (upper && lower) {
-                vote_range<true, true>(up_row, low_row, from, to, vote_at_.data(), weights);
-            } else if (upper) {
-                vote_range<true, false>(up_row, nullptr, from, to, vote_at_.data(), weights);
-            } else {
-                vote_range<false, true>(nullptr, low_row, from, to, vote_at_.data(), weights);
-            }
-        };
         int voted = 1;  // pixels [1, voted) of the row have voted
-
         int x = 1;
         // dlib's 8-lane loop: the gradient of the strongest colour (ties as dlib's select breaks
-        // them), its orientation and bilinear weights in AVX lanes; votes by ranges of pixels.
+        // them), its orientation and horizontal weights in AVX lanes; votes by ranges of pixels.
         const int simd_end = simd_end_;
+        const size_t grad_stride = grad_stride_;
         const uint8_t *p_above = planar_row(src, y - 1);
         const uint8_t *p_here = planar_row(src, y);
         const uint8_t *p_below = planar_row(src, y + 1);
-        const __m256 vy0v = _mm256_set1_ps(vy0), vy1v = _mm256_set1_ps(vy1);
-        const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+        const float *const cell_vx0 = vx0_.data();
+        const float *const cell_vx1 = vx1_.data();
+        const int32_t *const cell_at = cell_at_.data();
+        const int *const table = reinterpret_cast<const int *>(orientations().data());
+        const __m256i table_centre = _mm256_set1_epi32(kTableCentre);
+        const __m256i byte_mask = _mm256_set1_epi32(0xff);
         for (; x < simd_end; x += 8) {
             auto load = [&](const uint8_t *row, int ch, int at) {
                 return _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + static_cast<size_t>(ch) * grad_stride_ + at)));
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + static_cast<size_t>(ch) * grad_stride + at)));
             };
             auto dx = [&](int ch) { return _mm256_sub_epi32(load(p_here, ch, x + 1), load(p_here, ch, x - 1)); };
             auto dy = [&](int ch) { return _mm256_sub_epi32(load(p_below, ch, x), load(p_above, ch, x)); };
@@ -199,49 +261,21 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const __m256i ty = _mm256_blendv_epi8(gyv, ry, cmp);
             const __m256i tl = _mm256_blendv_epi8(glen, rlen, cmp);
             cmp = _mm256_cmpgt_epi32(tl, blen);
-            const __m256 grad_x = _mm256_cvtepi32_ps(_mm256_blendv_epi8(bx, tx, cmp));
-            const __m256 grad_y = _mm256_cvtepi32_ps(_mm256_blendv_epi8(by, ty, cmp));
+            const __m256i grad_x = _mm256_blendv_epi8(bx, tx, cmp);
+            const __m256i grad_y = _mm256_blendv_epi8(by, ty, cmp);
             const __m256 v = _mm256_sqrt_ps(_mm256_cvtepi32_ps(_mm256_blendv_epi8(blen, tl, cmp)));
-
-            // dlib's loop per orientation: dot > best takes o, else -dot > best takes o + 9. As
-            // best >= 0, that is |dot| > best, taking o when dot is positive and o + 9 when it is
-            // negative; best then becomes |dot| (max gives the same value). The dot products are
-            // dlib's, from fewer multiplications: orientation 9 - o mirrors o (kDirX[9 - o] is exactly
-            // -kDirX[o], kDirY[9 - o] exactly kDirY[o]), so its rounded products are o's with the x
-            // one negated, and x*(-a) + y*b rounds as y*b - x*a; orientation 0's dot is grad_x
-            // exactly (grad_x * 1 + grad_y * 0, and grad_x is never -0).
-            __m256 best_dot = _mm256_setzero_ps();
-            __m256 best_o = _mm256_setzero_ps();
-            auto consider = [&](__m256 dot, int o) {
-                const __m256 magnitude = _mm256_andnot_ps(sign_bit, dot);
-                const __m256 better = _mm256_cmp_ps(magnitude, best_dot, _CMP_GT_OQ);
-                best_dot = _mm256_max_ps(magnitude, best_dot);
-                const __m256 index = _mm256_blendv_ps(_mm256_set1_ps(static_cast<float>(o)),
-                                                      _mm256_set1_ps(static_cast<float>(o + 9)), dot);
-                best_o = _mm256_blendv_ps(best_o, index, better);
-            };
-            __m256 across[9], along[9];  // grad_x * kDirX[o], grad_y * kDirY[o] for o = 1..4
-            for (int o = 1; o <= 4; ++o) {
-                across[o] = _mm256_mul_ps(grad_x, _mm256_set1_ps(kDirX[o]));
-                along[o] = _mm256_mul_ps(grad_y, _mm256_set1_ps(kDirY[o]));
-            }
-            consider(grad_x, 0);
-            for (int o = 1; o <= 4; ++o) consider(_mm256_add_ps(across[o], along[o]), o);
-            for (int o = 5; o < 9; ++o) consider(_mm256_sub_ps(along[9 - o], across[9 - o]), o);
-            const __m256 vx1 = _mm256_mul_ps(_mm256_loadu_ps(vx1_.data() + x), v);
-            const __m256 vx0 = _mm256_mul_ps(_mm256_loadu_ps(vx0_.data() + x), v);
-            // The weights (left cell upper row, lower row; right cell upper row, lower row) and the bin
-            // (its left cell's offset plus its orientation) of each lane, voted by range.
+            // The orientation dlib's loop finds for this gradient, from the table of all of them.
+            const __m256i at = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(grad_y, kTableShift), grad_x), table_centre);
+            const __m256i best_o = _mm256_and_si256(_mm256_i32gather_epi32(table, at, 1), byte_mask);
+            // The weights of each lane's left and right cell and the bin (its left cell's offset plus
+            // its orientation), voted by range.
             const int k = x - voted;
-            _mm256_storeu_ps(vote_w_[0].data() + k, _mm256_mul_ps(vy1v, vx1));
-            _mm256_storeu_ps(vote_w_[1].data() + k, _mm256_mul_ps(vy0v, vx1));
-            _mm256_storeu_ps(vote_w_[2].data() + k, _mm256_mul_ps(vy1v, vx0));
-            _mm256_storeu_ps(vote_w_[3].data() + k, _mm256_mul_ps(vy0v, vx0));
-            _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at_.data() + k),
-                                _mm256_add_epi32(_mm256_cvttps_epi32(best_o),
-                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at_.data() + x))));
+            _mm256_storeu_ps(vote_left + k, _mm256_mul_ps(_mm256_loadu_ps(cell_vx1 + x), v));
+            _mm256_storeu_ps(vote_right + k, _mm256_mul_ps(_mm256_loadu_ps(cell_vx0 + x), v));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at + k),
+                                _mm256_add_epi32(best_o, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at + x))));
             if (x + 8 - voted >= kVoteRange) {
-                vote(voted, x + 8);
+                vote_range(row_votes, x + 8 - voted, vote_at, vote_left, vote_right);
                 voted = x + 8;
             }
         }
@@ -261,31 +295,25 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
                     grad_y = gy;
                 }
             }
-            float best_dot = 0;
-            int best_o = 0;
-            for (int o = 0; o < 9; ++o) {
-                const float dot = kDirX[o] * grad_x + kDirY[o] * grad_y;
-                if (dot > best_dot) {
-                    best_dot = dot;
-                    best_o = o;
-                } else if (-dot > best_dot) {
-                    best_dot = -dot;
-                    best_o = o + 9;
-                }
-            }
+            const int best_o = dlib_orientation(grad_x, grad_y);
             const float v = std::sqrt(len);
             const float xp = static_cast<float>((static_cast<double>(x) + 0.5) / static_cast<double>(kCell) - 0.5);
             const int ixp = static_cast<int>(std::floor(xp));
             const float vx0 = xp - ixp;
             const float vx1 = static_cast<float>(1.0 - vx0);
             const size_t at = static_cast<size_t>(x - voted);
-            vote_at_[at] = (ixp + 1) * kBins + best_o;
-            vote_w_[0][at] = vy1 * vx1 * v;
-            vote_w_[1][at] = vy0 * vx1 * v;
-            vote_w_[2][at] = vy1 * vx0 * v;
-            vote_w_[3][at] = vy0 * vx0 * v;
+            vote_at[at] = (ixp + 1) * kBins + best_o;
+            vote_left[at] = vx1 * v;
+            vote_right[at] = vx0 * v;
         }
-        vote(voted, visible_nc_);
+        vote_range(row_votes, visible_nc_ - voted, vote_at, vote_left, vote_right);
+
+        // The row of cells into its two histogram rows, weighted by vy1 and vy0, and cleared.
+        if (upper && lower) {
+            add_weighted(bin(iyp + 1, 0), vy1, bin(iyp + 2, 0), vy0, row_votes, row_size);
+        } else {
+            add_weighted(bin(upper ? iyp + 1 : iyp + 2, 0), upper ? vy1 : vy0, nullptr, 0, row_votes, row_size);
+        }
     }
 
     // Block energy: norm row n is histogram row n+1 summed over the 9 contrast-insensitive pairs.
@@ -353,7 +381,7 @@ void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
     const float *n0 = norm_.data() + static_cast<size_t>(y - norm_first) * cells_nc_;
     const float *n1 = n0 + cells_nc_;
     const float *n2 = n1 + cells_nc_;
-    const float *hist_row = hist_.data() + static_cast<size_t>(y + 2 - hist_first_) * row_size;
+    const float *hist_row = hist_ + static_cast<size_t>(y + 2 - hist_first_) * row_size;
     const __m128 ones = _mm_set1_ps(1.0f);
     const __m128 eps = _mm_set1_ps(0.0001f);
     const __m128 point2 = _mm_set1_ps(static_cast<float>(0.2));

@@ -1,8 +1,8 @@
 /*
  * hog_stage_checks.h: each stage of facewatch's HOG scanner against the same stage of dlib on the
  * same input, for the tests. Every function returns how many output values differ (0: identical),
- * or how far apart they are for the filter bank (whose sums are reordered), or -1 when the stage
- * could not run (out of memory, an exception inside dlib). No C++ crosses.
+ * or how far apart they are for the histogram and the filter bank (whose sums are reordered), or -1
+ * when the stage could not run (out of memory, an exception inside dlib). No C++ crosses.
  */
 #ifndef FACEWATCH_HOG_STAGE_CHECKS_H
 #define FACEWATCH_HOG_STAGE_CHECKS_H
@@ -20,8 +20,14 @@ long hsc_resize_differences(const uint8_t *rgb, int32_t width, int32_t height, i
 long hsc_pyramid_size_differences(int32_t width, int32_t height);
 
 /** The 31 fhog planes (cell 8, padded for the detector's 10 x 10 filters), computed band by band of
- *  `band_rows` rows: values that differ, compared bit for bit. */
-long hsc_fhog_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
+ *  `band_rows` rows: the largest absolute difference from dlib's planes (the histogram's sums are
+ *  reordered), HUGE_VAL when the plane sizes differ, or -1. */
+double hsc_fhog_max_difference(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows);
+
+/** The same fhog planes computed in bands of `band_rows` and in bands of `other_band_rows`: values
+ *  that differ, compared bit for bit (a feature must not depend on the band it was computed in). */
+long hsc_fhog_band_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows,
+                               int32_t other_band_rows);
 
 /** The score images of the frontal face detector's 5 filters over the fhog planes of the image,
  *  computed band by band: the largest absolute difference from dlib's scores (the filter bank's sums
