@@ -174,11 +174,18 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
         const __m256i order = _mm256_setr_epi8(0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1,
                                                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1);
         const __m256i rgb = _mm256_shuffle_epi8(bytes, order);
-        alignas(32) uint8_t packed[32];
-        _mm256_store_si256(reinterpret_cast<__m256i *>(packed), rgb);
         uint8_t *dst = out + c * 3;
-        std::memcpy(dst, packed, 12);
-        std::memcpy(dst + 12, packed + 16, 12);
+        if ((c + 8) * 3 + 8 <= out_width_ * 3) {
+            // The 24 bytes moved together and stored at once; the 8 bytes after them are the next
+            // columns of this row, written after (never another row: strips write rows in parallel).
+            const __m256i packed = _mm256_permutevar8x32_epi32(rgb, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7));
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst), packed);
+        } else {
+            alignas(32) uint8_t packed[32];
+            _mm256_store_si256(reinterpret_cast<__m256i *>(packed), rgb);
+            std::memcpy(dst, packed, 12);
+            std::memcpy(dst + 12, packed + 16, 12);
+        }
     }
     resize_columns(c, simd_columns_, tb, inv_tb, top, bottom, out);
     for (long c = simd_columns_; c < out_width_; ++c) {
