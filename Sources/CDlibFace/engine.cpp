@@ -8,6 +8,7 @@
 
 #include "dlibface.h"
 #include "hog/hog_detector.h"
+#include "hog/hog_model_cache.h"
 #include "hog/hog_model_from_dlib.h"
 
 #include <dlib/dnn.h>
@@ -16,6 +17,7 @@
 #include <dlib/image_transforms.h>
 #include <dlib/matrix.h>
 #include <dlib/rand.h>
+#include <dlib/revision.h>
 
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -28,6 +30,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <new>
 #include <string>
 #include <vector>
@@ -286,6 +289,12 @@ void encode_faces(fwd_engine &engine, const image_type &img, const std::vector<d
 
 }  // namespace
 
+// The file in the models directory that keeps facewatch's scanner's filters between starts, and the
+// detector they were derived from: dlib's frontal face detector of this dlib release.
+constexpr const char *kHogModelCache = "frontal_face_detector.fwhog";
+constexpr uint64_t kHogModelSource = (uint64_t{DLIB_MAJOR_VERSION} << 32) | (uint64_t{DLIB_MINOR_VERSION} << 16) |
+                                     uint64_t{DLIB_PATCH_VERSION};
+
 // ---------------------------------------------------------------------------------------------
 // C ABI
 
@@ -306,6 +315,43 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
         const std::string dir(directory);
         auto models = std::make_unique<fwd_models>();
         models->options = *options;
+        // dlib's HOG detector is compiled into dlib compressed: decoding it takes most of a start
+        // (about 0.4 s here). facewatch's scanner needs only the filters derived from it, which
+        // frontal_face_detector.fwhog in the models directory keeps after the first start (when the
+        // directory can be written); otherwise the decoding runs on a thread of its own while this
+        // one reads the model files.
+        std::exception_ptr hog_error;
+        auto load_hog = [&] {
+            try {
+                const std::string cache = dir + "/" + kHogModelCache;
+                if (options->detector == FWD_DETECTOR_HOG &&
+                    fwhog::read_model_cache(cache, kHogModelSource, models->hog_filters)) {
+                    return;
+                }
+                models->hog = dlib::get_frontal_face_detector();
+                if (options->detector == FWD_DETECTOR_HOG) {
+                    models->hog_filters = fwhog::model_from_dlib(models->hog);
+                    fwhog::write_model_cache(cache, kHogModelSource, models->hog_filters);
+                }
+            } catch (...) {
+                hog_error = std::current_exception();
+            }
+        };
+        std::thread hog_loader;
+        if (options->detector != FWD_DETECTOR_CNN) {
+            try {
+                hog_loader = std::thread(load_hog);
+            } catch (const std::system_error &) {
+                load_hog();  // no thread to be had: in turn
+            }
+        }
+        // Joins the loader however this scope ends (a model file that fails to load throws).
+        struct join_on_exit {
+            std::thread &thread;
+            ~join_on_exit() {
+                if (thread.joinable()) thread.join();
+            }
+        } join_hog{hog_loader};
         load_model(dir, "dlib_face_recognition_resnet_model_v1.dat", models->resnet);
         const char *predictor_file = options->landmarks == FWD_LANDMARKS_68
                                          ? "shape_predictor_68_face_landmarks.dat"
@@ -320,10 +366,9 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
         if (options->detector == FWD_DETECTOR_CNN) {
             models->mmod = std::make_unique<mmod_type>();
             load_model(dir, "mmod_human_face_detector.dat", *models->mmod);
-        } else {
-            models->hog = dlib::get_frontal_face_detector();
-            if (options->detector == FWD_DETECTOR_HOG) models->hog_filters = fwhog::model_from_dlib(models->hog);
         }
+        if (hog_loader.joinable()) hog_loader.join();
+        if (hog_error) std::rethrow_exception(hog_error);
         *out = models.release();
     });
 }

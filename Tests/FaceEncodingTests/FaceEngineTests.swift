@@ -197,6 +197,37 @@ import Testing
         }
     }
 
+    /// The HOG scanner's filters are kept in the models directory after the first start and read at
+    /// the next (the file is not replaced, so it was accepted: a rejected one is rewritten); a copy that
+    /// is cut short, altered or garbage is rewritten, and every start finds the same faces.
+    @Test func hogFiltersAreKeptBetweenStarts() throws {
+        let directory = try modelDirectory(replacing: "", with: nil)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cache = directory.appendingPathComponent(ModelFile.hogFilterCache)
+        let bytes = try EngineTestSupport.testImage("two_faces.png")
+        func faces() throws -> [Face] {
+            try FaceEngine(models: try FaceModels(directory: directory)).encode(bytes: bytes, limits: ImageLimits())
+                .get().faces
+        }
+        func inode() throws -> Int {
+            try #require(try FileManager.default.attributesOfItem(atPath: cache.path)[.systemFileNumber] as? Int)
+        }
+        let decoded = try faces()
+        #expect(decoded.count == 2)
+        let written = try Data(contentsOf: cache)
+        let first = try inode()
+        #expect(try faces() == decoded)
+        #expect(try inode() == first, "a valid copy was replaced")
+
+        var altered = written
+        altered[altered.count / 2] ^= 0x40
+        for content in [written.prefix(written.count / 2), altered, Data("not filters\n".utf8)] {
+            try content.write(to: cache)
+            #expect(try faces() == decoded)
+            #expect(try Data(contentsOf: cache) == written)
+        }
+    }
+
     @Test func locateFollowsTheDocumentedOrder() throws {
         let root = try EngineTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: root) }
