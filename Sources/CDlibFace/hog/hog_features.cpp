@@ -25,7 +25,7 @@ constexpr float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f
 constexpr float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
 
 // The votes of `count` pixels of one pixel row into that row's cell histogram (row_votes): each
-// pixel adds its right-cell weight to bin `at + kBins` and its left-cell weight to bin `at`. A block
+// pixel adds its left-cell weight to bin `at` and its right-cell weight to the next column, `at + 1`. A block
 // of 8 pixels shares its two cells, and neighbouring pixels mostly share an orientation, so pixel
 // after pixel would chain adds through memory on one bin; here all right-cell votes go first, then
 // all left-cell votes (the right cell of one block is the left cell of the next), each pass taking
@@ -33,7 +33,7 @@ constexpr float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f
 // blocks apart.
 inline void vote_range(float *row, int count, const int32_t *at, const float *left, const float *right) {
     for (int phase = 0; phase < 8; ++phase) {
-        for (int k = phase; k < count; k += 8) row[at[k] + kBins] += right[k];
+        for (int k = phase; k < count; k += 8) row[at[k] + 1] += right[k];
     }
     for (int phase = 0; phase < 8; ++phase) {
         for (int k = phase; k < count; k += 8) row[at[k]] += left[k];
@@ -147,7 +147,7 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
         const int ixp = static_cast<int>(xp);
-        cell_at_[static_cast<size_t>(xk)] = ixp * kBins;
+        cell_at_[static_cast<size_t>(xk)] = ixp;
         vx0_[static_cast<size_t>(xk)] = xp - static_cast<float>(ixp);
         vx1_[static_cast<size_t>(xk)] = 1.0f - vx0_[static_cast<size_t>(xk)];
     }
@@ -201,9 +201,10 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     hist_ = hist_block_.floats();
     std::memset(hist_, 0, hist_bytes);
     row_votes_.assign(row_size, 0.0f);
+    // A histogram row holds its columns' bins orientation by orientation: bin o of column c at
+    // o * hist_cols + c, so 8 neighbouring cells' bin o are one vector load for the features.
     auto bin = [&](long hist_row, long hist_col) -> float * {
-        return hist_ + static_cast<size_t>(hist_row - hist_first) * row_size +
-               static_cast<size_t>(hist_col) * kBins;
+        return hist_ + static_cast<size_t>(hist_row - hist_first) * row_size + static_cast<size_t>(hist_col);
     };
     int32_t *const vote_at = vote_at_.data();
     float *const vote_left = vote_left_.data();
@@ -245,6 +246,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         const int *const table = reinterpret_cast<const int *>(orientations().data());
         const __m256i table_centre = _mm256_set1_epi32(kTableCentre);
         const __m256i byte_mask = _mm256_set1_epi32(0xff);
+        const __m256i hist_cols_v = _mm256_set1_epi32(static_cast<int>(hist_cols));
         for (; x < simd_end; x += 8) {
             auto load = [&](const uint8_t *row, int ch, int at) {
                 return _mm256_cvtepu8_epi32(
@@ -273,7 +275,8 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             _mm256_storeu_ps(vote_left + k, _mm256_mul_ps(_mm256_loadu_ps(cell_vx1 + x), v));
             _mm256_storeu_ps(vote_right + k, _mm256_mul_ps(_mm256_loadu_ps(cell_vx0 + x), v));
             _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at + k),
-                                _mm256_add_epi32(best_o, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at + x))));
+                                _mm256_add_epi32(_mm256_mullo_epi32(best_o, hist_cols_v),
+                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at + x))));
             if (x + 8 - voted >= kVoteRange) {
                 vote_range(row_votes, x + 8 - voted, vote_at, vote_left, vote_right);
                 voted = x + 8;
@@ -302,7 +305,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const float vx0 = xp - ixp;
             const float vx1 = static_cast<float>(1.0 - vx0);
             const size_t at = static_cast<size_t>(x - voted);
-            vote_at[at] = (ixp + 1) * kBins + best_o;
+            vote_at[at] = best_o * static_cast<int>(hist_cols) + (ixp + 1);
             vote_left[at] = vx1 * v;
             vote_right[at] = vx0 * v;
         }
@@ -320,13 +323,25 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     const long norm_first = hist_first - 1;
     const long norm_rows = hist_last - hist_first;
     norm_.assign(static_cast<size_t>(norm_rows) * cells_nc_, 0.0f);
+    const size_t plane = static_cast<size_t>(hist_cols);
     for (long n = norm_first; n < norm_first + norm_rows; ++n) {
         if (n < 0 || n >= cells_nr_) continue;
         float *norm_row = norm_.data() + static_cast<size_t>(n - norm_first) * cells_nc_;
-        for (int c = 0; c < cells_nc_; ++c) {
+        // dlib's sum for each cell, 8 cells at a time (the same operations in the same order per lane).
+        int c = 0;
+        for (; c + 8 <= cells_nc_; c += 8) {
+            const float *h = bin(n + 1, c + 1);
+            __m256 sum = _mm256_setzero_ps();
+            for (int o = 0; o < 9; ++o) {
+                const __m256 pair = _mm256_add_ps(_mm256_loadu_ps(h + o * plane), _mm256_loadu_ps(h + (o + 9) * plane));
+                sum = _mm256_add_ps(sum, _mm256_mul_ps(pair, pair));
+            }
+            _mm256_storeu_ps(norm_row + c, sum);
+        }
+        for (; c < cells_nc_; ++c) {
             const float *h = bin(n + 1, c + 1);
             float sum = 0;
-            for (int o = 0; o < 9; ++o) sum += (h[o] + h[o + 9]) * (h[o] + h[o + 9]);
+            for (int o = 0; o < 9; ++o) sum += (h[o * plane] + h[(o + 9) * plane]) * (h[o * plane] + h[(o + 9) * plane]);
             norm_row[c] = sum;
         }
     }
@@ -399,7 +414,6 @@ void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
         const __m256 point2_8 = _mm256_set1_ps(static_cast<float>(0.2));
         const __m256 point1_8 = _mm256_set1_ps(static_cast<float>(0.1));
         const __m256 texture_scale8 = _mm256_set1_ps(static_cast<float>(2 * 0.2357));
-        const __m256i cell_offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(kBins));
         for (; x + 8 <= hog_nc_; x += 8) {
             auto at = [](const float *row, int i) { return _mm256_loadu_ps(row + i); };
             // Lane k of the loop below's z1..z4, for cells x..x+7.
@@ -415,9 +429,9 @@ void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
                         _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(z1[k], z2[k]), z3[k]), z4[k]), eps8)));
                 n[k] = _mm256_div_ps(point1_8, nn[k]);
             }
-            const float *h = hist_row + static_cast<size_t>(x + 2) * kBins;
+            const float *h = hist_row + static_cast<size_t>(x + 2);
             float *dst = row_base + x;
-            auto bin = [&](int o) { return _mm256_i32gather_ps(h + o, cell_offsets, 4); };
+            auto bin = [&](int o) { return _mm256_loadu_ps(h + static_cast<size_t>(o) * static_cast<size_t>(hist_cols)); };
             // One plane value per lane: the dot product's (l0 + l1) + (l2 + l3) of min(v, nn) * n.
             auto normalised = [&](__m256 v, __m256 parts[4]) {
                 for (int k = 0; k < 4; ++k) parts[k] = _mm256_mul_ps(_mm256_min_ps(v, nn[k]), n[k]);
@@ -451,7 +465,9 @@ void fhog_rows::features(long y, float *out, size_t stride, long out_row) {
         const __m128 nn = _mm_mul_ps(
             point2, _mm_sqrt_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(_mm_add_ps(z1, z2), z3), z4), eps)));
         const __m128 n = _mm_div_ps(point1, nn);
-        const float *h = hist_row + static_cast<size_t>(x + 2) * kBins;
+        const float *hist_cell = hist_row + static_cast<size_t>(x + 2);
+        float h[18];
+        for (int o = 0; o < 18; ++o) h[o] = hist_cell[static_cast<size_t>(o) * static_cast<size_t>(hist_cols)];
         float *dst = row_base + x;
 
         // Contrast-sensitive planes 0..17; t accumulates them three at a time, as dlib does.
