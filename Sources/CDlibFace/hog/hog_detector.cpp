@@ -35,27 +35,24 @@ constexpr long kRingMargin = 64;
 // ---------------------------------------------------------------------------------------------
 // Row sources for a level.
 
-// Rows of a level that is stored whole.
-class stored_rows : public fhog_rows::row_source {
+// Rows of one pyramid level from `first_row` on, as the scan asks for them: made on demand by
+// resizing `parent` into a ring of rows (a streamed level), or read from `parent`, the level itself (a
+// stored level). Each row, once reached, also feeds the rows [child_first, child_last) of the next
+// pyramid level, so a level's rows come from memory once for its scan and the next level together.
+class level_rows : public fhog_rows::row_source {
 public:
-    explicit stored_rows(rgb_view view) : view_(view) {}
-    const uint8_t *row(long y) override { return view_.row(y); }
-
-private:
-    rgb_view view_;
-};
-
-// Rows of resize(parent) from `first_row` on, made on demand into a ring of rows; each new row also
-// feeds the rows [child_first, child_last) of the next pyramid level, built as this level streams past.
-class resized_rows : public fhog_rows::row_source {
-public:
-    resized_rows(rgb_view parent, long width, long height, long capacity, long first_row, scratch_pool &pool)
-        : parent_(parent), resizer_(parent.width, parent.height, width, height), width_(width), height_(height),
-          capacity_(std::min(capacity, height)),
-          ring_(pool.take(static_cast<size_t>(capacity_) * static_cast<size_t>(width) * 3)), made_(first_row) {}
+    level_rows(rgb_view parent, bool streamed, long width, long height, long capacity, long first_row,
+               scratch_pool &pool)
+        : parent_(parent), width_(width), height_(height), capacity_(streamed ? std::min(capacity, height) : height),
+          made_(first_row) {
+        if (streamed) {
+            resizer_ = std::make_unique<bilinear_resizer>(parent.width, parent.height, width, height);
+            ring_ = pool.take(static_cast<size_t>(capacity_) * static_cast<size_t>(width) * 3);
+        }
+    }
 
     /// Builds rows [child_first, child_last) of `child` (already sized) from this level's rows as
-    /// they are made; the first of them must not read a row before `first_row`.
+    /// they are reached; the first of them must not read a row before `first_row`.
     void feed(rgb_image *child, long child_first, long child_last) {
         child_ = child;
         child_resizer_ = std::make_unique<bilinear_resizer>(width_, height_, child->width, child->height);
@@ -69,17 +66,22 @@ public:
         return slot(y);
     }
 
-    /// Makes the rows the fed child rows still need.
+    /// Reaches the rows the fed child rows still need.
     void finish() {
         if (child_ != nullptr && child_next_ < child_last_) row(child_resizer_->bottom_row(child_last_ - 1));
     }
 
 private:
-    uint8_t *slot(long y) { return ring_.bytes() + static_cast<size_t>(y % capacity_) * static_cast<size_t>(width_) * 3; }
+    uint8_t *ring_slot(long y) {
+        return ring_.bytes() + static_cast<size_t>(y % capacity_) * static_cast<size_t>(width_) * 3;
+    }
+    const uint8_t *slot(long y) { return resizer_ != nullptr ? ring_slot(y) : parent_.row(y); }
 
     void make_next() {
         const long y = made_;
-        resizer_.resize_row(y, parent_.row(resizer_.top_row(y)), parent_.row(resizer_.bottom_row(y)), slot(y));
+        if (resizer_ != nullptr) {
+            resizer_->resize_row(y, parent_.row(resizer_->top_row(y)), parent_.row(resizer_->bottom_row(y)), ring_slot(y));
+        }
         ++made_;
         if (child_ == nullptr) return;
         while (child_next_ < child_last_ && child_resizer_->bottom_row(child_next_) < made_) {
@@ -92,7 +94,7 @@ private:
     }
 
     rgb_view parent_;
-    bilinear_resizer resizer_;
+    std::unique_ptr<bilinear_resizer> resizer_;  // null for a stored level
     long width_, height_, capacity_;
     scratch_pool::block ring_;
     long made_;
@@ -295,26 +297,20 @@ void scan_level(const model &m, const rgb_view &parent, bool streamed, long widt
     const int strips = 1 + borrowed.count();
 
     // Strip s scans rows [row_at(s), row_at(s + 1)) and builds next's rows [child_at[s], child_at[s + 1]).
+    // A strip reaches the level's rows from its first image row on: its child rows start at the first
+    // one whose top row it reaches.
     auto row_at = [&](int s) { return first_row + scan * s / strips; };
     std::vector<long> starts(static_cast<size_t>(strips), 0);  // the first image row each strip reads
+    for (int s = 1; s < strips; ++s) starts[static_cast<size_t>(s)] = geometry.first_image_row(row_at(s) - first_row);
     std::vector<long> child_at(static_cast<size_t>(strips) + 1, next.height);
     child_at[0] = 0;
     if (next.height > 0) {
         const bilinear_resizer child_resizer(width, height, next.width, next.height);
         for (int s = 1; s < strips; ++s) {
-            if (streamed) {
-                // A streamed strip makes level rows from its first image row on: its child rows start
-                // at the first one whose top row it makes.
-                starts[static_cast<size_t>(s)] = geometry.first_image_row(row_at(s) - first_row);
-                long k = child_at[static_cast<size_t>(s) - 1];
-                while (k < next.height && child_resizer.top_row(k) < starts[static_cast<size_t>(s)]) ++k;
-                child_at[static_cast<size_t>(s)] = k;
-            } else {
-                child_at[static_cast<size_t>(s)] = next.height * s / strips;
-            }
+            long k = child_at[static_cast<size_t>(s) - 1];
+            while (k < next.height && child_resizer.top_row(k) < starts[static_cast<size_t>(s)]) ++k;
+            child_at[static_cast<size_t>(s)] = k;
         }
-    } else if (streamed) {
-        for (int s = 1; s < strips; ++s) starts[static_cast<size_t>(s)] = geometry.first_image_row(row_at(s) - first_row);
     }
 
     std::vector<std::vector<std::vector<scored_box>>> strip_found(static_cast<size_t>(strips),
@@ -324,16 +320,10 @@ void scan_level(const model &m, const rgb_view &parent, bool streamed, long widt
                               : kRingMargin;
     run_strips(strips, [&](int s) {
         const size_t i = static_cast<size_t>(s);
-        if (streamed) {
-            resized_rows rows(parent, width, height, capacity, starts[i], pool);
-            if (next.height > 0) rows.feed(&next, child_at[i], child_at[i + 1]);
-            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), pool, strip_found[i]);
-            rows.finish();
-        } else {
-            if (next.height > 0) resize_rows(parent, next, child_at[i], child_at[i + 1]);
-            stored_rows rows(parent);
-            if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), pool, strip_found[i]);
-        }
+        level_rows rows(parent, streamed, width, height, capacity, starts[i], pool);
+        if (next.height > 0) rows.feed(&next, child_at[i], child_at[i + 1]);
+        if (scan > 0) scan_rows(m, rows, width, height, level, row_at(s), row_at(s + 1), pool, strip_found[i]);
+        rows.finish();
     });
     // Strips in order: each filter's windows in dlib's order (row, then column).
     for (auto &strip : strip_found) {
