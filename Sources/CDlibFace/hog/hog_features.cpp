@@ -40,30 +40,44 @@ inline void vote_range(float *row, int count, const int32_t *at, const float *le
     }
 }
 
-// first[i] += first_weight * votes[i] (and second[i] += second_weight * votes[i] when second is not
-// null), then votes[i] = 0, for i in [0, count).
-inline void add_weighted(float *first, float first_weight, float *second, float second_weight, float *votes,
-                         size_t count) {
-    const __m256 w1 = _mm256_set1_ps(first_weight), w2 = _mm256_set1_ps(second_weight);
+// The cell rows of one or two pixel rows (`rows`, each `count` floats, one after the other) into
+// their histogram rows: first[i] += sum over the rows r of first_weight[r] * votes[r][i], and the
+// same into second when it is not null; then the cell rows are cleared. Two pixel rows of a group
+// share their histogram rows, so one pass serves both.
+template <int Rows>
+inline void add_weighted(float *first, const float *first_weight, float *second, const float *second_weight,
+                         float *votes, size_t count) {
+    __m256 w1[Rows], w2[Rows];
+    for (int r = 0; r < Rows; ++r) {
+        w1[r] = _mm256_set1_ps(first_weight[r]);
+        w2[r] = _mm256_set1_ps(second != nullptr ? second_weight[r] : 0.0f);
+    }
     size_t i = 0;
-    if (second != nullptr) {
-        for (; i + 8 <= count; i += 8) {
-            const __m256 r = _mm256_loadu_ps(votes + i);
-            _mm256_storeu_ps(first + i, _mm256_add_ps(_mm256_loadu_ps(first + i), _mm256_mul_ps(w1, r)));
-            _mm256_storeu_ps(second + i, _mm256_add_ps(_mm256_loadu_ps(second + i), _mm256_mul_ps(w2, r)));
-            _mm256_storeu_ps(votes + i, _mm256_setzero_ps());
+    for (; i + 8 <= count; i += 8) {
+        __m256 v[Rows];
+        for (int r = 0; r < Rows; ++r) {
+            v[r] = _mm256_loadu_ps(votes + static_cast<size_t>(r) * count + i);
+            _mm256_storeu_ps(votes + static_cast<size_t>(r) * count + i, _mm256_setzero_ps());
         }
-        for (; i < count; ++i) second[i] += second_weight * votes[i];
-    } else {
-        for (; i + 8 <= count; i += 8) {
-            const __m256 r = _mm256_loadu_ps(votes + i);
-            _mm256_storeu_ps(first + i, _mm256_add_ps(_mm256_loadu_ps(first + i), _mm256_mul_ps(w1, r)));
-            _mm256_storeu_ps(votes + i, _mm256_setzero_ps());
+        __m256 a = _mm256_mul_ps(w1[0], v[0]);
+        for (int r = 1; r < Rows; ++r) a = _mm256_add_ps(a, _mm256_mul_ps(w1[r], v[r]));
+        _mm256_storeu_ps(first + i, _mm256_add_ps(_mm256_loadu_ps(first + i), a));
+        if (second != nullptr) {
+            __m256 b = _mm256_mul_ps(w2[0], v[0]);
+            for (int r = 1; r < Rows; ++r) b = _mm256_add_ps(b, _mm256_mul_ps(w2[r], v[r]));
+            _mm256_storeu_ps(second + i, _mm256_add_ps(_mm256_loadu_ps(second + i), b));
         }
     }
-    for (size_t k = count - count % 8; k < count; ++k) {
-        first[k] += first_weight * votes[k];
-        votes[k] = 0.0f;
+    for (; i < count; ++i) {
+        float a = first_weight[0] * votes[i];
+        for (int r = 1; r < Rows; ++r) a += first_weight[r] * votes[static_cast<size_t>(r) * count + i];
+        first[i] += a;
+        if (second != nullptr) {
+            float b = second_weight[0] * votes[i];
+            for (int r = 1; r < Rows; ++r) b += second_weight[r] * votes[static_cast<size_t>(r) * count + i];
+            second[i] += b;
+        }
+        for (int r = 0; r < Rows; ++r) votes[static_cast<size_t>(r) * count + i] = 0.0f;
     }
 }
 
@@ -200,7 +214,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     }
     hist_ = hist_block_.floats();
     std::memset(hist_, 0, hist_bytes);
-    row_votes_.assign(row_size, 0.0f);
+    row_votes_.assign(2 * row_size, 0.0f);
     // A histogram row holds its columns' bins orientation by orientation: bin o of column c at
     // o * hist_cols + c, so 8 neighbouring cells' bin o are one vector load for the features.
     auto bin = [&](long hist_row, long hist_col) -> float * {
@@ -219,6 +233,11 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
     // on the band it is computed for.
     const long y_begin = std::max<long>(1, kCell * (hist_first - 2));
     const long y_end = std::min<long>(visible_nr_, kCell * hist_last);
+    // A pixel row whose cell row waits for the next row's, to go into their histogram rows together:
+    // rows 2k and 2k + 1 of a group of 8 (the rows with the same iyp). The pairs depend only on the
+    // rows, not on the band, so neither do the sums.
+    bool waiting = false;
+    float waiting_vy0 = 0, waiting_vy1 = 0;
     for (long y = y_begin; y < y_end; ++y) {
         const float yp = static_cast<float>((static_cast<float>(y) + 0.5) / static_cast<float>(kCell) - 0.5);
         const int iyp = static_cast<int>(std::floor(yp));
@@ -227,6 +246,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         if (!upper && !lower) continue;
         const float vy0 = yp - iyp;
         const float vy1 = static_cast<float>(1.0 - vy0);
+        float *const votes = waiting ? row_votes + row_size : row_votes;
         const uint8_t *above = src.row(y - 1);
         const uint8_t *here = src.row(y);
         const uint8_t *below = src.row(y + 1);
@@ -278,7 +298,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
                                 _mm256_add_epi32(_mm256_mullo_epi32(best_o, hist_cols_v),
                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at + x))));
             if (x + 8 - voted >= kVoteRange) {
-                vote_range(row_votes, x + 8 - voted, vote_at, vote_left, vote_right);
+                vote_range(votes, x + 8 - voted, vote_at, vote_left, vote_right);
                 voted = x + 8;
             }
         }
@@ -309,14 +329,28 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             vote_left[at] = vx1 * v;
             vote_right[at] = vx0 * v;
         }
-        vote_range(row_votes, visible_nc_ - voted, vote_at, vote_left, vote_right);
+        vote_range(votes, visible_nc_ - voted, vote_at, vote_left, vote_right);
 
-        // The row of cells into its two histogram rows, weighted by vy1 and vy0, and cleared.
-        if (upper && lower) {
-            add_weighted(bin(iyp + 1, 0), vy1, bin(iyp + 2, 0), vy0, row_votes, row_size);
-        } else {
-            add_weighted(bin(upper ? iyp + 1 : iyp + 2, 0), upper ? vy1 : vy0, nullptr, 0, row_votes, row_size);
+        // The row of cells into its two histogram rows, weighted by vy1 and vy0, and cleared; an even
+        // row of its group waits for the odd one after it (which has the same histogram rows).
+        const long in_group = y - (kCell * iyp + kCell / 2);
+        if (!waiting && in_group % 2 == 0 && y + 1 < y_end) {
+            waiting = true;
+            waiting_vy0 = vy0;
+            waiting_vy1 = vy1;
+            continue;
         }
+        const float up_weights[2] = {waiting ? waiting_vy1 : vy1, vy1};
+        const float low_weights[2] = {waiting ? waiting_vy0 : vy0, vy0};
+        float *const up_row = upper ? bin(iyp + 1, 0) : bin(iyp + 2, 0);
+        const float *const up_w = upper ? up_weights : low_weights;
+        float *const low_row = upper && lower ? bin(iyp + 2, 0) : nullptr;
+        if (waiting) {
+            add_weighted<2>(up_row, up_w, low_row, low_weights, row_votes, row_size);
+        } else {
+            add_weighted<1>(up_row, up_w, low_row, low_weights, row_votes, row_size);
+        }
+        waiting = false;
     }
 
     // Block energy: norm row n is histogram row n+1 summed over the 9 contrast-insensitive pairs.
