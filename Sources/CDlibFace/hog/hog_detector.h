@@ -279,9 +279,9 @@ private:
     std::vector<int32_t> cell_at_;  // per column: its left cell's offset in a histogram row
     std::vector<float> vx0_, vx1_;
     // The votes of the pixels of a row not yet voted (a range, from index 0): the bin of each one's
-    // left cell and its weights for its left and right cell (v * vx1, v * vx0).
+    // left cell and its weights for its left and right cell (v * vx1, v * vx0), interleaved.
     std::vector<int32_t> vote_at_;
-    std::vector<float> vote_left_, vote_right_;
+    std::vector<float> vote_weights_;
     // One pixel row's votes into one row of cells (histogram row layout), before the row's vy.
     std::vector<float> row_votes_;
 };

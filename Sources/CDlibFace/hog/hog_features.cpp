@@ -24,19 +24,29 @@ constexpr int kBins = 18;
 constexpr float kDirX[9] = {1.0000f, 0.9397f, 0.7660f, 0.500f, 0.1736f, -0.1736f, -0.5000f, -0.7660f, -0.9397f};
 constexpr float kDirY[9] = {0.0000f, 0.3420f, 0.6428f, 0.8660f, 0.9848f, 0.9848f, 0.8660f, 0.6428f, 0.3420f};
 
-// The votes of `count` pixels of one pixel row into that row's cell histogram (row_votes): each
-// pixel adds its left-cell weight to bin `at` and its right-cell weight to the next column, `at + 1`. A block
-// of 8 pixels shares its two cells, and neighbouring pixels mostly share an orientation, so pixel
-// after pixel would chain adds through memory on one bin; here all right-cell votes go first, then
-// all left-cell votes (the right cell of one block is the left cell of the next), each pass taking
-// the first pixel of every block, then the second, and so on, so the adds of a chain are a range's
-// blocks apart.
-inline void vote_range(float *row, int count, const int32_t *at, const float *left, const float *right) {
-    for (int phase = 0; phase < 8; ++phase) {
-        for (int k = phase; k < count; k += 8) row[at[k] + 1] += right[k];
-    }
-    for (int phase = 0; phase < 8; ++phase) {
-        for (int k = phase; k < count; k += 8) row[at[k]] += left[k];
+// The votes of pixels [from, from + count) of one pixel row into that row's cell histogram: pixel x
+// adds its left-cell weight to bin at[k] (k = x - from) and its right-cell weight to the next column,
+// at[k] + 1, both with one 64-bit read-modify-write (weights[2k], weights[2k + 1]). The pixels of a
+// block (x in [8b - 4, 8b + 3]) share their two cells, and neighbouring pixels mostly share an
+// orientation, so pixel after pixel would chain the adds through memory on one pair; and blocks b and
+// b + 1 share a cell, so their pairs overlap by one float, which a store cannot forward to the next
+// load. Here the blocks of even b go first, then the odd ones, and within each the first pixel of
+// every block, then the second, and so on: consecutive adds land on pairs that do not overlap, and
+// the adds of a chain are a range's blocks apart.
+inline void vote_range(float *row, long from, int count, const int32_t *at, const float *weights) {
+    const long first_block = (from + 4) / 8, last_block = (from + count - 1 + 4) / 8;
+    for (long parity = 0; parity < 2; ++parity) {
+        const long start = first_block + ((first_block + parity) & 1);
+        for (long phase = 0; phase < 8; ++phase) {
+            for (long b = start; b <= last_block; b += 2) {
+                const long k = 8 * b - 4 + phase - from;
+                if (k < 0 || k >= count) continue;
+                double *pair = reinterpret_cast<double *>(row + at[k]);
+                const __m128 sum = _mm_add_ps(_mm_castpd_ps(_mm_load_sd(pair)),
+                                              _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double *>(weights + 2 * k))));
+                _mm_store_sd(pair, _mm_castps_pd(sum));
+            }
+        }
     }
 }
 
@@ -122,8 +132,8 @@ const std::vector<uint8_t> &orientations() {
     return table;
 }
 
-// Pixels voted together: 8 blocks, so the adds of one chain are 16 adds apart.
-constexpr int kVoteRange = 64;
+// Pixels voted together: 16 blocks, 8 of each parity, so the adds of one chain are 8 adds apart.
+constexpr int kVoteRange = 128;
 
 }  // namespace
 
@@ -156,8 +166,7 @@ fhog_rows::fhog_rows(long image_width, long image_height, int filter_rows, int f
     // A range's pixels: fewer than kVoteRange + 8 (the 8-lane loop votes once a range reaches
     // kVoteRange; the scalar tail adds at most 7).
     vote_at_.assign(kVoteRange + 16, 0);
-    vote_left_.assign(vote_at_.size(), 0.0f);
-    vote_right_.assign(vote_at_.size(), 0.0f);
+    vote_weights_.assign(2 * vote_at_.size(), 0.0f);
     for (int xk = 1; xk < simd_end_; ++xk) {
         const float xp = (static_cast<float>(xk) + 0.5f) / static_cast<float>(kCell) + 0.5f;
         const int ixp = static_cast<int>(xp);
@@ -221,8 +230,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
         return hist_ + static_cast<size_t>(hist_row - hist_first) * row_size + static_cast<size_t>(hist_col);
     };
     int32_t *const vote_at = vote_at_.data();
-    float *const vote_left = vote_left_.data();
-    float *const vote_right = vote_right_.data();
+    float *const vote_weights = vote_weights_.data();
     float *const row_votes = row_votes_.data();
 
     // Pixel row y votes into histogram rows iyp+1 and iyp+2; only rows in [hist_first, hist_last)
@@ -292,13 +300,20 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             // The weights of each lane's left and right cell and the bin (its left cell's offset plus
             // its orientation), voted by range.
             const int k = x - voted;
-            _mm256_storeu_ps(vote_left + k, _mm256_mul_ps(_mm256_loadu_ps(cell_vx1 + x), v));
-            _mm256_storeu_ps(vote_right + k, _mm256_mul_ps(_mm256_loadu_ps(cell_vx0 + x), v));
+            {
+                // Left and right weights interleaved (the unpacks interleave within 128-bit halves,
+                // the permutes put the halves in pixel order).
+                const __m256 left = _mm256_mul_ps(_mm256_loadu_ps(cell_vx1 + x), v);
+                const __m256 right = _mm256_mul_ps(_mm256_loadu_ps(cell_vx0 + x), v);
+                const __m256 low = _mm256_unpacklo_ps(left, right), high = _mm256_unpackhi_ps(left, right);
+                _mm256_storeu_ps(vote_weights + 2 * k, _mm256_permute2f128_ps(low, high, 0x20));
+                _mm256_storeu_ps(vote_weights + 2 * k + 8, _mm256_permute2f128_ps(low, high, 0x31));
+            }
             _mm256_storeu_si256(reinterpret_cast<__m256i *>(vote_at + k),
                                 _mm256_add_epi32(_mm256_mullo_epi32(best_o, hist_cols_v),
                                                  _mm256_loadu_si256(reinterpret_cast<const __m256i *>(cell_at + x))));
             if (x + 8 - voted >= kVoteRange) {
-                vote_range(votes, x + 8 - voted, vote_at, vote_left, vote_right);
+                vote_range(votes, voted, x + 8 - voted, vote_at, vote_weights);
                 voted = x + 8;
             }
         }
@@ -326,10 +341,10 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
             const float vx1 = static_cast<float>(1.0 - vx0);
             const size_t at = static_cast<size_t>(x - voted);
             vote_at[at] = best_o * static_cast<int>(hist_cols) + (ixp + 1);
-            vote_left[at] = vx1 * v;
-            vote_right[at] = vx0 * v;
+            vote_weights[2 * at] = vx1 * v;
+            vote_weights[2 * at + 1] = vx0 * v;
         }
-        vote_range(votes, visible_nc_ - voted, vote_at, vote_left, vote_right);
+        vote_range(votes, voted, visible_nc_ - voted, vote_at, vote_weights);
 
         // The row of cells into its two histogram rows, weighted by vy1 and vy0, and cleared; an even
         // row of its group waits for the odd one after it (which has the same histogram rows).
