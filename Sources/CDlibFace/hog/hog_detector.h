@@ -230,7 +230,7 @@ public:
     void apply(const float *planes, size_t stride, long r0, long r1);
     /// Scores of filter f for output row r (in the last band), indexed by column.
     const float *scores(size_t f, long r) const {
-        return scores_[f].data() + static_cast<size_t>(r - band_first_) * static_cast<size_t>(plane_cols_);
+        return score_rows_[f] + static_cast<size_t>(r - band_first_) * score_stride_;
     }
 
 private:
@@ -258,6 +258,11 @@ private:
     long ring_rows_ = 0;   // row-pass rows kept per term (a power of two)
     std::vector<float> rings_;  // a group's row-pass rings for one strip (hog_filter_bank.cpp)
     std::vector<std::vector<float>> scores_;
+    // Per filter: its score row 0 within scores_[f], placed (and rows spaced) so that every row's
+    // column first_col is 32-byte aligned: the column passes' loads and stores of scores never
+    // straddle a cache line.
+    std::vector<float *> score_rows_;
+    size_t score_stride_ = 0;
     std::vector<term_group> groups_;     // in plane order
     std::vector<size_t> empty_filters_;  // filters without terms (they score 0)
 };

@@ -68,22 +68,20 @@ FWHOG_FMA inline __m256 load(const float *p, bool masked, __m256i mask) {
     return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
 }
 
-// Where the row pass of a group writes: term t's ring row for column block b is at
-// out + t * term_stride + b * block_stride (8 floats).
-struct ring_rows {
-    float *out;
-    long block_stride;
-    long term_stride;
-};
-
 // Row pass of T terms over `V` column blocks from block b: ring[t][b + v] = sum_j in[8(b + v) + lane + j]
 // * taps[t][j], one chain per output in tap order. MASKED: one block whose lanes from `mask` on are
-// past the row (their inputs read as 0, so their outputs are 0).
+// past the row (their inputs read as 0, so their outputs are 0). Term t's ring row for column block b
+// is at out + t * term_stride + b * block_stride (8 floats).
 template <int N, int T, int V, bool MASKED>
-FWHOG_FMA inline void row_pass_tile(const float *in, const float *taps, long n, long b, __m256i mask,
-                                    const ring_rows &ring) {
+FWHOG_FMA inline void row_pass_tile(const float *in, const float *taps, long n, long b, __m256i mask, float *out,
+                                    long block_stride, long term_stride) {
     const long count = N > 0 ? N : n;
     const float *p = in + b * kLanes;
+    // The fast path's strides are constants (addresses fold into the stores).
+    if constexpr (N > 0) {
+        block_stride = kFastRingRows * kLanes;
+        term_stride = kStripBlocks * kFastRingRows * kLanes;
+    }
     __m256 acc[T][V];
     __m256 x[V];
     for (int v = 0; v < V; ++v) x[v] = load(p + v * kLanes, MASKED, mask);
@@ -100,7 +98,7 @@ FWHOG_FMA inline void row_pass_tile(const float *in, const float *taps, long n, 
     }
     for (int t = 0; t < T; ++t) {
         for (int v = 0; v < V; ++v) {
-            _mm256_store_ps(ring.out + t * ring.term_stride + (b + v) * ring.block_stride, acc[t][v]);
+            _mm256_store_ps(out + t * term_stride + (b + v) * block_stride, acc[t][v]);
         }
     }
 }
@@ -109,16 +107,16 @@ FWHOG_FMA inline void row_pass_tile(const float *in, const float *taps, long n, 
 // has `tail` columns of the row (8 when full). `in` is the input row at the strip's first output
 // column (out[c] reads in[c - first_col + j]); taps: T × n, term after term.
 template <int N, int T>
-FWHOG_FMA void row_pass_group(const float *in, const float *taps, long n, long blocks, long tail,
-                              const ring_rows &ring) {
+FWHOG_FMA void row_pass_group(const float *in, const float *taps, long n, long blocks, long tail, float *out,
+                              long block_stride, long term_stride) {
     // Column vectors per tile: T × V accumulators plus V inputs and a tap within 16 registers.
     constexpr int V = T >= 4 ? 2 : T == 3 ? 3 : 4;
     const __m256i none = _mm256_setzero_si256();
     const long full = tail == kLanes ? blocks : blocks - 1;
     long b = 0;
-    for (; b + V <= full; b += V) row_pass_tile<N, T, V, false>(in, taps, n, b, none, ring);
-    for (; b < full; ++b) row_pass_tile<N, T, 1, false>(in, taps, n, b, none, ring);
-    if (full < blocks) row_pass_tile<N, T, 1, true>(in, taps, n, b, tail_mask(tail), ring);
+    for (; b + V <= full; b += V) row_pass_tile<N, T, V, false>(in, taps, n, b, none, out, block_stride, term_stride);
+    for (; b < full; ++b) row_pass_tile<N, T, 1, false>(in, taps, n, b, none, out, block_stride, term_stride);
+    if (full < blocks) row_pass_tile<N, T, 1, true>(in, taps, n, b, tail_mask(tail), out, block_stride, term_stride);
 }
 
 // Column pass of one term over R output rows of a strip: dst[rho][8b + lane] (+)= sum_m
@@ -210,7 +208,7 @@ FWHOG_FMA void column_pass_rows(const column_job &job) {
     }
 }
 
-using row_pass_fn = void (*)(const float *, const float *, long, long, long, const ring_rows &);
+using row_pass_fn = void (*)(const float *, const float *, long, long, long, float *, long, long);
 using column_pass_fn = void (*)(const column_job &);
 
 template <int N>
@@ -258,8 +256,12 @@ filter_bank_band::filter_bank_band(const model &m, long plane_rows, long plane_c
     // Rings of a group: kGroupTerms terms × kStripBlocks blocks × ring_rows_ rows × 8 lanes, aligned
     // to 32 bytes for the column pass's aligned loads.
     rings_.assign(static_cast<size_t>(kGroupTerms * kStripBlocks * ring_rows_ * kLanes) + 8, 0.0f);
-    scores_.assign(m.filters.size(),
-                   std::vector<float>(static_cast<size_t>(band_rows) * static_cast<size_t>(plane_cols), 0.0f));
+    score_stride_ = static_cast<size_t>((plane_cols + kLanes - 1) / kLanes * kLanes);
+    scores_.assign(m.filters.size(), std::vector<float>(static_cast<size_t>(band_rows) * score_stride_ + kLanes, 0.0f));
+    for (std::vector<float> &scores : scores_) {
+        const uintptr_t first = reinterpret_cast<uintptr_t>(scores.data() + first_col_) / sizeof(float);
+        score_rows_.push_back(scores.data() + (kLanes - first % kLanes) % kLanes);
+    }
     // Groups: per plane, the terms of every filter on it (filter by filter, each filter's in its
     // order), cut into groups of at most kGroupTerms of sizes as even as possible (a smaller group
     // shares fewer loads).
@@ -301,7 +303,8 @@ void filter_bank_band::apply_group(const term_group &group, const float *plane, 
     const long terms = static_cast<long>(group.filters.size());
     const long n_row = filter_cols_, n_col = filter_rows_;
     float *rings = aligned_rings();
-    const ring_rows ring{rings, ring_rows_ * kLanes, kStripBlocks * ring_rows_ * kLanes};
+    // Term t's ring: block b's slot k at rings + t * term_stride + b * block_stride + 8k.
+    const long block_stride = ring_rows_ * kLanes, term_stride = kStripBlocks * ring_rows_ * kLanes;
     const row_pass_fn row_pass = fast_ ? row_pass_for_group<kFastTaps>(static_cast<int>(terms))
                                        : row_pass_for_group<0>(static_cast<int>(terms));
     // dlib's zero border rows (plane rows before pad_top or from pad_bottom on) give a row pass of
@@ -310,14 +313,16 @@ void filter_bank_band::apply_group(const term_group &group, const float *plane, 
     const long plane_first = band_first_ - first_row_;  // the plane row at i = 0
     // Input row i (of the band) goes to ring slot i mod ring_rows_.
     auto row_pass_row = [&](long i) {
-        const ring_rows at{ring.out + (i & (ring_rows_ - 1)) * kLanes, ring.block_stride, ring.term_stride};
+        float *out = rings + (i & (ring_rows_ - 1)) * kLanes;
         if (plane_first + i < pad_top || plane_first + i >= pad_bottom) {
             for (long t = 0; t < terms; ++t) {
-                for (long b = 0; b < blocks; ++b) std::memset(at.out + t * at.term_stride + b * at.block_stride, 0, sizeof(float) * kLanes);
+                for (long b = 0; b < blocks; ++b) {
+                    std::memset(out + t * term_stride + b * block_stride, 0, sizeof(float) * kLanes);
+                }
             }
         } else {
             row_pass(plane + static_cast<size_t>(i) * cols + static_cast<size_t>(first - first_col_),
-                     group.row_taps.data(), n_row, blocks, tail, at);
+                     group.row_taps.data(), n_row, blocks, tail, out, block_stride, term_stride);
         }
     };
     for (long i = 0; i < n_col - 1; ++i) row_pass_row(i);
@@ -328,16 +333,16 @@ void filter_bank_band::apply_group(const term_group &group, const float *plane, 
         const column_pass_fn column_pass = column_pass_for(fast_, block_rows, start);
         for (long t = 0; t < terms; ++t) {
             const size_t f = group.filters[static_cast<size_t>(t)];
-            column_job job{rings + t * ring.term_stride,
-                           ring.block_stride,
+            column_job job{rings + t * term_stride,
+                           block_stride,
                            start,
                            ring_rows_,
                            group.col_taps.data() + t * n_col,
                            n_col,
                            blocks,
                            tail,
-                           scores_[f].data() + static_cast<size_t>(r) * cols + static_cast<size_t>(first),
-                           cols,
+                           score_rows_[f] + static_cast<size_t>(r) * score_stride_ + static_cast<size_t>(first),
+                           score_stride_,
                            group.adds[static_cast<size_t>(t)]};
             column_pass(job);
         }
@@ -364,7 +369,7 @@ void filter_bank_band::apply(const float *planes, size_t stride, long r0, long r
     }
     // A filter with no terms scores 0 everywhere (dlib: an all-zero score image).
     for (size_t f : empty_filters_) {
-        std::memset(scores_[f].data(), 0, sizeof(float) * static_cast<size_t>(rows) * static_cast<size_t>(plane_cols_));
+        std::memset(score_rows_[f], 0, sizeof(float) * static_cast<size_t>(rows) * score_stride_);
     }
 }
 
