@@ -249,7 +249,6 @@ private:
     void apply_group(const term_group &group, const float *plane, long rows, long first, long blocks, long tail);
     float *aligned_rings();
 
-    const model &model_;
     long plane_rows_, plane_cols_;
     int filter_rows_, filter_cols_;
     long first_row_, last_row_, first_col_, last_col_;
