@@ -17,14 +17,15 @@
 //   registers.
 //
 // Reordered float sums (the one place the scanner departs from dlib's arithmetic, for speed): every
-// value is a single chain of fused multiply-adds in tap order. A row-pass output is
-// ((in[0]*t[0] + in[1]*t[1]) + in[2]*t[2]) + ... (one rounding per tap); a term's column pass starts
-// from the filter's score so far (from +0 for the filter's first term) and adds c[0]*row[0],
-// c[1]*row[1], ... one fused multiply-add each. A filter's terms are added in dlib's order (plane,
-// then singular value). dlib instead keeps three partial sums of separately rounded products and adds
-// the term's value to the score at the end. The scores therefore differ from dlib's in the last bits
-// (docs/ARCHITECTURE.md and the README state the bound the tests enforce); the boxes are identical on
-// every set the tests and the golden set cover. The order is a function of the output's position
+// pass is a single chain of fused multiply-adds in tap order (one rounding per tap). A row-pass
+// output is in[0]*t[0], then + in[1]*t[1], + in[2]*t[2], ...; a term's column-pass value is
+// row[0]*c[0], then + row[1]*c[1], ...; that value is then added to the filter's score (one rounded
+// add; the filter's first term is stored), the terms in dlib's order (plane, then singular value).
+// dlib keeps three partial sums of separately rounded products and adds each term's value to the
+// score the same way. The scores therefore differ from dlib's in the last bits (docs/ARCHITECTURE.md
+// and the README state the bound the tests enforce; adding a term's value once rather than product
+// by product into the score keeps the difference about five times smaller); the boxes are identical
+// on every set the tests and the golden set cover. The order is a function of the output's position
 // alone, so the scores do not depend on the band size, the strips or the groups. This file alone uses
 // FMA (the target attribute below); every other step keeps dlib's rounding.
 #include "hog_detector.h"
@@ -120,8 +121,8 @@ FWHOG_FMA void row_pass_group(const float *in, const float *taps, long n, long b
 }
 
 // Column pass of one term over R output rows of a strip: dst[rho][8b + lane] (+)= sum_m
-// ring[b][slot(rho + m)] * taps[m], one chain per output in tap order, starting from the score (or
-// from +0 when the term is its filter's first). Ring row s of the call is at slot (start + s) mod
+// ring[b][slot(rho + m)] * taps[m], one chain per output in tap order, then added to the score (or
+// stored when the term is its filter's first). Ring row s of the call is at slot (start + s) mod
 // ring_rows; with the fast path's sizes START is that start, known at compile time, so every ring
 // row is a fixed offset from the block's pointer.
 struct column_job {
@@ -157,7 +158,7 @@ FWHOG_FMA inline void column_pass_block(const float *q, const __m256 *tv, const 
     __m256 acc[R];
 #pragma unroll
     for (int rho = 0; rho < R; ++rho) {
-        acc[rho] = add ? load(d + rho * dst_stride, MASKED, mask) : _mm256_setzero_ps();
+        acc[rho] = _mm256_setzero_ps();
     }
     // Ring row s serves output rows rho with tap m = s - rho.
 #pragma unroll
@@ -172,6 +173,7 @@ FWHOG_FMA inline void column_pass_block(const float *q, const __m256 *tv, const 
     }
 #pragma unroll
     for (int rho = 0; rho < R; ++rho) {
+        if (add) acc[rho] = _mm256_add_ps(load(d + rho * dst_stride, MASKED, mask), acc[rho]);
         if (MASKED) {
             _mm256_maskstore_ps(d + rho * dst_stride, mask, acc[rho]);
         } else {
