@@ -304,24 +304,40 @@ public:
     void apply(const float *planes, size_t stride, long r0, long r1);
     /// Scores of filter f for output row r (in the last band), indexed by column.
     const float *scores(size_t f, long r) const {
-        return scores_[f].data() + static_cast<size_t>(r - band_first_) * static_cast<size_t>(plane_cols_);
+        return score_rows_[f] + static_cast<size_t>(r - band_first_) * score_stride_;
     }
 
 private:
-    /// One rank term over output rows [0, rows): its row pass into the scratch ring, its column pass
-    /// into `out` (added to it when `add`).
-    void apply_term(const float *plane, const separable_term &term, long rows, float *out, bool add);
+    /// Terms of one plane (of any filters) whose row passes run together, sharing their input loads.
+    static constexpr long kGroupTerms = 4;
+    struct term_group {
+        int plane = 0;
+        std::vector<size_t> filters;  // per term: its filter
+        std::vector<bool> adds;       // per term: false for its filter's first term (it starts the score)
+        std::vector<float> row_taps;  // term after term
+        std::vector<float> col_taps;
+    };
 
-    const model &model_;
+    /// One group over output rows [0, rows) and output columns [first, first + 8 * blocks) (the last
+    /// block has `tail` of them): row passes into the rings, column passes added to the scores.
+    void apply_group(const term_group &group, const float *plane, long rows, long first, long blocks, long tail);
+    float *aligned_rings();
+
     long plane_rows_, plane_cols_;
     int filter_rows_, filter_cols_;
     long first_row_, last_row_, first_col_, last_col_;
     long band_first_ = 0;
-    std::vector<float> scratch_;         // filter_rows row-pass rows, used as a ring
-    std::vector<const float *> window_;  // the ring's rows in plane order, for one column-pass row
+    bool fast_ = false;    // 10 × 10 filters: the loops with compile-time sizes
+    long ring_rows_ = 0;   // row-pass rows kept per term (a power of two)
+    std::vector<float> rings_;  // a group's row-pass rings for one strip (hog_filter_bank.cpp)
     std::vector<std::vector<float>> scores_;
-    // Per plane, per filter: the filter's terms on that plane, in the filter's order.
-    std::vector<std::vector<std::vector<const separable_term *>>> by_plane_;
+    // Per filter: its score row 0 within scores_[f], placed (and rows spaced) so that every row's
+    // column first_col is 32-byte aligned: the column passes' loads and stores of scores never
+    // straddle a cache line.
+    std::vector<float *> score_rows_;
+    size_t score_stride_ = 0;
+    std::vector<term_group> groups_;     // in plane order
+    std::vector<size_t> empty_filters_;  // filters without terms (they score 0)
 };
 
 }  // namespace fwhog
