@@ -235,7 +235,7 @@ void fhog_rows::histogram(row_source &src, long hist_first, long hist_last) {
 
     // Pixel row y votes into histogram rows iyp+1 and iyp+2; only rows in [hist_first, hist_last)
     // are kept. dlib adds each pixel's four products v * vx * vy to the four bins in raster order;
-    // here a pixel row's votes v * vx go to one row of cells first (two adds per pixel, not four),
+    // here a pixel row's votes v * vx go to one row of cells first (one pair of adds per pixel),
     // and that row is added, times vy1 and vy0, to the two histogram rows: the same sum in another
     // order and rounding (docs/ARCHITECTURE.md). A histogram row depends only on its pixel rows, not
     // on the band it is computed for.
