@@ -233,4 +233,4 @@ clean:
 	rm -rf $(SCRATCH) $(DEB_SCRATCH) $(DEB_OUT) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
 
 distclean: clean
-	rm -rf .cache $(TOOLS_VENV) $(REFERENCE_VENV) models/*.dat models/*.fwhog
+	rm -rf .cache $(TOOLS_VENV) $(REFERENCE_VENV) models/*.dat

@@ -289,9 +289,8 @@ void encode_faces(fwd_engine &engine, const image_type &img, const std::vector<d
 
 }  // namespace
 
-// The file in the models directory that keeps facewatch's scanner's filters between starts, and the
-// detector they were derived from: dlib's frontal face detector of this dlib release.
-constexpr const char *kHogModelCache = "frontal_face_detector.fwhog";
+// The detector facewatch's scanner's kept filters were derived from: dlib's frontal face detector of
+// this dlib release.
 constexpr uint64_t kHogModelSource = (uint64_t{DLIB_MAJOR_VERSION} << 32) | (uint64_t{DLIB_MINOR_VERSION} << 16) |
                                      uint64_t{DLIB_PATCH_VERSION};
 
@@ -316,22 +315,19 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
         auto models = std::make_unique<fwd_models>();
         models->options = *options;
         // dlib's HOG detector is compiled into dlib compressed: decoding it takes most of a start
-        // (about 0.4 s here). facewatch's scanner needs only the filters derived from it, which
-        // frontal_face_detector.fwhog in the models directory keeps after the first start (when the
-        // directory can be written); otherwise the decoding runs on a thread of its own while this
-        // one reads the model files.
+        // (about 0.4 s here). facewatch's scanner needs only the filters derived from it, which the
+        // filter cache file keeps after the first start (when it can be written); otherwise the
+        // decoding runs on a thread of its own while this one reads the model files.
+        const bool cached = options->detector == FWD_DETECTOR_HOG && options->filter_cache != nullptr;
+        const std::string cache = cached ? std::string(options->filter_cache) : std::string();
         std::exception_ptr hog_error;
         auto load_hog = [&] {
             try {
-                const std::string cache = dir + "/" + kHogModelCache;
-                if (options->detector == FWD_DETECTOR_HOG &&
-                    fwhog::read_model_cache(cache, kHogModelSource, models->hog_filters)) {
-                    return;
-                }
+                if (cached && fwhog::read_model_cache(cache, kHogModelSource, models->hog_filters)) return;
                 models->hog = dlib::get_frontal_face_detector();
                 if (options->detector == FWD_DETECTOR_HOG) {
                     models->hog_filters = fwhog::model_from_dlib(models->hog);
-                    fwhog::write_model_cache(cache, kHogModelSource, models->hog_filters);
+                    if (cached) fwhog::write_model_cache(cache, kHogModelSource, models->hog_filters);
                 }
             } catch (...) {
                 hog_error = std::current_exception();

@@ -30,15 +30,29 @@ public final class FaceModels: @unchecked Sendable {
     }
 
     /// Reads the models `options` needs from `directory`: the ResNet, the 5- or 68-point shape
-    /// predictor, and the CNN detector when `options.detector` is `.cnn`.
-    public init(directory: URL, options: EncoderOptions = EncoderOptions()) throws(ModelError) {
+    /// predictor, and the CNN detector when `options.detector` is `.cnn`. With the `hog` detector,
+    /// `filterCache` (nil: none) keeps the filters facewatch's scanner derives from dlib's compiled-in
+    /// detector between starts, so later starts skip decoding it (about 0.4 s); it is written when
+    /// missing, stale or corrupt, and its directory is created (mode 0700) when missing.
+    public init(
+        directory: URL, options: EncoderOptions = EncoderOptions(), filterCache: URL? = FaceModels.defaultFilterCache
+    ) throws(ModelError) {
         _ = blasLimitedToOneThread
-        var modelOptions = fwd_model_options(
-            detector: Self.detector(options.detector),
-            landmarks: options.landmarks == .large ? FWD_LANDMARKS_68 : FWD_LANDMARKS_5)
+        if let filterCache, options.detector == .hog {
+            try? FileManager.default.createDirectory(
+                at: filterCache.deletingLastPathComponent(), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+        }
         var message = [CChar](repeating: 0, count: Int(FWD_MESSAGE_CAPACITY))
         var loaded: OpaquePointer?
-        let status = fwd_models_load(directory.path, &modelOptions, &loaded, &message, message.count)
+        let load = { (cachePath: UnsafePointer<CChar>?) -> fwd_status in
+            var modelOptions = fwd_model_options(
+                detector: Self.detector(options.detector),
+                landmarks: options.landmarks == .large ? FWD_LANDMARKS_68 : FWD_LANDMARKS_5,
+                filter_cache: cachePath)
+            return fwd_models_load(directory.path, &modelOptions, &loaded, &message, message.count)
+        }
+        let status = filterCache.map { $0.path.withCString { load($0) } } ?? load(nil)
         guard status == FWD_OK, let loaded else {
             let detail = String(cMessage: message)
             throw ModelError(
@@ -52,6 +66,25 @@ public final class FaceModels: @unchecked Sendable {
 
     deinit {
         fwd_models_free(handle)
+    }
+
+    /// The file name of the kept filters (not a model; see `init`).
+    public static let filterCacheName = "frontal_face_detector.fwhog"
+
+    /// Where the filters are kept by default: `$XDG_CACHE_HOME/facewatch/`, else
+    /// `$HOME/.cache/facewatch/`, never the models directory (an installed one belongs to the package
+    /// manager); nil when neither variable is set.
+    public static var defaultFilterCache: URL? {
+        let environment = ProcessInfo.processInfo.environment
+        let base: String
+        if let cache = environment["XDG_CACHE_HOME"], cache.hasPrefix("/") {
+            base = cache
+        } else if let home = environment["HOME"], home.hasPrefix("/") {
+            base = home + "/.cache"
+        } else {
+            return nil
+        }
+        return URL(fileURLWithPath: base).appendingPathComponent("facewatch").appendingPathComponent(filterCacheName)
     }
 
     private static func detector(_ kind: DetectorKind) -> fwd_detector {

@@ -11,11 +11,6 @@ public enum ModelFile {
     /// Every model file.
     public static let all = [resnet, landmarks5, landmarks68, cnnDetector]
 
-    /// Not a model: the filters facewatch's HOG scanner derives from dlib's compiled-in detector,
-    /// kept here after the first start (when the directory can be written) so later starts skip
-    /// decoding it (about 0.4 s). Rewritten when missing, stale or corrupt.
-    public static let hogFilterCache = "frontal_face_detector.fwhog"
-
     /// The files that `options` needs.
     public static func needed(for options: EncoderOptions) -> [String] {
         var files = [resnet, options.landmarks.modelFile]

@@ -197,17 +197,23 @@ import Testing
         }
     }
 
-    /// The HOG scanner's filters are kept in the models directory after the first start and read at
-    /// the next (the file is not replaced, so it was accepted: a rejected one is rewritten); a copy that
-    /// is cut short, altered or garbage is rewritten, and every start finds the same faces.
+    /// The HOG scanner's filters are kept in the cache file after the first start (its directory made)
+    /// and read at the next (the file is not replaced, so it was accepted: a rejected one is rewritten);
+    /// a copy that is cut short, altered or garbage is rewritten, and every start finds the same faces.
+    /// Nothing is written into the models directory.
     @Test func hogFiltersAreKeptBetweenStarts() throws {
         let directory = try modelDirectory(replacing: "", with: nil)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let cache = directory.appendingPathComponent(ModelFile.hogFilterCache)
+        let scratch = try EngineTestSupport.temporaryDirectory()
+        defer {
+            try? FileManager.default.removeItem(at: directory)
+            try? FileManager.default.removeItem(at: scratch)
+        }
+        let cache = scratch.appendingPathComponent("made/by/the/load").appendingPathComponent(
+            FaceModels.filterCacheName)
         let bytes = try EngineTestSupport.testImage("two_faces.png")
         func faces() throws -> [Face] {
-            try FaceEngine(models: try FaceModels(directory: directory)).encode(bytes: bytes, limits: ImageLimits())
-                .get().faces
+            try FaceEngine(models: try FaceModels(directory: directory, filterCache: cache))
+                .encode(bytes: bytes, limits: ImageLimits()).get().faces
         }
         func inode() throws -> Int {
             try #require(try FileManager.default.attributesOfItem(atPath: cache.path)[.systemFileNumber] as? Int)
@@ -226,6 +232,7 @@ import Testing
             #expect(try faces() == decoded)
             #expect(try Data(contentsOf: cache) == written)
         }
+        #expect(try Set(FileManager.default.contentsOfDirectory(atPath: directory.path)) == Set(ModelFile.all))
     }
 
     @Test func locateFollowsTheDocumentedOrder() throws {

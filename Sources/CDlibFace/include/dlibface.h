@@ -64,6 +64,9 @@ typedef enum fwd_landmarks {
 typedef struct fwd_model_options {
     fwd_detector detector;
     fwd_landmarks landmarks;
+    /** With FWD_DETECTOR_HOG: the file that keeps facewatch's scanner's filters between starts (a
+     *  NUL-terminated path; its directory must exist), or NULL for none. */
+    const char *filter_cache;
 } fwd_model_options;
 
 /** Per-call options. */
@@ -104,8 +107,8 @@ typedef struct fwd_engine fwd_engine;
  *   dlib_face_recognition_resnet_model_v1.dat, always;
  *   shape_predictor_5_face_landmarks.dat or shape_predictor_68_face_landmarks.dat, per `landmarks`;
  *   mmod_human_face_detector.dat when `detector` is FWD_DETECTOR_CNN.
- * With FWD_DETECTOR_HOG it also reads frontal_face_detector.fwhog there, the scanner's filters kept
- * from an earlier start, and writes it (atomically, when the directory can be written) when it is
+ * With FWD_DETECTOR_HOG and options->filter_cache set, it also reads that file, the scanner's filters
+ * kept from an earlier start, and writes it (atomically, when its directory can be written) when it is
  * missing, stale or corrupt: then the filters come from decoding dlib's compiled-in detector, which
  * takes about 0.4 s.
  * On success stores the models in *out and returns FWD_OK. On failure *out is NULL and `message`

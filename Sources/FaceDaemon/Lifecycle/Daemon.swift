@@ -362,7 +362,9 @@ public final class Daemon: Sendable {
         logger.debug("loading the models")
         do {
             let directory = try FaceModels.locate(explicit: configuration.models)
-            let models = try FaceModels(directory: directory, options: configuration.encoder)
+            // No filter cache: the service's home is its data root, which holds only what the daemon
+            // keeps there; it decodes dlib's detector at each start (about 0.4 s, beside the model reads).
+            let models = try FaceModels(directory: directory, options: configuration.encoder, filterCache: nil)
             pool = try EncoderPool(
                 models: models, workers: configuration.effectiveWorkers, limits: configuration.limits)
             logger.info(
