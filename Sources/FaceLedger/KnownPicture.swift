@@ -48,6 +48,15 @@ public struct PeopleState: Sendable, Equatable {
         self.visited = visited
     }
 
+    /// The known pictures or the tolerance changed: a new generation with `tolerance`, whose relabel
+    /// starts from the first record.
+    public mutating func beginGeneration(tolerance: Double) {
+        generation += 1
+        self.tolerance = tolerance
+        cursor = nil
+        visited = 0
+    }
+
     /// The state of a ledger that never saw known people.
     public static func initial(tolerance: Double) -> PeopleState {
         PeopleState(generation: 0, tolerance: tolerance, relabelledThrough: 0, cursor: nil, visited: 0)

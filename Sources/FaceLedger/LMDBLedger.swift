@@ -159,33 +159,9 @@ public final class LMDBLedger: Ledger {
     public func complete(
         _ id: UUID, image: ImageInfo, faces: [Face], completedAt: Date, duration: Double, source: SourceInfo? = nil
     ) throws(LedgerError) -> LedgerRecord {
-        let dbs = self.dbs
-        return try write { txn throws(LedgerError) in
-            var record = try Self.load(id, txn, dbs)
-            try Self.requireCreated(record, "complete")
-            if let source { record.source = source }
-            record.status = .completed
-            record.image = image
-            record.faces = faces
-            record.completedAt = completedAt
-            record.duration = duration
-            record.error = nil
-            try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
-            try txn.delete(dbs.queue, Keys.timeKey(createdAt: record.createdAt, id: id))
-            if let sha = SHA256Hex.bytes(record.source.sha256) {
-                try txn.put(dbs.bySHA, sha, id.bytes, noOverwrite: true)
-            }
-            try Self.forgetAttempts(id, txn, dbs)
-            var counters = try Counters.load(txn, dbs)
-            counters.add(.created, -1)
-            counters.add(.completed, 1)
-            counters.addFaces(faces)
-            try counters.store(txn, dbs)
-            var tallies = try FinalTallies.load(txn, dbs)
-            tallies.add(record)
-            try tallies.store(txn, dbs)
-            return record
-        }
+        try settle(
+            id, as: .completed, image: image, faces: faces, error: nil, completedAt: completedAt, duration: duration,
+            source: source)
     }
 
     /// Moves a `created` record to `failed` (one write transaction: the record, its removal from
@@ -198,23 +174,39 @@ public final class LMDBLedger: Ledger {
         _ id: UUID, _ failure: Failure, image: ImageInfo? = nil, completedAt: Date, duration: Double,
         source: SourceInfo? = nil
     ) throws(LedgerError) -> LedgerRecord {
+        try settle(
+            id, as: .failed, image: image, faces: [], error: failure, completedAt: completedAt, duration: duration,
+            source: source)
+    }
+
+    /// `complete` and `fail`: the record made final, out of `queue` (and, completed, into `by_sha` when
+    /// its content has no entry), its attempt markers gone, the counters and tallies updated, in one
+    /// write transaction.
+    private func settle(
+        _ id: UUID, as status: ResultStatus, image: ImageInfo?, faces: [Face], error: Failure?, completedAt: Date,
+        duration: Double, source: SourceInfo?
+    ) throws(LedgerError) -> LedgerRecord {
         let dbs = self.dbs
         return try write { txn throws(LedgerError) in
             var record = try Self.load(id, txn, dbs)
-            try Self.requireCreated(record, "fail")
+            try Self.requireCreated(record, status == .completed ? "complete" : "fail")
             if let source { record.source = source }
-            record.status = .failed
+            record.status = status
             record.image = image
-            record.faces = []
+            record.faces = faces
             record.completedAt = completedAt
             record.duration = duration
-            record.error = failure
+            record.error = error
             try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
             try txn.delete(dbs.queue, Keys.timeKey(createdAt: record.createdAt, id: id))
+            if status == .completed, let sha = SHA256Hex.bytes(record.source.sha256) {
+                try txn.put(dbs.bySHA, sha, id.bytes, noOverwrite: true)
+            }
             try Self.forgetAttempts(id, txn, dbs)
             var counters = try Counters.load(txn, dbs)
             counters.add(.created, -1)
-            counters.add(.failed, 1)
+            counters.add(status, 1)
+            counters.addFaces(faces)
             try counters.store(txn, dbs)
             var tallies = try FinalTallies.load(txn, dbs)
             tallies.add(record)

@@ -120,10 +120,7 @@ extension LMDBLedger {
                 changed = true
             }
             if changed {
-                state.generation += 1
-                state.tolerance = tolerance
-                state.cursor = nil
-                state.visited = 0
+                state.beginGeneration(tolerance: tolerance)
                 try txn.put(pdbs.people, PeopleKey.state, PeopleCodec.encodeState(state))
             }
             return state

@@ -73,10 +73,7 @@ extension PostgresLedger {
                 changed = true
             }
             if changed {
-                state.generation += 1
-                state.tolerance = tolerance
-                state.cursor = nil
-                state.visited = 0
+                state.beginGeneration(tolerance: tolerance)
                 try Self.storeState(state, session)
             }
             return state

@@ -219,14 +219,4 @@ struct LedgerConformanceTests {
         #expect(try ledger.faceLogCount() == 1)
     }
 
-    func errorCode(_ body: () throws -> Void) -> LedgerError.Code? {
-        do {
-            try body()
-            return nil
-        } catch let error as LedgerError {
-            return error.code
-        } catch {
-            return nil
-        }
-    }
 }

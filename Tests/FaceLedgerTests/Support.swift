@@ -77,3 +77,15 @@ func allRecords(_ ledger: LMDBLedger, from: Date? = nil, to: Date? = nil) throws
     try ledger.forEachRecord(createdFrom: from, to: to) { out.append($0) }
     return out
 }
+
+/// The code of the `LedgerError` that `body` throws; nil when it throws nothing or another error.
+func errorCode(_ body: () throws -> Void) -> LedgerError.Code? {
+    do {
+        try body()
+        return nil
+    } catch let error as LedgerError {
+        return error.code
+    } catch {
+        return nil
+    }
+}

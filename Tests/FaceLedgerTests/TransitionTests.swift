@@ -6,16 +6,6 @@ import Testing
 
 /// Every state transition, its effect on indices and counters, and the transitions that must be refused.
 @Suite(.timeLimit(.minutes(5))) struct TransitionTests {
-    func errorCode(_ body: () throws -> Void) -> LedgerError.Code? {
-        do {
-            try body()
-            return nil
-        } catch let error as LedgerError {
-            return error.code
-        } catch {
-            return nil
-        }
-    }
 
     @Test func insertCreatedCommitsRecordQueueAndCounters() throws {
         let dir = TemporaryDirectory()
