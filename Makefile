@@ -14,6 +14,12 @@ PYTHON ?= python3
 export PYTHON
 
 RELEASE_BIN := $(SCRATCH)/release/facewatch
+# One release build serves `make build`, `make run`, `make install` and `make deb`: the Swift runtime
+# linked in (--static-swift-stdlib, so the binary does not need the toolchain at run time), a build ID
+# (debuggers and crash reports match the stripped binary to its symbols by it) and immediate binding
+# (all relocations resolved at start, then read-only: Debian's hardening). It shares SCRATCH with the
+# debug build the tests use, so `make run` after `make test` builds nothing.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker --build-id=sha1 -Xlinker -z -Xlinker now
 TEST_IMAGES := .cache/test-images
 TOOLS_VENV := .venv-tools
 REFERENCE_VENV := .venv-reference
@@ -42,36 +48,31 @@ INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)"
     UNITDIR="$(UNITDIR)" SYSUSERSDIR="$(SYSUSERSDIR)" TMPFILESDIR="$(TMPFILESDIR)" \
     GENERATE_MANUAL="$(abspath $(GENERATE_MANUAL))"
 
-# make deb (scripts/build_deb.sh says what goes in which package): a release build with the Swift
-# runtime linked in (--static-swift-stdlib) and a build ID, in its own scratch folder so that
-# `make build` stays as it is; stripped, staged by `make install PREFIX=/usr DESTDIR=…`, packaged
-# with dpkg-deb into DEB_OUT. The version is the VERSION file's.
+# make deb (scripts/build_deb.sh says what goes in which package): the release build, stripped,
+# staged by `make install PREFIX=/usr DESTDIR=…`, packaged with dpkg-deb into DEB_OUT. The version is
+# the VERSION file's.
 VERSION := $(shell tr -d '[:space:]' < VERSION)
 MODELS_VERSION := $(shell sed -n 's/^version=//p' scripts/fetch_models.sh)
-DEB_SCRATCH ?= .build-static
 DEB_OUT ?= dist
-# A build ID (debuggers and crash reports match the stripped binary to its symbols by it) and
-# immediate binding (all relocations resolved at start, then read-only: Debian's hardening).
-DEB_LINK_FLAGS := -Xlinker --build-id=sha1 -Xlinker -z -Xlinker now
-DEB_BIN := $(DEB_SCRATCH)/release/facewatch
-DEB_WORK := $(DEB_SCRATCH)/deb-work
+DEB_WORK := $(SCRATCH)/deb-work
 DEB := $(DEB_OUT)/facewatch_$(VERSION)_amd64.deb
 MODELS_DEB := $(DEB_OUT)/facewatch-models_$(MODELS_VERSION)_all.deb
 DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/fetch_models.sh \
-    models/SHA256SUMS $(wildcard packaging/* systemd/* examples/*)
+    models/SHA256SUMS $(wildcard packaging/* systemd/* examples/* docs/*)
 # make deb-check: where it builds its Debian 12 root (deleted afterwards unless KEEP_ROOT=1).
 DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
 
-.PHONY: help deps models test-images reference-venv fixtures build run test conformance bench \
+.PHONY: help deps models test-images reference-venv fixtures build run test check conformance bench \
         conformance-people bench-match \
         install uninstall manual deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
 	@echo "make deps          install the missing Debian packages (apt-get as root, else prints the command)"
 	@echo "make models        fetch the four dlib models into models/ and verify their SHA-256"
-	@echo "make build         swift build -c release ($(RELEASE_BIN))"
+	@echo "make build         the release binary, Swift runtime linked in ($(RELEASE_BIN))"
 	@echo "make run           deps, models, build, then the daemon on ./var in the foreground (Ctrl-C stops it)"
-	@echo "make test          deps, models, test images, a throwaway PostgreSQL, then swift test"
+	@echo "make test          deps, models, test images, the Debian packages, a throwaway PostgreSQL, then every test"
+	@echo "make check         the development tier: unit and module tests (no end-to-end, no packaging, no package build)"
 	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
 	@echo "make fuzz [FUZZ_SECONDS=60]   libFuzzer (clang-14, ASan + UBSan) on the image codec, one core; fails on a finding"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
@@ -87,7 +88,7 @@ help:
 	@echo "                   and facewatch-models_$(MODELS_VERSION)_all.deb"
 	@echo "make deb-check     install, run, remove and purge the packages in a fresh Debian 12 root (debootstrap; minutes)"
 	@echo "make format        reformat Sources/ and Tests/ with .swift-format; make lint: check only (CI runs it)"
-	@echo "make settings-table   regenerate the README's settings table from Setting.all"
+	@echo "make settings-table   regenerate docs/configuration.md's settings table from Setting.all"
 	@echo "make clean         remove build products and run outputs; make distclean: also caches, venvs, models"
 
 deps:
@@ -126,7 +127,7 @@ need-swift:
 	    exit 1; }
 
 build: need-swift
-	$(SWIFT) build -c release --product facewatch --scratch-path $(SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch --scratch-path $(SCRATCH)
 
 run: deps models build
 	@echo "facewatch: starting the daemon on $(CURDIR)/var"
@@ -145,15 +146,22 @@ test: deps models test-images need-swift $(GENERATE_MANUAL) $(if $(shell command
 	pg=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop "$$pg"' EXIT && \
 	    FACEWATCH_TEST_POSTGRES="$$pg/socket" $(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
+# The development tier: every test but the end-to-end (tag endToEnd: Tests/EndToEndTests) and
+# packaging ones (tag packaging: Tests/PackagingTests); no package build. `make test` runs them all.
+check: deps models test-images need-swift
+	pg=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop "$$pg"' EXIT && \
+	    FACEWATCH_TEST_POSTGRES="$$pg/socket" $(SWIFT) test --no-parallel --scratch-path $(SCRATCH) \
+	    --skip '^EndToEndTests\.' --skip '^PackagingTests\.'
+
 # The codec's fuzz target (fuzz/codec_fuzzer.c) for FUZZ_SECONDS on one core, seeded from the codec
 # fixtures and the test images; fails on a crash, leak or undefined behaviour (scripts/fuzz.sh).
 FUZZ_SECONDS ?= 60
 fuzz: test-images
 	@FUZZ_SECONDS="$(FUZZ_SECONDS)" scripts/fuzz.sh
 
-# The README's settings table, regenerated from Sources/FaceDaemon/Configuration/Setting.swift.
+# docs/configuration.md's settings table, regenerated from Sources/FaceRoot/Configuration/Setting.swift.
 settings-table: need-swift
-	FACEWATCH_UPDATE_README=1 $(SWIFT) test --scratch-path $(SCRATCH) --filter SettingsTableTests/readmeShowsTheTable
+	FACEWATCH_UPDATE_DOCS=1 $(SWIFT) test --scratch-path $(SCRATCH) --filter SettingsTableTests/configurationPageShowsTheTable
 
 # Formatting: .swift-format is the style; `make lint` (run by CI) fails on any difference.
 SWIFT_SOURCES := Sources Tests Package.swift
@@ -173,7 +181,7 @@ conformance: need-dir models build
 bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
 	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)"
-	$(SWIFT) build -c release --product facewatch-bench-root --scratch-path $(SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch-bench-root --scratch-path $(SCRATCH)
 	@$(PYTHON) scripts/bench_daemon.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --bench-root "$(SCRATCH)/release/facewatch-bench-root"
 	@$(MAKE) --no-print-directory bench-match
@@ -181,7 +189,7 @@ bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),te
 # The face search (`facewatch match`) on a generated table of ROWS faces: the query time on one core.
 ROWS ?= 1000000
 bench-match: need-swift
-	$(SWIFT) build -c release --product MatchBench --scratch-path $(SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(SCRATCH)
 	$(SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
 
 # face_recognition's command line (`face_recognition --tolerance 0.6 --show-distance true KNOWN DIR`)
@@ -211,15 +219,15 @@ uninstall:
 
 # SwiftPM decides what to rebuild; the packages are remade when the binary or a packaged file changed.
 deb: need-swift models
-	$(SWIFT) build -c release --product facewatch --static-swift-stdlib $(DEB_LINK_FLAGS) --scratch-path $(DEB_SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch --scratch-path $(SCRATCH)
 	@$(MAKE) --no-print-directory $(DEB)
 	@echo "deb: $(DEB) and $(MODELS_DEB) are current"
 
-$(DEB) $(MODELS_DEB) &: $(DEB_BIN) $(DEB_INPUTS)
+$(DEB) $(MODELS_DEB) &: $(RELEASE_BIN) $(DEB_INPUTS)
 	@command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null || { \
 	    echo "deb: dpkg-deb and dpkg-shlibdeps are missing: make deps (Debian package dpkg-dev)" >&2; exit 1; }
 	@rm -rf $(DEB_WORK) && mkdir -p $(DEB_WORK)
-	strip --remove-section=.comment --remove-section=.note -o $(DEB_WORK)/facewatch $(DEB_BIN)
+	strip --remove-section=.comment --remove-section=.note -o $(DEB_WORK)/facewatch $(RELEASE_BIN)
 	@$(MAKE) --no-print-directory install PREFIX=/usr SYSCONFDIR=/etc UNITDIR= SYSUSERSDIR= TMPFILESDIR= \
 	    DESTDIR="$(CURDIR)/$(DEB_WORK)/debian/facewatch" BIN="$(CURDIR)/$(DEB_WORK)/facewatch" \
 	    > $(DEB_WORK)/install.log
@@ -230,7 +238,7 @@ deb-check: deb test-images
 	    scripts/deb_check.sh
 
 clean:
-	rm -rf $(SCRATCH) $(DEB_SCRATCH) $(DEB_OUT) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
+	rm -rf $(SCRATCH) .build-static $(DEB_OUT) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
 
 distclean: clean
 	rm -rf .cache $(TOOLS_VENV) $(REFERENCE_VENV) models/*.dat

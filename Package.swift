@@ -59,8 +59,10 @@ let package = Package(
         .target(name: "CFaceScan", cSettings: [.unsafeFlags(["-O3", "-mavx2"], .when(platforms: [.linux]))]),
         // Known people and face search: distances, matching against known people, the face table.
         .target(name: "FaceMatch", dependencies: ["FaceCore", "CFaceScan"]),
-        // The engine: models, decoding, limits, FaceEngine, EncoderPool.
-        .target(name: "FaceEncoding", dependencies: ["FaceCore", "CImageCodec", "CDlibFace"]),
+        // Images: sniffing, header limits, decoding to 8-bit RGB, reading files (no dlib).
+        .target(name: "FaceImage", dependencies: ["FaceCore", "CImageCodec"]),
+        // The engine: models, FaceEngine (detection and encoding over dlib), EncoderPool.
+        .target(name: "FaceEncoding", dependencies: ["FaceCore", "FaceImage", "CImageCodec", "CDlibFace"]),
         // The durable ledger: LMDB behind one Swift type.
         .target(name: "FaceLedger", dependencies: ["FaceCore", "CLMDB"]),
         // The shared ledger on PostgreSQL: the same `Ledger` over postgres-nio, for several hosts.
@@ -72,14 +74,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A root as daemon and clients both see it: the settings and configuration, the file-system
+        // helpers, where things are (store, results, stats.json), the root lock, and the ledger's
+        // opener (the one place that chooses a backend).
+        .target(
+            name: "FaceRoot",
+            dependencies: [
+                "FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceLedgerPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Seeing results: annotated images (boxes, names) and the static HTML report.
-        .target(name: "FaceReport", dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "CImageCodec"]),
+        .target(name: "FaceReport", dependencies: ["FaceCore", "FaceImage", "FaceLedger", "CImageCodec"]),
         // The daemon, one folder per part: Configuration, FileSystem, Inbox, Store, Pipeline,
         // Lifecycle, Observability, Systemd (docs/ARCHITECTURE.md walks through them).
         .target(
             name: "FaceDaemon",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceLedgerPostgres", "FaceMatch", "FaceReport", "CMalloc",
+                "FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceRoot", "FaceMatch", "FaceReport", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -87,47 +99,57 @@ let package = Package(
             ]
         ),
         // The client side of a root: queries on the ledger, submit, waiting for results, status.
-        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceMatch", "FaceReport"]),
+        .target(name: "FaceClient", dependencies: ["FaceCore", "FaceLedger", "FaceRoot", "FaceMatch", "FaceReport"]),
         // Command line only.
         .executableTarget(
             name: "facewatch",
             dependencies: [
-                "FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceMatch", "FaceReport",
+                "FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceRoot", "FaceDaemon", "FaceClient",
+                "FaceMatch",
+                "FaceReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "BenchRoot", dependencies: ["FaceCore", "FaceLedger"]),
         // `make bench-match`: the face search over a generated table of a million faces.
-        .executableTarget(name: "MatchBench", dependencies: ["FaceMatch"]),
+        .executableTarget(name: "MatchBench", dependencies: ["FaceCore", "FaceMatch"]),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceCore", "FaceMatch", "FaceTestSupport"]),
         .testTarget(
             name: "FaceEncodingTests",
-            dependencies: ["FaceCore", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
+            dependencies: ["FaceCore", "FaceImage", "FaceEncoding", "CHOGStageChecks", "FaceTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "FaceReportTests",
-            dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport"]),
+            dependencies: ["FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport"]),
         .testTarget(
             name: "FaceLedgerTests", dependencies: ["FaceCore", "FaceLedger", "FaceLedgerPostgres", "FaceTestSupport"]),
         .testTarget(
             name: "FaceDaemonTests",
-            dependencies: ["FaceCore", "FaceEncoding", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
+            dependencies: [
+                "FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceRoot", "FaceDaemon", "FaceClient",
+                "FaceTestSupport",
+            ]),
+        // The shipped files: the Debian packages, `make install`, the unit, the examples, the man page.
+        .testTarget(
+            name: "PackagingTests",
+            dependencies: ["FaceCore", "FaceEncoding", "FaceRoot", "FaceDaemon", "FaceTestSupport"]),
         .testTarget(
             name: "FaceClientTests",
-            dependencies: ["FaceCore", "FaceLedger", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
+            dependencies: ["FaceCore", "FaceLedger", "FaceRoot", "FaceDaemon", "FaceClient", "FaceTestSupport"]),
         .testTarget(
             name: "FacewatchCLITests",
             dependencies: [
-                "facewatch", "FaceCore", "FaceDaemon", "FaceEncoding", "FaceLedger", "FaceReport", "FaceTestSupport",
+                "facewatch", "FaceCore", "FaceRoot", "FaceDaemon", "FaceImage", "FaceEncoding", "FaceLedger",
+                "FaceReport", "FaceTestSupport",
             ]),
         // What several test targets share: scratch directories, tiny images, a daemon root, waiting
         // for an event with a deadline, running a program.
         .target(
             name: "FaceTestSupport",
             dependencies: [
-                "FaceCore", "FaceLedger", "FaceLedgerPostgres", "FaceDaemon",
+                "FaceCore", "FaceLedger", "FaceLedgerPostgres", "FaceRoot", "FaceDaemon",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],

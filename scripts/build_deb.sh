@@ -37,7 +37,7 @@ maintainer=$(< "$repo/packaging/maintainer")
 printed=$(env -i "$binary" --version) || die "$binary --version failed"
 if [[ $printed != "$version" ]]; then
     die "the binary prints version '$printed' but VERSION says '$version':" \
-        "set version: in Sources/facewatch/Facewatch.swift to \"$version\""
+        "set FacewatchVersion.current in Sources/FaceCore/FacewatchVersion.swift to \"$version\""
 fi
 if toolchain=$(ldd "$binary" | grep -E '/opt/swift|libswift|libFoundation|libdispatch|libBlocksRuntime|_FoundationICU'); then
     die "the binary loads Swift libraries (build it with --static-swift-stdlib): $toolchain"

@@ -9,7 +9,7 @@
 #   SYSUSERSDIR/facewatch.conf                systemd/facewatch.sysusers: the facewatch user and group
 #   TMPFILESDIR/facewatch.conf                systemd/facewatch.tmpfiles: /var/lib/facewatch and below
 #   PREFIX/share/facewatch/models/            the four dlib models and SHA256SUMS, 0644
-#   PREFIX/share/doc/facewatch/               README.md and examples/
+#   PREFIX/share/doc/facewatch/               README.md, docs/ (the pages it links to) and examples/
 #   PREFIX/share/man/man1/facewatch.1.gz      the man page, made from the binary's own help by
 #                                             swift-argument-parser's generate-manual (GENERATE_MANUAL)
 #   bash, zsh and fish completions            from `facewatch --generate-completion-script SHELL`:
@@ -206,6 +206,12 @@ if ! (cd "$DESTDIR$models" && sha256sum --quiet --check SHA256SUMS); then
 fi
 
 put "$repo/README.md" "$docs/README.md" 0644
+# The pages the README links to (docs/…), so its links work in the installed copy too.
+for source in "$repo"/docs/*; do
+    name=$(basename "$source")
+    [[ -f $source && $name != *~ && $name != .* ]] || continue
+    put "$source" "$docs/docs/$name" 0644
+done
 for source in "$repo"/examples/*; do
     name=$(basename "$source")
     [[ -f $source && $name != *~ && $name != .* ]] || continue

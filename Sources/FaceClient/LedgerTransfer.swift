@@ -1,6 +1,6 @@
 import FaceCore
-import FaceDaemon
 import FaceLedger
+import FaceRoot
 import Foundation
 
 /// Copies one ledger into another (`facewatch ledger export` and `import`): every record as it is,

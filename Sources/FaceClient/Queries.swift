@@ -1,6 +1,6 @@
 import FaceCore
 import FaceLedger
-import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// The read-only side used by `result`, `stats`, `average` and `status`: they open the ledger
@@ -32,7 +32,7 @@ public struct Queries: Sendable {
         do {
             guard let record = try ledger.record(id) else { return nil }
             // Faces name the known people as the result document does (the stored labels).
-            return ResultLabeller.document(record, ResultLabeller.applies(to: record) ? try ledger.labels(id) : nil)
+            return record.labelledDocument(record.carriesMatches ? try ledger.labels(id) : nil)
         } catch {
             throw ClientError("cannot read the ledger: \(error)")
         }

@@ -1,5 +1,5 @@
 import FaceCore
-import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// Waits for the result documents of submitted images (`facewatch submit --wait`).
@@ -32,7 +32,7 @@ public struct ResultWaiter: Sendable {
         while true {
             var stillPending: [UUID] = []
             for id in pending {
-                if let document = ResultsWriter.read(id: id, in: directory), document.status != .created {
+                if let document = ResultFiles.read(id: id, in: directory), document.status != .created {
                     found(id, document)
                 } else {
                     stillPending.append(id)

@@ -1,6 +1,6 @@
 import FaceCore
-import FaceDaemon
 import FaceLedger
+import FaceRoot
 import Foundation
 
 /// The output of `facewatch status`: the ledger's counts and latest failures, the root lock's

@@ -1,7 +1,7 @@
 import FaceCore
-import FaceDaemon
 import FaceLedger
 import FaceReport
+import FaceRoot
 import Foundation
 
 /// A stored image and its faces as `facewatch annotate UUID` draws them.

@@ -1,5 +1,5 @@
 import FaceCore
-import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// `facewatch submit`: puts files into the inbox the way a careful writer does, so the daemon takes

@@ -44,7 +44,7 @@ public struct SourceInfo: Codable, Sendable, Equatable {
     }
 }
 
-/// The per-image JSON object (README, "The JSON"): `results/<uuid>.json`, `facewatch result`, and one line of
+/// The per-image JSON object (docs/result-format.md): `results/<uuid>.json`, `facewatch result`, and one line of
 /// `facewatch encode` (which sets `file` instead of `id`). Keys are written in the documented order and
 /// `error` is always present (`null` on success).
 public struct ResultDocument: Codable, Sendable, Equatable {
@@ -113,7 +113,7 @@ public struct ResultDocument: Codable, Sendable, Equatable {
         try c.encode(error, forKey: .error)
     }
 
-    /// The document as an ordered JSON value: the keys in the order the README documents.
+    /// The document as an ordered JSON value: the keys in the order docs/result-format.md documents.
     public var json: JSONValue {
         var members: [(String, JSONValue)] = []
         if let id { members.append(("id", .string(id))) }

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import Foundation
 
 /// Encodes a list of files on an `EncoderPool` and hands back one `ResultDocument` per file, in the

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import Foundation
 
 /// N face engines on Dispatch, one per worker; jobs beyond N wait in a FIFO queue.

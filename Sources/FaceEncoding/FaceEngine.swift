@@ -1,5 +1,6 @@
 import CDlibFace
 import FaceCore
+import FaceImage
 import Foundation
 
 /// One face engine: its own HOG or CNN detector and ResNet (copied from `FaceModels`), the shared

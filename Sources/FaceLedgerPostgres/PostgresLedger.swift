@@ -417,8 +417,3 @@ public final class PostgresLedger: Ledger {
     /// Microseconds since 1970, rounded down (the time index), as LMDB's time keys.
     static func micros(_ date: Date) -> Int64 { Keys.micros(date) }
 }
-
-extension UUID {
-    /// Lowercase, as the ledger's messages write ids.
-    var lowercased: String { uuidString.lowercased() }
-}

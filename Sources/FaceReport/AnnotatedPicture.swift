@@ -1,5 +1,5 @@
 import FaceCore
-import FaceEncoding
+import FaceImage
 
 /// An image with its faces drawn on it, as `facewatch annotate` writes it.
 public enum AnnotatedPicture {

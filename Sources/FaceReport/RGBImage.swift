@@ -1,4 +1,4 @@
-import FaceEncoding
+import FaceImage
 
 /// An 8-bit RGB picture being drawn on: row-major, 3 bytes per pixel.
 public struct RGBImage: Sendable, Equatable {

@@ -15,7 +15,8 @@ enum ReportCharts {
         let plotWidth = width - left - right
         let plotHeight = height - top - bottom
         let highest = data.buckets.map { $0.completed + $0.failed }.max() ?? 0
-        let scaleMax = Double(niceCeiling(max(1, highest)))
+        let ticks = countTicks(highest: highest)
+        let scaleMax = Double(ticks.last ?? 1)
         let barWidth = plotWidth / Double(max(1, data.buckets.count))
         var svg = """
             <svg class="chart" role="img" aria-labelledby="throughput-title" viewBox="0 0 \(Int(width)) \(Int(height))" \
@@ -23,12 +24,10 @@ enum ReportCharts {
             \(duration(data.bucketSeconds)), completed and failed</title>
             """
         // Horizontal grid lines with their counts.
-        for step in 0...4 {
-            let value = scaleMax * Double(step) / 4
-            let y = top + plotHeight - plotHeight * Double(step) / 4
+        for value in ticks {
+            let y = top + plotHeight - plotHeight * Double(value) / scaleMax
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(width - right))\" y2=\"\(f(y))\" class=\"grid\"/>"
-            svg +=
-                "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" class=\"axis\" text-anchor=\"end\">\(Int(value))</text>"
+            svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" class=\"axis\" text-anchor=\"end\">\(value)</text>"
         }
         let labelEvery = max(1, Int((Double(data.buckets.count) / 8).rounded(.up)))
         for (index, bucket) in data.buckets.enumerated() {
@@ -86,6 +85,16 @@ enum ReportCharts {
                 "<text x=\"\(f(labelWidth + max(1, barWidth) + 6))\" y=\"\(f(y + 17))\" class=\"label\">\(row.value)</text>"
         }
         return svg + "</svg>"
+    }
+
+    /// The count axis's ticks for bars up to `highest`: 0, then equal whole steps (1, 2, 5, 10, 20…
+    /// apart) up to the first multiple of the step at or above `highest`; at most five ticks, and
+    /// every one a different count (a 0–2 axis reads 0, 1, 2).
+    static func countTicks(highest: Int) -> [Int] {
+        let top = max(1, highest)
+        let step = niceCeiling((top + 3) / 4)
+        let steps = (top + step - 1) / step
+        return (0...steps).map { $0 * step }
     }
 
     /// 1, 2, 5, 10, 20, 50... at or above `value`.

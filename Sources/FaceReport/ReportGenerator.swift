@@ -1,5 +1,5 @@
 import FaceCore
-import FaceEncoding
+import FaceImage
 import FaceLedger
 import Foundation
 

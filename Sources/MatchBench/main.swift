@@ -1,3 +1,4 @@
+import FaceCore
 import FaceMatch
 import Foundation
 
@@ -12,17 +13,9 @@ let rows = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
 let queries = arguments.count > 2 ? Int(arguments[2]) ?? 50 : 50
 let path = arguments.count > 3 ? arguments[3] : NSTemporaryDirectory() + "facewatch-bench-\(getpid()).f32"
 
-/// SplitMix64, so every run measures the same table.
-struct Generator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func component() -> Float { -0.15 + 0.3 * Float(next() >> 40) / Float(1 << 24) }
+/// Every run measures the same table.
+extension SeededGenerator {
+    mutating func component() -> Float { uniform(-0.15, 0.15) }
 }
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -32,7 +25,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }
 
-var generator = Generator(state: 2026)
+var generator = SeededGenerator(seed: 2026)
 var table = FaceTable(stamp: .init(faces: UInt64(rows), logPosition: UInt64(rows)), capacity: rows)
 let built = seconds {
     var encoding = [Float](repeating: 0, count: FaceTable.dimensions)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceClient
 import FaceCore
+import FaceImage
 import FaceEncoding
 import FaceReport
 import Foundation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceClient
 import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// `facewatch average [--since 24h | --from T --to T]`: the true mean face encoding.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaceCore
+import FaceImage
 import FaceEncoding
 import Foundation
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FaceCore
 import FaceEncoding
 import Foundation
 import Glibc
@@ -28,7 +29,7 @@ struct Facewatch: AsyncParsableCommand {
         discussion: """
             Exit status: 0 success, 1 failure (for encode: at least one image failed), 2 usage error.
             """,
-        version: "0.1.0",  // = the VERSION file; `make deb` and DebianPackageTests fail when they differ
+        version: FacewatchVersion.current,
         subcommands: commands
     )
 

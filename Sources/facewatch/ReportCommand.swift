@@ -2,7 +2,9 @@ import ArgumentParser
 import FaceClient
 import FaceDaemon
 import FaceEncoding
+import FaceImage
 import FaceReport
+import FaceRoot
 import Foundation
 
 /// `facewatch report [--since 24h] [-o DIR]`: the static HTML report of a root.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceClient
 import FaceDaemon
+import FaceRoot
 
 /// `--root` and `--config`: which facewatch root a client command talks about. Resolved exactly like
 /// `serve` resolves them, so a client finds the paths the daemon uses.

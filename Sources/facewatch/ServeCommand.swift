@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceDaemon
 import FaceEncoding
+import FaceRoot
 import Foundation
 import Logging
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceDaemon
 import FaceEncoding
+import FaceRoot
 import Logging
 
 // The typed values of `serve`'s options. Each parses with the same rules as the config file

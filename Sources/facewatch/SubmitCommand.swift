@@ -2,6 +2,7 @@ import ArgumentParser
 import FaceCore
 import FaceClient
 import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// `facewatch submit FILE|DIR... [--wait]`: hands files to the daemon, prints their UUIDs.

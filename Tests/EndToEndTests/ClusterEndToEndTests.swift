@@ -11,6 +11,7 @@ import Glibc
 /// inbox, one shared store and results directory, one PostgreSQL ledger (the throwaway cluster of
 /// `make test`). One daemon is killed with `kill -9` while it holds claims, and never restarted.
 @Suite(
+    .tags(.endToEnd),
     .serialized, .timeLimit(.minutes(5)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)),
     .enabled(if: TestPostgres.isAvailable, "no PostgreSQL cluster (make test starts one)"))
 struct ClusterEndToEndTests {

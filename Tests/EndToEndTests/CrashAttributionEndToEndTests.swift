@@ -10,7 +10,7 @@ import Glibc
 /// Crash attribution against the real binary: random `kill -9`s charge no innocent file, and a
 /// real poison file (the debug build's test hook makes the engine abort on it) still ends `crashed`
 /// while the files beside it complete.
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct CrashAttributionEndToEndTests {
     /// A stream of drops, eight `kill -9`s at moments picked from the daemon's own progress, and
     /// restarts: every file ends with exactly one final result under its own name, none `crashed`.

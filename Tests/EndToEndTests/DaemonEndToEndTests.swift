@@ -8,7 +8,7 @@ import Testing
 
 /// `facewatch serve` and its clients, run as a user would: the real binary, real files, inotify,
 /// LMDB, signals. One daemon at a time (the machine has two cores; each daemon runs two workers).
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct DaemonEndToEndTests {
     // MARK: - Ways of dropping files
 

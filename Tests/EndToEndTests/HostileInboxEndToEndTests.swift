@@ -10,7 +10,7 @@ import Testing
 /// daemon read, move or write outside its own directories, lose its state, hand one member's
 /// result to another, or stop serving. The real binary, real files; the permission cases run the
 /// daemon and the members as real unprivileged uids (`setpriv`).
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct HostileInboxEndToEndTests {
     // MARK: - Paths
 

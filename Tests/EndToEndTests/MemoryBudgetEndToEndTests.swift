@@ -9,7 +9,7 @@ import Glibc
 
 /// The memory budget against the real binary: big images wait for each other, the daemon's peak
 /// memory stays within its base plus the budget, and small images pass the waiting big ones.
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct MemoryBudgetEndToEndTests {
     /// `VmRSS` or `VmHWM` of `pid`, in bytes.
     func memory(_ field: String, of pid: Int32) -> Int? {

@@ -10,6 +10,7 @@ import Glibc
 /// Known people with the real daemon: results name the people of the known folder, follow its
 /// changes, and a `kill -9` in the middle of a relabel loses nothing.
 @Suite(
+    .tags(.endToEnd),
     .serialized, .timeLimit(.minutes(5)),
     .enabled(if: canRunDaemon && testImagesDirectory != nil, Comment(rawValue: "\(whyNot), or no test images")))
 struct PeopleEndToEndTests {

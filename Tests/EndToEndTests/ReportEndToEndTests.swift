@@ -9,7 +9,7 @@ import Testing
 /// The daemon's `report` setting: the real binary writes DIR/index.html itself, with the totals
 /// `stats` prints and a thumbnail per completed image. A report is written when the daemon starts and
 /// then at most once a minute; the test restarts the daemon rather than wait a minute.
-@Suite(.timeLimit(.minutes(5)), .enabled(if: canRunDaemon, "\(whyNot)"))
+@Suite(.tags(.endToEnd), .timeLimit(.minutes(5)), .enabled(if: canRunDaemon, "\(whyNot)"))
 struct ReportEndToEndTests {
     @Test func theDaemonWritesTheReportWithTheTotals() async throws {
         let root = TestRoot("report")

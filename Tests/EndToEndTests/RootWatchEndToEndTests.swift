@@ -11,7 +11,7 @@ import Glibc
 /// file system would be) pauses the daemon, which says why and takes nothing into a store that is
 /// not there, then resumes by itself; a results directory swapped for an empty one gets no
 /// documents until the real one is back; reads failing with `EIO` are retried, never recorded.
-@Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(5)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct RootWatchEndToEndTests {
     func statusJSON(_ root: TestRoot) async throws -> [String: Any] {
         let output = try await facewatch(["status", "--root", root.root, "--json"])

@@ -9,7 +9,7 @@ import Testing
 /// `facewatch serve` as a service: systemd's notify protocol and watchdog over a real datagram
 /// socket, a reload that changes the worker count while files flow, metrics.prom against stats.json,
 /// and the examples run against a real daemon. One daemon at a time, like the other end-to-end suite.
-@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct ServiceEndToEndTests {
     // MARK: - Notify, reload, metrics, stop
 

@@ -9,7 +9,7 @@ import Glibc
 
 /// The start against the real binary: systemd is asked for more time during the long steps, and a
 /// root whose results directory is away starts paused and resumes once it is back.
-@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
+@Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(3)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct StartupEndToEndTests {
     @Test func aStartAfterAnUncleanStopAsksForMoreTimeWhileItScansTheStore() async throws {
         let root = TestRoot("extend")

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import FaceCore
 import FaceLedger
+import FaceRoot
 import Foundation
 import FaceTestSupport
 import Testing

@@ -1,6 +1,7 @@
 import FaceCore
 import FaceDaemon
 import FaceLedger
+import FaceRoot
 import FaceTestSupport
 import Foundation
 import Testing

@@ -1,4 +1,6 @@
 import FaceEncoding
+import FaceImage
+import FaceRoot
 import Foundation
 import Logging
 import FaceTestSupport

@@ -4,6 +4,7 @@ import Glibc
 import FaceClient
 import FaceCore
 import FaceLedger
+import FaceRoot
 import FaceTestSupport
 import Foundation
 import Synchronization
@@ -125,13 +126,11 @@ struct DaemonLifecycleTests {
         // more) that its encode is still running when the stop comes.
         try Self.drop(TinyPNG.make(width: 1000, height: 1000, seed: 42), as: "big.png", root: root)
         try await events.wait(for: "ingest", timeout: .seconds(30)) { $0 == .ingested }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (service.daemon.activity?.encoding ?? 0) == 0, ContinuousClock.now < deadline,
-            events.all.allSatisfy({
-                if case .finished = $0 { false } else { true }
-            })
-        {
-            try await Task.sleep(for: .milliseconds(2))
+        _ = await eventually(timeout: .seconds(30), interval: .milliseconds(2)) {
+            (service.daemon.activity?.encoding ?? 0) > 0
+                || events.all.contains {
+                    if case .finished = $0 { true } else { false }
+                }
         }
         try #require(service.daemon.activity?.encoding == 1, "the file was not on a worker: \(events.all)")
 

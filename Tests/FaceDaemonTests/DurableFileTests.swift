@@ -1,3 +1,4 @@
+import FaceRoot
 import Foundation
 import Glibc
 import Testing

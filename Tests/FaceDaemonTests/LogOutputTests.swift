@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FaceRoot
 import Foundation
 import Logging
 import FaceTestSupport

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FaceCore
+import FaceRoot
 import Foundation
 import Testing
 

@@ -38,10 +38,9 @@ struct PipelineTests {
     {
         let task = Task { await pipeline.run() }
         pipeline.wake()
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try ledger.stats().counts[.created] ?? 0 > 0, ContinuousClock.now < deadline {
+        try await eventually(timeout: .seconds(60), interval: .milliseconds(5)) {
             await watch?()
-            try await Task.sleep(for: .milliseconds(5))
+            return try ledger.stats().counts[.created] ?? 0 == 0
         }
         await pipeline.stop()
         _ = await pipeline.drain(timeout: 10)

@@ -1,6 +1,7 @@
 import FaceCore
 import FaceEncoding
 import FaceLedger
+import FaceRoot
 import Foundation
 import Synchronization
 import FaceTestSupport
@@ -140,8 +141,7 @@ struct ServiceMetricsTests {
     func run(_ pipeline: Pipeline, _ ledger: LMDBLedger, until done: @Sendable () throws -> Bool) async throws {
         let task = Task { await pipeline.run() }
         pipeline.wake()
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try !done(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        try await eventually(timeout: .seconds(60), interval: .milliseconds(5)) { try done() }
         await pipeline.stop()
         _ = await pipeline.drain(timeout: 10)
         await task.value
@@ -230,8 +230,7 @@ struct ServiceMetricsTests {
         ) { finals.append($0) }
         let task = Task { await pipeline.run() }
         pipeline.wake()
-        let started = ContinuousClock.now + .seconds(60)
-        while finals.all.count < 4, ContinuousClock.now < started { try await Task.sleep(for: .milliseconds(2)) }
+        await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count >= 4 }
         try #require(finals.all.count >= 4, "the first pool finished nothing within 60 s")
 
         let previous = await pipeline.usePool(second)
@@ -244,9 +243,8 @@ struct ServiceMetricsTests {
         #expect(doneWhenRetired < count, "everything finished before the switch: the test proves little")
 
         let ledger = root.ledger
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try ledger.stats().counts[.created] ?? 0 > 0, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
+        try await eventually(timeout: .seconds(60), interval: .milliseconds(5)) {
+            try ledger.stats().counts[.created] ?? 0 == 0
         }
         await pipeline.stop()
         _ = await pipeline.drain(timeout: 10)

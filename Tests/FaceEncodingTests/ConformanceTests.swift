@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import Foundation
 import Testing
 @testable import FaceEncoding

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import Foundation
 import Testing
 @testable import FaceEncoding
@@ -88,7 +89,7 @@ import Testing
         let engines = try Self.engines()
         let sources = try Self.testImages().filter { $0.image.info.width >= 64 && $0.image.info.height >= 64 }
         #expect(!sources.isEmpty)
-        var random = SplitMix64(state: 0x5EED_FACE)
+        var random = SeededGenerator(seed: 0x5EED_FACE)
         // Face boxes (dlib's, upsample 1) to crop around.
         engines.dlib.options.upsample = 1
         let faceBoxes = try sources.map { try engines.dlib.detect(image: $0.image).map(\.location) }
@@ -163,7 +164,7 @@ import Testing
     }
 }
 
-extension SplitMix64 {
+extension SeededGenerator {
     /// A number in 0..<bound (0 when bound is 0).
     fileprivate mutating func next(below bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
 }
@@ -213,7 +214,7 @@ enum ImageVariants {
     }
 
     /// Uniform noise in [-amplitude, amplitude] on every channel, clamped to 0...255.
-    static func noise(_ image: DecodedImage, amplitude: Int, random: inout SplitMix64) -> DecodedImage {
+    static func noise(_ image: DecodedImage, amplitude: Int, random: inout SeededGenerator) -> DecodedImage {
         var pixels = image.pixels
         let span = UInt64(2 * amplitude + 1)
         for i in pixels.indices {

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import FaceTestSupport
 import Foundation
 import Synchronization

@@ -1,5 +1,6 @@
 import CHOGStageChecks
 import FaceCore
+import FaceImage
 import Foundation
 import Testing
 @testable import FaceEncoding
@@ -17,7 +18,7 @@ import Testing
             let decoded = try ImageDecoder.decode(try EngineTestSupport.testImage(name), limits: ImageLimits())
             inputs.append((name, ImageVariants.crop(decoded, x: 40, y: 30, width: 203, height: 157)))
         }
-        var random = SplitMix64(state: 42)
+        var random = SeededGenerator(seed: 42)
         for (width, height) in [(1, 1), (7, 9), (17, 8), (64, 64), (83, 61), (131, 97)] {
             let pixels = (0..<(width * height * 3)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             inputs.append(

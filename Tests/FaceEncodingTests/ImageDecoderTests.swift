@@ -1,5 +1,6 @@
 import CImageCodec
 import FaceCore
+import FaceImage
 import Foundation
 import Testing
 @testable import FaceEncoding
@@ -38,18 +39,6 @@ enum CodecFixtures {
         let path = directory.appendingPathComponent(name).path
         let data = try #require(FileManager.default.contents(atPath: path), "missing fixture \(name)")
         return [UInt8](data)
-    }
-}
-
-/// A small deterministic random generator (SplitMix64), so every run mutates the same way.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -298,7 +287,7 @@ struct ImageDecoderTests {
     @Test(arguments: CodecFixtures.decodableNames)
     func bitFlipsGiveATypedResult(name: String) throws {
         let bytes = try CodecFixtures.bytes(name)
-        var random = SplitMix64(state: UInt64(truncatingIfNeeded: name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
+        var random = SeededGenerator(seed: UInt64(truncatingIfNeeded: name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }))
         for round in 0..<60 {
             var mutated = bytes
             let flips = Int.random(in: 1...6, using: &random)
@@ -313,7 +302,7 @@ struct ImageDecoderTests {
     }
 
     @Test func randomBytesBehindImageSignaturesGiveATypedResult() {
-        var random = SplitMix64(state: 42)
+        var random = SeededGenerator(seed: 42)
         let prefixes: [[UInt8]] = [
             [], [0xFF, 0xD8, 0xFF], [0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x40] + Array("Exif\0\0MM\0*".utf8),
             [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],

@@ -270,16 +270,17 @@ import Testing
             }
             group.addTask {
                 var last = 0
-                // A deadline, so a writer that fails cannot leave this reader spinning.
-                let deadline = ContinuousClock.now + .seconds(120)
-                while last < total, ContinuousClock.now < deadline {
+                // Read as often as possible until the writer is done (with a deadline, so a writer
+                // that fails cannot leave this reader spinning).
+                let finished = try await eventually(timeout: .seconds(120), interval: .zero) {
                     let stats = try reader.stats()
                     // Every snapshot is consistent: a record is created or completed, never both.
                     #expect(stats.total == (stats.counts[.created] ?? 0) + (stats.counts[.completed] ?? 0))
                     #expect(stats.total >= last)
                     last = stats.counts[.completed] ?? 0
-                    await Task.yield()
+                    return last >= total
                 }
+                #expect(finished, "the writer completed \(last) of \(total)")
             }
             try await group.waitForAll()
         }

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import FaceEncoding
 import FaceTestSupport
 import Foundation

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import FaceEncoding
 import FaceLedger
 import FaceTestSupport
@@ -11,6 +12,20 @@ import Testing
 /// newest first, thumbnails made once and removed with their image, the plot's counts.
 @Suite(.timeLimit(.minutes(2)))
 struct ReportGeneratorTests {
+    /// The count axis reads whole, distinct counts: a 0–2 axis is 0, 1, 2 (not 0, 0, 1, 1, 2), and
+    /// every axis reaches its highest bar in at most five ticks.
+    @Test func countAxisTicksAreDistinctWholeCounts() {
+        #expect(ReportCharts.countTicks(highest: 0) == [0, 1])
+        #expect(ReportCharts.countTicks(highest: 2) == [0, 1, 2])
+        #expect(ReportCharts.countTicks(highest: 37) == [0, 10, 20, 30, 40])
+        #expect(ReportCharts.countTicks(highest: 101) == [0, 50, 100, 150])
+        for highest in 0...2_000 {
+            let ticks = ReportCharts.countTicks(highest: highest)
+            #expect(ticks.first == 0 && ticks.count <= 5 && ticks.last! >= highest, "\(highest): \(ticks)")
+            #expect(zip(ticks, ticks.dropFirst()).allSatisfy { $0 < $1 }, "\(highest): \(ticks)")
+        }
+    }
+
     /// A root with `count` stored PNGs, completed one by one (so each has its own creation time).
     func root(count: Int) throws -> (TestRoot, [UUID]) {
         let root = try TestRoot()

@@ -4,6 +4,8 @@ import FaceTestSupport
 import Foundation
 import Testing
 
+@testable import facewatch
+
 /// The real `facewatch` binary where that is cheap (no daemon): usage errors exit with 2, `status
 /// --json`, `encode --timings` and `submit --wait --timeout` with no daemon running.
 @Suite(
@@ -34,7 +36,8 @@ struct CommandLineTests {
         #expect(run.stdout.isEmpty)
     }
 
-    @Test(arguments: ["serve", "submit", "result", "stats", "average", "status", "encode"])
+    /// Every command the binary has (a new one is covered as soon as `Facewatch.commands` lists it).
+    @Test(arguments: Facewatch.commands.map { $0.configuration.commandName ?? "" })
     func helpExitsWith0(name: String) async throws {
         let run = try await facewatch([name, "--help"])
         #expect(run.status == 0, "\(run.stderr)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceDaemon
 import FaceEncoding
+import FaceImage
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaceDaemon
+import FaceRoot
 import FaceTestSupport
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaceDaemon
+import FaceRoot
 import FaceTestSupport
 import Foundation
 import Testing
@@ -7,7 +8,7 @@ import Testing
 @testable import facewatch
 
 /// The settings table (`Setting.all`) is the one place settings are declared: these tests fail when
-/// `serve`, the defaults or the README drift from it.
+/// `serve`, the defaults or docs/configuration.md drift from it.
 @Suite(.timeLimit(.minutes(1)))
 struct SettingsTableTests {
     @Test func everyDefaultIsAcceptedByItsOwnParser() throws {
@@ -69,22 +70,22 @@ struct SettingsTableTests {
         }
     }
 
-    /// The README's table is `Setting.markdownTable`. `make settings-table` sets
-    /// FACEWATCH_UPDATE_README=1 to rewrite it instead of failing.
-    @Test func readmeShowsTheTable() throws {
-        let path = repositoryRoot + "/README.md"
-        let readme = try String(contentsOfFile: path, encoding: .utf8)
+    /// docs/configuration.md's table is `Setting.markdownTable`. `make settings-table` sets
+    /// FACEWATCH_UPDATE_DOCS=1 to rewrite it instead of failing.
+    @Test func configurationPageShowsTheTable() throws {
+        let path = repositoryRoot + "/docs/configuration.md"
+        let page = try String(contentsOfFile: path, encoding: .utf8)
         let begin = "<!-- settings-table:begin -->\n"
         let end = "<!-- settings-table:end -->"
-        let start = try #require(readme.range(of: begin), "README has no settings-table markers")
-        let stop = try #require(readme.range(of: end))
-        let current = String(readme[start.upperBound..<stop.lowerBound])
+        let start = try #require(page.range(of: begin), "docs/configuration.md has no settings-table markers")
+        let stop = try #require(page.range(of: end))
+        let current = String(page[start.upperBound..<stop.lowerBound])
         let wanted = Setting.markdownTable + "\n"
-        if current != wanted, ProcessInfo.processInfo.environment["FACEWATCH_UPDATE_README"] == "1" {
-            try readme.replacingCharacters(in: start.upperBound..<stop.lowerBound, with: wanted)
+        if current != wanted, ProcessInfo.processInfo.environment["FACEWATCH_UPDATE_DOCS"] == "1" {
+            try page.replacingCharacters(in: start.upperBound..<stop.lowerBound, with: wanted)
                 .write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        #expect(current == wanted, "README's settings table is stale: run `make settings-table`")
+        #expect(current == wanted, "docs/configuration.md's settings table is stale: run `make settings-table`")
     }
 }

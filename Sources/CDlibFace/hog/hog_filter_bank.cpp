@@ -25,7 +25,7 @@
 // add; the filter's first term is stored), the terms in dlib's order (plane, then singular value).
 // dlib keeps three partial sums of separately rounded products and adds each term's value to the
 // score the same way. The scores therefore differ from dlib's in the last bits (docs/ARCHITECTURE.md
-// and the README state the bound the tests enforce; adding a term's value once rather than product
+// and docs/engine.md state the bound the tests enforce; adding a term's value once rather than product
 // by product into the score keeps the difference about five times smaller); the boxes are identical
 // on every set the tests and the golden set cover. The order is a function of the output's position
 // alone, so the scores do not depend on the band size, the strips or the groups. This file alone uses

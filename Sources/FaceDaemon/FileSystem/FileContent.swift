@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import FaceEncoding
 
 /// The bytes of a stored file, read once (`ImageFile`: bounded by the size it had when opened, a torn

@@ -1,5 +1,6 @@
 import FaceCore
 import Dispatch
+import FaceRoot
 import Glibc
 import Logging
 

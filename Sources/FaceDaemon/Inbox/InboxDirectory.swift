@@ -1,4 +1,5 @@
 import FaceCore
+import FaceRoot
 import Logging
 
 /// The inbox directory as the ingestor reaches it: opened by its configured path once per batch,

@@ -1,3 +1,4 @@
+import FaceRoot
 /// A file in the inbox that is ready to be taken.
 public struct InboxEntry: Sendable, Hashable, CustomStringConvertible {
     /// The absolute path of the entry (inside ``Inbox/directory``).

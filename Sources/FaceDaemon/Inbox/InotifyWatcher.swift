@@ -1,3 +1,4 @@
+import FaceRoot
 import Glibc
 
 /// One inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`): its file descriptor, its

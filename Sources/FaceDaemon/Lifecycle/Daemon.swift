@@ -6,6 +6,7 @@ import Musl
 import FaceCore
 import FaceEncoding
 import FaceLedger
+import FaceRoot
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -658,10 +659,4 @@ public final class Daemon: Sendable {
         }
         return left
     }
-}
-
-/// The version facewatch reports in its logs.
-public enum FacewatchVersion {
-    /// The release version.
-    public static let current = "0.1.0"
 }

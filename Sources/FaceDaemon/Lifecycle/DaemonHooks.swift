@@ -1,4 +1,5 @@
 import FaceLedger
+import FaceRoot
 import Foundation
 
 /// Points in the daemon's life where something outside it may want to act: systemd notification

@@ -1,3 +1,4 @@
+import FaceRoot
 import ServiceLifecycle
 
 // The parts of a running daemon as services of its `ServiceGroup` (see `Daemon`). The group starts

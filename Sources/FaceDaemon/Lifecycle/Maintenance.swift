@@ -1,4 +1,5 @@
 import FaceLedger
+import FaceRoot
 import Logging
 
 /// Periodic housekeeping while the daemon runs.

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import FaceRoot
 import Foundation
 
 /// Writes `metrics.prom`, the Prometheus text-format exposition (version 0.0.4) of a

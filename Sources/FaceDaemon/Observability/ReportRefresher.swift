@@ -1,6 +1,8 @@
 import FaceEncoding
+import FaceImage
 import FaceLedger
 import FaceReport
+import FaceRoot
 import Foundation
 import Logging
 

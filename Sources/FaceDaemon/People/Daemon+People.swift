@@ -1,4 +1,5 @@
 import FaceLedger
+import FaceRoot
 
 extension Daemon {
     /// The known-people service of a starting daemon: it uses the results writer's labeller, so the

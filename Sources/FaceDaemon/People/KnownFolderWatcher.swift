@@ -1,4 +1,5 @@
 import Dispatch
+import FaceRoot
 import Glibc
 
 /// Watches the known folder and its subfolders with inotify and says, through `changes`, that

@@ -1,7 +1,9 @@
 import FaceCore
+import FaceImage
 import FaceEncoding
 import FaceLedger
 import FaceMatch
+import FaceRoot
 import Foundation
 import Logging
 import ServiceLifecycle

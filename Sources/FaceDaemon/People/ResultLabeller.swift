@@ -1,6 +1,7 @@
 import FaceCore
 import FaceLedger
 import FaceMatch
+import FaceRoot
 import Foundation
 import Synchronization
 
@@ -52,17 +53,11 @@ public final class ResultLabeller: Sendable {
     }
 
     /// Whether the record's document carries `matches` (a completed record with faces).
-    public static func applies(to record: LedgerRecord) -> Bool {
-        record.status == .completed && !record.faces.isEmpty
-    }
+    public static func applies(to record: LedgerRecord) -> Bool { record.carriesMatches }
 
     /// The document of `record` with each face's matches from `labels`.
     public static func document(_ record: LedgerRecord, _ labels: StoredLabels?) -> ResultDocument {
-        var document = record.resultDocument()
-        if let labels, labels.faces.count == document.faces.count {
-            for index in document.faces.indices { document.faces[index].matches = labels.faces[index] }
-        }
-        return document
+        record.labelledDocument(labels)
     }
 
     /// Writes the document of `record` with the current labels (computed now), then stores them; the

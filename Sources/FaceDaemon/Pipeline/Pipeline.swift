@@ -1,6 +1,8 @@
 import FaceCore
+import FaceImage
 import FaceEncoding
 import FaceLedger
+import FaceRoot
 import Foundation
 import Logging
 import Synchronization
@@ -654,9 +656,4 @@ private final class ActivityTracker: Sendable {
     }
 
     let state = Mutex(State())
-}
-
-extension UUID {
-    /// The lowercase text form used in file names, JSON and logs.
-    public var lowercased: String { uuidString.lowercased() }
 }

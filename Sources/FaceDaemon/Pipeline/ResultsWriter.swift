@@ -1,8 +1,9 @@
 import FaceCore
 import FaceLedger
+import FaceRoot
 import Foundation
 
-/// Writes `results/<uuid>.json`: the per-image document (README, "The JSON"), a view of the ledger record.
+/// Writes `results/<uuid>.json`: the per-image document (docs/result-format.md), a view of the ledger record.
 ///
 /// Each file is replaced atomically (temporary file, `fsync`, rename, directory `fsync`): a reader sees
 /// a whole document or none. The ledger stays the truth; a document lost in a crash is rewritten at the
@@ -27,7 +28,7 @@ public struct ResultsWriter: Sendable {
 
     /// The document file of an image.
     public static func path(for id: UUID, in directory: String) -> String {
-        (directory as NSString).appendingPathComponent(id.uuidString.lowercased() + ".json")
+        ResultFiles.path(for: id, in: directory)
     }
 
     /// The document file of an image in this writer's directory.
@@ -75,7 +76,6 @@ public struct ResultsWriter: Sendable {
 
     /// Reads a document written by the daemon, or nil if there is none (or it cannot be parsed).
     public static func read(id: UUID, in directory: String) -> ResultDocument? {
-        guard let data = FileManager.default.contents(atPath: path(for: id, in: directory)) else { return nil }
-        return try? JSONDecoder().decode(ResultDocument.self, from: data)
+        ResultFiles.read(id: id, in: directory)
     }
 }

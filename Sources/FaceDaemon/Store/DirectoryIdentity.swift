@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import FaceRoot
 import Foundation
 
 /// The identity marker of a state root's directories: `.facewatch-root` in the store, results and

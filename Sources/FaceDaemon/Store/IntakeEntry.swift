@@ -1,5 +1,7 @@
 import FaceCore
+import FaceImage
 import FaceEncoding
+import FaceRoot
 import Glibc
 
 /// One inbox entry as the daemon sees it just before taking it: the directory that holds it (a

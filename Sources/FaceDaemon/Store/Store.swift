@@ -1,4 +1,5 @@
 import FaceCore
+import FaceRoot
 import Foundation
 import Glibc
 import Synchronization
@@ -29,9 +30,7 @@ public struct Store: Sendable {
     }
 
     /// The two lowercase hex digits that name `id`'s shard.
-    public static func shard(of id: UUID) -> String {
-        String(id.uuidString.lowercased().prefix(2))
-    }
+    public static func shard(of id: UUID) -> String { StoreLocation.shard(of: id) }
 
     /// `store/ab` for a UUID `ab…`.
     public func shardDirectory(for id: UUID) -> String {

@@ -5,6 +5,7 @@ import Musl
 #endif
 import FaceCore
 import FaceLedger
+import FaceRoot
 import Foundation
 import Logging
 import ServiceLifecycle

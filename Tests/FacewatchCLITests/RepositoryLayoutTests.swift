@@ -1,0 +1,118 @@
+import FaceTestSupport
+import Foundation
+import Testing
+
+/// The map in docs/ARCHITECTURE.md and the dependency rules it states hold for `Package.swift` and
+/// `Sources/`: every module is on the map, nothing on the map is gone, and no edge the architecture
+/// forbids exists.
+@Suite(.timeLimit(.minutes(1)))
+struct RepositoryLayoutTests {
+    /// Every folder of Sources/ (a target) is on the module map, and every module on the map exists.
+    @Test func moduleMapMatchesTheSources() throws {
+        let sources = try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/Sources")
+            .filter { !$0.hasPrefix(".") }
+        let onMap = try Self.modulesOnMap()
+        #expect(
+            Set(onMap) == Set(sources),
+            "map only: \(Set(onMap).subtracting(sources)); missing: \(Set(sources).subtracting(onMap))")
+        let targets = try Self.targets().filter { !$0.isTest }.map(\.name)
+        #expect(Set(targets) == Set(sources), "Package.swift targets \(targets) vs Sources \(sources)")
+    }
+
+    /// The edges the architecture forbids: the client never depends on the daemon, the daemon never
+    /// names a ledger backend, and the report never links dlib.
+    @Test func dependenciesPointOneWay() throws {
+        let targets = try Self.targets()
+        let edges = Dictionary(uniqueKeysWithValues: targets.map { ($0.name, Set($0.dependencies)) })
+        func reach(_ from: String) -> Set<String> {
+            var seen: Set<String> = []
+            var stack = [from]
+            while let next = stack.popLast() {
+                for dependency in edges[next] ?? [] where seen.insert(dependency).inserted { stack.append(dependency) }
+            }
+            return seen
+        }
+        #expect(edges["FaceClient"] != nil && edges["FaceDaemon"] != nil && edges["FaceReport"] != nil)
+        #expect(!reach("FaceClient").contains("FaceDaemon"), "FaceClient reaches FaceDaemon")
+        #expect(!(edges["FaceDaemon"] ?? []).contains("FaceLedgerPostgres"), "FaceDaemon names a ledger backend")
+        #expect(!reach("FaceReport").contains("CDlibFace"), "FaceReport links dlib")
+        #expect(!reach("FaceRoot").contains("FaceDaemon"), "FaceRoot reaches FaceDaemon")
+    }
+
+    /// The module names listed in the map's code block (lines `  Name/  what it is`).
+    static func modulesOnMap() throws -> [String] {
+        let text = try String(contentsOfFile: repositoryRoot + "/docs/ARCHITECTURE.md", encoding: .utf8)
+        let start = try #require(text.range(of: "## Modules"))
+        let block = text[start.upperBound...].components(separatedBy: "```")[1]
+        var names: [String] = []
+        var inSources = false
+        for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("Sources/") {
+                inSources = true
+                continue
+            }
+            if !line.hasPrefix(" ") { inSources = false }
+            // Top-level modules are indented by two spaces; a module's own folders by four.
+            guard inSources, line.hasPrefix("  "), !line.hasPrefix("   "),
+                let slash = line.firstIndex(of: "/")
+            else { continue }
+            names.append(String(line[line.index(line.startIndex, offsetBy: 2)..<slash]))
+        }
+        return names
+    }
+
+    struct Target {
+        var name: String
+        var isTest: Bool
+        var dependencies: [String]
+    }
+
+    /// The targets of Package.swift and their dependencies' names, read from its text.
+    static func targets() throws -> [Target] {
+        let text = try String(contentsOfFile: repositoryRoot + "/Package.swift", encoding: .utf8)
+        let kinds = [".target(", ".executableTarget(", ".testTarget(", ".systemLibrary("]
+        var starts: [(String.Index, String)] = []
+        for kind in kinds {
+            var from = text.startIndex
+            while let range = text.range(of: kind, range: from..<text.endIndex) {
+                starts.append((range.lowerBound, kind))
+                from = range.upperBound
+            }
+        }
+        starts.sort { $0.0 < $1.0 }
+        var targets: [Target] = []
+        for (index, (start, kind)) in starts.enumerated() {
+            let end = index + 1 < starts.count ? starts[index + 1].0 : text.endIndex
+            let entry = String(text[start..<end])
+            guard let name = firstQuoted(in: entry, after: "name: \"") else { continue }
+            var dependencies: [String] = []
+            if let list = entry.range(of: "dependencies: [") {
+                var depth = 1
+                var cursor = list.upperBound
+                var content = ""
+                while cursor < entry.endIndex, depth > 0 {
+                    let character = entry[cursor]
+                    if character == "[" { depth += 1 }
+                    if character == "]" { depth -= 1 }
+                    if depth > 0 { content.append(character) }
+                    cursor = entry.index(after: cursor)
+                }
+                // Plain target names, and the products' names (`.product(name: "X", package: …)`).
+                let quoted = content.split(separator: "\"", omittingEmptySubsequences: false)
+                for (position, piece) in quoted.enumerated() where position % 2 == 1 {
+                    let before = quoted[position - 1]
+                    if before.hasSuffix("package: ") { continue }
+                    dependencies.append(String(piece))
+                }
+            }
+            let isTest = kind == ".testTarget(" || entry.contains("path: \"Tests/")
+            targets.append(Target(name: name, isTest: isTest, dependencies: dependencies))
+        }
+        return targets
+    }
+
+    private static func firstQuoted(in text: String, after marker: String) -> String? {
+        guard let range = text.range(of: marker) else { return nil }
+        return text[range.upperBound...].split(separator: "\"").first.map(String.init)
+    }
+}
