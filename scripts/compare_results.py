@@ -166,7 +166,7 @@ def main():
     ok = not problems  # each file against its own tolerance
     where = f" ({worst})" if worst else ""
     print(f"{'ok' if ok else 'FAIL'}: images={len(ref)} faces={faces} problems={len(problems)} "
-          f"max_abs_delta={max_delta:.2e}{where} tol={a.tol:g}")
+          f"max_abs_delta={max_delta:.2e}{where} tol={a.tol:g} heif_tol={a.heif_tol:g}")
     if ref_unparsed:
         print(f"warning: {ref_unparsed} reference lines could not be read", file=sys.stderr)
     sys.exit(0 if ok else 1)
