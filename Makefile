@@ -22,8 +22,9 @@ RELEASE_BIN := $(SCRATCH)/release/facewatch
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker --build-id=sha1 -Xlinker -z -Xlinker now
 TEST_IMAGES := .cache/test-images
 TOOLS_VENV := .venv-tools
-REFERENCE_VENV := .venv-reference
-REFERENCE_REQUIREMENTS := scripts/requirements-reference.txt
+# face_recognition with the plugins for WebP, HEIF and AVIF (scripts/requirements-reference-formats.txt).
+REFERENCE_VENV := .venv-reference-formats
+REFERENCE_REQUIREMENTS := scripts/requirements-reference-formats.txt
 MODELS_SDIST := .cache/downloads/face_recognition_models-0.3.0.tar.gz
 FIXTURE := Tests/FaceEncodingTests/Fixtures/conformance.jsonl
 
@@ -103,7 +104,8 @@ test-images: $(TEST_IMAGES)/.complete
 $(TEST_IMAGES)/.complete: scripts/make_test_images.py scripts/test-images.sha256 scripts/requirements-tools.txt
 	@scripts/fetch_test_images.sh
 
-# face_recognition 1.3.0 in its own virtualenv; its models package comes from the archive `make models` fetched.
+# face_recognition 1.3.0 (with pillow-heif) in its own virtualenv; its models package comes from the
+# archive `make models` fetched.
 reference-venv:
 	@scripts/venv.sh --check $(REFERENCE_VENV) $(REFERENCE_REQUIREMENTS) $(MODELS_SDIST) || { \
 	    scripts/fetch_models.sh --sdist >/dev/null && \
@@ -176,7 +178,7 @@ need-dir:
 
 conformance: need-dir models build
 	@if [ -z "$(REFERENCE)" ]; then $(MAKE) --no-print-directory reference-venv; fi
-	@scripts/conformance.sh "$(DIR)" "$(RELEASE_BIN)" "$(REFERENCE)"
+	@REFERENCE_PYTHON=$(REFERENCE_VENV)/bin/python scripts/conformance.sh "$(DIR)" "$(RELEASE_BIN)" "$(REFERENCE)"
 
 bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
 	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \

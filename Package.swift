@@ -32,11 +32,15 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
-        // C: sniffing, header limits, EXIF and JPEG/PNG decoding to 8-bit RGB (libjpeg, libpng).
+        // C: sniffing, header limits, EXIF and decoding to 8-bit RGB: JPEG (libjpeg), PNG (libpng),
+        // WebP (libwebp, libwebpdemux), HEIF (libheif with libde265), AVIF (libavif with dav1d).
         .target(
             name: "CImageCodec",
             cSettings: codecOptimization,
-            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("z")]
+            linkerSettings: [
+                .linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("z"), .linkedLibrary("webp"),
+                .linkedLibrary("webpdemux"), .linkedLibrary("heif"), .linkedLibrary("avif"),
+            ]
         ),
         // The C++: a small C ABI over dlib, and the HOG scanner (hog/). No C++ type or exception crosses it.
         .target(

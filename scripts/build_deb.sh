@@ -98,6 +98,9 @@ shlibs=$(cd "$work" && dpkg-shlibdeps -O debian/facewatch/usr/bin/facewatch 2>"$
 }
 shlibs=${shlibs#shlibs:Depends=}
 [[ $shlibs == *libdlib* ]] || die "dpkg-shlibdeps found no dlib in: $shlibs"
+for library in libwebp7 libwebpdemux2 libheif1 libavif15; do  # the image decoders (docs/formats.md)
+    [[ $shlibs == *"$library "* || $shlibs == *"$library," ]] || die "dpkg-shlibdeps found no $library in: $shlibs"
+done
 depends="$shlibs, facewatch-models (>= $models_version), systemd | systemd-standalone-sysusers | systemd-sysusers"
 
 write_control() {  # write_control ROOT TEMPLATE VERSION DEPENDS

@@ -33,7 +33,7 @@ if [[ -n "$reference" ]]; then
 else
     echo "conformance: face_recognition 1.3.0 on $dir ..."
     start=$SECONDS
-    .venv-reference/bin/python scripts/reference_encode.py "$dir" --out "$out/reference.jsonl"
+    "${REFERENCE_PYTHON:-.venv-reference-formats/bin/python}" scripts/reference_encode.py "$dir" --out "$out/reference.jsonl"
     echo "conformance: face_recognition done in $((SECONDS - start)) s"
 fi
 

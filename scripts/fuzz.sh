@@ -49,7 +49,7 @@ if [[ ! -x "$binary" ]] || [[ "$(cat "$binary.cc" 2>/dev/null)" != "$cc" ]] ||
     "$cc" -std=c11 -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -ISources/CImageCodec/include -ISources/CImageCodec \
-        "${sources[@]}" -ljpeg -lpng -lz -lm -o "$binary.tmp"
+        "${sources[@]}" -ljpeg -lpng -lz -lwebp -lwebpdemux -lheif -lavif -lm -o "$binary.tmp"
     mv "$binary.tmp" "$binary"
     echo "$cc" >"$binary.cc"
 fi

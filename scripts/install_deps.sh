@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
     libdlib-dev libjpeg-dev libpng-dev liblmdb-dev lmdb-utils   # dlib, image codecs, LMDB
+    libwebp-dev libheif-dev libavif-dev                         # WebP, HEIF/HEIC (libde265), AVIF (dav1d)
     libopenblas-dev liblapack-dev                               # named by dlib's pkg-config file
     libssl-dev                                                  # SHA-256 (libcrypto)
     postgresql                                                  # the PostgreSQL ledger's tests (a throwaway cluster)

@@ -2,8 +2,9 @@
 """Regenerates Tests/FaceEncodingTests/Fixtures/codec: small test images and, in expected.json,
 what Pillow makes of each one (the decoder must give exactly the same pixels).
 
-Pinned: Pillow 13.0.0 (the expected values are Pillow's output; another version may differ).
-    python3 -m venv /tmp/codecvenv && /tmp/codecvenv/bin/pip install Pillow==13.0.0
+Pinned: Pillow 13.0.0 and pillow-heif 1.9.0 (the expected values are their output; another version
+may differ).
+    python3 -m venv /tmp/codecvenv && /tmp/codecvenv/bin/pip install Pillow==13.0.0 pillow-heif==1.9.0
     /tmp/codecvenv/bin/python scripts/make_codec_fixtures.py
 
 For every image, expected.json has either
@@ -11,8 +12,11 @@ For every image, expected.json has either
 computed as face_recognition loads images (Image.open(f).convert("RGB")) after
 ImageOps.exif_transpose, or {"error": "<facewatch error code>"} for files that must be refused.
 Two deliberate departures from Pillow: a 16-bit gray PNG is expected to keep the high byte of each
-sample (Pillow's convert("RGB") clips it to white), and GIF/BMP/WebP/TIFF are refused as
-unsupported_format. Everything is deterministic: running the script twice gives the same files.
+sample (Pillow's convert("RGB") clips it to white), and GIF/BMP/TIFF are refused as
+unsupported_format. WebP, HEIF and AVIF fixtures are made by scripts/codec_fixtures_formats.py; an
+HEIF entry has "max_difference" and its Pillow pixels in pillow/NAME.rgb instead of exact pixels.
+Everything but the HEIF and AVIF files is deterministic (their encoders may vary in the last bits
+between runs; the expectations are recomputed with them).
 """
 import hashlib
 import io
@@ -26,6 +30,8 @@ import zlib
 
 import PIL
 from PIL import Image, ImageOps
+
+import codec_fixtures_formats
 
 PILLOW_VERSION = "13.0.0"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -188,6 +194,17 @@ def image(name, data, note=""):
         expected[name]["note"] = note
 
 
+def heif_image(name, data, note=""):
+    """An HEIF fixture: Pillow's pixels are kept in pillow/NAME.rgb, matched within a tolerance."""
+    files[name] = data
+    (w, h), rgb = codec_fixtures_formats.heif_expectation(data)
+    files[f"pillow/{name}.rgb"] = rgb
+    expected[name] = {"width": w, "height": h, "pillow_pixels": f"pillow/{name}.rgb",
+                      "max_difference": codec_fixtures_formats.HEIF_MAX_DIFFERENCE}
+    if note:
+        expected[name]["note"] = note
+
+
 def refused(name, data, code, note=""):
     files[name] = data
     expected[name] = {"error": code}
@@ -300,21 +317,26 @@ def main():
 
     # ---- other formats and non-images
     small = rgb.resize((8, 6))
-    for fmt, name in (("GIF", "other.gif"), ("BMP", "other.bmp"), ("WEBP", "other.webp"), ("TIFF", "other.tif")):
+    for fmt, name in (("GIF", "other.gif"), ("BMP", "other.bmp"), ("TIFF", "other.tif")):
         b = io.BytesIO()
         small.save(b, fmt)
         refused(name, b.getvalue(), "unsupported_format")
     refused("other.heic", struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0" + b"mif1heic" + b"\0" * 32,
-            "unsupported_format", "an ISO-BMFF header with HEIF brands")
+            "corrupt_image", "an ISO-BMFF header with HEIF brands and nothing else")
+
+    # ---- WebP, HEIF, AVIF
+    codec_fixtures_formats.add(rgb, image, refused, heif_image, lambda name, data: files.__setitem__(name, data))
     rng = random.Random(7)
     noise = bytes([0x42]) + bytes(rng.randrange(256) for _ in range(999))
     refused("noise.bin", noise, "not_an_image")
     refused("text.txt", b"BMW is a car, not a bitmap.\n" * 3, "not_an_image")
     refused("empty.bin", b"", "empty_file")
 
-    os.makedirs(OUT, exist_ok=True)
-    for old in os.listdir(OUT):
-        os.remove(os.path.join(OUT, old))
+    os.makedirs(os.path.join(OUT, "pillow"), exist_ok=True)
+    for folder in (OUT, os.path.join(OUT, "pillow")):  # fuzz/ (the fuzzer's findings) stays
+        for old in os.listdir(folder):
+            if os.path.isfile(os.path.join(folder, old)):
+                os.remove(os.path.join(folder, old))
     for name, data in files.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(data)
@@ -324,7 +346,7 @@ def main():
         json.dump(doc, f, indent=1, sort_keys=False)
         f.write("\n")
     total = sum(len(d) for d in files.values())
-    print(f"{len(files)} fixtures, {total} bytes, in {OUT}")
+    print(f"{len(expected)} fixtures ({len(files)} files), {total} bytes, in {OUT}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ Takes astronaut.png, camera.png, chelsea.png and no_time_for_that_tiny.gif out o
 wheel, then derives variants from the astronaut deterministically with a pinned Pillow (see
 scripts/requirements-tools.txt): EXIF-rotated JPEGs (pixels transposed and the orientation tag set, so
 applying the tag gives back the upright image), grayscale, 16-bit, palette, RGBA, gray+alpha,
-progressive, a face cut by the image border, and two faces side by side.
+progressive, a face cut by the image border, and two faces side by side; and the phone formats
+(docs/formats.md): WebP lossy, lossless, with alpha and animated, HEIC (pillow-heif) at 8 and 10 bits
+with its rotation in irot, AVIF upright and rotated.
+
+The HEIC and AVIF encoders (x265, aom) gave the same bytes on every run here, but nothing depends on
+it: the digests below are of the decoded content.
 
 Every image's decoded content (mode, size, EXIF orientation, pixels) is checked against
 scripts/test-images.sha256, so the images match the committed fixtures
@@ -22,7 +27,10 @@ import shutil
 import sys
 import zipfile
 
+import pillow_heif
 from PIL import Image, ImageOps
+
+pillow_heif.register_heif_opener()
 
 FROM_WHEEL = ["astronaut.png", "camera.png", "chelsea.png", "no_time_for_that_tiny.gif"]
 DIGESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-images.sha256")
@@ -115,6 +123,35 @@ def make_variants(out):
     pair.paste(head, (0, 0))
     pair.paste(ImageOps.mirror(head), (head.width, 0))
     save(pair, out, "two_faces.png", format="PNG")
+    make_phone_formats(out, astronaut, rgba)
+
+
+def make_phone_formats(out, astronaut, rgba):
+    """WebP, HEIC and AVIF variants: each must give the astronaut's face, upright."""
+    save(astronaut, out, "astronaut_lossy.webp", format="WEBP", quality=JPEG_QUALITY)
+    save(astronaut, out, "astronaut_lossless.webp", format="WEBP", lossless=True)
+    save(rgba, out, "astronaut_alpha.webp", format="WEBP", quality=JPEG_QUALITY)
+    save(astronaut, out, "astronaut_animated.webp", format="WEBP", save_all=True,
+         append_images=[ImageOps.flip(astronaut)], duration=100, quality=JPEG_QUALITY)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    turned = astronaut.transpose(Image.Transpose.ROTATE_90)  # orientation 6 turns it back
+    save(astronaut, out, "astronaut.heic", format="HEIF", quality=JPEG_QUALITY)
+    # pillow-heif writes the orientation as an irot box (and keeps the EXIF): applied once.
+    save(turned, out, "astronaut_rot6.heic", format="HEIF", quality=JPEG_QUALITY, exif=exif.tobytes())
+    deep = pillow_heif.from_bytes(mode="RGB;16", size=turned.size,
+                                  data=bytes(b for v in turned.tobytes() for b in (v, v)))
+    path = os.path.join(out, "astronaut_10bit_rot6.heic")
+    deep.save(path + ".tmp", format="HEIF", quality=JPEG_QUALITY, exif=exif.tobytes())
+    os.replace(path + ".tmp", path)
+    save(astronaut, out, "astronaut.avif", format="AVIF", quality=JPEG_QUALITY)
+    save(turned, out, "astronaut_rot6.avif", format="AVIF", quality=JPEG_QUALITY, exif=exif.tobytes())
+    for name in ("astronaut_lossy.webp", "astronaut_lossless.webp", "astronaut_animated.webp", "astronaut.heic",
+                 "astronaut_rot6.heic", "astronaut_10bit_rot6.heic", "astronaut.avif", "astronaut_rot6.avif"):
+        with Image.open(os.path.join(out, name)) as written:
+            shown = ImageOps.exif_transpose(written).convert("RGB")
+        if shown.size != astronaut.size or mean_abs_diff(shown, astronaut) > 4.0:
+            sys.exit(f"make_test_images: {name} does not show the upright astronaut")
 
 
 def digest(path):

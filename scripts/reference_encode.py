@@ -4,7 +4,7 @@
 Runs face_recognition itself over files and folders and prints one JSON line per image, sorted by
 file name, in the format of the conformance fixtures:
 
-    {"file": "astronaut.png", "width": 512, "height": 512,
+    {"file": "astronaut.png", "format": "png", "width": 512, "height": 512,
      "faces": [{"box": [top, right, bottom, left], "encoding": [128 floats]}]}
 
 It is face_recognition with its defaults (HOG detector, 1 upsample, 5-point landmarks, 1 jitter):
@@ -14,7 +14,8 @@ that the output is what facewatch must produce (see docs/ARCHITECTURE.md):
 
 - the EXIF orientation tag is applied before anything else (PIL's ImageOps.exif_transpose);
 - a 16-bit grayscale PNG is read as its high bytes (face_recognition turns it white);
-- only JPEG and PNG, sniffed by content, are images: other formats give
+- JPEG, PNG, WebP, HEIF and AVIF, sniffed by content, are images (HEIF through pillow-heif,
+  registered here as its documentation says; WebP and AVIF through Pillow itself): other formats give
   {"expect_error": "unsupported_format"}, unknown content {"expect_error": "not_an_image"};
 - a FIFO, socket or device gives "not_a_regular_file", an empty file "empty_file", more than --max-bytes "too_large", more than --max-pixels
   (from the header) "too_many_pixels".
@@ -30,7 +31,7 @@ give those faces or fail with corrupt_image.
 --processes N runs N worker processes (multiprocessing, spawn); --summary FILE writes a JSON object
 with the wall time and the peak RSS of every process.
 
-Runs inside the reference virtualenv (.venv-reference, `make reference-venv`).
+Runs inside the reference virtualenv (.venv-reference-formats, `make reference-venv`).
 """
 import argparse
 import json
@@ -74,11 +75,15 @@ def _sniff_ftyp(data):
     return found
 
 
+# The formats facewatch decodes (docs/formats.md); the others sniff() knows are unsupported_format.
+DECODED = ("jpeg", "png", "webp", "heif", "avif")
+
+
 def sniff(data):
     """The format named by the file's first bytes (at least 64 of them), never by extension.
 
-    The same table as facewatch's Sources/CImageCodec/sniff.c: JPEG and PNG are images; the other
-    formats are recognised so that they are "unsupported_format" rather than "not_an_image"."""
+    The same table as facewatch's Sources/CImageCodec/sniff.c: the DECODED formats are images; the
+    other formats are recognised so that they are "unsupported_format" rather than "not_an_image"."""
     if data.startswith(b"\xff\xd8\xff"):
         return "jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -123,6 +128,8 @@ def _init_worker(options):
     import PIL.ImageFile
     import PIL.ImageOps
     import face_recognition
+    import pillow_heif
+    pillow_heif.register_heif_opener()  # HEIF/HEIC, as pillow-heif's users read it with Pillow
     _fr, _np, _Image, _ImageFile, _ImageOps = face_recognition, numpy, PIL.Image, PIL.ImageFile, PIL.ImageOps
     global _pil_default_max_pixels
     _options = options
@@ -191,7 +198,7 @@ def encode_one(path):
         kind = sniff(head)
         if kind is None:
             line["expect_error"] = "not_an_image"
-        elif kind not in ("jpeg", "png"):
+        elif kind not in DECODED:
             line["expect_error"] = "unsupported_format"
         else:
             try:
@@ -221,6 +228,7 @@ def encode_one(path):
     encodings = _fr.face_encodings(img, known_face_locations=locations, num_jitters=opts["jitters"],
                                    model=opts["landmarks"])
     t3 = time.perf_counter()
+    line["format"] = kind  # HEIF's encodings are compared with a wider tolerance (docs/formats.md)
     line["width"] = int(img.shape[1])
     line["height"] = int(img.shape[0])
     line["faces"] = [{"box": [int(v) for v in box], "encoding": [float(x) for x in enc]}

@@ -1,5 +1,6 @@
 /*
- * codec.c - the public entry points: limits, sniffing, dispatch to the JPEG and PNG readers.
+ * codec.c - the public entry points: limits, sniffing, dispatch to the JPEG, PNG, WebP and
+ * HEIF/AVIF readers.
  */
 #include "internal.h"
 
@@ -64,24 +65,22 @@ static fwc_status read_image(const uint8_t *data, size_t size, fwc_limits limits
     if (probed != NULL && probed->format != format)
         return fwc_fail(report, FWC_BAD_ARGUMENT, "the probed header is not this file's (%s, not %s)",
                         fwc_format_name(probed->format), fwc_format_name(format));
+    fwc_output output = {rgb, rgb_size};
+    fwc_output *out = rgb != NULL ? &output : NULL;
     switch (format) {
-    case FWC_FORMAT_JPEG:
-    case FWC_FORMAT_PNG:
-        break;
+    case FWC_FORMAT_JPEG: return fwc_jpeg_read(data, size, &limits, probed, header, out, report);
+    case FWC_FORMAT_PNG: return fwc_png_read(data, size, &limits, probed, header, out, report);
+    case FWC_FORMAT_WEBP: return fwc_webp_read(data, size, &limits, probed, header, out, report);
+    case FWC_FORMAT_HEIF: return fwc_heif_read(data, size, &limits, probed, header, out, report);
+    case FWC_FORMAT_AVIF: return fwc_avif_read(data, size, &limits, probed, header, out, report);
     case FWC_FORMAT_UNKNOWN:
         return fwc_fail(report, FWC_NOT_AN_IMAGE,
                         "not an image: the content has no JPEG, PNG or other known image signature");
     default:
         return fwc_fail(report, FWC_UNSUPPORTED_FORMAT,
-                        "%s images are not supported (only JPEG and PNG are)",
+                        "%s images are not supported (JPEG, PNG, WebP, HEIF/HEIC and AVIF are)",
                         fwc_format_name(format));
     }
-
-    fwc_output output = {rgb, rgb_size};
-    fwc_output *out = rgb != NULL ? &output : NULL;
-    return format == FWC_FORMAT_JPEG
-               ? fwc_jpeg_read(data, size, &limits, probed, header, out, report)
-               : fwc_png_read(data, size, &limits, probed, header, out, report);
 }
 
 static void copy_message(const fwc_report *report, char *message, size_t capacity) {

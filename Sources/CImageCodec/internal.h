@@ -79,7 +79,7 @@ void fwc_orient_pixel(uint8_t *dst, uint32_t sw, uint32_t sh, uint32_t orientati
 /** Rows decoded per band before they are placed in the output. */
 #define FWC_BAND_ROWS 16u
 
-/* ---- format readers (jpeg.c, png.c) ---- */
+/* ---- format readers (jpeg.c, png.c, webp.c, heif.c, avif.c) ---- */
 
 /**
  * Reads the header (and, when output is not NULL, the pixels) of a JPEG / PNG. header->format is
@@ -92,5 +92,14 @@ fwc_status fwc_jpeg_read(const uint8_t *data, size_t size, const fwc_limits *lim
 fwc_status fwc_png_read(const uint8_t *data, size_t size, const fwc_limits *limits,
                         const fwc_header *probed, fwc_header *header, const fwc_output *output,
                         fwc_report *report);
+fwc_status fwc_webp_read(const uint8_t *data, size_t size, const fwc_limits *limits,
+                         const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                         fwc_report *report);
+fwc_status fwc_heif_read(const uint8_t *data, size_t size, const fwc_limits *limits,
+                         const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                         fwc_report *report);
+fwc_status fwc_avif_read(const uint8_t *data, size_t size, const fwc_limits *limits,
+                         const fwc_header *probed, fwc_header *header, const fwc_output *output,
+                         fwc_report *report);
 
 #endif /* FACEWATCH_CODEC_INTERNAL_H */

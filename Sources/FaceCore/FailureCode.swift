@@ -5,9 +5,10 @@ public enum FailureCode: String, Codable, Sendable, CaseIterable {
     case emptyFile = "empty_file"
     /// The content is not a known image format (sniffed by magic bytes, never by extension).
     case notAnImage = "not_an_image"
-    /// A known image format other than JPEG or PNG (GIF, BMP, WebP, TIFF, HEIF...).
+    /// A known image format that is not decoded (GIF, BMP, TIFF, JPEG XL...), or a kind of a decoded
+    /// format that is not (a 12-bit JPEG, an HEIF image coded otherwise than with HEVC).
     case unsupportedFormat = "unsupported_format"
-    /// A JPEG or PNG that cannot be decoded (truncated, bad header, bad data).
+    /// An image that cannot be decoded (truncated, bad header, bad data).
     case corruptImage = "corrupt_image"
     /// More bytes than the configured limit.
     case tooLarge = "too_large"

@@ -1,13 +1,20 @@
-/// The image formats facewatch decodes.
-public enum ImageFormat: String, Codable, Sendable {
+/// The image formats facewatch decodes (docs/formats.md).
+public enum ImageFormat: String, Codable, Sendable, CaseIterable {
     case jpeg
     case png
+    case webp
+    /// HEIF with HEVC-coded images: HEIC, as phones save photos.
+    case heif
+    case avif
 
-    /// The file extension used in the store for this format.
+    /// The usual file extension of this format.
     public var fileExtension: String {
         switch self {
         case .jpeg: "jpg"
         case .png: "png"
+        case .webp: "webp"
+        case .heif: "heic"
+        case .avif: "avif"
         }
     }
 }

@@ -1,13 +1,15 @@
 import CImageCodec
 import FaceCore
 
-/// Decodes JPEG and PNG files to 8-bit RGB exactly as face_recognition loads them (Pillow's
-/// `Image.open(f).convert("RGB")`), then applies the EXIF orientation as Pillow's
-/// `ImageOps.exif_transpose` does.
+/// Decodes JPEG, PNG, WebP, HEIF (HEIC) and AVIF files to 8-bit RGB as face_recognition loads them
+/// (Pillow's `Image.open(f).convert("RGB")`, with pillow-heif for HEIF), then applies the EXIF
+/// orientation as Pillow's `ImageOps.exif_transpose` does (for HEIF and AVIF: their irot/imir
+/// boxes). docs/formats.md says what each format's decoder takes from the file.
 ///
 /// - Formats are sniffed from magic bytes, never from a file name.
 /// - Gray is replicated, alpha is dropped (not blended), palettes are expanded, 16-bit PNG samples
-///   keep their high byte, CMYK JPEGs are converted as Pillow converts them.
+///   keep their high byte, CMYK JPEGs are converted as Pillow converts them, an animated WebP
+///   gives its first frame, HEIF and AVIF samples of more than 8 bits are reduced to 8.
 /// - The limits are checked from the header before anything is decoded.
 /// - No input crashes the process: every failure is a ``Failure`` with a stable code.
 public enum ImageDecoder {
@@ -40,7 +42,9 @@ public enum ImageDecoder {
         }
         guard decoded == FWC_OK else { throw failure(decoded, message, header) }
 
-        let format: ImageFormat = header.format == FWC_FORMAT_PNG ? .png : .jpeg
+        guard let format = SniffedFormat(header.format).imageFormat else {
+            preconditionFailure("the codec decoded a format it does not name")
+        }
         return DecodedImage(
             info: ImageInfo(format: format, width: Int(header.width), height: Int(header.height)),
             pixels: pixels)

@@ -5,13 +5,14 @@ import FaceCore
 /// memory budget needs to know what decoding it will cost.
 public enum ImageHeader {
     /// The image described by `prefix`, the first bytes of a file (the whole file when it is small;
-    /// JPEG and PNG put their size in the first few kilobytes), or nil when they do not say.
+    /// JPEG, PNG and WebP put their size in the first few kilobytes, HEIF and AVIF in their meta box
+    /// near the start), or nil when they do not say.
     public static func info(ofPrefix prefix: UnsafeRawBufferPointer) -> ImageInfo? {
         guard let base = prefix.baseAddress?.assumingMemoryBound(to: UInt8.self), !prefix.isEmpty else { return nil }
         var header = fwc_header()
         let unlimited = fwc_limits(max_bytes: UInt64.max, max_pixels: UInt64.max)
         guard fwc_probe(base, prefix.count, unlimited, &header, nil, 0) == FWC_OK else { return nil }
-        let format: ImageFormat = header.format == FWC_FORMAT_PNG ? .png : .jpeg
+        guard let format = SniffedFormat(header.format).imageFormat else { return nil }
         return ImageInfo(format: format, width: Int(header.width), height: Int(header.height))
     }
 }

@@ -1,8 +1,9 @@
 import CImageCodec
 import FaceCore
 
-/// What a file's first bytes say it is. Only `jpeg` and `png` are decoded; the other formats are
-/// recognised so that they fail with `unsupported_format` and their name rather than `not_an_image`.
+/// What a file's first bytes say it is. JPEG, PNG, WebP, HEIF and AVIF are decoded; the other
+/// formats are recognised so that they fail with `unsupported_format` and their name rather than
+/// `not_an_image`.
 public enum SniffedFormat: String, Sendable, CaseIterable {
     case jpeg, png, gif, bmp, webp, tiff, heif, avif, jpeg2000, jpegXL, ico, psd, qoi, pnm, openEXR, mng
     /// No known image signature (or no bytes at all).
@@ -13,6 +14,9 @@ public enum SniffedFormat: String, Sendable, CaseIterable {
         switch self {
         case .jpeg: .jpeg
         case .png: .png
+        case .webp: .webp
+        case .heif: .heif
+        case .avif: .avif
         default: nil
         }
     }

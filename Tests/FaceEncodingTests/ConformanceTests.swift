@@ -6,9 +6,12 @@ import Testing
 
 /// The engine against face_recognition 1.3.0: Fixtures/conformance.jsonl holds face_recognition's
 /// results (`make fixtures`, scripts/reference_encode.py) for the images `make test-images` makes.
-/// Same face count and order, identical boxes, every encoding component within 1e-5.
+/// Same face count and order, identical boxes, every encoding component within 1e-5; for HEIF,
+/// whose pixels Debian's libheif converts with other rounding than pillow-heif's (docs/formats.md),
+/// within `heifTolerance` (scripts/compare_results.py's HEIF_TOLERANCE).
 @Suite(.timeLimit(.minutes(10))) struct ConformanceTests {
     static let tolerance: Float = 1e-5
+    static let heifTolerance: Float = 0.1
 
     /// One line of the fixture.
     struct Expected: Decodable {
@@ -18,6 +21,7 @@ import Testing
         }
 
         var file: String
+        var format: String?
         var width: Int?
         var height: Int?
         var faces: [ExpectedFace]?
@@ -39,7 +43,11 @@ import Testing
     @Test func fixtureCoversTheTestImages() throws {
         let expected = try Self.fixture()
         let names = Set(expected.map(\.file))
-        for name in ["astronaut.png", "camera.png", "chelsea.png", "two_faces.png"] {
+        for name in [
+            "astronaut.png", "camera.png", "chelsea.png", "two_faces.png", "astronaut_lossy.webp",
+            "astronaut_alpha.webp", "astronaut_animated.webp", "astronaut_rot6.heic", "astronaut_10bit_rot6.heic",
+            "astronaut_rot6.avif",
+        ] {
             #expect(names.contains(name), "the fixture has no line for \(name)")
         }
         #expect(expected.contains { ($0.faces?.count ?? 0) >= 2 }, "no image with two faces in the fixture")
@@ -56,6 +64,7 @@ import Testing
         let engine = try FaceEngine(models: try EngineTestSupport.defaultModels.get())
         var faceCount = 0
         var largest: Float = 0
+        var largestHEIF: Float = 0
         for line in try Self.fixture() {
             let path = directory.appendingPathComponent(line.file).path
             guard FileManager.default.fileExists(atPath: path) else {
@@ -95,12 +104,14 @@ import Testing
                 #expect(box == expected.box, "\(line.file): box \(box), want \(expected.box)")
                 #expect(got.encoding.count == expected.encoding.count)
                 let delta = zip(got.encoding, expected.encoding).map { abs($0 - $1) }.max() ?? .infinity
-                largest = max(largest, delta)
-                #expect(delta <= Self.tolerance, "\(line.file): encoding differs by \(delta)")
+                let isHEIF = line.format == "heif"
+                if isHEIF { largestHEIF = max(largestHEIF, delta) } else { largest = max(largest, delta) }
+                let tolerance = isHEIF ? Self.heifTolerance : Self.tolerance
+                #expect(delta <= tolerance, "\(line.file): encoding differs by \(delta)")
             }
         }
         #expect(faceCount > 0)
-        print("conformance: \(faceCount) faces, largest difference \(largest)")
+        print("conformance: \(faceCount) faces, largest difference \(largest) (HEIF: \(largestHEIF))")
     }
 }
 

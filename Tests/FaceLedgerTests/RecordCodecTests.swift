@@ -33,6 +33,22 @@ func decodeRecord(_ bytes: [UInt8]) throws -> LedgerRecord {
         #expect(back.createdAt.timeIntervalSinceReferenceDate == record.createdAt.timeIntervalSinceReferenceDate)
     }
 
+    /// Every decoded format keeps its stored byte (0 JPEG, 1 PNG, 2 WebP, 3 HEIF, 4 AVIF): records
+    /// written before a format was added read back the same.
+    @Test(arguments: zip(ImageFormat.allCases, [UInt8(0), 1, 2, 3, 4]))
+    func everyImageFormatRoundTripsUnderItsByte(format: ImageFormat, byte: UInt8) throws {
+        var record = Self.fullRecord()
+        record.image = ImageInfo(format: format, width: 4032, height: 3024)
+        let bytes = try RecordCodec.encode(record)
+        #expect(try decodeRecord(bytes) == record)
+        var other = record
+        other.image = ImageInfo(format: .jpeg, width: 4032, height: 3024)
+        let jpeg = try RecordCodec.encode(other)
+        // The two encodings differ in exactly one byte: the format's.
+        let differing = zip(bytes, jpeg).enumerated().filter { $0.element.0 != $0.element.1 }
+        #expect(differing.map(\.element.0) == (format == .jpeg ? [] : [byte]))
+    }
+
     @Test func anUnknownDigestRoundTripsAndNothingMatchesIt() throws {
         let directory = TemporaryDirectory()
         let ledger = try LMDBLedger(directory: directory.db)

@@ -36,11 +36,16 @@ struct AnnotateCommandTests {
         }
     }
 
-    @Test func aFileIsEncodedAndDrawnUprightWithEveryBox() async throws {
+    /// EXIF orientation 6 (irot in HEIF and AVIF): stored on its side; the result must be upright like
+    /// the encoder's view. The phone formats go through the same decoder (docs/formats.md).
+    @Test(arguments: [
+        "astronaut_exif6.jpg", "astronaut_rot6.heic", "astronaut_10bit_rot6.heic", "astronaut_rot6.avif",
+        "astronaut_lossy.webp", "astronaut_animated.webp",
+    ])
+    func aFileIsEncodedAndDrawnUprightWithEveryBox(name: String) async throws {
         let scratch = ScratchDirectory("annotate-file")
         defer { scratch.remove() }
-        // EXIF orientation 6: stored on its side; the result must be upright like the encoder's view.
-        let source = seeingTestImages! + "/astronaut_exif6.jpg"
+        let source = seeingTestImages! + "/" + name
         let output = scratch.appending("out.png")
         let run = try await runFacewatch(["annotate", source, "-o", output])
         #expect(run.status == 0, "\(run.stderr)")

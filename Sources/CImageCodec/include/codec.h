@@ -1,9 +1,11 @@
 /*
- * codec.h - facewatch's image decoding layer (plain C11 over libjpeg-turbo and libpng).
+ * codec.h - facewatch's image decoding layer (plain C11 over libjpeg-turbo, libpng, libwebp,
+ * libheif and libavif).
  *
- * Turns the bytes of a JPEG or PNG file into 8-bit RGB pixels the way face_recognition
- * loads images (Pillow's `Image.open(f).convert("RGB")`), then applies the EXIF orientation
- * like Pillow's `ImageOps.exif_transpose`.
+ * Turns the bytes of a JPEG, PNG, WebP, HEIF (HEIC) or AVIF file into 8-bit RGB pixels the way
+ * face_recognition loads images (Pillow's `Image.open(f).convert("RGB")`, pillow-heif for HEIF),
+ * then applies the EXIF orientation like Pillow's `ImageOps.exif_transpose` (HEIF and AVIF: their
+ * irot/imir transformations, as the Pillow plugins do). docs/formats.md has the details.
  *
  * - Formats are recognised by their magic bytes only (fwc_sniff), never by a file name.
  * - fwc_probe reads the header only: format, size after orientation, orientation. It enforces
@@ -11,7 +13,8 @@
  * - fwc_decode decodes into a buffer the caller allocated from fwc_probe's answer;
  *   fwc_decode_probed does the same without reading the metadata a second time.
  * - No input can crash or abort the process: libjpeg and libpng errors come back through
- *   setjmp/longjmp as an fwc_status with a one-line message, allocation failures too.
+ *   setjmp/longjmp as an fwc_status with a one-line message, allocation failures too; libwebp,
+ *   libheif and libavif return their errors.
  *
  * Every function is reentrant and thread-safe: there is no global state.
  */
@@ -25,7 +28,7 @@
 extern "C" {
 #endif
 
-/** What the first bytes of a file say it is. Only JPEG and PNG are decoded. */
+/** What the first bytes of a file say it is. JPEG, PNG, WebP, HEIF and AVIF are decoded. */
 typedef enum fwc_format {
     FWC_FORMAT_UNKNOWN = 0, /**< nothing recognised (also: no bytes at all) */
     FWC_FORMAT_JPEG,        /**< FF D8 FF */
@@ -52,7 +55,7 @@ typedef enum fwc_status {
     FWC_EMPTY_FILE,         /**< zero bytes */
     FWC_NOT_AN_IMAGE,       /**< no known image signature */
     FWC_UNSUPPORTED_FORMAT, /**< a known image format (or JPEG variant) that is not decoded */
-    FWC_CORRUPT_IMAGE,      /**< a JPEG or PNG that cannot be decoded (truncated, bad data...) */
+    FWC_CORRUPT_IMAGE,      /**< an image that cannot be decoded (truncated, bad data...) */
     FWC_TOO_LARGE,          /**< more bytes than fwc_limits.max_bytes */
     FWC_TOO_MANY_PIXELS,    /**< width * height over fwc_limits.max_pixels */
     FWC_OUT_OF_MEMORY,      /**< an allocation failed while decoding */
@@ -67,7 +70,7 @@ typedef struct fwc_limits {
 
 /** What a header says, before any pixel is decoded. */
 typedef struct fwc_header {
-    fwc_format format;       /**< FWC_FORMAT_JPEG or FWC_FORMAT_PNG when fwc_probe succeeds */
+    fwc_format format;       /**< JPEG, PNG, WEBP, HEIF or AVIF when fwc_probe succeeds */
     uint32_t width;          /**< width of the decoded image, after the EXIF orientation */
     uint32_t height;         /**< height of the decoded image, after the EXIF orientation */
     uint32_t stored_width;   /**< width as stored in the file */
@@ -86,7 +89,9 @@ const char *fwc_format_name(fwc_format format);
 
 /**
  * Reads the header: checks the byte limit, sniffs, reads the dimensions and the EXIF orientation,
- * checks the pixel limit. Allocates no pixel memory.
+ * checks the pixel limit. Allocates no pixel memory. Only the header needs to be in data: a
+ * file's first bytes give its size (for HEIF and AVIF whose boxes do not all fit, the largest
+ * ispe box they hold, with orientation 1), and decoding the whole file then checks the rest.
  *
  * On success fills *header and returns FWC_OK. On failure returns the status and writes a one-line
  * message (NUL-terminated, truncated to message_capacity) into message when it is not NULL.

@@ -121,16 +121,30 @@ public final class MemoryBudget: Sendable {
     /// to quadruple it.
     static let bytesPerPixel: [Double] = [9, 18]
 
+    /// Peak bytes per pixel of decoding alone, the RGB image included: what a format's decoder holds
+    /// at once besides it (libheif's YCbCr planes and RGB image, libde265's pictures). Measured as
+    /// the peak RSS of decoding a 2048x1536 file minus that of reading its header
+    /// (docs/formats.md): JPEG 2.9, WebP 2.8, AVIF 5.2, HEIF 8.0 at 8 bits and 12.3 at 10 bits.
+    static func decodingBytesPerPixel(_ format: ImageFormat) -> Double {
+        switch format {
+        case .heif: 13
+        case .avif: 6
+        case .jpeg, .png, .webp: 3
+        }
+    }
+
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
-    /// detection at `upsample`, plus the file itself. Without a known size (ingest reads the header
-    /// from the file's first MiB, so this is a file that is no JPEG or PNG, or a broken one), the
-    /// decoder refuses it before any pixel memory: the file read twice is its whole cost.
+    /// detection at `upsample` (or of decoding, when the format's decoder needs more), plus the file
+    /// itself. Without a known size (ingest reads the header from the file's first MiB, so this is a
+    /// file in no decoded format, or a broken one), the decoder refuses it before any pixel memory:
+    /// the file read twice is its whole cost.
     public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int) -> Int {
-        let perPixel =
+        let detection =
             upsample < bytesPerPixel.count
             ? bytesPerPixel[max(0, upsample)]
             : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
         guard let image else { return Int(clamping: 2 * fileBytes) }
+        let perPixel = max(detection, decodingBytesPerPixel(image.format))
         let pixels = Double(image.width) * Double(image.height)
         return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))
     }

@@ -65,7 +65,7 @@ package enum RecordCodec {
             guard let width = UInt32(exactly: image.width), let height = UInt32(exactly: image.height) else {
                 throw LedgerError(.invalidArgument, "image size \(image.width)x\(image.height) out of range")
             }
-            w.u8(image.format == .jpeg ? 0 : 1)
+            w.u8(Self.formatByte(image.format))
             w.u32(width)
             w.u32(height)
         }
@@ -117,11 +117,8 @@ package enum RecordCodec {
         var image: ImageInfo?
         if present & hasImage != 0 {
             let formatByte = try r.u8()
-            let format: ImageFormat
-            switch formatByte {
-            case 0: format = .jpeg
-            case 1: format = .png
-            default: throw LedgerError.corrupt("unknown image format \(formatByte)")
+            guard let format = Self.imageFormat(formatByte) else {
+                throw LedgerError.corrupt("unknown image format \(formatByte)")
             }
             image = ImageInfo(format: format, width: Int(try r.u32()), height: Int(try r.u32()))
         }
@@ -166,6 +163,23 @@ package enum RecordCodec {
         case .completed: 1
         case .failed: 2
         }
+    }
+
+    /// The stored byte of an image format: never renumber one (records on disk and in PostgreSQL
+    /// keep it). A ledger written with WebP, HEIF or AVIF records cannot be read by a version
+    /// older than these formats.
+    static func formatByte(_ format: ImageFormat) -> UInt8 {
+        switch format {
+        case .jpeg: 0
+        case .png: 1
+        case .webp: 2
+        case .heif: 3
+        case .avif: 4
+        }
+    }
+
+    private static func imageFormat(_ b: UInt8) -> ImageFormat? {
+        ImageFormat.allCases.first { formatByte($0) == b }
     }
 
     private static func status(_ b: UInt8) throws(LedgerError) -> ResultStatus {
