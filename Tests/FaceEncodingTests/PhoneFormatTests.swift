@@ -1,6 +1,7 @@
 import FaceCore
 import Testing
 @testable import FaceEncoding
+@testable import FaceImage
 
 /// WebP, HEIF and AVIF beyond what the fixtures' expectations show (ImageDecoderTests checks those,
 /// and cuts and flips the bits of every one): the limits read from their headers before anything
