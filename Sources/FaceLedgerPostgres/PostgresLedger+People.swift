@@ -86,6 +86,10 @@ extension PostgresLedger {
             var deltas: [String: PersonCount] = [:]
             var logCount = try Self.faceLogCount(session)
             for (id, labels) in entries {
+                // A result forgotten since its labels were computed gets none (nor counts, nor a log entry).
+                guard try session.first("SELECT true FROM records WHERE id = \(id)", as: Bool.self) != nil else {
+                    continue
+                }
                 var old: StoredLabels?
                 if let buffer = try session.first("SELECT body FROM labels WHERE id = \(id)", as: ByteBuffer.self) {
                     let bytes = buffer.bytes
