@@ -141,7 +141,7 @@ extension LMDBLedger {
             let logged = logCount
             for (id, labels) in entries {
                 // A result forgotten since its labels were computed gets none (nor counts, nor a log entry).
-                guard try txn.get(self.dbs.records, id.bytes) != nil else { continue }
+                if try txn.get(self.dbs.meta, ForgetKey.tombstonePrefix + id.bytes) != nil { continue }
                 let old = try txn.get(pdbs.labels, id.bytes).map(PeopleCodec.decodeLabels)
                 if let old, old.generation > labels.generation { continue }
                 if old == nil && !labels.faces.isEmpty {

@@ -95,8 +95,13 @@ extension PostgresLedger {
 
     // MARK: - Helpers inside transactions
 
-    private static func hasForgottenTable(_ session: PostgresSession) throws(LedgerError) -> Bool {
+    static func hasForgottenTable(_ session: PostgresSession) throws(LedgerError) -> Bool {
         try session.first("SELECT to_regclass('forgotten') IS NOT NULL", as: Bool.self) ?? false
+    }
+
+    /// Whether `id` has a tombstone (the table must exist: `hasForgottenTable`).
+    static func isForgotten(_ id: UUID, _ session: PostgresSession) throws(LedgerError) -> Bool {
+        try session.first("SELECT true FROM forgotten WHERE id = \(id)", as: Bool.self) != nil
     }
 
     private static func createForgottenTable(_ session: PostgresSession) throws(LedgerError) {
