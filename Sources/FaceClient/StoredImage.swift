@@ -34,6 +34,11 @@ extension Queries {
         }
         let location = StoreLocation(root: configuration.root, store: configuration.store)
         let path = location.locate(id: id, recorded: record.storePath)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ClientError(
+                "the original of image \(id.uuidString.lowercased()) is no longer stored (keep_originals removes "
+                    + "originals past their time; the result stays): \(path)")
+        }
         var faces = record.faces.map { AnnotatedFace(location: $0.location) }
         let resultFile = (configuration.results as NSString).appendingPathComponent(
             id.uuidString.lowercased() + ".json")

@@ -85,7 +85,10 @@ extension PostgresLedger {
             try session.execute("SELECT pg_advisory_xact_lock(\(Self.peopleLock))")
             var deltas: [String: PersonCount] = [:]
             var logCount = try Self.faceLogCount(session)
+            let forgetting = try Self.hasForgottenTable(session)
             for (id, labels) in entries {
+                // A result forgotten since its labels were computed gets none (nor counts, nor a log entry).
+                if forgetting, try Self.isForgotten(id, session) { continue }
                 var old: StoredLabels?
                 if let buffer = try session.first("SELECT body FROM labels WHERE id = \(id)", as: ByteBuffer.self) {
                     let bytes = buffer.bytes

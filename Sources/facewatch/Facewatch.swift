@@ -21,6 +21,7 @@ struct Facewatch: AsyncParsableCommand {
         AnnotateCommand.self,
         ReportCommand.self,
         LedgerCommand.self,
+        ForgetCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

@@ -1,18 +1,19 @@
 import ArgumentParser
 import FaceClient
+import FaceDaemon
 
 /// `facewatch ledger export|import`: moves a root's ledger between backends.
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
-        abstract: "Move a root's ledger to another ledger (LMDB or PostgreSQL) and back.",
+        abstract: "Move a root's ledger to another ledger (LMDB or PostgreSQL) and back, or compact it.",
         discussion: """
             Every record is copied as it is (queued ones stay queued), with the known people and the \
             labels; then the copy is checked against the source: counts, faces, encoding sums and every \
             record. The target must be empty. Stop every daemon of the root first. Not copied: a \
             daemon's live state (runs, attempts in progress, deaths charged, intake intents).
             """,
-        subcommands: [LedgerExportCommand.self, LedgerImportCommand.self]
+        subcommands: [LedgerExportCommand.self, LedgerImportCommand.self, LedgerCompactCommand.self]
     )
 }
 
@@ -57,6 +58,37 @@ struct LedgerImportCommand: ParsableCommand {
         do {
             let report = try LedgerTransfer.import(configuration, from: source)
             print(LedgerCommand.summary(report, to: "the root's ledger"))
+        } catch {
+            printError("facewatch: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `facewatch ledger compact`.
+struct LedgerCompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Rewrite the root's ledger so that no forgotten image's bytes remain in its files.",
+        discussion: """
+            LMDB: the live pages are copied into a new data.mdb that replaces the old one (rename); the face \
+            table (a cache) is removed. Stop the daemon first: compact refuses while it holds the root. \
+            PostgreSQL: VACUUM (FULL, ANALYZE) of every ledger table (the role must own them); see \
+            docs/forget.md for what that does and does not reach (WAL, backups, replicas).
+            """
+    )
+
+    @OptionGroup var rootOptions: RootOptions
+
+    func run() throws {
+        let configuration = try rootOptions.configuration()
+        do {
+            let outcome = try Forgetting.compact(configuration)
+            if let before = outcome.bytesBefore, let after = outcome.bytesAfter {
+                print("compacted \(configuration.database)/data.mdb: \(before) -> \(after) bytes")
+            } else {
+                print("vacuumed every table of \(configuration.ledgerLocation) (VACUUM FULL)")
+            }
         } catch {
             printError("facewatch: \(error)")
             throw ExitCode(1)

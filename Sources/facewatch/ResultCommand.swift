@@ -10,7 +10,8 @@ struct ResultCommand: ParsableCommand {
         abstract: "Print the JSON document of an image.",
         discussion: """
             Reads the ledger (read-only; works while the daemon runs), so it also answers for images \
-            still waiting ("status": "created"). Exit status: 0 found, 1 unknown UUID or no ledger.
+            still waiting ("status": "created"), and for forgotten images ("status": "forgotten", with when \
+            and why; see `facewatch forget`). Exit status: 0 found, 1 unknown UUID or no ledger.
             """
     )
 
@@ -31,6 +32,10 @@ struct ResultCommand: ParsableCommand {
         guard let uuid = UUID(uuidString: id) else { throw ExitCode(2) }
         do {
             guard let document = try queries.result(uuid) else {
+                if let tombstone = try queries.tombstone(uuid) {
+                    print(compact ? tombstone.json.serialized() : tombstone.json.pretty())
+                    return
+                }
                 printError("facewatch: no image \(uuid.lowercased) in \(queries.configuration.root)")
                 throw ExitCode(1)
             }

@@ -56,6 +56,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("report")) var report: String?
     @Option(help: .setting("ledger")) var ledger: String?
     @Option(help: .setting("ledger_lease")) var ledgerLease: DurationArgument?
+    @Option(help: .setting("keep_originals")) var keepOriginals: String?
+    @Option(help: .setting("keep_results")) var keepResults: String?
 
     /// The command-line settings by key, as text in the config file's syntax.
     var flags: DaemonConfiguration.Flags {
@@ -70,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("dedup", dedup.map(String.init)), ("log_level", logLevel?.rawValue), ("models", models),
             ("shutdown_timeout", shutdownTimeout?.text), ("result_format", resultFormat?.rawValue),
             ("map_size", mapSize?.text), ("report", report), ("ledger", ledger),
-            ("ledger_lease", ledgerLease?.text),
+            ("ledger_lease", ledgerLease?.text), ("keep_originals", keepOriginals), ("keep_results", keepResults),
         ]
         var flags: DaemonConfiguration.Flags = [:]
         for case let (key, value?) in given { flags[key] = value }

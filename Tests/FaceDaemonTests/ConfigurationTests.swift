@@ -167,6 +167,7 @@ import Testing
             "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
             "ledger": "postgres://u:secret@db.example/facewatch?sslmode=require", "ledger_lease": "12s",
+            "keep_originals": "30d", "keep_results": "1y",
         ]
         #expect(Set(samples.keys) == Set(Setting.all.map(\.key)))
         let text = Setting.all.map { "\($0.key) = \(samples[$0.key]!)" }.joined(separator: "\n")
@@ -178,6 +179,7 @@ import Testing
         #expect(configuration.known == "/r/k")
         #expect(configuration.tolerance == 0.45)
         #expect(configuration.report == "/r/html", "a relative report directory is under the root")
+        #expect(configuration.keepOriginals == 30 * 86_400 && configuration.keepResults == 365 * 86_400)
     }
 }
 

@@ -182,6 +182,7 @@ public final class Daemon: Sendable {
             }
         }
         let maintenanceTask = Task { await Maintenance.run(ledger: parts.ledger, logger: self.logger) }
+        let retentionTask = startRetention(parts.ledger, configuration)
         let reportTask = configuration.report.map { directory in
             Task {
                 await ReportRefresher.run(
@@ -192,6 +193,7 @@ public final class Daemon: Sendable {
         defer {
             documentsTask.cancel()
             maintenanceTask.cancel()
+            retentionTask?.cancel()
             reportTask?.cancel()
         }
 
@@ -327,7 +329,11 @@ public final class Daemon: Sendable {
         let location = StoreLocation(root: configuration.root, store: store.directory)
         let labeller = ResultLabeller(ledger: ledger, defaultTolerance: configuration.tolerance)
         let results = ResultsWriter(
-            directory: configuration.results, format: configuration.resultFormat, labeller: labeller)
+            directory: configuration.results, format: configuration.resultFormat, labeller: labeller,
+            tombstones: ledger)
+        // Forgets cut short by a crash (theirs or ours) left tombstones with files: removed before the
+        // store is scanned, so no forgotten original is ever taken for an orphan.
+        finishForgets(ledger, configuration)
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
 
         // Orphans first: the store must not change while it is scanned (the inbox is not watched yet).

@@ -18,12 +18,17 @@ public struct ResultsWriter: Sendable {
     /// nil: documents without matches.
     public let labeller: ResultLabeller?
 
+    /// The ledger asked after each write whether the image was forgotten meanwhile (nil: not asked).
+    public let tombstones: (any Ledger)?
+
     public init(
-        directory: String, format: DaemonConfiguration.ResultFormat = .pretty, labeller: ResultLabeller? = nil
+        directory: String, format: DaemonConfiguration.ResultFormat = .pretty, labeller: ResultLabeller? = nil,
+        tombstones: (any Ledger)? = nil
     ) {
         self.directory = directory
         self.format = format
         self.labeller = labeller
+        self.tombstones = tombstones
     }
 
     /// The document file of an image.
@@ -48,6 +53,7 @@ public struct ResultsWriter: Sendable {
     /// Writes the record's document, replacing an older one; with a labeller, a completed record's
     /// faces name the known people they resemble.
     public func write(_ record: LedgerRecord) throws(FileSystemError) {
+        defer { removeIfForgotten(record.id) }
         if let labeller, ResultLabeller.applies(to: record) {
             let path = path(for: record.id)
             try labeller.write(record) { document throws(FileSystemError) in
@@ -56,6 +62,15 @@ public struct ResultsWriter: Sendable {
             return
         }
         try DurableFile.writeAtomically(text(for: record), to: path(for: record.id))
+    }
+
+    /// A forget commits its tombstone, then removes the document; this writer writes, then looks for
+    /// a tombstone. Whichever order the two take, a document written from a record read before the
+    /// forget does not outlive it: either this check sees the tombstone, or the write came before
+    /// the commit and the forget's removal comes after both.
+    private func removeIfForgotten(_ id: UUID) {
+        guard let tombstones, (try? tombstones.tombstone(id)) != nil else { return }
+        unlink(path(for: id))
     }
 
     /// Whether the file on disk is the document of `record` as it stands: present, parseable, with the

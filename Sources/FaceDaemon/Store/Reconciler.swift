@@ -59,10 +59,14 @@ public struct Reconciler: Sendable {
             // own previous run's, or a dead run's: `intents()` shows no live daemon's) are orphans,
             // so the intents are looked up instead of scanning a store every host writes to.
             for id in intents.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
-                if let file = store.find(id), try !ledger.contains(id) { orphans.append(file) }
+                if let file = store.find(id), try !ledger.contains(id), try ledger.tombstone(id) == nil {
+                    orphans.append(file)
+                }
             }
         } else {
-            for file in try store.scan() where try !ledger.contains(file.id) {
+            // A forgotten image's file left by a forget cut short is no orphan: it is never recorded
+            // again (`Forgetter.sweep` removes it).
+            for file in try store.scan() where try !ledger.contains(file.id) && ledger.tombstone(file.id) == nil {
                 orphans.append(file)
             }
         }

@@ -140,6 +140,8 @@ extension LMDBLedger {
             var logCount = try Self.faceLogCount(txn, pdbs)
             let logged = logCount
             for (id, labels) in entries {
+                // A result forgotten since its labels were computed gets none (nor counts, nor a log entry).
+                if try txn.get(self.dbs.meta, ForgetKey.tombstonePrefix + id.bytes) != nil { continue }
                 let old = try txn.get(pdbs.labels, id.bytes).map(PeopleCodec.decodeLabels)
                 if let old, old.generation > labels.generation { continue }
                 if old == nil && !labels.faces.isEmpty {

@@ -64,6 +64,27 @@ public protocol Ledger: AnyObject, Sendable {
     ///   or a `created` one with one.
     func importRecords(_ records: [LedgerRecord]) throws(LedgerError)
 
+    /// Forgets record `id` in one transaction, as if the image had never come: the record, its
+    /// faces and encodings, its labels, its place in the dedup index and the queue, its crash
+    /// attribution go; the counters, the encoding sum, the final tallies and the counts per person
+    /// lose exactly what it had added; a `Tombstone` (no biometric data) takes its place with its files
+    /// marked pending. Forgetting a forgotten id returns its tombstone unchanged.
+    /// - Throws: `.notFound` when the ledger has neither a record nor a tombstone `id`.
+    @discardableResult
+    func forget(_ id: UUID, reason: String, at: Date) throws(LedgerError) -> Tombstone
+
+    /// The tombstone of a forgotten image, or nil.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func tombstone(_ id: UUID) throws(LedgerError) -> Tombstone?
+
+    /// Up to `limit` tombstones whose files may still remain (`filesPending`), in id order.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func tombstonesWithFiles(limit: Int) throws(LedgerError) -> [Tombstone]
+
+    /// Records that the files of these tombstones are gone.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func forgottenFilesRemoved(_ ids: [UUID]) throws(LedgerError)
+
     // MARK: Queries
 
     /// Whether the ledger has a record `id`.

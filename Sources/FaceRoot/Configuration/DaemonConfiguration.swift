@@ -67,6 +67,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var ledgerLease = 30.0
     /// Where the daemon writes the static HTML report (`FaceReport`), or nil for none.
     public var report: String? = nil
+    /// How long a stored original is kept after its image came, in seconds; nil: for ever.
+    public var keepOriginals: Double? = nil
+    /// How long an image's record is kept before it is forgotten, in seconds; nil: for ever.
+    public var keepResults: Double? = nil
     /// The config file these values were read from, if any (for a reload).
     public var configFile: String? = nil
 

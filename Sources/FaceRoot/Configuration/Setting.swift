@@ -196,6 +196,12 @@ extension Setting {
                     ? nil : DaemonConfiguration.absolute(text, relativeTo: configuration.root)
             },
             describe: { $0.report ?? "off" }, transfer: { $1.report = $0.report }),
+        .retention(
+            "keep_originals", \.keepOriginals,
+            help: "how long a stored original is kept after the image came; then it is removed and the result stays"),
+        .retention(
+            "keep_results", \.keepResults,
+            help: "how long an image is kept; then it is forgotten everywhere (facewatch forget), a tombstone stays"),
     ]
 }
 
@@ -272,6 +278,18 @@ extension Setting {
             expected: "a duration such as 30s or 2m",
             parse: { text, _ in ValueParsing.seconds(text).flatMap { $0 <= 86_400 ? $0 : nil } },
             show: { String($0) + "s" })
+    }
+
+    /// A retention period (`RetentionPeriod`): a duration, or `forever` (nil).
+    fileprivate static func retention(_ key: String, _ path: Path<Double?>, help: String) -> Setting {
+        stored(
+            key, path, syntax: "DURATION|forever", default: "forever", reloadable: false, help: help,
+            expected: "a duration of at least 1s such as 30d or 1y, or forever",
+            parse: { text, _ -> Double?? in
+                if text.trimmingCharacters(in: .whitespaces).lowercased() == "forever" { return .some(nil) }
+                return RetentionPeriod.seconds(text).map { .some($0) }
+            },
+            show: { $0.map(RetentionPeriod.describe) ?? "forever" })
     }
 
     fileprivate static func boolean(

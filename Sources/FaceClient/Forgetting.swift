@@ -1,0 +1,127 @@
+import FaceCore
+import FaceDaemon
+import FaceLedger
+import Foundation
+
+/// `facewatch forget` and `facewatch ledger compact`: the writing side of forgetting, run by whoever
+/// may write the ledger (the service user, or root).
+///
+/// Both take `MaintenanceLock` on an LMDB ledger: forgets share it (several may run, beside a
+/// daemon: LMDB's writer lock orders their transactions), a compaction holds it alone, so no forget
+/// writes into the `data.mdb` a compaction is replacing.
+public enum Forgetting {
+    /// Forgets what `selection` names (after removing the files of earlier forgets cut short).
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be opened for writing, read or written.
+    public static func forget(
+        _ configuration: DaemonConfiguration, _ selection: ForgetSelection, reason: String, dryRun: Bool = false
+    ) throws(ClientError) -> (selected: [UUID], report: Forgetter.Report) {
+        let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(configuration, exclusive: false)
+        defer { lock?.release() }
+        let ledger = try openWritable(configuration)
+        let forgetter = Forgetter(configuration: configuration, ledger: ledger)
+        do {
+            let selected = try selection.resolve(in: ledger)
+            if dryRun { return (selected, Forgetter.Report()) }
+            try forgetter.sweep()
+            return (selected, try forgetter.forget(selected, reason: reason))
+        } catch {
+            throw ClientError("cannot forget: \(error)")
+        }
+    }
+
+    /// Compacts the root's ledger (`LedgerCompactor`) after finishing the file removals of earlier
+    /// forgets. LMDB: refused while a daemon holds the root or a forget runs.
+    ///
+    /// - Throws: `ClientError` when the root is busy or the compaction fails.
+    public static func compact(_ configuration: DaemonConfiguration) throws(ClientError) -> LedgerCompactor.Outcome {
+        if configuration.ledgerIsShared {
+            let ledger = try openWritable(configuration)
+            do {
+                try Forgetter(configuration: configuration, ledger: ledger).sweep()
+                try LedgerCompactor.vacuum(ledger)
+            } catch {
+                throw ClientError("cannot compact the ledger at \(configuration.ledgerLocation): \(error)")
+            }
+            return LedgerCompactor.Outcome()
+        }
+        let rootLock: RootLock
+        do {
+            rootLock = try RootLock(root: configuration.root)
+        } catch {
+            throw ClientError("cannot compact while a daemon runs on \(configuration.root): stop it first (\(error))")
+        }
+        defer { rootLock.release() }
+        let lock = try MaintenanceLock(configuration, exclusive: true)
+        defer { lock.release() }
+        // The ledger is opened (and closed) before the copy: one environment per process.
+        let before: LedgerStats
+        do {
+            let ledger = try openWritable(configuration)
+            try Forgetter(configuration: configuration, ledger: ledger).sweep()
+            before = try ledger.stats()
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError("cannot compact the ledger at \(configuration.ledgerLocation): \(error)")
+        }
+        do {
+            let outcome = try LedgerCompactor.compactLMDB(configuration)
+            let after = try LedgerOpener.open(configuration, readOnly: true).stats()
+            guard after == before else {
+                throw ClientError("the compacted ledger's counters differ from the original's: \(before) / \(after)")
+            }
+            return outcome
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError("cannot compact the ledger at \(configuration.ledgerLocation): \(error)")
+        }
+    }
+
+    private static func openWritable(_ configuration: DaemonConfiguration) throws(ClientError) -> any Ledger {
+        do {
+            return try LedgerOpener.open(configuration)
+        } catch {
+            throw ClientError(
+                "cannot open the ledger at \(configuration.ledgerLocation) for writing (run as the service user or root): \(error)"
+            )
+        }
+    }
+}
+
+/// `flock` on `DB/compact.lock`: shared by forgets, exclusive for a compaction (see `Forgetting`).
+final class MaintenanceLock {
+    private let descriptor: Int32
+
+    init(_ configuration: DaemonConfiguration, exclusive: Bool) throws(ClientError) {
+        let path = (configuration.database as NSString).appendingPathComponent("compact.lock")
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o660)
+        guard fd >= 0 else {
+            throw ClientError("cannot open \(path): \(systemErrorText(errno)) (run as the service user or root)")
+        }
+        if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
+            close(fd)
+            throw ClientError(
+                exclusive
+                    ? "a forget is running on this ledger (\(path)); try again when it is done"
+                    : "the ledger is being compacted (\(path)); try again when it is done")
+        }
+        descriptor = fd
+    }
+
+    func release() { close(descriptor) }
+}
+
+extension Queries {
+    /// The tombstone of a forgotten image, or nil.
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be read.
+    public func tombstone(_ id: UUID) throws(ClientError) -> Tombstone? {
+        do {
+            return try ledger.tombstone(id)
+        } catch {
+            throw ClientError("cannot read the ledger: \(error)")
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import FaceLedger
+import Foundation
+
+extension Daemon {
+    /// Removes the files of tombstones a forget left pending (it was cut short, or could not remove
+    /// them): at start, before the store scan, so that no forgotten original becomes an orphan.
+    func finishForgets(_ ledger: any Ledger, _ configuration: DaemonConfiguration) {
+        do {
+            let finished = try Forgetter(configuration: configuration, ledger: ledger, logger: logger).sweep()
+            if finished > 0 {
+                logger.notice("removed the files of forgotten images \(LogField.pair("count", String(finished)))")
+            }
+        } catch {
+            logger.error("cannot finish the removals of forgotten images: \(error)")
+        }
+    }
+
+    /// The retention task (`Retention`), when `keep_originals` or `keep_results` is set.
+    func startRetention(_ ledger: any Ledger, _ configuration: DaemonConfiguration) -> Task<Void, Never>? {
+        let retention = Retention(configuration: configuration, ledger: ledger, logger: logger)
+        guard retention.isActive else { return nil }
+        return Task { await retention.run() }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import facewatch
+
+/// `facewatch forget` and `facewatch ledger compact` as the parser reads them.
+@Suite struct ForgetCommandTests {
+    func parse(_ arguments: [String]) throws -> ForgetCommand {
+        try #require(try Facewatch.parseAsRoot(arguments) as? ForgetCommand)
+    }
+
+    func usageMessage(_ arguments: [String]) -> String? {
+        do {
+            _ = try Facewatch.parseAsRoot(arguments)
+            return nil
+        } catch {
+            #expect(Facewatch.exitCode(for: error) == .validationFailure)
+            return Facewatch.fullMessage(for: error)
+        }
+    }
+
+    @Test func criteriaAddUp() throws {
+        let id = UUID().uuidString.lowercased()
+        let command = try parse([
+            "forget", id, "--name", "party/*", "--name", "*.png", "--before", "2026-01-01", "--person", "eileen",
+            "--dry-run", "--root", "/r",
+        ])
+        #expect(command.ids == [id] && command.names == ["party/*", "*.png"] && command.people == ["eileen"])
+        #expect(command.before == "2026-01-01" && command.dryRun && !command.quiet)
+        #expect(try Facewatch.parseAsRoot(["ledger", "compact", "--root", "/r"]) is LedgerCompactCommand)
+    }
+
+    @Test func nothingNamedOrBadValuesAreUsageErrors() {
+        #expect(usageMessage(["forget"])?.contains("name what to forget") == true)
+        #expect(usageMessage(["forget", "not-a-uuid"])?.contains("not a UUID") == true)
+        #expect(usageMessage(["forget", "--before", "someday"])?.contains("--before") == true)
+    }
+}
