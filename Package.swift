@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "FaceRoot",
             dependencies: [
-                "FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceLedgerPostgres",
+                "FaceCore", "FaceImage", "FaceEncoding", "FaceLedger", "FaceLedgerPostgres", "FaceMatch",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

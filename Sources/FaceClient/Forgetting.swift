@@ -1,5 +1,5 @@
 import FaceCore
-import FaceDaemon
+import FaceRoot
 import FaceLedger
 import Foundation
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceClient
 import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// `facewatch forget UUID... | --name GLOB | --before DATE | --person NAME`: forgets images everywhere.

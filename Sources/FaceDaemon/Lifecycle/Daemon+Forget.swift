@@ -1,4 +1,5 @@
 import FaceLedger
+import FaceRoot
 import Foundation
 
 extension Daemon {

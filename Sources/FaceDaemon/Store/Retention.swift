@@ -1,5 +1,6 @@
 import FaceCore
 import FaceLedger
+import FaceRoot
 import Foundation
 import Logging
 

@@ -145,7 +145,7 @@ public struct Forgetter: Sendable {
         let location = StoreLocation(root: configuration.root, store: configuration.store)
         var paths = [
             location.locate(id: id, recorded: tombstone.storePath),
-            ResultsWriter.path(for: id, in: configuration.results),
+            ResultFiles.path(for: id, in: configuration.results),
         ]
         var reports = [(configuration.root as NSString).appendingPathComponent("report")]
         if let report = configuration.report { reports.append(report) }
