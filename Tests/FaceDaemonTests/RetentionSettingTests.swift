@@ -1,3 +1,4 @@
+import FaceRoot
 import FaceTestSupport
 import Foundation
 import Testing
@@ -7,8 +8,8 @@ import Testing
 /// `keep_originals` and `keep_results`: durations of at least a second, `y` for 365 days, or forever.
 @Suite struct RetentionSettingTests {
     @Test func periodsAndForever() throws {
-        #expect(RetentionPeriod.seconds("1y") == 365 * 86_400)
-        #expect(RetentionPeriod.seconds("30d") == 30 * 86_400)
+        #expect(RetentionPeriod.seconds("1y") == Double(365 * 86_400))
+        #expect(RetentionPeriod.seconds("30d") == Double(30 * 86_400))
         #expect(RetentionPeriod.seconds("2s") == 2)
         #expect(RetentionPeriod.seconds("500ms") == nil, "less than a second")
         #expect(RetentionPeriod.seconds("soon") == nil)
