@@ -76,11 +76,11 @@ extension PostgresLedger {
     }
 
     public func stats() throws(LedgerError) -> LedgerStats {
-        try read { session throws(LedgerError) in LedgerStats(try Self.loadCounters(session, forUpdate: false).0) }
+        try read { session throws(LedgerError) in LedgerStats(try CounterParts.total(session).0) }
     }
 
     public func finalTallies() throws(LedgerError) -> FinalTallies {
-        try read { session throws(LedgerError) in try Self.loadCounters(session, forUpdate: false).1 }
+        try read { session throws(LedgerError) in try CounterParts.total(session).1 }
     }
 
     /// Streams the window in batches of 256 records (keyset pages on `(created_us, id)`), `body`

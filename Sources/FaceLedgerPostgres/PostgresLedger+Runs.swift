@@ -82,8 +82,13 @@ extension PostgresLedger {
         }
     }
 
+    /// Takes back this run's attempt marker of `id`; a marker of another run (which took the record
+    /// over since) is that run's, and stays.
     public func withdrawAttempt(_ id: UUID) throws(LedgerError) {
-        try write { session throws(LedgerError) in try session.execute("DELETE FROM attempts WHERE id = \(id)") }
+        let run = Int64(bitPattern: currentRun.load(ordering: .relaxed))
+        try write { session throws(LedgerError) in
+            try session.execute("DELETE FROM attempts WHERE id = \(id) AND incarnation = \(run)")
+        }
     }
 
     public func deaths(_ id: UUID) throws(LedgerError) -> Deaths {

@@ -151,6 +151,7 @@ public struct Ingestor: Sendable {
                     source: SourceInfo(name: candidate.name, bytes: taken.size, sha256: SourceInfo.unknownSHA256),
                     storePath: location.recordedPath(for: taken.stored.path), createdAt: now, image: taken.image))
         }
+        TestHooks.pauseBeforeRecordIfAsked(names: records.map(\.source.name))
         do {
             try ledger.insertCreated(records)
         } catch {
