@@ -124,9 +124,17 @@ public final class PostgresLedger: Ledger {
         pool.shutdown()
     }
 
-    /// The owner of a daemon on this host with `root`: `hostname:root`.
+    /// The owner of a daemon on this host with `root`: `hostname/machine:root`, where `machine` is
+    /// the start of `/etc/machine-id` (when there is one): two hosts given the same name must not
+    /// take each other's live runs for their own previous process.
     public static func defaultOwner(root: String?) -> String {
-        let host = ProcessInfo.processInfo.hostName
+        var host = ProcessInfo.processInfo.hostName
+        if let data = FileManager.default.contents(atPath: "/etc/machine-id"),
+            case let machine = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+            !machine.isEmpty
+        {
+            host += "/" + machine.prefix(12)
+        }
         return root.map { "\(host):\($0)" } ?? "\(host):pid\(getpid())"
     }
 

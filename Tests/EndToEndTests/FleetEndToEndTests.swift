@@ -73,6 +73,8 @@ struct FleetEndToEndTests {
                 await eventually(timeout: .seconds(60)) {
                     daemon.log.contains("gave up waiting for a row another session holds (lock_timeout")
                         && daemon.log.contains("SQLSTATE 55P03")
+                        // The batch, already in the store, could not be recorded even one by one.
+                        && daemon.log.contains("cannot record a batch of 1 files")
                 },
                 "\(host) never said why it waits: \(daemon.log)")
             #expect(daemon.process.isRunning)
@@ -82,6 +84,10 @@ struct FleetEndToEndTests {
         // Released: the files wait no longer than their retry.
         #expect(
             await eventually(timeout: .seconds(120)) { fleet.documents().count == 4 }, "\(a.log)\n---\n\(b.log)")
+        // The files a host had moved into its store when its commit gave up were recorded without a restart.
+        for daemon in [a, b] {
+            #expect(daemon.log.contains("recorded a stored file whose first commit failed"), "\(daemon.log)")
+        }
         let output = try await facewatch(["stats", "--config", fleet.configs["a"]!, "--compact"])
         let stats = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
         #expect(stats?["total"] as? Int == 4 && stats?["completed"] as? Int == 4, "\(output.stdout)")

@@ -509,7 +509,7 @@ public final class Daemon: Sendable {
                 parts.stats.markDirty()
             case .failure(let error):
                 logger.error(
-                    "cannot record a batch of \(batch.count) files (those already moved into the store get their records at the next start; the others stay in the inbox and are taken again): \(error)"
+                    "cannot record a batch of \(batch.count) files (those already moved into the store are recorded as soon as the ledger takes them; the others stay in the inbox and are taken again): \(error)"
                 )
                 // The next start must scan the store for them: this run does not end cleanly.
                 unrecordedFiles.withLock { $0 = true }
