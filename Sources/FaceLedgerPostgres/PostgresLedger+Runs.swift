@@ -111,7 +111,7 @@ extension PostgresLedger {
                 SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
                 WHERE a.id = s.id AND u.state = 0 AND a.incarnation <> \(me))
             """
-        query.sql += storeCondition + " ORDER BY r.created_us, r.id LIMIT \(limit)"
+        query.sql += storeCondition + " ORDER BY r.queued_us, r.created_us, r.id LIMIT \(limit)"
         return try read { session throws(LedgerError) in try session.all(query, as: UUID.self) }
     }
 

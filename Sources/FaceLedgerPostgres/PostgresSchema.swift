@@ -27,6 +27,9 @@ import PostgresNIO
 /// read (`CounterParts`); version 1's row is the part `""`. `intents` gain the identity of the
 /// store their files go to (`store_id`, `""` before): only a daemon of that store settles them.
 /// `unfinished_copy`: one row while a `facewatch ledger export` into this database is unfinished.
+/// `records.queued_us`: the server's clock when the row was inserted; the queue is read in
+/// `(queued_us, created_us, id)` order (the partial index `records_queue`), so a host whose clock
+/// runs fast does not put its files behind everyone else's.
 enum PostgresSchema {
     /// The version this build writes.
     static let version: Int32 = 2
@@ -114,6 +117,15 @@ enum PostgresSchema {
                 "DROP TABLE counters",
                 "ALTER TABLE intents ADD COLUMN store_id text NOT NULL DEFAULT ''",
                 "CREATE TABLE unfinished_copy (one boolean PRIMARY KEY DEFAULT true CHECK (one), source text NOT NULL)",
+                // The queue's order is the server's clock at insertion, not a host's.
+                "ALTER TABLE records ADD COLUMN queued_us bigint",
+                "UPDATE records SET queued_us = created_us",
+                """
+                ALTER TABLE records ALTER COLUMN queued_us SET NOT NULL,
+                    ALTER COLUMN queued_us SET DEFAULT (extract(epoch from statement_timestamp()) * 1000000)::bigint
+                """,
+                "DROP INDEX records_queue",
+                "CREATE INDEX records_queue ON records (queued_us, created_us, id) WHERE status = 0",
             ]
         default:
             return []
