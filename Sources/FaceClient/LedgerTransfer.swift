@@ -13,6 +13,13 @@ import Foundation
 /// suspects, deaths charged, intake intents, refused inbox files, published figures), which belongs
 /// to a running daemon; every daemon of the root must be stopped while a ledger is moved.
 ///
+/// A copy cannot half-succeed: the destination is marked as an unfinished copy of the source
+/// (`Ledger.markUnfinishedCopy`) before its first record and the mark is cleared only once the
+/// check passes, so a copy cut short (killed, a lost connection, a difference found) leaves a
+/// ledger no daemon starts on. Running the same copy again resumes it: records already copied are
+/// left as they are, the rest are copied, the people and labels are written again (idempotent), and
+/// the whole is checked.
+///
 /// The check compares the counts by status, the faces, the encoding sums (their float64 sums may
 /// differ in the last bits, since the destination adds the same encodings in another order: at most
 /// `sumTolerance` relative) and every record field by field, and the people and labels.
@@ -38,34 +45,48 @@ public enum LedgerTransfer {
         public init() {}
     }
 
-    /// Copies `source` into `destination`, which must hold no record, then checks the copy
-    /// (`verify`). `progress` is called after each committed batch with the records copied so far.
+    /// Copies `source` into `destination`, which must hold no record (or be an unfinished copy of
+    /// `source`: the copy is resumed), then checks the copy (`verify`) and clears the destination's
+    /// unfinished mark. `progress` is called after each committed batch with the records copied so far.
     ///
-    /// - Throws: `ClientError` when the destination is not empty, when either ledger fails, or when
-    ///   the check finds a difference (naming the first one).
+    /// - Throws: `ClientError` when the destination is not empty (nor an unfinished copy of
+    ///   `source`), when either ledger fails, or when the check finds a difference (naming the
+    ///   first one); the destination then stays marked unfinished.
     @discardableResult
     public static func copy(
         from source: any Ledger, to destination: any Ledger, progress: (Int) -> Void = { _ in }
     ) throws(ClientError) -> Report {
         var report = Report()
         do {
-            guard try destination.stats().total == 0 else {
+            let unfinished = try destination.unfinishedCopy()
+            if let unfinished, unfinished != source.location {
+                throw ClientError(
+                    "\(destination.location) is an unfinished copy of \(unfinished), not of \(source.location): finish that copy, or empty it"
+                )
+            }
+            let resuming = unfinished != nil
+            guard try resuming || destination.stats().total == 0 else {
                 throw ClientError(
                     "\(destination.location) already holds records: a ledger is copied only into an empty one")
             }
+            if !resuming { try destination.markUnfinishedCopy(of: source.location) }
+            let records = CopyTestHooks.batchSize(batchSize)
             var batch: [LedgerRecord] = []
-            batch.reserveCapacity(batchSize)
+            batch.reserveCapacity(records)
             func flush() throws {
                 guard !batch.isEmpty else { return }
-                try destination.importRecords(batch)
+                // Resumed: the records an interrupted run committed are there already.
+                let fresh = try resuming ? batch.filter { try !destination.contains($0.id) } : batch
+                if !fresh.isEmpty { try destination.importRecords(fresh) }
                 report.records += batch.count
                 batch.removeAll(keepingCapacity: true)
                 progress(report.records)
+                CopyTestHooks.killIfAsked(committed: report.records)
             }
             try source.forEachRecord { record in
                 if record.status == .created { report.queued += 1 }
                 batch.append(record)
-                if batch.count == batchSize { try flush() }
+                if batch.count == records { try flush() }
             }
             try flush()
             report.knownPictures = try copyPeople(from: source, to: destination)
@@ -76,6 +97,11 @@ public enum LedgerTransfer {
             throw ClientError("cannot copy \(source.location) to \(destination.location): \(error)")
         }
         report.sumDifference = try verify(source, destination)
+        do {
+            try destination.markUnfinishedCopy(of: nil)
+        } catch {
+            throw ClientError("cannot mark \(destination.location) as a finished copy: \(error)")
+        }
         return report
     }
 
@@ -211,7 +237,7 @@ extension LedgerTransfer {
                 try LedgerOpener.open(configuration, readOnly: true)
             })
         let target = try open(
-            destination,
+            LedgerOpener.shown(destination),
             { () throws(LedgerError) in
                 try LedgerOpener.open(location: destination, mapSize: configuration.mapSize)
             })
@@ -228,7 +254,7 @@ extension LedgerTransfer {
     ) throws(ClientError) -> Report {
         try requireNoDaemon(configuration)
         let from = try open(
-            source,
+            LedgerOpener.shown(source),
             { () throws(LedgerError) in
                 try LedgerOpener.open(location: source, readOnly: true)
             })

@@ -14,7 +14,9 @@ import PostgresNIO
 final class ConnectionPool: @unchecked Sendable {
     // @unchecked Sendable: every mutable property is read and written with `condition` locked.
     private let group: MultiThreadedEventLoopGroup
-    private let configuration: PostgresConnection.Configuration
+    private let postgresLocation: PostgresLocation
+    private let settings: PostgresSessionSettings
+    private let tls: PostgresConnection.Configuration.TLS
     private let logger: Logger
     private let limit: Int
     let location: String
@@ -24,8 +26,15 @@ final class ConnectionPool: @unchecked Sendable {
     private var nextID = 1
     private var closed = false
 
-    init(location: PostgresLocation, limit: Int, logger: Logger) throws(LedgerError) {
-        self.configuration = try location.connectionConfiguration()
+    /// How long connecting (TCP and the session's start) may take.
+    static let connectTimeout: TimeAmount = .seconds(10)
+
+    init(location: PostgresLocation, settings: PostgresSessionSettings, limit: Int, logger: Logger)
+        throws(LedgerError)
+    {
+        self.postgresLocation = location
+        self.settings = settings
+        self.tls = try location.tlsSetting()
         self.location = location.redacted
         self.limit = max(1, limit)
         self.logger = logger
@@ -51,11 +60,20 @@ final class ConnectionPool: @unchecked Sendable {
             nextID += 1
             return nextID
         }
+        let loop = group.next()
+        var channel: (any Channel)?
+        if postgresLocation.socketDirectory == nil {
+            channel = try settings.connectTCP(
+                host: postgresLocation.host ?? "localhost", port: postgresLocation.port, on: loop,
+                timeout: Self.connectTimeout)
+        }
+        let configuration = postgresLocation.connectionConfiguration(settings: settings, tls: tls, channel: channel)
         do {
             return try PostgresConnection.connect(
-                on: group.next(), configuration: configuration, id: id, logger: logger
+                on: channel?.eventLoop ?? loop, configuration: configuration, id: id, logger: logger
             ).wait()
         } catch {
+            channel?.close(promise: nil)
             throw PostgresErrors.map(error, "connect to \(location)")
         }
     }

@@ -7,7 +7,20 @@ import PostgresNIO
 /// clients (SQLSTATE classes 08, 53, 57P) are `.unavailable`: transient, nothing was committed, and
 /// the daemon tries again later; a serialization failure or deadlock (40001, 40P01) is retried by
 /// the transaction itself; anything else the server says is `.backend` with its SQLSTATE.
+///
+/// A limit of `PostgresSessionSettings` that was reached (lock_timeout 55P03, statement_timeout
+/// 57014, idle_in_transaction_session_timeout 25P03) is `.unavailable` too, its message saying which
+/// limit and what it means, so that the line the daemon logs tells the operator why.
 enum PostgresErrors {
+    /// Why a session limit was reached, by SQLSTATE.
+    static let limitReasons: [String: String] = [
+        "55P03":
+            "gave up waiting for a row another session holds (lock_timeout; a transaction left open elsewhere?)",
+        "57014": "the statement ran longer than statement_timeout (or was cancelled)",
+        "25P03":
+            "the server ended this session: idle inside a transaction longer than idle_in_transaction_session_timeout",
+    ]
+
     static func map(_ error: any Error, _ operation: String) -> LedgerError {
         if let ledgerError = error as? LedgerError { return ledgerError }
         guard let psql = error as? PSQLError else {
@@ -16,6 +29,9 @@ enum PostgresErrors {
         if psql.code == .server, let info = psql.serverInfo {
             let state = info[.sqlState] ?? ""
             let message = info[.message] ?? "server error"
+            if let reason = limitReasons[state] {
+                return LedgerError(.unavailable, "\(operation): \(reason): \(message) (SQLSTATE \(state))")
+            }
             if state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P") || state == "57014" {
                 return LedgerError(.unavailable, "\(operation): \(message) (SQLSTATE \(state))")
             }

@@ -6,37 +6,43 @@ import PostgresNIO
 /// Intake intents, inbox refusals, the daemons' figures and the publisher role.
 extension PostgresLedger {
     /// Records intents stamped with this process's run, so that another daemon's orphan scan
-    /// leaves the files of a batch in flight alone (`intents()` hides them while the run lives).
+    /// leaves the files of a batch in flight alone (`intents()` hides them while the run lives),
+    /// and with this daemon's store, whose daemons alone can see the files they name.
     public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
         guard !intents.isEmpty else { return }
         let run = Int64(bitPattern: currentRun.load(ordering: .relaxed))
+        let store = storeID ?? ""
         try write { session throws(LedgerError) in
             // One statement per 1000 intents: arrays unnested into rows.
             for start in stride(from: 0, to: intents.count, by: 1000) {
                 let chunk = intents[start..<min(start + 1000, intents.count)]
                 try session.execute(
                     """
-                    INSERT INTO intents (id, name, bytes, taken_at, incarnation)
-                    SELECT id, name, bytes, taken_at, \(run)
+                    INSERT INTO intents (id, name, bytes, taken_at, incarnation, store_id)
+                    SELECT id, name, bytes, taken_at, \(run), \(store)
                     FROM unnest(\(chunk.map(\.id)), \(chunk.map(\.name)), \(chunk.map(\.bytes)),
                         \(chunk.map(\.takenAt.timeIntervalSinceReferenceDate))) AS i(id, name, bytes, taken_at)
                     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, bytes = EXCLUDED.bytes,
-                        taken_at = EXCLUDED.taken_at, incarnation = EXCLUDED.incarnation
+                        taken_at = EXCLUDED.taken_at, incarnation = EXCLUDED.incarnation,
+                        store_id = EXCLUDED.store_id
                     """)
             }
         }
     }
 
-    /// The intents of this run and of runs that are not live (ended, dead): another live daemon's
-    /// batch in flight is not this daemon's to settle.
+    /// The intents of this run and of runs that are not live (ended, dead), of this daemon's store
+    /// (or of none: the command line, intents recorded before schema 2): another live daemon's batch
+    /// in flight is not this daemon's to settle, and neither is a batch bound for a store on another
+    /// host, whose files only that host can see.
     public func intents() throws(LedgerError) -> [UUID: IntakeIntent] {
         let me = Int64(bitPattern: currentRun.load(ordering: .relaxed))
+        let store = storeID ?? ""
         let rows = try read { session throws(LedgerError) in
             try session.all(
                 """
                 SELECT i.id, i.name, i.bytes, i.taken_at FROM intents i
-                WHERE i.incarnation = \(me) OR NOT EXISTS (
-                    SELECT 1 FROM runs u WHERE u.incarnation = i.incarnation AND u.state = 0 AND u.lease_until >= now())
+                WHERE (i.store_id = '' OR \(store) = '' OR i.store_id = \(store)) AND (i.incarnation = \(me) OR NOT EXISTS (
+                    SELECT 1 FROM runs u WHERE u.incarnation = i.incarnation AND u.state = 0 AND u.lease_until >= now()))
                 """, as: (UUID, String, Int64, Double).self)
         }
         var found: [UUID: IntakeIntent] = [:]

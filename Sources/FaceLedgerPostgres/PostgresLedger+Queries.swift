@@ -57,30 +57,35 @@ extension PostgresLedger {
         guard limit > 0 else { return [] }
         let held = notHeldElsewhere
         return try read { session throws(LedgerError) in
-            var start: (Int64, UUID)?
+            var start: (Int64, Int64, UUID)?
             if let after {
                 guard
-                    let micros = try session.first("SELECT created_us FROM records WHERE id = \(after)", as: Int64.self)
+                    let (queued, created) = try session.first(
+                        "SELECT queued_us, created_us FROM records WHERE id = \(after)", as: (Int64, Int64).self)
                 else { throw LedgerError(.notFound, "no record \(after.lowercased)") }
-                start = (micros, after)
+                start = (queued, created, after)
             }
             var query: PostgresQuery = "SELECT r.id FROM records r WHERE r.status = 0"
-            if let (micros, id) = start {
-                query = "SELECT r.id FROM records r WHERE r.status = 0 AND (r.created_us, r.id) > (\(micros), \(id))"
+            if let (queued, created, id) = start {
+                query = """
+                    SELECT r.id FROM records r
+                    WHERE r.status = 0 AND (r.queued_us, r.created_us, r.id) > (\(queued), \(created), \(id))
+                    """
             }
             query.sql += " AND NOT EXISTS (SELECT 1 FROM suspects s WHERE s.id = r.id) AND " + held
             query.sql += storeCondition
-            query.sql += " ORDER BY r.created_us, r.id LIMIT \(limit)"
+            // The server's clock at insertion first (`PostgresSchema`), then the records' own order.
+            query.sql += " ORDER BY r.queued_us, r.created_us, r.id LIMIT \(limit)"
             return try session.all(query, as: UUID.self)
         }
     }
 
     public func stats() throws(LedgerError) -> LedgerStats {
-        try read { session throws(LedgerError) in LedgerStats(try Self.loadCounters(session, forUpdate: false).0) }
+        try read { session throws(LedgerError) in LedgerStats(try CounterParts.total(session).0) }
     }
 
     public func finalTallies() throws(LedgerError) -> FinalTallies {
-        try read { session throws(LedgerError) in try Self.loadCounters(session, forUpdate: false).1 }
+        try read { session throws(LedgerError) in try CounterParts.total(session).1 }
     }
 
     /// Streams the window in batches of 256 records (keyset pages on `(created_us, id)`), `body`

@@ -82,8 +82,13 @@ extension PostgresLedger {
         }
     }
 
+    /// Takes back this run's attempt marker of `id`; a marker of another run (which took the record
+    /// over since) is that run's, and stays.
     public func withdrawAttempt(_ id: UUID) throws(LedgerError) {
-        try write { session throws(LedgerError) in try session.execute("DELETE FROM attempts WHERE id = \(id)") }
+        let run = Int64(bitPattern: currentRun.load(ordering: .relaxed))
+        try write { session throws(LedgerError) in
+            try session.execute("DELETE FROM attempts WHERE id = \(id) AND incarnation = \(run)")
+        }
     }
 
     public func deaths(_ id: UUID) throws(LedgerError) -> Deaths {
@@ -106,7 +111,7 @@ extension PostgresLedger {
                 SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
                 WHERE a.id = s.id AND u.state = 0 AND a.incarnation <> \(me))
             """
-        query.sql += storeCondition + " ORDER BY r.created_us, r.id LIMIT \(limit)"
+        query.sql += storeCondition + " ORDER BY r.queued_us, r.created_us, r.id LIMIT \(limit)"
         return try read { session throws(LedgerError) in try session.all(query, as: UUID.self) }
     }
 

@@ -9,7 +9,8 @@ import Synchronization
 /// `LMDBLedger`, with the same semantics, and a shared queue.
 ///
 /// Every state transition is one SQL transaction (`BEGIN` … `COMMIT` on one connection): the
-/// record's row, the counters row (counts, faces, the encoding sum, the final tallies), the
+/// record's row, this daemon's counters part (counts, faces, the encoding sum, the final tallies:
+/// see `CounterParts`), the
 /// crash-attribution rows and the intent it settles change together or not at all. A transaction
 /// that loses a serialization conflict or a deadlock is run again (a few times); a server that
 /// cannot be reached is `.unavailable`, which the daemon treats as transient (the record waits).
@@ -43,12 +44,15 @@ public final class PostgresLedger: Ledger {
         /// only records of its store (or of none: imported ones): with one shared store every daemon
         /// takes every record; with a store local to each host, a host encodes only its own files.
         public var storeID: String?
+        /// The limits of every session (timeouts, keepalives).
+        public var session: PostgresSessionSettings
 
         public init(
             readOnly: Bool = false, owner: String = PostgresLedger.defaultOwner(root: nil),
             lease: Duration = .seconds(30),
-            connections: Int = 8, storeID: String? = nil
+            connections: Int = 8, storeID: String? = nil, session: PostgresSessionSettings = PostgresSessionSettings()
         ) {
+            self.session = session
             self.storeID = storeID
             self.readOnly = readOnly
             self.owner = owner
@@ -97,7 +101,8 @@ public final class PostgresLedger: Ledger {
         self.storeID = options.storeID
         let components = options.lease.components
         self.leaseSeconds = max(1, Double(components.seconds) + Double(components.attoseconds) * 1e-18)
-        self.pool = try ConnectionPool(location: location, limit: options.connections, logger: logger)
+        self.pool = try ConnectionPool(
+            location: location, settings: options.session, limit: options.connections, logger: logger)
         do {
             if options.readOnly {
                 try pool.withConnection { connection throws(LedgerError) in
@@ -119,9 +124,17 @@ public final class PostgresLedger: Ledger {
         pool.shutdown()
     }
 
-    /// The owner of a daemon on this host with `root`: `hostname:root`.
+    /// The owner of a daemon on this host with `root`: `hostname/machine:root`, where `machine` is
+    /// the start of `/etc/machine-id` (when there is one): two hosts given the same name must not
+    /// take each other's live runs for their own previous process.
     public static func defaultOwner(root: String?) -> String {
-        let host = ProcessInfo.processInfo.hostName
+        var host = ProcessInfo.processInfo.hostName
+        if let data = FileManager.default.contents(atPath: "/etc/machine-id"),
+            case let machine = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+            !machine.isEmpty
+        {
+            host += "/" + machine.prefix(12)
+        }
         return root.map { "\(host):\($0)" } ?? "\(host):pid\(getpid())"
     }
 
@@ -181,7 +194,7 @@ public final class PostgresLedger: Ledger {
         try write { session throws(LedgerError) in
             try Self.insert(values, storeID: storeID, session)
             try session.execute("DELETE FROM intents WHERE id = ANY(\(values.map(\.0.id)))")
-            try Self.updateCounters(session) { counters, _ in counters.add(.created, values.count) }
+            try Self.updateCounters(session, part: owner) { counters, _ in counters.add(.created, values.count) }
         }
     }
 
@@ -262,7 +275,7 @@ public final class PostgresLedger: Ledger {
         guard !values.isEmpty else { return }
         try write { session throws(LedgerError) in
             try Self.insert(values, storeID: storeID, session)
-            try Self.updateCounters(session) { counters, tallies in
+            try Self.updateCounters(session, part: owner) { counters, tallies in
                 for (record, _) in values {
                     counters.addRecord(record)
                     if record.status != .created { tallies.add(record) }
@@ -299,7 +312,7 @@ public final class PostgresLedger: Ledger {
                 suspicion AS (DELETE FROM suspects WHERE id = \(id))
                 DELETE FROM deaths WHERE id = \(id)
                 """)
-            try Self.updateCounters(session) { counters, tallies in
+            try Self.updateCounters(session, part: owner) { counters, tallies in
                 counters.add(.created, -1)
                 counters.add(record.status, 1)
                 if record.status == .completed { counters.addFaces(record.faces) }
@@ -345,53 +358,6 @@ public final class PostgresLedger: Ledger {
                     "record \(ids.count == 1 ? ids[0] : "of a batch of \(ids.count)") already exists")
             }
         }
-    }
-
-    /// Reads the counters row (locked until the transaction ends), lets `change` update it, writes it.
-    static func updateCounters(_ session: PostgresSession, _ change: (inout Counters, inout FinalTallies) -> Void)
-        throws(LedgerError)
-    {
-        var (counters, tallies) = try loadCounters(session, forUpdate: true)
-        change(&counters, &tallies)
-        try session.execute(
-            """
-            UPDATE counters SET created = \(Int64(counters.created)), completed = \(Int64(counters.completed)),
-                failed = \(Int64(counters.failed)), faces = \(Int64(counters.faces)),
-                encoded_faces = \(Int64(counters.encodedFaces)), encoding_sum = \(counters.sum),
-                tallies = \(tallies.encoded().bytea)
-            """)
-    }
-
-    static func loadCounters(_ session: PostgresSession, forUpdate: Bool) throws(LedgerError) -> (
-        Counters, FinalTallies
-    ) {
-        let lock = forUpdate ? " FOR UPDATE" : ""
-        guard
-            let (created, completed, failed, faces, encodedFaces, sum, talliesBuffer) = try session.first(
-                PostgresQuery(
-                    unsafeSQL:
-                        "SELECT created, completed, failed, faces, encoded_faces, encoding_sum, tallies FROM counters"
-                        + lock),
-                as: (Int64, Int64, Int64, Int64, Int64, [Double], ByteBuffer).self)
-        else {
-            throw LedgerError.corruptValue("the counters row is missing")
-        }
-        var counters = Counters()
-        counters.created = Int(created)
-        counters.completed = Int(completed)
-        counters.failed = Int(failed)
-        counters.faces = Int(faces)
-        counters.encodedFaces = Int(encodedFaces)
-        guard sum.count == Face.encodingLength else {
-            throw LedgerError.corruptValue("an encoding sum of \(sum.count) components")
-        }
-        counters.sum = sum
-        let talliesBytes = talliesBuffer.bytes
-        let tallies =
-            talliesBytes.isEmpty
-            ? FinalTallies()
-            : try withRawBytes(talliesBytes) { buffer throws(LedgerError) in try FinalTallies(decoding: buffer) }
-        return (counters, tallies)
     }
 
     static func decode(_ buffer: ByteBuffer) throws(LedgerError) -> LedgerRecord {

@@ -12,6 +12,9 @@ import PostgresNIO
 ///   checked), `require` (TLS or fail, certificate not checked), `verify-ca` (checked against the
 ///   system's roots), `verify-full` (and the host name). A Unix socket never uses TLS.
 ///
+/// - a password the URL does not give is looked for as libpq does (`PostgresPassword`): the
+///   `passfile=` parameter, `PGPASSWORD`, `PGPASSFILE`, `~/.pgpass`.
+///
 /// The password is never part of `redacted`, which is what logs and messages show.
 public struct PostgresLocation: Sendable, Equatable {
     public enum TLSMode: String, Sendable, CaseIterable {
@@ -28,6 +31,11 @@ public struct PostgresLocation: Sendable, Equatable {
     public var socketDirectory: String?
     public var database: String
     public var tls: TLSMode
+    /// Whether the password was written in the URL itself (rather than found in a password file
+    /// or the environment): then whatever holds the URL holds the password.
+    public var passwordInURL: Bool
+    /// Why a password file was passed over, when one was (logged by the daemon at start).
+    public var passwordFileIgnored: String?
 
     /// Parses a `postgres://` or `postgresql://` URL.
     /// - Throws: `LedgerError(.invalidArgument)` naming what is wrong (never the password).
@@ -39,7 +47,8 @@ public struct PostgresLocation: Sendable, Equatable {
         }
         let query = Dictionary(
             (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
-        for key in query.keys where !["sslmode", "host", "port", "user", "password", "dbname"].contains(key) {
+        for key in query.keys
+        where !["sslmode", "host", "port", "user", "password", "dbname", "passfile"].contains(key) {
             throw LedgerError(.invalidArgument, "unknown parameter `\(key)` in \(Self.redact(text))")
         }
         user = query["user"] ?? components.user ?? ProcessInfo.processInfo.userName
@@ -69,6 +78,11 @@ public struct PostgresLocation: Sendable, Equatable {
                 "sslmode `\(mode)` is not one of \(TLSMode.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.tls = tls
+        passwordInURL = password != nil
+        passwordFileIgnored = nil
+        if password == nil {
+            (password, passwordFileIgnored) = PostgresPassword.find(for: self, passfile: query["passfile"])
+        }
     }
 
     /// Whether `text` names a PostgreSQL ledger (rather than `lmdb`).
@@ -100,14 +114,10 @@ public struct PostgresLocation: Sendable, Equatable {
         return components.string ?? "(an unreadable URL)"
     }
 
-    /// postgres-nio's configuration for this location.
+    /// The TLS postgres-nio uses for this location (`.disable` over a Unix socket).
     /// - Throws: `LedgerError(.invalidArgument)` when the TLS context cannot be made.
-    func connectionConfiguration() throws(LedgerError) -> PostgresConnection.Configuration {
-        if let socketDirectory {
-            let path = (socketDirectory as NSString).appendingPathComponent(".s.PGSQL.\(port)")
-            return PostgresConnection.Configuration(
-                unixSocketPath: path, username: user, password: password, database: database)
-        }
+    func tlsSetting() throws(LedgerError) -> PostgresConnection.Configuration.TLS {
+        guard socketDirectory == nil else { return .disable }
         let tlsSetting: PostgresConnection.Configuration.TLS
         if tls == .disable {
             tlsSetting = .disable
@@ -126,8 +136,30 @@ public struct PostgresLocation: Sendable, Equatable {
             }
             tlsSetting = tls == .prefer ? .prefer(context) : .require(context)
         }
-        return PostgresConnection.Configuration(
-            host: host ?? "localhost", port: port, username: user, password: password, database: database,
-            tls: tlsSetting)
+        return tlsSetting
+    }
+
+    /// postgres-nio's configuration for a session at this location under `settings`: over TCP on
+    /// `channel` (connected with keepalives by `PostgresSessionSettings.connectTCP`), else over the
+    /// Unix socket.
+    func connectionConfiguration(
+        settings: PostgresSessionSettings, tls: PostgresConnection.Configuration.TLS,
+        channel: (any Channel)?
+    ) -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if let channel {
+            configuration = PostgresConnection.Configuration(
+                establishedChannel: channel, tls: tls, username: user, password: password, database: database)
+            // The host name checks the certificate (verify-full) and is sent as SNI.
+            if let host, !host.allSatisfy({ $0.isNumber || $0 == "." }), !host.contains(":") {
+                configuration.options.tlsServerName = host
+            }
+        } else {
+            let path = ((socketDirectory ?? "/run/postgresql") as NSString).appendingPathComponent(".s.PGSQL.\(port)")
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: path, username: user, password: password, database: database)
+        }
+        configuration.options.additionalStartupParameters = settings.startupParameters
+        return configuration
     }
 }

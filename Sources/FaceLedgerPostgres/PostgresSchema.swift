@@ -22,9 +22,17 @@ import PostgresNIO
 /// - `intents` (stamped with the run that recorded them), `refusals` and `daemon_figures` (one row
 ///   per owner).
 /// - `known_pictures`, `labels`, `person_counts`, `face_log`, `people_state`: known people.
+///
+/// Version 2: `counters` becomes `counter_parts`, one row per daemon (`part`: its owner), summed on
+/// read (`CounterParts`); version 1's row is the part `""`. `intents` gain the identity of the
+/// store their files go to (`store_id`, `""` before): only a daemon of that store settles them.
+/// `unfinished_copy`: one row while a `facewatch ledger export` into this database is unfinished.
+/// `records.queued_us`: the server's clock when the row was inserted; the queue is read in
+/// `(queued_us, created_us, id)` order (the partial index `records_queue`), so a host whose clock
+/// runs fast does not put its files behind everyone else's.
 enum PostgresSchema {
     /// The version this build writes.
-    static let version: Int32 = 1
+    static let version: Int32 = 2
 
     /// The key of the advisory lock held while the schema is checked and migrated.
     static let migrationLock: Int64 = 0x6661_6365_0001
@@ -91,6 +99,33 @@ enum PostgresSchema {
                 "CREATE TABLE person_counts (name text PRIMARY KEY, faces bigint NOT NULL, results bigint NOT NULL)",
                 "CREATE TABLE face_log (position bigint PRIMARY KEY, id uuid NOT NULL)",
                 "CREATE TABLE people_state (one boolean PRIMARY KEY DEFAULT true CHECK (one), body bytea NOT NULL)",
+            ]
+        case 2:
+            return [
+                """
+                CREATE TABLE counter_parts (
+                    part text PRIMARY KEY,
+                    created bigint NOT NULL, completed bigint NOT NULL, failed bigint NOT NULL,
+                    faces bigint NOT NULL, encoded_faces bigint NOT NULL,
+                    encoding_sum double precision[] NOT NULL,
+                    tallies bytea NOT NULL)
+                """,
+                """
+                INSERT INTO counter_parts
+                SELECT '', created, completed, failed, faces, encoded_faces, encoding_sum, tallies FROM counters
+                """,
+                "DROP TABLE counters",
+                "ALTER TABLE intents ADD COLUMN store_id text NOT NULL DEFAULT ''",
+                "CREATE TABLE unfinished_copy (one boolean PRIMARY KEY DEFAULT true CHECK (one), source text NOT NULL)",
+                // The queue's order is the server's clock at insertion, not a host's.
+                "ALTER TABLE records ADD COLUMN queued_us bigint",
+                "UPDATE records SET queued_us = created_us",
+                """
+                ALTER TABLE records ALTER COLUMN queued_us SET NOT NULL,
+                    ALTER COLUMN queued_us SET DEFAULT (extract(epoch from statement_timestamp()) * 1000000)::bigint
+                """,
+                "DROP INDEX records_queue",
+                "CREATE INDEX records_queue ON records (queued_us, created_us, id) WHERE status = 0",
             ]
         default:
             return []

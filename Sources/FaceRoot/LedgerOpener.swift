@@ -22,10 +22,29 @@ public enum LedgerOpener {
             let options = PostgresLedger.Options(
                 readOnly: readOnly, owner: PostgresLedger.defaultOwner(root: configuration.root),
                 lease: .milliseconds(Int64(configuration.ledgerLease * 1000)), connections: readOnly ? 2 : 8,
-                storeID: storeIdentity)
+                storeID: storeIdentity, session: sessionSettings(configuration))
             return try PostgresLedger(location: location, options: options)
         }
         return try open(location: configuration.database, readOnly: readOnly, mapSize: configuration.mapSize)
+    }
+
+    /// `location` (an LMDB directory or a `postgres://` URL) as messages show it: without a password.
+    public static func shown(_ location: String) -> String {
+        PostgresLocation.isPostgresURL(location) ? PostgresLocation.redact(location) : location
+    }
+
+    /// Whether `location` is a `postgres://` URL with a password written in it.
+    public static func holdsPassword(_ location: String) -> Bool {
+        PostgresLocation.isPostgresURL(location) && (try? PostgresLocation(url: location))?.passwordInURL == true
+    }
+
+    /// The limits of a shared ledger's sessions that `configuration` sets.
+    static func sessionSettings(_ configuration: DaemonConfiguration) -> PostgresSessionSettings {
+        func duration(_ seconds: Double) -> Duration { .milliseconds(Int64((seconds * 1000).rounded())) }
+        return PostgresSessionSettings(
+            lock: duration(configuration.ledgerLockTimeout), statement: duration(configuration.ledgerStatementTimeout),
+            idleInTransaction: duration(configuration.ledgerIdleTimeout),
+            keepalive: duration(configuration.ledgerKeepalive))
     }
 
     /// Opens the ledger at `location` for `ledger export|import`: a `postgres://` (or

@@ -58,6 +58,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("ledger_lease")) var ledgerLease: DurationArgument?
     @Option(help: .setting("keep_originals")) var keepOriginals: String?
     @Option(help: .setting("keep_results")) var keepResults: String?
+    @Option(help: .setting("ledger_lock_timeout")) var ledgerLockTimeout: DurationArgument?
+    @Option(help: .setting("ledger_statement_timeout")) var ledgerStatementTimeout: DurationArgument?
+    @Option(help: .setting("ledger_idle_timeout")) var ledgerIdleTimeout: DurationArgument?
+    @Option(help: .setting("ledger_keepalive")) var ledgerKeepalive: DurationArgument?
 
     /// The command-line settings by key, as text in the config file's syntax.
     var flags: DaemonConfiguration.Flags {
@@ -73,6 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
             ("shutdown_timeout", shutdownTimeout?.text), ("result_format", resultFormat?.rawValue),
             ("map_size", mapSize?.text), ("report", report), ("ledger", ledger),
             ("ledger_lease", ledgerLease?.text), ("keep_originals", keepOriginals), ("keep_results", keepResults),
+            ("ledger_lock_timeout", ledgerLockTimeout?.text),
+            ("ledger_statement_timeout", ledgerStatementTimeout?.text),
+            ("ledger_idle_timeout", ledgerIdleTimeout?.text), ("ledger_keepalive", ledgerKeepalive?.text),
         ]
         var flags: DaemonConfiguration.Flags = [:]
         for case let (key, value?) in given { flags[key] = value }

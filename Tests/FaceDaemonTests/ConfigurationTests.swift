@@ -31,8 +31,15 @@ import Testing
     }
 
     @Test func rejectsMalformedLinesWithTheirLineNumber() {
-        #expect(throws: ConfigurationError("x.conf:2: expected `key = value`, got `workers 4`")) {
+        #expect(throws: ConfigurationError("x.conf:2: expected `key = value`")) {
             try ConfigFile(text: "# ok\nworkers 4\n", path: "x.conf")
+        }
+        // A line that is not `key = value` is never echoed: it may be a password.
+        #expect(throws: ConfigurationError("x.conf:1: expected `key = value`")) {
+            try ConfigFile(text: "postgres://fw:s3cret@db/fw\n", path: "x.conf")
+        }
+        #expect(throws: ConfigurationError("x.conf:1: unexpected text after the quoted value")) {
+            try ConfigFile(text: "ledger = \"postgres://fw@db/fw\" s3cret\n", path: "x.conf")
         }
         #expect(throws: ConfigurationError("x.conf:3: `workers` is already set on line 1")) {
             try ConfigFile(text: "workers = 1\n\nworkers = 2\n", path: "x.conf")
@@ -168,6 +175,8 @@ import Testing
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
             "ledger": "postgres://u:secret@db.example/facewatch?sslmode=require", "ledger_lease": "12s",
             "keep_originals": "30d", "keep_results": "1y",
+            "ledger_lock_timeout": "2s", "ledger_statement_timeout": "20s", "ledger_idle_timeout": "40s",
+            "ledger_keepalive": "5s",
         ]
         #expect(Set(samples.keys) == Set(Setting.all.map(\.key)))
         let text = Setting.all.map { "\($0.key) = \(samples[$0.key]!)" }.joined(separator: "\n")

@@ -46,6 +46,47 @@ import Glibc
         #expect(DirectoryIdentity.describe(foreign).contains("belongs to another facewatch root"))
     }
 
+    @Test func daemonsMarkingANewSharedRootAtOnceAgreeOnOneID() async throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        // Store and results only (a shared ledger has no db directory), marked by eight at once.
+        let directories = Array(guarded(scratch).prefix(2))
+        let outcomes = await withTaskGroup(of: (String, Int)?.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    guard let (identity, problems) = try? DirectoryIdentity.establish(directories) else { return nil }
+                    return (identity.rootID, problems.count)
+                }
+            }
+            var all: [(String, Int)?] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        let ids = Set(outcomes.compactMap { $0?.0 })
+        #expect(outcomes.count == 8 && outcomes.allSatisfy { $0 != nil })
+        #expect(ids.count == 1, "\(ids)")
+        #expect(outcomes.allSatisfy { $0?.1 == 0 })
+        for directory in directories {
+            let marker = try String(contentsOfFile: directory.path + "/.facewatch-root", encoding: .utf8)
+            #expect(marker == ids.first! + "\n")
+        }
+        // No temporary marker file is left behind.
+        for directory in directories {
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            #expect(names == [".facewatch-root"], "\(names)")
+        }
+    }
+
+    @Test func aPausedDirectorySaysWhatToRunWhenItIsTheRightOne() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let directories = guarded(scratch)
+        let (identity, _) = try DirectoryIdentity.establish(directories)
+        try "someone-else\n".write(toFile: directories[1].path + "/.facewatch-root", atomically: true, encoding: .utf8)
+        let text = DirectoryIdentity.describe(identity.check())
+        #expect(text.contains("run: echo \(identity.rootID) > \(directories[1].path)/.facewatch-root"), "\(text)")
+    }
+
     @Test func transientErrorsAreTheMachinesNotTheFiles() {
         for code in [EMFILE, ENFILE, EIO, ESTALE, ENOSPC, ETIMEDOUT] {
             #expect(TransientRetry.isTransient(Failure(.ioError, "x", systemError: code)))

@@ -15,11 +15,12 @@ extension CommandParsingTests {
         let imported = try parse(
             ["ledger", "import", "postgres://u@h/db", "--config", "/etc/f.conf"], as: LedgerImportCommand.self)
         #expect(imported.source == "postgres://u@h/db" && imported.rootOptions.config == "/etc/f.conf")
+        // Without one, the other ledger is $FACEWATCH_LEDGER_URL's (a password stays off argv).
+        #expect(try parse(["ledger", "export", "--root", "/r"], as: LedgerExportCommand.self).target == nil)
+        #expect(try parse(["ledger", "import", "--root", "/r"], as: LedgerImportCommand.self).source == nil)
     }
 
     @Test func ledgerUsageErrors() {
-        expectUsageError(["ledger", "export"], saying: "Missing expected argument '<target>'")
-        expectUsageError(["ledger", "import"], saying: "Missing expected argument '<source>'")
         expectUsageError(["ledger", "export", "a", "b"], saying: "Unexpected argument 'b'")
         expectUsageError(["ledger", "move", "a"], saying: "move")
     }
@@ -64,6 +65,44 @@ struct LedgerCommandBinaryTests {
         // A second import into the same (now full) root is refused.
         let again = try await facewatch(["ledger", "import", moved, "--root", other.path])
         #expect(again.status == 1 && again.stderr.contains("already holds records"), "\(again.stderr)")
+    }
+
+    @Test func anImportKilledHalfwayLeavesALedgerNoDaemonStartsOnAndASecondImportCompletesIt() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let created = try root.ingestor.ingest((1...9).map { root.drop("p\($0).png", TinyPNG.make(seed: $0)) })
+        #expect(created.created.count == 9)
+        let moved = root.directory.appending("moved-ledger")
+        let export = try await facewatch(["ledger", "export", moved, "--root", root.directory.path])
+        #expect(export.status == 0, "\(export.stderr)")
+
+        // Killed after two batches of two records: a partial ledger, marked unfinished.
+        let other = ScratchDirectory()
+        defer { other.remove() }
+        let killed = try await runProgram(
+            facewatchBinary!, ["ledger", "import", "--root", other.path],
+            environment: .inheritedUpdating([
+                "FACEWATCH_LEDGER_URL": moved, "FACEWATCH_TEST_COPY_BATCH": "2", "FACEWATCH_TEST_KILL_COPY_AFTER": "4",
+            ]), timeout: .seconds(120))
+        #expect(killed.status != 0, "\(killed.stdout)")
+        let partial = try await facewatch(["stats", "--compact", "--root", other.path])
+        #expect(partial.stdout.contains("\"total\":4"), "\(partial.stdout) \(partial.stderr)")
+
+        // No daemon starts on it, and it says what to run.
+        let serve = try await runProgram(
+            facewatchBinary!, ["serve", "--root", other.path, "--models", other.appending("no-models")],
+            timeout: .seconds(60))
+        #expect(serve.status == 1, "\(serve.stderr)")
+        #expect(serve.stderr.contains("unfinished copy of \(moved)"), "\(serve.stderr)")
+        #expect(serve.stderr.contains("run the same command again"), "\(serve.stderr)")
+
+        // The same import again completes it: every record once, and checked.
+        let resumed = try await facewatch(["ledger", "import", moved, "--root", other.path])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("copied 9 records"), "\(resumed.stdout)")
+        let before = try await facewatch(["stats", "--compact", "--root", root.directory.path])
+        let after = try await facewatch(["stats", "--compact", "--root", other.path])
+        #expect(Self.withoutTime(before.stdout) == Self.withoutTime(after.stdout), "\(before.stdout) \(after.stdout)")
     }
 
     @Test func aRootADaemonHoldsIsRefused() async throws {

@@ -41,6 +41,8 @@ struct SettingsTableTests {
             "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",
             "result_format": "compact", "map_size": "64MiB", "report": "/rep",
             "ledger": "postgres://u:secret@db.example:5433/fw", "ledger_lease": "9s",
+            "ledger_lock_timeout": "7s", "ledger_statement_timeout": "8s", "ledger_idle_timeout": "11s",
+            "ledger_keepalive": "13s",
         ]
         var arguments: [String] = ["--no-dedup"]
         for setting in Setting.all where setting.key != "dedup" {

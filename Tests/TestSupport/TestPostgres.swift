@@ -26,6 +26,25 @@ public enum TestPostgres {
         return "postgres://\(credentials)@/\(name)?host=\(socket)"
     }
 
+    /// Runs one SQL query with `psql` as the cluster's superuser and returns its output, trimmed
+    /// (unaligned, tuples only: `1|x` per row).
+    /// - Throws: when psql fails.
+    public static func query(socket: String, database: String, _ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = [
+            "-h", socket, "-U", "postgres", "-d", database, "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestPostgresError(message: "psql \(sql) failed") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Runs one SQL command with `psql` as the cluster's superuser.
     /// - Throws: when psql fails.
     public static func psql(socket: String, database: String = "postgres", _ command: String) throws {

@@ -297,6 +297,7 @@ public final class Daemon: Sendable {
             throw setupError("cannot create the directories", error)
         }
         let ledger: any Ledger
+        for exposed in ConfigFileSecrecy.warnings(for: configuration) { logger.warning("\(exposed)") }
         hooks.startupWork("opening the ledger")
         do {
             ledger = try LedgerOpener.open(configuration, storeIdentity: identity.rootID)
@@ -305,6 +306,18 @@ public final class Daemon: Sendable {
             throw setupError("cannot open the ledger at \(configuration.ledgerLocation)", error)
         }
         hooks.startupWork(nil)
+        // A copy cut short is not a ledger to serve: records, people or labels may be missing.
+        let unfinishedCopy: String?
+        do {
+            unfinishedCopy = try ledger.unfinishedCopy()
+        } catch {
+            throw setupError("cannot read the ledger at \(ledger.location)", error)
+        }
+        if let unfinishedCopy {
+            throw .setup(
+                "the ledger at \(ledger.location) is an unfinished copy of \(unfinishedCopy) (a `facewatch ledger export` or `import` was interrupted): run the same command again to complete it"
+            )
+        }
         // A new run: the attempts the previous one left are settled (crash attribution).
         let run: RunStart
         let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
@@ -503,7 +516,7 @@ public final class Daemon: Sendable {
                 parts.stats.markDirty()
             case .failure(let error):
                 logger.error(
-                    "cannot record a batch of \(batch.count) files (those already moved into the store get their records at the next start; the others stay in the inbox and are taken again): \(error)"
+                    "cannot record a batch of \(batch.count) files (those already moved into the store are recorded as soon as the ledger takes them; the others stay in the inbox and are taken again): \(error)"
                 )
                 // The next start must scan the store for them: this run does not end cleanly.
                 unrecordedFiles.withLock { $0 = true }

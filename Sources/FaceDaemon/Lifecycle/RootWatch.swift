@@ -71,6 +71,11 @@ struct RootWatchService: Service {
                     stats.markDirty()
                 }
                 if reason == nil { await pipeline.writeOwedDocuments() }
+                // Stored files whose commit failed are committed again as soon as the ledger takes them.
+                let ingestor = parts.ingestor
+                if ingestor.unrecorded.count > 0, !(await BlockingIO.run { ingestor.recordPending() }).isEmpty {
+                    pipeline.wake()
+                }
             }
         }
     }

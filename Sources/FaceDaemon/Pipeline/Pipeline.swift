@@ -120,6 +120,11 @@ public actor Pipeline {
     private var retries: [UUID: Int] = [:]
     /// Final records whose document could not be written (or not safely: the root was away).
     private var owedDocuments: Set<UUID> = []
+    /// Records whose final commit failed with its outcome unknown (the connection broke after the
+    /// COMMIT was sent: the reply was lost, or it never arrived), with how they were finished. The
+    /// ledger may have made one final, and then its queue never hands it out again: each is read
+    /// back with the owed documents, and a final one gets its document then.
+    private var uncertainCommits: [UUID: (how: FinalResult.How, seconds: Double)] = [:]
 
     /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
     private let incarnation: UInt64
@@ -464,6 +469,7 @@ public actor Pipeline {
             finished(id)
         case .failure(let error):
             logger.error("cannot commit \(LogField.pair("id", id.lowercased)): \(error)")
+            uncertainCommits[id] = (how, seconds)
             finished(id, park: true)
         }
     }
@@ -514,11 +520,14 @@ public actor Pipeline {
     }
 
     /// Final records whose document is not written yet.
-    public var owedDocumentCount: Int { owedDocuments.count }
+    public var owedDocumentCount: Int { owedDocuments.count + uncertainCommits.count }
 
-    /// Writes the documents owed (see `publish`); called once a second while the root is in place.
+    /// Writes the documents owed (see `publish`) and those of records whose commit's outcome was
+    /// unknown and that are final; called once a second while the root is in place.
     public func writeOwedDocuments() async {
-        guard !owedDocuments.isEmpty, watch.pausedReason == nil else { return }
+        guard watch.pausedReason == nil else { return }
+        await resolveUncertainCommits()
+        guard !owedDocuments.isEmpty else { return }
         let (ledger, results, ids) = (self.ledger, self.results, owedDocuments)
         let written = await BlockingIO.run { () -> [UUID] in
             ids.filter { id in
@@ -529,6 +538,31 @@ public actor Pipeline {
         owedDocuments.subtract(written)
         if !written.isEmpty {
             logger.notice("wrote result documents owed \(LogField.pair("count", String(written.count)))")
+        }
+    }
+
+    /// Reads back the records of `uncertainCommits`: a final one is published (its commit happened),
+    /// a `created` one is left to the queue (it did not); one the ledger cannot tell yet stays.
+    private func resolveUncertainCommits() async {
+        guard !uncertainCommits.isEmpty else { return }
+        let (ledger, ids) = (self.ledger, Array(uncertainCommits.keys))
+        let found = await BlockingIO.run { () -> [(UUID, LedgerRecord?)] in
+            ids.compactMap { id in
+                do throws(LedgerError) {
+                    return (id, try ledger.record(id))
+                } catch {
+                    return nil
+                }
+            }
+        }
+        for (id, record) in found {
+            guard let finish = uncertainCommits.removeValue(forKey: id) else { continue }
+            guard let record, record.status != .created else { continue }
+            parked[id] = nil
+            logger.notice(
+                "the commit's reply was lost but the ledger has it: writing the result \(LogField.pair("id", id.lowercased))"
+            )
+            await publish(FinalResult(record: record, how: finish.how, encodeSeconds: finish.seconds))
         }
     }
 

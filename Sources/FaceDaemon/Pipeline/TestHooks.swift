@@ -45,6 +45,12 @@ enum TestHooks {
     /// committed) until `path` exists, creating `path.<id>.held` first. A test kills the daemon
     /// while it holds those claims.
     private static let holdText = environment["FACEWATCH_TEST_HOLD_CLAIMED"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// `FACEWATCH_TEST_PAUSE_RECORD=text` with `FACEWATCH_TEST_PAUSE_GATE=path`: a batch holding a
+    /// name that contains `text` waits after its files are in the store and before their records
+    /// are committed, until `path` exists (creating `path.paused` first). A test kills the daemon
+    /// there: its intents are all that names those files.
+    private static let recordPauseText = environment["FACEWATCH_TEST_PAUSE_RECORD"].flatMap { $0.isEmpty ? nil : $0 }
     #endif
 
     /// Aborts the process if `name` is the test's poison (debug builds only).
@@ -65,6 +71,17 @@ enum TestHooks {
                 return !done
             })
         else { return }
+        waitAtGate(pauseGate)
+        #endif
+    }
+
+    /// Waits at the test's gate before a batch's records are committed, if the test asks (debug
+    /// builds only; blocking: called on the ingest thread).
+    static func pauseBeforeRecordIfAsked(names: [String]) {
+        #if DEBUG
+        guard let recordPauseText, let pauseGate, names.contains(where: { $0.contains(recordPauseText) }) else {
+            return
+        }
         waitAtGate(pauseGate)
         #endif
     }

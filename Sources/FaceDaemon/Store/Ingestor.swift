@@ -58,6 +58,8 @@ public struct Ingestor: Sendable {
     let inbox: InboxDirectory?
     /// Entries left in the inbox because the daemon may not take them.
     public let refusals: IntakeRefusals
+    /// Stored files whose records could not be committed, committed again by `recordPending`.
+    public let unrecorded = UnrecordedFiles()
 
     /// - Parameter inbox: the inbox directory; every candidate's `name` is resolved beneath it. Nil:
     ///   each candidate's directory is opened by its `path` (tests of the store and the ledger).
@@ -152,6 +154,7 @@ public struct Ingestor: Sendable {
                     source: SourceInfo(name: candidate.name, bytes: taken.size, sha256: SourceInfo.unknownSHA256),
                     storePath: location.recordedPath(for: taken.stored.path), createdAt: now, image: taken.image))
         }
+        TestHooks.pauseBeforeRecordIfAsked(names: records.map(\.source.name))
         do {
             try ledger.insertCreated(records)
         } catch {
@@ -169,6 +172,8 @@ public struct Ingestor: Sendable {
                     logger.error(
                         "cannot record \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)): \(error)"
                     )
+                    // Its file is in the store: committed again once the ledger takes it.
+                    if error.code != .alreadyExists { unrecorded.add([record]) }
                 }
             }
             if kept.isEmpty { throw error }

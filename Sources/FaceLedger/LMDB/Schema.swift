@@ -45,6 +45,9 @@ enum MetaKey {
     static let documentsComplete = Array("documents_complete".utf8)
     /// `FinalTallies`: failures by code and engine runs of the final records (schema version 2).
     static let finalTallies = Array("final_tallies".utf8)
+    /// UTF-8 location of the ledger this one is an unfinished copy of (`Ledger.unfinishedCopy`).
+    /// Optional: present only while a copy is under way or was interrupted.
+    static let unfinishedCopy = Array("unfinished_copy".utf8)
 }
 
 /// One step of the schema history: turns a database at version `from` into version `from + 1`. It runs

@@ -115,6 +115,18 @@ public protocol Ledger: AnyObject, Sendable {
     /// - Throws: `LedgerError` when the ledger cannot be read.
     func finalTallies() throws(LedgerError) -> FinalTallies
 
+    // MARK: Copies
+
+    /// The ledger this one is an unfinished copy of (`facewatch ledger export|import` marks its
+    /// target before the first record and clears the mark once the copy is checked), or nil. A
+    /// daemon does not start on a marked ledger.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func unfinishedCopy() throws(LedgerError) -> String?
+    /// Marks this ledger as an unfinished copy of `source` (shown without a password), or clears
+    /// the mark (nil).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func markUnfinishedCopy(of source: String?) throws(LedgerError)
+
     // MARK: Runs and crash attribution
 
     /// Starts a new run of a daemon: settles the attempts a dead run left (charges or suspects) and

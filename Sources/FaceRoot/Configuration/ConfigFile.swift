@@ -59,7 +59,9 @@ public struct ConfigFile: Sendable, Equatable {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.first == "#" { continue }
             guard let equals = trimmed.firstIndex(of: "=") else {
-                throw ConfigurationError("\(path):\(number): expected `key = value`, got `\(trimmed)`")
+                // The line is not echoed: it may hold a password (a URL without its key), and this
+                // message reaches the journal.
+                throw ConfigurationError("\(path):\(number): expected `key = value`")
             }
             let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "-", with: "_")
             guard !key.isEmpty, key.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
@@ -103,7 +105,7 @@ public struct ConfigFile: Sendable, Equatable {
             guard closed else { throw ConfigurationError("\(path):\(line): unterminated quoted value") }
             let rest = text[index...].trimmingCharacters(in: .whitespaces)
             guard rest.isEmpty || rest.hasPrefix("#") else {
-                throw ConfigurationError("\(path):\(line): unexpected text after the quoted value: `\(rest)`")
+                throw ConfigurationError("\(path):\(line): unexpected text after the quoted value")
             }
             return value
         }

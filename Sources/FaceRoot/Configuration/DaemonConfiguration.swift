@@ -65,6 +65,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var ledger = "lmdb"
     /// How long a daemon's run stays alive in a shared ledger without renewing its lease, in seconds.
     public var ledgerLease = 30.0
+    /// With a shared ledger: PostgreSQL's `lock_timeout` for the daemon's sessions, in seconds.
+    public var ledgerLockTimeout = 5.0
+    /// With a shared ledger: PostgreSQL's `statement_timeout`, in seconds.
+    public var ledgerStatementTimeout = 60.0
+    /// With a shared ledger: PostgreSQL's `idle_in_transaction_session_timeout`, in seconds.
+    public var ledgerIdleTimeout = 60.0
+    /// With a shared ledger over TCP: the keepalive idle time (and interval) of both ends, in seconds.
+    public var ledgerKeepalive = 15.0
     /// Where the daemon writes the static HTML report (`FaceReport`), or nil for none.
     public var report: String? = nil
     /// How long a stored original is kept after its image came, in seconds; nil: for ever.

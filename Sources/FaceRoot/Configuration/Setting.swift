@@ -186,6 +186,24 @@ extension Setting {
             help:
                 "with a postgres ledger: how long a daemon that stops renewing its lease (every third of it) keeps its files before others take them"
         ),
+        .duration(
+            "ledger_lock_timeout", \.ledgerLockTimeout, default: "5s", reloadable: false,
+            help:
+                "with a postgres ledger: how long a statement waits for a row another session holds before it gives up (logged, tried again later)"
+        ),
+        .duration(
+            "ledger_statement_timeout", \.ledgerStatementTimeout, default: "60s", reloadable: false,
+            help: "with a postgres ledger: how long one statement may run before the server cancels it"),
+        .duration(
+            "ledger_idle_timeout", \.ledgerIdleTimeout, default: "60s", reloadable: false,
+            help:
+                "with a postgres ledger: how long the server keeps a session idle inside a transaction (a daemon stopped or cut off mid-transaction) before it ends it and frees its locks"
+        ),
+        .duration(
+            "ledger_keepalive", \.ledgerKeepalive, default: "15s", reloadable: false,
+            help:
+                "with a postgres ledger over TCP: after how long a silent connection is probed (both ends; dead after 3 more such periods)"
+        ),
         Setting(
             key: "report", syntax: "DIR|off", defaultValue: "off", reloadable: false,
             help: "the static HTML report, rewritten at most once a minute when the counts changed (relative to ROOT)",
