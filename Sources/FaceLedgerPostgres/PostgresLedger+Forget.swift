@@ -39,7 +39,7 @@ extension PostgresLedger {
                 suspicion AS (DELETE FROM suspects WHERE id = \(id))
                 DELETE FROM deaths WHERE id = \(id)
                 """)
-            try Self.updateCounters(session) { counters, tallies in
+            try Self.updateCounters(session, part: owner) { counters, tallies in
                 counters.removeRecord(record)
                 if record.status != .created { tallies.remove(record) }
             }

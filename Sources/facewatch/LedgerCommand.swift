@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceClient
 import FaceDaemon
+import FaceRoot
 import Foundation
 
 /// `facewatch ledger export|import`: moves a root's ledger between backends.

@@ -1,3 +1,4 @@
+import FaceRoot
 import FaceTestSupport
 import Foundation
 import Testing

@@ -42,7 +42,7 @@ struct SettingsTableTests {
             "result_format": "compact", "map_size": "64MiB", "report": "/rep",
             "ledger": "postgres://u:secret@db.example:5433/fw", "ledger_lease": "9s",
             "ledger_lock_timeout": "7s", "ledger_statement_timeout": "8s", "ledger_idle_timeout": "11s",
-            "ledger_keepalive": "13s",
+            "ledger_keepalive": "13s", "keep_originals": "30d", "keep_results": "1y",
         ]
         var arguments: [String] = ["--no-dedup"]
         for setting in Setting.all where setting.key != "dedup" {

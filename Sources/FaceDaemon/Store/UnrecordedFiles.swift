@@ -1,4 +1,5 @@
 import FaceLedger
+import FaceRoot
 import Synchronization
 
 /// Records of files already moved into the store whose commit failed (the ledger away, a lock

@@ -7,10 +7,10 @@ import Foundation
 /// Whether the config file gives away the ledger's password: a `ledger = postgres://…` URL with a
 /// password in a file that its group or everyone may read. The packaged file's group is the one
 /// whose members drop files (untrusted), so a readable password is theirs.
-enum ConfigFileSecrecy {
+package enum ConfigFileSecrecy {
     /// The warnings to log at start: a password in a config file others may read, a password file
     /// passed over because others may read it.
-    static func warnings(for configuration: DaemonConfiguration) -> [String] {
+    package static func warnings(for configuration: DaemonConfiguration) -> [String] {
         guard configuration.ledgerIsShared, let location = try? PostgresLocation(url: configuration.ledger) else {
             return []
         }
@@ -18,7 +18,7 @@ enum ConfigFileSecrecy {
     }
 
     /// The warning about the config file, or nil when it keeps its secret (or holds none).
-    static func warning(for configuration: DaemonConfiguration) -> String? {
+    package static func warning(for configuration: DaemonConfiguration) -> String? {
         guard configuration.ledgerIsShared, let path = configuration.configFile,
             let location = try? PostgresLocation(url: configuration.ledger), location.passwordInURL
         else { return nil }
