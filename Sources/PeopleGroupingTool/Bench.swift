@@ -104,6 +104,19 @@ func runBench(faces count: Int, adds: Int) -> Bool {
             ? people.centres[Int(people.generator.next() % UInt64(people.centres.count))] : people.newCentre()
         added.append(people.face(of: centre))
     }
+    var scanned = FaceRangeIndex.ScanCounts()
+    for face in added {
+        let counts = grouping.scanCounts(for: face.encoding)
+        scanned.queries += counts.queries
+        scanned.partitionsSkipped += counts.partitionsSkipped
+        scanned.partitionsScanned += counts.partitionsScanned
+        scanned.rowsScanned += counts.rowsScanned
+    }
+    print(
+        String(
+            format: "bench-people: a query skips %.1f%% of the index's partitions and scans %.1f%% of the faces",
+            100 * Double(scanned.partitionsSkipped) / Double(scanned.partitionsSkipped + scanned.partitionsScanned),
+            100 * Double(scanned.rowsScanned) / Double(scanned.queries * count)))
     var addTimes: [Timing] = []
     var removeTimes: [Timing] = []
     for face in added { addTimes.append(try! timed { try grouping.add(face.key, encoding: face.encoding) }) }

@@ -110,9 +110,28 @@ public struct FaceRangeIndex: Sendable {
         count -= 1
     }
 
+    /// How much of the index a query looked at: for the benchmark's figures.
+    public struct ScanCounts: Sendable, Equatable {
+        public var queries = 0
+        public var partitionsSkipped = 0
+        public var partitionsScanned = 0
+        public var rowsScanned = 0
+
+        public init() {}
+    }
+
     /// Every face within `maximum` of `query` (distance ≤ maximum, in double), in no set order.
     public func within(_ maximum: Double, of query: [Float]) -> [(face: Int32, distance: Double)] {
+        var counts = ScanCounts()
+        return within(maximum, of: query, counts: &counts)
+    }
+
+    /// `within(_:of:)`, adding to `counts` what the query scanned and skipped.
+    public func within(
+        _ maximum: Double, of query: [Float], counts: inout ScanCounts
+    ) -> [(face: Int32, distance: Double)] {
         precondition(query.count == Self.dimensions)
+        counts.queries += 1
         var found: [(face: Int32, distance: Double)] = []
         let squaredBound = Float(Self.widened(maximum * maximum))
         var distances = [Float](repeating: 0, count: 64)
@@ -123,8 +142,13 @@ public struct FaceRangeIndex: Sendable {
                 // A lower bound of d(query, pivot) despite the kernel's rounding (relative 1e-4 is
                 // far above float32's error over 128 terms), minus the radius, against the range.
                 let pivotAtLeast = (max(0, Double(squared) * (1 - 1e-4) - 1e-6)).squareRoot()
-                if pivotAtLeast - partition.radius > maximum + 1e-9 { return }
+                if pivotAtLeast - partition.radius > maximum + 1e-9 {
+                    counts.partitionsSkipped += 1
+                    return
+                }
                 let rows = partition.faces.count
+                counts.partitionsScanned += 1
+                counts.rowsScanned += rows
                 if distances.count < rows { distances = [Float](repeating: 0, count: rows) }
                 partition.components.withUnsafeBufferPointer { table in
                     distances.withUnsafeMutableBufferPointer { out in

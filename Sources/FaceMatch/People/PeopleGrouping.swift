@@ -79,6 +79,13 @@ public struct PeopleGrouping: Sendable {
     /// The index's partitions (for the benchmark's figures).
     public var partitionCount: Int { index.partitionCount }
 
+    /// What one range query for `encoding` scans and skips in the index (for the benchmark's figures).
+    public func scanCounts(for encoding: [Float]) -> FaceRangeIndex.ScanCounts {
+        var counts = FaceRangeIndex.ScanCounts()
+        _ = index.within(parameters.distance, of: encoding, counts: &counts)
+        return counts
+    }
+
     /// Whether the face with `key` takes part.
     public func contains(_ key: FaceKey) -> Bool { slots[key] != nil }
 
