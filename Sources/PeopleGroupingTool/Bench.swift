@@ -21,8 +21,8 @@ struct BenchGenerator {
 
 /// Faces shaped like dlib's for many people: a person's centre has normal components of sd 0.05 and
 /// each face adds normal noise of sd 0.025, so two faces of one person lie ~0.40 apart and faces of
-/// two people ~0.90 apart, as on the golden set's people (docs/people.md). Half the people are
-/// seen once (strangers); the others in 2 to 40 faces.
+/// two people ~0.90 apart (the golden set's named faces: 0.28 and 0.84 on average, docs/people.md).
+/// Half the people are seen once (strangers); the others in 2 to 40 faces.
 struct GeneratedPeople {
     var generator: BenchGenerator
     var centres: [[Float]] = []
