@@ -64,7 +64,7 @@ DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/
 DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
 
 .PHONY: help deps models test-images reference-venv fixtures build run test check conformance bench \
-        conformance-people bench-match \
+        conformance-people bench-match conformance-people-groups bench-people people-venv \
         install uninstall manual deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
@@ -80,6 +80,8 @@ help:
 	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
 	@echo "make conformance-people KNOWN=folder DIR=folder   face_recognition's command line vs facewatch's matches"
 	@echo "make bench-match [ROWS=1000000]   facewatch match: one query face against a generated table, one core"
+	@echo "make conformance-people-groups [GOLDEN=folder]   the grouping into people vs scikit-learn's DBSCAN"
+	@echo "make bench-people [PEOPLE_FACES=1000000]   grouping: full rebuild, one face added/removed, memory; one core"
 	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling, start-up, memory budget"
 	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
 	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
@@ -193,6 +195,27 @@ ROWS ?= 1000000
 bench-match: need-swift
 	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(SCRATCH)
 	$(SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
+
+# The grouping of faces into people (docs/people.md) against scikit-learn's DBSCAN, on the golden
+# set's faces and 10,000 generated ones, with the quality sweep over the settings.
+PEOPLE_VENV := .venv-people
+GOLDEN ?= ../shared/golden
+people-venv:
+	@scripts/venv.sh $(PEOPLE_VENV) scripts/requirements-people.txt
+
+conformance-people-groups: need-swift people-venv
+	@if [ ! -f "$(GOLDEN)/reference.jsonl" ]; then \
+	    echo "conformance-people-groups: no $(GOLDEN)/reference.jsonl (set GOLDEN=folder)" >&2; exit 2; fi
+	$(SWIFT) build $(RELEASE_FLAGS) --product PeopleGroupingTool --scratch-path $(SCRATCH)
+	@$(PEOPLE_VENV)/bin/python scripts/conformance_people_groups.py --tool $(SCRATCH)/release/PeopleGroupingTool \
+	    --golden "$(GOLDEN)" --sweep
+
+# The grouping on PEOPLE_FACES generated faces, one core: the full rebuild, adding and removing one
+# face, the memory.
+PEOPLE_FACES ?= 1000000
+bench-people: need-swift
+	$(SWIFT) build $(RELEASE_FLAGS) --product PeopleGroupingTool --scratch-path $(SCRATCH)
+	$(SCRATCH)/release/PeopleGroupingTool bench $(PEOPLE_FACES) 200
 
 # face_recognition's command line (`face_recognition --tolerance 0.6 --show-distance true KNOWN DIR`)
 # against the names and distances facewatch's daemon gives the same photos (scripts/conformance_people.py).

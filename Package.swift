@@ -118,6 +118,9 @@ let package = Package(
         .executableTarget(name: "BenchRoot", dependencies: ["FaceCore", "FaceLedger"]),
         // `make bench-match`: the face search over a generated table of a million faces.
         .executableTarget(name: "MatchBench", dependencies: ["FaceCore", "FaceMatch"]),
+        // `make conformance-people-groups` and `make bench-people`: the grouping on faces from a file
+        // or generated, outside the daemon.
+        .executableTarget(name: "PeopleGroupingTool", dependencies: ["FaceMatch"]),
         .testTarget(name: "FaceCoreTests", dependencies: ["FaceCore"]),
         .testTarget(name: "FaceMatchTests", dependencies: ["FaceCore", "FaceMatch", "FaceTestSupport"]),
         .testTarget(

@@ -1,0 +1,141 @@
+import FaceMatch
+import Foundation
+
+/// SplitMix64, so every run measures the same faces.
+struct BenchGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
+    /// A normal deviate (Box–Muller).
+    mutating func normal(_ sd: Double) -> Float {
+        Float(sd * (-2 * log(unit())).squareRoot() * cos(2 * Double.pi * unit()))
+    }
+    mutating func key() -> FaceKey { FaceKey(high: next(), low: next()) }
+}
+
+/// Faces shaped like dlib's for many people: a person's centre has normal components of sd 0.05 and
+/// each face adds normal noise of sd 0.025, so two faces of one person lie ~0.40 apart and faces of
+/// two people ~0.90 apart (the golden set's named faces: 0.28 and 0.84 on average, docs/people.md).
+/// Half the people are seen once (strangers); the others in 2 to 40 faces.
+struct GeneratedPeople {
+    var generator: BenchGenerator
+    var centres: [[Float]] = []
+
+    mutating func newCentre() -> [Float] {
+        let centre = (0..<FaceRangeIndex.dimensions).map { _ in generator.normal(0.05) }
+        centres.append(centre)
+        return centre
+    }
+
+    mutating func face(of centre: [Float]) -> (key: FaceKey, encoding: [Float]) {
+        (generator.key(), centre.map { $0 + generator.normal(0.025) })
+    }
+
+    mutating func faces(_ count: Int) -> [(key: FaceKey, encoding: [Float])] {
+        var result: [(key: FaceKey, encoding: [Float])] = []
+        result.reserveCapacity(count)
+        while result.count < count {
+            let centre = newCentre()
+            let size = generator.next() % 2 == 0 ? 1 : 2 + Int(generator.next() % 39)
+            for _ in 0..<min(size, count - result.count) { result.append(face(of: centre)) }
+        }
+        return result
+    }
+}
+
+/// The time `body` took: on the processor (this thread's CPU time, what one core spends, whatever
+/// else runs on a shared machine) and on the wall clock.
+struct Timing {
+    var cpu: Double
+    var wall: Double
+}
+
+func threadCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+func timed(_ body: () throws -> Void) rethrows -> Timing {
+    let cpu = threadCPUSeconds()
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = ContinuousClock.now - start
+    let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return Timing(cpu: threadCPUSeconds() - cpu, wall: wall)
+}
+
+func maximumResidentMiB() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+func runBench(faces count: Int, adds: Int) -> Bool {
+    let parameters = PeopleGrouping.Parameters()
+    var people = GeneratedPeople(generator: BenchGenerator(state: 2026))
+    var faces: [(key: FaceKey, encoding: [Float])] = []
+    let generated = timed { faces = people.faces(count) }
+    print(
+        String(
+            format: "bench-people: %d generated faces of %d people in %.1f s", count, people.centres.count,
+            generated.wall))
+    fflush(nil)
+    var grouping = PeopleGrouping(parameters: parameters)
+    let rebuilt = try! timed { grouping = try PeopleGrouping.rebuilt(from: faces, parameters: parameters) }
+    print(
+        String(
+            format:
+                "bench-people: full rebuild %.1f s CPU, %.1f s wall (%d people, %d index partitions), max RSS %.0f MiB",
+            rebuilt.cpu, rebuilt.wall, grouping.peopleCount, grouping.partitionCount, maximumResidentMiB()))
+    fflush(nil)
+    let before = grouping.assignments()
+    // New faces: half of known people (they join or extend a person), half of strangers.
+    var added: [(key: FaceKey, encoding: [Float])] = []
+    for i in 0..<adds {
+        let centre =
+            i % 2 == 0
+            ? people.centres[Int(people.generator.next() % UInt64(people.centres.count))] : people.newCentre()
+        added.append(people.face(of: centre))
+    }
+    var scanned = FaceRangeIndex.ScanCounts()
+    for face in added {
+        let counts = grouping.scanCounts(for: face.encoding)
+        scanned.queries += counts.queries
+        scanned.partitionsSkipped += counts.partitionsSkipped
+        scanned.partitionsScanned += counts.partitionsScanned
+        scanned.rowsScanned += counts.rowsScanned
+    }
+    print(
+        String(
+            format: "bench-people: a query skips %.1f%% of the index's partitions and scans %.1f%% of the faces",
+            100 * Double(scanned.partitionsSkipped) / Double(scanned.partitionsSkipped + scanned.partitionsScanned),
+            100 * Double(scanned.rowsScanned) / Double(scanned.queries * count)))
+    var addTimes: [Timing] = []
+    var removeTimes: [Timing] = []
+    for face in added { addTimes.append(try! timed { try grouping.add(face.key, encoding: face.encoding) }) }
+    for face in added.reversed() { removeTimes.append(try! timed { try grouping.remove(face.key) }) }
+    func report(_ what: String, _ timings: [Timing]) {
+        let cpu = timings.map(\.cpu).sorted()
+        let wall = timings.map(\.wall).sorted()
+        print(
+            String(
+                format:
+                    "bench-people: %@ one face: CPU median %.2f ms, 90th percentile %.2f ms, max %.2f ms; wall median %.2f ms (%d faces)",
+                what, cpu[cpu.count / 2] * 1000, cpu[cpu.count * 9 / 10] * 1000, cpu[cpu.count - 1] * 1000,
+                wall[wall.count / 2] * 1000, cpu.count))
+    }
+    report("add", addTimes)
+    report("remove", removeTimes)
+    let same = grouping.assignments() == before
+    print("bench-people: after the adds and removes, the grouping equals the full rebuild: \(same)")
+    fflush(nil)
+    print(String(format: "bench-people: max RSS %.0f MiB", maximumResidentMiB()))
+    return same
+}
