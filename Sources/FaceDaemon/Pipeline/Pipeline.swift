@@ -103,6 +103,11 @@ public actor Pipeline {
     private var pool: EncoderPool
     /// Jobs handed to each pool and not returned yet, by pool.
     private var jobsByPool: [ObjectIdentifier: Int] = [:]
+    /// Callers of `waitForJobs(on:)`, resumed when their pool's last job returns.
+    private var poolWaiters: [ObjectIdentifier: [CheckedContinuation<Void, Never>]] = [:]
+    /// Callers of `drain(timeout:)`, resumed when the last record in flight finishes or their
+    /// timeout passes (whichever comes first), by token.
+    private var idleWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
     private let location: StoreLocation
     private let results: ResultsWriter
     private let logger: Logger
@@ -208,9 +213,9 @@ public actor Pipeline {
     /// it can be shut down without dropping a job.
     public func waitForJobs(on pool: EncoderPool) async {
         let key = ObjectIdentifier(pool)
-        while jobsByPool[key, default: 0] > 0 {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        guard jobsByPool[key, default: 0] > 0 else { return }
+        // Resumed by the job that brings the pool's count to zero.
+        await withCheckedContinuation { poolWaiters[key, default: []].append($0) }
     }
 
     /// Tells the pipeline that new `created` records may be in the queue.
@@ -246,11 +251,21 @@ public actor Pipeline {
 
     /// Waits until no record is in flight, or `timeout` seconds. Returns how many were still running.
     public func drain(timeout: Double) async -> Int {
-        let deadline = ContinuousClock.now + .milliseconds(Int(max(0, timeout) * 1000))
-        while !inFlight.isEmpty, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        guard !inFlight.isEmpty else { return 0 }
+        let token = UUID()
+        // The deadline: a timer that gives up waiting; the last record to finish resumes sooner.
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(Int(max(0, timeout) * 1000)))
+            await self?.stopWaiting(token)
         }
+        await withCheckedContinuation { idleWaiters[token] = $0 }
+        timer.cancel()
         return inFlight.count
+    }
+
+    /// Resumes one `drain` caller whose deadline passed (a no-op when it was resumed already).
+    private func stopWaiting(_ token: UUID) {
+        idleWaiters.removeValue(forKey: token)?.resume()
     }
 
     // MARK: - Scheduling
@@ -296,6 +311,11 @@ public actor Pipeline {
 
     private func finished(_ id: UUID, park: Bool = false, retryAfter: Double? = nil) {
         inFlight.remove(id)
+        if inFlight.isEmpty, !idleWaiters.isEmpty {
+            let waiters = idleWaiters.values
+            idleWaiters.removeAll()
+            for waiter in waiters { waiter.resume() }
+        }
         if let delay = retryAfter ?? (park ? Self.parkSeconds : nil) {
             parked[id] = Date().addingTimeInterval(delay)
             // Nothing else may wake the pipeline when the parked time is over: a timer does.
@@ -414,7 +434,10 @@ public actor Pipeline {
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
             jobsByPool[poolKey, default: 1] -= 1
-            if jobsByPool[poolKey] == 0 { jobsByPool[poolKey] = nil }
+            if jobsByPool[poolKey] == 0 {
+                jobsByPool[poolKey] = nil
+                for waiter in poolWaiters.removeValue(forKey: poolKey) ?? [] { waiter.resume() }
+            }
             guard let outcome else {
                 // The pool was shut down before the job started: the record stays `created`.
                 finished(id)
