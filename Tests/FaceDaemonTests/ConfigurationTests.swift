@@ -162,7 +162,8 @@ import Testing
             "tolerance": "0.45", "workers": "1", "in_flight": "8",
             "max_bytes": "1MB", "max_pixels": "1000", "memory_budget": "2GiB", "upsample": "0", "jitters": "1",
             "landmarks": "small",
-            "detector": "hog", "settle_ms": "0", "dedup": "true", "log_level": "error", "models": "/m",
+            "detector": "hog", "settle_ms": "0", "writer_quiet": "90s", "dedup": "true", "log_level": "error",
+            "models": "/m",
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
             "ledger": "postgres://u:secret@db.example/facewatch?sslmode=require", "ledger_lease": "12s",
         ]

@@ -37,7 +37,8 @@ struct SettingsTableTests {
             "tolerance": "0.5", "workers": "3", "in_flight": "7",
             "max_bytes": "1MB", "max_pixels": "2M", "memory_budget": "3GiB", "upsample": "2", "jitters": "4",
             "landmarks": "large",
-            "detector": "cnn", "settle_ms": "9", "log_level": "error", "models": "/m", "shutdown_timeout": "5s",
+            "detector": "cnn", "settle_ms": "9", "writer_quiet": "2m", "log_level": "error", "models": "/m",
+            "shutdown_timeout": "5s",
             "result_format": "compact", "map_size": "64MiB", "report": "/rep",
             "ledger": "postgres://u:secret@db.example:5433/fw", "ledger_lease": "9s",
         ]

@@ -10,6 +10,8 @@ struct FileStatus: Sendable, Equatable {
     var kind: FileKind
     var mode: mode_t
     var linkCount: UInt64
+    /// The owner's uid.
+    var owner: uid_t
     var size: Int64
     /// Modification time, nanoseconds since the epoch.
     var modified: Int64
@@ -22,6 +24,7 @@ struct FileStatus: Sendable, Equatable {
         kind = FileKind(mode: st.st_mode)
         mode = st.st_mode
         linkCount = UInt64(st.st_nlink)
+        owner = st.st_uid
         size = Int64(st.st_size)
         modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         changed = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
