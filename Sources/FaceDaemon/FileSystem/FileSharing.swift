@@ -11,9 +11,11 @@ import Synchronization
 /// lease as breaking, which `F_GETLEASE` shows: so a lease held from the check to the end of a move
 /// tells whether anyone opened the file in between. The lease ends when the descriptor is closed.
 ///
-/// Leases need the file's owner or `CAP_LEASE` (the packaged unit grants it), and a local file
-/// system: on NFS, SMB and other network or FUSE file systems a writer on another host is invisible
-/// to this host's kernel, so the answer there is ``unknown``, whatever `fcntl` says.
+/// Leases need the file's owner or `CAP_LEASE` in the initial user namespace (root has it; the
+/// packaged unit, with `PrivateUsers=yes` and no capabilities, does not, so there a member's file is
+/// ``unknown``), and a local file system: on NFS, SMB and other network or FUSE file systems (the
+/// type `/proc/self/mountinfo` gives the file's device) a writer on another host is invisible to this
+/// host's kernel, so the answer there is ``unknown``, whatever `fcntl` says.
 ///
 /// Chosen over scanning `/proc/*/fd`: that needs `CAP_SYS_PTRACE` or root to see other users'
 /// descriptors, costs a walk of every descriptor of every process per file, and is stale as soon as
