@@ -56,7 +56,10 @@ public struct StatusReport: Sendable {
         if !refusals.isEmpty {
             lines.append("not taken: \(refusals.count) in the inbox the daemon cannot take (retried at each rescan)")
             for refusal in refusals {
-                lines.append("  \(Timestamp.format(refusal.since)) \(refusal.name): \(refusal.reason)")
+                // Names and messages are a member's text: printed with their control characters escaped.
+                lines.append(
+                    "  \(Timestamp.format(refusal.since)) \(TerminalText.printable(refusal.name)): \(TerminalText.printable(refusal.reason))"
+                )
             }
         }
         lines += people?.statusLines ?? []
@@ -68,7 +71,8 @@ public struct StatusReport: Sendable {
                 let when = failure.completedAt.map(Timestamp.format) ?? "?"
                 let code = failure.error?.code.rawValue ?? "?"
                 let message = failure.error?.message ?? ""
-                lines.append("  \(when) \(failure.id ?? "?") \(code) \(failure.source?.name ?? ""): \(message)")
+                let name = TerminalText.printable(failure.source?.name ?? "")
+                lines.append("  \(when) \(failure.id ?? "?") \(code) \(name): \(TerminalText.printable(message))")
             }
         }
         return lines.joined(separator: "\n")

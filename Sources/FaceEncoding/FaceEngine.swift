@@ -148,11 +148,13 @@ public final class FaceEngine {
     }
 
     /// The C engine's failures as result codes. They do not happen with a valid decoded image except
-    /// when memory runs out (reported as `too_many_pixels`: the image is too big for this machine).
-    private static func failure(for status: fwd_status, message: String, image: ImageInfo) -> Failure {
+    /// when memory runs out: an `ENOMEM` `io_error`, the machine's state at that moment, which the
+    /// daemon retries (the image passed `max_pixels`; its size is not at fault).
+    static func failure(for status: fwd_status, message: String, image: ImageInfo) -> Failure {
         switch status {
         case FWD_OUT_OF_MEMORY:
-            Failure(.tooManyPixels, "not enough memory to encode a \(image.width)x\(image.height) image")
+            Failure(
+                .ioError, "out of memory encoding a \(image.width)x\(image.height) image", systemError: ENOMEM)
         default:
             Failure(.corruptImage, "the face engine failed on a \(image.width)x\(image.height) image: \(message)")
         }

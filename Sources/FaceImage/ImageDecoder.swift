@@ -1,6 +1,10 @@
 import CImageCodec
 import FaceCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Decodes JPEG, PNG, WebP, HEIF (HEIC) and AVIF files to 8-bit RGB as face_recognition loads them
 /// (Pillow's `Image.open(f).convert("RGB")`, with pillow-heif for HEIF), then applies the EXIF
 /// orientation as Pillow's `ImageOps.exif_transpose` does (for HEIF and AVIF: their irot/imir
@@ -55,16 +59,21 @@ public enum ImageDecoder {
         SniffedFormat(bytes.withUnsafeBufferPointer { fwc_sniff($0.baseAddress, $0.count) })
     }
 
-    private static func failure(_ status: fwc_status, _ message: [CChar], _ header: fwc_header) -> Failure {
+    static func failure(_ status: fwc_status, _ message: [CChar], _ header: fwc_header) -> Failure {
         let text = String(cMessage: message)
+        if status == FWC_OUT_OF_MEMORY {
+            // The machine's memory at this moment, not a property of the file (its size passed the
+            // limits): an `ENOMEM` `io_error`, which the daemon retries rather than records.
+            let detail = text.isEmpty ? "an allocation failed while decoding" : text
+            return Failure(.ioError, "out of memory: \(detail)", systemError: ENOMEM)
+        }
         let code: FailureCode =
             switch status {
             case FWC_EMPTY_FILE: .emptyFile
             case FWC_NOT_AN_IMAGE: .notAnImage
             case FWC_UNSUPPORTED_FORMAT: .unsupportedFormat
             case FWC_TOO_LARGE: .tooLarge
-            // The image is too big for the memory of this machine.
-            case FWC_TOO_MANY_PIXELS, FWC_OUT_OF_MEMORY: .tooManyPixels
+            case FWC_TOO_MANY_PIXELS: .tooManyPixels
             default: .corruptImage
             }
         return Failure(code, text.isEmpty ? "the image could not be decoded" : text)

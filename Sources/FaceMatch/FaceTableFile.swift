@@ -27,7 +27,16 @@ public enum FaceTableFile {
         guard let header = try? handle.read(upToCount: headerSize), header.count == headerSize,
             Array(header.prefix(8)) == magic
         else { return nil }
-        let rows = Int(header.loadLE(at: 8))
+        // The header's row count is checked against the file's size before anything is sized from
+        // it: a corrupt count must give "no table", not an overflow trap or a huge allocation.
+        var status = stat()
+        let rowBytes = UInt64(FaceTable.dimensions * 4 + 20)
+        let declared: UInt64 = header.loadLE(at: 8)
+        guard fstat(handle.fileDescriptor, &status) == 0, status.st_size >= headerSize,
+            declared <= UInt64(status.st_size - off_t(headerSize)) / rowBytes,
+            declared * rowBytes == UInt64(status.st_size - off_t(headerSize))
+        else { return nil }
+        let rows = Int(declared)
         let stamp = FaceTable.Stamp(faces: header.loadLE(at: 16), logPosition: header.loadLE(at: 24))
         let floats = rows * FaceTable.dimensions
         var components = [Float](repeating: 0, count: floats)
@@ -50,11 +59,13 @@ public enum FaceTableFile {
     }
 
     /// Writes `table` to `path` atomically (temporary file in the same directory, fsync, rename).
+    /// The temporary name is random and created new (`O_EXCL | O_NOFOLLOW`): nothing already at a
+    /// name, a symlink planted there included, is ever opened or truncated.
     ///
     /// - Throws: `Failure` when the file cannot be written (e.g. a read-only ledger directory).
     public static func write(_ table: FaceTable, to path: String) throws(Failure) {
-        let temporary = path + ".\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let temporary = path + ".\(Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) })).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw Failure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))")
         }

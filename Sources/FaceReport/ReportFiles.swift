@@ -6,7 +6,16 @@ import Glibc
 
 /// How the report's files are written: each to a temporary name beside it, then renamed, so a reader
 /// (a browser, a web server) sees the old file or the new one, never half of one.
+///
+/// The report shows every member's photos and names, so its files are the writer's alone (`0600`,
+/// in `0700` directories, whatever the umask): a member of the inbox group reads only their own
+/// results. Each temporary name is random and created new (`O_EXCL`), so the daemon and a
+/// `facewatch report` writing the same directory never truncate each other's file.
 enum ReportFiles {
+    /// Mode of the report's files and directories.
+    static let fileMode: mode_t = 0o600
+    static let directoryMode: mode_t = 0o700
+
     /// A report file could not be written.
     struct WriteError: Error, CustomStringConvertible {
         var description: String
@@ -15,10 +24,11 @@ enum ReportFiles {
     /// Writes `bytes` to `path` through a temporary file and a rename; with `durable`, the file is
     /// `fsync`ed before the rename (the pages; thumbnails are remade if a crash loses one).
     static func write(_ bytes: [UInt8], to path: String, durable: Bool) throws(WriteError) {
+        let random = (0..<6).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         let temporary =
             (path as NSString).deletingLastPathComponent + "/." + (path as NSString).lastPathComponent
-            + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            + ".\(random).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
         guard fd >= 0 else { throw failure("open", temporary) }
         var written = 0
         let ok = bytes.withUnsafeBytes { raw -> Bool in
@@ -41,6 +51,15 @@ enum ReportFiles {
             let error = failure("rename", path)
             unlink(temporary)
             throw error
+        }
+    }
+
+    /// Creates `path` (and its missing parents) `0700`, or makes an existing one `0700`.
+    static func makePrivateDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: Int(directoryMode)])
+        guard chmod(path, directoryMode) == 0 else {
+            throw failure("chmod", path)
         }
     }
 

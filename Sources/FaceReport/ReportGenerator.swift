@@ -72,7 +72,8 @@ public struct ReportGenerator: Sendable {
             ledger: ledger, from: now.addingTimeInterval(-since), to: now,
             galleryLimit: max(0, options.galleryLimit), imagesPerMinute: imagesPerMinute)
         let thumbs = (directory as NSString).appendingPathComponent("thumbs")
-        try FileManager.default.createDirectory(atPath: thumbs, withIntermediateDirectories: true)
+        try ReportFiles.makePrivateDirectory(directory)
+        try ReportFiles.makePrivateDirectory(thumbs)
 
         var summary = Summary(pages: 0, galleryImages: data.gallery.count, thumbnailsMade: 0, thumbnailsFailed: 0)
         var tiles: [GalleryTile] = []

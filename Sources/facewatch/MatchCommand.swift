@@ -101,7 +101,7 @@ struct MatchCommand: AsyncParsableCommand {
             if hits.isEmpty { print("  no stored face" + (tolerance.map { " within \($0)" } ?? "")) }
             for hit in hits {
                 print(
-                    "  \(String(format: "%.6f", hit.distance))  \(hit.id.uuidString.lowercased())  \(hit.source)  \(Self.text(hit.location))"
+                    "  \(String(format: "%.6f", hit.distance))  \(hit.id.uuidString.lowercased())  \(TerminalText.printable(hit.source))  \(Self.text(hit.location))"
                 )
             }
         }

@@ -47,6 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("landmarks")) var landmarks: Landmarks?
     @Option(help: .setting("detector")) var detector: DetectorKind?
     @Option(help: .setting("settle_ms")) var settleMs: Int?
+    @Option(help: .setting("writer_quiet")) var writerQuiet: DurationArgument?
     @Flag(inversion: .prefixedNo, help: .setting("dedup")) var dedup: Bool?
     @Option(help: .setting("log_level")) var logLevel: Logger.Level?
     @Option(help: .setting("models")) var models: String?
@@ -73,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("memory_budget", memoryBudget?.text), ("upsample", upsample.map(String.init)),
             ("jitters", jitters.map(String.init)), ("landmarks", landmarks?.rawValue),
             ("detector", detector?.rawValue), ("settle_ms", settleMs.map(String.init)),
+            ("writer_quiet", writerQuiet?.text),
             ("dedup", dedup.map(String.init)), ("log_level", logLevel?.rawValue), ("models", models),
             ("shutdown_timeout", shutdownTimeout?.text), ("result_format", resultFormat?.rawValue),
             ("map_size", mapSize?.text), ("report", report), ("ledger", ledger),

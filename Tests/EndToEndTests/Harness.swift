@@ -34,6 +34,10 @@ func facewatch(_ arguments: [String], timeout: Duration = .seconds(120)) async t
 final class TestRoot {
     let base: String
     let root: String
+    /// The binary and models a daemon run as another uid uses (``Members/prepare(_:)``): copies in a
+    /// directory any uid can traverse, since the checkout's may not be (a private clone).
+    var binaryForOtherUsers: String?
+    var modelsForOtherUsers: String?
 
     init(_ label: String) {
         base = NSTemporaryDirectory() + "fw-e2e-\(label)-\(UUID().uuidString.prefix(8))"
@@ -64,7 +68,7 @@ final class TestRoot {
     ) throws -> DaemonProcess {
         let daemon = try DaemonProcess(
             root: root, arguments: ["--workers", "2", "--log-level", "debug"] + extra, environment: environment,
-            user: user)
+            user: user.map { ($0.uid, $0.gid, binaryForOtherUsers!, modelsForOtherUsers!) })
         if waitReady { try daemon.waitUntilReady() }
         return daemon
     }
@@ -122,20 +126,22 @@ final class DaemonProcess {
 
     /// Starts `facewatch serve --root ROOT --models ... ARGUMENTS`, with `environment` added to
     /// this process's environment.
-    /// As the user `user` (uid, gid, no supplementary group) through `setpriv` when given.
+    /// As the user `user` (uid, gid, no supplementary group) through `setpriv` when given, running
+    /// the user's `binary` with its `models` (which that uid can reach).
     init(
-        root: String, arguments: [String], environment: [String: String] = [:], user: (uid: UInt32, gid: UInt32)? = nil
+        root: String, arguments: [String], environment: [String: String] = [:],
+        user: (uid: UInt32, gid: UInt32, binary: String, models: String)? = nil
     ) throws {
         logPath = root + "/../serve-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let serve = ["serve", "--root", root, "--models", modelsDirectory!] + arguments
         if let user {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             process.arguments =
-                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", facewatchBinary!] + serve
+                ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", user.binary]
+                + ["serve", "--root", root, "--models", user.models] + arguments
         } else {
             process.executableURL = URL(fileURLWithPath: facewatchBinary!)
-            process.arguments = serve
+            process.arguments = ["serve", "--root", root, "--models", modelsDirectory!] + arguments
         }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

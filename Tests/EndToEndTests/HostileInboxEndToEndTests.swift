@@ -123,7 +123,7 @@ struct HostileInboxEndToEndTests {
         #expect(rewritten.status == .completed && rewritten.faces.isEmpty)
     }
 
-    @Test func aFileWrittenWhileItIsReadIsReadAgainNotEncodedFromATornRead() async throws {
+    @Test func aDescriptorKeptAfterTheRenameWritesNothingIntoWhatIsReadAndStored() async throws {
         let root = TestRoot("torn")
         let gate = root.base + "/gate"
         let daemon = try root.startDaemon(
@@ -132,23 +132,28 @@ struct HostileInboxEndToEndTests {
         let staging = root.staging()
         let first = TinyPNG.make(width: 24, height: 24, seed: 11)
         write(first, to: staging + "/growing.png")
-        // The member keeps the file open after dropping it (renamed in: the same inode in the store).
+        // The member keeps the file open for writing after dropping it: renamed in, it is complete
+        // by the writer's word, and the store keeps a copy made from the daemon's descriptor.
         let writer = open(staging + "/growing.png", O_WRONLY | O_APPEND)
         #expect(writer >= 0)
         defer { close(writer) }
         #expect(rename(staging + "/growing.png", root.inbox + "/growing.png") == 0)
         #expect(await eventually { FileManager.default.fileExists(atPath: gate + ".paused") })
-        // While the worker holds the bytes it read, the member appends to the file.
+        // While the worker holds the bytes it read, the member appends through their descriptor.
         let tail = Array("appended while it was read".utf8)
         #expect(tail.withUnsafeBytes { Glibc.write(writer, $0.baseAddress, $0.count) } == tail.count)
         FileManager.default.createFile(atPath: gate, contents: nil)
 
         #expect(try await eventually { try root.documents().contains { $0.source?.name == "growing.png" } })
         let document = try #require(try root.documents().first { $0.source?.name == "growing.png" })
-        // Read again whole: the record names the bytes that were encoded, not the torn first read.
-        #expect(document.source?.bytes == Int64(first.count + tail.count))
-        #expect(document.source?.sha256 == SHA256.hex(first + tail))
+        // The append reached the member's inode only: the record, the result and the stored
+        // original are the bytes the file had when it was taken.
+        #expect(document.source?.bytes == Int64(first.count))
+        #expect(document.source?.sha256 == SHA256.hex(first))
         #expect(document.status == .completed)
+        let documentID = try #require(document.id)
+        let stored = try #require(root.storedEntries()[documentID])
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: stored))) == first)
     }
 
     // MARK: - One temp-name rule, on raw bytes
@@ -326,12 +331,34 @@ enum Members {
     static let alice = (uid: UInt32(61_102), gid: group)
     static let bob = (uid: UInt32(61_103), gid: group)
 
-    /// The root as the package lays it out: the root the daemon's, the inbox `3770` daemon:group.
+    /// The root as the package lays it out: the root the daemon's, the inbox `3770` daemon:group;
+    /// and the binary and the models for the daemon's uid beside it (`tools/`), since the checkout
+    /// they come from may sit in a directory only its owner can traverse (a private clone).
     static func prepare(_ root: TestRoot) throws {
+        // Every uid traverses the test's directory (whatever the umask) and reads what is staged in it.
+        #expect(chmod(root.base, 0o755) == 0)
+        let tools = root.base + "/tools"
+        try FileManager.default.createDirectory(atPath: tools + "/models", withIntermediateDirectories: true)
+        #expect(chmod(tools, 0o755) == 0 && chmod(tools + "/models", 0o755) == 0)
+        try shareCopy(of: facewatchBinary!, at: tools + "/facewatch", mode: 0o755)
+        for name in try FileManager.default.contentsOfDirectory(atPath: modelsDirectory!) where name.hasSuffix(".dat") {
+            try shareCopy(of: modelsDirectory! + "/" + name, at: tools + "/models/" + name, mode: 0o644)
+        }
+        root.binaryForOtherUsers = tools + "/facewatch"
+        root.modelsForOtherUsers = tools + "/models"
         #expect(chown(root.root, daemon.uid, daemon.gid) == 0)
         try FileManager.default.createDirectory(atPath: root.inbox, withIntermediateDirectories: true)
         #expect(chown(root.inbox, daemon.uid, group) == 0)
         #expect(chmod(root.inbox, 0o3770) == 0)
+    }
+
+    /// `source` at `path`, readable (and, with `mode` 0755, runnable) by every uid: a hard link
+    /// when its own mode already allows that (no 130 MB of models copied per test), else a copy.
+    private static func shareCopy(of source: String, at path: String, mode: mode_t) throws {
+        var status = stat()
+        if stat(source, &status) == 0, status.st_mode & mode & 0o7 == mode & 0o7, link(source, path) == 0 { return }
+        try FileManager.default.copyItem(atPath: source, toPath: path)
+        #expect(chmod(path, mode) == 0)
     }
 
     /// Runs `script` with `sh -c` as `user` (no supplementary group).

@@ -67,4 +67,35 @@ struct MemoryBudgetEndToEndTests {
         }
         #expect(daemon.log.contains("memory budget for images bytes=\(budget)"))
     }
+
+    @Test(.enabled(if: testImagesDirectory != nil, "no test images: run `make test-images`"))
+    func aJPEGWhoseFrameHeaderIsPastTheFirstMiBIsChargedItsRealSize() async throws {
+        let root = TestRoot("farheader")
+        let gate = root.base + "/gate"
+        let jpeg = try [UInt8](Data(contentsOf: URL(fileURLWithPath: testImagesDirectory! + "/astronaut.jpg")))
+        // 17 comment segments of 64 KiB right after the SOI: the frame header is 1.1 MB in.
+        let comment: [UInt8] = [0xFF, 0xFE, 0xFF, 0xFF] + [UInt8](repeating: 0x41, count: 65_533)
+        let padded = Array(jpeg[0..<2]) + (0..<17).flatMap { _ in comment } + Array(jpeg[2...])
+        let daemon = try root.startDaemon(
+            environment: ["FACEWATCH_TEST_PAUSE_READ": "padded", "FACEWATCH_TEST_PAUSE_GATE": gate])
+        defer { daemon.stop() }
+        write(padded, to: root.staging() + "/padded.jpg")
+        #expect(rename(root.staging() + "/padded.jpg", root.inbox + "/padded.jpg") == 0)
+        #expect(await eventually { FileManager.default.fileExists(atPath: gate + ".paused") })
+        // While its worker holds it, its reservation is its 512 x 512 pixels at upsample 1 (18 bytes
+        // each) plus the file, not the file twice (what a header looked for in the first MiB gave).
+        let expected = 512 * 512 * 18 + padded.count
+        var reserved: Int?
+        let charged = try await eventually(timeout: .seconds(60)) {
+            let output = try await facewatch(["status", "--root", root.root, "--json"])
+            let status = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+            reserved = (status?["metrics"] as? [String: Any])?["memory_reserved_bytes"] as? Int
+            return reserved == expected
+        }
+        #expect(charged, "reserved \(String(describing: reserved)), expected \(expected)")
+        FileManager.default.createFile(atPath: gate, contents: nil)
+        #expect(try await eventually { try root.documents().contains { $0.source?.name == "padded.jpg" } })
+        let document = try #require(try root.documents().first { $0.source?.name == "padded.jpg" })
+        #expect(document.status == .completed && !document.faces.isEmpty)
+    }
 }

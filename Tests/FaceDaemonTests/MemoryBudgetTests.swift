@@ -41,12 +41,16 @@ struct MemoryBudgetTests {
         budget.release(amount)
     }
 
-    @Test func costComesFromTheHeaderOrIsTheFileAlone() {
+    @Test func costComesFromTheHeaderOrIsTheMostTheDecoderAllows() {
         let image = ImageInfo(format: .jpeg, width: 4000, height: 3000)
-        #expect(MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 1) == 12_000_000 * 18 + 1_000)
-        #expect(MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 0) == 12_000_000 * 9 + 1_000)
-        #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2) == 12_000_000 * 18 * 4)
-        #expect(MemoryBudget.cost(image: nil, fileBytes: 5_000, upsample: 1) == 10_000)
+        let most = 50_000_000
+        #expect(
+            MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 1, maxPixels: most) == 12_000_000 * 18 + 1_000)
+        #expect(
+            MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 0, maxPixels: most) == 12_000_000 * 9 + 1_000)
+        #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2, maxPixels: most) == 12_000_000 * 18 * 4)
+        // A size that could not be found is charged max_pixels, never less.
+        #expect(MemoryBudget.cost(image: nil, fileBytes: 5_000, upsample: 1, maxPixels: most) == most * 18 + 5_000)
     }
 
     /// Decoding a 10-bit HEIF holds more than detecting without upsampling: the larger one counts.

@@ -6,6 +6,10 @@ import FaceTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import FaceReport
 
 /// The report over a real ledger and store (no models: the records are completed by hand): paging,
@@ -101,5 +105,39 @@ struct ReportGeneratorTests {
             ledger: root.ledger, from: Date().addingTimeInterval(-7200), to: Date().addingTimeInterval(-3600),
             galleryLimit: 3, imagesPerMinute: 0)
         #expect(old.imagesInWindow == 0 && old.gallery.isEmpty)
+    }
+}
+
+/// The report shows every member's photos: it is its writer's alone, and two writers of one
+/// directory never write through each other's temporary file.
+@Suite(.timeLimit(.minutes(2)))
+struct ReportPrivacyTests {
+    @Test func theReportsFilesAndFoldersAreTheWritersAlone() throws {
+        let (root, _) = try ReportGeneratorTests().root(count: 3)
+        defer { root.directory.remove() }
+        let output = root.directory.appending("report")
+        try ReportGeneratorTests().generator(root, gallery: 3).write(to: output, since: 3600, imagesPerMinute: 0)
+        var checked = 0
+        for relative in [""] + (FileManager.default.subpaths(atPath: output) ?? []) {
+            var status = stat()
+            #expect(lstat(output + "/" + relative, &status) == 0)
+            #expect(status.st_mode & 0o077 == 0, "\(relative.isEmpty ? "report/" : relative) is readable by others")
+            checked += 1
+        }
+        #expect(checked == 1 + 1 + 1 + 3, "the report, thumbs/, index.html and three thumbnails")
+    }
+
+    @Test func aNameAtTheOldFixedTemporaryNameIsNeitherFollowedNorAnObstacle() throws {
+        let (root, _) = try ReportGeneratorTests().root(count: 1)
+        defer { root.directory.remove() }
+        let output = root.directory.appending("report")
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let victim = root.directory.appending("victim")
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: victim))
+        // What another writer (or anyone) left at the name every writer used to share.
+        #expect(symlink(victim, output + "/.index.html.tmp") == 0)
+        try ReportGeneratorTests().generator(root, gallery: 1).write(to: output, since: 3600, imagesPerMinute: 0)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep me")
+        #expect(FileManager.default.fileExists(atPath: output + "/index.html"))
     }
 }

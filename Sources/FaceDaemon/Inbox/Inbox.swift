@@ -17,7 +17,9 @@ import Logging
 ///   ctime) for ``settleTime``; another close restarts the wait, so writers that close and reopen
 ///   are not read half-written;
 /// - hard-linked in (`IN_CREATE` of a file with more than one link): like a file written in place;
-/// - found by a scan: like a file written in place if its mtime is within the settle time, else at once.
+/// - found by a scan: like a file written in place if its mtime is within the settle time, else at once;
+///   reported as `.found` (no close seen) unless its close was seen and it is unchanged since, so the
+///   daemon checks it for open writers (``InboxEntry/Arrival``).
 ///
 /// Writers' temporary names are ignored until renamed (``isWriterTemporaryName(_:)``), and so is
 /// everything under a directory with such a name. A symlink, fifo, socket or device is reported too
@@ -63,7 +65,7 @@ public final class Inbox: @unchecked Sendable {
     private enum Lifecycle { case idle, running, stopped }
     private enum FileState {
         /// Waiting for the settle time; `generation` tells the current timer from superseded ones.
-        case settling(FileStatus, generation: UInt64)
+        case settling(FileStatus, generation: UInt64, arrival: InboxEntry.Arrival)
         /// Reported with `serial`, not yet taken or acknowledged.
         case reported(serial: UInt64)
     }
@@ -85,6 +87,9 @@ public final class Inbox: @unchecked Sendable {
     private var watchesByDirectory: [String: Int32] = [:]
     /// Relative path -> state, for files settling or reported.
     private var files: [String: FileState] = [:]
+    /// Files whose writer was seen done (closed or renamed in) and that are still in the inbox, with
+    /// their status then: a scan that finds one unchanged reports it as such, not as `.found`.
+    private var seenDone: [String: (status: FileStatus, arrival: InboxEntry.Arrival)] = [:]
     /// Relative paths this inbox gave to non-UTF-8 names, until their IN_MOVED_TO is seen.
     private var renamedHere: Set<String> = []
     private var nextSerial: UInt64 = 0
@@ -184,6 +189,7 @@ public final class Inbox: @unchecked Sendable {
             if wasIdle { watcher?.close() }
             watcher = nil
             files.removeAll()
+            seenDone.removeAll()
             directoriesByWatch.removeAll()
             watchesByDirectory.removeAll()
             continuation.finish()
@@ -335,6 +341,7 @@ public final class Inbox: @unchecked Sendable {
                 if event.has(Int32(IN_MOVED_FROM)) { forgetSubtree(relative) }
             } else {
                 files[relative] = nil
+                seenDone[relative] = nil
             }
             return
         }
@@ -348,14 +355,18 @@ public final class Inbox: @unchecked Sendable {
             return
         }
         if event.has(Int32(IN_MOVED_TO)) {
-            reportUnlessKnown(relative, status)  // renamed in: complete, whatever its kind
+            reportUnlessKnown(relative, status, .renamed)  // renamed in: complete, whatever its kind
         } else if event.has(Int32(IN_CLOSE_WRITE)) {
-            if status.kind.isRegular { settle(relative, status) } else { reportUnlessKnown(relative, status) }
+            if status.kind.isRegular {
+                settle(relative, status, .closed)
+            } else {
+                reportUnlessKnown(relative, status, .closed)
+            }
         } else if event.has(Int32(IN_CREATE)) {
             if !status.kind.isRegular {
-                reportUnlessKnown(relative, status)
+                reportUnlessKnown(relative, status, .renamed)
             } else if status.linkCount > 1 {
-                settle(relative, status)  // a hard link: no close will come
+                settle(relative, status, .found)  // a hard link: no close will come
             }
             // A new regular file: wait for its IN_CLOSE_WRITE.
         }
@@ -405,6 +416,7 @@ public final class Inbox: @unchecked Sendable {
         directoriesByWatch.removeAll()
         watchesByDirectory.removeAll()
         files.removeAll()
+        seenDone.removeAll()
         do {
             try DurableFile.createDirectories(directory)
             identities.removeAll()
@@ -419,43 +431,46 @@ public final class Inbox: @unchecked Sendable {
 
     // MARK: - Settling and reporting (on `queue`)
 
-    private func settle(_ relative: String, _ status: FileStatus) {
+    private func settle(_ relative: String, _ status: FileStatus, _ arrival: InboxEntry.Arrival) {
         if case .reported = files[relative] { return }
         nextGeneration += 1
         let generation = nextGeneration
-        files[relative] = .settling(status, generation: generation)
+        files[relative] = .settling(status, generation: generation, arrival: arrival)
         queue.asyncAfter(deadline: .now() + Inbox.dispatchInterval(settleTime)) { [weak self] in
             self?.settleTimerFired(relative, generation: generation)
         }
     }
 
     private func settleTimerFired(_ relative: String, generation: UInt64) {
-        guard lifecycle == .running, case .settling(let before, let current) = files[relative], current == generation
+        guard lifecycle == .running, case .settling(let before, let current, let arrival) = files[relative],
+            current == generation
         else { return }
         guard let now = status(of: relative) else {
             files[relative] = nil  // gone meanwhile
             return
         }
         if now == before || !now.kind.isRegular {
-            report(relative, now)
+            report(relative, now, arrival)
         } else {
             files[relative] = nil
-            settle(relative, now)  // changed: wait again
+            settle(relative, now, arrival)  // changed: wait again
         }
     }
 
-    private func reportUnlessKnown(_ relative: String, _ status: FileStatus) {
+    private func reportUnlessKnown(_ relative: String, _ status: FileStatus, _ arrival: InboxEntry.Arrival) {
         if case .reported = files[relative] { return }
-        report(relative, status)
+        report(relative, status, arrival)
     }
 
-    private func report(_ relative: String, _ status: FileStatus) {
+    private func report(_ relative: String, _ status: FileStatus, _ arrival: InboxEntry.Arrival) {
+        if arrival != .found { seenDone[relative] = (status, arrival) }
         nextSerial += 1
         files[relative] = .reported(serial: nextSerial)
         counters.reported += 1
         continuation.yield(
             InboxEntry(
-                path: absolute(relative), name: relative, kind: status.kind, size: status.size, serial: nextSerial))
+                path: absolute(relative), name: relative, kind: status.kind, size: status.size, serial: nextSerial,
+                arrival: arrival))
     }
 
     // MARK: - Scanning (on `queue`)
@@ -539,10 +554,13 @@ public final class Inbox: @unchecked Sendable {
                 }
                 seenFiles.insert(child)
                 if files[child] != nil { continue }  // settling or reported already
+                // Unless its close was seen and it has not changed since, the daemon checks for
+                // open writers before taking it (a writer may have paused mid-file).
+                let done = seenDone[child].flatMap { $0.status == status ? $0.arrival : nil }
                 if status.kind.isRegular && now - status.modified < settleNanoseconds {
-                    settle(child, status)
+                    settle(child, status, done ?? .found)
                 } else {
-                    report(child, status)
+                    report(child, status, done ?? .found)
                 }
             }
         }
@@ -554,6 +572,9 @@ public final class Inbox: @unchecked Sendable {
         }
         for relative in files.keys where !seenFiles.contains(relative) {
             files[relative] = nil
+        }
+        for relative in seenDone.keys where !seenFiles.contains(relative) {
+            seenDone[relative] = nil
         }
     }
 
@@ -673,6 +694,9 @@ public final class Inbox: @unchecked Sendable {
         }
         for name in files.keys where name.hasPrefix(prefix) {
             files[name] = nil
+        }
+        for name in seenDone.keys where name.hasPrefix(prefix) {
+            seenDone[name] = nil
         }
     }
 

@@ -13,13 +13,26 @@ public struct InboxEntry: Sendable, Hashable, CustomStringConvertible {
     /// Identifies this report; ``Inbox/acknowledge(_:)`` matches it so a stale acknowledgement
     /// cannot clear a newer report of the same name.
     public let serial: UInt64
+    /// How the inbox learnt the entry was ready.
+    public let arrival: Arrival
 
-    public init(path: String, name: String, kind: FileKind, size: Int64, serial: UInt64) {
+    /// How an entry became ready: what its writer was seen to do.
+    public enum Arrival: Sendable, Hashable {
+        /// Renamed into the inbox (`IN_MOVED_TO`): its writer says it is complete.
+        case renamed
+        /// Written in place and closed (`IN_CLOSE_WRITE`), then unchanged for the settle time.
+        case closed
+        /// Found by a scan, or hard-linked in: no close was seen (its writer may still be at work).
+        case found
+    }
+
+    public init(path: String, name: String, kind: FileKind, size: Int64, serial: UInt64, arrival: Arrival = .found) {
         self.path = path
         self.name = name
         self.kind = kind
         self.size = size
         self.serial = serial
+        self.arrival = arrival
     }
 
     /// True for a regular file.

@@ -489,13 +489,16 @@ public final class Daemon: Sendable {
                 guard await arrivals.next() != nil else { return }
                 continue
             }
-            let batch = entries.map { Ingestor.Candidate(path: $0.path, name: $0.name, size: $0.size) }
+            let batch = entries.map {
+                Ingestor.Candidate(path: $0.path, name: $0.name, size: $0.size, arrival: $0.arrival)
+            }
             await BlockingIO.run { TestHooks.pauseBeforeIngestIfAsked(names: batch.map(\.name)) }
             let ingestor = parts.ingestor
             let maxBytes = configuration.limits.maxBytes
+            let writerQuiet = Duration.milliseconds(Int64(configuration.writerQuietSeconds * 1000))
             let outcome = await BlockingIO.run { () -> Result<Ingestor.Outcome, LedgerError> in
                 do throws(LedgerError) {
-                    return .success(try ingestor.ingest(batch, maxBytes: maxBytes))
+                    return .success(try ingestor.ingest(batch, maxBytes: maxBytes, writerQuiet: writerQuiet))
                 } catch {
                     return .failure(error)
                 }

@@ -135,17 +135,17 @@ public final class MemoryBudget: Sendable {
 
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
     /// detection at `upsample` (or of decoding, when the format's decoder needs more), plus the file
-    /// itself. Without a known size (ingest reads the header from the file's first MiB, so this is a
-    /// file in no decoded format, or a broken one), the decoder refuses it before any pixel memory:
-    /// the file read twice is its whole cost.
-    public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int) -> Int {
+    /// itself. Without a known size (ingest walks a JPEG's segments to its frame header and reads the
+    /// other formats' headers, so this is a file in no decoded format, or a broken one) it is charged
+    /// `maxPixels`, the most the decoder lets through: a size the daemon could not find is never
+    /// taken to be small.
+    public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int, maxPixels: Int) -> Int {
         let detection =
             upsample < bytesPerPixel.count
             ? bytesPerPixel[max(0, upsample)]
             : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
-        guard let image else { return Int(clamping: 2 * fileBytes) }
-        let perPixel = max(detection, decodingBytesPerPixel(image.format))
-        let pixels = Double(image.width) * Double(image.height)
+        let perPixel = image.map { max(detection, decodingBytesPerPixel($0.format)) } ?? detection
+        let pixels = image.map { Double($0.width) * Double($0.height) } ?? Double(maxPixels)
         return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))
     }
 

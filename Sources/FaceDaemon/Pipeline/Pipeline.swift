@@ -367,7 +367,8 @@ public actor Pipeline {
         case .encode(let record, let path):
             // Memory first: the image waits here, holding no worker, until its estimate fits.
             let cost = MemoryBudget.cost(
-                image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample)
+                image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample,
+                maxPixels: settings.limits.maxPixels)
             stats?.markDirty()
             let reservation = await memory.reserve(cost)
             stats?.markDirty()

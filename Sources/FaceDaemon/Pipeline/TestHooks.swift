@@ -51,7 +51,23 @@ enum TestHooks {
     /// are committed, until `path` exists (creating `path.paused` first). A test kills the daemon
     /// there: its intents are all that names those files.
     private static let recordPauseText = environment["FACEWATCH_TEST_PAUSE_RECORD"].flatMap { $0.isEmpty ? nil : $0 }
+    /// `FACEWATCH_TEST_FAIL_CLAIMED_UNLINK=text`: the first unlink of a claimed file (a copy into
+    /// the store, `Store`) whose inbox name contains `text` fails with `EIO`, after the copy is made.
+    private static let failUnlinkText = environment["FACEWATCH_TEST_FAIL_CLAIMED_UNLINK"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+    private static let failedUnlinks = Mutex<Set<String>>([])
     #endif
+
+    /// Throws the `EIO` the test asked for the unlink of `name`'s claimed file (debug builds only).
+    static func failClaimedUnlinkIfAsked(_ name: String) throws(FileSystemError) {
+        #if DEBUG
+        guard let failUnlinkText, name.contains(failUnlinkText) else { return }
+        if failedUnlinks.withLock({ $0.insert(name).inserted }) {
+            throw FileSystemError(operation: "unlink (test)", path: name, code: EIO)
+        }
+        #endif
+    }
 
     /// Aborts the process if `name` is the test's poison (debug builds only).
     static func poisonIfAsked(name: String) {

@@ -30,13 +30,17 @@ public struct Ingestor: Sendable {
         public var name: String
         /// Its size when the inbox reported it (`InboxEntry.size`), kept in its intake intent.
         public var size: Int64
+        /// How the inbox saw it become ready (`InboxEntry.arrival`): whether an open writer means
+        /// "still being written".
+        public var arrival: InboxEntry.Arrival
 
         /// A candidate at `path`, recorded as `name` (resolved from the ingestor's inbox directory,
         /// when it has one, else from `path`).
-        public init(path: String, name: String, size: Int64 = 0) {
+        public init(path: String, name: String, size: Int64 = 0, arrival: InboxEntry.Arrival = .closed) {
             self.path = path
             self.name = name
             self.size = size
+            self.arrival = arrival
         }
     }
 
@@ -79,8 +83,11 @@ public struct Ingestor: Sendable {
     /// Throws only when the batch's records cannot be committed; its files are then orphans in the
     /// store, which the next start records.
     /// `maxBytes`: files larger than this are failed `too_large` from their `fstat`, never read.
-    public func ingest(_ batch: [Candidate], now: Date = Date(), maxBytes: Int = Int.max) throws(LedgerError) -> Outcome
-    {
+    /// `writerQuiet`: where open writers cannot be seen, how long a file no close was seen for must
+    /// have been unchanged before it is taken (`IntakeEntry`).
+    public func ingest(
+        _ batch: [Candidate], now: Date = Date(), maxBytes: Int = Int.max, writerQuiet: Duration = .zero
+    ) throws(LedgerError) -> Outcome {
         defer { publishRefusals() }
         var outcome = Outcome()
         // Names first: the intent of each file (its UUID, inbox name, size and time) is committed
@@ -110,7 +117,11 @@ public struct Ingestor: Sendable {
             }
         }
         for (candidate, id) in planned {
-            guard let taken = adopt(candidate, as: id, now: now, maxBytes: maxBytes, directories: &directories) else {
+            guard
+                let taken = adopt(
+                    candidate, as: id, now: now, maxBytes: maxBytes, writerQuiet: writerQuiet,
+                    directories: &directories)
+            else {
                 outcome.skipped += 1
                 abandoned.append(id)
                 continue
@@ -263,13 +274,15 @@ public struct Ingestor: Sendable {
     /// fresh UUID whose intent is committed first). Nil when the entry vanished or cannot be moved
     /// (logged once; it stays in the inbox).
     private func adopt(
-        _ candidate: Candidate, as chosen: UUID, now: Date, maxBytes: Int, directories: inout DirectoryCache
+        _ candidate: Candidate, as chosen: UUID, now: Date, maxBytes: Int, writerQuiet: Duration,
+        directories: inout DirectoryCache
     ) -> Taken? {
         var id = chosen
         let entry: IntakeEntry
         do throws(FileSystemError) {
             let (directory, name) = try directories.locate(candidate)
-            entry = try IntakeEntry(name: name, in: directory, maxBytes: maxBytes)
+            entry = try IntakeEntry(
+                name: name, in: directory, maxBytes: maxBytes, arrival: candidate.arrival, writerQuiet: writerQuiet)
         } catch {
             refuse(candidate, error)
             return nil
@@ -315,6 +328,10 @@ public struct Ingestor: Sendable {
     /// Logs, once per name and reason, an entry left in the inbox, and lists it in ``refusals``.
     private func refuse(_ candidate: Candidate, _ error: FileSystemError) {
         switch error.code {
+        case EBUSY:
+            // Still being written: its writer's close (IN_CLOSE_WRITE) or, where no close can be
+            // seen, a later rescan reports it again. A refusal it had stays listed.
+            logger.debug("not taken yet \(LogField.pair("name", candidate.name)): \(error)")
         case ENOENT, ESTALE, EISDIR, ELOOP, ENOTDIR:
             // Not there any more as it was reported (a directory on its path became a symlink or a
             // file, say): nothing to take; the inbox reports whatever is there now.

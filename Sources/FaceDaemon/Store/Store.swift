@@ -69,12 +69,15 @@ public struct Store: Sendable {
     /// after a same-file-system rename (the caller syncs each distinct directory once per batch); a
     /// copy is fully synced.
     ///
-    /// - a regular file with one link, or any entry too large to read, is renamed (`renameat2`
-    ///   between the two directory descriptors, never replacing);
-    /// - a regular file with another hard link is copied from its open descriptor (at most the size
-    ///   seen at open), `fsync`ed, renamed into place, and only then unlinked from the inbox; if the
-    ///   unlink is refused the copy is removed again and the error thrown, so a file the daemon cannot
-    ///   take is never stored twice;
+    /// - a regular file with one link that nobody else has open, or any entry too large to read, is
+    ///   renamed (`renameat2` between the two directory descriptors, never replacing); if, by the end
+    ///   of the rename, someone opened it or linked it (the entry's lease broke, or it has another
+    ///   link), the stored name is replaced by a copy made from the daemon's descriptor while the
+    ///   lease still holds the opener off, so no descriptor but the daemon's reaches what is stored;
+    /// - a regular file with another hard link or another open descriptor (or whose sharing cannot be
+    ///   known) is copied from its open descriptor (at most the size seen at open), `fsync`ed, renamed
+    ///   into place, and only then unlinked from the inbox; if the unlink is refused the copy is
+    ///   removed again and the error thrown, so a file the daemon cannot take is never stored twice;
     /// - across file systems (`EXDEV`) a regular file is first claimed: renamed inside its own
     ///   directory to a hidden name (refused at once if the daemon may not remove it, before any
     ///   byte is copied), announced by a journal `store/.moving-<uuid>`, copied from its descriptor,
@@ -94,22 +97,20 @@ public struct Store: Sendable {
         let name = "\(id.uuidString.lowercased()).\(ext)"
         var stored = StoredFile(
             id: id, fileExtension: ext, path: path(for: id, ext: ext), kind: entry.status.kind, size: entry.status.size)
-        if let descriptor = entry.descriptor, entry.hasOtherLinks, !entry.isTooLarge {
-            try Store.copy(descriptor, size: entry.status, into: shard, as: name)
-            do throws(FileSystemError) {
-                try entry.directory.remove(entry.name)
-            } catch {
-                try? shard.remove(name)
-                try? shard.sync()
-                throw error
-            }
-            try entry.directory.sync()
+        if entry.descriptor != nil, entry.mustBeCopied, !entry.isTooLarge {
+            try adoptByCopy(entry, into: shard, as: name, stored: stored)
             return (stored, shard)
         }
         do throws(FileSystemError) {
             try entry.directory.rename(entry.name, to: shard, as: name, replacing: false)
         } catch  where error.code == EXDEV {
             stored.isInStore = try adoptAcrossFileSystems(entry, into: shard, as: name, stored: stored)
+            return (stored, shard)
+        }
+        if let descriptor = entry.descriptor, !entry.isTooLarge, !entry.isStillUnshared {
+            // Opened or linked during the move: keep a copy only the daemon has a handle on. If the
+            // copy fails, the inode stays stored (its record is made as usual): nothing is lost.
+            try? Store.copy(descriptor, size: entry.status, into: shard, as: name, replacing: true)
         }
         return (stored, shard)
     }
@@ -241,28 +242,7 @@ public struct Store: Sendable {
             try source.sync()
             return false
         case .regular:
-            guard let descriptor = entry.descriptor else {
-                throw FileSystemError(operation: "copy", path: name, code: EBADF)
-            }
-            // Claim first: a file the daemon may not remove fails here, before anything is copied.
-            let claimed = ".facewatch-taking-\(stored.id.uuidString.lowercased())"
-            try source.rename(entry.name, to: source, as: claimed, replacing: false)
-            let journal = journalPath(for: stored.id)
-            let record = MoveJournal(
-                device: entry.status.device, inode: entry.status.inode, source: source.display(claimed),
-                destination: stored.path, originalName: entry.name)
-            do throws(FileSystemError) {
-                try DurableFile.writeAtomically(record.encoded(), to: journal, permissions: 0o600)
-                try Store.copy(descriptor, size: entry.status, into: shard, as: name)
-            } catch {
-                try? source.rename(claimed, to: source, as: entry.name, replacing: false)
-                unlink(journal)
-                throw error
-            }
-            try source.remove(claimed)
-            try source.sync()
-            // The move is complete and durable; a journal that survives a crash is harmless.
-            unlink(journal)
+            try adoptByCopy(entry, into: shard, as: name, stored: stored)
             return true
         case .symlink:
             let target = try Store.readSymlink(entry.name, in: source)
@@ -285,18 +265,58 @@ public struct Store: Sendable {
         return true
     }
 
+    /// Stores a copy of a regular file made from the entry's descriptor and removes the entry: the
+    /// entry is first claimed (renamed inside its own directory to a hidden name: a file the daemon
+    /// may not remove fails there, before any byte is copied), announced by a journal
+    /// `store/.moving-<uuid>` (``finishInterruptedMoves()`` completes it after a crash), copied, and
+    /// the claimed name unlinked. If that unlink fails, the copy is removed and the entry given its
+    /// name back: a file is never stored without being taken.
+    private func adoptByCopy(_ entry: IntakeEntry, into shard: DirectoryHandle, as name: String, stored: StoredFile)
+        throws(FileSystemError)
+    {
+        let source = entry.directory
+        guard let descriptor = entry.descriptor else {
+            throw FileSystemError(operation: "copy", path: name, code: EBADF)
+        }
+        let claimed = ".facewatch-taking-\(stored.id.uuidString.lowercased())"
+        try source.rename(entry.name, to: source, as: claimed, replacing: false)
+        let journal = journalPath(for: stored.id)
+        let record = MoveJournal(
+            device: entry.status.device, inode: entry.status.inode, source: source.display(claimed),
+            destination: stored.path, originalName: entry.name)
+        var copied = false
+        do throws(FileSystemError) {
+            try DurableFile.writeAtomically(record.encoded(), to: journal, permissions: 0o600)
+            try Store.copy(descriptor, size: entry.status, into: shard, as: name)
+            copied = true
+            try TestHooks.failClaimedUnlinkIfAsked(entry.name)
+            try source.remove(claimed)
+        } catch {
+            if copied {
+                try? shard.remove(name)
+                try? shard.sync()
+            }
+            try? source.rename(claimed, to: source, as: entry.name, replacing: false)
+            unlink(journal)
+            throw error
+        }
+        try source.sync()
+        // The move is complete and durable; a journal that survives a crash is harmless.
+        unlink(journal)
+    }
+
     /// A fresh temporary name for the store (`.facewatch-<random>.tmp`; ``scan()`` deletes leftovers).
     private static func temporaryName() -> String {
         ".facewatch-\(Hex.encode((0..<12).map { _ in UInt8.random(in: 0...255) })).tmp"
     }
 
-    /// Renames `temporary` to `name` in `directory` (never replacing) and syncs it; removes the
+    /// Renames `temporary` to `name` in `directory` (replacing only when asked) and syncs it; removes the
     /// temporary on failure.
-    private static func place(_ temporary: String, as name: String, in directory: DirectoryHandle)
-        throws(FileSystemError)
-    {
+    private static func place(
+        _ temporary: String, as name: String, in directory: DirectoryHandle, replacing: Bool = false
+    ) throws(FileSystemError) {
         do throws(FileSystemError) {
-            try directory.rename(temporary, to: directory, as: name, replacing: false)
+            try directory.rename(temporary, to: directory, as: name, replacing: replacing)
         } catch {
             try? directory.remove(temporary)
             throw error
@@ -304,40 +324,21 @@ public struct Store: Sendable {
         try directory.sync()
     }
 
-    /// Copies at most `size.size` bytes of the open file into a new file `name` in `directory`
-    /// (through a temporary name, `fsync`ed, renamed without replacing, directory synced). The mode
-    /// (permission bits) and mtime are the source's.
-    static func copy(_ input: Int32, size: FileStatus, into directory: DirectoryHandle, as name: String)
-        throws(FileSystemError)
-    {
+    /// Copies at most `size.size` bytes of the open file into a new file `name` in `directory`, holes
+    /// as holes (``SparseCopy``), through a temporary name, `fsync`ed, renamed without replacing
+    /// unless `replacing`, directory synced. The mode (permission bits) and mtime are the source's.
+    static func copy(
+        _ input: Int32, size: FileStatus, into directory: DirectoryHandle, as name: String, replacing: Bool = false
+    ) throws(FileSystemError) {
         let temporary = temporaryName()
         let output = openat(
             directory.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw .current("open", directory.display(temporary)) }
         var outputIsOpen = true
         do throws(FileSystemError) {
-            let chunk = 1 << 20
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-            defer { buffer.deallocate() }
-            var offset: Int64 = 0
-            while offset < size.size {
-                let count = pread(input, buffer.baseAddress, Int(min(Int64(chunk), size.size - offset)), off_t(offset))
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw .current("read", directory.display(name))
-                }
-                if count == 0 { break }  // it shrank: what is there is copied
-                var written = 0
-                while written < count {
-                    let n = write(output, buffer.baseAddress! + written, count - written)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw .current("write", directory.display(temporary))
-                    }
-                    written += n
-                }
-                offset += Int64(count)
-            }
+            _ = try SparseCopy.copy(
+                input, output, size: size.size, inputName: directory.display(name),
+                outputName: directory.display(temporary))
             if fchmod(output, size.mode & 0o777) != 0 { throw .current("fchmod", directory.display(temporary)) }
             var times = [
                 timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2),
@@ -353,7 +354,7 @@ public struct Store: Sendable {
             try? directory.remove(temporary)
             throw error
         }
-        try place(temporary, as: name, in: directory)
+        try place(temporary, as: name, in: directory, replacing: replacing)
     }
 
     private static func readSymlink(_ name: String, in directory: DirectoryHandle) throws(FileSystemError) -> String {

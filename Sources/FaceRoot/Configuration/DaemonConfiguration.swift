@@ -46,6 +46,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var encoder = EncoderOptions()
     /// How long a file written in place must stay unchanged after its close before it is taken.
     public var settleMilliseconds = 0
+    /// Where the daemon cannot see a file's writers (a network file system, no `CAP_LEASE`): how
+    /// long, in seconds, a file no close was seen for must have been unchanged before it is taken.
+    public var writerQuietSeconds = 0.0
     /// Reuse the faces of a completed file with the same SHA-256 instead of encoding again (the
     /// content was accepted once, so the limits are not checked again).
     public var dedup = true

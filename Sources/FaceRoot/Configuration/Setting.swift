@@ -135,6 +135,11 @@ extension Setting {
         .integer(
             "settle_ms", \.settleMilliseconds, 0...60_000, default: "250", reloadable: false,
             help: "quiet time, in ms, after a file written in place is closed before it is taken"),
+        .duration(
+            "writer_quiet", \.writerQuietSeconds, default: "10m", reloadable: true,
+            help:
+                "where writers cannot be seen (NFS, SMB, no CAP_LEASE): how long a file found without a seen close must be unchanged before it is taken"
+        ),
         .boolean(
             "dedup", \.dedup, default: true, reloadable: true,
             help: "reuse the faces of identical content instead of encoding it again"),

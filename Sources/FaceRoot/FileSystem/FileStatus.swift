@@ -10,6 +10,8 @@ package struct FileStatus: Sendable, Equatable {
     package var kind: FileKind
     package var mode: mode_t
     package var linkCount: UInt64
+    /// The owner's uid.
+    package var owner: uid_t
     package var size: Int64
     /// Modification time, nanoseconds since the epoch.
     package var modified: Int64
@@ -22,6 +24,7 @@ package struct FileStatus: Sendable, Equatable {
         kind = FileKind(mode: st.st_mode)
         mode = st.st_mode
         linkCount = UInt64(st.st_nlink)
+        owner = st.st_uid
         size = Int64(st.st_size)
         modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         changed = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
