@@ -1,5 +1,6 @@
 import FaceClient
 import FaceCore
+import FaceRoot
 import FaceDaemon
 import FaceLedger
 import Foundation

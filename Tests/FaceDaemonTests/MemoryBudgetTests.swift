@@ -56,9 +56,9 @@ struct MemoryBudgetTests {
     /// Decoding a 10-bit HEIF holds more than detecting without upsampling: the larger one counts.
     @Test func costCoversTheDecodersOwnMemory() {
         let heif = ImageInfo(format: .heif, width: 4000, height: 3000)
-        #expect(MemoryBudget.cost(image: heif, fileBytes: 0, upsample: 0) == 12_000_000 * 13)
-        #expect(MemoryBudget.cost(image: heif, fileBytes: 0, upsample: 1) == 12_000_000 * 18)
+        #expect(MemoryBudget.cost(image: heif, fileBytes: 0, upsample: 0, maxPixels: 50_000_000) == 12_000_000 * 13)
+        #expect(MemoryBudget.cost(image: heif, fileBytes: 0, upsample: 1, maxPixels: 50_000_000) == 12_000_000 * 18)
         let webp = ImageInfo(format: .webp, width: 4000, height: 3000)
-        #expect(MemoryBudget.cost(image: webp, fileBytes: 0, upsample: 0) == 12_000_000 * 9)
+        #expect(MemoryBudget.cost(image: webp, fileBytes: 0, upsample: 0, maxPixels: 50_000_000) == 12_000_000 * 9)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import FaceEncoding
+@testable import FaceImage
 
 /// The frame header is found wherever it is: the memory budget's estimate must not depend on how
 /// much a file puts before it.

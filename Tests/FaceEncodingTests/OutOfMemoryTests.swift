@@ -4,6 +4,7 @@ import FaceCore
 import Testing
 
 @testable import FaceEncoding
+@testable import FaceImage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import FaceRoot
 import Glibc
 import Synchronization
 

@@ -1,3 +1,4 @@
+import FaceRoot
 import Glibc
 
 /// Copies the first bytes of one open file into another, holes as holes: only the data extents the

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceRoot
 import Foundation
 import Synchronization
 
