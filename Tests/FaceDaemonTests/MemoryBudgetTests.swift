@@ -1,4 +1,5 @@
 import FaceCore
+import FaceEncoding
 import Synchronization
 import Testing
 
@@ -47,5 +48,10 @@ struct MemoryBudgetTests {
         #expect(MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 0) == 12_000_000 * 9 + 1_000)
         #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2) == 12_000_000 * 18 * 4)
         #expect(MemoryBudget.cost(image: nil, fileBytes: 5_000, upsample: 1) == 10_000)
+        // The CNN detectors store dlib's whole tiled pyramid: far more per pixel.
+        #expect(
+            MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 1, detector: .cnn) == 12_000_000 * 225 + 1_000)
+        #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 0, detector: .dlibCnn) == 12_000_000 * 64)
+        #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2, detector: .cnn) == 12_000_000 * 225 * 4)
     }
 }

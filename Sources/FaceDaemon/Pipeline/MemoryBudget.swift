@@ -1,5 +1,6 @@
 import CMalloc
 import FaceCore
+import FaceEncoding
 import Foundation
 import Synchronization
 
@@ -120,15 +121,24 @@ public final class MemoryBudget: Sendable {
     /// to quadruple it.
     static let bytesPerPixel: [Double] = [9, 18]
 
+    /// The same for the CNN detectors, by `upsample` (0, 1): dlib's tiled image pyramid (three floats
+    /// per pyramid pixel, about 3.8 pyramid pixels per pixel of the detected image) is stored whole.
+    /// Measured for facewatch's `cnn` with a C++ loop running its detection alone (peak RSS of a
+    /// 12-megapixel minus a 3-megapixel JPEG over the 9 million pixels between them: 54.4 and 215.3),
+    /// plus 9 for the copies of the image the engine holds. dlib's network code, `dlib-cnn`, takes
+    /// more; the estimate is the same.
+    static let cnnBytesPerPixel: [Double] = [64, 225]
+
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
     /// detection at `upsample`, plus the file itself. Without a known size (ingest reads the header
     /// from the file's first MiB, so this is a file that is no JPEG or PNG, or a broken one), the
     /// decoder refuses it before any pixel memory: the file read twice is its whole cost.
-    public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int) -> Int {
+    public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int, detector: DetectorKind = .hog) -> Int {
+        let table = detector.isCNN ? cnnBytesPerPixel : bytesPerPixel
         let perPixel =
-            upsample < bytesPerPixel.count
-            ? bytesPerPixel[max(0, upsample)]
-            : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
+            upsample < table.count
+            ? table[max(0, upsample)]
+            : table[table.count - 1] * pow(4, Double(upsample - table.count + 1))
         guard let image else { return Int(clamping: 2 * fileBytes) }
         let pixels = Double(image.width) * Double(image.height)
         return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))
