@@ -188,7 +188,7 @@ void fwd_engine_set_helper_budget(fwd_engine *engine, fwd_helper_budget *budget)
  */
 int fwd_limit_blas_threads(void);
 
-/** 1 if the CPU supports AVX2 and FMA (the C++ is compiled with -mavx2; the HOG filter bank uses FMA),
+/** 1 if the CPU supports AVX2 and FMA (the C++ is compiled with -mavx2; the HOG filter bank and the CNN use FMA),
  *  0 if not. Always 1 off x86_64. */
 int fwd_cpu_has_avx2(void);
 
