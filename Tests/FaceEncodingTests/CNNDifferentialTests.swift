@@ -12,7 +12,7 @@ import Testing
     /// How far a detection's score may be from dlib's. Ours folds each affine layer into its
     /// convolution and sums every output as a chain of fused multiply-adds (bias, then the taps row by
     /// row, input channel innermost); dlib adds the bias to an OpenBLAS GEMM's sums and applies the
-    /// affine layer after. Observed out of the tree on four test images: at most 3.6e-7 on scores
+    /// affine layer after. Observed out of the tree on the golden and test images: at most 7.2e-7 on scores
     /// around 1 (docs/engine.md, "The CNN detector").
     static let scoreBound = 1e-5
 
