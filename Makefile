@@ -32,6 +32,10 @@ FIXTURE := Tests/FaceEncodingTests/Fixtures/conformance.jsonl
 GOLDEN_IMAGES := ../shared/golden/images
 BENCH_DIR = $(or $(DIR),$(if $(wildcard $(GOLDEN_IMAGES)),$(GOLDEN_IMAGES),$(TEST_IMAGES)))
 BENCH_WORKERS ?= 1,2
+# facewatch's detectors make bench runs; the CNN ones are compared with face_recognition's model="cnn".
+BENCH_DETECTORS ?= hog,dlib-hog,cnn
+# make conformance: facewatch's --detector (face_recognition runs model="cnn" for cnn and dlib-cnn).
+DETECTOR ?= hog
 
 # make install / uninstall (scripts/install.sh says what goes where). DESTDIR stages the tree for a
 # package. PREFIX=/usr or /usr/local puts the unit, sysusers.d and tmpfiles.d files under PREFIX/lib,
@@ -77,7 +81,7 @@ help:
 	@echo "make test-images   the conformance images in $(TEST_IMAGES)"
 	@echo "make fuzz [FUZZ_SECONDS=60]   libFuzzer (clang-14, ASan + UBSan) on the image codec, one core; fails on a finding"
 	@echo "make fixtures      regenerate $(FIXTURE) with face_recognition 1.3.0"
-	@echo "make conformance DIR=folder [REFERENCE=file.jsonl]   face_recognition vs facewatch on a folder"
+	@echo "make conformance DIR=folder [REFERENCE=file.jsonl] [DETECTOR=hog|dlib-hog|cnn|dlib-cnn]   face_recognition vs facewatch on a folder"
 	@echo "make conformance-people KNOWN=folder DIR=folder   face_recognition's command line vs facewatch's matches"
 	@echo "make bench-match [ROWS=1000000]   facewatch match: one query face against a generated table, one core"
 	@echo "make conformance-people-groups [GOLDEN=folder]   the grouping into people vs scikit-learn's DBSCAN"
@@ -176,15 +180,15 @@ lint: need-swift
 	$(SWIFT) format lint --strict --parallel --recursive $(SWIFT_SOURCES)
 
 need-dir:
-	@if [ -z "$(DIR)" ]; then echo "usage: make conformance DIR=folder [REFERENCE=reference.jsonl]" >&2; exit 2; fi
+	@if [ -z "$(DIR)" ]; then echo "usage: make conformance DIR=folder [REFERENCE=reference.jsonl] [DETECTOR=hog|dlib-hog|cnn|dlib-cnn]" >&2; exit 2; fi
 
 conformance: need-dir models build
 	@if [ -z "$(REFERENCE)" ]; then $(MAKE) --no-print-directory reference-venv; fi
-	@REFERENCE_PYTHON=$(REFERENCE_VENV)/bin/python scripts/conformance.sh "$(DIR)" "$(RELEASE_BIN)" "$(REFERENCE)"
+	@REFERENCE_PYTHON=$(REFERENCE_VENV)/bin/python scripts/conformance.sh "$(DIR)" "$(RELEASE_BIN)" "$(REFERENCE)" "$(DETECTOR)"
 
 bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
 	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
-	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)"
+	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)" --detectors "$(BENCH_DETECTORS)"
 	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch-bench-root --scratch-path $(SCRATCH)
 	@$(PYTHON) scripts/bench_daemon.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --bench-root "$(SCRATCH)/release/facewatch-bench-root"

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """`make bench`: facewatch against face_recognition on one folder, in the same run.
 
-    bench.py --facewatch BINARY --reference-python PYTHON DIR [--workers 1,2] [--detectors hog,dlib-hog]
-             [--out FOLDER]
+    bench.py --facewatch BINARY --reference-python PYTHON DIR [--workers 1,2]
+             [--detectors hog,dlib-hog,cnn,dlib-cnn] [--out FOLDER]
 
-Runs face_recognition 1.3.0 (scripts/reference_encode.py) in 1 and in N processes and
-`facewatch encode --detector D --workers N --timings` for each HOG detector D (facewatch's own
-scanner `hog`, dlib's scanner `dlib-hog`) and each N, and prints for each run: images/s (files in
+Runs face_recognition 1.3.0 (scripts/reference_encode.py) in 1 and in N processes, with model="hog"
+when a HOG detector is asked for and with model="cnn" when a CNN one is, and
+`facewatch encode --detector D --workers N --timings` for each detector D (facewatch's own
+scanner `hog`, dlib's scanner `dlib-hog`, facewatch's own CNN `cnn`, dlib's network code `dlib-cnn`)
+and each N; each facewatch run is compared with face_recognition's run of the same model. It prints
+for each run: images/s (files in
 the folder / wall time of the whole command, model loading included), the mean ms per encoded image
 spent decoding, detecting and encoding, the peak memory (RSS; for face_recognition in several
 processes, the sum of every process's peak), and whether the results are identical to
@@ -90,12 +93,17 @@ def stderr_tail(path):
         return ""
 
 
-def run_reference(a, processes, out_dir):
-    run = Run(f"face_recognition, {processes} process{'es' if processes > 1 else ''}",
-              os.path.join(out_dir, f"face_recognition-{processes}.jsonl"))
+def reference_model(detector):
+    """face_recognition's model a facewatch detector computes."""
+    return "cnn" if detector in ("cnn", "dlib-cnn") else "hog"
+
+
+def run_reference(a, model, processes, out_dir):
+    run = Run(f"face_recognition {model}, {processes} process{'es' if processes > 1 else ''}",
+              os.path.join(out_dir, f"face_recognition-{model}-{processes}.jsonl"))
     summary = run.output + ".summary.json"
     command = [a.reference_python, os.path.join(HERE, "reference_encode.py"), a.dir, "--timings",
-               "--processes", str(processes), "--out", run.output, "--summary", summary]
+               "--detector", model, "--processes", str(processes), "--out", run.output, "--summary", summary]
     status, run.wall, peak = run_command(command, run.output + ".stdout")
     if status != 0:
         sys.exit(f"bench: face_recognition failed (exit status {status}):\n{stderr_tail(run.output + '.stdout')}")
@@ -164,8 +172,8 @@ def main():
     ap.add_argument("--facewatch", required=True, help="the facewatch binary (release build)")
     ap.add_argument("--reference-python", required=True, help="python of the reference virtualenv")
     ap.add_argument("--workers", default="1,2", help="worker / process counts, comma-separated")
-    ap.add_argument("--detectors", default="hog,dlib-hog",
-                    help="facewatch HOG detectors to run, comma-separated (hog: ours, dlib-hog: dlib's scanner)")
+    ap.add_argument("--detectors", default="hog,dlib-hog,cnn,dlib-cnn",
+                    help="facewatch detectors to run, comma-separated (hog, cnn: ours; dlib-hog, dlib-cnn: dlib's)")
     ap.add_argument("--out", default=".cache/bench", help="folder for every run's output")
     a = ap.parse_args()
     counts = [int(n) for n in a.workers.split(",") if n.strip()]
@@ -180,25 +188,33 @@ def main():
     warm_page_cache(a.dir)
     print(f"bench: {files} files in {a.dir}; {os.cpu_count()} cores; outputs in {out_dir}", flush=True)
 
+    models = sorted({reference_model(d) for d in detectors}, key=lambda m: m != "hog")
     reference_runs, facewatch_runs = {}, {}
-    for n in counts:
-        print(f"bench: face_recognition, {n} process(es) ...", flush=True)
-        reference_runs[n] = run_reference(a, n, out_dir)
+    for model in models:
+        for n in counts:
+            print(f"bench: face_recognition {model}, {n} process(es) ...", flush=True)
+            reference_runs[model, n] = run_reference(a, model, n, out_dir)
     for detector in detectors:
         for n in counts:
             print(f"bench: facewatch {detector}, {n} worker(s) ...", flush=True)
             facewatch_runs[detector, n] = run_facewatch(a, detector, n, out_dir)
 
-    baseline = reference_runs[counts[0]]
-    baseline.identical = "(reference)"
-    for run in list(reference_runs.values())[1:] + list(facewatch_runs.values()):
-        run.identical = compare(baseline, run)
+    baselines = {model: reference_runs[model, counts[0]] for model in models}
+    for baseline in baselines.values():
+        baseline.identical = "(reference)"
+    for (model, n), run in reference_runs.items():
+        if n != counts[0]:
+            run.identical = compare(baselines[model], run)
+    for (detector, _), run in facewatch_runs.items():
+        run.identical = compare(baselines[reference_model(detector)], run)
 
-    encoded = sum(1 for line in baseline.lines if "faces" in line and "expect_error" not in line)
-    faces = sum(len(line.get("faces") or []) for line in baseline.lines if "expect_error" not in line)
     print()
-    print(f"{files} files ({encoded} images with {faces} faces, {files - encoded} expected to fail); "
-          f"images/s = files / wall time including model loading; ms = mean per encoded image")
+    for model, baseline in baselines.items():
+        encoded = sum(1 for line in baseline.lines if "faces" in line and "expect_error" not in line)
+        faces = sum(len(line.get("faces") or []) for line in baseline.lines if "expect_error" not in line)
+        print(f"{files} files; face_recognition {model}: {encoded} images with {faces} faces, "
+              f"{files - encoded} expected to fail")
+    print("images/s = files / wall time including model loading; ms = mean per encoded image")
     header = f"{'run':<34} {'wall s':>7} {'images/s':>9} {'decode ms':>10} {'detect ms':>10} " \
              f"{'encode ms':>10} {'peak MiB':>9}  identical"
     print(header)
@@ -213,12 +229,14 @@ def main():
     print()
     for detector in detectors:
         for n in counts:
-            fw, fr = facewatch_runs[detector, n], reference_runs[n]
-            print(f"ratio facewatch {detector} {n} worker(s) / face_recognition {n} process(es): "
+            model = reference_model(detector)
+            fw, fr = facewatch_runs[detector, n], reference_runs[model, n]
+            print(f"ratio facewatch {detector} {n} worker(s) / face_recognition {model} {n} process(es): "
                   f"{fr.wall / fw.wall:.2f}x images/s, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
         if len(counts) > 1:
-            fw, fr = facewatch_runs[detector, counts[-1]], reference_runs[counts[0]]
-            print(f"ratio facewatch {detector} {counts[-1]} workers / face_recognition 1 process: "
+            fw, fr = facewatch_runs[detector, counts[-1]], reference_runs[reference_model(detector), counts[0]]
+            print(f"ratio facewatch {detector} {counts[-1]} workers / face_recognition {reference_model(detector)} "
+                  f"1 process: "
                   f"{fr.wall / fw.wall:.2f}x images/s")
     if len(detectors) > 1:
         for n in counts:
@@ -226,6 +244,13 @@ def main():
             if all(ms.values()):
                 figures = ", ".join(f"{d} {ms[d]['detect']:.1f}" for d in detectors)
                 print(f"detect ms per image, {n} worker(s): {figures}")
+        for ours, dlibs in (("hog", "dlib-hog"), ("cnn", "dlib-cnn")):
+            for n in counts:
+                if (ours, n) in facewatch_runs and (dlibs, n) in facewatch_runs:
+                    a_ms, b_ms = facewatch_runs[ours, n].stage_ms(), facewatch_runs[dlibs, n].stage_ms()
+                    if a_ms and b_ms and a_ms["detect"] > 0:
+                        print(f"detect speed-up {ours} over {dlibs}, {n} worker(s): "
+                              f"{b_ms['detect'] / a_ms['detect']:.2f}x")
     if any(run.note for run in facewatch_runs.values()):
         print("note: this facewatch has no `encode --timings`; its stage times are n/a")
 

@@ -1,5 +1,6 @@
 // face_recognition 1.3.0's pipeline on dlib, behind the C ABI of include/dlibface.h (the default HOG
-// detector runs on facewatch's own scanner in hog/). Every step mirrors what face_recognition (Python) and dlib's Python binding do,
+// detector runs on facewatch's own scanner in hog/, the CNN detector on facewatch's own forward pass
+// in cnn/). Every step mirrors what face_recognition (Python) and dlib's Python binding do,
 // because the results must equal face_recognition's: same boxes, encodings within 1e-5.
 //
 // Compiled with -O3 -mavx2 -ffp-contract=off in every configuration (Package.swift): dlib's detector
@@ -7,6 +8,8 @@
 // changes boxes.
 
 #include "dlibface.h"
+#include "cnn/cnn_detector.h"
+#include "cnn/dlib_mmod_network.h"
 #include "hog/hog_detector.h"
 #include "hog/hog_model_cache.h"
 #include "hog/hog_model_from_dlib.h"
@@ -67,16 +70,8 @@ using resnet_type = dlib::loss_metric<dlib::fc_no_bias<128, dlib::avg_pool_every
     dlib::max_pool<3, 3, 2, 2, dlib::relu<dlib::affine<dlib::con<32, 7, 7, 2, 2,
     dlib::input_rgb_image_sized<150>>>>>>>>>>>>>;
 
-// mmod_human_face_detector (dnn_mmod_face_detection_ex.cpp, cnn_face_detector.cpp).
-template <long num_filters, typename SUBNET> using con5d = dlib::con<num_filters, 5, 5, 2, 2, SUBNET>;
-template <long num_filters, typename SUBNET> using con5 = dlib::con<num_filters, 5, 5, 1, 1, SUBNET>;
-template <typename SUBNET>
-using downsampler = dlib::relu<dlib::affine<con5d<32, dlib::relu<dlib::affine<con5d<32,
-    dlib::relu<dlib::affine<con5d<16, SUBNET>>>>>>>>>;
-template <typename SUBNET> using rcon5 = dlib::relu<dlib::affine<con5<45, SUBNET>>>;
-
-using mmod_type = dlib::loss_mmod<dlib::con<1, 9, 9, 1, 1,
-    rcon5<rcon5<rcon5<downsampler<dlib::input_rgb_image_pyramid<dlib::pyramid_down<6>>>>>>>>;
+// mmod_human_face_detector: cnn/dlib_mmod_network.h.
+using mmod_type = fwcnn::mmod_network;
 
 using image_type = dlib::matrix<dlib::rgb_pixel>;
 
@@ -164,7 +159,10 @@ struct fwd_models {
     dlib::frontal_face_detector hog;
     // facewatch's scanner's filters (FWD_DETECTOR_HOG): read-only, shared by every engine.
     fwhog::model hog_filters;
+    // dlib's CNN (FWD_DETECTOR_DLIB_CNN; each engine copies it) or facewatch's CNN's weights
+    // (FWD_DETECTOR_CNN: read-only, shared by every engine).
     std::unique_ptr<mmod_type> mmod;
+    std::unique_ptr<fwcnn::model> cnn;
     resnet_type resnet;
     // Serializes copying the templates into new engines (engine creation is rare).
     mutable std::mutex copy_lock;
@@ -198,9 +196,9 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
     dlib::pyramid_down<2> pyr;
     std::vector<std::pair<double, dlib::rectangle>> found;
     const fwd_detector kind = engine.models->options.detector;
+    fwhog::helper_budget *helpers = engine.helpers != nullptr ? &engine.helpers->helpers : nullptr;
     if (kind == FWD_DETECTOR_HOG) {
         const fwhog::rgb_view view{rgb, width, height};
-        fwhog::helper_budget *helpers = engine.helpers != nullptr ? &engine.helpers->helpers : nullptr;
         for (const fwhog::detection &d : fwhog::detect(engine.models->hog_filters, view, upsample, helpers, &engine.hog_scratch)) {
             dlib::rectangle r(d.rect.left, d.rect.top, d.rect.right, d.rect.bottom);
             if (upsample > 0) r = pyr.rect_down(r, static_cast<unsigned int>(upsample));
@@ -210,13 +208,17 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
     }
     image_type img(height, width);
     std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
-    if (kind == FWD_DETECTOR_CNN) {
+    if (kind == FWD_DETECTOR_CNN || kind == FWD_DETECTOR_DLIB_CNN) {
         // dlib's cnn_face_detection_model_v1.detect: pyramid_up in place, net(image), rect_down.
-        image_type up = img;
-        for (int level = 0; level < upsample; ++level) dlib::pyramid_up(up, pyr);
-        std::vector<dlib::mmod_rect> dets = (*engine.mmod)(up);
-        for (auto &d : dets) {
-            found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
+        for (int level = 0; level < upsample; ++level) dlib::pyramid_up(img, pyr);
+        if (kind == FWD_DETECTOR_CNN) {
+            for (const fwcnn::detection &d : fwcnn::detect(*engine.models->cnn, img, helpers)) {
+                found.emplace_back(d.confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
+            }
+        } else {
+            for (const dlib::mmod_rect &d : (*engine.mmod)(img)) {
+                found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
+            }
         }
     } else if (upsample == 0) {
         std::vector<dlib::rect_detection> dets;
@@ -308,7 +310,7 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
             throw status_error{FWD_INVALID_ARGUMENT, "landmarks must be 5 or 68"};
         }
         if (options->detector != FWD_DETECTOR_HOG && options->detector != FWD_DETECTOR_CNN &&
-            options->detector != FWD_DETECTOR_DLIB_HOG) {
+            options->detector != FWD_DETECTOR_DLIB_HOG && options->detector != FWD_DETECTOR_DLIB_CNN) {
             throw status_error{FWD_INVALID_ARGUMENT, "unknown detector"};
         }
         const std::string dir(directory);
@@ -334,7 +336,7 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
             }
         };
         std::thread hog_loader;
-        if (options->detector != FWD_DETECTOR_CNN) {
+        if (options->detector == FWD_DETECTOR_HOG || options->detector == FWD_DETECTOR_DLIB_HOG) {
             try {
                 hog_loader = std::thread(load_hog);
             } catch (const std::system_error &) {
@@ -359,9 +361,18 @@ extern "C" fwd_status fwd_models_load(const char *directory, const fwd_model_opt
                                                       std::to_string(models->predictor.num_parts()) +
                                                       " points, expected " + std::to_string(expected_parts)};
         }
-        if (options->detector == FWD_DETECTOR_CNN) {
+        if (options->detector == FWD_DETECTOR_CNN || options->detector == FWD_DETECTOR_DLIB_CNN) {
             models->mmod = std::make_unique<mmod_type>();
             load_model(dir, "mmod_human_face_detector.dat", *models->mmod);
+        }
+        if (options->detector == FWD_DETECTOR_CNN) {
+            // The weights are folded in well under a millisecond: nothing to keep in a cache.
+            try {
+                models->cnn = std::make_unique<fwcnn::model>(fwcnn::model_from_dlib(*models->mmod));
+            } catch (const std::runtime_error &e) {
+                throw status_error{FWD_MODEL_CORRUPT, dir + "/mmod_human_face_detector.dat: " + e.what()};
+            }
+            models->mmod.reset();
         }
         if (hog_loader.joinable()) hog_loader.join();
         if (hog_error) std::rethrow_exception(hog_error);
@@ -387,7 +398,7 @@ extern "C" fwd_status fwd_engine_create(const fwd_models *models, fwd_engine **o
         engine->models = models;
         std::lock_guard<std::mutex> lock(models->copy_lock);
         engine->resnet = models->resnet;
-        if (models->options.detector == FWD_DETECTOR_CNN) {
+        if (models->options.detector == FWD_DETECTOR_DLIB_CNN) {
             engine->mmod = std::make_unique<mmod_type>(*models->mmod);
         } else if (models->options.detector == FWD_DETECTOR_DLIB_HOG) {
             engine->hog = models->hog;

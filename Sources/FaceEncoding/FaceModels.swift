@@ -30,7 +30,7 @@ public final class FaceModels: @unchecked Sendable {
     }
 
     /// Reads the models `options` needs from `directory`: the ResNet, the 5- or 68-point shape
-    /// predictor, and the CNN detector when `options.detector` is `.cnn`. With the `hog` detector,
+    /// predictor, and the CNN detector when `options.detector` is `.cnn` or `.dlibCnn`. With the `hog` detector,
     /// `filterCache` (nil: none) keeps the filters facewatch's scanner derives from dlib's compiled-in
     /// detector between starts, so later starts skip decoding it (about 0.4 s); it is written when
     /// missing, stale or corrupt, and its directory is created (mode 0700) when missing.
@@ -92,6 +92,7 @@ public final class FaceModels: @unchecked Sendable {
         case .hog: FWD_DETECTOR_HOG
         case .dlibHog: FWD_DETECTOR_DLIB_HOG
         case .cnn: FWD_DETECTOR_CNN
+        case .dlibCnn: FWD_DETECTOR_DLIB_CNN
         }
     }
 

@@ -14,7 +14,7 @@ public enum ModelFile {
     /// The files that `options` needs.
     public static func needed(for options: EncoderOptions) -> [String] {
         var files = [resnet, options.landmarks.modelFile]
-        if options.detector == .cnn { files.append(cnnDetector) }
+        if options.detector.isCNN { files.append(cnnDetector) }
         return files
     }
 }

@@ -39,7 +39,10 @@ struct EncodeCommand: AsyncParsableCommand {
     @Option(help: "Landmark model: small (5 points) or large (68 points).")
     var landmarks: String = Landmarks.small.rawValue
 
-    @Option(help: "Face detector: hog, dlib-hog (dlib's own scanner, the reference) or cnn.")
+    @Option(
+        help:
+            "Face detector: hog, dlib-hog (dlib's own scanner, the reference), cnn or dlib-cnn (dlib's own network code, the reference)."
+    )
     var detector: String = DetectorKind.hog.rawValue
 
     @Option(help: "Largest accepted file in bytes.")
@@ -65,7 +68,9 @@ struct EncodeCommand: AsyncParsableCommand {
             )
         }
         if Landmarks(rawValue: landmarks) == nil { throw ValidationError("--landmarks must be small or large") }
-        if DetectorKind(rawValue: detector) == nil { throw ValidationError("--detector must be hog, dlib-hog or cnn") }
+        if DetectorKind(rawValue: detector) == nil {
+            throw ValidationError("--detector must be hog, dlib-hog, cnn or dlib-cnn")
+        }
         if maxBytes < 1 { throw ValidationError("--max-bytes must be positive") }
         if maxPixels < 1 { throw ValidationError("--max-pixels must be positive") }
     }

@@ -131,7 +131,7 @@ import Testing
         #expect(throws: ConfigurationError("f.conf:2: workers: expected a whole number from 0 to 256, got `many`")) {
             try DaemonConfiguration.resolve(file: file, flags: [:], environment: [:], currentDirectory: "/")
         }
-        #expect(throws: ConfigurationError("--detector: expected hog, dlib-hog or cnn, got `dnn`")) {
+        #expect(throws: ConfigurationError("--detector: expected hog, dlib-hog, cnn or dlib-cnn, got `dnn`")) {
             try DaemonConfiguration.resolve(
                 file: nil, flags: ["detector": "dnn"], environment: [:], currentDirectory: "/")
         }

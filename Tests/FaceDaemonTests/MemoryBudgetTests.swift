@@ -1,4 +1,5 @@
 import FaceCore
+import FaceEncoding
 import Synchronization
 import Testing
 
@@ -51,6 +52,16 @@ struct MemoryBudgetTests {
         #expect(MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2, maxPixels: most) == 12_000_000 * 18 * 4)
         // A size that could not be found is charged max_pixels, never less.
         #expect(MemoryBudget.cost(image: nil, fileBytes: 5_000, upsample: 1, maxPixels: most) == most * 18 + 5_000)
+        // The CNN detectors store dlib's whole tiled pyramid: far more per pixel.
+        #expect(
+            MemoryBudget.cost(image: image, fileBytes: 1_000, upsample: 1, maxPixels: most, detector: .cnn)
+                == 12_000_000 * 225 + 1_000)
+        #expect(
+            MemoryBudget.cost(image: image, fileBytes: 0, upsample: 0, maxPixels: most, detector: .dlibCnn)
+                == 12_000_000 * 64)
+        #expect(
+            MemoryBudget.cost(image: image, fileBytes: 0, upsample: 2, maxPixels: most, detector: .cnn)
+                == 12_000_000 * 225 * 4)
     }
 
     /// Decoding a 10-bit HEIF holds more than detecting without upsampling: the larger one counts.

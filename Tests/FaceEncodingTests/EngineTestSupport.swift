@@ -32,6 +32,7 @@ enum EngineTestSupport {
     static let largeLandmarkModels = load(EncoderOptions(landmarks: .large))
     static let cnnModels = load(EncoderOptions(detector: .cnn))
     static let dlibHogModels = load(EncoderOptions(detector: .dlibHog))
+    static let dlibCnnModels = load(EncoderOptions(detector: .dlibCnn))
 
     private static func load(_ options: EncoderOptions) -> Result<FaceModels, ModelError> {
         Result { () throws(ModelError) -> FaceModels in try FaceModels(directory: modelDirectory, options: options) }

@@ -228,7 +228,8 @@ struct CommandParsingTests {
         expectUsageError(["encode", "a.jpg", "--upsample", "9"], saying: "--upsample must be between 0 and 8")
         expectUsageError(["encode", "a.jpg", "--jitters", "0"], saying: "--jitters must be between 1 and 1000")
         expectUsageError(["encode", "a.jpg", "--landmarks", "medium"], saying: "--landmarks must be small or large")
-        expectUsageError(["encode", "a.jpg", "--detector", "sift"], saying: "--detector must be hog, dlib-hog or cnn")
+        expectUsageError(
+            ["encode", "a.jpg", "--detector", "sift"], saying: "--detector must be hog, dlib-hog, cnn or dlib-cnn")
         expectUsageError(["encode", "a.jpg", "--max-bytes", "0"], saying: "--max-bytes must be positive")
         expectUsageError(["encode", "a.jpg", "--max-pixels", "0"], saying: "--max-pixels must be positive")
     }

@@ -402,7 +402,8 @@ public final class Daemon: Sendable {
         }
         let settings = PipelineSettings(
             maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits,
-            memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample)
+            memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample,
+            detector: configuration.encoder.detector)
         MemoryBudget.returnLargeBlocksToTheSystem()
         logger.info("memory budget for images \(LogField.pair("bytes", String(settings.memoryBudget)))")
         let watch = RootWatch(identity: identity, problems: problems)
@@ -585,7 +586,8 @@ public final class Daemon: Sendable {
         parts.pipeline.update(
             PipelineSettings(
                 maxInFlight: applied.effectiveInFlight, dedup: applied.dedup, limits: applied.limits,
-                memoryBudget: applied.effectiveMemoryBudget, upsample: applied.encoder.upsample))
+                memoryBudget: applied.effectiveMemoryBudget, upsample: applied.encoder.upsample,
+                detector: applied.encoder.detector))
         current.withLock { $0 = applied }
         // stats.json and what follows it (metrics) show the new settings at the next tick.
         parts.stats.markDirty()

@@ -1,6 +1,7 @@
 import CMalloc
 import FaceCore
 import FaceRoot
+import FaceEncoding
 import Foundation
 import Synchronization
 
@@ -121,6 +122,14 @@ public final class MemoryBudget: Sendable {
     /// to quadruple it.
     static let bytesPerPixel: [Double] = [9, 18]
 
+    /// The same for the CNN detectors, by `upsample` (0, 1): dlib's tiled image pyramid (three floats
+    /// per pyramid pixel, about 3.8 pyramid pixels per pixel of the detected image) is stored whole.
+    /// Measured for facewatch's `cnn` with a C++ loop running its detection alone (peak RSS of a
+    /// 12-megapixel minus a 3-megapixel JPEG over the 9 million pixels between them: 54.4 and 215.3),
+    /// plus 9 for the copies of the image the engine holds. dlib's network code, `dlib-cnn`, takes
+    /// more; the estimate is the same.
+    static let cnnBytesPerPixel: [Double] = [64, 225]
+
     /// Peak bytes per pixel of decoding alone, the RGB image included: what a format's decoder holds
     /// at once besides it (libheif's YCbCr planes and RGB image, libde265's pictures). Measured as
     /// the peak RSS of decoding a 2048x1536 file minus that of reading its header
@@ -134,16 +143,19 @@ public final class MemoryBudget: Sendable {
     }
 
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
-    /// detection at `upsample` (or of decoding, when the format's decoder needs more), plus the file
+    /// detection at `upsample` (by detector) (or of decoding, when the format's decoder needs more), plus the file
     /// itself. Without a known size (ingest walks a JPEG's segments to its frame header and reads the
     /// other formats' headers, so this is a file in no decoded format, or a broken one) it is charged
     /// `maxPixels`, the most the decoder lets through: a size the daemon could not find is never
     /// taken to be small.
-    public static func cost(image: ImageInfo?, fileBytes: Int64, upsample: Int, maxPixels: Int) -> Int {
+    public static func cost(
+        image: ImageInfo?, fileBytes: Int64, upsample: Int, maxPixels: Int, detector: DetectorKind = .hog
+    ) -> Int {
+        let table = detector.isCNN ? cnnBytesPerPixel : bytesPerPixel
         let detection =
-            upsample < bytesPerPixel.count
-            ? bytesPerPixel[max(0, upsample)]
-            : bytesPerPixel[bytesPerPixel.count - 1] * pow(4, Double(upsample - bytesPerPixel.count + 1))
+            upsample < table.count
+            ? table[max(0, upsample)]
+            : table[table.count - 1] * pow(4, Double(upsample - table.count + 1))
         let perPixel = image.map { max(detection, decodingBytesPerPixel($0.format)) } ?? detection
         let pixels = image.map { Double($0.width) * Double($0.height) } ?? Double(maxPixels)
         return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))

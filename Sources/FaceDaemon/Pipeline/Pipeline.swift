@@ -65,13 +65,16 @@ public struct PipelineSettings: Sendable, Equatable {
     public var memoryBudget: Int
     /// The detector's upsampling, which the memory estimate of an image depends on.
     public var upsample: Int
+    /// The detector, which the memory estimate of an image depends on too.
+    public var detector: DetectorKind
 
     public init(
         maxInFlight: Int, dedup: Bool = true, limits: ImageLimits = ImageLimits(), maxAttempts: Int = 3,
-        memoryBudget: Int = Int.max / 4, upsample: Int = 1
+        memoryBudget: Int = Int.max / 4, upsample: Int = 1, detector: DetectorKind = .hog
     ) {
         self.memoryBudget = memoryBudget
         self.upsample = upsample
+        self.detector = detector
         self.maxInFlight = maxInFlight
         self.dedup = dedup
         self.limits = limits
@@ -368,7 +371,7 @@ public actor Pipeline {
             // Memory first: the image waits here, holding no worker, until its estimate fits.
             let cost = MemoryBudget.cost(
                 image: record.image, fileBytes: record.source.bytes, upsample: settings.upsample,
-                maxPixels: settings.limits.maxPixels)
+                maxPixels: settings.limits.maxPixels, detector: settings.detector)
             stats?.markDirty()
             let reservation = await memory.reserve(cost)
             stats?.markDirty()

@@ -1,0 +1,39 @@
+// facewatch's own forward pass of dlib's MMOD face detector (mmod_human_face_detector), as
+// face_recognition's cnn_face_detector calls it: dlib's input layer builds the tiled image pyramid;
+// the seven convolutions run on cnn_convolution.cpp's kernels (affine layers folded, ReLU fused), in
+// horizontal strips on borrowed idle threads when there are some; then dlib's mmod rules: every
+// output above 0 becomes a window, mapped through the network and the pyramid to the image, sorted
+// by score and non-max suppressed as loss_mmod_::to_label does.
+//
+// Sums are reordered (folded affine, fused multiply-adds, dlib's GEMM order not kept): scores differ
+// from dlib's in the low bits (docs/engine.md states the bound); boxes are equal unless a score lies
+// within that bound of 0 or of another window's.
+#ifndef FACEWATCH_CNN_DETECTOR_H
+#define FACEWATCH_CNN_DETECTOR_H
+
+#include "../hog/hog_detector.h"
+#include "cnn_model.h"
+
+#include <dlib/image_processing/full_object_detection.h>
+#include <dlib/matrix.h>
+#include <dlib/pixel.h>
+
+#include <vector>
+
+namespace fwcnn {
+
+struct detection {
+    double confidence = 0;
+    dlib::rectangle rect;
+};
+
+/// dlib's net(image) for the mmod network: detections best first, boxes in the image's coordinates.
+/// A large image's layers are split into strips computed by helper threads borrowed from `helpers`
+/// (none when null); the result does not depend on how many. Throws std::bad_alloc when memory runs
+/// out.
+std::vector<detection> detect(const model &m, const dlib::matrix<dlib::rgb_pixel> &image,
+                              fwhog::helper_budget *helpers = nullptr);
+
+}  // namespace fwcnn
+
+#endif
