@@ -1,4 +1,5 @@
 import FaceCore
+import FaceImage
 import Foundation
 import Testing
 @testable import FaceEncoding
@@ -46,13 +47,21 @@ import Testing
         engines.dlib.options.upsample = upsample
         engines.split.options.upsample = upsample
         let ours = try engines.ours.detect(image: image)
-        let reference = try engines.dlib.detect(image: image)
         let split = try engines.split.detect(image: image)
+        #expect(split == ours, "\(label) (upsample \(upsample)): with helpers \(split), alone \(ours)")
+        let reference: [FaceDetection]
+        do {
+            reference = try engines.dlib.detect(image: image)
+        } catch {
+            // dlib's network refuses an image smaller than its filters' windows (a 60x2 crop), where
+            // no face can be: ours finds none there.
+            #expect(ours.isEmpty, "\(label): dlib refused it (\(error)); ours found \(ours)")
+            return 0
+        }
         #expect(
             agree(ours, reference),
             "\(label) (\(image.info.width)x\(image.info.height), upsample \(upsample)): ours \(ours), dlib \(reference)"
         )
-        #expect(split == ours, "\(label) (upsample \(upsample)): with helpers \(split), alone \(ours)")
         return reference.count
     }
 
@@ -76,7 +85,7 @@ import Testing
             $0.image.info.width >= 64 && $0.image.info.height >= 64
         }
         #expect(!sources.isEmpty)
-        var random = SplitMix64(state: 0xC0FF_EE25)
+        var random = SeededGenerator(seed: 0xC0FF_EE25)
         engines.dlib.options.upsample = 1
         let faceBoxes = try sources.map { try engines.dlib.detect(image: $0.image).map(\.location) }
 
@@ -126,7 +135,7 @@ import Testing
                 label += " gray"
             }
             if transforms & 48 == 48 {
-                var noise = SplitMix64(state: UInt64(index))
+                var noise = SeededGenerator(seed: UInt64(index))
                 variant = ImageVariants.noise(variant, amplitude: 12, random: &noise)
                 label += " noise"
             }
@@ -139,7 +148,7 @@ import Testing
     }
 }
 
-extension SplitMix64 {
+extension SeededGenerator {
     /// A number in 0..<bound (0 when bound is 0 or less).
     fileprivate mutating func below(_ bound: Int) -> Int { bound <= 0 ? 0 : Int(next() % UInt64(bound)) }
 }
