@@ -35,6 +35,11 @@ static fwc_status heif_failure(fwc_report *report, const char *name, struct heif
     while (end > 0 && text[end - 1] == ' ') text[--end] = '\0';
     switch (error.code) {
     case heif_error_Memory_allocation_error:
+        /* libheif reports a file that declares more than its security limits allow (an iloc box
+         * of 2 GB) as an allocation error: that is the file's property, not the machine's memory,
+         * and is never retried. */
+        if (error.subcode == heif_suberror_Security_limit_exceeded)
+            return fwc_fail(report, FWC_CORRUPT_IMAGE, "the %s declares more than it may (%s)", name, text);
         return fwc_fail(report, FWC_OUT_OF_MEMORY, "not enough memory to decode the %s (%s)", name,
                         text);
     case heif_error_Unsupported_filetype:
