@@ -13,12 +13,14 @@ SCRATCH ?= .build
 PYTHON ?= python3
 export PYTHON
 
-RELEASE_BIN := $(SCRATCH)/release/facewatch
-# One release build serves `make build`, `make run`, `make install` and `make deb`: the Swift runtime
-# linked in (--static-swift-stdlib, so the binary does not need the toolchain at run time), a build ID
-# (debuggers and crash reports match the stripped binary to its symbols by it) and immediate binding
-# (all relocations resolved at start, then read-only: Debian's hardening). It shares SCRATCH with the
-# debug build the tests use, so `make run` after `make test` builds nothing.
+# One release build serves `make build`, `make run`, `make install`, `make deb` and the benchmarks:
+# the Swift runtime linked in (--static-swift-stdlib, so the binary does not need the toolchain at
+# run time), a build ID (debuggers and crash reports match the stripped binary to its symbols by it)
+# and immediate binding (all relocations resolved at start, then read-only: Debian's hardening). It
+# has a folder of its own, because the packaging tests run `make deb` while `swift test` holds
+# SCRATCH; `make run` after `make test` finds it built.
+RELEASE_SCRATCH ?= .build-release
+RELEASE_BIN := $(RELEASE_SCRATCH)/release/facewatch
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xlinker --build-id=sha1 -Xlinker -z -Xlinker now
 TEST_IMAGES := .cache/test-images
 TOOLS_VENV := .venv-tools
@@ -59,7 +61,7 @@ INSTALL_ENV = PREFIX="$(PREFIX)" SYSCONFDIR="$(SYSCONFDIR)" DESTDIR="$(DESTDIR)"
 VERSION := $(shell tr -d '[:space:]' < VERSION)
 MODELS_VERSION := $(shell sed -n 's/^version=//p' scripts/fetch_models.sh)
 DEB_OUT ?= dist
-DEB_WORK := $(SCRATCH)/deb-work
+DEB_WORK := $(RELEASE_SCRATCH)/deb-work
 DEB := $(DEB_OUT)/facewatch_$(VERSION)_amd64.deb
 MODELS_DEB := $(DEB_OUT)/facewatch-models_$(MODELS_VERSION)_all.deb
 DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/fetch_models.sh \
@@ -135,7 +137,7 @@ need-swift:
 	    exit 1; }
 
 build: need-swift
-	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch --scratch-path $(SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch --scratch-path $(RELEASE_SCRATCH)
 
 run: deps models build
 	@echo "facewatch: starting the daemon on $(CURDIR)/var"
@@ -189,16 +191,16 @@ conformance: need-dir models build
 bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
 	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)" --detectors "$(BENCH_DETECTORS)"
-	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch-bench-root --scratch-path $(SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch-bench-root --scratch-path $(RELEASE_SCRATCH)
 	@$(PYTHON) scripts/bench_daemon.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
-	    --bench-root "$(SCRATCH)/release/facewatch-bench-root"
+	    --bench-root "$(RELEASE_SCRATCH)/release/facewatch-bench-root"
 	@$(MAKE) --no-print-directory bench-match
 
 # The face search (`facewatch match`) on a generated table of ROWS faces: the query time on one core.
 ROWS ?= 1000000
 bench-match: need-swift
-	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(SCRATCH)
-	$(SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
+	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(RELEASE_SCRATCH)
+	$(RELEASE_SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
 
 # The grouping of faces into people (docs/people.md) against scikit-learn's DBSCAN, on the golden
 # set's faces and 10,000 generated ones, with the quality sweep over the settings.
@@ -210,16 +212,16 @@ people-venv:
 conformance-people-groups: need-swift people-venv
 	@if [ ! -f "$(GOLDEN)/reference.jsonl" ]; then \
 	    echo "conformance-people-groups: no $(GOLDEN)/reference.jsonl (set GOLDEN=folder)" >&2; exit 2; fi
-	$(SWIFT) build $(RELEASE_FLAGS) --product PeopleGroupingTool --scratch-path $(SCRATCH)
-	@$(PEOPLE_VENV)/bin/python scripts/conformance_people_groups.py --tool $(SCRATCH)/release/PeopleGroupingTool \
+	$(SWIFT) build $(RELEASE_FLAGS) --product PeopleGroupingTool --scratch-path $(RELEASE_SCRATCH)
+	@$(PEOPLE_VENV)/bin/python scripts/conformance_people_groups.py --tool $(RELEASE_SCRATCH)/release/PeopleGroupingTool \
 	    --golden "$(GOLDEN)" --sweep
 
 # The grouping on PEOPLE_FACES generated faces, one core: the full rebuild, adding and removing one
 # face, the memory.
 PEOPLE_FACES ?= 1000000
 bench-people: need-swift
-	$(SWIFT) build $(RELEASE_FLAGS) --product PeopleGroupingTool --scratch-path $(SCRATCH)
-	$(SCRATCH)/release/PeopleGroupingTool bench $(PEOPLE_FACES) 200
+	$(SWIFT) build $(RELEASE_FLAGS) --product PeopleGroupingTool --scratch-path $(RELEASE_SCRATCH)
+	$(RELEASE_SCRATCH)/release/PeopleGroupingTool bench $(PEOPLE_FACES) 200
 
 # face_recognition's command line (`face_recognition --tolerance 0.6 --show-distance true KNOWN DIR`)
 # against the names and distances facewatch's daemon gives the same photos (scripts/conformance_people.py).
@@ -248,7 +250,7 @@ uninstall:
 
 # SwiftPM decides what to rebuild; the packages are remade when the binary or a packaged file changed.
 deb: need-swift models
-	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch --scratch-path $(SCRATCH)
+	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch --scratch-path $(RELEASE_SCRATCH)
 	@$(MAKE) --no-print-directory $(DEB)
 	@echo "deb: $(DEB) and $(MODELS_DEB) are current"
 
@@ -267,7 +269,7 @@ deb-check: deb test-images
 	    scripts/deb_check.sh
 
 clean:
-	rm -rf $(SCRATCH) .build-static $(DEB_OUT) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
+	rm -rf $(SCRATCH) $(RELEASE_SCRATCH) .build-static $(DEB_OUT) .cache/conformance .cache/bench .cache/test-images.partial models/.unpack
 
 distclean: clean
 	rm -rf .cache $(TOOLS_VENV) $(REFERENCE_VENV) models/*.dat

@@ -6,7 +6,7 @@ them all (renamed into the inbox in batches), stops it, then runs `facewatch rep
 run makes the gallery's thumbnails, the second finds them made (the daemon's case once a minute).
 Prints each run's wall time and peak memory, and the size of the pages written.
 
-    python3 scripts/bench_report.py --facewatch .build/release/facewatch [--count 100000] [--keep DIR]
+    python3 scripts/bench_report.py --facewatch .build-release/release/facewatch [--count 100000] [--keep DIR]
 
 Needs the models (make models). Uses only the standard library.
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs facewatch as a service. `make install` runs it; its settings come from the environment:
-#     BIN=.build/release/facewatch PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR= scripts/install.sh
+#     BIN=.build-release/release/facewatch PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR= scripts/install.sh
 #
 # What goes where (each path under $DESTDIR when it is set, for staging a package):
 #   PREFIX/bin/facewatch                      the binary (BIN), 0755
@@ -46,7 +46,7 @@ strip_slash() { local path=$1; while [[ $path == */ && $path != / ]]; do path=${
 PREFIX=$(strip_slash "${PREFIX:-/usr/local}")
 SYSCONFDIR=$(strip_slash "${SYSCONFDIR:-/etc}")
 DESTDIR=${DESTDIR:-}
-BIN=${BIN:-$repo/.build/release/facewatch}
+BIN=${BIN:-$repo/.build-release/release/facewatch}
 GENERATE_MANUAL=${GENERATE_MANUAL:-$repo/.build/debug/generate-manual}
 for name in PREFIX SYSCONFDIR; do
     [[ ${!name} == /* ]] || die "$name must be an absolute path, not '${!name}'"
