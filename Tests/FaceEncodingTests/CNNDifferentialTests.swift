@@ -17,20 +17,10 @@ import Testing
     /// around 1 (docs/engine.md, "The CNN detector").
     static let scoreBound = 1e-5
 
-    struct Engines {
-        let ours: FaceEngine
-        let dlib: FaceEngine
-        /// Ours with 3 helper threads to borrow.
-        let split: FaceEngine
-    }
+    typealias Engines = DetectorDifferentialTests.Engines
 
     static func engines() throws -> Engines {
-        let split = try FaceEngine(models: try EngineTestSupport.cnnModels.get())
-        split.detectionHelpers = try #require(DetectionHelpers(available: 3))
-        return Engines(
-            ours: try FaceEngine(models: try EngineTestSupport.cnnModels.get()),
-            dlib: try FaceEngine(models: try EngineTestSupport.dlibCnnModels.get()),
-            split: split)
+        try DetectorDifferentialTests.engines(ours: EngineTestSupport.cnnModels, dlib: EngineTestSupport.dlibCnnModels)
     }
 
     static func agree(_ ours: [FaceDetection], _ reference: [FaceDetection]) -> Bool {

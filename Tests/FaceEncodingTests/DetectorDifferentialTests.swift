@@ -20,12 +20,16 @@ import Testing
 
     /// The engines, or a failure naming what is missing.
     static func engines() throws -> Engines {
-        let split = try FaceEngine(models: try EngineTestSupport.defaultModels.get())
+        try engines(ours: EngineTestSupport.defaultModels, dlib: EngineTestSupport.dlibHogModels)
+    }
+
+    /// Our detector alone and with 3 helpers, and dlib's reference, from their models (the CNN
+    /// differential tests use it too).
+    static func engines<E: Error>(ours: Result<FaceModels, E>, dlib: Result<FaceModels, E>) throws -> Engines {
+        let split = try FaceEngine(models: try ours.get())
         split.detectionHelpers = try #require(DetectionHelpers(available: 3))
         return Engines(
-            ours: try FaceEngine(models: try EngineTestSupport.defaultModels.get()),
-            dlib: try FaceEngine(models: try EngineTestSupport.dlibHogModels.get()),
-            split: split)
+            ours: try FaceEngine(models: try ours.get()), dlib: try FaceEngine(models: try dlib.get()), split: split)
     }
 
     /// The decodable conformance images.
