@@ -70,6 +70,12 @@ final class InboxFeed: Sendable {
         for entry in entries { inbox.acknowledge(entry) }
     }
 
+    /// Wakes the task waiting for `arrivals` although nothing arrived (the root's directories are
+    /// back, so the entries waiting may be taken now).
+    func nudge() {
+        arrival.yield()
+    }
+
     /// Stops watching and handing out entries.
     func stop() {
         state.withLock { $0.stopped = true }

@@ -16,10 +16,9 @@ extension Daemon {
         }
     }
 
-    /// The retention task (`Retention`), when `keep_originals` or `keep_results` is set.
-    func startRetention(_ ledger: any Ledger, _ configuration: DaemonConfiguration) -> Task<Void, Never>? {
+    /// The retention (`Retention`), when `keep_originals` or `keep_results` is set.
+    func retention(_ ledger: any Ledger, _ configuration: DaemonConfiguration) -> Retention? {
         let retention = Retention(configuration: configuration, ledger: ledger, logger: logger)
-        guard retention.isActive else { return nil }
-        return Task { await retention.run() }
+        return retention.isActive ? retention : nil
     }
 }

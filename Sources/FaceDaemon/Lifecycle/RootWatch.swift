@@ -11,27 +11,63 @@ import Synchronization
 /// `RootWatchService` reads the markers once a second; the pipeline reads them at once when a file
 /// cannot be opened (`recheck`), so that a file in a store that just went away is not failed.
 public final class RootWatch: Sendable {
+    private struct State {
+        /// Why the daemon is paused; nil while it works.
+        var reason: String?
+        /// Tasks waiting for the directories to come back (`waitUntilWorking`), by waiter number.
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
     private let identity: DirectoryIdentity?
-    private let state: Mutex<String?>
+    private let state: Mutex<State>
 
     /// A watch over `identity`'s directories, paused from the start when `problems` is not empty.
     /// Without an identity (tests of the pipeline alone) it never pauses.
     public init(identity: DirectoryIdentity?, problems: [DirectoryIdentity.Problem] = []) {
         self.identity = identity
-        state = Mutex(problems.isEmpty ? nil : DirectoryIdentity.describe(problems))
+        state = Mutex(State(reason: problems.isEmpty ? nil : DirectoryIdentity.describe(problems)))
     }
 
     /// Why the daemon takes and encodes nothing now, or nil when it works.
-    public var pausedReason: String? { state.withLock { $0 } }
+    public var pausedReason: String? { state.withLock { $0.reason } }
 
-    /// Reads the markers now and returns why the daemon must pause (nil: it may work).
+    /// Reads the markers now and returns why the daemon must pause (nil: it may work). A reading
+    /// that finds the directories back resumes every `waitUntilWorking`.
     @discardableResult
     public func recheck() -> String? {
         guard let identity else { return nil }
         let problems = identity.check()
         let reason = problems.isEmpty ? nil : DirectoryIdentity.describe(problems)
-        state.withLock { $0 = reason }
+        let resumed = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.reason = reason
+            guard reason == nil else { return [] }
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in resumed { waiter.resume() }
         return reason
+    }
+
+    /// Returns once a reading (`recheck`, the service's or anyone's) finds the directories back, at
+    /// once when the daemon is not paused, or when the calling task is cancelled.
+    public func waitUntilWorking() async {
+        let number = state.withLock { state -> UInt64 in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard state.reason != nil, !Task.isCancelled else { return true }
+                    state.waiters[number] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: number) }?.resume()
+        }
     }
 }
 

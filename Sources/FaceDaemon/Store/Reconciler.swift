@@ -115,12 +115,19 @@ public struct Reconciler: Sendable {
 
     /// Rewrites the document of every final record whose file is missing or stale. Streams the ledger
     /// in constant memory; safe to run while the pipeline works (both write whole documents of the
-    /// same final record).
-    public func rewriteDocuments(report: inout Report) throws {
+    /// same final record). Returns early, with what it did so far in `report`, once `stop` says so
+    /// (checked before each record: a daemon shutting down does not wait for a large results folder).
+    public func rewriteDocuments(report: inout Report, stop: () -> Bool = { false }) throws {
         var rewritten = 0
         var checked = 0
         var failed = 0
+        defer {
+            report.documentsRewritten += rewritten
+            report.documentsFailed += failed
+            report.finalRecords += checked
+        }
         try ledger.forEachRecord { record in
+            if stop() { throw CancellationError() }
             guard record.status != .created else { return }
             checked += 1
             guard !documentLooksCurrent(record) else { return }
@@ -132,9 +139,6 @@ public struct Reconciler: Sendable {
                 logger.error("cannot rewrite result \(LogField.pair("id", record.id.lowercased)): \(error)")
             }
         }
-        report.documentsRewritten += rewritten
-        report.documentsFailed += failed
-        report.finalRecords += checked
     }
 
     /// Cheap check first: a whole document (it starts with `{`, ends with `}` and names the record)

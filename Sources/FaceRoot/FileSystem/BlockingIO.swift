@@ -12,11 +12,11 @@ public enum BlockingIO {
         }
     }
 
-    /// Runs a throwing `body` on a Dispatch thread and returns its result or throws its error.
-    public static func runThrowing<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E)
-        -> T
+    /// Runs a throwing `body` on a Dispatch thread and returns its value or its error as a `Result`.
+    public static func runCatching<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async
+        -> Result<T, E>
     {
-        let result: Result<T, E> = await withCheckedContinuation { continuation in
+        await withCheckedContinuation { continuation in
             queue.async {
                 do throws(E) {
                     continuation.resume(returning: .success(try body()))
@@ -25,6 +25,14 @@ public enum BlockingIO {
                 }
             }
         }
-        return try result.get()
+    }
+
+    /// Runs a throwing `body` on a Dispatch thread and returns its result or throws its error.
+    ///
+    /// - Throws: what `body` throws.
+    public static func runThrowing<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E)
+        -> T
+    {
+        try await runCatching(body).get()
     }
 }
