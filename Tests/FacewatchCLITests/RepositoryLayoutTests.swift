@@ -39,6 +39,29 @@ struct RepositoryLayoutTests {
         #expect(!reach("FaceRoot").contains("FaceDaemon"), "FaceRoot reaches FaceDaemon")
     }
 
+    /// Files hold one concept and folders one part: no Swift file in Sources/ over 450 lines, no
+    /// folder with more than 20 files (a larger one is cut by responsibility, as ARCHITECTURE says).
+    @Test func filesAndFoldersStaySmall() throws {
+        let sources = URL(fileURLWithPath: repositoryRoot + "/Sources")
+        let walker = try #require(
+            FileManager.default.enumerator(at: sources, includingPropertiesForKeys: [.isDirectoryKey]))
+        var swiftFiles = 0
+        var filesPerFolder: [String: Int] = [:]
+        for case let url as URL in walker {
+            guard try url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory != true else { continue }
+            filesPerFolder[url.deletingLastPathComponent().path, default: 0] += 1
+            guard url.pathExtension == "swift" else { continue }
+            swiftFiles += 1
+            let lines = try String(contentsOf: url, encoding: .utf8).split(
+                separator: "\n", omittingEmptySubsequences: false)
+            #expect(lines.count <= 451, "\(url.path) has \(lines.count - 1) lines (at most 450)")
+        }
+        #expect(swiftFiles > 100, "the walk found \(swiftFiles) Swift files: is Sources/ there?")
+        for (folder, count) in filesPerFolder {
+            #expect(count <= 20, "\(folder) holds \(count) files (at most 20)")
+        }
+    }
+
     /// The module names listed in the map's code block (lines `  Name/  what it is`).
     static func modulesOnMap() throws -> [String] {
         let text = try String(contentsOfFile: repositoryRoot + "/docs/ARCHITECTURE.md", encoding: .utf8)

@@ -17,7 +17,7 @@ public struct Store: Sendable {
     /// The store directory (`ROOT/store`).
     public let directory: String
     /// The store and its shards, open: files are moved in through these descriptors.
-    private let handles: StoreHandles
+    let handles: StoreHandles
 
     /// Opens the store at `directory`, creating it (and its parents) durably if needed and `create`
     /// (not while its identity marker is missing: see `DirectoryIdentity`).
@@ -195,18 +195,18 @@ public struct Store: Sendable {
 
     // MARK: - Internals
 
-    private static func isLowercaseHexDigit(_ byte: UInt8) -> Bool {
+    static func isLowercaseHexDigit(_ byte: UInt8) -> Bool {
         (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte)
     }
 
-    private func stored(id: UUID, ext: String) -> StoredFile? {
+    func stored(id: UUID, ext: String) -> StoredFile? {
         let path = path(for: id, ext: ext)
         guard let status = FileStatus.lstat(path) else { return nil }
         return StoredFile(id: id, fileExtension: ext, path: path, kind: status.kind, size: status.size)
     }
 
     /// Up to `count` leading bytes of a regular file; empty for anything else or on error.
-    private static func leadingBytes(of path: String, count: Int) -> [UInt8] {
+    static func leadingBytes(of path: String, count: Int) -> [UInt8] {
         // Never open anything but a regular file (a fifo would block without O_NONBLOCK); the
         // fstat after opening catches an entry swapped in between.
         guard FileStatus.lstat(path)?.kind == .regular else { return [] }
@@ -223,262 +223,5 @@ public struct Store: Sendable {
             filled += n
         }
         return Array(bytes[0..<filled])
-    }
-
-    /// The cross-file-system part of ``adopt(_:as:ext:)-(IntakeEntry,_,_)``; returns whether the entry
-    /// is now in the store.
-    private func adoptAcrossFileSystems(
-        _ entry: IntakeEntry, into shard: DirectoryHandle, as name: String, stored: StoredFile
-    ) throws(FileSystemError) -> Bool {
-        let source = entry.directory
-        switch entry.status.kind {
-        case .socket, .characterDevice, .blockDevice, .unknown:
-            try source.remove(entry.name)
-            try source.sync()
-            return false
-        case .regular where entry.isTooLarge:
-            // Never copied: its record says too_large, which is all there is to keep of it.
-            try source.remove(entry.name)
-            try source.sync()
-            return false
-        case .regular:
-            try adoptByCopy(entry, into: shard, as: name, stored: stored)
-            return true
-        case .symlink:
-            let target = try Store.readSymlink(entry.name, in: source)
-            let temporary = Store.temporaryName()
-            if symlinkat(target, shard.descriptor, temporary) != 0 {
-                throw .current("symlink", shard.display(temporary))
-            }
-            try Store.place(temporary, as: name, in: shard)
-        case .fifo:
-            let temporary = Store.temporaryName()
-            if mkfifoat(shard.descriptor, temporary, entry.status.mode & 0o777) != 0 {
-                throw .current("mkfifo", shard.display(temporary))
-            }
-            try Store.place(temporary, as: name, in: shard)
-        case .directory:
-            throw FileSystemError(operation: "adopt", path: source.display(entry.name), code: EISDIR)
-        }
-        try source.remove(entry.name)
-        try source.sync()
-        return true
-    }
-
-    /// Stores a copy of a regular file made from the entry's descriptor and removes the entry: the
-    /// entry is first claimed (renamed inside its own directory to a hidden name: a file the daemon
-    /// may not remove fails there, before any byte is copied), announced by a journal
-    /// `store/.moving-<uuid>` (``finishInterruptedMoves()`` completes it after a crash), copied, and
-    /// the claimed name unlinked. If that unlink fails, the copy is removed and the entry given its
-    /// name back: a file is never stored without being taken.
-    private func adoptByCopy(_ entry: IntakeEntry, into shard: DirectoryHandle, as name: String, stored: StoredFile)
-        throws(FileSystemError)
-    {
-        let source = entry.directory
-        guard let descriptor = entry.descriptor else {
-            throw FileSystemError(operation: "copy", path: name, code: EBADF)
-        }
-        let claimed = ".facewatch-taking-\(stored.id.uuidString.lowercased())"
-        try source.rename(entry.name, to: source, as: claimed, replacing: false)
-        let journal = journalPath(for: stored.id)
-        let record = MoveJournal(
-            device: entry.status.device, inode: entry.status.inode, source: source.display(claimed),
-            destination: stored.path, originalName: entry.name)
-        var copied = false
-        do throws(FileSystemError) {
-            try DurableFile.writeAtomically(record.encoded(), to: journal, permissions: 0o600)
-            try Store.copy(descriptor, size: entry.status, into: shard, as: name)
-            copied = true
-            try TestHooks.failClaimedUnlinkIfAsked(entry.name)
-            try source.remove(claimed)
-        } catch {
-            if copied {
-                try? shard.remove(name)
-                try? shard.sync()
-            }
-            try? source.rename(claimed, to: source, as: entry.name, replacing: false)
-            unlink(journal)
-            throw error
-        }
-        try source.sync()
-        // The move is complete and durable; a journal that survives a crash is harmless.
-        unlink(journal)
-    }
-
-    /// A fresh temporary name for the store (`.facewatch-<random>.tmp`; ``scan()`` deletes leftovers).
-    private static func temporaryName() -> String {
-        ".facewatch-\(Hex.encode((0..<12).map { _ in UInt8.random(in: 0...255) })).tmp"
-    }
-
-    /// Renames `temporary` to `name` in `directory` (replacing only when asked) and syncs it; removes the
-    /// temporary on failure.
-    private static func place(
-        _ temporary: String, as name: String, in directory: DirectoryHandle, replacing: Bool = false
-    ) throws(FileSystemError) {
-        do throws(FileSystemError) {
-            try directory.rename(temporary, to: directory, as: name, replacing: replacing)
-        } catch {
-            try? directory.remove(temporary)
-            throw error
-        }
-        try directory.sync()
-    }
-
-    /// Copies at most `size.size` bytes of the open file into a new file `name` in `directory`, holes
-    /// as holes (``SparseCopy``), through a temporary name, `fsync`ed, renamed without replacing
-    /// unless `replacing`, directory synced. The mode (permission bits) and mtime are the source's.
-    static func copy(
-        _ input: Int32, size: FileStatus, into directory: DirectoryHandle, as name: String, replacing: Bool = false
-    ) throws(FileSystemError) {
-        let temporary = temporaryName()
-        let output = openat(
-            directory.descriptor, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard output >= 0 else { throw .current("open", directory.display(temporary)) }
-        var outputIsOpen = true
-        do throws(FileSystemError) {
-            _ = try SparseCopy.copy(
-                input, output, size: size.size, inputName: directory.display(name),
-                outputName: directory.display(temporary))
-            if fchmod(output, size.mode & 0o777) != 0 { throw .current("fchmod", directory.display(temporary)) }
-            var times = [
-                timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2),
-                timespec(tv_sec: Int(size.modified / 1_000_000_000), tv_nsec: Int(size.modified % 1_000_000_000)),
-            ]
-            _ = futimens(output, &times)
-            if fsync(output) != 0 { throw .current("fsync", directory.display(temporary)) }
-            // Closed once, even when close fails: the descriptor is released either way on Linux.
-            outputIsOpen = false
-            if close(output) != 0 { throw .current("close", directory.display(temporary)) }
-        } catch {
-            if outputIsOpen { _ = close(output) }
-            try? directory.remove(temporary)
-            throw error
-        }
-        try place(temporary, as: name, in: directory, replacing: replacing)
-    }
-
-    private static func readSymlink(_ name: String, in directory: DirectoryHandle) throws(FileSystemError) -> String {
-        var capacity = Int(PATH_MAX) + 1
-        while true {
-            var buffer = [CChar](repeating: 0, count: capacity)
-            let count = readlinkat(directory.descriptor, name, &buffer, capacity)
-            if count < 0 { throw .current("readlink", directory.display(name)) }
-            if count < capacity {
-                return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            }
-            capacity *= 2
-        }
-    }
-
-    private func journalPath(for id: UUID) -> String {
-        "\(directory)/\(MoveJournal.namePrefix)\(id.uuidString.lowercased())"
-    }
-
-    /// Completes or abandons the cross-file-system moves a crash interrupted.
-    ///
-    /// Destination present: the copy was renamed into place, so a source that is still the same
-    /// inode is unlinked (it would otherwise be ingested a second time). Destination absent: the
-    /// copy never got its name; the source is still in the inbox and will be taken again.
-    func finishInterruptedMoves() throws(FileSystemError) {
-        for name in try DirectoryReader.stringNames(in: directory, followSymlink: true) {
-            let path = "\(directory)/\(name)"
-            if DurableFile.isTemporaryName(name) {
-                unlink(path)  // a journal's own temporary file
-                continue
-            }
-            guard name.hasPrefix(MoveJournal.namePrefix) else { continue }
-            // One journal never stops a start: what cannot be finished now is logged by the caller's
-            // next scan and tried again at the next start.
-            if let record = MoveJournal(contentsOf: path), let source = FileStatus.lstat(record.source),
-                source.device == record.device, source.inode == record.inode
-            {
-                if FileStatus.lstat(record.destination) != nil {
-                    guard unlink(record.source) == 0 || errno == ENOENT else { continue }
-                } else if let original = record.originalName {
-                    // The copy never got its name: give the claimed file its name back, to be taken again.
-                    let back = "\(DurableFile.parentDirectory(of: record.source))/\(original)"
-                    guard (try? DurableFile.rename(from: record.source, to: back, replacing: false)) != nil else {
-                        continue
-                    }
-                }
-                try? DurableFile.syncDirectory(DurableFile.parentDirectory(of: record.source))
-            }
-            unlink(path)
-        }
-    }
-}
-
-/// The note written before a cross-file-system move: which inode is being moved from where to where.
-/// Fields are NUL-separated (paths may hold any byte but NUL).
-struct MoveJournal: Equatable {
-    static let namePrefix = ".moving-"
-    private static let magic = "facewatch-move-1"
-
-    var device: UInt64
-    var inode: UInt64
-    var source: String
-    var destination: String
-    /// The name the file had in the inbox before it was claimed (renamed to `source`).
-    var originalName: String?
-
-    init(device: UInt64, inode: UInt64, source: String, destination: String, originalName: String? = nil) {
-        self.device = device
-        self.inode = inode
-        self.source = source
-        self.destination = destination
-        self.originalName = originalName
-    }
-
-    init?(contentsOf path: String) {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let fields = data.split(separator: 0, omittingEmptySubsequences: false).map {
-            String(decoding: $0, as: UTF8.self)
-        }
-        guard fields.count >= 5, fields[0] == MoveJournal.magic,
-            let device = UInt64(fields[1]), let inode = UInt64(fields[2])
-        else { return nil }
-        self.init(
-            device: device, inode: inode, source: fields[3], destination: fields[4],
-            originalName: fields.count >= 6 && !fields[5].isEmpty ? fields[5] : nil)
-    }
-
-    func encoded() -> [UInt8] {
-        [MoveJournal.magic, String(device), String(inode), source, destination, originalName ?? ""]
-            .flatMap { Array($0.utf8) + [0] }
-    }
-}
-
-/// The store's directory and its shard directories, opened when first needed and kept open.
-///
-/// The store directory is opened again whenever its path names another directory than the one open:
-/// a file system mounted over an empty mount point after the start (`DirectoryIdentity` pauses the
-/// daemon until its marker is back), or a store an administrator replaced. Files are then never moved
-/// into a directory the path no longer shows. The check is one `lstat` per move.
-final class StoreHandles: Sendable {
-    private let directory: String
-    private let state = Mutex<(store: DirectoryHandle?, shards: [String: DirectoryHandle])>((nil, [:]))
-
-    init(directory: String) {
-        self.directory = directory
-    }
-
-    /// The shard `name` (two hex digits) of the store the path names now, created if missing.
-    func shard(_ name: String) throws(FileSystemError) -> DirectoryHandle {
-        let current = state.withLock { state -> DirectoryHandle? in
-            if let store = state.store, store.isStill(configuredAt: directory) { return store }
-            state = (nil, [:])
-            return nil
-        }
-        let store: DirectoryHandle
-        if let current {
-            store = current
-        } else {
-            store = try DirectoryHandle.open(directory)
-            state.withLock { $0 = (store, [:]) }
-        }
-        if let open = state.withLock({ $0.store === store ? $0.shards[name] : nil }) { return open }
-        let opened = try store.openDirectory(beneath: name, create: true)
-        state.withLock { if $0.store === store { $0.shards[name] = opened } }
-        return opened
     }
 }
