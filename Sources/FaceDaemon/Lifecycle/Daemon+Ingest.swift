@@ -51,9 +51,9 @@ extension Daemon {
                         await parts.watch.waitUntilWorking()
                         feed.nudge()
                     }
-                    let next = await arrivals.next()
+                    let arrived = await arrivals.next() != nil
                     group.cancelAll()
-                    return next != nil
+                    return arrived
                 }
                 guard open else { return }
                 continue

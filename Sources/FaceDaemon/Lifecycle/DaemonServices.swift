@@ -37,12 +37,14 @@ struct PipelineService: Service {
 
     func run() async {
         let pipeline = parts.pipeline
+        // Not a child of this task: when the drain's deadline passes, the files still encoding are
+        // left to finish (or to be taken again at the next start) while the stop goes on.
         let running = Task { await pipeline.run() }
         // Throws only when the group cancels instead of shutting down: stop all the same.
         try? await gracefulShutdown()
         await pipeline.stop()
-        await running.value
         let left = await daemon.drain(pipeline)
+        if left == 0 { await running.value }
         daemon.hooks.shutdownStep(.pipelineDrained(stillEncoding: left))
     }
 }

@@ -161,13 +161,18 @@ public actor Pipeline {
     /// Records being processed now.
     public var inFlightCount: Int { inFlight.count }
 
-    /// Takes records until `stop()`. Returns when stopped (records in flight may still be running:
-    /// see `drain(timeout:)`).
+    /// Takes records until `stop()`, each one carried to its end by a child task of one task group.
+    /// Returns when stopped and every record in flight has finished (`drain(timeout:)` waits for
+    /// them with a deadline instead).
     public func run() async {
-        var iterator = kicks.makeAsyncIterator()
-        while !stopping {
-            fill()
-            guard await iterator.next() != nil else { break }
+        await withDiscardingTaskGroup { group in
+            var iterator = kicks.makeAsyncIterator()
+            while !stopping {
+                for record in fill() {
+                    group.addTask { await self.process(record.id, solo: record.solo) }
+                }
+                guard await iterator.next() != nil else { break }
+            }
         }
     }
 
@@ -198,27 +203,33 @@ public actor Pipeline {
 
     // MARK: - Scheduling
 
-    /// Starts records from the queue until `maxInFlight` are in flight or the queue is exhausted.
-    func fill() {
+    /// A record taken from the queue, to be processed (`solo`: a suspect, which runs alone).
+    struct TakenRecord: Sendable {
+        let id: UUID
+        let solo: Bool
+    }
+
+    /// Takes records from the queue until `maxInFlight` are in flight or the queue is exhausted, and
+    /// returns them for `run` to start.
+    func fill() -> [TakenRecord] {
         let capacity = max(1, settings.maxInFlight)
         // While a root directory is away nothing starts (`RootWatch`); its return wakes the pipeline.
-        guard !stopping, inFlight.count < capacity, watch.pausedReason == nil else { return }
+        guard !stopping, inFlight.count < capacity, watch.pausedReason == nil else { return [] }
         let now = Date()
         parked = parked.filter { $0.value > now }
         if suspectsMayWait {
             // A suspect runs alone: it starts only when nothing is in flight, and nothing starts
             // beside it, so that if the process dies now the death is the suspect's.
-            guard inFlight.isEmpty else { return }
+            guard inFlight.isEmpty else { return [] }
             do {
                 if let suspect = try ledger.suspects(limit: parked.count + 1).first(where: { parked[$0] == nil }) {
                     inFlight.insert(suspect)
-                    Task { await self.process(suspect, solo: true) }
-                    return
+                    return [TakenRecord(id: suspect, solo: true)]
                 }
                 suspectsMayWait = !parked.isEmpty
             } catch {
                 logger.error("cannot read the suspects: \(error)")
-                return
+                return []
             }
         }
         let wanted = capacity - inFlight.count
@@ -228,13 +239,15 @@ public actor Pipeline {
             ids = try ledger.queued(limit: wanted + inFlight.count + parked.count)
         } catch {
             logger.error("cannot read the queue: \(error)")
-            return
+            return []
         }
+        var taken: [TakenRecord] = []
         for id in ids where !inFlight.contains(id) && parked[id] == nil {
             guard inFlight.count < capacity else { break }
             inFlight.insert(id)
-            Task { await self.process(id) }
+            taken.append(TakenRecord(id: id, solo: false))
         }
+        return taken
     }
 
     func finished(_ id: UUID, park: Bool = false, retryAfter: Double? = nil) {
