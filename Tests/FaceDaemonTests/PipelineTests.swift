@@ -105,6 +105,43 @@ struct PipelineTests {
         #expect(try root.ledger.record(third.id)?.attempts == 1)
     }
 
+    /// A stored file missing while its store is away is not failed: it waits out its backoff on the
+    /// pipeline's clock and is taken again when that clock has passed it (a test clock: no margin).
+    @Test func aFileMissingWhileTheStoreIsAwayIsRetriedWhenTheClockPassesItsBackoff() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let (identity, problems) = try DirectoryIdentity.establish([.init(role: "store", path: root.store.directory)])
+        try #require(problems.isEmpty)
+        let watch = RootWatch(identity: identity)
+        let record = try root.ingestor.ingest([root.drop("away.png", TinyPNG.make(seed: 11))]).created[0]
+        // The store goes away (as a file system unmounted under it would) before the watch has read it.
+        let away = root.directory.appending("store.away")
+        try FileManager.default.moveItem(atPath: root.store.directory, toPath: away)
+        let clock = TestClock()
+        let finals = Finals()
+        let pipeline = Pipeline(
+            ledger: root.ledger, pool: Self.pool, location: root.location, results: root.results,
+            settings: PipelineSettings(maxInFlight: 2), logger: root.logger, watch: watch, clock: clock
+        ) { finals.append($0) }
+        let running = Task { await pipeline.run() }
+        pipeline.wake()
+        // The read fails with ENOENT, the watch finds the store away: the record waits out a backoff.
+        #expect(await eventually { clock.sleeperCount == 1 && watch.pausedReason != nil })
+        try FileManager.default.moveItem(atPath: away, toPath: root.store.directory)
+        #expect(watch.recheck() == nil)
+        pipeline.wake()
+        #expect(await pipeline.inFlightCount == 0)
+        #expect(try root.ledger.record(record.id)?.status == .created)
+        #expect(finals.all.isEmpty)
+
+        clock.advance(by: .seconds(TransientRetry.delay(retry: 1)))
+        #expect(try await eventually(timeout: .seconds(60)) { try root.ledger.record(record.id)?.status == .completed })
+        #expect(finals.all.map(\.record.id) == [record.id])
+        await pipeline.stop()
+        #expect(await pipeline.drain(timeout: 10) == 0)
+        await running.value
+    }
+
     @Test func aRecordThatCrashedTheProcessThreeTimesIsFailedWithoutEncoding() async throws {
         let root = try TestRoot()
         defer { root.directory.remove() }

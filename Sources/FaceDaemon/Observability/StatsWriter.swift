@@ -89,12 +89,13 @@ public final class StatsWriter: Sendable {
         return document
     }
 
-    /// Flushes once a second until the surrounding task is cancelled, then returns (the caller
-    /// writes the final document with `flush(force: true)` after the last commit).
-    public func run(interval: Duration = .seconds(1)) async {
+    /// Flushes every `interval` of `clock` (once a second) until the surrounding task is cancelled,
+    /// then returns (the caller writes the final document with `flush(force: true)` after the last
+    /// commit).
+    public func run(interval: Duration = .seconds(1), clock: any Clock<Duration> = ContinuousClock()) async {
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: interval)
+                try await clock.sleep(for: interval)
             } catch {
                 return
             }

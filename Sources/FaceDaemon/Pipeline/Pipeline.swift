@@ -66,8 +66,12 @@ public actor Pipeline {
     /// time, alone, before anything else. Only a start makes new suspects, so once none is left
     /// this stays false.
     var suspectsMayWait = true
-    /// Records whose processing hit an unexpected ledger error, with when to try them again.
-    var parked: [UUID: Date] = [:]
+    /// Records waiting out a backoff (an unexpected ledger error, an error that passes), each with
+    /// the number of its park: the timer of that park, and no earlier one, takes it back.
+    var parked: [UUID: UInt64] = [:]
+    var parks: UInt64 = 0
+    /// The clock of the backoffs and of the drain's deadline (a test clock in tests).
+    let clock: any Clock<Duration>
     var stopping = false
     let kicks: AsyncStream<Void>
     let kick: AsyncStream<Void>.Continuation
@@ -81,8 +85,9 @@ public actor Pipeline {
         ledger: any Ledger, pool: EncoderPool, location: StoreLocation, results: ResultsWriter,
         settings: PipelineSettings, logger: Logger, incarnation: UInt64 = 0,
         watch: RootWatch = RootWatch(identity: nil), stats: StatsWriter? = nil,
-        onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
+        clock: any Clock<Duration> = ContinuousClock(), onFinal: @escaping @Sendable (FinalResult) -> Void = { _ in }
     ) {
+        self.clock = clock
         self.watch = watch
         self.stats = stats
         self.ledger = ledger
@@ -187,8 +192,8 @@ public actor Pipeline {
         guard !inFlight.isEmpty else { return 0 }
         let token = UUID()
         // The deadline: a timer that gives up waiting; the last record to finish resumes sooner.
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: .milliseconds(Int(max(0, timeout) * 1000)))
+        let timer = Task { [weak self, clock] in
+            try? await clock.sleep(for: .milliseconds(Int(max(0, timeout) * 1000)))
             await self?.stopWaiting(token)
         }
         await withCheckedContinuation { idleWaiters[token] = $0 }
@@ -215,8 +220,6 @@ public actor Pipeline {
         let capacity = max(1, settings.maxInFlight)
         // While a root directory is away nothing starts (`RootWatch`); its return wakes the pipeline.
         guard !stopping, inFlight.count < capacity, watch.pausedReason == nil else { return [] }
-        let now = Date()
-        parked = parked.filter { $0.value > now }
         if suspectsMayWait {
             // A suspect runs alone: it starts only when nothing is in flight, and nothing starts
             // beside it, so that if the process dies now the death is the suspect's.
@@ -258,13 +261,23 @@ public actor Pipeline {
             for waiter in waiters { waiter.resume() }
         }
         if let delay = retryAfter ?? (park ? Self.parkSeconds : nil) {
-            parked[id] = Date().addingTimeInterval(delay)
-            // Nothing else may wake the pipeline when the parked time is over: a timer does.
-            Task { [kick] in
-                try? await Task.sleep(for: .seconds(delay + 0.1))
-                kick.yield()
+            parks += 1
+            let number = parks
+            parked[id] = number
+            // Nothing else may wake the pipeline when the backoff is over: a timer does.
+            Task { [weak self, clock] in
+                try? await clock.sleep(for: .milliseconds(Int64(delay * 1000)))
+                await self?.unpark(id, number: number)
             }
         }
+        if !stopping { kick.yield() }
+    }
+
+    /// Ends park `number` of `id` (a later park of the same record keeps it parked) and looks at
+    /// the queue again.
+    func unpark(_ id: UUID, number: UInt64) {
+        guard parked[id] == number else { return }
+        parked[id] = nil
         if !stopping { kick.yield() }
     }
 }
