@@ -51,7 +51,8 @@ public final class TestClock: Clock, Sendable {
                 if let wake { continuation.resume(with: wake) }
             }
         } onCancel: {
-            state.withLock { $0.sleepers.removeValue(forKey: number) }?.continuation.resume(throwing: CancellationError())
+            state.withLock { $0.sleepers.removeValue(forKey: number) }?.continuation.resume(
+                throwing: CancellationError())
         }
     }
 
