@@ -179,7 +179,9 @@ struct ForgetEndToEndTests {
         #expect(again.status == .completed && again.faces.count == byName["keep.jpg"]!.faces.count)
         // The daemon logs `dedup=true` for a result answered from a twin; this one was encoded.
         func completedLine() -> Substring? {
-            daemon.log.split(separator: "\n").first { $0.contains("completed id=\(again.id ?? "")") }
+            daemon.log.split(separator: "\n").first {
+                $0.contains(" completed ") && $0.contains("id=\(again.id ?? "")")
+            }
         }
         #expect(await eventually { completedLine() != nil })
         #expect(completedLine().map { !$0.contains("dedup=true") && $0.contains("seconds=") } == true, "\(daemon.log)")

@@ -69,7 +69,10 @@ struct PeopleEndToEndTests {
         #expect(abs(match.distance - expected) < 1e-9 && match.distance <= 0.6)
 
         // The ignored picture is in the log and in status; people and stats count her.
-        #expect(daemon.log.contains("known picture ignored path=nobody.png"))
+        #expect(
+            daemon.log.split(separator: "\n").contains {
+                $0.contains("known picture ignored") && $0.contains("path=nobody.png")
+            })
         let status = try await facewatch(["status", "--root", root.root])
         #expect(status.stdout.contains("ignored known picture nobody.png: no face found"), "\(status.stdout)")
         #expect(await eventually { (try? await Self.people(root)).map(Self.relabelled) ?? false })

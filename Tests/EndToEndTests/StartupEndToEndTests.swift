@@ -74,7 +74,11 @@ struct StartupEndToEndTests {
         defer { daemon.stop() }
         #expect(await eventually(timeout: .seconds(30)) { root.documentCount() == 3 }, "\(daemon.log)")
         #expect(
-            await eventually(timeout: .seconds(30)) { daemon.log.contains("rewrote missing result documents count=1") },
+            await eventually(timeout: .seconds(30)) {
+                daemon.log.split(separator: "\n").contains {
+                    $0.contains("rewrote missing result documents") && $0.contains(" count=1")
+                }
+            },
             "\(daemon.log)")
     }
 }

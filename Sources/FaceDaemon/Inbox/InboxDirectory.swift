@@ -22,7 +22,7 @@ public struct InboxDirectory: Sendable {
         do {
             return try DirectoryHandle.open(path)
         } catch {
-            logger.error("cannot open the inbox \(LogField.pair("path", path)): \(error)")
+            logger.error("cannot open the inbox: \(error)", metadata: ["path": "\(path)"])
             return nil
         }
     }

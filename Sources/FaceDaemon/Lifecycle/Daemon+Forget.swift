@@ -9,7 +9,7 @@ extension Daemon {
         do {
             let finished = try Forgetter(configuration: configuration, ledger: ledger, logger: logger).sweep()
             if finished > 0 {
-                logger.notice("removed the files of forgotten images \(LogField.pair("count", String(finished)))")
+                logger.notice("removed the files of forgotten images", metadata: ["count": "\(finished)"])
             }
         } catch {
             logger.error("cannot finish the removals of forgotten images: \(error)")

@@ -17,7 +17,7 @@ extension Daemon {
         let workers = await parts.pipeline.encoderPool.workerCount
         let status = "watching \(configuration.inbox) with \(workers) workers, backlog \(backlog)"
         logger.info(
-            "ready \(LogField.pair("inbox", configuration.inbox)) \(LogField.pair("workers", String(workers))) \(LogField.pair("backlog", String(backlog)))"
+            "ready", metadata: ["inbox": "\(configuration.inbox)", "workers": "\(workers)", "backlog": "\(backlog)"]
         )
         hooks.ready(status)
         readiness.continuation.yield()
@@ -42,7 +42,7 @@ extension Daemon {
                 if feed.waitingCount != waitingWhilePaused {
                     waitingWhilePaused = feed.waitingCount
                     logger.debug(
-                        "paused: files wait in the inbox \(LogField.pair("count", String(waitingWhilePaused)))")
+                        "paused: files wait in the inbox", metadata: ["count": "\(waitingWhilePaused)"])
                 }
                 // Woken by an arrival (counted above), by the reading that finds the directories
                 // back, or by the stop (which ends the arrivals).
@@ -138,7 +138,8 @@ extension Daemon {
                 try reconciler.rewriteDocuments(report: &report, stop: stop)
                 if report.documentsRewritten > 0 {
                     logger.notice(
-                        "rewrote missing result documents \(LogField.pair("count", String(report.documentsRewritten))) \(LogField.pair("checked", String(report.finalRecords)))"
+                        "rewrote missing result documents",
+                        metadata: ["count": "\(report.documentsRewritten)", "checked": "\(report.finalRecords)"]
                     )
                 }
                 return report.documentsFailed == 0

@@ -47,7 +47,7 @@ extension Daemon {
         parts.stats.markDirty()
         let changed = Setting.all.filter { $0.describe(old) != $0.describe(new) }
         let needRestart = changed.filter { !$0.reloadable }.map(\.key)
-        logger.notice("reloaded \(LogField.pair("changed", changed.map(\.key).joined(separator: ",")))")
+        logger.notice("reloaded", metadata: ["changed": "\(changed.map(\.key).joined(separator: ","))"])
         if !needRestart.isEmpty {
             logger.warning("these settings take effect at the next start: \(needRestart.joined(separator: ", "))")
         }
@@ -74,14 +74,15 @@ extension Daemon {
         }
         let previous = await pipeline.usePool(pool)
         logger.notice(
-            "encoder workers changed \(LogField.pair("from", String(previous.workerCount))) \(LogField.pair("to", String(pool.workerCount)))"
+            "encoder workers changed", metadata: ["from": "\(previous.workerCount)", "to": "\(pool.workerCount)"]
         )
         let logger = self.logger
         let retirement = Task {
             await pipeline.waitForJobs(on: previous)
             await BlockingIO.run { previous.shutdown() }
             logger.info(
-                "previous encoder workers finished their files and stopped \(LogField.pair("workers", String(previous.workerCount)))"
+                "previous encoder workers finished their files and stopped",
+                metadata: ["workers": "\(previous.workerCount)"]
             )
         }
         state.withLock { $0.retiring.append(retirement) }

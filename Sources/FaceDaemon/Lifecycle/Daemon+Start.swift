@@ -70,7 +70,7 @@ extension Daemon {
         }
         let settings = PipelineSettings(configuration)
         MemoryBudget.returnLargeBlocksToTheSystem()
-        logger.info("memory budget for images \(LogField.pair("bytes", String(settings.memoryBudget)))")
+        logger.info("memory budget for images", metadata: ["bytes": "\(settings.memoryBudget)"])
         let watch = RootWatch(identity: identity, problems: problems)
         let pipeline = Pipeline(
             ledger: ledger, pool: pool, location: location, results: results, settings: settings, logger: logger,
@@ -181,13 +181,18 @@ extension Daemon {
         }
         if run.previousEndedCleanly == false {
             logger.notice(
-                "the previous run stopped without a graceful shutdown \(LogField.pair("cause", previousDiedOfFault ? "fault" : "killed")) \(LogField.pair("this_run", String(run.incarnation))) \(LogField.pair("charged", String(run.charged.count))) \(LogField.pair("suspects", String(run.suspects.count)))"
+                "the previous run stopped without a graceful shutdown",
+                metadata: [
+                    "cause": "\(previousDiedOfFault ? "fault" : "killed")", "this_run": "\(run.incarnation)",
+                    "charged": "\(run.charged.count)", "suspects": "\(run.suspects.count)",
+                ]
             )
         }
         for id in run.charged {
             let deaths = (try? ledger.deaths(id)) ?? Deaths()
             logger.warning(
-                "charged a death: it was encoding alone when the previous run died \(LogField.pair("id", id.lowercased)) \(LogField.pair("crashes", String(deaths.crashes))) \(LogField.pair("kills", String(deaths.kills)))"
+                "charged a death: it was encoding alone when the previous run died",
+                metadata: ["id": "\(id.lowercased)", "crashes": "\(deaths.crashes)", "kills": "\(deaths.kills)"]
             )
         }
         return run
@@ -225,7 +230,7 @@ extension Daemon {
         }
         if report.orphansRecorded > 0 {
             logger.notice(
-                "recorded store files that had no record \(LogField.pair("count", String(report.orphansRecorded)))")
+                "recorded store files that had no record", metadata: ["count": "\(report.orphansRecorded)"])
         }
         return finals
     }
@@ -241,7 +246,7 @@ extension Daemon {
             let pool = try EncoderPool(
                 models: models, workers: configuration.effectiveWorkers, limits: configuration.limits)
             logger.info(
-                "models loaded \(LogField.pair("directory", directory.path)) \(LogField.pair("workers", String(pool.workerCount)))"
+                "models loaded", metadata: ["directory": "\(directory.path)", "workers": "\(pool.workerCount)"]
             )
             return pool
         } catch {
@@ -259,7 +264,8 @@ extension Daemon {
         } catch {
             state.withLock { $0.documentsComplete = false }
             logger.error(
-                "result document not written (rebuilt at next start) \(LogField.pair("id", record.id.lowercased)): \(error)"
+                "result document not written (rebuilt at next start): \(error)",
+                metadata: ["id": "\(record.id.lowercased)"]
             )
         }
         let how: FinalResult.How = record.error?.code == .notARegularFile ? .notARegularFile : .refusedAtIntake

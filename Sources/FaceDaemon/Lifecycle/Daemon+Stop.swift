@@ -26,7 +26,7 @@ extension Daemon {
 
     /// Logs why the daemon stops and tells the group to shut its services down gracefully.
     func beginStop(reason: String) async {
-        logger.info("stopping \(LogField.pair("reason", reason))")
+        logger.info("stopping", metadata: ["reason": "\(reason)"])
         await state.withLock { $0.group }?.triggerGracefulShutdown()
     }
 
@@ -37,13 +37,15 @@ extension Daemon {
         let running = await pipeline.inFlightCount
         if running > 0 {
             logger.info(
-                "waiting for files being encoded \(LogField.pair("count", String(running))) \(LogField.pair("timeout", String(format: "%.0fs", timeout)))"
+                "waiting for files being encoded",
+                metadata: ["count": "\(running)", "timeout": "\(String(format: "%.0fs", timeout))"]
             )
         }
         let left = await pipeline.drain(timeout: timeout)
         if left > 0 {
             logger.warning(
-                "shutdown timeout: files still encoding are taken again at the next start \(LogField.pair("count", String(left)))"
+                "shutdown timeout: files still encoding are taken again at the next start",
+                metadata: ["count": "\(left)"]
             )
         } else {
             // Nothing is in flight: pools replaced by a reload have no job left and stop at once.

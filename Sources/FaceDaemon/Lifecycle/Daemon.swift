@@ -156,7 +156,8 @@ public final class Daemon: Sendable {
             hooks.shutdownStep(.lockReleased)
         }
         logger.info(
-            "starting \(LogField.pair("pid", String(getpid()))) \(LogField.pair("root", configuration.root)) \(LogField.pair("version", FacewatchVersion.current))"
+            "starting",
+            metadata: ["pid": "\(getpid())", "root": "\(configuration.root)", "version": "\(FacewatchVersion.current)"]
         )
         for (key, value) in configuration.summary {
             logger.debug("setting \(key)=\(LogField.quoted(value))")
@@ -205,7 +206,7 @@ public final class Daemon: Sendable {
         state.withLock { $0.group = nil }
         let final = try? parts.ledger.stats()
         logger.info(
-            "stopped \(LogField.pair("total", String(final?.total ?? 0))) \(LogField.pair("backlog", String(final?.counts[.created] ?? 0)))"
+            "stopped", metadata: ["total": "\(final?.total ?? 0)", "backlog": "\(final?.counts[.created] ?? 0)"]
         )
     }
 }

@@ -31,7 +31,7 @@ struct LeaseService: Service {
                     do throws(LedgerError) {
                         try ledger.renewLease(incarnation)
                     } catch {
-                        logger.error("lease not renewed \(LogField.pair("run", String(incarnation))): \(error)")
+                        logger.error("lease not renewed: \(error)", metadata: ["run": "\(incarnation)"])
                     }
                 }
                 await parts.pipeline.lookAgain()

@@ -21,7 +21,7 @@ enum Maintenance {
                 do {
                     let freed = try ledger.clearStaleReaders()
                     if freed > 0 {
-                        logger.notice("freed stale ledger reader slots \(LogField.pair("count", String(freed)))")
+                        logger.notice("freed stale ledger reader slots", metadata: ["count": "\(freed)"])
                     }
                 } catch {
                     logger.warning("cannot check the ledger's reader slots: \(error)")

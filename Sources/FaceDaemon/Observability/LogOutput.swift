@@ -10,7 +10,9 @@ import Logging
 import Synchronization
 
 /// The daemon's log format: one line per event on standard error,
-/// `2026-11-24T18:00:00.123Z info ingested id=6f1c… name="my photo.jpg"`, readable in the journal.
+/// `2026-11-24T18:00:00.123Z info ingested bytes=41770 id=6f1c… name="my photo.jpg"`, readable in
+/// the journal. The message says what happened; the values it is about are swift-log metadata
+/// (`logger.info("ingested", metadata: ["id": …])`), written after it as `key=value`, sorted by key.
 ///
 /// The level can change while the daemon runs (a reload): every handler made by one `LogOutput`
 /// reads the shared level, unless a logger set its own.

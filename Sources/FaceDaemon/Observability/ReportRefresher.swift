@@ -43,7 +43,11 @@ enum ReportRefresher {
                     let summary = try generator.write(
                         to: directory, since: window, imagesPerMinute: meter.perMinute(at: now), now: now)
                     logger.debug(
-                        "report written \(LogField.pair("directory", directory)) \(LogField.pair("gallery", String(summary.galleryImages))) \(LogField.pair("thumbnails_made", String(summary.thumbnailsMade)))"
+                        "report written",
+                        metadata: [
+                            "directory": "\(directory)", "gallery": "\(summary.galleryImages)",
+                            "thumbnails_made": "\(summary.thumbnailsMade)",
+                        ]
                     )
                     return (stats, now)
                 } catch {

@@ -90,10 +90,14 @@ struct PeopleService: Service {
         do {
             let new = try ledger.updateKnownPictures(upserting: upserts, removing: removals, tolerance: tolerance)
             for path in removals {
-                logger.info("known picture removed \(LogField.pair("path", path))")
+                logger.info("known picture removed", metadata: ["path": "\(path)"])
             }
             logger.info(
-                "known people changed \(LogField.pair("generation", String(new.generation))) \(LogField.pair("added_or_changed", String(upserts.count))) \(LogField.pair("removed", String(removals.count)))"
+                "known people changed",
+                metadata: [
+                    "generation": "\(new.generation)", "added_or_changed": "\(upserts.count)",
+                    "removed": "\(removals.count)",
+                ]
             )
         } catch {
             logger.error("cannot record the known people: \(error)")
@@ -112,7 +116,8 @@ struct PeopleService: Service {
             if let first = image.faces.first {
                 picture.encoding = first.encoding
                 logger.info(
-                    "known picture \(LogField.pair("path", entry.path)) \(LogField.pair("person", entry.person)) \(LogField.pair("faces", String(image.faces.count)))"
+                    "known picture",
+                    metadata: ["path": "\(entry.path)", "person": "\(entry.person)", "faces": "\(image.faces.count)"]
                 )
             } else {
                 picture.problem = "no face found"
@@ -122,7 +127,7 @@ struct PeopleService: Service {
         }
         if let problem = picture.problem {
             logger.warning(
-                "known picture ignored \(LogField.pair("path", entry.path)) \(LogField.pair("person", entry.person)): \(problem)"
+                "known picture ignored: \(problem)", metadata: ["path": "\(entry.path)", "person": "\(entry.person)"]
             )
         }
         return picture
@@ -157,7 +162,7 @@ struct PeopleService: Service {
         let (state, people) = try labeller.current()
         guard state.isRelabelling else { return false }
         if state.cursor == nil && state.visited == 0 {
-            logger.info("relabelling results \(LogField.pair("generation", String(state.generation)))")
+            logger.info("relabelling results", metadata: ["generation": "\(state.generation)"])
         }
         let limit = TestHooks.relabelBatchSize ?? Self.batchSize
         let (records, finished) = try ledger.records(after: state.cursor, limit: limit)
@@ -190,7 +195,8 @@ struct PeopleService: Service {
                 finished: finished))
         if finished {
             logger.info(
-                "relabelled results \(LogField.pair("generation", String(state.generation))) \(LogField.pair("visited", String(state.visited + records.count)))"
+                "relabelled results",
+                metadata: ["generation": "\(state.generation)", "visited": "\(state.visited + records.count)"]
             )
         }
         return !finished

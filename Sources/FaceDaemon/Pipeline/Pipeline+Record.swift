@@ -41,7 +41,7 @@ extension Pipeline {
         case .nothing:
             finished(id)
         case .park(let error):
-            logger.error("cannot process \(LogField.pair("id", id.lowercased)): \(error)")
+            logger.error("cannot process: \(error)", metadata: ["id": "\(id.lowercased)"])
             finished(id, park: true)
         case .finalized(let result):
             await publish(result)
@@ -109,7 +109,7 @@ extension Pipeline {
                     return .encoded(.failure(injected), seconds: 0, attempt: attempt, source: nil)
                 }
                 logger.debug(
-                    "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                    "encoding", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
                 TestHooks.holdClaimIfAsked(id: id, name: record.source.name)
                 let start = ContinuousClock.now
                 let result = engine.encode(bytes: content.bytes, limits: limits)
@@ -130,7 +130,7 @@ extension Pipeline {
             case .ledgerError(let error) where error.code == .invalidTransition || error.code == .notFound:
                 finished(id)
             case .ledgerError(let error):
-                logger.error("cannot start \(LogField.pair("id", id.lowercased)): \(error)")
+                logger.error("cannot start: \(error)", metadata: ["id": "\(id.lowercased)"])
                 finished(id, park: true)
             case .deduplicated(let image, let faces, let source):
                 let committed = await BlockingIO.runCatching { () throws(LedgerError) in
@@ -141,7 +141,7 @@ extension Pipeline {
             case .encoded(let result, let seconds, let attempt, let source):
                 if attempt > 1 {
                     logger.notice(
-                        "retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
+                        "retried", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
                 }
                 if case .failure(let failure) = result, let why = await transientCause(failure) {
                     await retryLater(id, because: why.cause, rootAway: why.rootAway)
@@ -169,7 +169,7 @@ extension Pipeline {
         case .failure(let error) where error.code == .invalidTransition || error.code == .notFound:
             finished(id)
         case .failure(let error):
-            logger.error("cannot commit \(LogField.pair("id", id.lowercased)): \(error)")
+            logger.error("cannot commit: \(error)", metadata: ["id": "\(id.lowercased)"])
             uncertainCommits[id] = (how, seconds)
             finished(id, park: true)
         }

@@ -30,10 +30,11 @@ extension Pipeline {
         let ledger = self.ledger
         let withdrawn = await BlockingIO.runCatching { () throws(LedgerError) in try ledger.withdrawAttempt(id) }
         if case .failure(let error) = withdrawn {
-            logger.error("cannot withdraw the attempt marker \(LogField.pair("id", id.lowercased)): \(error)")
+            logger.error("cannot withdraw the attempt marker: \(error)", metadata: ["id": "\(id.lowercased)"])
         }
         logger.warning(
-            "not recorded, tried again later \(LogField.pair("id", id.lowercased)) \(LogField.pair("retry", String(retry))) \(LogField.pair("in", String(format: "%.0fs", delay))): \(cause)"
+            "not recorded, tried again later: \(cause)",
+            metadata: ["id": "\(id.lowercased)", "retry": "\(retry)", "in": "\(String(format: "%.0fs", delay))"]
         )
         finished(id, retryAfter: delay)
     }
@@ -56,7 +57,7 @@ extension Pipeline {
         }
         owedDocuments.subtract(written)
         if !written.isEmpty {
-            logger.notice("wrote result documents owed \(LogField.pair("count", String(written.count)))")
+            logger.notice("wrote result documents owed", metadata: ["count": "\(written.count)"])
         }
     }
 
@@ -79,7 +80,8 @@ extension Pipeline {
             guard let record, record.status != .created else { continue }
             parked[id] = nil
             logger.notice(
-                "the commit's reply was lost but the ledger has it: writing the result \(LogField.pair("id", id.lowercased))"
+                "the commit's reply was lost but the ledger has it: writing the result",
+                metadata: ["id": "\(id.lowercased)"]
             )
             await publish(FinalResult(record: record, how: finish.how, encodeSeconds: finish.seconds))
         }
@@ -102,7 +104,8 @@ extension Pipeline {
         if let written {
             owedDocuments.insert(record.id)
             logger.error(
-                "result document not written yet (written again once possible) \(LogField.pair("id", record.id.lowercased)): \(written)"
+                "result document not written yet (written again once possible): \(written)",
+                metadata: ["id": "\(record.id.lowercased)"]
             )
         }
         Self.log(result, logger)
@@ -115,23 +118,22 @@ extension Pipeline {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
+    /// Logs a final record: `completed` or `failed` with its id, name and what became of it.
     static func log(_ result: FinalResult, _ logger: Logger) {
         let record = result.record
-        var fields = [LogField.pair("id", record.id.lowercased)]
+        var metadata: Logger.Metadata = ["id": "\(record.id.lowercased)", "name": "\(record.source.name)"]
         if record.status == .completed {
-            fields.append(LogField.pair("faces", String(record.faces.count)))
+            metadata["faces"] = "\(record.faces.count)"
             if result.how == .deduplicated {
-                fields.append("dedup=true")
+                metadata["dedup"] = "true"
             } else {
-                fields.append(LogField.pair("seconds", String(format: "%.3f", result.encodeSeconds)))
+                metadata["seconds"] = "\(String(format: "%.3f", result.encodeSeconds))"
             }
-            fields.append(LogField.pair("name", record.source.name))
-            logger.info("completed \(fields.joined(separator: " "))")
+            logger.info("completed", metadata: metadata)
         } else {
-            fields.append(LogField.pair("code", record.error?.code.rawValue ?? "unknown"))
-            fields.append(LogField.pair("name", record.source.name))
-            fields.append(LogField.pair("message", record.error?.message ?? ""))
-            logger.warning("failed \(fields.joined(separator: " "))")
+            metadata["code"] = "\(record.error?.code.rawValue ?? "unknown")"
+            metadata["message"] = "\(record.error?.message ?? "")"
+            logger.warning("failed", metadata: metadata)
         }
     }
 }

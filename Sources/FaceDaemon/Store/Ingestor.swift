@@ -144,7 +144,7 @@ public struct Ingestor: Sendable {
                     try directory.sync()
                     synced[ObjectIdentifier(directory)] = true
                 } catch {
-                    logger.error("cannot sync \(LogField.pair("directory", directory.path)): \(error)")
+                    logger.error("cannot sync: \(error)", metadata: ["directory": "\(directory.path)"])
                     synced[ObjectIdentifier(directory)] = false
                 }
             }
@@ -181,7 +181,8 @@ public struct Ingestor: Sendable {
                     kept.append(record)
                 } catch {
                     logger.error(
-                        "cannot record \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)): \(error)"
+                        "cannot record: \(error)",
+                        metadata: ["id": "\(record.id.lowercased)", "name": "\(record.source.name)"]
                     )
                     // Its file is in the store: committed again once the ledger takes it.
                     if error.code != .alreadyExists { unrecorded.add([record]) }
@@ -205,7 +206,11 @@ public struct Ingestor: Sendable {
                 )
             } else {
                 logger.info(
-                    "ingested \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name)) \(LogField.pair("bytes", String(record.source.bytes)))"
+                    "ingested",
+                    metadata: [
+                        "id": "\(record.id.lowercased)", "name": "\(record.source.name)",
+                        "bytes": "\(record.source.bytes)",
+                    ]
                 )
                 outcome.created.append(record)
                 continue
@@ -214,7 +219,7 @@ public struct Ingestor: Sendable {
                 outcome.failed.append(try ledger.fail(record.id, failure, completedAt: now, duration: 0))
             } catch {
                 // Still `created`: the pipeline will fail it (the engine refuses non-regular files).
-                logger.error("cannot record failure \(LogField.pair("id", record.id.lowercased)): \(error)")
+                logger.error("cannot record failure: \(error)", metadata: ["id": "\(record.id.lowercased)"])
                 outcome.created.append(record)
             }
         }
@@ -292,7 +297,7 @@ public struct Ingestor: Sendable {
             do throws(FileSystemError) {
                 let (stored, shard) = try store.adopt(entry, as: id, ext: ext)
                 if refusals.clear(candidate.name) {
-                    logger.notice("taken after all \(LogField.pair("name", candidate.name))")
+                    logger.notice("taken after all", metadata: ["name": "\(candidate.name)"])
                 }
                 return Taken(
                     stored: stored, source: entry.directory, shard: shard, size: entry.status.size, image: entry.image,
@@ -304,7 +309,7 @@ public struct Ingestor: Sendable {
                 do {
                     try ledger.recordIntents([intent])
                 } catch {
-                    logger.error("cannot record the intake of \(LogField.pair("name", candidate.name)): \(error)")
+                    logger.error("cannot record the intake of: \(error)", metadata: ["name": "\(candidate.name)"])
                     return nil
                 }
             } catch {
@@ -331,16 +336,17 @@ public struct Ingestor: Sendable {
         case EBUSY:
             // Still being written: its writer's close (IN_CLOSE_WRITE) or, where no close can be
             // seen, a later rescan reports it again. A refusal it had stays listed.
-            logger.debug("not taken yet \(LogField.pair("name", candidate.name)): \(error)")
+            logger.debug("not taken yet: \(error)", metadata: ["name": "\(candidate.name)"])
         case ENOENT, ESTALE, EISDIR, ELOOP, ENOTDIR:
             // Not there any more as it was reported (a directory on its path became a symlink or a
             // file, say): nothing to take; the inbox reports whatever is there now.
             refusals.clear(candidate.name)
-            logger.debug("gone or changed before it was taken \(LogField.pair("name", candidate.name)): \(error)")
+            logger.debug("gone or changed before it was taken: \(error)", metadata: ["name": "\(candidate.name)"])
         default:
             if refusals.refuse(candidate.name, error) {
                 logger.error(
-                    "cannot take from the inbox, left there and tried again at the next rescan \(LogField.pair("name", candidate.name)): \(error)"
+                    "cannot take from the inbox, left there and tried again at the next rescan: \(error)",
+                    metadata: ["name": "\(candidate.name)"]
                 )
             }
         }

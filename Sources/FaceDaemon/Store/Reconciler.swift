@@ -98,7 +98,7 @@ public struct Reconciler: Sendable {
             try ledger.insertCreated(records)
             for (file, record) in zip(chunk, records) {
                 logger.notice(
-                    "recorded orphan \(LogField.pair("id", file.id.lowercased)) \(LogField.pair("name", record.source.name))"
+                    "recorded orphan", metadata: ["id": "\(file.id.lowercased)", "name": "\(record.source.name)"]
                 )
                 report.orphansRecorded += 1
                 if file.kind != .regular {
@@ -136,7 +136,7 @@ public struct Reconciler: Sendable {
                 rewritten += 1
             } catch {
                 failed += 1
-                logger.error("cannot rewrite result \(LogField.pair("id", record.id.lowercased)): \(error)")
+                logger.error("cannot rewrite result: \(error)", metadata: ["id": "\(record.id.lowercased)"])
             }
         }
     }

@@ -88,7 +88,8 @@ public struct Retention: Sendable {
                 let path = location.absolutePath(forRecorded: record.storePath)
                 if unlink(path) == 0 {
                     logger.notice(
-                        "removed an original past keep_originals \(LogField.pair("id", record.id.uuidString.lowercased())) \(LogField.pair("name", record.source.name))"
+                        "removed an original past keep_originals",
+                        metadata: ["id": "\(record.id.uuidString.lowercased())", "name": "\(record.source.name)"]
                     )
                 } else if errno != ENOENT {
                     logger.error("cannot remove the original \(path): \(systemErrorText(errno))")

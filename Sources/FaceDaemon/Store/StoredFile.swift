@@ -42,7 +42,7 @@ extension StoredFile {
             let entry = try IntakeEntry(name: DurableFile.baseName(of: path), in: directory, maxBytes: Int.max)
             return (entry.status.size, entry.image)
         } catch {
-            logger.error("cannot read stored file \(LogField.pair("path", path)): \(error)")
+            logger.error("cannot read stored file: \(error)", metadata: ["path": "\(path)"])
             return (size, nil)
         }
     }

@@ -40,7 +40,8 @@ extension Ingestor {
             try ledger.insertCreated(fresh)
             for record in fresh {
                 logger.notice(
-                    "recorded a stored file whose first commit failed \(LogField.pair("id", record.id.lowercased)) \(LogField.pair("name", record.source.name))"
+                    "recorded a stored file whose first commit failed",
+                    metadata: ["id": "\(record.id.lowercased)", "name": "\(record.source.name)"]
                 )
             }
             return fresh

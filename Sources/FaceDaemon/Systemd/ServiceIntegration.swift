@@ -73,7 +73,8 @@ public final class ServiceIntegration: Sendable {
         let logger = core.logger
         if let ignored = notifier.ignoredSocket {
             logger.warning(
-                "NOTIFY_SOCKET ignored: not a path or @abstract socket this daemon can use \(LogField.pair("value", ignored))"
+                "NOTIFY_SOCKET ignored: not a path or @abstract socket this daemon can use",
+                metadata: ["value": "\(ignored)"]
             )
         }
         let services: [any Service] =
@@ -105,7 +106,7 @@ private struct WatchdogService: Service {
             var ready = readiness.makeAsyncIterator()
             guard await ready.next() != nil else { return }
             core.logger.info(
-                "systemd watchdog on \(LogField.pair("interval", ServiceIntegration.describe(watchdog.interval)))")
+                "systemd watchdog on", metadata: ["interval": "\(ServiceIntegration.describe(watchdog.interval))"])
             await watchdog.run { tick in core.report(tick) }
         }
     }
@@ -230,7 +231,11 @@ extension ServiceIntegration {
             do {
                 let runs = try metrics.loadBaseline(from: ledger)
                 logger.debug(
-                    "metrics took the ledger's tallies \(LogField.pair("engine_runs", String(runs))) \(LogField.pair("seconds", String(format: "%.3f", Pipeline.seconds(ContinuousClock.now - start))))"
+                    "metrics took the ledger's tallies",
+                    metadata: [
+                        "engine_runs": "\(runs)",
+                        "seconds": "\(String(format: "%.3f", Pipeline.seconds(ContinuousClock.now - start)))",
+                    ]
                 )
             } catch {
                 logger.error(
@@ -400,7 +405,8 @@ extension ServiceIntegration {
                 let age =
                     activity?.oldestEncodingStart.map { String(format: "%.0fs", Date().timeIntervalSince($0)) } ?? "?"
                 logger.warning(
-                    "workers make no progress: watchdog not fed (systemd restarts the daemon if this lasts) \(LogField.pair("encoding", String(activity?.encoding ?? 0))) \(LogField.pair("oldest", age))"
+                    "workers make no progress: watchdog not fed (systemd restarts the daemon if this lasts)",
+                    metadata: ["encoding": "\(activity?.encoding ?? 0)", "oldest": "\(age)"]
                 )
             case .pinged where was:
                 logger.notice("workers make progress again: watchdog fed")

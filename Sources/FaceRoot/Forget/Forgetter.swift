@@ -200,7 +200,11 @@ public struct Forgetter: Sendable {
             logger?.error("cannot append to \(path): \(systemErrorText(errno))")
         }
         logger?.notice(
-            "forgot \(LogField.pair("id", tombstone.id.uuidString.lowercased())) \(LogField.pair("name", tombstone.name)) \(LogField.pair("reason", tombstone.reason))"
+            "forgot",
+            metadata: [
+                "id": "\(tombstone.id.uuidString.lowercased())", "name": "\(tombstone.name)",
+                "reason": "\(tombstone.reason)",
+            ]
         )
     }
 }
