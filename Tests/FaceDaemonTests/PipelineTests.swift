@@ -135,8 +135,9 @@ struct PipelineTests {
         #expect(finals.all.isEmpty)
 
         clock.advance(by: .seconds(TransientRetry.delay(retry: 1)))
-        #expect(try await eventually(timeout: .seconds(60)) { try root.ledger.record(record.id)?.status == .completed })
-        #expect(finals.all.map(\.record.id) == [record.id])
+        // Reported after its final commit and its document.
+        #expect(await eventually(timeout: .seconds(60)) { finals.all.map(\.record.id) == [record.id] })
+        #expect(try root.ledger.record(record.id)?.status == .completed)
         await pipeline.stop()
         #expect(await pipeline.drain(timeout: 10) == 0)
         await running.value

@@ -55,12 +55,15 @@ import Testing
         return reference.count
     }
 
-    @Test func sameDetectionsOnEveryTestImage() throws {
+    @Test func sameDetectionsOnEveryTestImage() async throws {
         let engines = try Self.engines()
         let images = try DetectorDifferentialTests.testImages()
         #expect(images.count >= 10, "only \(images.count) decodable test images")
         var faces = 0
         for (name, image) in images {
+            // Heavy and synchronous: give the cooperative threads back between images, so the
+            // other suites running beside this one are not held up for minutes.
+            await Task.yield()
             faces += try Self.compare(image, upsample: 1, label: name, engines: engines)
         }
         #expect(faces >= 10, "dlib found only \(faces) faces in the test images: the comparison is too weak")
@@ -69,7 +72,7 @@ import Testing
         }
     }
 
-    @Test func sameDetectionsOnGeneratedVariants() throws {
+    @Test func sameDetectionsOnGeneratedVariants() async throws {
         let engines = try Self.engines()
         let sources = try DetectorDifferentialTests.testImages().filter {
             $0.image.info.width >= 64 && $0.image.info.height >= 64
@@ -82,6 +85,9 @@ import Testing
         let variantCount = 64
         var withFaces = 0
         for index in 0..<variantCount {
+            // Heavy and synchronous: give the cooperative threads back between images, so the
+            // other suites running beside this one are not held up for minutes.
+            await Task.yield()
             let sourceIndex = random.below(sources.count)
             let source = sources[sourceIndex].image
             var variant: DecodedImage
