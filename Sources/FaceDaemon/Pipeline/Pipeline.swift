@@ -126,6 +126,8 @@ public actor Pipeline {
     private let watch: RootWatch
     /// Transient failures in a row, by record (`TransientRetry`).
     private var retries: [UUID: Int] = [:]
+    /// `ENOMEM` failures in a row, by record (capped: `TransientRetry.outOfMemoryTries`).
+    private var outOfMemoryTries = OutOfMemoryTries()
     /// Final records whose document could not be written (or not safely: the root was away).
     private var owedDocuments: Set<UUID> = []
     /// Records whose final commit failed with its outcome unknown (the connection broke after the
@@ -433,7 +435,9 @@ public actor Pipeline {
                     "encoding \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
                 TestHooks.holdClaimIfAsked(id: id, name: record.source.name)
                 let start = ContinuousClock.now
-                let result = engine.encode(bytes: content.bytes, limits: limits)
+                let result =
+                    TestHooks.injectedOutOfMemory(name: record.source.name)
+                    ?? engine.encode(bytes: content.bytes, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
@@ -464,7 +468,8 @@ public actor Pipeline {
                     }
                 }
                 await settle(id, committed, how: .deduplicated, seconds: 0)
-            case .encoded(let result, let seconds, let attempt, let source):
+            case .encoded(let tried, let seconds, let attempt, let source):
+                let result = outOfMemoryTries.settle(id, tried)
                 if attempt > 1 {
                     logger.notice(
                         "retried \(LogField.pair("id", id.lowercased)) \(LogField.pair("attempt", String(attempt)))")
