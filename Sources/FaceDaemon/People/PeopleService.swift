@@ -22,10 +22,15 @@ import ServiceLifecycle
 ///   labeller's lock of that id), and then the batch's labels and the cursor are committed together.
 ///   After a crash the relabel resumes after the last committed batch; a document rewritten in the
 ///   batch the crash interrupted is rewritten again, with the same content.
+/// - Pause: while a root directory is away (`RootWatch`: the results directory may be an empty mount
+///   point) the relabel writes no document and commits no batch; it waits, and goes on once the
+///   directories are back. The markers are read again before each commit, so a batch whose documents
+///   may have gone into a directory that went away meanwhile is not committed: it is done again.
 struct PeopleService: Service {
     let ledger: any Ledger
     let labeller: ResultLabeller
     let results: ResultsWriter
+    let watch: RootWatch
     let pipeline: Pipeline
     let known: String
     let tolerance: Double
@@ -130,10 +135,20 @@ struct PeopleService: Service {
 
     // MARK: - Relabel
 
+    /// What one relabel batch did.
+    enum BatchOutcome: Equatable {
+        /// Committed; more records follow.
+        case more
+        /// Nothing (more) to do.
+        case done
+        /// A root directory is away: nothing committed, the batch is done again once it is back.
+        case paused(String)
+    }
+
     /// Relabels batches until every result carries the newest generation (or the task is cancelled).
     func relabel() async {
         while !Task.isCancelled {
-            let outcome = await BlockingIO.run { () -> Result<Bool, Error> in
+            let outcome = await BlockingIO.run { () -> Result<BatchOutcome, Error> in
                 do {
                     return .success(try relabelBatch())
                 } catch {
@@ -141,10 +156,16 @@ struct PeopleService: Service {
                 }
             }
             switch outcome {
-            case .success(true):
+            case .success(.more):
                 continue
-            case .success(false):
+            case .success(.done):
                 return
+            case .success(.paused(let reason)):
+                logger.warning("relabel waits until the root's directories are back: \(reason)")
+                // The root watch reads the markers once a second and clears the reason.
+                while watch.pausedReason != nil, !Task.isCancelled {
+                    try? await Task.sleep(for: RootWatchService.interval)
+                }
             case .failure(let error):
                 logger.error("relabel stopped (resumed at the next change or start): \(error)")
                 return
@@ -152,10 +173,11 @@ struct PeopleService: Service {
         }
     }
 
-    /// One batch of the relabel; false when there is nothing (more) to do.
-    func relabelBatch() throws -> Bool {
+    /// One batch of the relabel.
+    func relabelBatch() throws -> BatchOutcome {
         let (state, people) = try labeller.current()
-        guard state.isRelabelling else { return false }
+        guard state.isRelabelling else { return .done }
+        if let reason = watch.pausedReason { return .paused(reason) }
         if state.cursor == nil && state.visited == 0 {
             logger.info("relabelling results \(LogField.pair("generation", String(state.generation)))")
         }
@@ -170,19 +192,29 @@ struct PeopleService: Service {
             entries.append((record.id, labels))
             if let stored, stored.faces == labels.faces { continue }
             // The document changes: written under the id's lock, unless the known people changed
-            // meanwhile (then this relabel is outdated and starts over at the new generation).
-            let stillCurrent = try labeller.withLock(record.id) { () throws -> Bool in
+            // meanwhile (then this relabel is outdated and starts over at the new generation) or
+            // the root is away (the document would go where the results are not).
+            let written = try labeller.withLock(record.id) { () throws -> BatchOutcome? in
                 guard try ledger.peopleState(defaultTolerance: tolerance).generation == state.generation else {
-                    return false
+                    return .more
                 }
-                try DurableFile.writeAtomically(
-                    results.text(for: ResultLabeller.document(record, labels)), to: results.path(for: record.id))
-                return true
+                if let reason = watch.pausedReason { return .paused(reason) }
+                do {
+                    try DurableFile.writeAtomically(
+                        results.text(for: ResultLabeller.document(record, labels)), to: results.path(for: record.id))
+                } catch {
+                    // A results directory that went away since the watch last looked: wait for it.
+                    if let reason = watch.recheck() { return .paused(reason) }
+                    throw error
+                }
+                return nil
             }
-            guard stillCurrent else { return true }
+            if let written { return written }
             rewritten += 1
         }
         TestHooks.pauseInRelabel()
+        // The documents went where the results are only if the markers are still in place now.
+        if rewritten > 0, let reason = watch.recheck() { return .paused(reason) }
         try ledger.storeLabels(
             entries,
             progress: RelabelProgress(
@@ -193,6 +225,6 @@ struct PeopleService: Service {
                 "relabelled results \(LogField.pair("generation", String(state.generation))) \(LogField.pair("visited", String(state.visited + records.count)))"
             )
         }
-        return !finished
+        return finished ? .done : .more
     }
 }
