@@ -321,6 +321,7 @@ public final class Daemon: Sendable {
         // A new run: the attempts the previous one left are settled (crash attribution).
         let run: RunStart
         let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
+        KnownEncodeCharges.settle(root: configuration.root, previousDiedOfFault: previousDiedOfFault)
         do {
             run = try ledger.beginRun(previousDiedOfFault: previousDiedOfFault)
             CrashMarker.arm(root: configuration.root)

@@ -31,6 +31,8 @@ struct PeopleService: Service {
     let labeller: ResultLabeller
     let results: ResultsWriter
     let watch: RootWatch
+    /// The root, where `KnownEncodeCharges` are kept.
+    let root: String
     let pipeline: Pipeline
     let known: String
     let tolerance: Double
@@ -106,13 +108,39 @@ struct PeopleService: Service {
     }
 
     /// Encodes a known picture: the first face's encoding, or the problem that leaves it without one.
+    /// A picture the process died encoding runs alone in the process; one that crashed it too
+    /// often is not encoded (`KnownEncodeCharges`).
     private func encode(_ entry: KnownFolder.Entry) async -> KnownPicture {
         let path = (known as NSString).appendingPathComponent(entry.path)
         let pool = await pipeline.encoderPool
         var picture = KnownPicture(
             path: entry.path, person: entry.person, size: entry.size, modified: entry.modified, encoding: nil,
             problem: nil)
-        switch await pool.encode(fileAt: path, limits: limits) {
+        var charges = KnownEncodeCharges.load(root: root)
+        if let refusal = charges.refusal(path: entry.path, size: entry.size, modified: entry.modified) {
+            picture.problem = refusal
+            logger.warning(
+                "known picture ignored \(LogField.pair("path", entry.path)) \(LogField.pair("person", entry.person)): \(refusal)"
+            )
+            return picture
+        }
+        let alone = charges.charge(path: entry.path, size: entry.size, modified: entry.modified) != nil
+        let gate: DecodeGate.Mode = alone ? .alone : .beside
+        if !(await DecodeGate.shared.tryEnter(gate)) {
+            logger.debug(
+                "known picture waits to decode \(LogField.pair("path", entry.path)) \(LogField.pair("alone", String(alone)))"
+            )
+            await DecodeGate.shared.enter(gate)
+        }
+        charges.inFlight = .init(path: entry.path, size: entry.size, modified: entry.modified, alone: alone)
+        charges.save(root: root)
+        TestHooks.poisonIfAsked(name: entry.path)
+        let result = await pool.encode(fileAt: path, limits: limits)
+        charges.inFlight = nil
+        charges.charges[entry.path] = nil
+        charges.save(root: root)
+        await DecodeGate.shared.leave(gate)
+        switch result {
         case .success(let image):
             if let first = image.faces.first {
                 picture.encoding = first.encoding

@@ -390,6 +390,9 @@ public actor Pipeline {
             let pool = self.pool
             let poolKey = ObjectIdentifier(pool)
             jobsByPool[poolKey, default: 0] += 1
+            // A suspect decodes alone in the process, known pictures and thumbnails included.
+            let gate: DecodeGate.Mode = solo ? .alone : .beside
+            await DecodeGate.shared.enter(gate)
             let outcome = await pool.perform { engine -> WorkerOutcome in
                 activity.state.withLock { $0.started[id] = ActivityTracker.Start(date: Date(), instant: .now) }
                 defer {
@@ -441,6 +444,7 @@ public actor Pipeline {
                 let seconds = Self.seconds(ContinuousClock.now - start)
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
+            await DecodeGate.shared.leave(gate)
             jobsByPool[poolKey, default: 1] -= 1
             if jobsByPool[poolKey] == 0 {
                 jobsByPool[poolKey] = nil
