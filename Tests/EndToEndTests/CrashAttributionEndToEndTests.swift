@@ -186,12 +186,14 @@ struct CrashAttributionEndToEndTests {
             #expect(moved, "\(daemon.log)")
             if daemon.process.isRunning, daemon.log.contains("known picture waits to decode") {
                 #expect(held() >= 1, "the known picture waited for no suspect: \(daemon.log)")
-                FileManager.default.createFile(atPath: gate, contents: nil)
+                _ = FileManager.default.createFile(atPath: gate, contents: nil)
             }
             let ended = await eventually(timeout: .seconds(120)) {
                 !daemon.process.isRunning || daemon.log.contains("known picture ignored path=poison.png")
             }
             #expect(ended, "\(daemon.log)")
+            // No file of the inbox is ever charged with the known picture's deaths.
+            #expect(!daemon.log.contains("charged a death"), "\(daemon.log)")
             if daemon.process.isRunning {
                 stayedUp = true
                 #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == names.count })

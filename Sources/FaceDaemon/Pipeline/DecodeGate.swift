@@ -22,6 +22,9 @@ public actor DecodeGate {
     private var aloneHeld = false
     private var waiting: [(mode: Mode, continuation: CheckedContinuation<Void, Never>)] = []
 
+    /// Entries waiting to be admitted.
+    var queued: Int { waiting.count }
+
     /// Enters the gate now if it can (and nobody waits before it); false otherwise.
     public func tryEnter(_ mode: Mode) -> Bool {
         guard waiting.isEmpty, admits(mode) else { return false }
