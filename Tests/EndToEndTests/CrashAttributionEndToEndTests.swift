@@ -186,8 +186,9 @@ struct CrashAttributionEndToEndTests {
             #expect(moved, "\(daemon.log)")
             if daemon.process.isRunning, daemon.log.contains("known picture waits to decode") {
                 #expect(held() >= 1, "the known picture waited for no suspect: \(daemon.log)")
-                _ = FileManager.default.createFile(atPath: gate, contents: nil)
             }
+            // From here on the suspects are not held: each completes when it runs.
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
             let ended = await eventually(timeout: .seconds(120)) {
                 !daemon.process.isRunning || daemon.log.contains("known picture ignored path=poison.png")
             }
@@ -196,7 +197,8 @@ struct CrashAttributionEndToEndTests {
             #expect(!daemon.log.contains("charged a death"), "\(daemon.log)")
             if daemon.process.isRunning {
                 stayedUp = true
-                #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == names.count })
+                #expect(
+                    await eventually(timeout: .seconds(120)) { root.documentCount() == names.count }, "\(daemon.log)")
                 daemon.stop()
                 break
             }
