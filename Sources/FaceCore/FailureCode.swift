@@ -20,6 +20,9 @@ public enum FailureCode: String, Codable, Sendable, CaseIterable {
     case crashed = "crashed"
     /// Reading or writing the file failed.
     case ioError = "io_error"
+    /// Decoding or encoding the file ran out of memory on every try (`ENOMEM` is retried a few
+    /// times first: it may be the machine's moment rather than the file).
+    case outOfMemory = "out_of_memory"
 }
 
 /// A failure with its stable code and a message for a person.

@@ -9,7 +9,8 @@ import Glibc
 
 /// Crash attribution against the real binary: random `kill -9`s charge no innocent file, and a
 /// real poison file (the debug build's test hook makes the engine abort on it) still ends `crashed`
-/// while the files beside it complete.
+/// while the files beside it complete; a known picture that crashes the daemon is charged itself,
+/// never a suspect file running alone, and is set aside after three crashes.
 @Suite(.tags(.endToEnd), .serialized, .timeLimit(.minutes(10)), .enabled(if: canRunDaemon, Comment(rawValue: whyNot)))
 struct CrashAttributionEndToEndTests {
     /// A stream of drops, eight `kill -9`s at moments picked from the daemon's own progress, and
@@ -138,5 +139,89 @@ struct CrashAttributionEndToEndTests {
                     document.status == .completed, "\(document.source?.name ?? "?"): \(document.error?.message ?? "")")
             }
         }
+    }
+
+    /// Two files in flight at a `kill -9` become suspects that run alone; a known picture that
+    /// aborts the process when encoded is dropped into `known/`. The suspects are never charged
+    /// (the known picture waits while one runs alone); the picture is charged nothing the first
+    /// time (it ran beside others), then a crash each time it runs alone, and after three it is
+    /// kept with the problem `crashed` and the daemon stays up.
+    @Test func aKnownPictureThatCrashesIsChargedItselfNotTheSuspects() async throws {
+        let root = TestRoot("known-poison")
+        let staging = root.staging()
+        let gate = root.base + "/gate"
+        let names = ["held1.png", "held2.png"]
+        let first = try DaemonProcess(
+            root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
+            environment: ["FACEWATCH_TEST_HOLD_CLAIMED": "held", "FACEWATCH_TEST_PAUSE_GATE": gate])
+        try first.waitUntilReady()
+        for (i, name) in names.enumerated() {
+            write(TinyPNG.make(width: 120, height: 90, seed: 7_000 + i), to: staging + "/" + name)
+            #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
+        }
+        func held() -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: root.base)) ?? []).filter {
+                $0.hasPrefix("gate.") && $0.hasSuffix(".held")
+            }.count
+        }
+        #expect(await eventually(timeout: .seconds(60)) { held() == 2 }, "\(first.log)")
+        first.send(SIGKILL)
+        #expect(first.waitForExit(timeout: .seconds(30)) != nil)
+
+        write(TinyPNG.make(width: 100, height: 80, seed: 7_100), to: root.root + "/known/poison.png")
+        var deaths = 0
+        var stayedUp = false
+        while deaths <= 8 {
+            let daemon = try DaemonProcess(
+                root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
+                environment: [
+                    "FACEWATCH_TEST_POISON": "poison", "FACEWATCH_TEST_HOLD_CLAIMED": "held",
+                    "FACEWATCH_TEST_PAUSE_GATE": gate,
+                ])
+            // The known picture's `ignored` line, whose problem comes before its fields.
+            func poisonIgnored() -> Bool {
+                daemon.log.split(separator: "\n").contains {
+                    $0.contains("known picture ignored") && $0.contains("path=poison.png")
+                }
+            }
+            // A suspect held in flight (alone) keeps the known picture waiting: no death meanwhile.
+            let moved = await eventually(timeout: .seconds(120)) {
+                !daemon.process.isRunning || daemon.log.contains("known picture waits to decode")
+                    || poisonIgnored()
+            }
+            #expect(moved, "\(daemon.log)")
+            if daemon.process.isRunning, daemon.log.contains("known picture waits to decode") {
+                #expect(held() >= 1, "the known picture waited for no suspect: \(daemon.log)")
+            }
+            // From here on the suspects are not held: each completes when it runs.
+            _ = FileManager.default.createFile(atPath: gate, contents: nil)
+            let ended = await eventually(timeout: .seconds(120)) {
+                !daemon.process.isRunning || poisonIgnored()
+            }
+            #expect(ended, "\(daemon.log)")
+            // No file of the inbox is ever charged with the known picture's deaths.
+            #expect(!daemon.log.contains("charged a death"), "\(daemon.log)")
+            if daemon.process.isRunning {
+                stayedUp = true
+                #expect(
+                    await eventually(timeout: .seconds(120)) { root.documentCount() == names.count }, "\(daemon.log)")
+                daemon.stop()
+                break
+            }
+            daemon.process.waitUntilExit()
+            #expect(daemon.process.terminationReason == .uncaughtSignal, "\(daemon.log)")
+            deaths += 1
+        }
+        // Once beside others (charged nothing), then three times alone.
+        #expect(stayedUp)
+        #expect(deaths == 4)
+        let documents = try root.documents()
+        #expect(documents.count == names.count)
+        for document in documents {
+            #expect(
+                document.status == .completed, "\(document.source?.name ?? "?"): \(document.error?.message ?? "")")
+        }
+        let status = try await facewatch(["status", "--root", root.root])
+        #expect(status.stdout.contains("poison.png: crashed"), "\(status.stdout)")
     }
 }

@@ -8,7 +8,9 @@ import Glibc
 #endif
 
 /// Known people with the real daemon: results name the people of the known folder, follow its
-/// changes, and a `kill -9` in the middle of a relabel loses nothing.
+/// changes, and a `kill -9` in the middle of a relabel loses nothing; a relabel while the results
+/// directory is away waits for it, and a document that names the wrong people is written again at
+/// the next start.
 @Suite(
     .tags(.endToEnd),
     .serialized, .timeLimit(.minutes(5)),
@@ -36,6 +38,15 @@ struct PeopleEndToEndTests {
     /// Known people were read (a generation exists) and every result carries the newest one.
     static func relabelled(_ people: [String: Any]) -> Bool {
         (people["generation"] as? Int ?? 0) > 0 && people["relabelling"] as? Bool == false
+    }
+
+    /// Why the daemon is paused (`status --json`), or nil.
+    static func pausedReason(_ root: TestRoot) async -> String? {
+        guard let output = try? await facewatch(["status", "--root", root.root, "--json"]),
+            let status = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any],
+            let metrics = status["metrics"] as? [String: Any]
+        else { return nil }
+        return metrics["paused"] as? String
     }
 
     static func distance(_ a: [Float], _ b: [Float]) -> Double {
@@ -145,5 +156,60 @@ struct PeopleEndToEndTests {
         #expect(Self.person("eileen", in: people)?["results"] as? Int == photos)
         #expect(Self.person("eileen", in: people)?["faces"] as? Int == photos)
         #expect(root.documentCount() == photos)
+    }
+
+    @Test func aRelabelWhileTheResultsAreAwayWaitsForThem() async throws {
+        let images = try #require(testImagesDirectory)
+        let root = TestRoot("relabel-away")
+        let known = root.root + "/known"
+        let daemon = try root.startDaemon()
+        defer { daemon.stop() }
+        try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/party.png")
+        #expect(await eventually { root.documentCount() == 1 })
+        #expect(try Self.names(root, "party.png") == [[], []])
+
+        // An empty directory where the results were, as an unmounted mount point would be.
+        let real = root.base + "/results.real"
+        #expect(rename(root.results, real) == 0)
+        try FileManager.default.createDirectory(atPath: root.results, withIntermediateDirectories: false)
+        #expect(await eventually(timeout: .seconds(30)) { await Self.pausedReason(root)?.contains("results") == true })
+
+        // Her picture arrives meanwhile: the known people change, and the relabel waits.
+        try FileManager.default.copyItem(atPath: images + "/astronaut_gray.jpg", toPath: known + "/eileen.jpg")
+        #expect(await eventually { daemon.log.contains("relabel waits") }, "\(daemon.log)")
+        #expect((try await Self.people(root))["relabelling"] as? Bool == true)
+        #expect(root.documentCount() == 0, "a document went into the empty results directory")
+
+        // The real directory back: its document names her.
+        #expect(rmdir(root.results) == 0)
+        #expect(rename(real, root.results) == 0)
+        #expect(await eventually { (try? Self.names(root, "party.png")) == [["eileen"], []] }, "\(daemon.log)")
+        #expect(await eventually { (try? await Self.people(root)).map(Self.relabelled) ?? false })
+        #expect(root.documentCount() == 1)
+    }
+
+    @Test func aDocumentNamingTheWrongPeopleIsWrittenAgainAtStart() async throws {
+        let images = try #require(testImagesDirectory)
+        let root = TestRoot("relabel-stale")
+        let known = root.root + "/known"
+        var daemon = try root.startDaemon()
+        try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/party.png")
+        #expect(await eventually { root.documentCount() == 1 })
+        let party = try #require(try root.documents().first)
+        let path = root.results + "/" + (party.id ?? "") + ".json"
+        let unlabelled = try Data(contentsOf: URL(fileURLWithPath: path))
+        try FileManager.default.copyItem(atPath: images + "/astronaut_gray.jpg", toPath: known + "/eileen.jpg")
+        #expect(await eventually { (try? Self.names(root, "party.png")) == [["eileen"], []] }, "\(daemon.log)")
+        #expect(await eventually { (try? await Self.people(root)).map(Self.relabelled) ?? false })
+        daemon.send(SIGKILL)
+        #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+
+        // The document from before her picture put back (a restored backup, a write that went
+        // elsewhere): newer than its record, whole, but naming nobody.
+        try unlabelled.write(to: URL(fileURLWithPath: path))
+        #expect(try Self.names(root, "party.png") == [[], []])
+        daemon = try root.startDaemon()
+        defer { daemon.stop() }
+        #expect(await eventually { (try? Self.names(root, "party.png")) == [["eileen"], []] }, "\(daemon.log)")
     }
 }

@@ -123,4 +123,33 @@ struct RootWatchEndToEndTests {
         let stats = try await root.stats()
         #expect(stats["failed"] as? Int == 0)
     }
+
+    @Test func aFileThatAlwaysRunsOutOfMemoryIsFailedAfterItsTries() async throws {
+        let root = TestRoot("enomem")
+        // The debug build's hook fails every encode of these files as a failed allocation does.
+        let daemon = try DaemonProcess(
+            root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
+            environment: ["FACEWATCH_TEST_ENOMEM": "greedy"])
+        defer { daemon.stop() }
+        try daemon.waitUntilReady()
+        let staging = root.staging()
+        for (i, name) in ["greedy.png", "plain.png"].enumerated() {
+            write(TinyPNG.make(width: 90, height: 70, seed: 400 + i), to: staging + "/" + name)
+            #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
+        }
+        // Eight tries with 1 s, 2 s, 4 s... 60 s between them: about two minutes.
+        #expect(await eventually(timeout: .seconds(270)) { root.documentCount() == 2 }, "\(daemon.log)")
+        let documents = try root.documents()
+        let greedy = try #require(documents.first { $0.source?.name == "greedy.png" })
+        #expect(greedy.status == .failed && greedy.error?.code == .outOfMemory, "\(String(describing: greedy.error))")
+        #expect(greedy.error?.message.contains("8 tries") == true, "\(String(describing: greedy.error))")
+        #expect(documents.first { $0.source?.name == "plain.png" }?.status == .completed)
+        // Retried as a transient error until then: seven waits, one log line each.
+        let retried = daemon.log.split(separator: "\n").filter {
+            $0.contains("not recorded, tried again later") && $0.contains("id=\(greedy.id ?? "?")")
+        }
+        #expect(retried.count == 7, "\(retried)")
+        let stats = try await root.stats()
+        #expect(stats["failed"] as? Int == 1 && stats["completed"] as? Int == 1, "\(stats)")
+    }
 }

@@ -173,6 +173,7 @@ extension Daemon {
     private func beginRun(_ ledger: any Ledger, _ configuration: DaemonConfiguration) throws(StartError) -> RunStart {
         let run: RunStart
         let previousDiedOfFault = CrashMarker.previousRunCrashed(root: configuration.root)
+        KnownEncodeCharges.settle(root: configuration.root, previousDiedOfFault: previousDiedOfFault)
         do {
             run = try ledger.beginRun(previousDiedOfFault: previousDiedOfFault)
             CrashMarker.arm(root: configuration.root)

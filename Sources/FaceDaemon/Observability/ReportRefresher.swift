@@ -33,6 +33,8 @@ enum ReportRefresher {
         var last: (stats: LedgerStats, at: Date)?
         while !Task.isCancelled {
             let previous = last
+            // Thumbnails are decoded beside the records, never beside a suspect running alone.
+            await DecodeGate.shared.enter(.beside)
             last = await BlockingIO.run { () -> (stats: LedgerStats, at: Date)? in
                 let now = Date()
                 guard let stats = try? ledger.stats() else { return previous }
@@ -55,6 +57,7 @@ enum ReportRefresher {
                     return previous
                 }
             }
+            await DecodeGate.shared.leave(.beside)
             do {
                 try await Task.sleep(for: interval)
             } catch {

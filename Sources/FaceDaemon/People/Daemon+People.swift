@@ -9,7 +9,8 @@ extension Daemon {
             ledger: parts.ledger,
             labeller: parts.results.labeller
                 ?? ResultLabeller(ledger: parts.ledger, defaultTolerance: configuration.tolerance),
-            results: parts.results, pipeline: parts.pipeline, known: configuration.known,
+            results: parts.results, watch: parts.watch, root: configuration.root, pipeline: parts.pipeline,
+            known: configuration.known,
             tolerance: configuration.tolerance, limits: configuration.limits,
             settle: .milliseconds(configuration.settleMilliseconds), logger: logger)
     }

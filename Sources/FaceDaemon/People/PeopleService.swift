@@ -22,10 +22,17 @@ import ServiceLifecycle
 ///   labeller's lock of that id), and then the batch's labels and the cursor are committed together.
 ///   After a crash the relabel resumes after the last committed batch; a document rewritten in the
 ///   batch the crash interrupted is rewritten again, with the same content.
+/// - Pause: while a root directory is away (`RootWatch`: the results directory may be an empty mount
+///   point) the relabel writes no document and commits no batch; it waits, and goes on once the
+///   directories are back. The markers are read again before each commit, so a batch whose documents
+///   may have gone into a directory that went away meanwhile is not committed: it is done again.
 struct PeopleService: Service {
     let ledger: any Ledger
     let labeller: ResultLabeller
     let results: ResultsWriter
+    let watch: RootWatch
+    /// The root, where `KnownEncodeCharges` are kept.
+    let root: String
     let pipeline: Pipeline
     let known: String
     let tolerance: Double
@@ -105,13 +112,39 @@ struct PeopleService: Service {
     }
 
     /// Encodes a known picture: the first face's encoding, or the problem that leaves it without one.
+    /// A picture the process died encoding runs alone in the process; one that crashed it too
+    /// often is not encoded (`KnownEncodeCharges`).
     private func encode(_ entry: KnownFolder.Entry) async -> KnownPicture {
         let path = (known as NSString).appendingPathComponent(entry.path)
         let pool = await pipeline.encoderPool
         var picture = KnownPicture(
             path: entry.path, person: entry.person, size: entry.size, modified: entry.modified, encoding: nil,
             problem: nil)
-        switch await pool.encode(fileAt: path, limits: limits) {
+        var charges = KnownEncodeCharges.load(root: root)
+        if let refusal = charges.refusal(path: entry.path, size: entry.size, modified: entry.modified) {
+            picture.problem = refusal
+            logger.warning(
+                "known picture ignored: \(refusal)", metadata: ["path": "\(entry.path)", "person": "\(entry.person)"]
+            )
+            return picture
+        }
+        let alone = charges.charge(path: entry.path, size: entry.size, modified: entry.modified) != nil
+        let gate: DecodeGate.Mode = alone ? .alone : .beside
+        if !(await DecodeGate.shared.tryEnter(gate)) {
+            logger.debug(
+                "known picture waits to decode", metadata: ["path": "\(entry.path)", "alone": "\(alone)"]
+            )
+            await DecodeGate.shared.enter(gate)
+        }
+        charges.inFlight = .init(path: entry.path, size: entry.size, modified: entry.modified, alone: alone)
+        charges.save(root: root)
+        TestHooks.poisonIfAsked(name: entry.path)
+        let result = await pool.encode(fileAt: path, limits: limits)
+        charges.inFlight = nil
+        charges.charges[entry.path] = nil
+        charges.save(root: root)
+        await DecodeGate.shared.leave(gate)
+        switch result {
         case .success(let image):
             if let first = image.faces.first {
                 picture.encoding = first.encoding
@@ -135,10 +168,20 @@ struct PeopleService: Service {
 
     // MARK: - Relabel
 
+    /// What one relabel batch did.
+    enum BatchOutcome: Equatable {
+        /// Committed; more records follow.
+        case more
+        /// Nothing (more) to do.
+        case done
+        /// A root directory is away: nothing committed, the batch is done again once it is back.
+        case paused(String)
+    }
+
     /// Relabels batches until every result carries the newest generation (or the task is cancelled).
     func relabel() async {
         while !Task.isCancelled {
-            let outcome = await BlockingIO.run { () -> Result<Bool, Error> in
+            let outcome = await BlockingIO.run { () -> Result<BatchOutcome, Error> in
                 do {
                     return .success(try relabelBatch())
                 } catch {
@@ -146,10 +189,16 @@ struct PeopleService: Service {
                 }
             }
             switch outcome {
-            case .success(true):
+            case .success(.more):
                 continue
-            case .success(false):
+            case .success(.done):
                 return
+            case .success(.paused(let reason)):
+                logger.warning("relabel waits until the root's directories are back: \(reason)")
+                // The root watch reads the markers once a second and clears the reason.
+                while watch.pausedReason != nil, !Task.isCancelled {
+                    try? await Task.sleep(for: RootWatchService.interval)
+                }
             case .failure(let error):
                 logger.error("relabel stopped (resumed at the next change or start): \(error)")
                 return
@@ -157,10 +206,11 @@ struct PeopleService: Service {
         }
     }
 
-    /// One batch of the relabel; false when there is nothing (more) to do.
-    func relabelBatch() throws -> Bool {
+    /// One batch of the relabel.
+    func relabelBatch() throws -> BatchOutcome {
         let (state, people) = try labeller.current()
-        guard state.isRelabelling else { return false }
+        guard state.isRelabelling else { return .done }
+        if let reason = watch.pausedReason { return .paused(reason) }
         if state.cursor == nil && state.visited == 0 {
             logger.info("relabelling results", metadata: ["generation": "\(state.generation)"])
         }
@@ -175,19 +225,29 @@ struct PeopleService: Service {
             entries.append((record.id, labels))
             if let stored, stored.faces == labels.faces { continue }
             // The document changes: written under the id's lock, unless the known people changed
-            // meanwhile (then this relabel is outdated and starts over at the new generation).
-            let stillCurrent = try labeller.withLock(record.id) { () throws -> Bool in
+            // meanwhile (then this relabel is outdated and starts over at the new generation) or
+            // the root is away (the document would go where the results are not).
+            let written = try labeller.withLock(record.id) { () throws -> BatchOutcome? in
                 guard try ledger.peopleState(defaultTolerance: tolerance).generation == state.generation else {
-                    return false
+                    return .more
                 }
-                try DurableFile.writeAtomically(
-                    results.text(for: ResultLabeller.document(record, labels)), to: results.path(for: record.id))
-                return true
+                if let reason = watch.pausedReason { return .paused(reason) }
+                do {
+                    try DurableFile.writeAtomically(
+                        results.text(for: ResultLabeller.document(record, labels)), to: results.path(for: record.id))
+                } catch {
+                    // A results directory that went away since the watch last looked: wait for it.
+                    if let reason = watch.recheck() { return .paused(reason) }
+                    throw error
+                }
+                return nil
             }
-            guard stillCurrent else { return true }
+            if let written { return written }
             rewritten += 1
         }
         TestHooks.pauseInRelabel()
+        // The documents went where the results are only if the markers are still in place now.
+        if rewritten > 0, let reason = watch.recheck() { return .paused(reason) }
         try ledger.storeLabels(
             entries,
             progress: RelabelProgress(
@@ -199,6 +259,6 @@ struct PeopleService: Service {
                 metadata: ["generation": "\(state.generation)", "visited": "\(state.visited + records.count)"]
             )
         }
-        return !finished
+        return finished ? .done : .more
     }
 }

@@ -67,6 +67,9 @@ extension Pipeline {
             let pool = self.pool
             let poolKey = ObjectIdentifier(pool)
             jobsByPool[poolKey, default: 0] += 1
+            // A suspect decodes alone in the process, known pictures and thumbnails included.
+            let gate: DecodeGate.Mode = solo ? .alone : .beside
+            await DecodeGate.shared.enter(gate)
             let outcome = await pool.perform { engine -> WorkerOutcome in
                 activity.state.withLock { $0.started[id] = ActivityTracker.Start(date: Date(), instant: .now) }
                 defer {
@@ -112,10 +115,13 @@ extension Pipeline {
                     "encoding", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
                 TestHooks.holdClaimIfAsked(id: id, name: record.source.name)
                 let start = ContinuousClock.now
-                let result = engine.encode(bytes: content.bytes, limits: limits)
+                let result =
+                    TestHooks.injectedOutOfMemory(name: record.source.name)
+                    ?? engine.encode(bytes: content.bytes, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
+            await DecodeGate.shared.leave(gate)
             jobsByPool[poolKey, default: 1] -= 1
             if jobsByPool[poolKey] == 0 {
                 jobsByPool[poolKey] = nil
@@ -138,7 +144,8 @@ extension Pipeline {
                         id, image: image, faces: faces, completedAt: Date(), duration: 0, source: source)
                 }
                 await settle(id, committed, how: .deduplicated, seconds: 0)
-            case .encoded(let result, let seconds, let attempt, let source):
+            case .encoded(let tried, let seconds, let attempt, let source):
+                let result = outOfMemoryTries.settle(id, tried)
                 if attempt > 1 {
                     logger.notice(
                         "retried", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])

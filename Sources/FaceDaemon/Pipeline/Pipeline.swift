@@ -51,6 +51,8 @@ public actor Pipeline {
     let watch: RootWatch
     /// Transient failures in a row, by record (`TransientRetry`).
     var retries: [UUID: Int] = [:]
+    /// `ENOMEM` failures in a row, by record (capped: `TransientRetry.outOfMemoryTries`).
+    var outOfMemoryTries = OutOfMemoryTries()
     /// Final records whose document could not be written (or not safely: the root was away).
     var owedDocuments: Set<UUID> = []
     /// Records whose final commit failed with its outcome unknown (the connection broke after the

@@ -73,8 +73,15 @@ public struct ResultsWriter: Sendable {
         unlink(path(for: id))
     }
 
+    /// Whether the record's document names known people (`faces[].matches`), which change without
+    /// the record changing: its file's age says nothing about whether they are current.
+    public func carriesLabels(_ record: LedgerRecord) -> Bool {
+        labeller != nil && ResultLabeller.applies(to: record)
+    }
+
     /// Whether the file on disk is the document of `record` as it stands: present, parseable, with the
-    /// same id, status and completion time. A missing, partial or outdated file is not current.
+    /// same id, status, completion time and faces, and, where it names known people, the people the
+    /// ledger's labels of the record name. A missing, partial or outdated file is not current.
     public func isCurrent(_ record: LedgerRecord) -> Bool {
         guard let data = FileManager.default.contents(atPath: path(for: record.id)),
             let document = try? JSONDecoder().decode(ResultDocument.self, from: data)
@@ -86,7 +93,33 @@ public struct ResultsWriter: Sendable {
             default: false
             }
         return document.id == record.id.uuidString.lowercased() && document.status == record.status
-            && sameCompletion && document.faces.count == record.faces.count
+            && sameCompletion && document.faces.count == record.faces.count && hasCurrentMatches(document, record)
+    }
+
+    /// Whether each face of `document` names the people (and distances) of the record's stored labels.
+    /// A ledger that cannot be read leaves the document as it is.
+    private func hasCurrentMatches(_ document: ResultDocument, _ record: LedgerRecord) -> Bool {
+        guard let labeller, carriesLabels(record) else { return true }
+        let labels: StoredLabels?
+        do {
+            labels = try labeller.ledger.labels(record.id)
+        } catch {
+            return true
+        }
+        let expected = ResultLabeller.document(record, labels).faces.map { $0.matches ?? [] }
+        let found = document.faces.map { $0.matches ?? [] }
+        guard expected.count == found.count else { return false }
+        for (wanted, written) in zip(expected, found) {
+            guard wanted.count == written.count else { return false }
+            for (a, b) in zip(wanted, written) where !Self.sameMatch(a, b) { return false }
+        }
+        return true
+    }
+
+    /// The same person at the same distance (the distance went through JSON text: equal to its last digits).
+    private static func sameMatch(_ a: PersonMatch, _ b: PersonMatch) -> Bool {
+        let tolerance: Double = 1e-12 * max(1, abs(a.distance))
+        return a.name == b.name && abs(a.distance - b.distance) <= tolerance
     }
 
     /// Reads a document written by the daemon, or nil if there is none (or it cannot be parsed).

@@ -1,4 +1,5 @@
 import FaceCore
+import FaceEncoding
 import FaceRoot
 import Foundation
 import Synchronization
@@ -58,7 +59,22 @@ enum TestHooks {
         $0.isEmpty ? nil : $0
     }
     private static let failedUnlinks = Mutex<Set<String>>([])
+
+    /// `FACEWATCH_TEST_ENOMEM=text`: every encode of a file whose inbox name contains `text` fails
+    /// as the decoder's failed allocation does, like a file that always makes a library run out of
+    /// memory would.
+    private static let outOfMemoryText = environment["FACEWATCH_TEST_ENOMEM"].flatMap { $0.isEmpty ? nil : $0 }
     #endif
+
+    /// The allocation failure the test asked for the encode of `name` (debug builds only).
+    static func injectedOutOfMemory(name: String) -> Result<EncodedImage, Failure>? {
+        #if DEBUG
+        if let outOfMemoryText, name.contains(outOfMemoryText) {
+            return .failure(Failure(.ioError, "out of memory: cannot allocate the image (test)", systemError: ENOMEM))
+        }
+        #endif
+        return nil
+    }
 
     /// Throws the `EIO` the test asked for the unlink of `name`'s claimed file (debug builds only).
     static func failClaimedUnlinkIfAsked(_ name: String) throws(FileSystemError) {

@@ -13,7 +13,10 @@ import Foundation
 /// it takes. Transient are the errors that say something about the machine at this moment rather
 /// than about the file:
 /// - `EMFILE`, `ENFILE`: out of file descriptors (this process, the system);
-/// - `ENOMEM`, `EAGAIN`, `EINTR`, `EBUSY`: out of memory or a resource busy for now;
+/// - `ENOMEM`, `EAGAIN`, `EINTR`, `EBUSY`: out of memory or a resource busy for now (`ENOMEM` a few
+///   times only: a file that makes a library fail an allocation on `outOfMemoryTries` tries in a
+///   row, about two minutes, is failed `out_of_memory`, so that one that always does is not tried
+///   for ever);
 /// - `EIO`: the device failed the read (a disk or network hiccup; a really bad sector keeps the
 ///   file waiting, with a log line per try, rather than failing it for good);
 /// - `ESTALE`, `ETIMEDOUT`, `ENOTCONN`, `EHOSTDOWN`, `EHOSTUNREACH`, `ENETDOWN`, `ENETUNREACH`,
@@ -37,6 +40,17 @@ public enum TransientRetry {
         return transientErrors.contains(code)
     }
 
+    /// Tries in a row that may end in `ENOMEM` before the file is failed `out_of_memory`: with the
+    /// waits between them (1, 2, 4... 60 s) about two minutes.
+    public static let outOfMemoryTries = 8
+
+    /// The final failure of a file whose try `tries` (counting the first) ended in `failure`, when
+    /// that is an `ENOMEM` on the last try allowed; nil otherwise.
+    public static func outOfMemoryFailure(_ failure: Failure, tries: Int) -> Failure? {
+        guard failure.code == .ioError, failure.systemError == ENOMEM, tries >= outOfMemoryTries else { return nil }
+        return Failure(.outOfMemory, "\(failure.message) (on each of \(tries) tries)")
+    }
+
     /// First wait, in seconds.
     static let firstDelay: Double = 1
     /// Longest wait, in seconds.
@@ -45,5 +59,24 @@ public enum TransientRetry {
     /// The wait before try `retry` (1 for the first retry): 1 s, 2 s, 4 s... at most 60 s.
     public static func delay(retry: Int) -> Double {
         min(maxDelay, firstDelay * pow(2, Double(max(0, min(retry - 1, 16)))))
+    }
+}
+
+/// `ENOMEM` failures in a row, by record: what `TransientRetry.outOfMemoryTries` is counted against.
+struct OutOfMemoryTries {
+    private var counts: [UUID: Int] = [:]
+
+    /// `result` as the file's result: an `ENOMEM` on the last try allowed becomes `out_of_memory`
+    /// (final); anything but an `ENOMEM` ends the count.
+    mutating func settle<Success>(_ id: UUID, _ result: Result<Success, Failure>) -> Result<Success, Failure> {
+        guard case .failure(let failure) = result, failure.code == .ioError, failure.systemError == ENOMEM else {
+            counts[id] = nil
+            return result
+        }
+        let tries = counts[id, default: 0] + 1
+        counts[id] = tries
+        guard let final = TransientRetry.outOfMemoryFailure(failure, tries: tries) else { return result }
+        counts[id] = nil
+        return .failure(final)
     }
 }

@@ -143,7 +143,8 @@ public struct Reconciler: Sendable {
 
     /// Cheap check first: a whole document (it starts with `{`, ends with `}` and names the record)
     /// written after the record became final is current — documents are only written for final
-    /// records. Anything else is parsed and compared.
+    /// records — unless it names known people (they change after the record did). Anything else is
+    /// parsed and compared.
     func documentLooksCurrent(_ record: LedgerRecord) -> Bool {
         let path = results.path(for: record.id)
         var status = stat()
@@ -155,7 +156,7 @@ public struct Reconciler: Sendable {
             data.last(where: { !whitespace.contains($0) }) == UInt8(ascii: "}"),
             data.range(of: Data(record.id.lowercased.utf8)) != nil
         else { return false }
-        if let completed = record.completedAt {
+        if let completed = record.completedAt, !results.carriesLabels(record) {
             let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) * 1e-9
             if modified >= completed.timeIntervalSince1970 { return true }
         }
