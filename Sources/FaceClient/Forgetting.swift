@@ -14,12 +14,13 @@ public enum Forgetting {
     ///
     /// - Throws: `ClientError` when the ledger cannot be opened for writing, read or written.
     public static func forget(
-        _ configuration: DaemonConfiguration, _ selection: ForgetSelection, reason: String, dryRun: Bool = false
+        _ configuration: DaemonConfiguration, _ selection: ForgetSelection, reason: String, dryRun: Bool = false,
+        documents: Forgetter.DocumentWriter? = nil
     ) throws(ClientError) -> (selected: [UUID], report: Forgetter.Report) {
         let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(configuration, exclusive: false)
         defer { lock?.release() }
         let ledger = try openWritable(configuration)
-        let forgetter = Forgetter(configuration: configuration, ledger: ledger)
+        let forgetter = Forgetter(configuration: configuration, ledger: ledger, documents: documents)
         do {
             let selected = try selection.resolve(in: ledger)
             if dryRun { return (selected, Forgetter.Report()) }
@@ -30,15 +31,50 @@ public enum Forgetting {
         }
     }
 
-    /// Compacts the root's ledger (`LedgerCompactor`) after finishing the file removals of earlier
-    /// forgets. LMDB: refused while a daemon holds the root or a forget runs.
+    /// Forgets the faces of each of `people` (known people's names) in the results whose labels name
+    /// them, keeping the photos and their other faces (`Forgetter.forgetFaces`), after finishing what
+    /// earlier forgets left pending. `documents` rewrites a result's document.
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be opened for writing, read or written.
+    public static func forgetFaces(
+        _ configuration: DaemonConfiguration, of people: [String], reason: String, dryRun: Bool = false,
+        documents: @escaping Forgetter.DocumentWriter
+    ) throws(ClientError) -> (selected: [UUID], report: Forgetter.FacesReport) {
+        let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(configuration, exclusive: false)
+        defer { lock?.release() }
+        let ledger = try openWritable(configuration)
+        let forgetter = Forgetter(configuration: configuration, ledger: ledger, documents: documents)
+        do {
+            var selected: [UUID] = []
+            var report = Forgetter.FacesReport()
+            if !dryRun { try forgetter.sweep() }
+            for person in people {
+                let ids = try ForgetSelection(people: [person]).resolve(in: ledger)
+                selected += ids
+                if dryRun { continue }
+                let done = try forgetter.forgetFaces(ids, of: person, reason: reason)
+                report.changed += done.changed
+                report.untouched += done.untouched
+                report.unknown += done.unknown
+                report.fileErrors += done.fileErrors
+            }
+            return (selected, report)
+        } catch {
+            throw ClientError("cannot forget: \(error)")
+        }
+    }
+
+    /// Compacts the root's ledger (`LedgerCompactor`) after finishing the file removals and document
+    /// rewrites of earlier forgets. LMDB: refused while a daemon holds the root or a forget runs.
     ///
     /// - Throws: `ClientError` when the root is busy or the compaction fails.
-    public static func compact(_ configuration: DaemonConfiguration) throws(ClientError) -> LedgerCompactor.Outcome {
+    public static func compact(
+        _ configuration: DaemonConfiguration, documents: Forgetter.DocumentWriter? = nil
+    ) throws(ClientError) -> LedgerCompactor.Outcome {
         if configuration.ledgerIsShared {
             let ledger = try openWritable(configuration)
             do {
-                try Forgetter(configuration: configuration, ledger: ledger).sweep()
+                try Forgetter(configuration: configuration, ledger: ledger, documents: documents).sweep()
                 try LedgerCompactor.vacuum(ledger)
             } catch {
                 throw ClientError("cannot compact the ledger at \(configuration.ledgerLocation): \(error)")
@@ -58,7 +94,7 @@ public enum Forgetting {
         let before: LedgerStats
         do {
             let ledger = try openWritable(configuration)
-            try Forgetter(configuration: configuration, ledger: ledger).sweep()
+            try Forgetter(configuration: configuration, ledger: ledger, documents: documents).sweep()
             before = try ledger.stats()
         } catch let error as ClientError {
             throw error

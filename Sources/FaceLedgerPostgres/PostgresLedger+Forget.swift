@@ -9,7 +9,9 @@ import PostgresNIO
 ///
 /// The `forgotten` table (`id`, `files_pending`, `body` as `TombstoneCodec` encodes it) is created by
 /// the first forget, under an advisory lock, rather than by a schema migration: a ledger that has
-/// forgotten nothing has none, and readers treat a missing table as no tombstones. Deleted rows stay
+/// forgotten nothing has none, and readers treat a missing table as no tombstones. The
+/// `forgotten_faces` table (`id`: results whose document still shows faces a faces-only forget
+/// removed) is made the same way by the first `forgetFaces`. Deleted rows stay
 /// in the table files as dead tuples until a VACUUM (FULL) reclaims them: `vacuumFull()`.
 extension PostgresLedger {
     /// The advisory lock under which the `forgotten` table is created.
@@ -52,6 +54,61 @@ extension PostgresLedger {
         }
     }
 
+    @discardableResult
+    public func forgetFaces(_ id: UUID, of person: String) throws(LedgerError) -> Int {
+        try write { session throws(LedgerError) in
+            try Self.createForgottenFacesTable(session)
+            guard
+                let (status, body) = try session.first(
+                    "SELECT status, body FROM records WHERE id = \(id) FOR UPDATE", as: (Int16, ByteBuffer).self)
+            else {
+                throw LedgerError(.notFound, "no record \(id.lowercased)")
+            }
+            var record = try Self.decode(body)
+            guard Self.statusCode(record.status) == status, record.status == .completed else { return 0 }
+            // Under the people lock that `storeLabels` takes: no label write interleaves.
+            try session.execute("SELECT pg_advisory_xact_lock(\(Self.peopleLock))")
+            guard let buffer = try session.first("SELECT body FROM labels WHERE id = \(id)", as: ByteBuffer.self)
+            else { return 0 }
+            let bytes = buffer.bytes
+            var labels = try withRawBytes(bytes) { raw throws(LedgerError) in try PeopleCodec.decodeLabels(raw) }
+            let doomed = FaceForgetting.faces(of: person, in: record, labels)
+            guard !doomed.isEmpty else { return 0 }
+            var deltas: [String: PersonCount] = [:]
+            labels.count(sign: -1, into: &deltas)
+            let removed = FaceForgetting.remove(doomed, from: &record, &labels)
+            labels.count(sign: 1, into: &deltas)
+            let encoded = try RecordCodec.encode(record)
+            let value = PeopleCodec.encodeLabels(labels)
+            try session.execute("UPDATE records SET body = \(encoded.bytea) WHERE id = \(id)")
+            try session.execute("UPDATE labels SET body = \(value.bytea) WHERE id = \(id)")
+            try Self.applyPersonDeltas(deltas, session)
+            try Self.updateCounters(session, part: owner) { counters, _ in counters.removeFaces(removed) }
+            try session.execute("INSERT INTO forgotten_faces (id) VALUES (\(id)) ON CONFLICT (id) DO NOTHING")
+            return removed.count
+        }
+    }
+
+    public func documentsToRewrite(limit: Int) throws(LedgerError) -> [UUID] {
+        try read { session throws(LedgerError) in
+            guard try session.first("SELECT to_regclass('forgotten_faces') IS NOT NULL", as: Bool.self) == true else {
+                return []
+            }
+            return try session.all(
+                "SELECT id FROM forgotten_faces ORDER BY id LIMIT \(Int64(limit))", as: UUID.self)
+        }
+    }
+
+    public func documentsRewritten(_ ids: [UUID]) throws(LedgerError) {
+        guard !ids.isEmpty else { return }
+        try write { session throws(LedgerError) in
+            guard try session.first("SELECT to_regclass('forgotten_faces') IS NOT NULL", as: Bool.self) == true else {
+                return
+            }
+            for id in ids { try session.execute("DELETE FROM forgotten_faces WHERE id = \(id)") }
+        }
+    }
+
     public func tombstone(_ id: UUID) throws(LedgerError) -> Tombstone? {
         try read { session throws(LedgerError) in
             guard try Self.hasForgottenTable(session) else { return nil }
@@ -76,6 +133,43 @@ extension PostgresLedger {
         try write { session throws(LedgerError) in
             guard try Self.hasForgottenTable(session) else { return }
             for id in ids { try session.execute("UPDATE forgotten SET files_pending = false WHERE id = \(id)") }
+        }
+    }
+
+    public func tombstones(after: UUID?, limit: Int) throws(LedgerError) -> [Tombstone] {
+        let rows = try read { session throws(LedgerError) in
+            guard try Self.hasForgottenTable(session) else { return [(UUID, Bool, ByteBuffer)]() }
+            if let after {
+                return try session.all(
+                    "SELECT id, files_pending, body FROM forgotten WHERE id > \(after) ORDER BY id LIMIT \(Int64(limit))",
+                    as: (UUID, Bool, ByteBuffer).self)
+            }
+            return try session.all(
+                "SELECT id, files_pending, body FROM forgotten ORDER BY id LIMIT \(Int64(limit))",
+                as: (UUID, Bool, ByteBuffer).self)
+        }
+        var found: [Tombstone] = []
+        for (id, pending, body) in rows { found.append(try Self.decodeTombstone(id, body, filesPending: pending)) }
+        return found
+    }
+
+    public func importTombstones(_ tombstones: [Tombstone]) throws(LedgerError) {
+        guard !tombstones.isEmpty else { return }
+        try write { session throws(LedgerError) in
+            try Self.createForgottenTable(session)
+            for tombstone in tombstones {
+                let id = tombstone.id
+                if try session.first("SELECT true FROM records WHERE id = \(id)", as: Bool.self) != nil {
+                    throw LedgerError(
+                        .alreadyExists, "record \(id.lowercased) exists: it cannot be forgotten by an import")
+                }
+                let value = TombstoneCodec.encode(tombstone)
+                try session.execute(
+                    """
+                    INSERT INTO forgotten (id, files_pending, body) VALUES (\(id), \(tombstone.filesPending), \(value.bytea))
+                    ON CONFLICT (id) DO NOTHING
+                    """)
+            }
         }
     }
 
@@ -113,6 +207,14 @@ extension PostgresLedger {
         try session.execute("CREATE INDEX IF NOT EXISTS forgotten_pending ON forgotten (id) WHERE files_pending")
     }
 
+    private static func createForgottenFacesTable(_ session: PostgresSession) throws(LedgerError) {
+        guard try session.first("SELECT to_regclass('forgotten_faces') IS NOT NULL", as: Bool.self) != true else {
+            return
+        }
+        try session.execute("SELECT pg_advisory_xact_lock(\(forgetTableLock))")
+        try session.execute("CREATE TABLE IF NOT EXISTS forgotten_faces (id uuid PRIMARY KEY)")
+    }
+
     private static func tombstone(_ id: UUID, _ session: PostgresSession) throws(LedgerError) -> Tombstone? {
         guard
             let (pending, body) = try session.first(
@@ -140,6 +242,14 @@ extension PostgresLedger {
         let labels = try withRawBytes(bytes) { raw throws(LedgerError) in try PeopleCodec.decodeLabels(raw) }
         var deltas: [String: PersonCount] = [:]
         labels.count(sign: -1, into: &deltas)
+        try applyPersonDeltas(deltas, session)
+    }
+
+    /// Applies changes of the counts per person that only take away (a forget): a person left with
+    /// no face and no result loses their row.
+    private static func applyPersonDeltas(_ deltas: [String: PersonCount], _ session: PostgresSession)
+        throws(LedgerError)
+    {
         for (name, delta) in deltas where delta != PersonCount() {
             try session.execute(
                 """

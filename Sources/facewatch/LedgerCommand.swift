@@ -93,7 +93,8 @@ struct LedgerCompactCommand: ParsableCommand {
     func run() throws {
         let configuration = try rootOptions.configuration()
         do {
-            let outcome = try Forgetting.compact(configuration)
+            let outcome = try Forgetting.compact(
+                configuration, documents: ResultsWriter.documentWriter(for: configuration))
             if let before = outcome.bytesBefore, let after = outcome.bytesAfter {
                 print("compacted \(configuration.database)/data.mdb: \(before) -> \(after) bytes")
             } else {
@@ -135,7 +136,7 @@ extension LedgerCommand {
 
     static func summary(_ report: LedgerTransfer.Report, to target: String) -> String {
         "copied \(report.records) records (\(report.queued) queued), \(report.knownPictures) known pictures and "
-            + "the labels of \(report.labels) results to \(target); checked: counts, faces, people and every record "
+            + "the labels of \(report.labels) results, \(report.tombstones) forgotten images' tombstones to \(target); checked: counts, faces, people and every record "
             + "equal, encoding sums within \(report.sumDifference) (relative)"
     }
 }

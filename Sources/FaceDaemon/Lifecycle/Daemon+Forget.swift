@@ -5,9 +5,12 @@ import Foundation
 extension Daemon {
     /// Removes the files of tombstones a forget left pending (it was cut short, or could not remove
     /// them): at start, before the store scan, so that no forgotten original becomes an orphan.
-    func finishForgets(_ ledger: any Ledger, _ configuration: DaemonConfiguration) {
+    func finishForgets(_ ledger: any Ledger, _ configuration: DaemonConfiguration, _ results: ResultsWriter) {
         do {
-            let finished = try Forgetter(configuration: configuration, ledger: ledger, logger: logger).sweep()
+            let finished = try Forgetter(
+                configuration: configuration, ledger: ledger, logger: logger,
+                documents: { record, _ in try results.write(record) }
+            ).sweep()
             if finished > 0 {
                 logger.notice("removed the files of forgotten images \(LogField.pair("count", String(finished)))")
             }

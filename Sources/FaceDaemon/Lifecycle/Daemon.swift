@@ -346,7 +346,7 @@ public final class Daemon: Sendable {
             tombstones: ledger)
         // Forgets cut short by a crash (theirs or ours) left tombstones with files: removed before the
         // store is scanned, so no forgotten original is ever taken for an orphan.
-        finishForgets(ledger, configuration)
+        finishForgets(ledger, configuration, results)
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
 
         // Orphans first: the store must not change while it is scanned (the inbox is not watched yet).
