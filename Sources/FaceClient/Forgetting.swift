@@ -17,7 +17,7 @@ public enum Forgetting {
         _ configuration: DaemonConfiguration, _ selection: ForgetSelection, reason: String, dryRun: Bool = false,
         documents: Forgetter.DocumentWriter? = nil
     ) throws(ClientError) -> (selected: [UUID], report: Forgetter.Report) {
-        let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(configuration, exclusive: false)
+        let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(client: configuration, exclusive: false)
         defer { lock?.release() }
         let ledger = try openWritable(configuration)
         let forgetter = Forgetter(configuration: configuration, ledger: ledger, documents: documents)
@@ -40,7 +40,7 @@ public enum Forgetting {
         _ configuration: DaemonConfiguration, of people: [String], reason: String, dryRun: Bool = false,
         documents: @escaping Forgetter.DocumentWriter
     ) throws(ClientError) -> (selected: [UUID], report: Forgetter.FacesReport) {
-        let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(configuration, exclusive: false)
+        let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(client: configuration, exclusive: false)
         defer { lock?.release() }
         let ledger = try openWritable(configuration)
         let forgetter = Forgetter(configuration: configuration, ledger: ledger, documents: documents)
@@ -75,7 +75,9 @@ public enum Forgetting {
             let ledger = try openWritable(configuration)
             do {
                 try Forgetter(configuration: configuration, ledger: ledger, documents: documents).sweep()
+                let generation = try ledger.forgetGenerations().forgotten
                 try LedgerCompactor.vacuum(ledger)
+                try ledger.markCompacted(through: generation)
             } catch {
                 throw ClientError("cannot compact the ledger at \(configuration.ledgerLocation): \(error)")
             }
@@ -85,17 +87,21 @@ public enum Forgetting {
         do {
             rootLock = try RootLock(root: configuration.root)
         } catch {
-            throw ClientError("cannot compact while a daemon runs on \(configuration.root): stop it first (\(error))")
+            throw ClientError(
+                "cannot compact while a daemon runs on \(configuration.root): the daemon compacts the ledger itself after forgets (compact_every, and at its start); or stop it first (\(error))"
+            )
         }
         defer { rootLock.release() }
-        let lock = try MaintenanceLock(configuration, exclusive: true)
+        let lock = try MaintenanceLock(client: configuration, exclusive: true)
         defer { lock.release() }
         // The ledger is opened (and closed) before the copy: one environment per process.
         let before: LedgerStats
+        let generation: UInt64
         do {
             let ledger = try openWritable(configuration)
             try Forgetter(configuration: configuration, ledger: ledger, documents: documents).sweep()
             before = try ledger.stats()
+            generation = try ledger.forgetGenerations().forgotten
         } catch let error as ClientError {
             throw error
         } catch {
@@ -107,6 +113,7 @@ public enum Forgetting {
             guard after == before else {
                 throw ClientError("the compacted ledger's counters differ from the original's: \(before) / \(after)")
             }
+            try LedgerOpener.open(configuration).markCompacted(through: generation)
             return outcome
         } catch let error as ClientError {
             throw error
@@ -126,27 +133,22 @@ public enum Forgetting {
     }
 }
 
-/// `flock` on `DB/compact.lock`: shared by forgets, exclusive for a compaction (see `Forgetting`).
-final class MaintenanceLock {
-    private let descriptor: Int32
-
-    init(_ configuration: DaemonConfiguration, exclusive: Bool) throws(ClientError) {
-        let path = (configuration.database as NSString).appendingPathComponent("compact.lock")
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o660)
-        guard fd >= 0 else {
-            throw ClientError("cannot open \(path): \(systemErrorText(errno)) (run as the service user or root)")
+extension MaintenanceLock {
+    /// `MaintenanceLock(configuration, exclusive:)`, its failure told as a `ClientError`.
+    convenience init(client configuration: DaemonConfiguration, exclusive: Bool) throws(ClientError) {
+        do {
+            try self.init(configuration, exclusive: exclusive)
+        } catch {
+            switch error {
+            case .cannotOpen(let text): throw ClientError("\(text) (run as the service user or root)")
+            case .busy(let path):
+                throw ClientError(
+                    exclusive
+                        ? "a forget is running on this ledger (\(path)); try again when it is done"
+                        : "the ledger is being compacted (\(path)); try again when it is done")
+            }
         }
-        if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
-            close(fd)
-            throw ClientError(
-                exclusive
-                    ? "a forget is running on this ledger (\(path)); try again when it is done"
-                    : "the ledger is being compacted (\(path)); try again when it is done")
-        }
-        descriptor = fd
     }
-
-    func release() { close(descriptor) }
 }
 
 extension Queries {

@@ -50,6 +50,7 @@ extension PostgresLedger {
             let value = TombstoneCodec.encode(tombstone)
             try session.execute(
                 "INSERT INTO forgotten (id, files_pending, body) VALUES (\(id), true, \(value.bytea))")
+            try Self.advanceGeneration(session)
             return tombstone
         }
     }
@@ -85,6 +86,7 @@ extension PostgresLedger {
             try Self.applyPersonDeltas(deltas, session)
             try Self.updateCounters(session, part: owner) { counters, _ in counters.removeFaces(removed) }
             try session.execute("INSERT INTO forgotten_faces (id) VALUES (\(id)) ON CONFLICT (id) DO NOTHING")
+            try Self.advanceGeneration(session)
             return removed.count
         }
     }
@@ -107,6 +109,67 @@ extension PostgresLedger {
             }
             for id in ids { try session.execute("DELETE FROM forgotten_faces WHERE id = \(id)") }
         }
+    }
+
+    public func forgetGenerations() throws(LedgerError) -> (forgotten: UInt64, compacted: UInt64) {
+        try read { session throws(LedgerError) in
+            guard try Self.hasGenerationTable(session),
+                let (forgotten, compacted) = try session.first(
+                    "SELECT forgotten, compacted FROM forget_generation", as: (Int64, Int64).self)
+            else { return (0, 0) }
+            return (UInt64(max(forgotten, 0)), UInt64(max(compacted, 0)))
+        }
+    }
+
+    public func markCompacted(through generation: UInt64) throws(LedgerError) {
+        try write { session throws(LedgerError) in
+            guard try Self.hasGenerationTable(session) else { return }
+            try session.execute(
+                "UPDATE forget_generation SET compacted = GREATEST(compacted, \(Int64(clamping: generation)))")
+        }
+    }
+
+    /// `VACUUM FULL` (`vacuumFull`) unless another daemon of the shared ledger is running one
+    /// (a session advisory lock); returns whether it ran.
+    /// - Throws: `LedgerError` when the server refuses.
+    public func vacuumFullUnlessRunning() throws(LedgerError) -> Bool {
+        guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger at \(location) is open read-only") }
+        return try read { session throws(LedgerError) in
+            guard try session.first("SELECT pg_try_advisory_lock(\(Self.vacuumLock))", as: Bool.self) == true else {
+                return false
+            }
+            defer { _ = try? session.execute("SELECT pg_advisory_unlock(\(Self.vacuumLock))") }
+            let tables = try session.all(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()", as: String.self)
+            for table in tables {
+                try session.execute(PostgresQuery(unsafeSQL: "VACUUM (FULL, ANALYZE) \"\(table)\""))
+            }
+            return true
+        }
+    }
+
+    /// The advisory lock a scheduled VACUUM FULL holds, so that one daemon at a time runs it.
+    static let vacuumLock: Int64 = 0x6661_6365_0023
+
+    static func hasGenerationTable(_ session: PostgresSession) throws(LedgerError) -> Bool {
+        try session.first("SELECT to_regclass('forget_generation') IS NOT NULL", as: Bool.self) ?? false
+    }
+
+    /// Counts one more forget (`forget_generation`, one row, made by the first forget).
+    private static func advanceGeneration(_ session: PostgresSession) throws(LedgerError) {
+        if try !hasGenerationTable(session) {
+            try session.execute("SELECT pg_advisory_xact_lock(\(forgetTableLock))")
+            try session.execute(
+                """
+                CREATE TABLE IF NOT EXISTS forget_generation (one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                    forgotten bigint NOT NULL, compacted bigint NOT NULL)
+                """)
+        }
+        try session.execute(
+            """
+            INSERT INTO forget_generation (one, forgotten, compacted) VALUES (true, 1, 0)
+            ON CONFLICT (one) DO UPDATE SET forgotten = forget_generation.forgotten + 1
+            """)
     }
 
     public func tombstone(_ id: UUID) throws(LedgerError) -> Tombstone? {

@@ -19,10 +19,19 @@ extension Daemon {
         }
     }
 
-    /// The retention task (`Retention`), when `keep_originals` or `keep_results` is set.
+    /// The retention task (`Retention`), when `keep_originals` or `keep_results` is set, beside the
+    /// scheduled compaction (`ScheduledCompaction`), unless `compact_every` is `never`.
     func startRetention(_ ledger: any Ledger, _ configuration: DaemonConfiguration) -> Task<Void, Never>? {
         let retention = Retention(configuration: configuration, ledger: ledger, logger: logger)
-        guard retention.isActive else { return nil }
-        return Task { await retention.run() }
+        let compaction = configuration.compactEvery.map { interval in
+            ScheduledCompaction(configuration: configuration, ledger: ledger, logger: logger, interval: interval)
+        }
+        guard retention.isActive || compaction != nil else { return nil }
+        return Task {
+            await withTaskGroup(of: Void.self) { group in
+                if retention.isActive { group.addTask { await retention.run() } }
+                if let compaction { group.addTask { await compaction.run() } }
+            }
+        }
     }
 }

@@ -10,6 +10,10 @@ enum ForgetKey {
     static let filesPendingPrefix = Array("forgotten_files/".utf8)
     /// + UUID: empty; some of the result's faces were forgotten and its document still shows them.
     static let documentPendingPrefix = Array("forgotten_faces_document/".utf8)
+    /// u64: forgets committed (`Ledger.forgetGenerations`).
+    static let generation = Array("forget_generation".utf8)
+    /// u64: forgets a compaction rewrote out of the files.
+    static let compactedGeneration = Array("forget_compacted_generation".utf8)
 }
 
 /// Forgetting on LMDB: one write transaction per image. The record's value, its `by_time`, `queue`
@@ -50,6 +54,7 @@ extension LMDBLedger {
             let tombstone = TombstoneCodec.tombstone(of: record, at: at, reason: reason)
             try txn.put(dbs.meta, ForgetKey.tombstonePrefix + id.bytes, TombstoneCodec.encode(tombstone))
             try txn.put(dbs.meta, ForgetKey.filesPendingPrefix + id.bytes, [])
+            try Self.advance(ForgetKey.generation, txn, dbs)
             return tombstone
         }
     }
@@ -77,6 +82,7 @@ extension LMDBLedger {
             counters.removeFaces(removed)
             try counters.store(txn, dbs)
             try txn.put(dbs.meta, ForgetKey.documentPendingPrefix + id.bytes, [])
+            try Self.advance(ForgetKey.generation, txn, dbs)
             return removed.count
         }
     }
@@ -94,6 +100,35 @@ extension LMDBLedger {
         try write { txn throws(LedgerError) in
             for id in ids { try txn.delete(dbs.meta, ForgetKey.documentPendingPrefix + id.bytes) }
         }
+    }
+
+    public func forgetGenerations() throws(LedgerError) -> (forgotten: UInt64, compacted: UInt64) {
+        let dbs = self.dbs
+        return try environment.read { txn throws(LedgerError) in
+            (try Self.generation(ForgetKey.generation, txn, dbs), try Self.generation(ForgetKey.compactedGeneration, txn, dbs))
+        }
+    }
+
+    public func markCompacted(through generation: UInt64) throws(LedgerError) {
+        let dbs = self.dbs
+        try write { txn throws(LedgerError) in
+            guard try Self.generation(ForgetKey.compactedGeneration, txn, dbs) < generation else { return }
+            var w = ByteWriter()
+            w.u64(generation)
+            try txn.put(dbs.meta, ForgetKey.compactedGeneration, w.bytes)
+        }
+    }
+
+    private static func generation(_ key: [UInt8], _ txn: Transaction, _ dbs: Databases) throws(LedgerError) -> UInt64 {
+        guard let value = try txn.get(dbs.meta, key) else { return 0 }
+        var r = ByteReader(value, what: "forget generation")
+        return try r.u64()
+    }
+
+    private static func advance(_ key: [UInt8], _ txn: Transaction, _ dbs: Databases) throws(LedgerError) {
+        var w = ByteWriter()
+        w.u64(try generation(key, txn, dbs) + 1)
+        try txn.put(dbs.meta, key, w.bytes)
     }
 
     public func tombstone(_ id: UUID) throws(LedgerError) -> Tombstone? {

@@ -103,6 +103,16 @@ public protocol Ledger: AnyObject, Sendable {
     /// - Throws: `LedgerError` when the ledger cannot be written.
     func documentsRewritten(_ ids: [UUID]) throws(LedgerError)
 
+    /// How many forgets (whole images or faces) the ledger has committed, and how many of them a
+    /// compaction has since rewritten out of its files (`markCompacted`): the daemon compacts when
+    /// the first is ahead (`compact_every`).
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func forgetGenerations() throws(LedgerError) -> (forgotten: UInt64, compacted: UInt64)
+
+    /// Records that a compaction began after `generation` forgets (never moves back).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func markCompacted(through generation: UInt64) throws(LedgerError)
+
     /// Up to `limit` tombstones after `after` (from the first when nil), in id order: what
     /// `ledger export|import` copies.
     /// - Throws: `LedgerError` when the ledger cannot be read.
