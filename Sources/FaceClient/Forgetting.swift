@@ -11,15 +11,17 @@ import Foundation
 /// writes into the `data.mdb` a compaction is replacing.
 public enum Forgetting {
     /// Forgets what `selection` names (after removing the files of earlier forgets cut short).
+    /// `store`: this root's id, so that with a shared ledger only this host's store's files are
+    /// removed here (the other hosts' daemons remove theirs).
     ///
     /// - Throws: `ClientError` when the ledger cannot be opened for writing, read or written.
     public static func forget(
         _ configuration: DaemonConfiguration, _ selection: ForgetSelection, reason: String, dryRun: Bool = false,
-        documents: Forgetter.DocumentWriter? = nil
+        documents: Forgetter.DocumentWriter? = nil, store: String? = nil
     ) throws(ClientError) -> (selected: [UUID], report: Forgetter.Report) {
         let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(client: configuration, exclusive: false)
         defer { lock?.release() }
-        let ledger = try openWritable(configuration)
+        let ledger = try openWritable(configuration, store: store)
         let forgetter = Forgetter(configuration: configuration, ledger: ledger, documents: documents)
         do {
             let selected = try selection.resolve(in: ledger)
@@ -38,11 +40,11 @@ public enum Forgetting {
     /// - Throws: `ClientError` when the ledger cannot be opened for writing, read or written.
     public static func forgetFaces(
         _ configuration: DaemonConfiguration, of people: [String], reason: String, dryRun: Bool = false,
-        documents: @escaping Forgetter.DocumentWriter
+        documents: @escaping Forgetter.DocumentWriter, store: String? = nil
     ) throws(ClientError) -> (selected: [UUID], report: Forgetter.FacesReport) {
         let lock = try configuration.ledgerIsShared ? nil : MaintenanceLock(client: configuration, exclusive: false)
         defer { lock?.release() }
-        let ledger = try openWritable(configuration)
+        let ledger = try openWritable(configuration, store: store)
         let forgetter = Forgetter(configuration: configuration, ledger: ledger, documents: documents)
         do {
             var selected: [UUID] = []
@@ -69,10 +71,10 @@ public enum Forgetting {
     ///
     /// - Throws: `ClientError` when the root is busy or the compaction fails.
     public static func compact(
-        _ configuration: DaemonConfiguration, documents: Forgetter.DocumentWriter? = nil
+        _ configuration: DaemonConfiguration, documents: Forgetter.DocumentWriter? = nil, store: String? = nil
     ) throws(ClientError) -> LedgerCompactor.Outcome {
         if configuration.ledgerIsShared {
-            let ledger = try openWritable(configuration)
+            let ledger = try openWritable(configuration, store: store)
             do {
                 try Forgetter(configuration: configuration, ledger: ledger, documents: documents).sweep()
                 let generation = try ledger.forgetGenerations().forgotten
@@ -98,7 +100,7 @@ public enum Forgetting {
         let before: LedgerStats
         let generation: UInt64
         do {
-            let ledger = try openWritable(configuration)
+            let ledger = try openWritable(configuration, store: store)
             try Forgetter(configuration: configuration, ledger: ledger, documents: documents).sweep()
             before = try ledger.stats()
             generation = try ledger.forgetGenerations().forgotten
@@ -122,9 +124,13 @@ public enum Forgetting {
         }
     }
 
-    private static func openWritable(_ configuration: DaemonConfiguration) throws(ClientError) -> any Ledger {
+    /// The root's ledger for writing; `store` (the root's id, `DirectoryIdentity.storeID`) lets a
+    /// shared ledger tell this host's store's forgotten files from other hosts'.
+    private static func openWritable(_ configuration: DaemonConfiguration, store: String?) throws(ClientError)
+        -> any Ledger
+    {
         do {
-            return try LedgerOpener.open(configuration)
+            return try LedgerOpener.open(configuration, storeIdentity: store)
         } catch {
             throw ClientError(
                 "cannot open the ledger at \(configuration.ledgerLocation) for writing (run as the service user or root): \(error)"

@@ -22,8 +22,9 @@ extension PostgresLedger {
         try write { session throws(LedgerError) in
             try Self.createForgottenTable(session)
             guard
-                let (status, body) = try session.first(
-                    "SELECT status, body FROM records WHERE id = \(id) FOR UPDATE", as: (Int16, ByteBuffer).self)
+                let (status, store, body) = try session.first(
+                    "SELECT status, store_id, body FROM records WHERE id = \(id) FOR UPDATE",
+                    as: (Int16, String, ByteBuffer).self)
             else {
                 if let existing = try Self.tombstone(id, session) { return existing }
                 throw LedgerError(.notFound, "no record \(id.lowercased)")
@@ -49,7 +50,7 @@ extension PostgresLedger {
             let tombstone = TombstoneCodec.tombstone(of: record, at: at, reason: reason)
             let value = TombstoneCodec.encode(tombstone)
             try session.execute(
-                "INSERT INTO forgotten (id, files_pending, body) VALUES (\(id), true, \(value.bytea))")
+                "INSERT INTO forgotten (id, files_pending, store_id, body) VALUES (\(id), true, \(store), \(value.bytea))")
             try Self.advanceGeneration(session)
             return tombstone
         }
@@ -179,11 +180,23 @@ extension PostgresLedger {
         }
     }
 
+    /// With a store (`Options.storeID`: a daemon, or a command that read its root's marker), only the
+    /// tombstones of images whose original went to that store (or to an unknown one): each host
+    /// removes its own store's files.
     public func tombstonesWithFiles(limit: Int) throws(LedgerError) -> [Tombstone] {
         let rows = try read { session throws(LedgerError) in
             guard try Self.hasForgottenTable(session) else { return [(UUID, ByteBuffer)]() }
+            guard try Self.hasStoreColumn(session) else {
+                return try session.all(
+                    "SELECT id, body FROM forgotten WHERE files_pending ORDER BY id LIMIT \(Int64(limit))",
+                    as: (UUID, ByteBuffer).self)
+            }
+            let store = storeID ?? ""
             return try session.all(
-                "SELECT id, body FROM forgotten WHERE files_pending ORDER BY id LIMIT \(Int64(limit))",
+                """
+                SELECT id, body FROM forgotten WHERE files_pending AND (store_id = '' OR \(store) = '' OR store_id = \(store))
+                ORDER BY id LIMIT \(Int64(limit))
+                """,
                 as: (UUID, ByteBuffer).self)
         }
         var found: [Tombstone] = []
@@ -191,11 +204,24 @@ extension PostgresLedger {
         return found
     }
 
+    /// With a store, only the marks of that store's (or an unknown store's) tombstones are cleared:
+    /// another host's files are removed by that host (`tombstonesWithFiles`).
     public func forgottenFilesRemoved(_ ids: [UUID]) throws(LedgerError) {
         guard !ids.isEmpty else { return }
         try write { session throws(LedgerError) in
             guard try Self.hasForgottenTable(session) else { return }
-            for id in ids { try session.execute("UPDATE forgotten SET files_pending = false WHERE id = \(id)") }
+            guard try Self.hasStoreColumn(session) else {
+                for id in ids { try session.execute("UPDATE forgotten SET files_pending = false WHERE id = \(id)") }
+                return
+            }
+            let store = storeID ?? ""
+            for id in ids {
+                try session.execute(
+                    """
+                    UPDATE forgotten SET files_pending = false
+                    WHERE id = \(id) AND (store_id = '' OR \(store) = '' OR store_id = \(store))
+                    """)
+            }
         }
     }
 
@@ -261,12 +287,33 @@ extension PostgresLedger {
         try session.first("SELECT true FROM forgotten WHERE id = \(id)", as: Bool.self) != nil
     }
 
+    /// Whether the `forgotten` table has its `store_id` column (a table made by the first forgets of an
+    /// older version has not, until the next forget adds it). Without it the files are any host's to
+    /// remove, as they were then.
+    static func hasStoreColumn(_ session: PostgresSession) throws(LedgerError) -> Bool {
+        try session.first(
+            "SELECT true FROM pg_attribute WHERE attrelid = 'forgotten'::regclass AND attname = 'store_id' AND NOT attisdropped",
+            as: Bool.self) != nil
+    }
+
+    /// Creates the `forgotten` table, or adds `store_id` (the store that holds the files) to one made
+    /// before that column existed (its tombstones' store is unknown: `''`, any host's).
     private static func createForgottenTable(_ session: PostgresSession) throws(LedgerError) {
-        guard try !hasForgottenTable(session) else { return }
+        if try hasForgottenTable(session) {
+            guard
+                try session.first(
+                    "SELECT true FROM pg_attribute WHERE attrelid = 'forgotten'::regclass AND attname = 'store_id' AND NOT attisdropped",
+                    as: Bool.self) == nil
+            else { return }
+        }
         try session.execute("SELECT pg_advisory_xact_lock(\(forgetTableLock))")
         try session.execute(
-            "CREATE TABLE IF NOT EXISTS forgotten (id uuid PRIMARY KEY, files_pending boolean NOT NULL, body bytea NOT NULL)"
+            """
+            CREATE TABLE IF NOT EXISTS forgotten (id uuid PRIMARY KEY, files_pending boolean NOT NULL,
+                store_id text NOT NULL DEFAULT '', body bytea NOT NULL)
+            """
         )
+        try session.execute("ALTER TABLE forgotten ADD COLUMN IF NOT EXISTS store_id text NOT NULL DEFAULT ''")
         try session.execute("CREATE INDEX IF NOT EXISTS forgotten_pending ON forgotten (id) WHERE files_pending")
     }
 

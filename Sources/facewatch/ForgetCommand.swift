@@ -80,7 +80,9 @@ struct ForgetCommand: ParsableCommand {
             people: people)
         do {
             let reason = "facewatch forget \(selection.summary) (uid \(getuid()))"
-            let (selected, report) = try Forgetting.forget(configuration, selection, reason: reason, dryRun: dryRun)
+            let (selected, report) = try Forgetting.forget(
+                configuration, selection, reason: reason, dryRun: dryRun,
+                store: DirectoryIdentity.storeID(of: configuration))
             if dryRun {
                 for id in selected { print(id.uuidString.lowercased()) }
                 print("would forget \(selected.count) images")
@@ -111,7 +113,8 @@ struct ForgetCommand: ParsableCommand {
             let reason = "facewatch forget --faces-only \(people.map { "--person \($0)" }.joined(separator: " ")) (uid \(getuid()))"
             let (selected, report) = try Forgetting.forgetFaces(
                 configuration, of: people, reason: reason, dryRun: dryRun,
-                documents: ResultsWriter.documentWriter(for: configuration))
+                documents: ResultsWriter.documentWriter(for: configuration),
+                store: DirectoryIdentity.storeID(of: configuration))
             if dryRun {
                 for id in selected { print(id.uuidString.lowercased()) }
                 print("would forget faces in \(selected.count) images")

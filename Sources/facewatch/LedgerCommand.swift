@@ -94,7 +94,8 @@ struct LedgerCompactCommand: ParsableCommand {
         let configuration = try rootOptions.configuration()
         do {
             let outcome = try Forgetting.compact(
-                configuration, documents: ResultsWriter.documentWriter(for: configuration))
+                configuration, documents: ResultsWriter.documentWriter(for: configuration),
+                store: DirectoryIdentity.storeID(of: configuration))
             if let before = outcome.bytesBefore, let after = outcome.bytesAfter {
                 print("compacted \(configuration.database)/data.mdb: \(before) -> \(after) bytes")
             } else {

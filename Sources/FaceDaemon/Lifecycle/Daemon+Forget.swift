@@ -20,17 +20,23 @@ extension Daemon {
     }
 
     /// The retention task (`Retention`), when `keep_originals` or `keep_results` is set, beside the
-    /// scheduled compaction (`ScheduledCompaction`), unless `compact_every` is `never`.
+    /// scheduled compaction (`ScheduledCompaction`), unless `compact_every` is `never`, and with a
+    /// shared ledger the removal of this store's files of images forgotten elsewhere
+    /// (`ForgottenFilesSweep`).
     func startRetention(_ ledger: any Ledger, _ configuration: DaemonConfiguration) -> Task<Void, Never>? {
         let retention = Retention(configuration: configuration, ledger: ledger, logger: logger)
         let compaction = configuration.compactEvery.map { interval in
             ScheduledCompaction(configuration: configuration, ledger: ledger, logger: logger, interval: interval)
         }
-        guard retention.isActive || compaction != nil else { return nil }
+        let sweep =
+            configuration.ledgerIsShared
+            ? ForgottenFilesSweep(configuration: configuration, ledger: ledger, logger: logger) : nil
+        guard retention.isActive || compaction != nil || sweep != nil else { return nil }
         return Task {
             await withTaskGroup(of: Void.self) { group in
                 if retention.isActive { group.addTask { await retention.run() } }
                 if let compaction { group.addTask { await compaction.run() } }
+                if let sweep { group.addTask { await sweep.run() } }
             }
         }
     }
