@@ -26,7 +26,8 @@ struct ForgetCommand: ParsableCommand {
             to remove those.
 
             Run it as the service user or root (whoever may write the ledger); a running daemon is no \
-            obstacle. The deleted bytes stay in the ledger's free pages until `facewatch ledger compact`.
+            obstacle. The deleted bytes stay in the ledger's free pages until the daemon compacts it \
+            (compact_every, and at its start) or `facewatch ledger compact`.
 
             Exit status: 0 done (also when nothing matched), 1 an error (files that could not be removed \
             included), 2 usage error.

@@ -82,7 +82,8 @@ struct LedgerCompactCommand: ParsableCommand {
         abstract: "Rewrite the root's ledger so that no forgotten image's bytes remain in its files.",
         discussion: """
             LMDB: the live pages are copied into a new data.mdb that replaces the old one (rename); the face \
-            table (a cache) is removed. Stop the daemon first: compact refuses while it holds the root. \
+            table (a cache) is removed. Stop the daemon first: compact refuses while it holds the root; a \
+            running daemon compacts its ledger by itself after forgets (compact_every, and at its start). \
             PostgreSQL: VACUUM (FULL, ANALYZE) of every ledger table (the role must own them); see \
             docs/forget.md for what that does and does not reach (WAL, backups, replicas).
             """
