@@ -219,6 +219,61 @@ struct ForgetConformanceTests {
         #expect(try reopened.tombstonesWithFiles(limit: 1_000).count == 100)
     }
 
+    /// The daemon's compaction: its open environment is compacted in place while other threads of
+    /// the process write. Nothing committed is lost, the writers go on with the compacted file, the
+    /// forgotten encodings are in it no more, and the forget generations say what was compacted.
+    @Test func compactingInPlaceWhileWritingLosesNothing() async throws {
+        let directory = TemporaryDirectory()
+        var rng = SeededGenerator(seed: 6)
+        let ledger = try LMDBLedger(directory: directory.db)
+        let records = (0..<100).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) }
+        try ledger.insertCreated(records)
+        var forgottenBytes: [[UInt8]] = []
+        for (index, record) in records.enumerated() {
+            let faces = Fixtures.faces(2, &rng)
+            try ledger.complete(record.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.1)
+            if index % 2 == 0 {
+                forgottenBytes.append(
+                    faces[0].encoding.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+            }
+        }
+        for (index, record) in records.enumerated() where index % 2 == 0 {
+            try ledger.forget(record.id, reason: "test", at: Date())
+        }
+        #expect(try ledger.forgetGenerations() == (forgotten: 50, compacted: 0))
+        // Writers insert records while the compactions run.
+        let writers = (0..<3).map { writer in
+            Task.detached { () throws -> [UUID] in
+                var inserted: [UUID] = []
+                for i in 0..<60 {
+                    let record = Fixtures.record(
+                        createdAt: Fixtures.base.addingTimeInterval(1_000 + Double(writer * 100 + i)))
+                    try ledger.insertCreated([record])
+                    inserted.append(record.id)
+                }
+                return inserted
+            }
+        }
+        var compactions: [LMDBLedger.Compaction] = []
+        for _ in 0..<3 { compactions.append(try ledger.compactInPlace()) }
+        var inserted: [UUID] = []
+        for writer in writers { inserted += try await writer.value }
+        try ledger.markCompacted(through: 50)
+        #expect(try ledger.forgetGenerations() == (forgotten: 50, compacted: 50))
+        #expect(compactions[0].bytesAfter <= compactions[0].bytesBefore)
+        for id in inserted { #expect(try ledger.contains(id)) }
+        for (index, record) in records.enumerated() {
+            #expect(try ledger.contains(record.id) == (index % 2 == 1))
+        }
+        let stats = try ledger.stats()
+        #expect(stats.counts[.completed] == 50 && stats.counts[.created] == inserted.count && stats.faces == 100)
+        // One more compaction with nothing written after it: no forgotten encoding is in the file.
+        _ = try ledger.compactInPlace()
+        let after = try [UInt8](Data(contentsOf: directory.db.appendingPathComponent("data.mdb")))
+        #expect(!forgottenBytes.contains { Self.contains(after, $0) })
+        #expect(try ledger.stats() == stats)
+    }
+
     /// Whether `haystack` holds `needle` anywhere.
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard let first = needle.first, needle.count <= haystack.count else { return false }
