@@ -50,7 +50,8 @@ extension PostgresLedger {
             let tombstone = TombstoneCodec.tombstone(of: record, at: at, reason: reason)
             let value = TombstoneCodec.encode(tombstone)
             try session.execute(
-                "INSERT INTO forgotten (id, files_pending, store_id, body) VALUES (\(id), true, \(store), \(value.bytea))")
+                "INSERT INTO forgotten (id, files_pending, store_id, body) VALUES (\(id), true, \(store), \(value.bytea))"
+            )
             try Self.advanceGeneration(session)
             return tombstone
         }

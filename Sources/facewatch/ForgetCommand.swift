@@ -111,7 +111,8 @@ struct ForgetCommand: ParsableCommand {
     /// `--person NAME --faces-only`.
     private func forgetFaces(_ configuration: DaemonConfiguration) throws {
         do {
-            let reason = "facewatch forget --faces-only \(people.map { "--person \($0)" }.joined(separator: " ")) (uid \(getuid()))"
+            let reason =
+                "facewatch forget --faces-only \(people.map { "--person \($0)" }.joined(separator: " ")) (uid \(getuid()))"
             let (selected, report) = try Forgetting.forgetFaces(
                 configuration, of: people, reason: reason, dryRun: dryRun,
                 documents: ResultsWriter.documentWriter(for: configuration),

@@ -74,7 +74,9 @@ struct ForgetFacesEndToEndTests {
         let mean = average["average_encoding"] as? [Double] ?? []
         #expect(mean.count == 128 && zip(mean, expected.mean).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) })
         let audit = try String(contentsOfFile: root.root + "/forgotten.log", encoding: .utf8)
-        let lines = audit.split(separator: "\n").filter { $0.contains(" forgot-faces ") && $0.contains("person=eileen") }
+        let lines = audit.split(separator: "\n").filter {
+            $0.contains(" forgot-faces ") && $0.contains("person=eileen")
+        }
         let counted = lines.compactMap { line in
             line.split(separator: " ").first { $0.hasPrefix("faces=") }.flatMap { Int($0.dropFirst(6)) }
         }
@@ -89,7 +91,9 @@ struct ForgetFacesEndToEndTests {
             #expect(ForgetEndToEndTests.files(under: root.root, holding: bytes).isEmpty)
         }
         for face in kept {
-            #expect(!ForgetEndToEndTests.files(under: root.root, holding: ForgetEndToEndTests.rawBytes(face.encoding)).isEmpty)
+            #expect(
+                !ForgetEndToEndTests.files(under: root.root, holding: ForgetEndToEndTests.rawBytes(face.encoding))
+                    .isEmpty)
         }
 
         // A whole photo forgotten while the daemon runs: its remaining face is compacted away too.

@@ -98,7 +98,8 @@ struct LedgerTransferTests {
             #expect(try copy.record(tombstone.id) == nil)
         }
         #expect(try copy.tombstonesWithFiles(limit: 10).map(\.id) == [forgotten[0].id])
-        #expect(try copy.stats().counts == root.ledger.stats().counts && copy.stats().faces == root.ledger.stats().faces)
+        #expect(
+            try copy.stats().counts == root.ledger.stats().counts && copy.stats().faces == root.ledger.stats().faces)
         #expect(try copy.personCounts() == root.ledger.personCounts())
         // Resumed or repeated, the import leaves a tombstone it has as it is; a record is never
         // turned into a tombstone by an import.

@@ -134,7 +134,8 @@ struct ForgetConformanceTests {
         let ann = PersonMatch(name: "ann", distance: 0.3)
         let bob = PersonMatch(name: "bob", distance: 0.2)
         let trio = Fixtures.record(createdAt: Fixtures.base, name: "trio.jpg", sha256: Fixtures.sha(0))
-        let pair = Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(1), name: "pair.jpg", sha256: Fixtures.sha(1))
+        let pair = Fixtures.record(
+            createdAt: Fixtures.base.addingTimeInterval(1), name: "pair.jpg", sha256: Fixtures.sha(1))
         let at = Fixtures.base.addingTimeInterval(100)
         // The ledger: three faces, the first two "ann" (the second also resembles "bob").
         try ledger.insertCreated([trio, pair])
@@ -149,7 +150,8 @@ struct ForgetConformanceTests {
         try control.complete(trio.id, image: Fixtures.jpeg, faces: [faces[2]], completedAt: at, duration: 0.25)
         try control.complete(pair.id, image: Fixtures.jpeg, faces: other, completedAt: at, duration: 0.25)
         try control.storeLabels([
-            (trio.id, StoredLabels(generation: 1, faces: [[bob]])), (pair.id, StoredLabels(generation: 1, faces: [[], [bob]])),
+            (trio.id, StoredLabels(generation: 1, faces: [[bob]])),
+            (pair.id, StoredLabels(generation: 1, faces: [[], [bob]])),
         ])
 
         #expect(try ledger.forgetFaces(trio.id, of: "ann") == 2)
@@ -231,7 +233,8 @@ struct ForgetConformanceTests {
         var forgottenBytes: [[UInt8]] = []
         for (index, record) in records.enumerated() {
             let faces = Fixtures.faces(2, &rng)
-            try ledger.complete(record.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.1)
+            try ledger.complete(
+                record.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.1)
             if index % 2 == 0 {
                 forgottenBytes.append(
                     faces[0].encoding.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })

@@ -11,7 +11,8 @@ extension ResultsWriter {
         let tolerance = configuration.tolerance
         return { record, ledger in
             let labeller = ResultLabeller(ledger: ledger, defaultTolerance: tolerance)
-            try ResultsWriter(directory: directory, format: format, labeller: labeller, tombstones: ledger).write(record)
+            try ResultsWriter(directory: directory, format: format, labeller: labeller, tombstones: ledger).write(
+                record)
         }
     }
 }

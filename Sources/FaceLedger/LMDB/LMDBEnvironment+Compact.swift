@@ -24,7 +24,8 @@ extension LMDBEnvironment {
             var original = stat()
             var lockStatus = stat()
             guard stat(dataFile, &original) == 0, stat(lockFile, &lockStatus) == 0 else {
-                throw LedgerError(.lmdb, "cannot stat the ledger in \(directory): \(systemErrorText(errno))", status: errno)
+                throw LedgerError(
+                    .lmdb, "cannot stat the ledger in \(directory): \(systemErrorText(errno))", status: errno)
             }
             unlink(temporary)  // a previous compaction cut short
             let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)

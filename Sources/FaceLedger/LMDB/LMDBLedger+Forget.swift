@@ -105,7 +105,10 @@ extension LMDBLedger {
     public func forgetGenerations() throws(LedgerError) -> (forgotten: UInt64, compacted: UInt64) {
         let dbs = self.dbs
         return try environment.read { txn throws(LedgerError) in
-            (try Self.generation(ForgetKey.generation, txn, dbs), try Self.generation(ForgetKey.compactedGeneration, txn, dbs))
+            (
+                try Self.generation(ForgetKey.generation, txn, dbs),
+                try Self.generation(ForgetKey.compactedGeneration, txn, dbs)
+            )
         }
     }
 
@@ -185,7 +188,9 @@ extension LMDBLedger {
             for tombstone in tombstones {
                 let id = tombstone.id
                 if try txn.get(dbs.records, id.bytes) != nil {
-                    throw LedgerError(.alreadyExists, "record \(id.uuidString.lowercased()) exists: it cannot be forgotten by an import")
+                    throw LedgerError(
+                        .alreadyExists,
+                        "record \(id.uuidString.lowercased()) exists: it cannot be forgotten by an import")
                 }
                 if try txn.get(dbs.meta, ForgetKey.tombstonePrefix + id.bytes) != nil { continue }
                 try txn.put(dbs.meta, ForgetKey.tombstonePrefix + id.bytes, TombstoneCodec.encode(tombstone))

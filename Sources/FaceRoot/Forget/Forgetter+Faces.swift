@@ -58,9 +58,10 @@ extension Forgetter {
                     LogField.pair("id", id.uuidString.lowercased()), LogField.pair("person", person),
                     LogField.pair("faces", String(count)), LogField.pair("reason", reason),
                 ]
-                appendAudit([Timestamp.format(now()), "forgot-faces"] + fields + [LogField.pair("uid", String(getuid()))])
+                appendAudit(
+                    [Timestamp.format(now()), "forgot-faces"] + fields + [LogField.pair("uid", String(getuid()))])
                 logger?.notice("forgot faces \(fields.joined(separator: " "))")
-            } catch where error.code == .notFound {
+            } catch  where error.code == .notFound {
                 if try ledger.tombstone(id) != nil {
                     report.untouched.append(id)
                 } else {
@@ -111,6 +112,13 @@ extension Forgetter {
         for id in ids {
             guard let record = try ledger.record(id) else {
                 done.append(id)
+                continue
+            }
+            // No document here: with a shared ledger it is on the host whose results hold it (that
+            // host's sweep rewrites it); on a root of its own, a missing document is written from the
+            // record, as it now stands, at the daemon's next start.
+            if access(ResultFiles.path(for: id, in: configuration.results), F_OK) != 0 {
+                if !configuration.ledgerIsShared { done.append(id) }
                 continue
             }
             do {
