@@ -64,11 +64,11 @@ struct ForgetCommand: ParsableCommand {
         if let before, ValueParsing.date(before) == nil {
             throw ValidationError("--before: expected a time such as 2026-01-31T18:00:00Z, got \(before)")
         }
-        if ids.isEmpty && names.isEmpty && before == nil && people.isEmpty {
-            throw ValidationError("name what to forget: UUIDs, --name, --before or --person")
-        }
         if facesOnly && (people.isEmpty || !ids.isEmpty || !names.isEmpty || before != nil) {
             throw ValidationError("--faces-only goes with --person only")
+        }
+        if ids.isEmpty && names.isEmpty && before == nil && people.isEmpty {
+            throw ValidationError("name what to forget: UUIDs, --name, --before or --person")
         }
     }
 

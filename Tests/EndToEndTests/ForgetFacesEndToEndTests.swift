@@ -116,4 +116,54 @@ struct ForgetFacesEndToEndTests {
         #expect(finalStats["completed"] as? Int == photos.count)
         #expect(Self.compactions(daemon) == compacted + 1, "\(daemon.log)")
     }
+
+    /// The same on a PostgreSQL ledger: the faces go from the shared ledger and the document, and
+    /// the daemon's scheduled compaction runs `VACUUM FULL` after the forget.
+    @Test(.enabled(if: TestPostgres.isAvailable, "no PostgreSQL cluster (make test starts one)"))
+    func forgetsOnePersonsFacesOnAPostgresLedgerAndTheDaemonVacuumsIt() async throws {
+        let images = try #require(testImagesDirectory)
+        let url = try #require(try TestPostgres.freshDatabase())
+        let root = TestRoot("forget-faces-pg")
+        try FileManager.default.createDirectory(atPath: root.root + "/known", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: images + "/astronaut_gray.jpg", toPath: root.root + "/known/eileen.jpg")
+        let config = root.root + "/facewatch.conf"
+        try "root = \(root.root)\nledger = \(url)\ncompact_every = 1s\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(
+            root: root.root, arguments: ["--config", config, "--workers", "2", "--log-level", "debug"])
+        try daemon.waitUntilReady()
+        defer { daemon.stop() }
+        func stats() async throws -> [String: Any] {
+            let output = try await facewatch(["stats", "--config", config, "--compact"])
+            #expect(output.status == 0, "stats: \(output.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        for photo in [("a.png", "astronaut.png"), ("cat.png", "chelsea.png")] {
+            try ForgetEndToEndTests.drop(root, images, photo)
+        }
+        #expect(await eventually { root.documentCount() == 2 }, "\(daemon.log)")
+        #expect(
+            await eventually {
+                (try? root.documents())?.contains { $0.faces.contains { Self.hasMatch($0, "eileen") } } == true
+            }, "\(daemon.log)")
+        let photo = try #require(try root.documents().first { $0.source?.name == "a.png" })
+        let doomed = photo.faces.filter { Self.hasMatch($0, "eileen") }
+        let kept = photo.faces.filter { !Self.hasMatch($0, "eileen") }
+        try #require(!doomed.isEmpty && !kept.isEmpty)
+        let before = try await stats()
+        #expect(Self.compactions(daemon) == 0, "nothing was forgotten: \(daemon.log)")
+
+        let output = try await facewatch(["forget", "--config", config, "--person", "eileen", "--faces-only"])
+        #expect(output.status == 0, "forget --faces-only: \(output.stderr)")
+        #expect(output.stdout.contains("forgot \(doomed.count) faces in 1 images"), "\(output.stdout)")
+        let after = try #require(try root.documents().first { $0.id == photo.id })
+        #expect(after.faces.map(\.encoding) == kept.map(\.encoding))
+        let counted = try await stats()
+        #expect(counted["faces"] as? Int == (before["faces"] as? Int ?? -1) - doomed.count)
+        #expect((counted["faces_by_person"] as? [String: Int])?["eileen"] == nil, "\(counted)")
+        #expect(
+            await eventually(timeout: .seconds(60)) { daemon.log.contains("compacted the ledger forgets=1") },
+            "\(daemon.log)")
+    }
 }
