@@ -13,7 +13,12 @@ import Foundation
 /// databases opened in the same order so that their handles are the same ones every `Databases`
 /// value of this process holds (checked). Other processes must not write meanwhile: the caller holds
 /// the maintenance lock that every writing command takes (`MaintenanceLock`); a read-only command
-/// that has the old file open reads it as it was until it closes it.
+/// that has the old file open reads it as it was until it closes it. `lock.mdb` is removed after the
+/// rename, not before: a process opening the ledger in between could otherwise make a lock file from
+/// the old `data.mdb` that this process would then share with the copy (its transaction ids are the
+/// old file's); this way the writer always has a lock file made from the copy, and only a read-only
+/// command that opens the ledger in the instant between the rename and the removal may read without
+/// being seen by the writer (it is a short-lived command: it may fail, it writes nothing).
 extension LMDBEnvironment {
     func compactInPlace() throws(LedgerError) -> LMDBLedger.Compaction {
         guard !readOnly else { throw LedgerError(.readOnly, "the ledger at \(directory) is open read-only") }
