@@ -59,7 +59,7 @@ struct ScheduledCompaction: Sendable {
                     return false
                 }
                 defer { lock.release() }
-                let outcome = try lmdb.compactInPlace()
+                let outcome = try lmdb.compactInPlace(pause: CompactionTestHooks.hold)
                 sizes =
                     " \(LogField.pair("bytes_before", String(outcome.bytesBefore))) \(LogField.pair("bytes_after", String(outcome.bytesAfter)))"
             } else if let postgres = ledger as? PostgresLedger {

@@ -20,7 +20,9 @@ import Foundation
 /// command that opens the ledger in the instant between the rename and the removal may read without
 /// being seen by the writer (it is a short-lived command: it may fail, it writes nothing).
 extension LMDBEnvironment {
-    func compactInPlace() throws(LedgerError) -> LMDBLedger.Compaction {
+    /// `pause` is called with `copied` (the copy synced, the environment still open) and `renamed` (the
+    /// copy renamed over `data.mdb`, the old `lock.mdb` still there): test hooks that stop there.
+    func compactInPlace(pause: (String) -> Void = { _ in }) throws(LedgerError) -> LMDBLedger.Compaction {
         guard !readOnly else { throw LedgerError(.readOnly, "the ledger at \(directory) is open read-only") }
         return try gate.exclusively { () throws(LedgerError) in
             let dataFile = directory + "/data.mdb"
@@ -48,6 +50,7 @@ extension LMDBEnvironment {
                     throw LedgerError(.lmdb, "cannot sync \(temporary): \(systemErrorText(errno))", status: errno)
                 }
             }
+            pause("copied")
             var flags: UInt32 = 0
             var readers: UInt32 = 0
             try check(mdb_env_get_flags(pointer, &flags), "mdb_env_get_flags")
@@ -63,6 +66,7 @@ extension LMDBEnvironment {
             let renameError = errno
             if moved {
                 renamed = true
+                pause("renamed")
                 unlink(lockFile)
                 let directoryFD = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                 if directoryFD >= 0 {

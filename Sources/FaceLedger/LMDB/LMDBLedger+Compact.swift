@@ -74,7 +74,8 @@ extension LMDBLedger {
     /// (`LMDBEnvironment.compactInPlace`): the daemon's scheduled compaction. The caller holds the
     /// maintenance lock, so that no other process writes meanwhile.
     /// - Throws: `LedgerError` when the copy, its sync or the rename fails (then `data.mdb` is unchanged).
-    public func compactInPlace() throws(LedgerError) -> Compaction {
-        try environment.compactInPlace()
+    /// `pause` is a test hook: called at `copied` and `renamed` (see `LMDBEnvironment.compactInPlace`).
+    public func compactInPlace(pause: (String) -> Void = { _ in }) throws(LedgerError) -> Compaction {
+        try environment.compactInPlace(pause: pause)
     }
 }
