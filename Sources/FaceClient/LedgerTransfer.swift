@@ -9,7 +9,9 @@ import Foundation
 /// What is copied: each record in its state (a `created` one with its attempt count, back in the
 /// queue), through `Ledger.importRecords`, in batches of `batchSize` (one transaction each); the known
 /// pictures and the tolerance; each result's labels, in the source's face-log order so that the
-/// destination's face log is the same. What is not: the daemon's live state (runs, attempt markers,
+/// destination's face log is the same; the tombstones of forgotten images (`Ledger.importTombstones`),
+/// so that a forgotten image stays forgotten (`facewatch result` says so) and its files, if still
+/// pending, are removed where the copy is served. What is not: the daemon's live state (runs, attempt markers,
 /// suspects, deaths charged, intake intents, refused inbox files, published figures), which belongs
 /// to a running daemon; every daemon of the root must be stopped while a ledger is moved.
 ///
@@ -39,6 +41,8 @@ public enum LedgerTransfer {
         public var knownPictures = 0
         /// Results whose labels were copied.
         public var labels = 0
+        /// Tombstones (forgotten images) copied.
+        public var tombstones = 0
         /// Largest relative difference between the source's and the copy's encoding sums.
         public var sumDifference = 0.0
 
@@ -89,6 +93,7 @@ public enum LedgerTransfer {
                 if batch.count == records { try flush() }
             }
             try flush()
+            report.tombstones = try copyTombstones(from: source, to: destination)
             report.knownPictures = try copyPeople(from: source, to: destination)
             report.labels = try copyLabels(from: source, to: destination)
         } catch let error as ClientError {
@@ -133,6 +138,15 @@ public enum LedgerTransfer {
                     throw ClientError("record \(record.id.lowercased) differs in the copy")
                 }
             }
+            var after: UUID?
+            while true {
+                let tombstones = try source.tombstones(after: after, limit: batchSize)
+                guard let last = tombstones.last else { break }
+                for tombstone in tombstones where try copy.tombstone(tombstone.id) != tombstone {
+                    throw ClientError("the tombstone of \(tombstone.id.lowercased) differs or is missing in the copy")
+                }
+                after = last.id
+            }
             try source.forEachID { id in
                 guard try source.labels(id)?.faces == copy.labels(id)?.faces else {
                     throw ClientError("the labels of \(id.lowercased) differ in the copy")
@@ -148,6 +162,19 @@ public enum LedgerTransfer {
             throw error
         } catch {
             throw ClientError("cannot compare \(source.location) with \(copy.location): \(error)")
+        }
+    }
+
+    /// Copies every tombstone, `batchSize` per transaction; returns how many.
+    private static func copyTombstones(from source: any Ledger, to destination: any Ledger) throws -> Int {
+        var copied = 0
+        var after: UUID?
+        while true {
+            let tombstones = try source.tombstones(after: after, limit: batchSize)
+            guard let last = tombstones.last else { return copied }
+            try destination.importTombstones(tombstones)
+            copied += tombstones.count
+            after = last.id
         }
     }
 

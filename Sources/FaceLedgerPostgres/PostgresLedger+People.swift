@@ -95,6 +95,8 @@ extension PostgresLedger {
                     old = try withRawBytes(bytes) { raw throws(LedgerError) in try PeopleCodec.decodeLabels(raw) }
                 }
                 if let old, old.generation > labels.generation { continue }
+                // Computed from the record as it was before a faces-only forget took faces away.
+                if let old, old.faces.count != labels.faces.count { continue }
                 if old == nil && !labels.faces.isEmpty {
                     try session.execute("INSERT INTO face_log (position, id) VALUES (\(Int64(logCount)), \(id))")
                     logCount += 1

@@ -37,6 +37,21 @@ public enum LedgerCompactor {
         return outcome
     }
 
+    /// Compacts the ledger a running daemon holds, in place: LMDB's `compactInPlace` (the daemon's
+    /// own writes wait while the copy is made; `pause` is a test hook), PostgreSQL's `VACUUM FULL`
+    /// unless another host is running one. Returns nil when nothing was done.
+    /// - Throws: `LedgerError` from the copy or the vacuum.
+    public static func compactInPlace(_ ledger: any Ledger, pause: (String) -> Void) throws(LedgerError) -> Outcome? {
+        if let lmdb = ledger as? LMDBLedger {
+            let compaction = try lmdb.compactInPlace(pause: pause)
+            return Outcome(bytesBefore: compaction.bytesBefore, bytesAfter: compaction.bytesAfter)
+        }
+        if let postgres = ledger as? PostgresLedger {
+            return try postgres.vacuumFullUnlessRunning() ? Outcome() : nil
+        }
+        return nil
+    }
+
     /// `VACUUM (FULL, ANALYZE)` of every table of a PostgreSQL ledger.
     /// - Throws: `LedgerError` (`.invalidArgument` for a ledger that is not PostgreSQL).
     public static func vacuum(_ ledger: any Ledger) throws(LedgerError) {

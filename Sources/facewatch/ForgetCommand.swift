@@ -4,7 +4,8 @@ import FaceDaemon
 import FaceRoot
 import Foundation
 
-/// `facewatch forget UUID... | --name GLOB | --before DATE | --person NAME`: forgets images everywhere.
+/// `facewatch forget UUID... | --name GLOB | --before DATE | --person NAME [--faces-only]`: forgets
+/// images everywhere, or only a known person's faces.
 struct ForgetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forget",
@@ -18,8 +19,15 @@ struct ForgetCommand: ParsableCommand {
             forget or daemon start. `facewatch result UUID` then says "forgotten". Each image gets one \
             line in ROOT/forgotten.log.
 
+            With --faces-only (and --person only), the photos stay: the faces labelled as that person \
+            go from the record, the counts, the encoding sum and the counts per person, as if they had \
+            never been found; the other faces stay; results/<uuid>.json is rewritten without them. \
+            Thumbnails and the original still show the person (they are the photo): forget the photos \
+            to remove those.
+
             Run it as the service user or root (whoever may write the ledger); a running daemon is no \
-            obstacle. The deleted bytes stay in the ledger's free pages until `facewatch ledger compact`.
+            obstacle. The deleted bytes stay in the ledger's free pages until the daemon compacts it \
+            (compact_every, and at its start) or `facewatch ledger compact`.
 
             Exit status: 0 done (also when nothing matched), 1 an error (files that could not be removed \
             included), 2 usage error.
@@ -35,8 +43,13 @@ struct ForgetCommand: ParsableCommand {
     @Option(help: "Forget images that came before this time (2026-01-31, 2026-01-31T12:00:00Z).")
     var before: String?
 
-    @Option(name: .customLong("person"), help: "Forget images with a face labelled as this known person.")
+    @Option(
+        name: .customLong("person"),
+        help: "Forget images with a face labelled as this known person (a name under known/, not a grouping id).")
     var people: [String] = []
+
+    @Flag(help: "With --person: forget only that person's faces, keep the photos and their other faces.")
+    var facesOnly = false
 
     @Flag(help: "List the images that would be forgotten; change nothing.")
     var dryRun = false
@@ -51,6 +64,9 @@ struct ForgetCommand: ParsableCommand {
         if let before, ValueParsing.date(before) == nil {
             throw ValidationError("--before: expected a time such as 2026-01-31T18:00:00Z, got \(before)")
         }
+        if facesOnly && (people.isEmpty || !ids.isEmpty || !names.isEmpty || before != nil) {
+            throw ValidationError("--faces-only goes with --person only")
+        }
         if ids.isEmpty && names.isEmpty && before == nil && people.isEmpty {
             throw ValidationError("name what to forget: UUIDs, --name, --before or --person")
         }
@@ -58,13 +74,16 @@ struct ForgetCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try rootOptions.configuration()
+        if facesOnly { return try forgetFaces(configuration) }
         let selection = ForgetSelection(
             ids: ids.compactMap(UUID.init(uuidString:)), nameGlobs: names,
             before: before.flatMap { ValueParsing.date($0) },
             people: people)
         do {
             let reason = "facewatch forget \(selection.summary) (uid \(getuid()))"
-            let (selected, report) = try Forgetting.forget(configuration, selection, reason: reason, dryRun: dryRun)
+            let (selected, report) = try Forgetting.forget(
+                configuration, selection, reason: reason, dryRun: dryRun,
+                store: DirectoryIdentity.storeID(of: configuration))
             if dryRun {
                 for id in selected { print(id.uuidString.lowercased()) }
                 print("would forget \(selected.count) images")
@@ -83,6 +102,35 @@ struct ForgetCommand: ParsableCommand {
             if !report.fileErrors.isEmpty || (!report.unknown.isEmpty && report.forgotten.isEmpty && !ids.isEmpty) {
                 throw ExitCode(1)
             }
+        } catch let error as ClientError {
+            printError("facewatch: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// `--person NAME --faces-only`.
+    private func forgetFaces(_ configuration: DaemonConfiguration) throws {
+        do {
+            let reason =
+                "facewatch forget --faces-only \(people.map { "--person \($0)" }.joined(separator: " ")) (uid \(getuid()))"
+            let (selected, report) = try Forgetting.forgetFaces(
+                configuration, of: people, reason: reason, dryRun: dryRun,
+                documents: ResultsWriter.documentWriter(for: configuration),
+                store: DirectoryIdentity.storeID(of: configuration))
+            if dryRun {
+                for id in selected { print(id.uuidString.lowercased()) }
+                print("would forget faces in \(selected.count) images")
+                return
+            }
+            if !quiet {
+                for changed in report.changed {
+                    print("forgot \(changed.faces) faces of \(changed.id.uuidString.lowercased())")
+                }
+            }
+            for error in report.fileErrors { printError("facewatch: cannot rewrite \(error)") }
+            let faces = report.changed.reduce(0) { $0 + $1.faces }
+            print("forgot \(faces) faces in \(report.changed.count) images (\(report.untouched.count) unchanged)")
+            if !report.fileErrors.isEmpty { throw ExitCode(1) }
         } catch let error as ClientError {
             printError("facewatch: \(error)")
             throw ExitCode(1)

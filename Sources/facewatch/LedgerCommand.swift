@@ -82,7 +82,8 @@ struct LedgerCompactCommand: ParsableCommand {
         abstract: "Rewrite the root's ledger so that no forgotten image's bytes remain in its files.",
         discussion: """
             LMDB: the live pages are copied into a new data.mdb that replaces the old one (rename); the face \
-            table (a cache) is removed. Stop the daemon first: compact refuses while it holds the root. \
+            table (a cache) is removed. Stop the daemon first: compact refuses while it holds the root; a \
+            running daemon compacts its ledger by itself after forgets (compact_every, and at its start). \
             PostgreSQL: VACUUM (FULL, ANALYZE) of every ledger table (the role must own them); see \
             docs/forget.md for what that does and does not reach (WAL, backups, replicas).
             """
@@ -93,7 +94,9 @@ struct LedgerCompactCommand: ParsableCommand {
     func run() throws {
         let configuration = try rootOptions.configuration()
         do {
-            let outcome = try Forgetting.compact(configuration)
+            let outcome = try Forgetting.compact(
+                configuration, documents: ResultsWriter.documentWriter(for: configuration),
+                store: DirectoryIdentity.storeID(of: configuration))
             if let before = outcome.bytesBefore, let after = outcome.bytesAfter {
                 print("compacted \(configuration.database)/data.mdb: \(before) -> \(after) bytes")
             } else {
@@ -135,7 +138,7 @@ extension LedgerCommand {
 
     static func summary(_ report: LedgerTransfer.Report, to target: String) -> String {
         "copied \(report.records) records (\(report.queued) queued), \(report.knownPictures) known pictures and "
-            + "the labels of \(report.labels) results to \(target); checked: counts, faces, people and every record "
+            + "the labels of \(report.labels) results, \(report.tombstones) forgotten images' tombstones to \(target); checked: counts, faces, people and every record "
             + "equal, encoding sums within \(report.sumDifference) (relative)"
     }
 }

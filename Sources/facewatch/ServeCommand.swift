@@ -59,6 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("ledger_lease")) var ledgerLease: DurationArgument?
     @Option(help: .setting("keep_originals")) var keepOriginals: String?
     @Option(help: .setting("keep_results")) var keepResults: String?
+    @Option(help: .setting("compact_every")) var compactEvery: String?
     @Option(help: .setting("ledger_lock_timeout")) var ledgerLockTimeout: DurationArgument?
     @Option(help: .setting("ledger_statement_timeout")) var ledgerStatementTimeout: DurationArgument?
     @Option(help: .setting("ledger_idle_timeout")) var ledgerIdleTimeout: DurationArgument?
@@ -79,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("shutdown_timeout", shutdownTimeout?.text), ("result_format", resultFormat?.rawValue),
             ("map_size", mapSize?.text), ("report", report), ("ledger", ledger),
             ("ledger_lease", ledgerLease?.text), ("keep_originals", keepOriginals), ("keep_results", keepResults),
+            ("compact_every", compactEvery),
             ("ledger_lock_timeout", ledgerLockTimeout?.text),
             ("ledger_statement_timeout", ledgerStatementTimeout?.text),
             ("ledger_idle_timeout", ledgerIdleTimeout?.text), ("ledger_keepalive", ledgerKeepalive?.text),

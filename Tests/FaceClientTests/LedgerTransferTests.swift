@@ -69,6 +69,61 @@ struct LedgerTransferTests {
         #expect(try copy.peopleState().tolerance == 0.55)
     }
 
+    /// Forgets two of the populated root's results (one with faces, its labels and counts per person
+    /// included), leaving one tombstone's files pending; returns their tombstones.
+    static func forgetTwo(_ root: TestRoot) throws -> [Tombstone] {
+        var withFaces: [UUID] = []
+        var without: [UUID] = []
+        try root.ledger.forEachRecord { record in
+            guard record.status == .completed else { return }
+            if record.faces.isEmpty { without.append(record.id) } else { withFaces.append(record.id) }
+        }
+        let at = Date(timeIntervalSinceReferenceDate: 800_000_000.25)
+        let first = try root.ledger.forget(try #require(withFaces.first), reason: "test: with faces", at: at)
+        let second = try root.ledger.forget(try #require(without.first), reason: "test: no face", at: at)
+        try root.ledger.forgottenFilesRemoved([second.id])
+        return [first, try #require(try root.ledger.tombstone(second.id))]
+    }
+
+    @Test func tombstonesAreCopiedSoAForgottenImageStaysForgotten() throws {
+        let (root, _) = try Self.populatedRoot()
+        defer { root.directory.remove() }
+        let forgotten = try Self.forgetTwo(root)
+        #expect(forgotten.map(\.filesPending) == [true, false])
+        let copy = try LMDBLedger(directory: URL(fileURLWithPath: root.directory.appending("copy"), isDirectory: true))
+        let report = try LedgerTransfer.copy(from: root.ledger, to: copy)
+        #expect(report.records == 12 && report.tombstones == 2)
+        for tombstone in forgotten {
+            #expect(try copy.tombstone(tombstone.id) == tombstone)
+            #expect(try copy.record(tombstone.id) == nil)
+        }
+        #expect(try copy.tombstonesWithFiles(limit: 10).map(\.id) == [forgotten[0].id])
+        #expect(
+            try copy.stats().counts == root.ledger.stats().counts && copy.stats().faces == root.ledger.stats().faces)
+        #expect(try copy.personCounts() == root.ledger.personCounts())
+        // Resumed or repeated, the import leaves a tombstone it has as it is; a record is never
+        // turned into a tombstone by an import.
+        try copy.importTombstones(forgotten)
+        #expect(try copy.tombstones(after: nil, limit: 10) == root.ledger.tombstones(after: nil, limit: 10))
+        var kept: UUID?
+        try copy.forEachID { kept = $0 }
+        var impostor = forgotten[0]
+        impostor.id = try #require(kept)
+        #expect(throws: LedgerError.self) { try copy.importTombstones([impostor]) }
+        // A tombstone missing from a copy is a difference the check names.
+        let other = try LMDBLedger(
+            directory: URL(fileURLWithPath: root.directory.appending("other"), isDirectory: true))
+        var records: [LedgerRecord] = []
+        try root.ledger.forEachRecord { records.append($0) }
+        try other.importRecords(records)
+        try other.importTombstones([forgotten[1]])
+        #expect {
+            _ = try LedgerTransfer.verify(root.ledger, other)
+        } throws: { error in
+            (error as? ClientError)?.message.contains("tombstone of \(forgotten[0].id.lowercased)") == true
+        }
+    }
+
     @Test func aTargetThatHoldsRecordsIsRefused() throws {
         let (root, _) = try Self.populatedRoot()
         defer { root.directory.remove() }
@@ -133,5 +188,23 @@ struct PostgresLedgerTransferTests {
         #expect(try LedgerTransfer.verify(root.ledger, back) <= LedgerTransfer.sumTolerance)
         #expect(try back.stats().counts == root.ledger.stats().counts)
         #expect(try !back.peopleState().isRelabelling)
+    }
+
+    @Test func tombstonesGoToPostgresAndBack() throws {
+        let (root, _) = try LedgerTransferTests.populatedRoot()
+        defer { root.directory.remove() }
+        let forgotten = try LedgerTransferTests.forgetTwo(root)
+        let url = try #require(try TestPostgres.freshDatabase())
+        let shared = try LedgerOpener.open(location: url)
+        let out = try LedgerTransfer.copy(from: root.ledger, to: shared)
+        #expect(out.tombstones == 2)
+        for tombstone in forgotten { #expect(try shared.tombstone(tombstone.id) == tombstone) }
+        #expect(try shared.tombstonesWithFiles(limit: 10).map(\.id) == [forgotten[0].id])
+        #expect(try shared.stats().counts == root.ledger.stats().counts)
+        let back = try LMDBLedger(directory: URL(fileURLWithPath: root.directory.appending("back"), isDirectory: true))
+        let home = try LedgerTransfer.copy(from: shared, to: back)
+        #expect(home.tombstones == 2)
+        #expect(try back.tombstones(after: nil, limit: 10) == root.ledger.tombstones(after: nil, limit: 10))
+        for tombstone in forgotten { #expect(try back.record(tombstone.id) == nil) }
     }
 }

@@ -175,7 +175,7 @@ import Testing
             "models": "/m",
             "shutdown_timeout": "5s", "result_format": "pretty", "map_size": "64MiB", "report": "html",
             "ledger": "postgres://u:secret@db.example/facewatch?sslmode=require", "ledger_lease": "12s",
-            "keep_originals": "30d", "keep_results": "1y",
+            "keep_originals": "30d", "keep_results": "1y", "compact_every": "never",
             "ledger_lock_timeout": "2s", "ledger_statement_timeout": "20s", "ledger_idle_timeout": "40s",
             "ledger_keepalive": "5s",
         ]
@@ -190,6 +190,7 @@ import Testing
         #expect(configuration.tolerance == 0.45)
         #expect(configuration.report == "/r/html", "a relative report directory is under the root")
         #expect(configuration.keepOriginals == 30 * 86_400 && configuration.keepResults == 365 * 86_400)
+        #expect(configuration.compactEvery == nil)
     }
 }
 

@@ -120,6 +120,71 @@ struct ForgetConformanceTests {
         #expect(try ledger.tombstone(scenario.records[0].id) == nil)
     }
 
+    /// `forget --person ann --faces-only`: the faces labelled "ann" leave the record, its labels, the
+    /// counts per person and the counters, which then equal those of a ledger where the record was
+    /// completed without them.
+    @Test(arguments: Backend.allCases)
+    func forgettingFacesIsAsIfTheyWereNeverFound(_ backend: Backend) throws {
+        guard let (ledger, keep) = try backend.makeLedger(), let (control, keepControl) = try backend.makeLedger()
+        else { return }
+        defer { withExtendedLifetime((keep, keepControl)) {} }
+        var rng = SeededGenerator(seed: 23)
+        let faces = Fixtures.faces(3, &rng)
+        let other = Fixtures.faces(2, &rng)
+        let ann = PersonMatch(name: "ann", distance: 0.3)
+        let bob = PersonMatch(name: "bob", distance: 0.2)
+        let trio = Fixtures.record(createdAt: Fixtures.base, name: "trio.jpg", sha256: Fixtures.sha(0))
+        let pair = Fixtures.record(
+            createdAt: Fixtures.base.addingTimeInterval(1), name: "pair.jpg", sha256: Fixtures.sha(1))
+        let at = Fixtures.base.addingTimeInterval(100)
+        // The ledger: three faces, the first two "ann" (the second also resembles "bob").
+        try ledger.insertCreated([trio, pair])
+        try ledger.complete(trio.id, image: Fixtures.jpeg, faces: faces, completedAt: at, duration: 0.25)
+        try ledger.complete(pair.id, image: Fixtures.jpeg, faces: other, completedAt: at, duration: 0.25)
+        try ledger.storeLabels([
+            (trio.id, StoredLabels(generation: 1, faces: [[ann], [ann, bob], [bob]])),
+            (pair.id, StoredLabels(generation: 1, faces: [[], [bob]])),
+        ])
+        // The control: the same photos, found without ann's faces.
+        try control.insertCreated([trio, pair])
+        try control.complete(trio.id, image: Fixtures.jpeg, faces: [faces[2]], completedAt: at, duration: 0.25)
+        try control.complete(pair.id, image: Fixtures.jpeg, faces: other, completedAt: at, duration: 0.25)
+        try control.storeLabels([
+            (trio.id, StoredLabels(generation: 1, faces: [[bob]])),
+            (pair.id, StoredLabels(generation: 1, faces: [[], [bob]])),
+        ])
+
+        #expect(try ledger.forgetFaces(trio.id, of: "ann") == 2)
+        #expect(try ledger.forgetFaces(pair.id, of: "ann") == 0)
+        let stats = try ledger.stats()
+        let expected = try control.stats()
+        #expect(stats.counts == expected.counts && stats.faces == expected.faces && stats.faces == 3)
+        #expect(stats.encodedFaces == expected.encodedFaces)
+        #expect(maxDifference(stats.average, expected.average) < 1e-9)
+        #expect(try ledger.personCounts() == control.personCounts())
+        #expect(try ledger.personCounts()["ann"] == nil)
+        #expect(try ledger.record(trio.id)?.faces == [faces[2]])
+        #expect(try ledger.labels(trio.id)?.faces == [[bob]])
+        #expect(try ledger.record(pair.id) == control.record(pair.id))
+        #expect(try ledger.documentsToRewrite(limit: 10) == [trio.id])
+        try ledger.documentsRewritten([trio.id])
+        #expect(try ledger.documentsToRewrite(limit: 10).isEmpty)
+
+        // Labels computed from the record as it was before (three faces) are not stored after it.
+        try ledger.storeLabels([(trio.id, StoredLabels(generation: 2, faces: [[ann], [ann], [bob]]))])
+        #expect(try ledger.labels(trio.id)?.faces == [[bob]])
+        #expect(try ledger.personCounts() == control.personCounts())
+        // Again: nothing of ann's is left. An unknown id is not found.
+        #expect(try ledger.forgetFaces(trio.id, of: "ann") == 0)
+        #expect(throws: LedgerError.self) { try ledger.forgetFaces(UUID(), of: "ann") }
+        // The whole photo forgotten afterwards: still as if it had never come.
+        try ledger.forget(trio.id, reason: "test", at: at)
+        try control.forget(trio.id, reason: "test", at: at)
+        #expect(try ledger.stats().faces == control.stats().faces)
+        #expect(maxDifference(try ledger.stats().average, try control.stats().average) < 1e-9)
+        #expect(try ledger.personCounts() == control.personCounts())
+    }
+
     @Test func compactionKeepsEveryRecordAndDropsTheFreedPages() throws {
         let directory = TemporaryDirectory()
         var rng = SeededGenerator(seed: 5)
@@ -154,6 +219,62 @@ struct ForgetConformanceTests {
         let reopened = try LMDBLedger(directory: directory.db)
         #expect(try reopened.stats() == expected)
         #expect(try reopened.tombstonesWithFiles(limit: 1_000).count == 100)
+    }
+
+    /// The daemon's compaction: its open environment is compacted in place while other threads of
+    /// the process write. Nothing committed is lost, the writers go on with the compacted file, the
+    /// forgotten encodings are in it no more, and the forget generations say what was compacted.
+    @Test func compactingInPlaceWhileWritingLosesNothing() async throws {
+        let directory = TemporaryDirectory()
+        var rng = SeededGenerator(seed: 6)
+        let ledger = try LMDBLedger(directory: directory.db)
+        let records = (0..<100).map { Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(Double($0))) }
+        try ledger.insertCreated(records)
+        var forgottenBytes: [[UInt8]] = []
+        for (index, record) in records.enumerated() {
+            let faces = Fixtures.faces(2, &rng)
+            try ledger.complete(
+                record.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.1)
+            if index % 2 == 0 {
+                forgottenBytes.append(
+                    faces[0].encoding.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+            }
+        }
+        for (index, record) in records.enumerated() where index % 2 == 0 {
+            try ledger.forget(record.id, reason: "test", at: Date())
+        }
+        #expect(try ledger.forgetGenerations() == (forgotten: 50, compacted: 0))
+        // Writers insert records while the compactions run.
+        let writers = (0..<3).map { writer in
+            Task.detached { () throws -> [UUID] in
+                var inserted: [UUID] = []
+                for i in 0..<60 {
+                    let record = Fixtures.record(
+                        createdAt: Fixtures.base.addingTimeInterval(1_000 + Double(writer * 100 + i)))
+                    try ledger.insertCreated([record])
+                    inserted.append(record.id)
+                }
+                return inserted
+            }
+        }
+        var compactions: [LMDBLedger.Compaction] = []
+        for _ in 0..<3 { compactions.append(try ledger.compactInPlace()) }
+        var inserted: [UUID] = []
+        for writer in writers { inserted += try await writer.value }
+        try ledger.markCompacted(through: 50)
+        #expect(try ledger.forgetGenerations() == (forgotten: 50, compacted: 50))
+        #expect(compactions[0].bytesAfter <= compactions[0].bytesBefore)
+        for id in inserted { #expect(try ledger.contains(id)) }
+        for (index, record) in records.enumerated() {
+            #expect(try ledger.contains(record.id) == (index % 2 == 1))
+        }
+        let stats = try ledger.stats()
+        #expect(stats.counts[.completed] == 50 && stats.counts[.created] == inserted.count && stats.faces == 100)
+        // One more compaction with nothing written after it: no forgotten encoding is in the file.
+        _ = try ledger.compactInPlace()
+        let after = try [UInt8](Data(contentsOf: directory.db.appendingPathComponent("data.mdb")))
+        #expect(!forgottenBytes.contains { Self.contains(after, $0) })
+        #expect(try ledger.stats() == stats)
     }
 
     /// Whether `haystack` holds `needle` anywhere.

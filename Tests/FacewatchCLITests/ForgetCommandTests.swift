@@ -35,5 +35,11 @@ import Testing
         #expect(usageMessage(["forget"])?.contains("name what to forget") == true)
         #expect(usageMessage(["forget", "not-a-uuid"])?.contains("not a UUID") == true)
         #expect(usageMessage(["forget", "--before", "someday"])?.contains("--before") == true)
+        // --faces-only names a known person's faces, nothing else.
+        #expect(usageMessage(["forget", "--faces-only"])?.contains("--faces-only goes with --person only") == true)
+        #expect(
+            usageMessage(["forget", "--faces-only", "--person", "ann", "--name", "*.jpg"])?.contains(
+                "--faces-only goes with --person only") == true)
+        #expect(usageMessage(["forget", "--faces-only", "--person", "ann"]) == nil)
     }
 }

@@ -39,6 +39,26 @@ struct RepositoryLayoutTests {
         #expect(!reach("FaceRoot").contains("FaceDaemon"), "FaceRoot reaches FaceDaemon")
     }
 
+    /// The same edges as `import`s: Swift lets a module import what its dependencies depend on, so
+    /// `Package.swift` alone would not see the daemon reaching a backend through FaceRoot.
+    @Test func importsPointOneWay() throws {
+        let forbidden: [(module: String, imported: String)] = [
+            ("FaceDaemon", "FaceLedgerPostgres"), ("FaceClient", "FaceDaemon"), ("FaceReport", "FaceEncoding"),
+            ("FaceReport", "CDlibFace"), ("FaceRoot", "FaceDaemon"),
+        ]
+        for (module, imported) in forbidden {
+            let folder = URL(fileURLWithPath: repositoryRoot + "/Sources/" + module)
+            let walker = try #require(FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil))
+            for case let url as URL in walker where url.pathExtension == "swift" {
+                let text = try String(contentsOf: url, encoding: .utf8)
+                let imports = text.split(separator: "\n").contains {
+                    $0 == "import \(imported)" || $0.hasSuffix(" import \(imported)")
+                }
+                #expect(!imports, "\(url.path) imports \(imported)")
+            }
+        }
+    }
+
     /// Files hold one concept and folders one part: no Swift file in Sources/ over 450 lines, no
     /// folder with more than 20 files (a larger one is cut by responsibility, as ARCHITECTURE says).
     @Test func filesAndFoldersStaySmall() throws {

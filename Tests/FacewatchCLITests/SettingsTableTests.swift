@@ -44,6 +44,7 @@ struct SettingsTableTests {
             "ledger": "postgres://u:secret@db.example:5433/fw", "ledger_lease": "9s",
             "ledger_lock_timeout": "7s", "ledger_statement_timeout": "8s", "ledger_idle_timeout": "11s",
             "ledger_keepalive": "13s", "keep_originals": "30d", "keep_results": "1y",
+            "compact_every": "2h",
         ]
         var arguments: [String] = ["--no-dedup"]
         for setting in Setting.all where setting.key != "dedup" {

@@ -4,10 +4,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// Work beside the daemon's parts that the daemon does not depend on: checking the result documents
-/// after a start, the ledger's upkeep, retention, the HTML report. Each runs as a service of the
+/// after a start, the ledger's upkeep, retention and compaction, the HTML report. Each runs as a service of the
 /// daemon's group, listed after `IngestService`, so a graceful shutdown tells it first: it is
-/// cancelled and the group waits for its current step (one retention pass, one report, one record
-/// of the documents check) before it stops the inbox. Ending early (a check that is done, a setting
+/// cancelled and the group waits for its current step (one retention pass, one compaction, one
+/// report, one record of the documents check) before it stops the inbox. Ending early (a check that is done, a setting
 /// that is off) does not stop the daemon.
 struct BackgroundService: Service {
     /// The name the group's log uses.
@@ -26,9 +26,7 @@ extension Daemon {
             BackgroundService(name: "DocumentsCheck") { await self.documentsCheck(parts) },
             BackgroundService(name: "Maintenance") { await Maintenance.run(ledger: parts.ledger, logger: self.logger) },
         ]
-        if let retention = retention(parts.ledger, configuration) {
-            services.append(BackgroundService(name: "Retention") { await retention.run() })
-        }
+        services += forgetServices(parts.ledger, configuration)
         if let directory = configuration.report {
             services.append(
                 BackgroundService(name: "ReportRefresher") {

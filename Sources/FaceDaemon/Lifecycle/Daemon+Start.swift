@@ -56,7 +56,7 @@ extension Daemon {
             tombstones: ledger)
         // Forgets cut short by a crash (theirs or ours) left tombstones with files: removed before the
         // store is scanned, so no forgotten original is ever taken for an orphan.
-        finishForgets(ledger, configuration)
+        finishForgets(ledger, configuration, results)
         let reconciler = Reconciler(ledger: ledger, store: store, location: location, results: results, logger: logger)
         let orphanFinals = try recordOrphans(
             reconciler, after: run, configuration, problems: problems, storeAway: storeAway)

@@ -53,7 +53,7 @@ public struct ResultsWriter: Sendable {
     /// Writes the record's document, replacing an older one; with a labeller, a completed record's
     /// faces name the known people they resemble.
     public func write(_ record: LedgerRecord) throws(FileSystemError) {
-        defer { removeIfForgotten(record.id) }
+        defer { settle(record) }
         if let labeller, ResultLabeller.applies(to: record) {
             let path = path(for: record.id)
             try labeller.write(record) { document throws(FileSystemError) in
@@ -77,6 +77,18 @@ public struct ResultsWriter: Sendable {
     /// the record changing: its file's age says nothing about whether they are current.
     public func carriesLabels(_ record: LedgerRecord) -> Bool {
         labeller != nil && ResultLabeller.applies(to: record)
+    }
+
+    /// After a write: the image forgotten meanwhile loses its document (`removeIfForgotten`); a
+    /// result that lost faces meanwhile (a faces-only forget) gets its document written again from
+    /// the record as it stands, by the same reasoning: either this read sees the forget's commit, or
+    /// the forget's own rewrite comes after this write.
+    private func settle(_ record: LedgerRecord) {
+        removeIfForgotten(record.id)
+        guard let tombstones, record.status == .completed, !record.faces.isEmpty,
+            let current = try? tombstones.record(record.id), current.faces.count != record.faces.count
+        else { return }
+        try? write(current)
     }
 
     /// Whether the file on disk is the document of `record` as it stands: present, parseable, with the

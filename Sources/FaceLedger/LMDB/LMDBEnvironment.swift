@@ -19,8 +19,9 @@ final class LMDBEnvironment: @unchecked Sendable {
     // and commits within one synchronous `write` call, hence on one thread; the DBI handles are opened
     // once, before the object is shared; and `mdb_env_set_mapsize`, the one call that needs no other
     // transaction active in the process, runs only inside `gate.exclusively`, which every transaction
-    // excludes.
-    let pointer: OpaquePointer
+    // excludes. `pointer` changes once more only in `compactInPlace`, inside `gate.exclusively` too: no
+    // transaction of this process runs while the environment is closed and opened again on the copy.
+    var pointer: OpaquePointer
     let readOnly: Bool
     let maxMapSize: Int
     let directory: String
@@ -32,7 +33,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// Set by `open` once the registry knows this environment, before the object is shared.
     private var registered = false
     private let identity: EnvironmentRegistry.DirectoryIdentity
-    private let gate = ResizeGate()
+    let gate = ResizeGate()
 
     private init(
         pointer: OpaquePointer, readOnly: Bool, maxMapSize: Int, directory: String,

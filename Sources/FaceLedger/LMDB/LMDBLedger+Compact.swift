@@ -69,4 +69,13 @@ extension LMDBLedger {
         _ = stat(dataFile, &compacted)
         return Compaction(bytesBefore: Int(original.st_size), bytesAfter: Int(compacted.st_size))
     }
+
+    /// Compacts this ledger's environment in place while this process goes on using it
+    /// (`LMDBEnvironment.compactInPlace`): the daemon's scheduled compaction. The caller holds the
+    /// maintenance lock, so that no other process writes meanwhile.
+    /// - Throws: `LedgerError` when the copy, its sync or the rename fails (then `data.mdb` is unchanged).
+    /// `pause` is a test hook: called at `copied` and `renamed` (see `LMDBEnvironment.compactInPlace`).
+    public func compactInPlace(pause: (String) -> Void = { _ in }) throws(LedgerError) -> Compaction {
+        try environment.compactInPlace(pause: pause)
+    }
 }

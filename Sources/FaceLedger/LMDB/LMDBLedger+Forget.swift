@@ -8,6 +8,12 @@ enum ForgetKey {
     static let tombstonePrefix = Array("forgotten/".utf8)
     /// + UUID: empty; the tombstone's files (original, document, thumbnails) may remain.
     static let filesPendingPrefix = Array("forgotten_files/".utf8)
+    /// + UUID: empty; some of the result's faces were forgotten and its document still shows them.
+    static let documentPendingPrefix = Array("forgotten_faces_document/".utf8)
+    /// u64: forgets committed (`Ledger.forgetGenerations`).
+    static let generation = Array("forget_generation".utf8)
+    /// u64: forgets a compaction rewrote out of the files.
+    static let compactedGeneration = Array("forget_compacted_generation".utf8)
 }
 
 /// Forgetting on LMDB: one write transaction per image. The record's value, its `by_time`, `queue`
@@ -48,8 +54,84 @@ extension LMDBLedger {
             let tombstone = TombstoneCodec.tombstone(of: record, at: at, reason: reason)
             try txn.put(dbs.meta, ForgetKey.tombstonePrefix + id.bytes, TombstoneCodec.encode(tombstone))
             try txn.put(dbs.meta, ForgetKey.filesPendingPrefix + id.bytes, [])
+            try Self.advance(ForgetKey.generation, txn, dbs)
             return tombstone
         }
+    }
+
+    @discardableResult
+    public func forgetFaces(_ id: UUID, of person: String) throws(LedgerError) -> Int {
+        let dbs = self.dbs
+        let people = environment.people
+        return try write { txn throws(LedgerError) in
+            var record = try Self.load(id, txn, dbs)
+            guard record.status == .completed, let people, let value = try txn.get(people.labels, id.bytes) else {
+                return 0
+            }
+            var labels = try PeopleCodec.decodeLabels(value)
+            let doomed = FaceForgetting.faces(of: person, in: record, labels)
+            guard !doomed.isEmpty else { return 0 }
+            var deltas: [String: PersonCount] = [:]
+            labels.count(sign: -1, into: &deltas)
+            let removed = FaceForgetting.remove(doomed, from: &record, &labels)
+            labels.count(sign: 1, into: &deltas)
+            try txn.put(dbs.records, id.bytes, try RecordCodec.encode(record))
+            try txn.put(people.labels, id.bytes, PeopleCodec.encodeLabels(labels))
+            try Self.applyPersonDeltas(deltas, txn, people)
+            var counters = try Counters.load(txn, dbs)
+            counters.removeFaces(removed)
+            try counters.store(txn, dbs)
+            try txn.put(dbs.meta, ForgetKey.documentPendingPrefix + id.bytes, [])
+            try Self.advance(ForgetKey.generation, txn, dbs)
+            return removed.count
+        }
+    }
+
+    public func documentsToRewrite(limit: Int) throws(LedgerError) -> [UUID] {
+        let dbs = self.dbs
+        return try environment.read { txn throws(LedgerError) in
+            Array(try Self.entries(ForgetKey.documentPendingPrefix, txn, dbs) { id, _ in id }.prefix(limit))
+        }
+    }
+
+    public func documentsRewritten(_ ids: [UUID]) throws(LedgerError) {
+        guard !ids.isEmpty else { return }
+        let dbs = self.dbs
+        try write { txn throws(LedgerError) in
+            for id in ids { try txn.delete(dbs.meta, ForgetKey.documentPendingPrefix + id.bytes) }
+        }
+    }
+
+    public func forgetGenerations() throws(LedgerError) -> (forgotten: UInt64, compacted: UInt64) {
+        let dbs = self.dbs
+        return try environment.read { txn throws(LedgerError) in
+            (
+                try Self.generation(ForgetKey.generation, txn, dbs),
+                try Self.generation(ForgetKey.compactedGeneration, txn, dbs)
+            )
+        }
+    }
+
+    public func markCompacted(through generation: UInt64) throws(LedgerError) {
+        let dbs = self.dbs
+        try write { txn throws(LedgerError) in
+            guard try Self.generation(ForgetKey.compactedGeneration, txn, dbs) < generation else { return }
+            var w = ByteWriter()
+            w.u64(generation)
+            try txn.put(dbs.meta, ForgetKey.compactedGeneration, w.bytes)
+        }
+    }
+
+    private static func generation(_ key: [UInt8], _ txn: Transaction, _ dbs: Databases) throws(LedgerError) -> UInt64 {
+        guard let value = try txn.get(dbs.meta, key) else { return 0 }
+        var r = ByteReader(value, what: "forget generation")
+        return try r.u64()
+    }
+
+    private static func advance(_ key: [UInt8], _ txn: Transaction, _ dbs: Databases) throws(LedgerError) {
+        var w = ByteWriter()
+        w.u64(try generation(key, txn, dbs) + 1)
+        try txn.put(dbs.meta, key, w.bytes)
     }
 
     public func tombstone(_ id: UUID) throws(LedgerError) -> Tombstone? {
@@ -77,6 +159,46 @@ extension LMDBLedger {
         }
     }
 
+    public func tombstones(after: UUID?, limit: Int) throws(LedgerError) -> [Tombstone] {
+        let dbs = self.dbs
+        let prefix = ForgetKey.tombstonePrefix
+        return try environment.read { txn throws(LedgerError) in
+            try txn.withCursor(dbs.meta) { cursor throws(LedgerError) in
+                var found: [Tombstone] = []
+                var entry = try cursor.seek(atOrAfter: prefix + (after?.bytes ?? []))
+                while found.count < limit, let (key, value) = entry, key.count == prefix.count + 16,
+                    key.starts(with: prefix)
+                {
+                    guard let id = UUID(bytes: UnsafeRawBufferPointer(rebasing: key[prefix.count...])) else { break }
+                    if id != after {
+                        let pending = try txn.get(dbs.meta, ForgetKey.filesPendingPrefix + id.bytes) != nil
+                        found.append(try TombstoneCodec.decode(id: id, value, filesPending: pending))
+                    }
+                    entry = try cursor.next()
+                }
+                return found
+            }
+        }
+    }
+
+    public func importTombstones(_ tombstones: [Tombstone]) throws(LedgerError) {
+        guard !tombstones.isEmpty else { return }
+        let dbs = self.dbs
+        try write { txn throws(LedgerError) in
+            for tombstone in tombstones {
+                let id = tombstone.id
+                if try txn.get(dbs.records, id.bytes) != nil {
+                    throw LedgerError(
+                        .alreadyExists,
+                        "record \(id.uuidString.lowercased()) exists: it cannot be forgotten by an import")
+                }
+                if try txn.get(dbs.meta, ForgetKey.tombstonePrefix + id.bytes) != nil { continue }
+                try txn.put(dbs.meta, ForgetKey.tombstonePrefix + id.bytes, TombstoneCodec.encode(tombstone))
+                if tombstone.filesPending { try txn.put(dbs.meta, ForgetKey.filesPendingPrefix + id.bytes, []) }
+            }
+        }
+    }
+
     private static func tombstone(_ id: UUID, _ txn: Transaction, _ dbs: Databases) throws(LedgerError) -> Tombstone? {
         guard let value = try txn.get(dbs.meta, ForgetKey.tombstonePrefix + id.bytes) else { return nil }
         let pending = try txn.get(dbs.meta, ForgetKey.filesPendingPrefix + id.bytes) != nil
@@ -92,6 +214,14 @@ extension LMDBLedger {
         try txn.delete(pdbs.labels, id.bytes)
         var deltas: [String: PersonCount] = [:]
         labels.count(sign: -1, into: &deltas)
+        try applyPersonDeltas(deltas, txn, pdbs)
+    }
+
+    /// Applies changes of the counts per person that only take away (a forget): a person left with
+    /// no face and no result loses their entry.
+    private static func applyPersonDeltas(
+        _ deltas: [String: PersonCount], _ txn: Transaction, _ pdbs: PeopleDatabases
+    ) throws(LedgerError) {
         for (name, delta) in deltas where delta != PersonCount() {
             let key = PeopleKey.countPrefix + Array(name.utf8)
             guard let stored = try txn.get(pdbs.people, key) else { continue }

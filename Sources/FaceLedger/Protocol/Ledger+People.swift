@@ -144,6 +144,8 @@ extension LMDBLedger {
                 if try txn.get(self.dbs.meta, ForgetKey.tombstonePrefix + id.bytes) != nil { continue }
                 let old = try txn.get(pdbs.labels, id.bytes).map(PeopleCodec.decodeLabels)
                 if let old, old.generation > labels.generation { continue }
+                // Computed from the record as it was before a faces-only forget took faces away.
+                if let old, old.faces.count != labels.faces.count { continue }
                 if old == nil && !labels.faces.isEmpty {
                     try txn.put(pdbs.people, Self.faceLogKey(logCount), id.bytes)
                     logCount += 1

@@ -85,6 +85,44 @@ public protocol Ledger: AnyObject, Sendable {
     /// - Throws: `LedgerError` when the ledger cannot be written.
     func forgottenFilesRemoved(_ ids: [UUID]) throws(LedgerError)
 
+    /// Forgets the faces of completed record `id` that its stored labels name as `person`, in one
+    /// transaction, as if they had never been found: they leave the record (the other faces stay, in
+    /// their order), its labels and the counts per person; the counters lose their number and their
+    /// encodings (the running sum). The record is marked as having a document to rewrite
+    /// (`documentsToRewrite`). Returns how many faces went (0: none is labelled so, or the record is
+    /// not completed or not labelled yet; nothing changed).
+    /// - Throws: `.notFound` when the ledger has no record `id`.
+    @discardableResult
+    func forgetFaces(_ id: UUID, of person: String) throws(LedgerError) -> Int
+
+    /// Up to `limit` results whose document must be rewritten after `forgetFaces`, in id order.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func documentsToRewrite(limit: Int) throws(LedgerError) -> [UUID]
+
+    /// Records that these results' documents were rewritten from their records.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func documentsRewritten(_ ids: [UUID]) throws(LedgerError)
+
+    /// How many forgets (whole images or faces) the ledger has committed, and how many of them a
+    /// compaction has since rewritten out of its files (`markCompacted`): the daemon compacts when
+    /// the first is ahead (`compact_every`).
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func forgetGenerations() throws(LedgerError) -> (forgotten: UInt64, compacted: UInt64)
+
+    /// Records that a compaction began after `generation` forgets (never moves back).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func markCompacted(through generation: UInt64) throws(LedgerError)
+
+    /// Up to `limit` tombstones after `after` (from the first when nil), in id order: what
+    /// `ledger export|import` copies.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func tombstones(after: UUID?, limit: Int) throws(LedgerError) -> [Tombstone]
+
+    /// Adds tombstones as they are (`ledger import`), all or none, in one transaction; one the ledger
+    /// has already (the same id) is left as it is, so a copy cut short can be run again.
+    /// - Throws: `.alreadyExists` when the ledger has a record with a tombstone's id.
+    func importTombstones(_ tombstones: [Tombstone]) throws(LedgerError)
+
     // MARK: Queries
 
     /// Whether the ledger has a record `id`.

@@ -97,8 +97,14 @@ extension Counters {
     package mutating func removeRecord(_ record: LedgerRecord) {
         add(record.status, -1)
         guard record.status == .completed else { return }
-        faces -= record.faces.count
-        for face in record.faces where face.encoding.count == Face.encodingLength {
+        removeFaces(record.faces)
+    }
+
+    /// Takes away faces of a completed record (a faces-only forget, or its whole record): their count,
+    /// and their encodings from the running sum.
+    package mutating func removeFaces(_ removed: [Face]) {
+        faces -= removed.count
+        for face in removed where face.encoding.count == Face.encodingLength {
             encodedFaces -= 1
             for i in 0..<Face.encodingLength { sum[i] -= Double(face.encoding[i]) }
         }

@@ -82,6 +82,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var keepOriginals: Double? = nil
     /// How long an image's record is kept before it is forgotten, in seconds; nil: for ever.
     public var keepResults: Double? = nil
+    /// How often the daemon compacts the ledger after forgets, in seconds; nil: never.
+    public var compactEvery: Double? = 86_400
     /// The config file these values were read from, if any (for a reload).
     public var configFile: String? = nil
 

@@ -225,6 +225,16 @@ extension Setting {
         .retention(
             "keep_results", \.keepResults,
             help: "how long an image is kept; then it is forgotten everywhere (facewatch forget), a tombstone stays"),
+        .stored(
+            "compact_every", \.compactEvery, syntax: "DURATION|never", default: "1d", reloadable: false,
+            help:
+                "how often the daemon compacts the ledger when something was forgotten since it last did, so that forgotten encodings leave its files (at start too); never: only facewatch ledger compact",
+            expected: "a duration of at least 1s such as 1h or 1d, or never",
+            parse: { text, _ -> Double?? in
+                if text.trimmingCharacters(in: .whitespaces).lowercased() == "never" { return .some(nil) }
+                return RetentionPeriod.seconds(text).map { .some($0) }
+            },
+            show: { $0.map(RetentionPeriod.describe) ?? "never" }),
     ]
 }
 

@@ -29,17 +29,26 @@ public struct Forgetter: Sendable {
         public init() {}
     }
 
+    /// Rewrites a result's document from its record as it stands, matches included (the daemon's
+    /// `ResultsWriter`): what a faces-only forget needs, since the document must lose the faces.
+    public typealias DocumentWriter = @Sendable (_ record: LedgerRecord, _ ledger: any Ledger) throws -> Void
+
     public let configuration: DaemonConfiguration
     public let ledger: any Ledger
     let logger: Logger?
+    /// Nil: documents of faces-only forgets are left pending (for a forgetter that has a writer).
+    let documents: DocumentWriter?
 
     /// Tombstones whose files are removed between two ledger writes that clear their pending mark.
     static let batchSize = 64
 
-    public init(configuration: DaemonConfiguration, ledger: any Ledger, logger: Logger? = nil) {
+    public init(
+        configuration: DaemonConfiguration, ledger: any Ledger, logger: Logger? = nil, documents: DocumentWriter? = nil
+    ) {
         self.configuration = configuration
         self.ledger = ledger
         self.logger = logger
+        self.documents = documents
     }
 
     /// The audit file: one line per forgotten image.
@@ -79,11 +88,16 @@ public struct Forgetter: Sendable {
         return report
     }
 
-    /// Removes the files of every tombstone still marked pending; returns how many were finished.
+    /// Removes the files of every tombstone still marked pending, and (with a document writer)
+    /// rewrites the documents faces-only forgets left pending; returns how many were finished.
     ///
     /// - Throws: `LedgerError` when the ledger cannot be read or written.
     @discardableResult
     public func sweep() throws(LedgerError) -> Int {
+        try rewritePendingDocuments() + sweepTombstones()
+    }
+
+    private func sweepTombstones() throws(LedgerError) -> Int {
         var finished = 0
         var failed = Set<UUID>()
         while true {
@@ -158,7 +172,7 @@ public struct Forgetter: Sendable {
     }
 
     /// Unlinks `name` in `directory` (gone already is fine); on success notes the directory to sync.
-    private static func remove(_ name: String, in directory: String, _ directories: inout Set<String>) -> String? {
+    static func remove(_ name: String, in directory: String, _ directories: inout Set<String>) -> String? {
         let path = (directory as NSString).appendingPathComponent(name)
         if unlink(path) == 0 {
             directories.insert(directory)
@@ -172,13 +186,24 @@ public struct Forgetter: Sendable {
     /// Appends the audit line of `tombstone` (best effort: the tombstone in the ledger is the record
     /// that counts; a line that cannot be written is logged).
     private func audit(_ tombstone: Tombstone) {
-        let line =
-            [
-                Timestamp.format(tombstone.forgottenAt), "forgot",
-                LogField.pair("id", tombstone.id.uuidString.lowercased()),
-                LogField.pair("name", tombstone.name), LogField.pair("created", Timestamp.format(tombstone.createdAt)),
-                LogField.pair("reason", tombstone.reason), LogField.pair("uid", String(getuid())),
-            ].joined(separator: " ") + "\n"
+        appendAudit([
+            Timestamp.format(tombstone.forgottenAt), "forgot",
+            LogField.pair("id", tombstone.id.uuidString.lowercased()),
+            LogField.pair("name", tombstone.name), LogField.pair("created", Timestamp.format(tombstone.createdAt)),
+            LogField.pair("reason", tombstone.reason), LogField.pair("uid", String(getuid())),
+        ])
+        logger?.notice(
+            "forgot",
+            metadata: [
+                "id": "\(tombstone.id.uuidString.lowercased())", "name": "\(tombstone.name)",
+                "reason": "\(tombstone.reason)",
+            ]
+        )
+    }
+
+    /// Appends one line of `fields` to the audit file.
+    func appendAudit(_ fields: [String]) {
+        let line = fields.joined(separator: " ") + "\n"
         let path = Self.auditLog(root: configuration.root)
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else {
@@ -199,12 +224,5 @@ public struct Forgetter: Sendable {
         if write(fd, bytes, bytes.count) != bytes.count {
             logger?.error("cannot append to \(path): \(systemErrorText(errno))")
         }
-        logger?.notice(
-            "forgot",
-            metadata: [
-                "id": "\(tombstone.id.uuidString.lowercased())", "name": "\(tombstone.name)",
-                "reason": "\(tombstone.reason)",
-            ]
-        )
     }
 }
