@@ -12,8 +12,8 @@ import Synchronization
 /// the connection prepares a statement the first time it runs it, under the type's name. That API
 /// is async and the `Ledger` API synchronous, on threads that may be Swift's cooperative pool's
 /// (`ConnectionPool`): a task started there and waited for could need one of the threads that
-/// wait. So the task prefers `PreparedExecutor`, a Dispatch queue's threads, and the caller waits
-/// on a semaphore; no cooperative thread is needed for it to finish.
+/// wait. So the task prefers `PreparedExecutor`, a Dispatch queue, and the caller waits on a
+/// semaphore; no cooperative thread is needed for it to finish.
 ///
 /// A statement the server no longer has or whose plan it cannot reuse (SQLSTATE 26000, 0A000: a
 /// schema changed under a long-lived connection) fails its transaction, which runs again.
@@ -33,10 +33,13 @@ struct Prepared<SQL: PreparedSQL>: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
-/// The threads prepared statements' tasks run on (see `PreparedSQL`).
+/// The thread prepared statements' tasks run on (see `PreparedSQL`): a serial Dispatch queue, which
+/// libdispatch serves from its overcommit pool, so it gets a thread even while every thread of the
+/// concurrent queues (`BlockingIO`'s, whose callers wait here) is blocked. Its jobs are short: hand
+/// a statement to its connection's event loop, collect the rows that come back.
 final class PreparedExecutor: TaskExecutor {
     static let shared = PreparedExecutor()
-    private let queue = DispatchQueue(label: "facewatch.ledger.prepared", attributes: .concurrent)
+    private let queue = DispatchQueue(label: "facewatch.ledger.prepared")
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
