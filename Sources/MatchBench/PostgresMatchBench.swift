@@ -27,7 +27,9 @@ enum PostgresMatchBench {
             var generator = SeededGenerator(seed: 2026)
             if have < rows {
                 let filled = try seconds { try fill(ledger, from: have, to: rows, &generator) }
-                print(String(format: "bench-match-postgres: %d records of one face imported in %.1f s", rows - have, filled))
+                print(
+                    String(
+                        format: "bench-match-postgres: %d records of one face imported in %.1f s", rows - have, filled))
             }
             var search: FaceSearch?
             let first = try seconds { search = try FaceSearch(sharedLedger: ledger, cacheDirectory: cache) }
@@ -88,8 +90,10 @@ enum PostgresMatchBench {
                 batch.append(
                     LedgerRecord(
                         id: id, status: .completed,
-                        source: SourceInfo(name: "g\(made).jpg", bytes: 1000, sha256: SHA256.hex(Array(id.uuidString.utf8))),
-                        storePath: "store/g/\(id).jpg", createdAt: now, image: ImageInfo(format: .jpeg, width: 100, height: 100),
+                        source: SourceInfo(
+                            name: "g\(made).jpg", bytes: 1000, sha256: SHA256.hex(Array(id.uuidString.utf8))),
+                        storePath: "store/g/\(id).jpg", createdAt: now,
+                        image: ImageInfo(format: .jpeg, width: 100, height: 100),
                         faces: [face], completedAt: now, duration: 0.1))
                 made += 1
             }

@@ -114,7 +114,8 @@ public struct Forgetter: Sendable {
         if let error = Self.remove(FaceTableFile.fileName, in: configuration.database, &directories) {
             errors.append(error)
         }
-        if let error = FaceTableFile.removeCached(in: (configuration.root as NSString).appendingPathComponent("cache")) {
+        if let error = FaceTableFile.removeCached(in: (configuration.root as NSString).appendingPathComponent("cache"))
+        {
             errors.append(error)
         }
         for tombstone in tombstones {
