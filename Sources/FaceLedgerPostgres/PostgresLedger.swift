@@ -78,6 +78,8 @@ public final class PostgresLedger: Ledger {
     let publisherRefusedAt = Mutex<ContinuousClock.Instant?>(nil)
     /// How long a daemon that found the publisher role taken waits before trying again.
     static let publisherRetry: Duration = .seconds(5)
+    /// When this process last refreshed the statistics of `records`.
+    let queueStatistics = QueueStatistics()
 
     /// Records read per query while streaming.
     static let batchSize = 256
@@ -208,6 +210,7 @@ public final class PostgresLedger: Ledger {
             try session.execute("DELETE FROM intents WHERE id = ANY(\(values.map(\.0.id)))")
             try Self.updateCounters(session, part: owner) { counters, _ in counters.add(.created, values.count) }
         }
+        analyzeIfDue(inserted: values.count)
     }
 
     public func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int {
