@@ -70,7 +70,7 @@ DEB_INPUTS := VERSION README.md scripts/install.sh scripts/build_deb.sh scripts/
 DEB_CHECK_ROOT ?= /var/tmp/facewatch-deb-check
 
 .PHONY: help deps models test-images reference-venv fixtures build run test check conformance bench \
-        conformance-people bench-match conformance-people-groups bench-people people-venv \
+        conformance-people bench-match bench-match-postgres conformance-people-groups bench-people people-venv \
         install uninstall manual deb deb-check clean distclean need-swift need-dir settings-table format lint fuzz
 
 help:
@@ -86,6 +86,7 @@ help:
 	@echo "make conformance DIR=folder [REFERENCE=file.jsonl] [DETECTOR=hog|dlib-hog|cnn|dlib-cnn]   face_recognition vs facewatch on a folder"
 	@echo "make conformance-people KNOWN=folder DIR=folder   face_recognition's command line vs facewatch's matches"
 	@echo "make bench-match [ROWS=1000000]   facewatch match: one query face against a generated table, one core"
+	@echo "make bench-match-postgres [ROWS=1000000]   the same on a PostgreSQL ledger: the first call, then the cached table's"
 	@echo "make conformance-people-groups [GOLDEN=folder]   the grouping into people vs scikit-learn's DBSCAN"
 	@echo "make bench-people [PEOPLE_FACES=1000000]   grouping: full rebuild, one face added/removed, memory; one core"
 	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling, start-up, memory budget"
@@ -201,6 +202,15 @@ ROWS ?= 1000000
 bench-match: need-swift
 	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(RELEASE_SCRATCH)
 	$(RELEASE_SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
+
+# The same search on a PostgreSQL ledger of ROWS faces (a throwaway cluster): the first `match` builds
+# this host's cached table, each later one reads it and checks the face log.
+bench-match-postgres: need-swift
+	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(RELEASE_SCRATCH)
+	@pg=$$(scripts/test_postgres.sh start) && \
+	    psql -h "$$pg/socket" -U postgres -d postgres -qAt -c "CREATE DATABASE bench_match" && \
+	    $(RELEASE_SCRATCH)/release/MatchBench --postgres "postgres://postgres@/bench_match?host=$$pg/socket" $(ROWS) 20 \
+	        $(CURDIR)/.cache/bench-match-postgres; status=$$?; scripts/test_postgres.sh stop "$$pg"; exit $$status
 
 # The grouping of faces into people (docs/people.md) against scikit-learn's DBSCAN, on the golden
 # set's faces and 10,000 generated ones, with the quality sweep over the settings.

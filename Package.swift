@@ -116,8 +116,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "BenchRoot", dependencies: ["FaceCore", "FaceLedger"]),
-        // `make bench-match`: the face search over a generated table of a million faces.
-        .executableTarget(name: "MatchBench", dependencies: ["FaceCore", "FaceMatch"]),
+        // `make bench-match`: the face search over a generated table of a million faces, and with
+        // `--postgres` (`make bench-match-postgres`) on a PostgreSQL ledger of as many.
+        .executableTarget(
+            name: "MatchBench",
+            dependencies: ["FaceCore", "FaceMatch", "FaceLedger", "FaceLedgerPostgres", "FaceRoot", "FaceClient"]),
         // `make conformance-people-groups` and `make bench-people`: the grouping on faces from a file
         // or generated, outside the daemon.
         .executableTarget(name: "PeopleGroupingTool", dependencies: ["FaceMatch"]),

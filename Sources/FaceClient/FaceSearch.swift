@@ -16,6 +16,15 @@ import Foundation
 ///
 /// A table that changed is saved when the directory is writable (a reader without write access
 /// keeps it in memory for this search).
+///
+/// A ledger shared by several hosts (PostgreSQL) keeps its table on each host, in that host's
+/// cache directory (`FaceTableFile.cachePath`), and brings it up to date from the face log alone:
+/// counts cannot tell whether a face was forgotten while another was added, and a forgotten face
+/// kept in a table would be a privacy bug. A forget logs the result again (`PostgresLedger.forget`);
+/// an entry whose result is no longer completed takes that result's rows out, one whose result is
+/// completed and not in the table yet puts its faces in. Results completed but not logged yet
+/// (their labels are stored just after) appear at the next search. It is rebuilt from every record
+/// only when there is no table, or the log is shorter than the table's position (another ledger).
 public struct FaceSearch: Sendable {
     /// One stored face close to a query.
     public struct Hit: Sendable, Equatable {
@@ -49,6 +58,11 @@ public struct FaceSearch: Sendable {
 
     public let freshness: Freshness
 
+    /// This host's cache directory of a root whose ledger is shared: `cache` in the root.
+    public static func cacheDirectory(root: String) -> String {
+        (root as NSString).appendingPathComponent("cache")
+    }
+
     /// The table's file in a ledger directory.
     public static func tablePath(database: String) -> String {
         (database as NSString).appendingPathComponent(FaceTableFile.fileName)
@@ -58,10 +72,25 @@ public struct FaceSearch: Sendable {
     ///
     /// - Throws: `ClientError` when the ledger cannot be read.
     public init(ledger: any Ledger, database: String) throws(ClientError) {
+        try self.init(ledger: ledger, path: Self.tablePath(database: database), shared: false)
+    }
+
+    /// Loads the table of a shared `ledger` from this host's cache directory (created when it can
+    /// be), bringing it up to date from the face log.
+    ///
+    /// - Throws: `ClientError` when the ledger cannot be read.
+    public init(sharedLedger ledger: any Ledger, cacheDirectory: String) throws(ClientError) {
+        try? FileManager.default.createDirectory(
+            atPath: cacheDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        try self.init(
+            ledger: ledger, path: FaceTableFile.cachePath(directory: cacheDirectory, ledger: ledger.location),
+            shared: true)
+    }
+
+    private init(ledger: any Ledger, path: String, shared: Bool) throws(ClientError) {
         self.ledger = ledger
-        let path = Self.tablePath(database: database)
         do {
-            let (table, freshness) = try Self.load(ledger, path)
+            let (table, freshness) = try shared ? Self.loadShared(ledger, path) : Self.load(ledger, path)
             if freshness != .current { try? FaceTableFile.write(table, to: path) }
             self.table = table
             self.freshness = freshness
@@ -95,6 +124,51 @@ public struct FaceSearch: Sendable {
         // The log position first: results logged during the scan are in the table already, and a
         // later catch-up that appends them again finds the counts differ and rebuilds.
         var table = FaceTable(stamp: FaceTable.Stamp(faces: 0, logPosition: logCount), capacity: faces)
+        try ledger.forEachRecord { record in
+            guard record.status == .completed else { return }
+            for (index, face) in record.faces.enumerated() {
+                table.append(face.encoding, reference: .init(id: record.id, face: index))
+            }
+        }
+        table.stamp.faces = UInt64(table.count)
+        return (table, .rebuilt)
+    }
+
+    private static func loadShared(_ ledger: any Ledger, _ path: String) throws -> (FaceTable, Freshness) {
+        let logCount = try ledger.faceLogCount()
+        if var table = FaceTableFile.read(path), table.stamp.logPosition <= logCount {
+            if table.stamp.logPosition == logCount { return (table, .current) }
+            var position = table.stamp.logPosition
+            var present: Set<UUID>?
+            var gone: Set<UUID> = []
+            while position < logCount {
+                let ids = try ledger.faceLog(from: position, limit: 1024)
+                if ids.isEmpty { break }
+                for id in ids {
+                    guard let record = try ledger.record(id), record.status == .completed else {
+                        gone.insert(id)
+                        continue
+                    }
+                    // Only when something is to be added: a set of a million ids is not free.
+                    if present == nil { present = Set(table.references.map(\.id)) }
+                    guard present?.insert(id).inserted == true, !gone.contains(id) else { continue }
+                    for (index, face) in record.faces.enumerated() {
+                        table.append(face.encoding, reference: .init(id: id, face: index))
+                    }
+                }
+                position += UInt64(ids.count)
+            }
+            table.removeRows(of: gone)
+            table.stamp = FaceTable.Stamp(faces: UInt64(table.count), logPosition: position)
+            return (table, .caughtUp)
+        }
+        let (table, _) = try rebuild(ledger, logCount: logCount)
+        return (table, .rebuilt)
+    }
+
+    private static func rebuild(_ ledger: any Ledger, logCount: UInt64) throws -> (FaceTable, Freshness) {
+        var table = FaceTable(
+            stamp: FaceTable.Stamp(faces: 0, logPosition: logCount), capacity: try ledger.stats().faces)
         try ledger.forEachRecord { record in
             guard record.status == .completed else { return }
             for (index, face) in record.faces.enumerated() {

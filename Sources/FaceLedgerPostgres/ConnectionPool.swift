@@ -11,6 +11,10 @@ import PostgresNIO
 /// A caller checks a connection out (waiting on a condition while all `limit` are busy), runs its
 /// statements, and returns it; a connection that broke is closed and replaced by a new one at the
 /// next checkout, so a PostgreSQL that restarts is reconnected to without restarting the daemon.
+///
+/// Each open connection has a slot (0 ..< `limit`, the lowest free one when it connects): the
+/// counters part a transaction writes is its daemon's and its slot's (`CounterParts`), so that two
+/// workers of one daemon never wait for each other's part row.
 final class ConnectionPool: @unchecked Sendable {
     // @unchecked Sendable: every mutable property is read and written with `condition` locked.
     private let group: MultiThreadedEventLoopGroup
@@ -21,7 +25,9 @@ final class ConnectionPool: @unchecked Sendable {
     private let limit: Int
     let location: String
     private let condition = NSCondition()
-    private var idle: [PostgresConnection] = []
+    private var idle: [PooledConnection] = []
+    /// Slots of open connections, and of connections being opened.
+    private var slots: Set<Int> = []
     private var open = 0
     private var nextID = 1
     private var closed = false
@@ -42,7 +48,7 @@ final class ConnectionPool: @unchecked Sendable {
     }
 
     /// Runs `body` on a checked-out connection; a connection `body` found broken is not reused.
-    func withConnection<T>(_ body: (PostgresConnection) throws(LedgerError) -> T) throws(LedgerError) -> T {
+    func withConnection<T>(_ body: (PooledConnection) throws(LedgerError) -> T) throws(LedgerError) -> T {
         let connection = try checkout()
         do {
             let value = try body(connection)
@@ -87,33 +93,37 @@ final class ConnectionPool: @unchecked Sendable {
             condition.broadcast()
             return list
         }
-        for connection in connections { try? (connection.close() as EventLoopFuture<Void>).wait() }
+        for pooled in connections { try? (pooled.connection.close() as EventLoopFuture<Void>).wait() }
         try? group.syncShutdownGracefully()
     }
 
-    private func checkout() throws(LedgerError) -> PostgresConnection {
+    private func checkout() throws(LedgerError) -> PooledConnection {
         condition.lock()
         while true {
             if closed {
                 condition.unlock()
                 throw LedgerError(.unavailable, "the ledger at \(location) is closed")
             }
-            if let connection = idle.popLast() {
-                if connection.isClosed {
+            if let pooled = idle.popLast() {
+                if pooled.connection.isClosed {
                     open -= 1
+                    slots.remove(pooled.slot)
                     continue
                 }
                 condition.unlock()
-                return connection
+                return pooled
             }
             if open < limit {
                 open += 1
+                let slot = (0..<limit).first { !slots.contains($0) } ?? open - 1
+                slots.insert(slot)
                 condition.unlock()
                 do {
-                    return try connect()
+                    return PooledConnection(connection: try connect(), slot: slot)
                 } catch {
                     condition.withLock {
                         open -= 1
+                        slots.remove(slot)
                         condition.signal()
                     }
                     throw error
@@ -123,17 +133,36 @@ final class ConnectionPool: @unchecked Sendable {
         }
     }
 
-    private func checkin(_ connection: PostgresConnection) {
+    private func checkin(_ pooled: PooledConnection) {
         condition.lock()
-        if connection.isClosed || closed {
+        if pooled.connection.isClosed || closed {
             open -= 1
+            slots.remove(pooled.slot)
             condition.signal()
             condition.unlock()
-            if !connection.isClosed { connection.closeQuietly() }
+            if !pooled.connection.isClosed { pooled.connection.closeQuietly() }
             return
         }
-        idle.append(connection)
+        idle.append(pooled)
         condition.signal()
         condition.unlock()
+    }
+}
+
+/// A connection of the pool, its slot, and what this process prepared on it.
+///
+/// @unchecked Sendable: a pooled connection is used by one thread at a time, the one that checked
+/// it out (the pool hands it over under its lock), so its mutable properties need no lock of their own.
+final class PooledConnection: @unchecked Sendable {
+    let connection: PostgresConnection
+    let slot: Int
+    /// Statements prepared on this connection, by their SQL text (`PostgresSession.prepared`).
+    var statements: [String: PreparedQuery] = [:]
+    /// Counters parts known to have their row (`PostgresLedger.ensurePart`).
+    var partsReady: Set<String> = []
+
+    init(connection: PostgresConnection, slot: Int) {
+        self.connection = connection
+        self.slot = slot
     }
 }

@@ -3,17 +3,19 @@ import FaceLedger
 import PostgresNIO
 
 /// The ledger's counters (counts by status, faces, the encoding sum, the final tallies) kept in
-/// parts, one row of `counter_parts` per daemon (its owner: host and root), so that hosts making
-/// records final at the same time lock no row in common.
+/// parts, one row of `counter_parts` per daemon (its owner: host and root) and connection slot of
+/// its pool (`owner#slot`), so that neither hosts nor one daemon's workers making records final at
+/// the same time lock a row in common: a transaction holds its part's row until it commits (its
+/// WAL flush included), and one row per daemon made its workers take turns at that pace.
 ///
-/// A transition adds its change to its own daemon's part, in its transaction: a part holds what
-/// that daemon changed, and may be negative (a host that finishes a record another host took in
-/// has one `created` less). Stats, the average and the tallies are the sum of every part, read in
-/// one statement: exact, as one row was. The part named `""` holds what the single counters row
-/// held before schema 2.
+/// A transition adds its change to its own part, in its transaction: a part holds what that
+/// daemon changed, and may be negative (a host that finishes a record another host took in has
+/// one `created` less). Stats, the average and the tallies are the sum of every part, read in one
+/// statement: exact, as one row was. The part named `""` holds what the single counters row held
+/// before schema 2; parts named by an owner alone, what a daemon wrote before parts had slots.
 ///
-/// One daemon's own transactions still take turns on its part; an operator's transaction holding
-/// one part (or all) makes those transactions give up after `lock_timeout`, not wait.
+/// An operator's transaction holding one part (or all) makes the transactions that write it give
+/// up after `lock_timeout`, not wait.
 enum CounterParts {
     static let columns = "created, completed, failed, faces, encoded_faces, encoding_sum, tallies"
 
@@ -61,44 +63,83 @@ enum CounterParts {
 }
 
 extension PostgresLedger {
-    /// Reads the part of `part` (locked until the transaction ends; created when it has none), lets
-    /// `change` add to it, and writes it.
+    /// The columns of a part read with its record (`finish`), as postgres-nio decodes them.
+    typealias PartRow = (Int64, Int64, Int64, Int64, Int64, [Double], ByteBuffer)
+
+    /// Reads this session's part of `owner` (locked until the transaction ends; created when it has
+    /// none), lets `change` add to it, and writes it.
     static func updateCounters(
-        _ session: PostgresSession, part: String, _ change: (inout Counters, inout FinalTallies) -> Void
+        _ session: PostgresSession, part owner: String, _ change: (inout Counters, inout FinalTallies) -> Void
     ) throws(LedgerError) {
-        let select = "SELECT \(CounterParts.columns) FROM counter_parts WHERE part = $1 FOR UPDATE"
-        var row = try session.first(
-            PostgresQuery(unsafeSQL: select, binds: bindings(part)),
-            as: (Int64, Int64, Int64, Int64, Int64, [Double], ByteBuffer).self)
-        if row == nil {
-            try session.execute(
-                """
-                INSERT INTO counter_parts (part, created, completed, failed, faces, encoded_faces, encoding_sum, tallies)
-                VALUES (\(part), 0, 0, 0, 0, 0, array_fill(0::float8, ARRAY[128]), ''::bytea)
-                ON CONFLICT (part) DO NOTHING
-                """)
-            row = try session.first(
-                PostgresQuery(unsafeSQL: select, binds: bindings(part)),
-                as: (Int64, Int64, Int64, Int64, Int64, [Double], ByteBuffer).self)
+        let part = try ensurePart(session, owner: owner)
+        var binds = PreparedBinds()
+        binds.append(part)
+        let rows = try session.prepared(PartRead.self, binds)
+        guard let first = rows.first else {
+            // Created by a transaction that rolled back: created again on the next try.
+            session.pooled?.partsReady.remove(part)
+            throw LedgerError(
+                .backend, "the counters part \(part) is missing", status: PostgresSession.conflictStatus)
         }
-        guard let row else { throw LedgerError.corruptValue("the counters part of \(part) cannot be created") }
+        let row = try PostgresSession.decoding { try first.decode(PartRow.self) }
         var (counters, tallies) = try CounterParts.decode(row)
         change(&counters, &tallies)
-        try session.execute(
-            """
-            UPDATE counter_parts SET created = \(Int64(counters.created)), completed = \(Int64(counters.completed)),
-                failed = \(Int64(counters.failed)), faces = \(Int64(counters.faces)),
-                encoded_faces = \(Int64(counters.encodedFaces)), encoding_sum = \(counters.sum),
-                tallies = \(tallies.encoded().bytea)
-            WHERE part = \(part)
-            """)
+        var update = PreparedBinds()
+        update.append(part)
+        appendCounters(counters, tallies, to: &update)
+        try session.prepared(PartWrite.self, update)
     }
 
-    private static func bindings(_ part: String) -> PostgresBindings {
-        var binds = PostgresBindings(capacity: 1)
+    /// The name of this session's part of `owner` (its connection's slot), its row created when
+    /// this connection has not seen it yet.
+    static func ensurePart(_ session: PostgresSession, owner: String) throws(LedgerError) -> String {
+        guard let pooled = session.pooled else { return owner }
+        let part = "\(owner)#\(pooled.slot)"
+        if pooled.partsReady.contains(part) { return part }
+        var binds = PreparedBinds()
         binds.append(part)
-        return binds
+        try session.prepared(PartCreate.self, binds)
+        pooled.partsReady.insert(part)
+        return part
     }
+
+    /// `created = $n::int8, …, tallies = $(n+6)::bytea`: the part's columns set from the parameters
+    /// `appendCounters` appends, the first of them `$n`.
+    static func partAssignments(from first: Int) -> String {
+        let names = ["created", "completed", "failed", "faces", "encoded_faces", "encoding_sum", "tallies"]
+        let types = ["int8", "int8", "int8", "int8", "int8", "float8[]", "bytea"]
+        return names.indices.map { "\(names[$0]) = $\(first + $0)::\(types[$0])" }.joined(separator: ", ")
+    }
+
+    /// Appends the part's new values, in `partAssignments`' order.
+    static func appendCounters(_ counters: Counters, _ tallies: FinalTallies, to binds: inout PreparedBinds) {
+        binds.append(Int64(counters.created))
+        binds.append(Int64(counters.completed))
+        binds.append(Int64(counters.failed))
+        binds.append(Int64(counters.faces))
+        binds.append(Int64(counters.encodedFaces))
+        binds.append(counters.sum)
+        binds.append(tallies.encoded().bytea)
+    }
+}
+
+/// A counters part, locked: $1 the part.
+enum PartRead: PreparedSQL {
+    static let sql = "SELECT \(CounterParts.columns) FROM counter_parts WHERE part = $1::text FOR UPDATE"
+}
+
+/// A counters part's new values: $1 the part, $2… its values (`partAssignments`).
+enum PartWrite: PreparedSQL {
+    static let sql = "UPDATE counter_parts SET \(PostgresLedger.partAssignments(from: 2)) WHERE part = $1::text"
+}
+
+/// A counters part of zeros, unless it exists: $1 the part.
+enum PartCreate: PreparedSQL {
+    static let sql = """
+        INSERT INTO counter_parts (part, created, completed, failed, faces, encoded_faces, encoding_sum, tallies)
+        VALUES ($1::text, 0, 0, 0, 0, 0, array_fill(0::float8, ARRAY[128]), ''::bytea)
+        ON CONFLICT (part) DO NOTHING
+        """
 }
 
 extension FinalTallies {

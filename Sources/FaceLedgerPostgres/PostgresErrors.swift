@@ -23,12 +23,7 @@ enum PostgresErrors {
 
     static func map(_ error: any Error, _ operation: String) -> LedgerError {
         if let ledgerError = error as? LedgerError { return ledgerError }
-        guard let psql = error as? PSQLError else {
-            return LedgerError(.unavailable, "\(operation): \(error)")
-        }
-        if psql.code == .server, let info = psql.serverInfo {
-            let state = info[.sqlState] ?? ""
-            let message = info[.message] ?? "server error"
+        if let (state, message) = server(error) {
             if let reason = limitReasons[state] {
                 return LedgerError(.unavailable, "\(operation): \(reason): \(message) (SQLSTATE \(state))")
             }
@@ -37,12 +32,22 @@ enum PostgresErrors {
             }
             return LedgerError(.backend, "\(operation): \(message) (SQLSTATE \(state))")
         }
-        return LedgerError(.unavailable, "\(operation): \(psql.code)")
+        if let psql = error as? PSQLError { return LedgerError(.unavailable, "\(operation): \(psql.code)") }
+        return LedgerError(.unavailable, "\(operation): \(error)")
     }
 
     /// The SQLSTATE of a server error, if it is one.
-    static func sqlState(_ error: any Error) -> String? {
-        guard let psql = error as? PSQLError, psql.code == .server else { return nil }
-        return psql.serverInfo?[.sqlState]
+    static func sqlState(_ error: any Error) -> String? { server(error)?.state }
+
+    /// The SQLSTATE and message of a server error, as postgres-nio reports it: a `PSQLError` from
+    /// queries, a `PostgresError` from prepared statements (`PreparedQuery`).
+    private static func server(_ error: any Error) -> (state: String, message: String)? {
+        if let psql = error as? PSQLError, psql.code == .server, let info = psql.serverInfo {
+            return (info[.sqlState] ?? "", info[.message] ?? "server error")
+        }
+        if case .server(let info)? = error as? PostgresError {
+            return (info.fields[.sqlState] ?? "", info.fields[.message] ?? "server error")
+        }
+        return nil
     }
 }

@@ -47,6 +47,7 @@ extension PostgresLedger {
                 if record.status != .created { tallies.remove(record) }
             }
             try Self.forgetLabels(id, session)
+            if record.status == .completed, !record.faces.isEmpty { try Self.logRemoval(id, session) }
             let tombstone = TombstoneCodec.tombstone(of: record, at: at, reason: reason)
             let value = TombstoneCodec.encode(tombstone)
             try session.execute(

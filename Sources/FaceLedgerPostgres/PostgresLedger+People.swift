@@ -129,6 +129,14 @@ extension PostgresLedger {
         }
     }
 
+    /// Logs a forgotten result with faces in the face log again: the hosts' face tables
+    /// (`FaceSearch`, which catch up from the log) take its faces out when they reach the entry.
+    static func logRemoval(_ id: UUID, _ session: PostgresSession) throws(LedgerError) {
+        try session.execute("SELECT pg_advisory_xact_lock(\(peopleLock))")
+        let position = Int64(try faceLogCount(session))
+        try session.execute("INSERT INTO face_log (position, id) VALUES (\(position), \(id))")
+    }
+
     public func faceLogCount() throws(LedgerError) -> UInt64 {
         try read { session throws(LedgerError) in try Self.faceLogCount(session) }
     }

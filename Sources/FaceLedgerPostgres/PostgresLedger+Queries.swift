@@ -30,9 +30,11 @@ extension PostgresLedger {
 
     public func record(_ id: UUID) throws(LedgerError) -> LedgerRecord? {
         try read { session throws(LedgerError) in
-            guard let body = try session.first("SELECT body FROM records WHERE id = \(id)", as: ByteBuffer.self) else {
-                return nil
-            }
+            var binds = PreparedBinds()
+            binds.append(id)
+            guard
+                let body = try session.preparedAll(RecordBody.self, binds, as: ByteBuffer.self).first
+            else { return nil }
             return try Self.decode(body)
         }
     }
@@ -41,12 +43,9 @@ extension PostgresLedger {
     public func completedRecord(sha256: String) throws(LedgerError) -> LedgerRecord? {
         guard sha256.count == 64, sha256 != SourceInfo.unknownSHA256 else { return nil }
         return try read { session throws(LedgerError) in
-            guard
-                let body = try session.first(
-                    """
-                    SELECT body FROM records WHERE sha256 = \(sha256) AND status = 1
-                    ORDER BY completed_at, id LIMIT 1
-                    """, as: ByteBuffer.self)
+            var binds = PreparedBinds()
+            binds.append(sha256)
+            guard let body = try session.preparedAll(CompletedBody.self, binds, as: ByteBuffer.self).first
             else { return nil }
             return try Self.decode(body)
         }
@@ -56,6 +55,7 @@ extension PostgresLedger {
     public func queued(limit: Int, after: UUID?) throws(LedgerError) -> [UUID] {
         guard limit > 0 else { return [] }
         let held = notHeldElsewhere
+        if after == nil { return try queuedFirst(limit: limit) }
         return try read { session throws(LedgerError) in
             var start: (Int64, Int64, UUID)?
             if let after {
@@ -78,6 +78,15 @@ extension PostgresLedger {
             query.sql += " ORDER BY r.queued_us, r.created_us, r.id LIMIT \(limit)"
             return try session.all(query, as: UUID.self)
         }
+    }
+
+    /// The head of the queue (what the pipeline asks for each time it has room), prepared.
+    private func queuedFirst(limit: Int) throws(LedgerError) -> [UUID] {
+        var binds = PreparedBinds()
+        binds.append(Int64(bitPattern: currentRun.load(ordering: .relaxed)))
+        binds.append(Int64(limit))
+        binds.append(storeID)
+        return try read { session throws(LedgerError) in try session.preparedAll(QueueHead.self, binds, as: UUID.self) }
     }
 
     public func stats() throws(LedgerError) -> LedgerStats {
@@ -173,4 +182,29 @@ extension PostgresLedger {
         for buffer in page.prefix(limit) { records.append(try Self.decode(buffer)) }
         return (records, page.count <= limit)
     }
+}
+
+// The prepared reads of every file (`PreparedSQL`).
+
+/// A record's body: $1 the record.
+enum RecordBody: PreparedSQL {
+    static let sql = "SELECT body FROM records WHERE id = $1::uuid"
+}
+
+/// The first completed record with these bytes: $1 the SHA-256. `status = 1` is written out: the
+/// partial index's condition, which a parameter would hide from the plan.
+enum CompletedBody: PreparedSQL {
+    static let sql = "SELECT body FROM records WHERE sha256 = $1::text AND status = 1 ORDER BY completed_at, id LIMIT 1"
+}
+
+/// The head of the queue: $1 this run, $2 how many, $3 this daemon's store (NULL: any; records
+/// imported without a store are anyone's).
+enum QueueHead: PreparedSQL {
+    static let sql = """
+        SELECT r.id FROM records r WHERE r.status = 0 AND NOT EXISTS (SELECT 1 FROM suspects s WHERE s.id = r.id)
+        AND NOT EXISTS (SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
+            WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> $1::int8)
+        AND ($3::text IS NULL OR r.store_id IN ('', $3::text))
+        ORDER BY r.queued_us, r.created_us, r.id LIMIT $2::int8
+        """
 }

@@ -78,6 +78,8 @@ public final class PostgresLedger: Ledger {
     let publisherRefusedAt = Mutex<ContinuousClock.Instant?>(nil)
     /// How long a daemon that found the publisher role taken waits before trying again.
     static let publisherRetry: Duration = .seconds(5)
+    /// When this process last refreshed the statistics of `records`.
+    let queueStatistics = QueueStatistics()
 
     /// Records read per query while streaming.
     static let batchSize = 256
@@ -105,10 +107,9 @@ public final class PostgresLedger: Ledger {
             location: location, settings: options.session, limit: options.connections, logger: logger)
         do {
             if options.readOnly {
-                try pool.withConnection { connection throws(LedgerError) in
+                try pool.withConnection { pooled throws(LedgerError) in
                     try PostgresSchema.prepare(
-                        PostgresSession(connection: connection, logger: logger, location: pool.location), readOnly: true
-                    )
+                        PostgresSession(pooled: pooled, logger: logger, location: pool.location), readOnly: true)
                 }
             } else {
                 try transaction { session throws(LedgerError) in try PostgresSchema.prepare(session, readOnly: false) }
@@ -142,19 +143,32 @@ public final class PostgresLedger: Ledger {
 
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back when
     /// it throws. A transaction that lost a conflict (serialization, deadlock) runs again.
+    ///
+    /// `BEGIN` is sent without waiting for its reply: the connection runs its queue in order, so the
+    /// body's first statement follows it on the server as it would after a wait, and this thread
+    /// waits once instead of twice. Its reply is checked before `COMMIT`; a `BEGIN` refused leaves
+    /// the body's statements unconfirmed, so the transaction is then reported failed (nothing a
+    /// server refuses `BEGIN` for can have let the body's statements through on that connection).
     func transaction<T>(_ body: (PostgresSession) throws(LedgerError) -> T) throws(LedgerError) -> T {
         var tries = 0
         while true {
             tries += 1
             do throws(LedgerError) {
-                return try pool.withConnection { connection throws(LedgerError) in
-                    let session = PostgresSession(connection: connection, logger: logger, location: pool.location)
-                    try session.execute("BEGIN")
+                return try pool.withConnection { pooled throws(LedgerError) in
+                    let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
+                    let connection = pooled.connection
+                    let begun = connection.query("BEGIN", logger: logger)
                     do throws(LedgerError) {
                         let value = try body(session)
+                        do {
+                            _ = try begun.wait()
+                        } catch {
+                            throw PostgresErrors.map(error, pool.location)
+                        }
                         try session.execute("COMMIT")
                         return value
                     } catch {
+                        _ = try? begun.wait()
                         if !connection.isClosed { _ = try? session.execute("ROLLBACK") }
                         throw error
                     }
@@ -174,8 +188,8 @@ public final class PostgresLedger: Ledger {
 
     /// Statements outside a transaction (each one its own snapshot), for reads.
     func read<T>(_ body: (PostgresSession) throws(LedgerError) -> T) throws(LedgerError) -> T {
-        try pool.withConnection { connection throws(LedgerError) in
-            try body(PostgresSession(connection: connection, logger: logger, location: pool.location))
+        try pool.withConnection { pooled throws(LedgerError) in
+            try body(PostgresSession(pooled: pooled, logger: logger, location: pool.location))
         }
     }
 
@@ -196,6 +210,7 @@ public final class PostgresLedger: Ledger {
             try session.execute("DELETE FROM intents WHERE id = ANY(\(values.map(\.0.id)))")
             try Self.updateCounters(session, part: owner) { counters, _ in counters.add(.created, values.count) }
         }
+        analyzeIfDue(inserted: values.count)
     }
 
     public func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int {
@@ -203,20 +218,18 @@ public final class PostgresLedger: Ledger {
         return try write { session throws(LedgerError) in
             // The row lock and the marker's holder in one round trip: the holder is another run that
             // is not settled (live, or dead and not settled yet).
-            guard
-                let (status, store, body, holder) = try session.first(
-                    """
-                    SELECT r.status, r.store_id, r.body, (
-                        SELECT a.incarnation FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
-                        WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> \(run) LIMIT 1)
-                    FROM records r WHERE r.id = \(id) FOR UPDATE OF r SKIP LOCKED
-                    """,
-                    as: (Int16, String, ByteBuffer, Int64?).self)
-            else {
+            var claim = PreparedBinds()
+            claim.append(id)
+            claim.append(run)
+            let rows = try session.prepared(ClaimRead.self, claim)
+            guard let row = rows.first else {
                 if try session.first("SELECT 1 FROM records WHERE id = \(id)", as: Int32.self) != nil {
                     throw LedgerError(.invalidTransition, "record \(id.lowercased) is being claimed by another daemon")
                 }
                 throw LedgerError(.notFound, "no record \(id.lowercased)")
+            }
+            let (status, store, body, holder) = try PostgresSession.decoding {
+                try row.decode((Int16, String, ByteBuffer, Int64?).self)
             }
             var record = try Self.decode(body)
             try Self.requireCreated(status, record, "start an attempt on")
@@ -230,14 +243,13 @@ public final class PostgresLedger: Ledger {
             record.attempts += 1
             let encoded = try RecordCodec.encode(record)
             // One statement (a round trip counts on every file): the record and its marker.
-            try session.execute(
-                """
-                WITH counted AS (
-                    UPDATE records SET attempts = \(Int32(clamping: record.attempts)), body = \(encoded.bytea)
-                    WHERE id = \(id))
-                INSERT INTO attempts (id, incarnation, solo) VALUES (\(id), \(run), \(solo))
-                ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
-                """)
+            var mark = PreparedBinds()
+            mark.append(id)
+            mark.append(Int32(clamping: record.attempts))
+            mark.append(encoded.bytea)
+            mark.append(run)
+            mark.append(solo)
+            try session.prepared(ClaimMark.self, mark)
             return record.attempts
         }
     }
@@ -285,39 +297,50 @@ public final class PostgresLedger: Ledger {
     }
 
     /// Makes a `created` record final: the record, its crash-attribution rows, the counters and
-    /// the tallies, in one transaction.
+    /// the tallies, in one transaction of two statements: the record's row and this session's
+    /// counters part read and locked together, then everything written in one statement.
     private func finish(_ id: UUID, _ action: String, _ change: (inout LedgerRecord) -> Void) throws(LedgerError)
         -> LedgerRecord
     {
         try write { session throws(LedgerError) in
-            guard
-                let (status, body) = try session.first(
-                    "SELECT status, body FROM records WHERE id = \(id) FOR UPDATE", as: (Int16, ByteBuffer).self)
-            else {
+            let part = try Self.ensurePart(session, owner: owner)
+            var read = PreparedBinds()
+            read.append(id)
+            read.append(part)
+            let rows = try session.prepared(FinishRead.self, read)
+            guard let row = rows.first else {
+                if try session.first("SELECT 1 FROM records WHERE id = \(id)", as: Int32.self) != nil {
+                    // The part's row is missing (created in a transaction that rolled back): again.
+                    session.pooled?.partsReady.remove(part)
+                    throw LedgerError(
+                        .backend, "the counters part \(part) is missing", status: PostgresSession.conflictStatus)
+                }
                 throw LedgerError(.notFound, "no record \(id.lowercased)")
             }
+            let (status, body, created, completed, failed, faces, encodedFaces, sum, talliesBuffer) =
+                try PostgresSession.decoding {
+                    try row.decode((Int16, ByteBuffer, Int64, Int64, Int64, Int64, Int64, [Double], ByteBuffer).self)
+                }
             var record = try Self.decode(body)
             try Self.requireCreated(status, record, action)
             change(&record)
             let encoded = try RecordCodec.encode(record)
-            // One statement: the record, and what crash attribution kept about it.
-            try session.execute(
-                """
-                WITH final AS (
-                    UPDATE records SET status = \(Self.statusCode(record.status)),
-                        completed_at = \(record.completedAt?.timeIntervalSince1970), sha256 = \(record.source.sha256),
-                        body = \(encoded.bytea)
-                    WHERE id = \(id)),
-                marker AS (DELETE FROM attempts WHERE id = \(id)),
-                suspicion AS (DELETE FROM suspects WHERE id = \(id))
-                DELETE FROM deaths WHERE id = \(id)
-                """)
-            try Self.updateCounters(session, part: owner) { counters, tallies in
-                counters.add(.created, -1)
-                counters.add(record.status, 1)
-                if record.status == .completed { counters.addFaces(record.faces) }
-                tallies.add(record)
-            }
+            var (counters, tallies) = try CounterParts.decode(
+                (created, completed, failed, faces, encodedFaces, sum, talliesBuffer))
+            counters.add(.created, -1)
+            counters.add(record.status, 1)
+            if record.status == .completed { counters.addFaces(record.faces) }
+            tallies.add(record)
+            // One statement: the record, what crash attribution kept about it, the counters part.
+            var write = PreparedBinds()
+            write.append(id)
+            write.append(Self.statusCode(record.status))
+            write.append(record.completedAt?.timeIntervalSince1970)
+            write.append(record.source.sha256)
+            write.append(encoded.bytea)
+            write.append(part)
+            Self.appendCounters(counters, tallies, to: &write)
+            try session.prepared(FinishWrite.self, write)
             return record
         }
     }
@@ -382,4 +405,50 @@ public final class PostgresLedger: Ledger {
 
     /// Microseconds since 1970, rounded down (the time index), as LMDB's time keys.
     static func micros(_ date: Date) -> Int64 { Keys.micros(date) }
+}
+
+// The prepared statements of a file's claim and final commit (`PreparedSQL`).
+
+/// The claim's row lock and the holder of the record's attempt marker: $1 the record, $2 this run.
+enum ClaimRead: PreparedSQL {
+    static let sql = """
+        SELECT r.status, r.store_id, r.body, (
+            SELECT a.incarnation FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
+            WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> $2::int8 LIMIT 1)
+        FROM records r WHERE r.id = $1::uuid FOR UPDATE OF r SKIP LOCKED
+        """
+}
+
+/// The claimed record's attempts and its marker: $1 the record, $2 attempts, $3 its body, $4 the
+/// run, $5 solo.
+enum ClaimMark: PreparedSQL {
+    static let sql = """
+        WITH counted AS (
+            UPDATE records SET attempts = $2::int4, body = $3::bytea WHERE id = $1::uuid)
+        INSERT INTO attempts (id, incarnation, solo) VALUES ($1::uuid, $4::int8, $5::bool)
+        ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
+        """
+}
+
+/// The record's row and the session's counters part, both locked: $1 the record, $2 the part.
+enum FinishRead: PreparedSQL {
+    static let sql = """
+        SELECT r.status, r.body, c.created, c.completed, c.failed, c.faces, c.encoded_faces, c.encoding_sum,
+            c.tallies
+        FROM records r, counter_parts c WHERE r.id = $1::uuid AND c.part = $2::text FOR UPDATE
+        """
+}
+
+/// The final record, its crash-attribution rows gone, the counters part: $1 the record, $2 status,
+/// $3 completion time, $4 SHA-256, $5 body, $6 the part, $7… its values (`partAssignments`).
+enum FinishWrite: PreparedSQL {
+    static let sql = """
+        WITH final AS (
+            UPDATE records SET status = $2::int2, completed_at = $3::float8, sha256 = $4::text, body = $5::bytea
+            WHERE id = $1::uuid),
+        marker AS (DELETE FROM attempts WHERE id = $1::uuid),
+        suspicion AS (DELETE FROM suspects WHERE id = $1::uuid),
+        death AS (DELETE FROM deaths WHERE id = $1::uuid)
+        UPDATE counter_parts SET \(PostgresLedger.partAssignments(from: 7)) WHERE part = $6::text
+        """
 }

@@ -23,8 +23,8 @@ import PostgresNIO
 ///   per owner).
 /// - `known_pictures`, `labels`, `person_counts`, `face_log`, `people_state`: known people.
 ///
-/// Version 2: `counters` becomes `counter_parts`, one row per daemon (`part`: its owner), summed on
-/// read (`CounterParts`); version 1's row is the part `""`. `intents` gain the identity of the
+/// Version 2: `counters` becomes `counter_parts`, one row per daemon and connection slot (`part`:
+/// `owner#slot`), summed on read (`CounterParts`); version 1's row is the part `""`. `intents` gain the identity of the
 /// store their files go to (`store_id`, `""` before): only a daemon of that store settles them.
 /// `unfinished_copy`: one row while a `facewatch ledger export` into this database is unfinished.
 /// `records.queued_us`: the server's clock when the row was inserted; the queue is read in

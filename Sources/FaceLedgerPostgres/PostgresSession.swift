@@ -6,8 +6,24 @@ import PostgresNIO
 /// One checked-out connection running statements synchronously, inside a transaction or not.
 struct PostgresSession {
     let connection: PostgresConnection
+    /// The pool's connection (its slot, its prepared statements); nil on a connection of its own.
+    let pooled: PooledConnection?
     let logger: Logger
     let location: String
+
+    init(pooled: PooledConnection, logger: Logger, location: String) {
+        self.connection = pooled.connection
+        self.pooled = pooled
+        self.logger = logger
+        self.location = location
+    }
+
+    init(connection: PostgresConnection, logger: Logger, location: String) {
+        self.connection = connection
+        self.pooled = nil
+        self.logger = logger
+        self.location = location
+    }
 
     /// SQLSTATEs after which a whole transaction is run again: serialization failure, deadlock.
     static let conflictStates: Set<String> = ["40001", "40P01"]

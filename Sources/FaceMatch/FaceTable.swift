@@ -67,6 +67,26 @@ public struct FaceTable: Sendable {
         return true
     }
 
+    /// Removes every row of the results `ids` (in one pass, the others keeping their order);
+    /// returns how many rows went.
+    @discardableResult
+    public mutating func removeRows(of ids: Set<UUID>) -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let dimensions = Self.dimensions
+        var kept = 0
+        for row in references.indices where !ids.contains(references[row].id) {
+            if kept != row {
+                references[kept] = references[row]
+                for i in 0..<dimensions { components[kept * dimensions + i] = components[row * dimensions + i] }
+            }
+            kept += 1
+        }
+        let removed = references.count - kept
+        references.removeLast(removed)
+        components.removeLast(removed * dimensions)
+        return removed
+    }
+
     /// The encoding of row `row`.
     public func encoding(at row: Int) -> [Float] {
         Array(components[(row * Self.dimensions)..<((row + 1) * Self.dimensions)])

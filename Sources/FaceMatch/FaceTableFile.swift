@@ -20,6 +20,33 @@ public enum FaceTableFile {
         public let description: String
     }
 
+    /// The file of the table of a ledger shared by several hosts (PostgreSQL), kept by each host in
+    /// its cache directory: named by a digest of `ledger` (its location without a password), so
+    /// that a root that changes ledgers never catches one's table up from another's log.
+    public static func cachePath(directory: String, ledger: String) -> String {
+        let key = SHA256.hex(Array(ledger.utf8)).prefix(16)
+        return (directory as NSString).appendingPathComponent("face-table-\(key).f32")
+    }
+
+    /// Removes every cached table in `directory` (`cachePath`), made durable; the error, if any.
+    /// A forget calls it: the tables hold every completed face, the forgotten ones' bytes too.
+    public static func removeCached(in directory: String) -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        var removed = false
+        for name in names where name.hasPrefix("face-table-") && name.hasSuffix(".f32") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard unlink(path) == 0 || errno == ENOENT else {
+                return "cannot remove \(path): \(String(cString: strerror(errno)))"
+            }
+            removed = true
+        }
+        guard removed else { return nil }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return "cannot open \(directory): \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        return fsync(fd) == 0 ? nil : "cannot sync \(directory): \(String(cString: strerror(errno)))"
+    }
+
     /// Reads the table at `path`, or nil when there is none or it is not a whole table.
     public static func read(_ path: String) -> FaceTable? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }

@@ -7,8 +7,12 @@ import Foundation
 // then times QUERIES searches of the 10 closest faces, one core (the scan is single-threaded), and
 // checks the first answer against every distance computed one by one.
 //     MatchBench [ROWS] [QUERIES] [TABLE_FILE]
+//     MatchBench --postgres URL [ROWS] [QUERIES] [CACHE_DIR]    (see PostgresMatchBench)
 
 let arguments = CommandLine.arguments
+if arguments.count > 1, arguments[1] == "--postgres" {
+    exit(PostgresMatchBench.run(Array(arguments.dropFirst(2))))
+}
 let rows = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
 let queries = arguments.count > 2 ? Int(arguments[2]) ?? 50 : 50
 let path = arguments.count > 3 ? arguments[3] : NSTemporaryDirectory() + "facewatch-bench-\(getpid()).f32"

@@ -61,7 +61,13 @@ struct MatchCommand: AsyncParsableCommand {
         }
         let search: FaceSearch
         do {
-            search = try FaceSearch(ledger: queries.ledger, database: queries.configuration.database)
+            let configuration = queries.configuration
+            if configuration.ledgerIsShared {
+                search = try FaceSearch(
+                    sharedLedger: queries.ledger, cacheDirectory: FaceSearch.cacheDirectory(root: configuration.root))
+            } else {
+                search = try FaceSearch(ledger: queries.ledger, database: configuration.database)
+            }
         } catch {
             printError("facewatch: \(error)")
             throw ExitCode(1)

@@ -41,6 +41,25 @@ struct PostgresLedgerTests {
         #expect(throws: LedgerError.self) { try Self.open(wrong, owner: "a") }
     }
 
+    /// A backlog that grows faster than autovacuum looks gets the table's statistics refreshed, so
+    /// that the queue read walks its index in order instead of sorting the whole backlog.
+    @Test func aGrowingBacklogGetsTheRecordsTableAnalyzed() throws {
+        guard let url = try TestPostgres.freshDatabase(), let socket = TestPostgres.socketDirectory else { return }
+        // postgres://postgres@/NAME?host=SOCKET
+        let database = try #require(url.components(separatedBy: "@/").last?.components(separatedBy: "?").first)
+        let ledger = try Self.open(url, owner: "a")
+        let analyzed = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'records' AND last_analyze IS NOT NULL"
+        try ledger.insertCreated((0..<999).map { _ in Fixtures.record() })
+        #expect(try TestPostgres.query(socket: socket, database: database, analyzed) == "0")
+        try ledger.insertCreated(Fixtures.record())
+        // `last_analyze` is the column of an ANALYZE run by a session (autovacuum's is `last_autoanalyze`).
+        #expect(
+            try eventuallyBlocking(timeout: .seconds(30)) {
+                try TestPostgres.query(socket: socket, database: database, analyzed) == "1"
+            })
+        #expect(try ledger.queued(limit: 3).count == 3)
+    }
+
     @Test func aServerThatCannotBeReachedIsUnavailableAndAMissingLedgerNotFound() throws {
         guard let url = try TestPostgres.freshDatabase() else { return }
         do {

@@ -128,6 +128,10 @@ public struct Forgetter: Sendable {
         if let error = Self.remove(FaceTableFile.fileName, in: configuration.database, &directories) {
             errors.append(error)
         }
+        if let error = FaceTableFile.removeCached(in: (configuration.root as NSString).appendingPathComponent("cache"))
+        {
+            errors.append(error)
+        }
         for tombstone in tombstones {
             var clean = true
             for path in files(of: tombstone) {
