@@ -38,21 +38,22 @@ struct ClusterEndToEndTests {
         let hosts = ["a", "b", "c"]
         var configs: [String: String] = [:]
         for host in hosts { configs[host] = try config(host) }
-        func start(_ host: String, environment: [String: String] = [:]) throws -> DaemonProcess {
+        func start(_ host: String, environment: [String: String] = [:]) async throws -> DaemonProcess {
             let daemon = try DaemonProcess(
                 root: base + "/" + host,
                 arguments: ["--config", configs[host]!, "--workers", "1", "--log-level", "debug"],
                 environment: environment)
-            try daemon.waitUntilReady()
+            try await daemon.waitUntilReady()
             return daemon
         }
         // The first daemon marks the shared directories; the others find its marker.
-        let a = try start("a")
+        let a = try await start("a")
         defer { a.stop() }
-        let b = try start("b")
+        let b = try await start("b")
         defer { b.stop() }
         // `c` holds every file of its own inbox it claims, until it is killed.
-        let c = try start("c", environment: ["FACEWATCH_TEST_HOLD_CLAIMED": "c/", "FACEWATCH_TEST_PAUSE_GATE": gate])
+        let c = try await start(
+            "c", environment: ["FACEWATCH_TEST_HOLD_CLAIMED": "c/", "FACEWATCH_TEST_PAUSE_GATE": gate])
         defer { c.stop() }
 
         // Faces for the average, different bytes on every host: a file the dead daemon held is
@@ -98,7 +99,7 @@ struct ClusterEndToEndTests {
                     }
             })
         c.send(SIGKILL)
-        #expect(c.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await c.waitForExit(timeout: .seconds(30)) != nil)
         let held = try FileManager.default.contentsOfDirectory(atPath: base).filter {
             $0.hasPrefix("gate.") && $0.hasSuffix(".held")
         }.map { String($0.dropFirst("gate.".count).dropLast(".held".count)) }
@@ -177,7 +178,7 @@ struct ClusterEndToEndTests {
             root: root, arguments: ["--config", config, "--workers", "1", "--log-level", "debug"],
             environment: ["FACEWATCH_TEST_RESCAN_MS": "300"])
         defer { daemon.stop() }
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         let results = root + "/results"
         func documents() -> [ResultDocument] {
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []).filter {

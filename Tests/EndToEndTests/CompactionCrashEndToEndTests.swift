@@ -20,7 +20,7 @@ struct CompactionCrashEndToEndTests {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("compaction-crash-\(point)")
         let gate = root.staging("gate") + "/gate"
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             ["--compact-every", "1s"],
             environment: ["FACEWATCH_TEST_HOLD_COMPACTION": point, "FACEWATCH_TEST_PAUSE_GATE": gate])
         defer { daemon.stop() }
@@ -37,9 +37,9 @@ struct CompactionCrashEndToEndTests {
             await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: gate + ".compacting") },
             "\(daemon.log)")
         daemon.send(SIGKILL)
-        #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await daemon.waitForExit(timeout: .seconds(30)) != nil)
 
-        let restarted = try root.startDaemon(["--compact-every", "1s"])
+        let restarted = try await root.startDaemon(["--compact-every", "1s"])
         defer { restarted.stop() }
         #expect(
             await eventually(timeout: .seconds(60)) {

@@ -44,7 +44,7 @@ struct CrashAttributionEndToEndTests {
         }
         try FileManager.default.createDirectory(atPath: root.inbox, withIntermediateDirectories: true)
         for wave in 0..<8 {
-            let daemon = try root.startDaemon()
+            let daemon = try await root.startDaemon()
             let before = root.documentCount()
             dropWave(wave, count: 15)
             // A moment chosen by the daemon's progress: some stored, or some more finished.
@@ -56,9 +56,9 @@ struct CrashAttributionEndToEndTests {
                 #expect(await eventually(timeout: .seconds(120)) { root.documentCount() >= target })
             }
             daemon.send(SIGKILL)
-            #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+            #expect(await daemon.waitForExit(timeout: .seconds(30)) != nil)
         }
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         dropWave(8, count: 10)
         #expect(
             await eventually(timeout: .seconds(300)) { root.documentCount() >= names.count },
@@ -154,7 +154,7 @@ struct CrashAttributionEndToEndTests {
         let first = try DaemonProcess(
             root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
             environment: ["FACEWATCH_TEST_HOLD_CLAIMED": "held", "FACEWATCH_TEST_PAUSE_GATE": gate])
-        try first.waitUntilReady()
+        try await first.waitUntilReady()
         for (i, name) in names.enumerated() {
             write(TinyPNG.make(width: 120, height: 90, seed: 7_000 + i), to: staging + "/" + name)
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
@@ -166,7 +166,7 @@ struct CrashAttributionEndToEndTests {
         }
         #expect(await eventually(timeout: .seconds(60)) { held() == 2 }, "\(first.log)")
         first.send(SIGKILL)
-        #expect(first.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await first.waitForExit(timeout: .seconds(30)) != nil)
 
         write(TinyPNG.make(width: 100, height: 80, seed: 7_100), to: root.root + "/known/poison.png")
         var deaths = 0

@@ -14,7 +14,7 @@ struct DaemonEndToEndTests {
 
     @Test func everyWayOfDroppingAFileIsTakenOnce() async throws {
         let root = TestRoot("drop")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let staging = root.staging()
 
@@ -94,7 +94,7 @@ struct DaemonEndToEndTests {
 
     @Test func everyKindOfBadInputGetsItsErrorAndStaysInTheStore() async throws {
         let root = TestRoot("bad")
-        let daemon = try root.startDaemon(["--max-bytes", "100KB"])
+        let daemon = try await root.startDaemon(["--max-bytes", "100KB"])
         defer { daemon.stop() }
         let staging = root.staging()
 
@@ -170,7 +170,7 @@ struct DaemonEndToEndTests {
         for i in 0..<count {
             write(TinyPNG.make(width: 2, height: 2, seed: 10_000 + i), to: staging + "/f\(i).png")
         }
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         for i in 0..<count {
             #expect(rename(staging + "/f\(i).png", root.inbox + "/f\(i).png") == 0)
@@ -224,7 +224,7 @@ struct DaemonEndToEndTests {
     @Test func killMinusNineInABacklogLosesAndDuplicatesNothing() async throws {
         let root = TestRoot("kill9")
         let count = 120
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         dropBacklog(root, count: count, seed: 500)
         // A backlog: every file recorded in the ledger and some encoded, then the kill. (A kill
         // while files are still being taken in is the next test's case.)
@@ -233,11 +233,11 @@ struct DaemonEndToEndTests {
                 try await root.stats()["total"] as? Int == count && root.documentCount() >= 15
             })
         daemon.send(SIGKILL)
-        #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await daemon.waitForExit(timeout: .seconds(30)) != nil)
         let doneAtKill = root.documentCount()
         #expect(doneAtKill < count, "the backlog was finished before the kill: the test proves little")
 
-        let restarted = try root.startDaemon()
+        let restarted = try await root.startDaemon()
         defer { restarted.stop() }
         #expect(
             await eventually(timeout: .seconds(240)) { root.documentCount() >= count },
@@ -252,13 +252,13 @@ struct DaemonEndToEndTests {
         let count = 600
         let staging = root.staging()
         for i in 0..<count { write(TinyPNG.make(width: 2, height: 2, seed: 70_000 + i), to: staging + "/k\(i).png") }
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         for i in 0..<count { _ = rename(staging + "/k\(i).png", root.inbox + "/k\(i).png") }
         #expect(await eventually { root.storedEntries().count >= 50 })
         daemon.send(SIGKILL)
-        #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await daemon.waitForExit(timeout: .seconds(30)) != nil)
 
-        let restarted = try root.startDaemon()
+        let restarted = try await root.startDaemon()
         defer { restarted.stop() }
         #expect(
             await eventually(timeout: .seconds(240)) { root.documentCount() >= count },
@@ -279,11 +279,11 @@ struct DaemonEndToEndTests {
     @Test func sigtermFinishesTheFilesBeingEncodedAndExitsZero() async throws {
         let root = TestRoot("sigterm")
         let count = 60
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         dropBacklog(root, count: count, seed: 900)
         #expect(await eventually { root.documentCount() >= 5 })
         daemon.send(SIGTERM)
-        let status = daemon.waitForExit(timeout: .seconds(45))
+        let status = await daemon.waitForExit(timeout: .seconds(45))
         #expect(status == 0, "\(daemon.log)")
         #expect(daemon.log.contains("stopping reason=SIGTERM"))
         #expect(daemon.log.contains(" info stopped "))
@@ -306,7 +306,7 @@ struct DaemonEndToEndTests {
             as? [String: Any]
         #expect(written?["total"] as? Int == total)
 
-        let restarted = try root.startDaemon()
+        let restarted = try await root.startDaemon()
         defer { restarted.stop() }
         #expect(await eventually(timeout: .seconds(240)) { root.documentCount() >= count })
         try await expectExactAccounting(root, names: Set((0..<count).map { "b\($0).png" }))
@@ -314,7 +314,7 @@ struct DaemonEndToEndTests {
 
     @Test func aSecondDaemonOnTheSameRootExitsAtOnceNamingTheHolder() async throws {
         let root = TestRoot("two")
-        let first = try root.startDaemon()
+        let first = try await root.startDaemon()
         defer { first.stop() }
         // "At once": before loading any model; the runner's deadline fails the test if it hangs.
         let second = try await facewatch(
@@ -343,7 +343,7 @@ struct DaemonEndToEndTests {
                 "no second file system: /dev/shm is absent or on the same device, and tmpfs cannot be mounted here")
         }
         defer { cleanUp() }
-        let daemon = try root.startDaemon(["--store", store])
+        let daemon = try await root.startDaemon(["--store", store])
         defer { daemon.stop() }
         let staging = root.staging()
         for i in 0..<20 {
@@ -403,7 +403,7 @@ struct DaemonEndToEndTests {
     func statsAndAverageMatchWhatTheResultsSay() async throws {
         let images = testImagesDirectory!
         let root = TestRoot("average")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let faces = ["astronaut.png", "two_faces.png", "astronaut_exif6.jpg", "astronaut_gray.jpg"]
         var ids: [String] = []
@@ -478,7 +478,7 @@ extension DaemonEndToEndTests {
         try "log_level = info\nmax_bytes = 1MB\n".write(toFile: config, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(root: root.root, arguments: ["--workers", "2", "--config", config])
         defer { daemon.stop() }
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         let big = TinyPNG.make(width: 200, height: 200, seed: 5)  // 120 KB
         write(big, to: root.inbox + "/before.png")
         #expect(await eventually { root.documentCount() == 1 })
@@ -507,6 +507,6 @@ extension DaemonEndToEndTests {
         let still = try root.documents().first { $0.source?.name == "still.png" }
         #expect(still?.error?.code == .tooLarge, "the 100KB limit stayed in force")
         daemon.send(SIGTERM)
-        #expect(daemon.waitForExit(timeout: .seconds(45)) == 0)
+        #expect(await daemon.waitForExit(timeout: .seconds(45)) == 0)
     }
 }

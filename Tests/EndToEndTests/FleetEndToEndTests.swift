@@ -22,7 +22,7 @@ struct FleetEndToEndTests {
         // All three at the same instant, none waiting for another: a fleet's reboot.
         let daemons = try hosts.map { try fleet.launch($0) }
         defer { daemons.forEach { $0.stop() } }
-        for daemon in daemons { try daemon.waitUntilReady() }
+        for daemon in daemons { try await daemon.waitUntilReady() }
         let markers = try ["store", "results"].map {
             try String(contentsOfFile: fleet.shared + "/\($0)/.facewatch-root", encoding: .utf8)
         }
@@ -48,16 +48,18 @@ struct FleetEndToEndTests {
         defer { a.stop() }
         let b = try fleet.launch("b")
         defer { b.stop() }
-        try a.waitUntilReady()
-        try b.waitUntilReady()
+        try await a.waitUntilReady()
+        try await b.waitUntilReady()
         // A first file each: every host has its counters part.
         try fleet.drop("a", "first.png", TinyPNG.make(width: 60, height: 40, seed: 1))
         try fleet.drop("b", "first.png", TinyPNG.make(width: 61, height: 40, seed: 2))
         #expect(await eventually(timeout: .seconds(60)) { fleet.documents().count == 2 }, "\(a.log)\n---\n\(b.log)")
 
-        // An operator's session locks every counters row and stays in its transaction.
+        // An operator's session locks the counters (every part, and any part a new connection would
+        // add) and stays in its transaction.
         let holder = try OpenTransaction(
-            socket: fleet.socket, database: fleet.database, "BEGIN; SELECT part FROM counter_parts FOR UPDATE;")
+            socket: fleet.socket, database: fleet.database,
+            "BEGIN; LOCK TABLE counter_parts IN EXCLUSIVE MODE; SELECT part FROM counter_parts;")
         defer { holder.end() }
         // Its rows are the hosts' parts, named by host and root: both are locked once it prints them.
         #expect(
@@ -100,7 +102,7 @@ struct FleetEndToEndTests {
         defer { fleet.remove() }
         let a = try fleet.launch("a")
         defer { a.stop() }
-        try a.waitUntilReady()
+        try await a.waitUntilReady()
         proxy.arm()
         try fleet.drop("a", "cut.png", TinyPNG.make(width: 64, height: 48, seed: 7))
         #expect(await eventually(timeout: .seconds(60)) { proxy.cuts > 0 }, "the proxy never cut a COMMIT: \(a.log)")
@@ -124,17 +126,17 @@ struct FleetEndToEndTests {
         defer { a.stop() }
         var b = try fleet.launch("b")
         defer { b.stop() }
-        try a.waitUntilReady()
-        try b.waitUntilReady()
+        try await a.waitUntilReady()
+        try await b.waitUntilReady()
         try fleet.drop("a", "held.png", TinyPNG.make(width: 66, height: 44, seed: 5))
         // In a's store, named by its intent only: a dies there.
         #expect(await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: gate + ".paused") })
         a.send(SIGKILL)
-        #expect(a.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await a.waitForExit(timeout: .seconds(30)) != nil)
         // b stops uncleanly too and starts once a's lease is over: its start settles a's dead run and
         // reads the dead runs' intents.
         b.send(SIGKILL)
-        #expect(b.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await b.waitForExit(timeout: .seconds(30)) != nil)
         #expect(
             await eventually(timeout: .seconds(60)) {
                 (try? TestPostgres.query(
@@ -142,11 +144,11 @@ struct FleetEndToEndTests {
                     "SELECT count(*) FROM runs WHERE state = 0 AND lease_until >= now()")) == "0"
             })
         b = try fleet.launch("b")
-        try b.waitUntilReady()
+        try await b.waitUntilReady()
         #expect(!b.log.contains("recorded orphan"), "\(b.log)")
         // a comes back: its file gets its record, under the name it was dropped with.
         a = try fleet.launch("a")
-        try a.waitUntilReady()
+        try await a.waitUntilReady()
         #expect(a.log.contains("recorded orphan"), "\(a.log)")
         let results = fleet.base + "/a/results"
         #expect(

@@ -25,16 +25,16 @@ struct ForgetClusterEndToEndTests {
             try "root = \(base)/\(host)\nledger = \(url)\n".write(toFile: path, atomically: true, encoding: .utf8)
             configs[host] = path
         }
-        func start(_ host: String) throws -> DaemonProcess {
+        func start(_ host: String) async throws -> DaemonProcess {
             let daemon = try DaemonProcess(
                 root: base + "/" + host,
                 arguments: ["--config", configs[host]!, "--workers", "1", "--log-level", "debug"])
-            try daemon.waitUntilReady()
+            try await daemon.waitUntilReady()
             return daemon
         }
-        let a = try start("a")
+        let a = try await start("a")
         defer { a.stop() }
-        let b = try start("b")
+        let b = try await start("b")
         defer { b.stop() }
 
         // Two photos dropped on b: their originals and documents are in b's store and results.

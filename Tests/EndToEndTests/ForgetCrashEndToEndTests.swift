@@ -16,7 +16,7 @@ struct ForgetCrashEndToEndTests {
     @Test func killDuringAForgetOfAThousandPhotosLeavesEachWholeOrForgotten() async throws {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("forget-kill")
-        var daemon = try root.startDaemon()
+        var daemon = try await root.startDaemon()
         defer { daemon.stop() }
         // 1,000 small pictures and three photos with faces, renamed in from a staging folder.
         let staging = root.staging()
@@ -42,7 +42,7 @@ struct ForgetCrashEndToEndTests {
         forget.standardError = FileHandle.nullDevice
         try forget.run()
         let audit = root.root + "/forgotten.log"
-        let started = eventuallyBlocking(timeout: .seconds(120), interval: .milliseconds(2)) {
+        let started = await eventually(timeout: .seconds(120), interval: .milliseconds(2)) {
             ((try? String(contentsOfFile: audit, encoding: .utf8))?.split(separator: "\n").count ?? 0) >= 200
                 || !forget.isRunning
         }
@@ -53,7 +53,7 @@ struct ForgetCrashEndToEndTests {
 
         // After the restart: each photo whole (record, document, original) or forgotten (none).
         daemon.stop()
-        daemon = try root.startDaemon()
+        daemon = try await root.startDaemon()
         let stored = root.storedEntries()
         var whole = 0
         var wholeFaces = 0
@@ -91,7 +91,7 @@ struct ForgetCrashEndToEndTests {
     @Test func retentionRemovesOriginalsThenForgetsResults() async throws {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("forget-retention")
-        var daemon = try root.startDaemon(["--keep-originals", "2s"])
+        var daemon = try await root.startDaemon(["--keep-originals", "2s"])
         defer { daemon.stop() }
         try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/a.png")
         #expect(await eventually { root.documentCount() == 1 }, "\(daemon.log)")
@@ -106,7 +106,7 @@ struct ForgetCrashEndToEndTests {
 
         // With keep_results the whole image is forgotten in its time.
         daemon.stop()
-        daemon = try root.startDaemon(["--keep-results", "3s"])
+        daemon = try await root.startDaemon(["--keep-results", "3s"])
         #expect(await eventually(timeout: .seconds(60)) { root.documentCount() == 0 }, "\(daemon.log)")
         let forgotten = try await facewatch(["result", id, "--root", root.root, "--compact"])
         #expect(forgotten.stdout.contains("\"status\":\"forgotten\"") && forgotten.stdout.contains("keep_results=3s"))

@@ -94,7 +94,7 @@ struct ForgetEndToEndTests {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("forget")
         try Self.prepareKnown(root, images)
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         try Self.drop(root, images, Self.photos[0])
         #expect(await eventually { root.documentCount() == 1 }, "\(daemon.log)")
@@ -159,7 +159,7 @@ struct ForgetEndToEndTests {
         // A root that never saw them answers the same.
         let control = TestRoot("forget-control")
         try Self.prepareKnown(control, images)
-        let controlDaemon = try control.startDaemon()
+        let controlDaemon = try await control.startDaemon()
         let kept = Self.photos.filter { !forgotten.contains($0.0) }
         for photo in kept { try Self.drop(control, images, photo) }
         #expect(await eventually { control.documentCount() == kept.count }, "\(controlDaemon.log)")
@@ -209,7 +209,7 @@ struct ForgetEndToEndTests {
 
     @Test func compactRefusesWhileTheDaemonRuns() async throws {
         let root = TestRoot("forget-busy")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let compact = try await facewatch(["ledger", "compact", "--root", root.root])
         #expect(compact.status == 1 && compact.stderr.contains("stop it first"), "\(compact.stderr)")

@@ -24,7 +24,7 @@ struct ForgetFacesEndToEndTests {
         try FileManager.default.createDirectory(atPath: root.root + "/known", withIntermediateDirectories: true)
         try FileManager.default.copyItem(
             atPath: images + "/astronaut_gray.jpg", toPath: root.root + "/known/eileen.jpg")
-        let daemon = try root.startDaemon(["--compact-every", "1s"])
+        let daemon = try await root.startDaemon(["--compact-every", "1s"])
         defer { daemon.stop() }
         let photos = [("a.png", "astronaut.png"), ("two.png", "two_faces.png"), ("cat.png", "chelsea.png")]
         // (two_faces.png: two astronauts, both eileen's: the photo is left with no face.)
@@ -132,7 +132,7 @@ struct ForgetFacesEndToEndTests {
             toFile: config, atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(
             root: root.root, arguments: ["--config", config, "--workers", "2", "--log-level", "debug"])
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         defer { daemon.stop() }
         func stats() async throws -> [String: Any] {
             let output = try await facewatch(["stats", "--config", config, "--compact"])

@@ -65,11 +65,11 @@ final class TestRoot {
     func startDaemon(
         _ extra: [String] = [], waitReady: Bool = true, environment: [String: String] = [:],
         user: (uid: UInt32, gid: UInt32)? = nil
-    ) throws -> DaemonProcess {
+    ) async throws -> DaemonProcess {
         let daemon = try DaemonProcess(
             root: root, arguments: ["--workers", "2", "--log-level", "debug"] + extra, environment: environment,
             user: user.map { ($0.uid, $0.gid, binaryForOtherUsers!, modelsForOtherUsers!) })
-        if waitReady { try daemon.waitUntilReady() }
+        if waitReady { try await daemon.waitUntilReady() }
         return daemon
     }
 
@@ -118,8 +118,9 @@ final class TestRoot {
 /// A running `facewatch serve`, its log in a file.
 ///
 /// Not `runProgram`: a test holds its daemon across many steps and stops it in a `defer`, which
-/// cannot await, whereas swift-subprocess keeps a program within one async call's scope. Its waits
-/// block the calling thread, with a deadline; the daemon is another process and needs none of them.
+/// cannot await, whereas swift-subprocess keeps a program within one async call's scope. A test's
+/// waits are async, with a deadline, so that a test waiting for its daemon holds none of the
+/// cooperative threads the other tests run on; only `stop()` (from a `defer`) blocks.
 final class DaemonProcess {
     let process = Process()
     let logPath: String
@@ -157,8 +158,8 @@ final class DaemonProcess {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Waits for the `ready` log line (models loaded, inbox watched).
-    func waitUntilReady(timeout: Duration = .seconds(120)) throws {
-        let ready = eventuallyBlocking(timeout: timeout) { log.contains(" info ready ") || !process.isRunning }
+    func waitUntilReady(timeout: Duration = .seconds(120)) async throws {
+        let ready = await eventually(timeout: timeout) { log.contains(" info ready ") || !process.isRunning }
         guard ready, process.isRunning else {
             Issue.record("daemon not ready: \(log)")
             throw DaemonFailure()
@@ -172,17 +173,17 @@ final class DaemonProcess {
 
     /// Waits for the process to end; its exit status, or nil if it still runs after `timeout`.
     @discardableResult
-    func waitForExit(timeout: Duration = .seconds(60)) -> Int32? {
-        guard eventuallyBlocking(timeout: timeout, { !process.isRunning }) else { return nil }
+    func waitForExit(timeout: Duration = .seconds(60)) async -> Int32? {
+        guard await eventually(timeout: timeout, { !process.isRunning }) else { return nil }
         process.waitUntilExit()
         return process.terminationStatus
     }
 
-    /// SIGTERM and wait (SIGKILL if it does not stop).
+    /// SIGTERM and wait, blocking (SIGKILL if it does not stop): for a `defer`, which cannot await.
     func stop() {
         guard process.isRunning else { return }
         send(SIGTERM)
-        if waitForExit(timeout: .seconds(60)) == nil {
+        if !eventuallyBlocking(timeout: .seconds(60), { !process.isRunning }) {
             send(SIGKILL)
             process.waitUntilExit()
         }

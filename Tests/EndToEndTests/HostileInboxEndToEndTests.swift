@@ -17,7 +17,7 @@ struct HostileInboxEndToEndTests {
     @Test func aDirectorySwappedForASymlinkBetweenReportAndIngestMovesNothingOutsideTheInbox() async throws {
         let root = TestRoot("swap")
         let gate = root.base + "/gate"
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             environment: ["FACEWATCH_TEST_PAUSE_INGEST": "swap/", "FACEWATCH_TEST_PAUSE_GATE": gate])
         defer { daemon.stop() }
         let database = root.root + "/db/data.mdb"
@@ -50,7 +50,7 @@ struct HostileInboxEndToEndTests {
         #expect(FileManager.default.fileExists(atPath: staging + "/away/data.mdb"), "the member's file was taken")
         daemon.stop()
         // The next start finds the same ledger, not an empty one.
-        let again = try root.startDaemon()
+        let again = try await root.startDaemon()
         defer { again.stop() }
         #expect(try await root.stats()["total"] as? Int == 2)
     }
@@ -59,7 +59,7 @@ struct HostileInboxEndToEndTests {
 
     @Test func aSparseFileOverTheLimitIsFailedFromItsSizeUnreadAndTheNextPhotoIsNotHeldUp() async throws {
         let root = TestRoot("sparse")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let staging = root.staging()
         // `truncate -s 20G`: 20 GB of holes, then a photo right behind it.
@@ -90,7 +90,7 @@ struct HostileInboxEndToEndTests {
     @Test(.enabled(if: testImagesDirectory != nil, "no test images: run `make test-images`"))
     func aHardLinkedFileIsCopiedSoTheOtherLinkCannotChangeWhatWasRecorded() async throws {
         let root = TestRoot("hardlink")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let staging = root.staging()
         let face = try [UInt8](Data(contentsOf: URL(fileURLWithPath: testImagesDirectory! + "/astronaut.png")))
@@ -126,7 +126,7 @@ struct HostileInboxEndToEndTests {
     @Test func aDescriptorKeptAfterTheRenameWritesNothingIntoWhatIsReadAndStored() async throws {
         let root = TestRoot("torn")
         let gate = root.base + "/gate"
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             environment: ["FACEWATCH_TEST_PAUSE_READ": "growing", "FACEWATCH_TEST_PAUSE_GATE": gate])
         defer { daemon.stop() }
         let staging = root.staging()
@@ -160,7 +160,7 @@ struct HostileInboxEndToEndTests {
 
     @Test func aWritersTemporaryNameThatIsNotUTF8IsLeftAloneUntilRenamed() async throws {
         let root = TestRoot("rawtemp")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let staging = root.staging()
         // rsync's temporary name for a Latin-1 "été.png": ".\xE9t\xE9.png.Ab12Cd".
@@ -193,7 +193,7 @@ struct HostileInboxEndToEndTests {
 
     @Test func submitWaitOfATmpNamedFileReturnsItsOwnResult() async throws {
         let root = TestRoot("submit")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let staging = root.staging()
         let bytes = TinyPNG.make(width: 24, height: 24, seed: 7)
@@ -213,7 +213,7 @@ struct HostileInboxEndToEndTests {
     func whatMembersCreateWithAnyUmaskIsTaken() async throws {
         let root = TestRoot("members")
         try Members.prepare(root)
-        let daemon = try root.startDaemon(user: Members.daemon)
+        let daemon = try await root.startDaemon(user: Members.daemon)
         defer { daemon.stop() }
         let photo = root.staging() + "/photo.png"
         write(TinyPNG.make(width: 24, height: 24, seed: 8), to: photo)
@@ -245,7 +245,7 @@ struct HostileInboxEndToEndTests {
         try FileManager.default.createDirectory(atPath: otherDisk, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: otherDisk) }
         #expect(chown(otherDisk, Members.daemon.uid, Members.daemon.gid) == 0)
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             ["--store", otherDisk + "/store"], environment: ["FACEWATCH_TEST_RESCAN_MS": "200"], user: Members.daemon)
         defer { daemon.stop() }
         let photo = root.staging() + "/photo.png"
@@ -283,10 +283,10 @@ struct HostileInboxEndToEndTests {
 
     @Test func aLeftoverMoveJournalThatCannotBeFinishedDoesNotStopTheStart() async throws {
         let root = TestRoot("journal")
-        var first = try root.startDaemon()
+        var first = try await root.startDaemon()
         // Killed: only a start after an unclean stop scans the store and its journals.
         first.send(SIGKILL)
-        #expect(first.waitForExit() != nil)
+        #expect(await first.waitForExit() != nil)
         // A journal of an interrupted cross-file-system move whose source cannot be unlinked (a
         // directory, here): the start used to throw on it, and Restart=on-failure looped.
         let source = root.inbox + "/stuck"
@@ -296,7 +296,7 @@ struct HostileInboxEndToEndTests {
         write(TinyPNG.make(width: 24, height: 24, seed: 10), to: destination)
         let fields = ["facewatch-move-1", String(identity.device), String(identity.inode), source, destination]
         write(fields.flatMap { Array($0.utf8) + [0] }, to: root.store + "/.moving-ab000000-0000-4000-8000-000000000000")
-        first = try root.startDaemon()
+        first = try await root.startDaemon()
         defer { first.stop() }
         #expect(try await eventually { try await root.stats()["total"] as? Int == 1 })
     }

@@ -22,7 +22,7 @@ struct IntakeCompletenessEndToEndTests {
         #expect(writer >= 0)
         #expect(image.withUnsafeBytes { Glibc.write(writer, $0.baseAddress, half) } == half)
 
-        let daemon = try root.startDaemon(environment: ["FACEWATCH_TEST_RESCAN_MS": "200"])
+        let daemon = try await root.startDaemon(environment: ["FACEWATCH_TEST_RESCAN_MS": "200"])
         defer { daemon.stop() }
         let rescans = { daemon.log.components(separatedBy: "inbox: periodic rescan").count - 1 }
         #expect(await eventually { rescans() >= 3 }, "no rescan seen: \(daemon.log)")
@@ -51,7 +51,7 @@ struct IntakeCompletenessEndToEndTests {
     func aDescriptorAMemberKeepsAfterTheRenameCannotChangeTheStoredOriginal() async throws {
         let root = TestRoot("kept")
         try Members.prepare(root)
-        let daemon = try root.startDaemon(user: Members.daemon)
+        let daemon = try await root.startDaemon(user: Members.daemon)
         defer { daemon.stop() }
         let photo = TinyPNG.make(width: 40, height: 40, seed: 23)
         let staged = root.staging()
@@ -92,7 +92,7 @@ struct IntakeCompletenessEndToEndTests {
         try Members.prepare(root)
         // The daemon's uid has no CAP_LEASE and owns none of the member's files, as the packaged
         // service: it cannot ask the kernel about the member's writers.
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             ["--writer-quiet", "30s"], environment: ["FACEWATCH_TEST_RESCAN_MS": "200"], user: Members.daemon)
         defer { daemon.stop() }
         let photo = TinyPNG.make(width: 48, height: 40, seed: 26)
@@ -131,7 +131,7 @@ struct IntakeCompletenessEndToEndTests {
         let otherDisk = "/dev/shm/fw-e2e-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: otherDisk, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: otherDisk) }
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             ["--store", otherDisk + "/store"],
             environment: ["FACEWATCH_TEST_FAIL_CLAIMED_UNLINK": "flaky", "FACEWATCH_TEST_RESCAN_MS": "200"])
         defer { daemon.stop() }

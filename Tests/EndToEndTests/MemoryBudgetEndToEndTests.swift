@@ -37,7 +37,7 @@ struct MemoryBudgetEndToEndTests {
         for (i, name) in small.enumerated() {
             write(TinyPNG.make(width: 64, height: 48, seed: 5_000 + i), to: staging + "/" + name)
         }
-        let daemon = try root.startDaemon(["--memory-budget", String(budget)])
+        let daemon = try await root.startDaemon(["--memory-budget", String(budget)])
         defer { daemon.stop() }
         let base = try #require(memory("VmRSS", of: daemon.pid))
         // Two big ones first, then small ones, the last big one, more small ones.
@@ -76,7 +76,7 @@ struct MemoryBudgetEndToEndTests {
         // 17 comment segments of 64 KiB right after the SOI: the frame header is 1.1 MB in.
         let comment: [UInt8] = [0xFF, 0xFE, 0xFF, 0xFF] + [UInt8](repeating: 0x41, count: 65_533)
         let padded = Array(jpeg[0..<2]) + (0..<17).flatMap { _ in comment } + Array(jpeg[2...])
-        let daemon = try root.startDaemon(
+        let daemon = try await root.startDaemon(
             environment: ["FACEWATCH_TEST_PAUSE_READ": "padded", "FACEWATCH_TEST_PAUSE_GATE": gate])
         defer { daemon.stop() }
         write(padded, to: root.staging() + "/padded.jpg")

@@ -57,7 +57,7 @@ struct PeopleEndToEndTests {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("people")
         let known = root.root + "/known"
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         // A photo dropped before its person is known: two faces, nobody named.
         try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/party.png")
@@ -119,7 +119,7 @@ struct PeopleEndToEndTests {
         // The debug build's hook: one record per relabel batch, a pause before each commit.
         var daemon = try DaemonProcess(
             root: root.root, arguments: ["--workers", "2"], environment: ["FACEWATCH_TEST_RELABEL_PAUSE_MS": "1000"])
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         for i in 0..<photos {
             try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/p\(i).png")
         }
@@ -132,7 +132,7 @@ struct PeopleEndToEndTests {
                 return people["relabelling"] as? Bool == true && (people["relabel_visited"] as? Int ?? 0) >= 3
             })
         daemon.send(SIGKILL)
-        #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await daemon.waitForExit(timeout: .seconds(30)) != nil)
 
         // Mid-way: the ledger says so, and every document is whole and labelled with one of the two
         // generations (nobody, or eileen), never half of one.
@@ -146,7 +146,7 @@ struct PeopleEndToEndTests {
         #expect(labelled >= 3 && labelled < photos, "\(labelled) labelled")
 
         // The restart resumes: every result names her, the counts agree.
-        daemon = try root.startDaemon()
+        daemon = try await root.startDaemon()
         defer { daemon.stop() }
         #expect(await eventually { (try? await Self.people(root)).map(Self.relabelled) ?? false }, "\(daemon.log)")
         for i in 0..<photos {
@@ -162,7 +162,7 @@ struct PeopleEndToEndTests {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("relabel-away")
         let known = root.root + "/known"
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/party.png")
         #expect(await eventually { root.documentCount() == 1 })
@@ -192,7 +192,7 @@ struct PeopleEndToEndTests {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("relabel-stale")
         let known = root.root + "/known"
-        var daemon = try root.startDaemon()
+        var daemon = try await root.startDaemon()
         try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: root.inbox + "/party.png")
         #expect(await eventually { root.documentCount() == 1 })
         let party = try #require(try root.documents().first)
@@ -202,13 +202,13 @@ struct PeopleEndToEndTests {
         #expect(await eventually { (try? Self.names(root, "party.png")) == [["eileen"], []] }, "\(daemon.log)")
         #expect(await eventually { (try? await Self.people(root)).map(Self.relabelled) ?? false })
         daemon.send(SIGKILL)
-        #expect(daemon.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await daemon.waitForExit(timeout: .seconds(30)) != nil)
 
         // The document from before her picture put back (a restored backup, a write that went
         // elsewhere): newer than its record, whole, but naming nobody.
         try unlabelled.write(to: URL(fileURLWithPath: path))
         #expect(try Self.names(root, "party.png") == [[], []])
-        daemon = try root.startDaemon()
+        daemon = try await root.startDaemon()
         defer { daemon.stop() }
         #expect(await eventually { (try? Self.names(root, "party.png")) == [["eileen"], []] }, "\(daemon.log)")
     }

@@ -21,7 +21,7 @@ struct PhoneFormatEndToEndTests {
     @Test func phonePhotosAreEncodedAndBrokenOnesFailWithTheirCode() async throws {
         let images = testImagesDirectory!
         let root = TestRoot("phone")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         let staging = root.staging()
 

@@ -14,7 +14,7 @@ struct ReportEndToEndTests {
     @Test func theDaemonWritesTheReportWithTheTotals() async throws {
         let root = TestRoot("report")
         let staging = root.staging()
-        let first = try root.startDaemon()
+        let first = try await root.startDaemon()
         let images = [TinyPNG.make(width: 48, height: 32, seed: 11), TinyPNG.make(width: 40, height: 40, seed: 12)]
         for (index, bytes) in images.enumerated() {
             write(bytes, to: staging + "/p\(index).png")
@@ -26,7 +26,7 @@ struct ReportEndToEndTests {
         first.stop()
 
         // Relative to the root, like the other directories.
-        let daemon = try root.startDaemon(["--report", "html"])
+        let daemon = try await root.startDaemon(["--report", "html"])
         defer { daemon.stop() }
         let index = root.root + "/html/index.html"
         #expect(await eventually { FileManager.default.fileExists(atPath: index) }, "\(daemon.log)")

@@ -42,7 +42,7 @@ struct ResultSchemaTests {
         let root = TestRoot("schema-daemon")
         let known = root.staging("known")
         try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: known + "/eileen.png")
-        let daemon = try root.startDaemon(["--known", known])
+        let daemon = try await root.startDaemon(["--known", known])
         defer { daemon.stop() }
         let staging = root.staging()
         for name in ["astronaut_exif6.jpg", "camera.png", "no_time_for_that_tiny.gif"] {

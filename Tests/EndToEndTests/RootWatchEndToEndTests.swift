@@ -33,7 +33,7 @@ struct RootWatchEndToEndTests {
             root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
             environment: ["NOTIFY_SOCKET": listener.path])
         defer { daemon.stop() }
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         for role in [root.store, root.results, root.root + "/db"] {
             #expect(FileManager.default.fileExists(atPath: role + "/.facewatch-root"), "no marker in \(role)")
         }
@@ -45,7 +45,7 @@ struct RootWatchEndToEndTests {
         // The store goes away: the daemon pauses and says why, in the log, STATUS= and status.
         let away = root.base + "/store.away"
         #expect(rename(root.store, away) == 0)
-        let said = listener.wait(timeout: 30) { $0.contains("STATUS=paused: the store directory") }
+        let said = await listener.wait(timeout: 30) { $0.contains("STATUS=paused: the store directory") }
         #expect(said != nil, "no STATUS=paused: \(listener.all.map(\.text)) \(daemon.log)")
         #expect(await eventually(timeout: .seconds(30)) { await pausedReason(root)?.contains("store") == true })
 
@@ -68,7 +68,7 @@ struct RootWatchEndToEndTests {
             await eventually(timeout: .seconds(90)) { root.documentCount() == 5 },
             "\(root.documentCount()) \(daemon.log)"
         )
-        #expect(listener.wait(timeout: 30) { $0.hasPrefix("STATUS=backlog ") && !$0.contains("paused") } != nil)
+        #expect(await listener.wait(timeout: 30) { $0.hasPrefix("STATUS=backlog ") && !$0.contains("paused") } != nil)
         #expect(await eventually(timeout: .seconds(30)) { await pausedReason(root) == nil })
         let documents = try root.documents()
         #expect(documents.allSatisfy { $0.status == .completed }, "\(documents.map(\.error))")
@@ -79,7 +79,7 @@ struct RootWatchEndToEndTests {
 
     @Test func aResultsDirectorySwappedForAnEmptyOneGetsNoDocuments() async throws {
         let root = TestRoot("results-swap")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         // An empty directory where the results were, as an unmounted mount point would be.
         let real = root.base + "/results.real"
@@ -108,7 +108,7 @@ struct RootWatchEndToEndTests {
             root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
             environment: ["FACEWATCH_TEST_EIO": "flaky:3"])
         defer { daemon.stop() }
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         let staging = root.staging()
         let names = ["flaky1.png", "flaky2.png", "steady.png"]
         for (i, name) in names.enumerated() {
@@ -131,7 +131,7 @@ struct RootWatchEndToEndTests {
             root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
             environment: ["FACEWATCH_TEST_ENOMEM": "greedy"])
         defer { daemon.stop() }
-        try daemon.waitUntilReady()
+        try await daemon.waitUntilReady()
         let staging = root.staging()
         for (i, name) in ["greedy.png", "plain.png"].enumerated() {
             write(TinyPNG.make(width: 90, height: 70, seed: 400 + i), to: staging + "/" + name)

@@ -30,14 +30,15 @@ struct ServiceEndToEndTests {
         defer { daemon.stop() }
 
         // READY=1 once the models are loaded and the inbox is watched, with a status line.
-        let ready = try #require(listener.wait(timeout: 120) { $0.contains("READY=1") }, "no READY=1: \(daemon.log)")
+        let ready = try #require(
+            await listener.wait(timeout: 120) { $0.contains("READY=1") }, "no READY=1: \(daemon.log)")
         #expect(ready.text.contains("STATUS=watching \(root.inbox) with 2 workers"), "\(ready.text)")
         #expect(daemon.log.contains(" info ready "), "READY=1 came before the daemon said it was ready")
         #expect(FileManager.default.fileExists(atPath: root.inbox))
         // STATUS= after each stats write (backlog and rate), WATCHDOG=1 every second (half of 2 s).
-        let status = listener.wait(timeout: 10) { $0.hasPrefix("STATUS=backlog ") }
+        let status = await listener.wait(timeout: 10) { $0.hasPrefix("STATUS=backlog ") }
         #expect(status?.text.contains("images/min") == true, "\(listener.all.map(\.text))")
-        #expect(listener.wait(timeout: 10) { $0 == "WATCHDOG=1\n" } != nil, "no WATCHDOG=1")
+        #expect(await listener.wait(timeout: 10) { $0 == "WATCHDOG=1\n" } != nil, "no WATCHDOG=1")
 
         // Files flow: a backlog for two workers, then a reload to one worker while it is worked on.
         let first = 40
@@ -59,11 +60,11 @@ struct ServiceEndToEndTests {
         let beforeReload = listener.count
         daemon.send(SIGHUP)
         let reloading = try #require(
-            listener.wait(after: beforeReload, timeout: 30) { $0.contains("RELOADING=1") }, "no RELOADING=1")
+            await listener.wait(after: beforeReload, timeout: 30) { $0.contains("RELOADING=1") }, "no RELOADING=1")
         let monotonic = reloading.text.split(separator: "\n").first { $0.hasPrefix("MONOTONIC_USEC=") }
         #expect(monotonic.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) } != nil, "\(reloading.text)")
         let readyAgain = try #require(
-            listener.wait(after: reloading.index + 1, timeout: 30) { $0.contains("READY=1") },
+            await listener.wait(after: reloading.index + 1, timeout: 30) { $0.contains("READY=1") },
             "no READY=1 after the reload")
         #expect(readyAgain.text.contains("reloaded: 1 workers"), "\(readyAgain.text)")
         let doneAtReload = root.documentCount()
@@ -133,8 +134,9 @@ struct ServiceEndToEndTests {
         // SIGTERM: STOPPING=1, exit 0, and metrics.prom says the daemon is down.
         let beforeStop = listener.count
         daemon.send(SIGTERM)
-        #expect(listener.wait(after: beforeStop, timeout: 30) { $0.contains("STOPPING=1") } != nil, "no STOPPING=1")
-        #expect(daemon.waitForExit(timeout: .seconds(45)) == 0, "\(daemon.log)")
+        #expect(
+            await listener.wait(after: beforeStop, timeout: 30) { $0.contains("STOPPING=1") } != nil, "no STOPPING=1")
+        #expect(await daemon.waitForExit(timeout: .seconds(45)) == 0, "\(daemon.log)")
         let stopped = Exposition(text: try String(contentsOfFile: root.root + "/metrics.prom", encoding: .utf8))
         #expect(stopped.value("facewatch_up") == 0)
         try expectMetrics(stopped, equal: stats, encodes: total, up: false)
@@ -143,7 +145,7 @@ struct ServiceEndToEndTests {
         let restarted = try DaemonProcess(
             root: root.root, arguments: ["--workers", "1"], environment: ["NOTIFY_SOCKET": ""])
         defer { restarted.stop() }
-        try restarted.waitUntilReady()
+        try await restarted.waitUntilReady()
         var again = Exposition(text: "")
         #expect(
             await eventually(timeout: .seconds(15)) {
@@ -192,8 +194,8 @@ struct ServiceEndToEndTests {
             root: root.root, arguments: ["--workers", "1", "--jitters", "150"],
             environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "2000000"])
         defer { daemon.stop() }
-        #expect(listener.wait(timeout: 120) { $0.contains("READY=1") } != nil, "no READY=1: \(daemon.log)")
-        #expect(listener.wait(timeout: 10) { $0 == "WATCHDOG=1\n" } != nil, "an idle daemon is fed")
+        #expect(await listener.wait(timeout: 120) { $0.contains("READY=1") } != nil, "no READY=1: \(daemon.log)")
+        #expect(await listener.wait(timeout: 10) { $0 == "WATCHDOG=1\n" } != nil, "an idle daemon is fed")
 
         #expect(rename(root.base + "/staging/slow.png", root.inbox + "/slow.png") == 0)
         #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == 1 }, "\(daemon.log)")
@@ -225,7 +227,7 @@ struct ServiceEndToEndTests {
     func dropAndWaitPrintsTheBoxesOfTheResultAndSimilarFacesFindsTheSamePerson() async throws {
         let images = testImagesDirectory!
         let root = TestRoot("examples")
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
 
         // drop-and-wait.sh: one face per line, then the result's path.
@@ -406,9 +408,9 @@ final class NotifyListener {
 
     /// The first datagram from index `after` on whose text satisfies `matches`, waiting up to
     /// `timeout` seconds for it.
-    func wait(after: Int = 0, timeout: Double, _ matches: (String) -> Bool) -> Message? {
+    func wait(after: Int = 0, timeout: Double, _ matches: (String) -> Bool) async -> Message? {
         var found: Message?
-        _ = eventuallyBlocking(timeout: .seconds(timeout)) {
+        _ = await eventually(timeout: .seconds(timeout)) {
             found = all.dropFirst(after).first { matches($0.text) }
             return found != nil
         }

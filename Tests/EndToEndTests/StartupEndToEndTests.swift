@@ -13,15 +13,16 @@ import Glibc
 struct StartupEndToEndTests {
     @Test func aStartAfterAnUncleanStopAsksForMoreTimeWhileItScansTheStore() async throws {
         let root = TestRoot("extend")
-        let first = try root.startDaemon()
+        let first = try await root.startDaemon()
         first.send(SIGKILL)
-        #expect(first.waitForExit(timeout: .seconds(30)) != nil)
+        #expect(await first.waitForExit(timeout: .seconds(30)) != nil)
 
         let listener = try NotifyListener()
         let daemon = try DaemonProcess(
             root: root.root, arguments: ["--workers", "1"], environment: ["NOTIFY_SOCKET": listener.path])
         defer { daemon.stop() }
-        let ready = try #require(listener.wait(timeout: 120) { $0.contains("READY=1") }, "no READY=1: \(daemon.log)")
+        let ready = try #require(
+            await listener.wait(timeout: 120) { $0.contains("READY=1") }, "no READY=1: \(daemon.log)")
         let before = listener.all.prefix(ready.index).map(\.text)
         #expect(
             before.contains { $0.contains("EXTEND_TIMEOUT_USEC=30000000") && $0.contains("STATUS=scanning the store") },
@@ -30,7 +31,7 @@ struct StartupEndToEndTests {
 
     @Test func aRootWhoseResultsDirectoryIsAwayStartsPausedAndResumes() async throws {
         let root = TestRoot("start-paused")
-        let first = try root.startDaemon()
+        let first = try await root.startDaemon()
         first.stop()
         let away = root.base + "/results.away"
         #expect(rename(root.results, away) == 0)
@@ -40,7 +41,8 @@ struct StartupEndToEndTests {
             root: root.root, arguments: ["--workers", "1", "--log-level", "debug"],
             environment: ["NOTIFY_SOCKET": listener.path])
         defer { daemon.stop() }
-        let ready = try #require(listener.wait(timeout: 120) { $0.contains("READY=1") }, "no READY=1: \(daemon.log)")
+        let ready = try #require(
+            await listener.wait(timeout: 120) { $0.contains("READY=1") }, "no READY=1: \(daemon.log)")
         #expect(ready.text.contains("STATUS=paused: the results directory"), "\(ready.text)")
         #expect(!FileManager.default.fileExists(atPath: root.results), "a results directory was made in its place")
         let staging = root.staging()
@@ -57,7 +59,7 @@ struct StartupEndToEndTests {
 
     @Test func aDocumentDeletedWhileTheDaemonWasStoppedIsWrittenAgain() async throws {
         let root = TestRoot("documents")
-        let first = try root.startDaemon()
+        let first = try await root.startDaemon()
         let staging = root.staging()
         for i in 0..<3 {
             write(TinyPNG.make(width: 50, height: 40, seed: 60 + i), to: staging + "/d\(i).png")
@@ -70,7 +72,7 @@ struct StartupEndToEndTests {
         #expect(unlink(root.results + "/" + removed + ".json") == 0)
 
         // A graceful stop owed no document, but the directory now lacks one: they are checked.
-        let daemon = try root.startDaemon()
+        let daemon = try await root.startDaemon()
         defer { daemon.stop() }
         #expect(await eventually(timeout: .seconds(30)) { root.documentCount() == 3 }, "\(daemon.log)")
         #expect(

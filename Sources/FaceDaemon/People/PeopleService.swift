@@ -181,13 +181,7 @@ struct PeopleService: Service {
     /// Relabels batches until every result carries the newest generation (or the task is cancelled).
     func relabel() async {
         while !Task.isCancelled {
-            let outcome = await BlockingIO.run { () -> Result<BatchOutcome, Error> in
-                do {
-                    return .success(try relabelBatch())
-                } catch {
-                    return .failure(error)
-                }
-            }
+            let outcome = await BlockingIO.runCatching { () throws(any Error) in try relabelBatch() }
             switch outcome {
             case .success(.more):
                 continue
@@ -195,10 +189,8 @@ struct PeopleService: Service {
                 return
             case .success(.paused(let reason)):
                 logger.warning("relabel waits until the root's directories are back: \(reason)")
-                // The root watch reads the markers once a second and clears the reason.
-                while watch.pausedReason != nil, !Task.isCancelled {
-                    try? await Task.sleep(for: RootWatchService.interval)
-                }
+                // Woken by the root watch's reading that finds the directories back.
+                await watch.waitUntilWorking()
             case .failure(let error):
                 logger.error("relabel stopped (resumed at the next change or start): \(error)")
                 return
