@@ -206,19 +206,22 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
         }
         return found;
     }
+    if (kind == FWD_DETECTOR_CNN) {
+        // dlib's cnn_face_detection_model_v1.detect (pyramid_up in place, net(image), rect_down), with
+        // the upsampling done row by row inside the pyramid: no copy of the image is made.
+        const fwcnn::rgb_image view{rgb, width, height};
+        for (const fwcnn::detection &d : fwcnn::detect(*engine.models->cnn, view, upsample, helpers)) {
+            found.emplace_back(d.confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
+        }
+        return found;
+    }
     image_type img(height, width);
     std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
-    if (kind == FWD_DETECTOR_CNN || kind == FWD_DETECTOR_DLIB_CNN) {
+    if (kind == FWD_DETECTOR_DLIB_CNN) {
         // dlib's cnn_face_detection_model_v1.detect: pyramid_up in place, net(image), rect_down.
         for (int level = 0; level < upsample; ++level) dlib::pyramid_up(img, pyr);
-        if (kind == FWD_DETECTOR_CNN) {
-            for (const fwcnn::detection &d : fwcnn::detect(*engine.models->cnn, img, helpers)) {
-                found.emplace_back(d.confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
-            }
-        } else {
-            for (const dlib::mmod_rect &d : (*engine.mmod)(img)) {
-                found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
-            }
+        for (const dlib::mmod_rect &d : (*engine.mmod)(img)) {
+            found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
         }
     } else if (upsample == 0) {
         std::vector<dlib::rect_detection> dets;
