@@ -36,7 +36,7 @@ struct detection {
 /// cnn_pyramid.h). Throws std::bad_alloc when memory runs out.
 std::vector<detection> detect(const model &m, const rgb_image &image, int upsample,
                               fwhog::helper_budget *helpers = nullptr,
-                              size_t pyramid_store_limit = kDefaultPyramidStoreLimit);
+                              size_t pyramid_store_limit = kAutomaticPyramidStoreLimit);
 
 }  // namespace fwcnn
 

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -29,10 +30,16 @@ struct rgb_image {
     long height = 0;
 };
 
-/// The tiled pyramid's bytes kept whole at most, by default: a pyramid of a few megapixels (a photo
-/// of 1.5 megapixels upsampled once) is stored whole, as dlib stores it; beyond, only its levels
-/// from the first that fits.
-constexpr size_t kDefaultPyramidStoreLimit = size_t(64) << 20;
+/// The tiled pyramid's bytes kept whole at most: 64 MiB, or 16 bytes per pixel of the image given
+/// (before upsampling) when that is more. A photo of up to half a megapixel upsampled once is stored
+/// whole, as dlib stores it; beyond, the levels from the first that fits (about the last half of the
+/// levels' rows, a tenth of the pyramid) and the rest recomputed. Recomputing costs the more, the less
+/// is stored: at 16 bytes per pixel a 50-megapixel photo recomputes about 5 times the pyramid, the
+/// network's cost being some 100 times the pyramid's; the budget (MemoryBudget.swift) counts the 16.
+constexpr size_t kPyramidStoreBytesPerPixel = 16;
+constexpr size_t kPyramidStoreMinimum = size_t(64) << 20;
+/// detect's and tiled_pyramid's default: the limit above for the image.
+constexpr size_t kAutomaticPyramidStoreLimit = SIZE_MAX;
 
 class tiled_pyramid {
 public:
@@ -40,7 +47,7 @@ public:
     /// cnn_face_detection_model_v1 does before it runs the network). `image` must outlive this.
     /// Throws std::bad_alloc when memory runs out.
     tiled_pyramid(const input_pyramid &input, rgb_image image, int upsample,
-                  size_t store_limit = kDefaultPyramidStoreLimit);
+                  size_t store_limit = kAutomaticPyramidStoreLimit);
     ~tiled_pyramid();
     tiled_pyramid(const tiled_pyramid &) = delete;
     tiled_pyramid &operator=(const tiled_pyramid &) = delete;
