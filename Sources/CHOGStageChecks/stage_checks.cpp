@@ -245,6 +245,17 @@ extern "C" long hsc_cnn_pyramid_differences(const uint8_t *rgb, int32_t width, i
         dlib::pyramid_down<2> pyr;
         for (int i = 0; i < upsample; ++i) dlib::pyramid_up(img, pyr);
         const fwcnn::input_pyramid input;
+        // dlib's to_tensor writes outside its tensor where its tiled layout puts a level partly outside
+        // it (some tiny images): there is nothing to compare with.
+        std::vector<dlib::rectangle> tiles;
+        long tiled_rows = 0, tiled_cols = 0;
+        fwcnn::input_pyramid::pyramid_type down;
+        dlib::impl::compute_tiled_image_pyramid_details(down, img.nr(), img.nc(), input.get_pyramid_padding(),
+                                                        input.get_pyramid_outer_padding(), tiles, tiled_rows, tiled_cols);
+        const dlib::rectangle whole(tiled_cols, tiled_rows);
+        for (const dlib::rectangle &tile : tiles) {
+            if (!whole.contains(tile)) return -2L;
+        }
         dlib::resizable_tensor tensor;
         const dlib::matrix<dlib::rgb_pixel> *first = &img;
         input.to_tensor(first, first + 1, tensor);

@@ -80,7 +80,10 @@ import Testing
             ($0.name, ImageVariants.crop($0.image, x: 7, y: 5, width: 331, height: 247))
         }
         var random = SeededGenerator(seed: 25)
-        for (width, height) in [(1, 1), (23, 31), (80, 81), (97, 301)] {
+        // Not tiny: dlib's layout of some images of a dozen pixels or less puts a level outside its
+        // tensor (the engine refuses those for dlib-cnn) or over another level (12 x 12), which its
+        // resize then reads back; the network finds no face in them.
+        for (width, height) in [(40, 30), (23, 31), (80, 81), (97, 301)] {
             let pixels = (0..<(width * height * 3)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
             inputs.append(
                 (
