@@ -206,19 +206,39 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
         }
         return found;
     }
+    if (kind == FWD_DETECTOR_CNN) {
+        // dlib's cnn_face_detection_model_v1.detect (pyramid_up in place, net(image), rect_down), with
+        // the upsampling done row by row inside the pyramid: no copy of the image is made.
+        const fwcnn::rgb_image view{rgb, width, height};
+        for (const fwcnn::detection &d : fwcnn::detect(*engine.models->cnn, view, upsample, helpers)) {
+            found.emplace_back(d.confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
+        }
+        return found;
+    }
     image_type img(height, width);
     std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
-    if (kind == FWD_DETECTOR_CNN || kind == FWD_DETECTOR_DLIB_CNN) {
+    if (kind == FWD_DETECTOR_DLIB_CNN) {
         // dlib's cnn_face_detection_model_v1.detect: pyramid_up in place, net(image), rect_down.
         for (int level = 0; level < upsample; ++level) dlib::pyramid_up(img, pyr);
-        if (kind == FWD_DETECTOR_CNN) {
-            for (const fwcnn::detection &d : fwcnn::detect(*engine.models->cnn, img, helpers)) {
-                found.emplace_back(d.confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
+        // dlib's tiled layout of some tiny images (under about 10 pixels: 6 x 6, 5 x 40) puts a level
+        // partly outside the tensor (its layout asserts this only in debug builds of dlib), and
+        // to_tensor writes outside it: refuse those, as dlib's layers refuse other images too small
+        // for the network (facewatch's own CNN finds no face there).
+        {
+            std::vector<dlib::rectangle> tiles;
+            long tiled_rows = 0, tiled_cols = 0;
+            fwcnn::input_pyramid::pyramid_type down;
+            const fwcnn::input_pyramid &input = dlib::input_layer(*engine.mmod);
+            dlib::impl::compute_tiled_image_pyramid_details(down, img.nr(), img.nc(), input.get_pyramid_padding(),
+                                                            input.get_pyramid_outer_padding(), tiles, tiled_rows,
+                                                            tiled_cols);
+            const dlib::rectangle tensor(tiled_cols, tiled_rows);
+            for (const dlib::rectangle &tile : tiles) {
+                if (!tensor.contains(tile)) throw std::invalid_argument("image too small for dlib's CNN pyramid");
             }
-        } else {
-            for (const dlib::mmod_rect &d : (*engine.mmod)(img)) {
-                found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
-            }
+        }
+        for (const dlib::mmod_rect &d : (*engine.mmod)(img)) {
+            found.emplace_back(d.detection_confidence, pyr.rect_down(d.rect, static_cast<unsigned int>(upsample)));
         }
     } else if (upsample == 0) {
         std::vector<dlib::rect_detection> dets;

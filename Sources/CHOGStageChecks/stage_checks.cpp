@@ -5,12 +5,14 @@
 
 #include "../CDlibFace/hog/hog_detector.h"
 #include "../CDlibFace/hog/hog_model_from_dlib.h"
+#include "../CDlibFace/cnn/cnn_pyramid.h"
 
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/image_transforms.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -230,6 +232,49 @@ extern "C" long hsc_filter_score_band_differences(const uint8_t *rgb, int32_t wi
         long differences = 0;
         for (size_t f = 0; f < a.size(); ++f) {
             for (size_t i = 0; i < a[f].size(); ++i) differences += same_bits(a[f][i], b[f][i]) ? 0 : 1;
+        }
+        return differences;
+    });
+}
+
+extern "C" long hsc_cnn_pyramid_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t upsample,
+                                 size_t store_limit) {
+    return guarded([&]() -> long {
+        dlib::matrix<dlib::rgb_pixel> img(height, width);
+        if (width > 0 && height > 0) std::memcpy(&img(0, 0), rgb, static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+        dlib::pyramid_down<2> pyr;
+        for (int i = 0; i < upsample; ++i) dlib::pyramid_up(img, pyr);
+        const fwcnn::input_pyramid input;
+        // dlib's to_tensor writes outside its tensor where its tiled layout puts a level partly outside
+        // it (some tiny images): there is nothing to compare with.
+        std::vector<dlib::rectangle> tiles;
+        long tiled_rows = 0, tiled_cols = 0;
+        fwcnn::input_pyramid::pyramid_type down;
+        dlib::impl::compute_tiled_image_pyramid_details(down, img.nr(), img.nc(), input.get_pyramid_padding(),
+                                                        input.get_pyramid_outer_padding(), tiles, tiled_rows, tiled_cols);
+        const dlib::rectangle whole(tiled_cols, tiled_rows);
+        for (const dlib::rectangle &tile : tiles) {
+            if (!whole.contains(tile)) return -2L;
+        }
+        dlib::resizable_tensor tensor;
+        const dlib::matrix<dlib::rgb_pixel> *first = &img;
+        input.to_tensor(first, first + 1, tensor);
+        fwcnn::tiled_pyramid ours(input, fwcnn::rgb_image{rgb, width, height}, upsample, store_limit);
+        const auto expected = dlib::any_cast<std::vector<dlib::rectangle>>(tensor.annotation());
+        if (ours.rows() != tensor.nr() || ours.cols() != tensor.nc() || ours.rects() != expected) return LONG_MAX;
+        long differences = 0;
+        std::vector<float> row(static_cast<size_t>(3 * ours.cols()));
+        const float *values = tensor.host();
+        for (long r = 0; r < ours.rows(); ++r) {
+            ours.row(r, row.data());
+            for (long ch = 0; ch < 3; ++ch) {
+                for (long c = 0; c < ours.cols(); ++c) {
+                    if (!same_bits(row[static_cast<size_t>(ch * ours.cols() + c)],
+                                   values[(ch * tensor.nr() + r) * tensor.nc() + c])) {
+                        ++differences;
+                    }
+                }
+            }
         }
         return differences;
     });

@@ -1,12 +1,15 @@
-// The forward pass and dlib's mmod output rules. The three stride-2 layers (the downsampler) run
-// together in bands of their output rows, so their two larger outputs (16 and 8 bytes per pyramid
-// pixel) exist only for a band at a time; the stride-1 layers, at an eighth of the pyramid's width
-// and height, run over whole planes.
+// The forward pass and dlib's mmod output rules. Everything is streamed by rows: the tiled pyramid
+// (cnn_pyramid.h) makes its rows as the first layer asks for them, and each layer keeps only a window
+// of its output rows, computed a chunk at a time when the next layer asks for more. A 50-megapixel
+// photo's pyramid and planes (about 8 and 3 GB) are never whole in memory: what is kept is a few
+// rows per layer (tens of MB at that size) and the pyramid's small levels. Small images' chunks are
+// whole planes.
 #include "cnn_detector.h"
 
 #include "cnn_convolution.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -18,11 +21,6 @@ namespace {
 
 // Output rows a helper thread takes at least (a thread's start costs about as much as a few rows).
 constexpr long kMinRowsPerThread = 8;
-
-// Downsampler output rows per band: the band's first two layers compute (2 × 16 + 3) and
-// (4 × 16 + 9) rows for 32 and 64 (the halo, computed again by the next band, costs 3% of the
-// network), and the band's scratch stays within a few MiB for images of a few thousand pixels wide.
-constexpr long kBandRows = 16;
 
 // Runs body(first, last) over items [0, count) (rows or bands), split among this thread and helpers
 // borrowed for the duration, at least `min_per_thread` items each. Items are independent, so the split
@@ -61,52 +59,118 @@ void parallel_rows(long rows, fwhog::helper_budget *helpers, Body &&body, long m
     if (error) std::rethrow_exception(error);
 }
 
-// A layer's output plane with a zero border of `border` pixels (the next layer's padding).
-struct plane {
-    long rows = 0, cols = 0, channels = 0, border = 0;
+// A window of a layer's output rows, in the next layer's padded coordinates: padded row q is output
+// row q - border (rows outside the output are zero), each row with `border` zero pixels on either
+// side. The next layer asks for rows in increasing windows; rows before a window are dropped (the
+// rows kept move to the front), so a layer holds at most `capacity` rows, never its whole plane.
+struct row_window {
+    long rows = 0, cols = 0, channels = 0, border = 0, capacity = 0;
+    long first = 0, end = 0;  // padded rows [first, end) are held
     std::vector<float> values;
 
-    plane(long r, long c, long ch, long b)
-        : rows(r), cols(c), channels(ch), border(b),
-          values(static_cast<size_t>(r + 2 * b) * static_cast<size_t>(c + 2 * b) * static_cast<size_t>(ch), 0.0f) {}
+    row_window(long r, long c, long ch, long b, long cap)
+        : rows(r), cols(c), channels(ch), border(b), capacity(cap),
+          values(static_cast<size_t>(cap) * static_cast<size_t>((c + 2 * b) * ch), 0.0f) {}
     long row_stride() const { return (cols + 2 * border) * channels; }
-    input_plane as_input() const { return input_plane{values.data(), row_stride(), channels, 1}; }
-    output_plane as_output() {
-        return output_plane{values.data() + border * row_stride() + border * channels, row_stride(), cols};
+    long padded_rows() const { return rows + 2 * border; }
+    float *row(long q) { return values.data() + (q - first) * row_stride(); }
+    void drop_before(long q) {
+        if (q <= first) return;
+        const long keep = std::max<long>(0, end - q);
+        if (keep > 0) std::memmove(values.data(), row(q), sizeof(float) * static_cast<size_t>(keep * row_stride()));
+        first = q;
+        end = std::max(end, q);
     }
 };
 
 long output_size(long in, const conv_layer &l) { return 1 + (in + 2 * l.padding - l.kernel) / l.stride; }
 
-// Input rows [first, last) of a layer's output rows [first, last): with padding 0 (the downsampler),
-// output row y reads input rows y * stride .. y * stride + kernel - 1.
-long first_input_row(const conv_layer &l, long first) { return first * l.stride; }
-long input_rows(const conv_layer &l, long count) { return (count - 1) * l.stride + l.kernel; }
+// Output rows a chunk computes at most: about kChunkBytes of output, so that a chunk's rows are
+// still in cache when the next layer reads them, and whole planes for small images (one pass per layer
+// as before, with no per-chunk cost).
+constexpr long kChunkBytes = 4L << 20;
 
-// Layers 0..2 (padding 0) for downsampler output rows [first, last), written to `out`; the first two
-// layers' rows go through `scratch`, this thread's.
-void downsample_band(const model &m, const input_plane &in, const std::vector<long> &cols, long first, long last,
-                     const output_plane &out, std::vector<float> &scratch) {
-    const conv_layer &l0 = m.layers[0], &l1 = m.layers[1], &l2 = m.layers[2];
-    const long rows2 = last - first;
-    const long rows1 = input_rows(l2, rows2);
-    const long rows0 = input_rows(l1, rows1);
-    const long first1 = first_input_row(l2, first);
-    const long first0 = first_input_row(l1, first1);
-    const size_t size0 = static_cast<size_t>(rows0) * static_cast<size_t>(cols[1] * l0.out_stride);
-    const size_t size1 = static_cast<size_t>(rows1) * static_cast<size_t>(cols[2] * l1.out_stride);
-    if (scratch.size() < size0 + size1) scratch.resize(size0 + size1);
-    float *const band0 = scratch.data();
-    float *const band1 = band0 + size0;
-    // Each layer's rows start at the band's first: shift the input instead of the output rows.
-    const input_plane in0{in.data + first_input_row(l0, first0) * in.row_stride, in.row_stride, in.pixel_stride,
-                          in.channel_stride};
-    convolve_rows(l0, in0, output_plane{band0, cols[1] * l0.out_stride, cols[1]}, 0, rows0);
-    convolve_rows(l1, input_plane{band0, cols[1] * l0.out_stride, l0.out_stride, 1},
-                  output_plane{band1, cols[2] * l1.out_stride, cols[2]}, 0, rows1);
-    convolve_rows(l2, input_plane{band1, cols[2] * l1.out_stride, l1.out_stride, 1},
-                  output_plane{out.data + first * out.row_stride, out.row_stride, out.cols}, 0, rows2);
-}
+// The network, streamed: each layer's output is a row_window filled a chunk of rows at a time, when
+// the next layer asks for rows it does not hold yet.
+class stream {
+public:
+    stream(const model &m, tiled_pyramid &pyramid, const std::vector<long> &rows, const std::vector<long> &cols,
+           fwhog::helper_budget *helpers)
+        : m_(m), pyramid_(pyramid), helpers_(helpers) {
+        const size_t hidden = m.layers.size() - 1;  // the last layer's output is not kept
+        chunk_.resize(m.layers.size());
+        for (size_t i = 0; i < m.layers.size(); ++i) {
+            const long bytes = (cols[i + 1] + 8) * m.layers[i].out_stride * static_cast<long>(sizeof(float));
+            chunk_[i] = std::max<long>(4, std::min(rows[i + 1], kChunkBytes / bytes));
+        }
+        // The pyramid's rows: three planes per row, no border (the first layer has no padding).
+        const conv_layer &l0 = m.layers[0];
+        source_ = std::make_unique<row_window>(rows[0], cols[0], 3, 0, (chunk_[0] - 1) * l0.stride + l0.kernel);
+        for (size_t i = 0; i < hidden; ++i) {
+            const conv_layer &next = m.layers[i + 1];
+            // The next layer's chunk reads (chunk - 1) * stride + kernel rows; this layer adds up to a
+            // chunk of its own past them.
+            const long capacity = (chunk_[i + 1] - 1) * next.stride + next.kernel + chunk_[i];
+            windows_.push_back(std::make_unique<row_window>(rows[i + 1], cols[i + 1], m.layers[i].out_stride,
+                                                            next.padding, capacity));
+        }
+    }
+
+    long chunk(size_t layer) const { return chunk_[layer]; }
+
+    // Layer `layer`'s input rows [q0, q1) (padded coordinates), held from q0 on: the pointer to row q0
+    // and the input's layout.
+    input_plane input(size_t layer, long q0, long q1) {
+        if (layer == 0) {
+            row_window &w = *source_;
+            w.drop_before(q0);
+            while (w.end < q1) {
+                pyramid_.row(w.end, w.row(w.end));
+                ++w.end;
+            }
+            return input_plane{w.row(q0), w.row_stride(), 1, w.cols};
+        }
+        row_window &w = *windows_[layer - 1];
+        w.drop_before(q0);
+        fill(layer - 1, q1);
+        return input_plane{w.row(q0), w.row_stride(), w.channels, 1};
+    }
+
+    // Computes output rows [r0, r1) of `layer` into `out` (row r0 at out.data), split among helpers.
+    void compute(size_t layer, long r0, long r1, const output_plane &out) {
+        const conv_layer &l = m_.layers[layer];
+        const input_plane in = input(layer, r0 * l.stride, (r1 - 1) * l.stride + l.kernel);
+        // A helper takes about 8 rows of 256 pixels at least: one row of a wide image.
+        const long min_rows = std::max<long>(1, kMinRowsPerThread * 256 / std::max<long>(out.cols, 1));
+        parallel_rows(r1 - r0, helpers_, [&](long a, long b) { convolve_rows(l, in, out, a, b); }, min_rows);
+    }
+
+private:
+    // Fills layer `layer`'s window up to padded row q1 (exclusive).
+    void fill(size_t layer, long q1) {
+        row_window &w = *windows_[layer];
+        while (w.end < q1) {
+            const long q = w.end;
+            if (q < w.border || q >= w.border + w.rows) {
+                std::fill(w.row(q), w.row(q) + w.row_stride(), 0.0f);
+                ++w.end;
+                continue;
+            }
+            const long r0 = q - w.border;
+            const long room = w.capacity - (w.end - w.first);
+            const long r1 = std::min({w.rows, r0 + chunk_[layer], r0 + room});
+            compute(layer, r0, r1, output_plane{w.row(q) + w.border * w.channels, w.row_stride(), w.cols});
+            w.end += r1 - r0;
+        }
+    }
+
+    const model &m_;
+    tiled_pyramid &pyramid_;
+    fwhog::helper_budget *helpers_;
+    std::vector<long> chunk_;
+    std::unique_ptr<row_window> source_;
+    std::vector<std::unique_ptr<row_window>> windows_;
+};
 
 struct window {
     dlib::drectangle rect;
@@ -116,22 +180,21 @@ struct window {
 
 }  // namespace
 
-std::vector<detection> detect(const model &m, const dlib::matrix<dlib::rgb_pixel> &image,
-                              fwhog::helper_budget *helpers) {
+std::vector<detection> detect(const model &m, const rgb_image &image, int upsample, fwhog::helper_budget *helpers,
+                              size_t pyramid_store_limit) {
     std::vector<detection> found;
-    dlib::resizable_tensor input;
-    const dlib::matrix<dlib::rgb_pixel> *first = &image;
-    m.input.to_tensor(first, first + 1, input);
-    if (input.size() == 0) return found;
+    if (image.width <= 0 || image.height <= 0) return found;
+    tiled_pyramid pyramid(m.input, image, upsample, pyramid_store_limit);
+    if (pyramid.rows() == 0 || pyramid.cols() == 0) return found;
     // Where each pyramid level lies in the tiled image: the boxes are mapped back with it.
-    const std::vector<dlib::rectangle> tiles = dlib::any_cast<std::vector<dlib::rectangle>>(input.annotation());
+    const std::vector<dlib::rectangle> &tiles = pyramid.rects();
 
     // Every plane's size first: a pyramid too small for the network has no detections (dlib's layers
     // would produce empty outputs).
     const size_t layer_count = m.layers.size();
     std::vector<long> rows(layer_count + 1), cols(layer_count + 1);
-    rows[0] = input.nr();
-    cols[0] = input.nc();
+    rows[0] = pyramid.rows();
+    cols[0] = pyramid.cols();
     for (size_t i = 0; i < layer_count; ++i) {
         const conv_layer &l = m.layers[i];
         if (rows[i] + 2 * l.padding < l.kernel || cols[i] + 2 * l.padding < l.kernel) return found;
@@ -139,55 +202,34 @@ std::vector<detection> detect(const model &m, const dlib::matrix<dlib::rgb_pixel
         cols[i + 1] = output_size(cols[i], l);
     }
 
-    // The downsampler, band by band, from dlib's tensor: three planes, red, green, blue.
-    constexpr size_t kDownsampler = 3;
-    auto previous = std::make_unique<plane>(rows[kDownsampler], cols[kDownsampler],
-                                            m.layers[kDownsampler - 1].out_stride, m.layers[kDownsampler].padding);
-    {
-        const input_plane pyramid{input.host(), input.nc(), 1, input.nr() * input.nc()};
-        const output_plane target = previous->as_output();
-        const long bands = (rows[kDownsampler] + kBandRows - 1) / kBandRows;
-        parallel_rows(
-            bands, helpers,
-            [&](long b0, long b1) {
-                std::vector<float> scratch;
-                for (long b = b0; b < b1; ++b) {
-                    downsample_band(m, pyramid, cols, b * kBandRows, std::min(rows[kDownsampler], (b + 1) * kBandRows),
-                                    target, scratch);
-                }
-            },
-            1);
-        input.clear();  // only the first layer reads the pyramid
-    }
-    input_plane in = previous->as_input();
-    for (size_t i = kDownsampler; i < layer_count; ++i) {
-        const conv_layer &l = m.layers[i];
-        const long border = i + 1 < layer_count ? m.layers[i + 1].padding : 0;
-        auto out = std::make_unique<plane>(rows[i + 1], cols[i + 1], l.out_stride, border);
-        const output_plane target = out->as_output();
-        parallel_rows(rows[i + 1], helpers, [&](long r0, long r1) { convolve_rows(l, in, target, r0, r1); });
-        previous = std::move(out);
-        in = previous->as_input();
-    }
-
-    // loss_mmod_::to_label with adjust_threshold 0.
+    // The last layer's scores, a chunk of rows at a time, each turned into windows at once.
+    stream net(m, pyramid, rows, cols, helpers);
+    const size_t last = layer_count - 1;
+    const long out_rows = rows[layer_count], out_cols = cols[layer_count];
+    std::vector<float> scores(static_cast<size_t>(net.chunk(last) * out_cols));
     const auto &window_size = m.options.detector_windows[0];
     std::vector<window> windows;
-    const float *scores = previous->values.data();
-    for (long r = 0; r < rows[layer_count]; ++r) {
-        for (long c = 0; c < cols[layer_count]; ++c) {
-            const double score = scores[r * cols[layer_count] + c];
-            if (!(score > 0)) continue;
-            // output_tensor_to_input_tensor: each convolution maps p to p * stride - padding + kernel / 2.
-            dlib::dpoint p(c, r);
-            for (size_t i = layer_count; i-- > 0;) {
-                const conv_layer &l = m.layers[i];
-                p = dlib::dpoint(p.x() * l.stride - l.padding + l.kernel / 2, p.y() * l.stride - l.padding + l.kernel / 2);
+    for (long r0 = 0; r0 < out_rows; r0 += net.chunk(last)) {
+        const long r1 = std::min(out_rows, r0 + net.chunk(last));
+        net.compute(last, r0, r1, output_plane{scores.data(), out_cols, out_cols});
+        for (long r = r0; r < r1; ++r) {
+            for (long c = 0; c < out_cols; ++c) {
+                const double score = scores[static_cast<size_t>((r - r0) * out_cols + c)];
+                if (!(score > 0)) continue;
+                // output_tensor_to_input_tensor: each convolution maps p to p * stride - padding + kernel / 2.
+                dlib::dpoint p(c, r);
+                for (size_t i = layer_count; i-- > 0;) {
+                    const conv_layer &l = m.layers[i];
+                    p = dlib::dpoint(p.x() * l.stride - l.padding + l.kernel / 2,
+                                     p.y() * l.stride - l.padding + l.kernel / 2);
+                }
+                windows.push_back(window{dlib::centered_drect(p, window_size.width, window_size.height), score});
             }
-            dlib::drectangle rect = dlib::centered_drect(p, window_size.width, window_size.height);
-            windows.push_back(window{rect, score});
         }
     }
+
+    // loss_mmod_::to_label with adjust_threshold 0: windows mapped through the pyramid, best first,
+    // non-max suppressed.
     // input_rgb_image_pyramid::tensor_space_to_image_space.
     for (window &w : windows) w.rect = dlib::tiled_pyramid_to_image<input_pyramid::pyramid_type>(tiles, w.rect);
     std::sort(windows.rbegin(), windows.rend());

@@ -7,6 +7,7 @@
 #ifndef FACEWATCH_HOG_STAGE_CHECKS_H
 #define FACEWATCH_HOG_STAGE_CHECKS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -38,6 +39,14 @@ double hsc_filter_score_max_difference(const uint8_t *rgb, int32_t width, int32_
  *  that differ, compared bit for bit (a score must not depend on the band it was computed in). */
 long hsc_filter_score_band_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t band_rows,
                                        int32_t other_band_rows);
+
+/** facewatch's CNN detector's tiled input pyramid of the image doubled `upsample` times (made row by
+ *  row, keeping at most `store_limit` bytes of it whole; SIZE_MAX: the detector's own limit) against
+ *  dlib's input_rgb_image_pyramid::to_tensor of dlib's pyramid_up of it: values that differ, compared
+ *  bit for bit (LONG_MAX when the sizes or the level layout differ), -2 where dlib's layout puts a
+ *  level partly outside its tensor (some tiny images: to_tensor would write outside it), or -1. */
+long hsc_cnn_pyramid_differences(const uint8_t *rgb, int32_t width, int32_t height, int32_t upsample,
+                                 size_t store_limit);
 
 #ifdef __cplusplus
 }

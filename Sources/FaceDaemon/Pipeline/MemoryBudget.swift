@@ -122,13 +122,26 @@ public final class MemoryBudget: Sendable {
     /// to quadruple it.
     static let bytesPerPixel: [Double] = [9, 18]
 
-    /// The same for the CNN detectors, by `upsample` (0, 1): dlib's tiled image pyramid (three floats
-    /// per pyramid pixel, about 3.8 pyramid pixels per pixel of the detected image) is stored whole.
-    /// Measured for facewatch's `cnn` with a C++ loop running its detection alone (peak RSS of a
-    /// 12-megapixel minus a 3-megapixel JPEG over the 9 million pixels between them: 54.4 and 215.3),
-    /// plus 9 for the copies of the image the engine holds. dlib's network code, `dlib-cnn`, takes
-    /// more; the estimate is the same.
-    static let cnnBytesPerPixel: [Double] = [64, 225]
+    /// The same for facewatch's CNN (`cnn`), by `upsample` (0, 1), besides `cnnFixedBytes`: it makes
+    /// dlib's tiled pyramid row by row and streams the network's layers in windows of rows, so what
+    /// grows with the image is the image itself and the pyramid's small levels, kept whole up to 16
+    /// bytes per image pixel (the rest is recomputed). Measured with a C++ loop running its detection
+    /// alone on an 8660 x 5773 photo (50 megapixels, upsample 1): peak RSS 1,035,808 KiB with the image
+    /// and the model, 21.2 bytes per pixel. At upsample 0 the pyramid and the windows are smaller and
+    /// the part kept whole the same: taken as equal.
+    static let cnnBytesPerPixel: [Double] = [22, 22]
+
+    /// What facewatch's CNN holds whatever the image's size: up to 64 MiB of the pyramid kept whole
+    /// (an image of up to half a megapixel keeps all of it) and its windows of rows.
+    static let cnnFixedBytes: Double = 80 * 1_048_576
+
+    /// The same for dlib's network code (`dlib-cnn`), by `upsample` (0, 1): dlib's tiled image pyramid
+    /// (three floats per pyramid pixel, about 3.8 pyramid pixels per pixel of the detected image) and
+    /// the network's planes are stored whole. Measured when facewatch's `cnn` stored the pyramid as dlib
+    /// does (peak RSS of a 12-megapixel minus a 3-megapixel JPEG over the 9 million pixels between
+    /// them: 54.4 and 215.3), plus 9 for the copies of the image the engine holds; dlib's own network
+    /// code takes more.
+    static let dlibCnnBytesPerPixel: [Double] = [64, 225]
 
     /// Peak bytes per pixel of decoding alone, the RGB image included: what a format's decoder holds
     /// at once besides it (libheif's YCbCr planes and RGB image, libde265's pictures). Measured as
@@ -144,21 +157,27 @@ public final class MemoryBudget: Sendable {
 
     /// The estimated peak memory of encoding an image: its pixels times the bytes per pixel of the
     /// detection at `upsample` (by detector) (or of decoding, when the format's decoder needs more), plus the file
-    /// itself. Without a known size (ingest walks a JPEG's segments to its frame header and reads the
+    /// itself, plus, for `cnn`, what its detector holds whatever the size. Without a known size (ingest walks a JPEG's segments to its frame header and reads the
     /// other formats' headers, so this is a file in no decoded format, or a broken one) it is charged
     /// `maxPixels`, the most the decoder lets through: a size the daemon could not find is never
     /// taken to be small.
     public static func cost(
         image: ImageInfo?, fileBytes: Int64, upsample: Int, maxPixels: Int, detector: DetectorKind = .hog
     ) -> Int {
-        let table = detector.isCNN ? cnnBytesPerPixel : bytesPerPixel
+        let table =
+            switch detector {
+            case .cnn: cnnBytesPerPixel
+            case .dlibCnn: dlibCnnBytesPerPixel
+            case .hog, .dlibHog: bytesPerPixel
+            }
         let detection =
             upsample < table.count
             ? table[max(0, upsample)]
             : table[table.count - 1] * pow(4, Double(upsample - table.count + 1))
         let perPixel = image.map { max(detection, decodingBytesPerPixel($0.format)) } ?? detection
         let pixels = image.map { Double($0.width) * Double($0.height) } ?? Double(maxPixels)
-        return Int(min(Double(Int.max / 2), pixels * perPixel + Double(fileBytes)))
+        let fixed = detector == .cnn ? cnnFixedBytes : 0
+        return Int(min(Double(Int.max / 2), pixels * perPixel + fixed + Double(fileBytes)))
     }
 
     /// The default budget (`MemoryDefaults.budgetBytes`): three quarters of the service's cgroup
