@@ -1,6 +1,7 @@
 import CHOGStageChecks
 import FaceCore
 import FaceImage
+import FaceTestSupport
 import Foundation
 import Testing
 @testable import FaceEncoding
@@ -35,16 +36,18 @@ import Testing
 
     /// Runs both detectors on `image` and records any difference; returns how many faces dlib found.
     @discardableResult
-    static func compare(_ image: DecodedImage, upsample: Int, label: String, engines: Engines) throws -> Int {
+    static func compare(_ image: DecodedImage, upsample: Int, label: String, engines: Engines) async throws -> Int {
         engines.ours.options.upsample = upsample
         engines.dlib.options.upsample = upsample
         engines.split.options.upsample = upsample
-        let ours = try engines.ours.detect(image: image)
-        let split = try engines.split.detect(image: image)
+        let owned = TestOwned(engines)
+        let (ours, split) = try await offTheCooperativePool {
+            (try owned.value.ours.detect(image: image), try owned.value.split.detect(image: image))
+        }
         #expect(split == ours, "\(label) (upsample \(upsample)): with helpers \(split), alone \(ours)")
         let reference: [FaceDetection]
         do {
-            reference = try engines.dlib.detect(image: image)
+            reference = try await offTheCooperativePool { try owned.value.dlib.detect(image: image) }
         } catch {
             // dlib's network refuses an image smaller than its filters' windows (a 60x2 crop), where
             // no face can be: ours finds none there.
@@ -67,11 +70,11 @@ import Testing
             // Heavy and synchronous: give the cooperative threads back between images, so the
             // other suites running beside this one are not held up for minutes.
             await Task.yield()
-            faces += try Self.compare(image, upsample: 1, label: name, engines: engines)
+            faces += try await Self.compare(image, upsample: 1, label: name, engines: engines)
         }
         #expect(faces >= 10, "dlib found only \(faces) faces in the test images: the comparison is too weak")
         for (name, image) in images.prefix(2) {
-            try Self.compare(image, upsample: 0, label: name, engines: engines)
+            try await Self.compare(image, upsample: 0, label: name, engines: engines)
         }
     }
 
@@ -176,7 +179,9 @@ import Testing
             let choice = random.below(10)
             let upsample =
                 choice == 0 && variant.info.width * variant.info.height <= 100 * 100 ? 2 : (choice < 3 ? 0 : 1)
-            if try Self.compare(variant, upsample: upsample, label: label, engines: engines) > 0 { withFaces += 1 }
+            if try await Self.compare(variant, upsample: upsample, label: label, engines: engines) > 0 {
+                withFaces += 1
+            }
         }
         #expect(withFaces >= variantCount / 4, "only \(withFaces) of \(variantCount) variants had a face")
     }

@@ -1,5 +1,6 @@
 import FaceCore
 import FaceImage
+import FaceTestSupport
 import Foundation
 import Testing
 @testable import FaceEncoding
@@ -56,13 +57,17 @@ import Testing
 
     /// Runs the detectors on `image` and records any difference; returns how many faces dlib found.
     @discardableResult
-    static func compare(_ image: DecodedImage, upsample: Int, label: String, engines: Engines) throws -> Int {
+    static func compare(_ image: DecodedImage, upsample: Int, label: String, engines: Engines) async throws -> Int {
         engines.ours.options.upsample = upsample
         engines.dlib.options.upsample = upsample
         engines.split.options.upsample = upsample
-        let ours = try engines.ours.detect(image: image)
-        let reference = try engines.dlib.detect(image: image)
-        let split = try engines.split.detect(image: image)
+        let owned = TestOwned(engines)
+        let (ours, reference, split) = try await offTheCooperativePool {
+            (
+                try owned.value.ours.detect(image: image), try owned.value.dlib.detect(image: image),
+                try owned.value.split.detect(image: image)
+            )
+        }
         #expect(
             agree(ours, reference),
             "\(label) (\(image.info.width)x\(image.info.height), upsample \(upsample)): ours \(ours), dlib \(reference)"
@@ -80,15 +85,15 @@ import Testing
             // Heavy and synchronous: give the cooperative threads back between images, so the
             // other suites running beside this one are not held up for minutes.
             await Task.yield()
-            faces += try Self.compare(image, upsample: 1, label: name, engines: engines)
+            faces += try await Self.compare(image, upsample: 1, label: name, engines: engines)
         }
         #expect(faces >= 10, "dlib found only \(faces) faces in the test images: the comparison is too weak")
         // The other upsampling counts on a few images (upsample 2 quadruples the work).
         for (name, image) in images.prefix(3) {
-            try Self.compare(image, upsample: 0, label: name, engines: engines)
+            try await Self.compare(image, upsample: 0, label: name, engines: engines)
         }
         if let (name, image) = images.first(where: { $0.name == "two_faces.png" }) {
-            try Self.compare(image, upsample: 2, label: name, engines: engines)
+            try await Self.compare(image, upsample: 2, label: name, engines: engines)
         }
     }
 
@@ -167,7 +172,9 @@ import Testing
             let choice = random.next(below: 10)
             let upsample =
                 choice == 0 && variant.info.width * variant.info.height <= 120 * 120 ? 2 : (choice < 3 ? 0 : 1)
-            if try Self.compare(variant, upsample: upsample, label: label, engines: engines) > 0 { withFaces += 1 }
+            if try await Self.compare(variant, upsample: upsample, label: label, engines: engines) > 0 {
+                withFaces += 1
+            }
         }
         // Enough variants must contain faces for box and score equality to mean something.
         #expect(withFaces >= variantCount / 5, "only \(withFaces) of \(variantCount) variants had a face")
