@@ -39,12 +39,7 @@ struct ClusterEndToEndTests {
         var configs: [String: String] = [:]
         for host in hosts { configs[host] = try config(host) }
         func start(_ host: String, environment: [String: String] = [:]) async throws -> DaemonProcess {
-            let daemon = try DaemonProcess(
-                root: base + "/" + host,
-                arguments: ["--config", configs[host]!, "--workers", "1", "--log-level", "debug"],
-                environment: environment)
-            try await daemon.waitUntilReady()
-            return daemon
+            try await DaemonProcess.host(root: base + "/" + host, config: configs[host]!, environment: environment)
         }
         // The first daemon marks the shared directories; the others find its marker.
         let a = try await start("a")

@@ -26,11 +26,7 @@ struct ForgetClusterEndToEndTests {
             configs[host] = path
         }
         func start(_ host: String) async throws -> DaemonProcess {
-            let daemon = try DaemonProcess(
-                root: base + "/" + host,
-                arguments: ["--config", configs[host]!, "--workers", "1", "--log-level", "debug"])
-            try await daemon.waitUntilReady()
-            return daemon
+            try await DaemonProcess.host(root: base + "/" + host, config: configs[host]!)
         }
         let a = try await start("a")
         defer { a.stop() }

@@ -154,6 +154,18 @@ final class DaemonProcess {
         try process.run()
     }
 
+    /// Starts one host of a cluster test, `facewatch serve --config CONFIG` on `root` (one worker,
+    /// debug log), and waits until it is ready.
+    static func host(root: String, config: String, environment: [String: String] = [:]) async throws
+        -> DaemonProcess
+    {
+        let daemon = try DaemonProcess(
+            root: root, arguments: ["--config", config, "--workers", "1", "--log-level", "debug"],
+            environment: environment)
+        try await daemon.waitUntilReady()
+        return daemon
+    }
+
     var pid: Int32 { process.processIdentifier }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
