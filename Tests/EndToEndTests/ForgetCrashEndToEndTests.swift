@@ -98,7 +98,8 @@ struct ForgetCrashEndToEndTests {
         let id = try #require(try root.documents().first?.id ?? nil)
         // The original goes once it is older than keep_originals; the result stays.
         #expect(await eventually(timeout: .seconds(60)) { root.storedEntries().isEmpty }, "\(daemon.log)")
-        #expect(daemon.log.contains("removed an original past keep_originals id=\(id)"))
+        // Logged right after the unlink the wait above saw.
+        #expect(await eventually { daemon.log.contains("removed an original past keep_originals id=\(id)") })
         let result = try await facewatch(["result", id, "--root", root.root, "--compact"])
         #expect(result.stdout.contains("\"status\":\"completed\""))
         let annotate = try await facewatch(["annotate", id, "--root", root.root, "-o", root.base + "/a.jpg"])
