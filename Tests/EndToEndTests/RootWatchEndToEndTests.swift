@@ -106,7 +106,7 @@ struct RootWatchEndToEndTests {
         // The debug build's hook fails the first three reads of these files with EIO.
         let daemon = try DaemonProcess(
             root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
-            environment: ["FACEWATCH_TEST_EIO": "flaky:3"])
+            environment: ["FACEWATCH_TEST_EIO": "flaky:3", "FACEWATCH_TEST_RETRY_MS": "20"])
         defer { daemon.stop() }
         try await daemon.waitUntilReady()
         let staging = root.staging()
@@ -115,7 +115,7 @@ struct RootWatchEndToEndTests {
             write(TinyPNG.make(width: 90, height: 70, seed: 300 + i), to: staging + "/" + name)
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
         }
-        // Backoff 1 s, 2 s, 4 s: the fourth read succeeds.
+        // Backoff of 1, 2, 4 units (20 ms here): the fourth read succeeds.
         #expect(await eventually(timeout: .seconds(90)) { root.documentCount() == 3 }, "\(daemon.log)")
         let documents = try root.documents()
         #expect(documents.allSatisfy { $0.status == .completed }, "\(documents.map(\.error))")
@@ -129,7 +129,7 @@ struct RootWatchEndToEndTests {
         // The debug build's hook fails every encode of these files as a failed allocation does.
         let daemon = try DaemonProcess(
             root: root.root, arguments: ["--workers", "2", "--log-level", "debug"],
-            environment: ["FACEWATCH_TEST_ENOMEM": "greedy"])
+            environment: ["FACEWATCH_TEST_ENOMEM": "greedy", "FACEWATCH_TEST_RETRY_MS": "20"])
         defer { daemon.stop() }
         try await daemon.waitUntilReady()
         let staging = root.staging()
@@ -137,8 +137,8 @@ struct RootWatchEndToEndTests {
             write(TinyPNG.make(width: 90, height: 70, seed: 400 + i), to: staging + "/" + name)
             #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
         }
-        // Eight tries with 1 s, 2 s, 4 s... 60 s between them: about two minutes.
-        #expect(await eventually(timeout: .seconds(270)) { root.documentCount() == 2 }, "\(daemon.log)")
+        // Eight tries with the backoff's 1, 2, 4... 60 units between them, a unit being 20 ms here.
+        #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == 2 }, "\(daemon.log)")
         let documents = try root.documents()
         let greedy = try #require(documents.first { $0.source?.name == "greedy.png" })
         #expect(greedy.status == .failed && greedy.error?.code == .outOfMemory, "\(String(describing: greedy.error))")

@@ -101,24 +101,6 @@ private typealias FS = FileSystemTestSupport
         #expect(inbox.directory == "\(cwd)/some/inbox")
     }
 
-    @Test func aFileWrittenInPlaceIsReportedOnceItSettled() async throws {
-        let scratch = FileSystemScratch("inbox")
-        let settle = Duration.milliseconds(1500)  // long enough that a busy machine cannot split the writes
-        let (inbox, recorder) = try started(scratch, settle: settle)
-        defer { inbox.stop() }
-        let path = scratch.sub("inbox/photo.jpg")
-        FS.write(path, [UInt8](repeating: 1, count: 1000))  // a writer that closes...
-        // The scenario, not synchronisation: the writer pauses well within the settle time before
-        // it reopens. A blocking sleep, not Task.sleep: a resumption on a busy cooperative pool may
-        // come late enough to split the writes by more than the settle time.
-        usleep(150_000)
-        FS.write(path, [UInt8](repeating: 2, count: 500), append: true)  // ...and reopens to append
-        let entry = try #require(await recorder.wait(for: "photo.jpg"))
-        #expect(entry.size == 1500)  // reported after the last close, not between the two writes
-        #expect(recorder.entries.count == 1)
-        await expectNothingMoreThan(1, recorder, inbox, scratch)
-    }
-
     @Test func aFileRenamedInIsReportedAtOnce() async throws {
         let scratch = FileSystemScratch("inbox")
         // A settle time far beyond the wait: only the "renamed in: ready at once" path can pass.

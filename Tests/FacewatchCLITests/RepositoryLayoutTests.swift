@@ -82,6 +82,31 @@ struct RepositoryLayoutTests {
         }
     }
 
+    /// Waits are woken by events: a sleep or a timer in Sources/ is allowed only in a type that
+    /// ARCHITECTURE's list of the timers that remain names (its first column), with its reason.
+    @Test func everySleepIsOnTheListOfTimers() throws {
+        let text = try String(contentsOfFile: repositoryRoot + "/docs/ARCHITECTURE.md", encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "### Waiting").dropFirst().first)
+        let listed = section.components(separatedBy: "\n## ")[0].split(separator: "\n")
+            .filter { $0.hasPrefix("| `") }
+            .map { $0.split(separator: "|").first.map(String.init) ?? "" }
+        #expect(listed.count >= 10, "the list of timers has \(listed.count) rows: is it still there?")
+        let sleeps = /\b(usleep|nanosleep|sleep)\(|asyncAfter|makeTimerSource|\.sleep\(for/
+        let sources = URL(fileURLWithPath: repositoryRoot + "/Sources")
+        let walker = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        var sleepers = 0
+        for case let url as URL in walker where url.pathExtension == "swift" {
+            let code = try String(contentsOf: url, encoding: .utf8).split(separator: "\n")
+                .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }
+            guard code.contains(where: { $0.contains(sleeps) }) else { continue }
+            sleepers += 1
+            // `Inbox+Settling.swift` is the type `Inbox`.
+            let type = url.deletingPathExtension().lastPathComponent.split(separator: "+")[0]
+            #expect(listed.contains { $0.contains("`\(type)") }, "\(url.path) sleeps, and `\(type)` is not on the list")
+        }
+        #expect(sleepers > 5, "found \(sleepers) files that sleep: is the pattern still right?")
+    }
+
     /// The module names listed in the map's code block (lines `  Name/  what it is`).
     static func modulesOnMap() throws -> [String] {
         let text = try String(contentsOfFile: repositoryRoot + "/docs/ARCHITECTURE.md", encoding: .utf8)

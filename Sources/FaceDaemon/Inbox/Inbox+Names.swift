@@ -85,10 +85,6 @@ extension Inbox {
         let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
-
-    static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
-        .nanoseconds(Int(max(0, nanoseconds(duration))))
-    }
 }
 
 private extension String {

@@ -12,9 +12,7 @@ extension Inbox {
         nextGeneration += 1
         let generation = nextGeneration
         files[relative] = .settling(status, generation: generation, arrival: arrival)
-        queue.asyncAfter(deadline: .now() + Inbox.dispatchInterval(settleTime)) { [weak self] in
-            self?.settleTimerFired(relative, generation: generation)
-        }
+        after(settleTime) { $0.settleTimerFired(relative, generation: generation) }
     }
 
     func settleTimerFired(_ relative: String, generation: UInt64) {
@@ -30,6 +28,17 @@ extension Inbox {
         } else {
             files[relative] = nil
             settle(relative, now, arrival)  // changed: wait again
+        }
+    }
+
+    /// Runs `work` on the queue once `delay` has passed on ``clock``, unless the inbox was released
+    /// meanwhile. Every wait of the inbox goes through here, so a test's clock drives all of them.
+    func after(_ delay: Duration, _ work: @escaping @Sendable (Inbox) -> Void) {
+        let clock = self.clock
+        Task { [weak self] in
+            try? await clock.sleep(for: delay)
+            guard let self else { return }
+            queue.async { work(self) }
         }
     }
 

@@ -113,16 +113,17 @@ extension Inbox {
 
     func startRescanTimer() {
         guard let rescanInterval else { return }
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        let interval = Inbox.dispatchInterval(rescanInterval)
-        timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in
-            guard let self, lifecycle == .running else { return }
-            logger.debug("inbox: periodic rescan")
-            rescanOnQueue()
+        rescanTimer = Task { [weak self, clock] in
+            while true {
+                do { try await clock.sleep(for: rescanInterval) } catch { return }  // cancelled by stop()
+                guard let self else { return }
+                queue.async { [self] in
+                    guard lifecycle == .running else { return }
+                    logger.debug("inbox: periodic rescan")
+                    rescanOnQueue()
+                }
+            }
         }
-        timer.resume()
-        rescanTimer = timer
     }
 
     func handleOverflowOnQueue() {
@@ -157,7 +158,7 @@ extension Inbox {
             logger.notice("inbox: watching \(directory) again")
         } catch {
             logger.error("inbox: cannot recreate \(directory): \(error); retrying in 1 s")
-            queue.asyncAfter(deadline: .now() + 1) { [weak self] in self?.reestablishInbox() }
+            after(.seconds(1)) { $0.reestablishInbox() }
         }
     }
 

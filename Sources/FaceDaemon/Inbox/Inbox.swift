@@ -40,7 +40,8 @@ import Logging
 /// The inbox directory itself is recreated and watched again if it is deleted or moved away.
 ///
 /// Threading: one serial dispatch queue owns all state; a read source on the inotify descriptor
-/// (no polling) and the settle timers run on it. ``stop()`` cancels the watching and ends ``entries``.
+/// (no polling) and the timers run on it. The timers (settling, the rescan, the recreation's retry)
+/// sleep on the injected `clock`, then hop onto the queue. ``stop()`` cancels the watching and ends ``entries``.
 public final class Inbox: @unchecked Sendable {
     // @unchecked Sendable: every mutable stored property is read and written only on `queue`, a
     // serial DispatchQueue. The public methods hop onto it (`queue.sync`/`queue.async`), as do the
@@ -58,6 +59,8 @@ public final class Inbox: @unchecked Sendable {
     /// Finishes when ``stop()`` is called.
     public let entries: AsyncStream<InboxEntry>
 
+    /// What every wait of the inbox is measured on (``after(_:_:)``).
+    let clock: any Clock<Duration>
     let continuation: AsyncStream<InboxEntry>.Continuation
     let logger: Logger
     let queue = DispatchQueue(label: "facewatch.inbox")
@@ -78,8 +81,8 @@ public final class Inbox: @unchecked Sendable {
     /// Device and inode of each watched directory when its watch was added, by relative name: an
     /// event is used only while its directory is still that one.
     var identities: [String: (device: UInt64, inode: UInt64)] = [:]
-    /// The periodic full rescan (``rescanInterval``).
-    var rescanTimer: DispatchSourceTimer?
+    /// The periodic full rescan (``rescanInterval``): a task sleeping on ``clock``.
+    var rescanTimer: Task<Void, Never>?
     var source: DispatchSourceRead?
     var readingSuspended = false
     /// Watch descriptor -> directory relative to the inbox ("" is the inbox).
@@ -110,10 +113,12 @@ public final class Inbox: @unchecked Sendable {
     /// - Parameters:
     ///   - settleTime: how long a file written in place must stay unchanged (default 200 ms).
     ///   - rescanInterval: time between two periodic full scans (nil: none).
+    ///   - clock: what the settle times, the rescans and the other waits are measured on (a test
+    ///     passes a clock it moves itself).
     ///   - logger: where watch problems, overflows and renamed names are logged.
     public init(
         directory: String, settleTime: Duration = .milliseconds(200), rescanInterval: Duration? = nil,
-        logger: Logger = Logger(label: "facewatch.inbox")
+        clock: any Clock<Duration> = ContinuousClock(), logger: Logger = Logger(label: "facewatch.inbox")
     ) {
         var path = directory
         if !path.hasPrefix("/") {
@@ -127,6 +132,7 @@ public final class Inbox: @unchecked Sendable {
         self.directory = path
         self.settleTime = settleTime
         self.rescanInterval = rescanInterval
+        self.clock = clock
         self.logger = logger
         (entries, continuation) = AsyncStream.makeStream(of: InboxEntry.self, bufferingPolicy: .unbounded)
     }
@@ -205,9 +211,9 @@ public final class Inbox: @unchecked Sendable {
                 files[entry.name] = nil
             }
             guard entry.name.contains("/") else { return }
-            queue.asyncAfter(deadline: .now() + Inbox.dispatchInterval(settleTime)) { [weak self] in
-                guard let self, lifecycle == .running else { return }
-                removeEmptyDirectoriesOnQueue(relative: entry.name)
+            after(settleTime) { inbox in
+                guard inbox.lifecycle == .running else { return }
+                inbox.removeEmptyDirectoriesOnQueue(relative: entry.name)
             }
         }
     }

@@ -26,7 +26,8 @@ extension Pipeline {
     func retryLater(_ id: UUID, because cause: String, rootAway: Bool) async {
         let retry = rootAway ? retries[id, default: 0] : retries[id, default: 0] + 1
         retries[id] = retry
-        let delay = rootAway ? TransientRetry.delay(retry: 1) : TransientRetry.delay(retry: retry)
+        let delay =
+            (rootAway ? TransientRetry.delay(retry: 1) : TransientRetry.delay(retry: retry)) * TestHooks.retryTimeScale
         let ledger = self.ledger
         let withdrawn = await BlockingIO.runCatching { () throws(LedgerError) in try ledger.withdrawAttempt(id) }
         if case .failure(let error) = withdrawn {
@@ -34,7 +35,10 @@ extension Pipeline {
         }
         logger.warning(
             "not recorded, tried again later: \(cause)",
-            metadata: ["id": "\(id.lowercased)", "retry": "\(retry)", "in": "\(String(format: "%.0fs", delay))"]
+            metadata: [
+                "id": "\(id.lowercased)", "retry": "\(retry)",
+                "in": "\(String(format: delay < 1 ? "%.2fs" : "%.0fs", delay))",
+            ]
         )
         finished(id, retryAfter: delay)
     }

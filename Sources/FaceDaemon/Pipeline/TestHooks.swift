@@ -32,6 +32,10 @@ enum TestHooks {
     /// `FACEWATCH_TEST_RESCAN_MS=n`: the inbox's periodic full scan every n ms instead of every minute.
     private static let rescanMilliseconds = environment["FACEWATCH_TEST_RESCAN_MS"].flatMap { Int($0) }
 
+    /// `FACEWATCH_TEST_RETRY_MS=n`: the transient errors' backoff counted in units of n ms instead of
+    /// seconds (n, 2n, 4n... ms, at most 60n), so a test sees every try of a file without waiting minutes.
+    private static let retryMilliseconds = environment["FACEWATCH_TEST_RETRY_MS"].flatMap { Int($0) }
+
     /// `FACEWATCH_TEST_EIO=text:count`: the first `count` reads of each file whose inbox name
     /// contains `text` fail with `EIO`, like a disk or network hiccup would.
     private static let eio: (text: String, count: Int)? = {
@@ -161,6 +165,14 @@ enum TestHooks {
         if let rescanMilliseconds { return .milliseconds(rescanMilliseconds) }
         #endif
         return .seconds(60)
+    }
+
+    /// What one second of the transient errors' backoff lasts, in seconds: 1, or the test's.
+    static var retryTimeScale: Double {
+        #if DEBUG
+        if let retryMilliseconds { return Double(retryMilliseconds) / 1000 }
+        #endif
+        return 1
     }
 
     /// The `EIO` failure the test asked for `name`, if any (debug builds only).
