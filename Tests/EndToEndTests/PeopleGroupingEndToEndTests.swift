@@ -84,6 +84,60 @@ struct PeopleGroupingEndToEndTests {
         #expect(try Self.persons(Self.faces(roots[0])) == settled)
     }
 
+    /// `facewatch people --json`'s found people.
+    static func found(_ root: TestRoot) async throws -> [[String: Any]] {
+        let output = try await facewatch(["people", "--root", root.root, "--json"])
+        #expect(output.status == 0, "people: \(output.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+        return object?["found"] as? [[String: Any]] ?? []
+    }
+
+    @Test func peopleListsThemNameNamesThemAndARebuildChangesNothing() async throws {
+        let images = try #require(testImagesDirectory)
+        let root = TestRoot("people-name")
+        let daemon = try await root.startDaemon()
+        defer { daemon.stop() }
+        let photos = [
+            "astronaut.png", "astronaut.jpg", "astronaut_gray.jpg", "astronaut_progressive.jpg", "camera.png",
+        ]
+        try await Self.drop(photos, into: root, from: images)
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                let faces = (try? Self.faces(root).values.filter { ($0.score ?? 0) >= 0.3 }) ?? []
+                return faces.count == 4 && faces.allSatisfy { $0.person?.id != nil }
+            }, "\(daemon.log)")
+        let id = try #require(try Self.faces(root).values.compactMap { $0.person?.id }.first)
+        var found = try await Self.found(root)
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?["id"] as? String == id && found.first?["faces"] as? Int == 4)
+        #expect(found.first?["photos"] as? Int == 4 && found.first?["name"] is NSNull, "\(found)")
+        let best = found.first?["best_face"] as? [String: Any]
+        #expect((best?["source"] as? String).map(photos.contains) == true, "\(found)")
+
+        // Named with the first 6 digits of its id: a picture of its best face in known/eileen/, which
+        // the daemon reads; the person's faces are then labelled eileen, and `people` names it so.
+        let named = try await facewatch(["name", "--root", root.root, String(id.prefix(6)), "eileen"])
+        #expect(named.status == 0, "\(named.stderr)")
+        let picture = named.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(picture == root.root + "/known/eileen/person-\(id).jpg")
+        #expect(FileManager.default.fileExists(atPath: picture))
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                found = (try? await Self.found(root)) ?? []
+                return found.first?["name"] as? String == "eileen"
+            }, "\(found) \(daemon.log)")
+        let unknown = try await facewatch(["name", "--root", root.root, "0000", "nobody"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no person has the id 0000"), "\(unknown.stderr)")
+
+        // The one-pass grouping is the one the daemon reached face by face: nothing to rewrite.
+        let refused = try await facewatch(["people", "--root", root.root, "--rebuild"])
+        #expect(refused.status == 1 && refused.stderr.contains("stop it first"), "\(refused.stderr)")
+        daemon.stop()
+        let rebuilt = try await facewatch(["people", "--root", root.root, "--rebuild"])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(rebuilt.stdout.contains("into 1 people; rewrote 0 of 4 documents"), "\(rebuilt.stdout)")
+    }
+
     @Test func aForgetThatLeavesTooFewFacesDissolvesThePerson() async throws {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("people-forget")

@@ -70,8 +70,9 @@ public struct ResultsWriter: Sendable {
             text(for: withPeople(record.resultDocument(), record)), to: path(for: record.id))
     }
 
-    /// `document` with each face's person, the record brought into the grouping first.
-    private func withPeople(_ document: ResultDocument, _ record: LedgerRecord) -> ResultDocument {
+    /// `document` with each face's person, the record brought into the grouping first. Every
+    /// writer of a completed record's document calls it under the labeller's lock of that result.
+    func withPeople(_ document: ResultDocument, _ record: LedgerRecord) -> ResultDocument {
         guard let people, let slots = people.observe(record), slots.count == document.faces.count else {
             return document
         }
