@@ -30,7 +30,7 @@ extension Queries {
         do {
             let bytes = try ImageFile.read(atPath: photo, maxBytes: configuration.maxBytes).get()
             let image = RGBImage(try ImageDecoder.decode(bytes, limits: configuration.limits))
-            picture = try image.crop(around: best.location).encoded(as: .jpeg, quality: 92)
+            picture = try image.cropped(around: best.location).encoded(as: .jpeg, quality: 92)
         } catch {
             throw ClientError("cannot make a picture of person \(chosen.id)'s face from \(photo): \(error)")
         }
@@ -43,22 +43,5 @@ extension Queries {
             throw ClientError("cannot write \(path): \(error)")
         }
         return path
-    }
-}
-
-extension RGBImage {
-    /// The part of the image around `box`: the box grown by half its width and height on each side,
-    /// clipped to the image.
-    func crop(around box: FaceLocation) -> RGBImage {
-        let grow = (x: (box.right - box.left) / 2, y: (box.bottom - box.top) / 2)
-        let x0 = max(0, box.left - grow.x)
-        let y0 = max(0, box.top - grow.y)
-        let x1 = min(width, box.right + grow.x)
-        let y1 = min(height, box.bottom + grow.y)
-        guard x1 > x0, y1 > y0 else { return self }
-        var pixels: [UInt8] = []
-        pixels.reserveCapacity((x1 - x0) * (y1 - y0) * 3)
-        for y in y0..<y1 { pixels += self.pixels[(y * width + x0) * 3..<(y * width + x1) * 3] }
-        return RGBImage(width: x1 - x0, height: y1 - y0, pixels: pixels)
     }
 }

@@ -126,6 +126,20 @@ struct PeopleGroupingEndToEndTests {
                 found = (try? await Self.found(root)) ?? []
                 return found.first?["name"] as? String == "eileen"
             }, "\(found) \(daemon.log)")
+        // The report's People page: the person's best face, its name and id, a link per photo.
+        let report = root.base + "/report"
+        let written = try await facewatch(["report", "--root", root.root, "-o", report])
+        #expect(written.status == 0, "\(written.stderr)")
+        let page = (try? String(contentsOfFile: report + "/people.html", encoding: .utf8)) ?? ""
+        #expect(page.contains(id) && page.contains("<b>eileen</b>") && page.contains("4 faces in 4 photos"), "\(page)")
+        let bestResult = try #require(best?["result"] as? String)
+        let bestFace = try #require(best?["face"] as? Int)
+        #expect(page.contains("people/\(bestResult)-\(bestFace).jpg"), "\(page)")
+        #expect(FileManager.default.fileExists(atPath: report + "/people/\(bestResult)-\(bestFace).jpg"))
+        #expect(page.components(separatedBy: "results/").count - 1 == 4, "\(page)")
+        let index = (try? String(contentsOfFile: report + "/index.html", encoding: .utf8)) ?? ""
+        #expect(index.contains("href=\"people.html\""))
+
         let unknown = try await facewatch(["name", "--root", root.root, "0000", "nobody"])
         #expect(unknown.status == 1 && unknown.stderr.contains("no person has the id 0000"), "\(unknown.stderr)")
 
@@ -138,30 +152,40 @@ struct PeopleGroupingEndToEndTests {
         #expect(rebuilt.stdout.contains("into 1 people; rewrote 0 of 4 documents"), "\(rebuilt.stdout)")
     }
 
-    @Test func aForgetThatLeavesTooFewFacesDissolvesThePerson() async throws {
+    @Test func forgettingAPersonsPhotosAndTooManyOfThemDissolvesIt() async throws {
         let images = try #require(testImagesDirectory)
         let root = TestRoot("people-forget")
         let daemon = try await root.startDaemon()
         defer { daemon.stop() }
-        let photos = ["astronaut.png", "astronaut.jpg", "astronaut_gray.jpg"]
-        try await Self.drop(photos, into: root, from: images)
+        let photos = ["astronaut.png", "astronaut.jpg", "astronaut_gray.jpg", "astronaut_progressive.jpg"]
+        try await Self.drop(photos + ["camera.png"], into: root, from: images)
         func astronaut(_ source: String) throws -> PersonSlot? {
             try root.documents().first { $0.source?.name == source }?.faces.first?.person
         }
-        // Three faces within the distance: one person, in every document (the first two rewritten
-        // when the third made them core faces).
+        func id(_ source: String) throws -> String {
+            try #require(try root.documents().first { $0.source?.name == source }?.id)
+        }
+        // Four faces within the distance: one person, in every document (the first ones rewritten
+        // when later ones made them core faces).
         #expect(
             await eventually(timeout: .seconds(60)) {
                 let slots = photos.map { try? astronaut($0) }
                 return slots.allSatisfy { $0?.id != nil } && Set(slots.map { $0?.id }).count == 1
             }, "\(daemon.log)")
-        let forgotten = try #require(try root.documents().first { $0.source?.name == "astronaut.png" }?.id)
-        let output = try await facewatch(["forget", "--root", root.root, forgotten])
-        #expect(output.status == 0, "\(output.stderr)")
-        // Two faces are left: fewer than cluster_min_faces, so no person.
+        // `forget --person ID` selects the photos holding the person's faces (not camera.png).
+        let person = try #require(try astronaut("astronaut.png")?.id)
+        let dry = try await facewatch(["forget", "--root", root.root, "--person", person, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(Set(dry.stdout.split(separator: "\n").dropLast().map(String.init)) == Set(try photos.map(id)))
+
+        // Two of the four forgotten: two faces are left, fewer than cluster_min_faces, so no person.
+        for photo in photos.prefix(2) {
+            let output = try await facewatch(["forget", "--root", root.root, try id(photo)])
+            #expect(output.status == 0, "\(output.stderr)")
+        }
         #expect(
             await eventually(timeout: .seconds(60)) {
-                (try? astronaut("astronaut.jpg")) == .alone && (try? astronaut("astronaut_gray.jpg")) == .alone
+                (try? astronaut(photos[2])) == .alone && (try? astronaut(photos[3])) == .alone
             }, "\(daemon.log)")
     }
 }

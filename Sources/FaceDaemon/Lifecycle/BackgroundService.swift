@@ -38,7 +38,7 @@ extension Daemon {
                 BackgroundService(name: "ReportRefresher") {
                     await ReportRefresher.run(
                         directory: directory, configuration: configuration, ledger: parts.ledger, meter: parts.meter,
-                        logger: self.logger)
+                        people: parts.people, logger: self.logger)
                 })
         }
         return services

@@ -27,8 +27,15 @@ struct PeopleRelabel {
 
     func run() async {
         await watch.waitUntilWorking()
-        let checked = await BlockingIO.run { checkDocuments() }
-        logger.info("checked the people of result documents", metadata: ["rewritten": "\(checked)"])
+        // In batches, so that a stop does not wait for the whole check.
+        var rewritten = 0
+        let tracked = tracker.trackedIDs
+        for start in stride(from: 0, to: tracked.count, by: 256) {
+            guard !Task.isCancelled else { return }
+            let batch = tracked[start..<min(start + 256, tracked.count)]
+            rewritten += await BlockingIO.run { checkDocuments(batch) }
+        }
+        logger.info("checked the people of result documents", metadata: ["rewritten": "\(rewritten)"])
         var forgotten = (try? ledger.forgetGenerations().forgotten) ?? 0
         var faceLog = faceLogStart
         let ticker = Task { [tracker, interval] in
@@ -50,10 +57,10 @@ struct PeopleRelabel {
         }
     }
 
-    /// Writes every tracked document whose people are not current; returns how many.
-    private func checkDocuments() -> Int {
+    /// Writes each of these documents whose people are not current; returns how many.
+    private func checkDocuments(_ ids: ArraySlice<UUID>) -> Int {
         var written = 0
-        for id in tracker.trackedIDs {
+        for id in ids {
             guard let record = try? ledger.record(id), !results.isCurrent(record) else { continue }
             if (try? results.write(record)) != nil { written += 1 }
         }

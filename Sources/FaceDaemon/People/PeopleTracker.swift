@@ -48,6 +48,9 @@ public final class PeopleTracker: Sendable {
         people.withLock { $0.slots(of: id) }
     }
 
+    /// The people as they are now (a copy).
+    var snapshot: StoredPeople { people.withLock { $0 } }
+
     /// The records tracked (completed, with faces).
     var trackedIDs: [UUID] { people.withLock { Array($0.recordKeys.keys) } }
 

@@ -1,7 +1,6 @@
 import FaceCore
 import FaceLedger
 import FaceMatch
-import FaceRoot
 import Foundation
 
 /// The people found automatically among the stored faces (docs/people.md), as `facewatch people`
@@ -29,6 +28,8 @@ public struct FoundPeople: Sendable {
         /// Distinct faces (a photo stored twice counts once) and the photos that hold them.
         public var faces: Int
         public var photos: Int
+        /// The results that hold its faces, in id order.
+        public var photoIDs: [UUID]
         /// The face with the highest detection score (ties: the smaller record id).
         public var best: FaceRef
     }
@@ -50,7 +51,13 @@ public struct FoundPeople: Sendable {
     ///
     /// - Throws: `LedgerError` when the ledger cannot be read.
     public static func of(_ ledger: any Ledger, filter: PeopleFilter) throws -> FoundPeople {
-        let stored = try StoredPeople.rebuilt(from: ledger, filter: filter)
+        try of(StoredPeople.rebuilt(from: ledger, filter: filter), in: ledger)
+    }
+
+    /// The people of `stored`, described from `ledger`'s records and labels.
+    ///
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    public static func of(_ stored: StoredPeople, in ledger: any Ledger) throws -> FoundPeople {
         var people: [Person] = []
         var records: [UUID: (LedgerRecord, StoredLabels?)] = [:]
         func read(_ id: UUID) throws -> (LedgerRecord, StoredLabels?)? {
@@ -90,7 +97,9 @@ public struct FoundPeople: Sendable {
             let name = names.max { ($0.value, $1.key) < ($1.value, $0.key) }
             let majority = name.flatMap { $0.value * 2 > keys.count ? $0.key : nil }
             people.append(
-                Person(id: person.description, name: majority, faces: keys.count, photos: photos.count, best: best))
+                Person(
+                    id: person.description, name: majority, faces: keys.count, photos: photos.count,
+                    photoIDs: photos.sorted { $0.uuidString < $1.uuidString }, best: best))
         }
         people.sort { ($0.faces, $1.id) > ($1.faces, $0.id) }
         let inPeople = people.reduce(0) { $0 + $1.faces }
@@ -126,18 +135,5 @@ public struct FoundPeople: Sendable {
             )
         }
         return lines
-    }
-}
-
-extension Queries {
-    /// The people found among the stored faces, with this root's `cluster_*` settings.
-    ///
-    /// - Throws: `ClientError` when the ledger cannot be read.
-    public func foundPeople() throws(ClientError) -> FoundPeople {
-        do {
-            return try FoundPeople.of(ledger, filter: PeopleFilter(configuration))
-        } catch {
-            throw ClientError("cannot read the ledger: \(error)")
-        }
     }
 }
