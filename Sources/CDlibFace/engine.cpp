@@ -259,9 +259,11 @@ std::vector<std::pair<double, dlib::rectangle>> raw_detections(fwd_engine &engin
     return found;
 }
 
-// face_recognition's _raw_face_locations + _trim_css_to_bounds: detector order, boxes clipped.
-std::vector<dlib::rectangle> detect(fwd_engine &engine, const uint8_t *rgb, long width, long height, int upsample) {
-    std::vector<dlib::rectangle> rects;
+// face_recognition's _raw_face_locations + _trim_css_to_bounds: detector order, boxes clipped, each
+// with its detection's confidence.
+std::vector<std::pair<double, dlib::rectangle>> detect(fwd_engine &engine, const uint8_t *rgb, long width, long height,
+                                                       int upsample) {
+    std::vector<std::pair<double, dlib::rectangle>> rects;
     for (const auto &d : raw_detections(engine, rgb, width, height, upsample)) {
         const dlib::rectangle &r = d.second;
         const long top = std::max(r.top(), 0L);
@@ -269,7 +271,7 @@ std::vector<dlib::rectangle> detect(fwd_engine &engine, const uint8_t *rgb, long
         const long bottom = std::min(r.bottom(), height);
         const long left = std::max(r.left(), 0L);
         // face_recognition's _css_to_rect: dlib.rectangle(left, top, right, bottom).
-        rects.emplace_back(left, top, right, bottom);
+        rects.emplace_back(d.first, dlib::rectangle(left, top, right, bottom));
     }
     return rects;
 }
@@ -277,9 +279,10 @@ std::vector<dlib::rectangle> detect(fwd_engine &engine, const uint8_t *rgb, long
 // face_recognition.face_encodings with known locations: one compute_face_descriptor call per face,
 // which in dlib's binding is a batch of one chip, net(chips, 16) or, with jitters, the mean of the
 // net over `jitters` jittered copies of the chip.
-void encode_faces(fwd_engine &engine, const image_type &img, const std::vector<dlib::rectangle> &boxes,
-                  int jitters) {
-    for (const auto &box : boxes) {
+void encode_faces(fwd_engine &engine, const image_type &img,
+                  const std::vector<std::pair<double, dlib::rectangle>> &boxes, int jitters) {
+    for (const auto &found : boxes) {
+        const dlib::rectangle &box = found.second;
         const dlib::full_object_detection shape = engine.models->predictor(img, box);
         std::vector<dlib::chip_details> details{dlib::get_face_chip_details(shape, 150, 0.25)};
         dlib::array<dlib::matrix<dlib::rgb_pixel>> chips;
@@ -304,6 +307,13 @@ void encode_faces(fwd_engine &engine, const image_type &img, const std::vector<d
         face.right = static_cast<int32_t>(box.right());
         face.bottom = static_cast<int32_t>(box.bottom());
         face.left = static_cast<int32_t>(box.left());
+        face.confidence = found.first;
+        const unsigned long parts = std::min<unsigned long>(shape.num_parts(), FWD_MAX_LANDMARKS);
+        face.landmark_count = static_cast<int32_t>(parts);
+        for (unsigned long i = 0; i < parts; ++i) {
+            face.landmarks[2 * i] = static_cast<int32_t>(shape.part(i).x());
+            face.landmarks[2 * i + 1] = static_cast<int32_t>(shape.part(i).y());
+        }
         for (long i = 0; i < FWD_ENCODING_LENGTH; ++i) face.encoding[i] = descriptor(i);
         engine.faces.push_back(face);
     }
@@ -451,7 +461,8 @@ extern "C" fwd_status fwd_engine_encode(fwd_engine *engine, const uint8_t *rgb, 
         engine->faces.clear();
 
         const auto start = std::chrono::steady_clock::now();
-        const std::vector<dlib::rectangle> boxes = detect(*engine, rgb, width, height, options->upsample);
+        const std::vector<std::pair<double, dlib::rectangle>> boxes =
+            detect(*engine, rgb, width, height, options->upsample);
         result->detect_seconds = seconds_since(start);
 
         // Made after detection, so detection's peak memory does not include this copy.

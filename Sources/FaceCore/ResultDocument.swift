@@ -142,23 +142,7 @@ public struct ResultDocument: Codable, Sendable, Equatable {
         members.append(
             (
                 "faces",
-                .array(
-                    faces.map { face in
-                        var members: [(String, JSONValue)] = [
-                            (
-                                "location",
-                                .object([
-                                    ("top", .int(Int64(face.location.top))),
-                                    ("right", .int(Int64(face.location.right))),
-                                    ("bottom", .int(Int64(face.location.bottom))),
-                                    ("left", .int(Int64(face.location.left))),
-                                ])
-                            ),
-                            ("encoding", .array(face.encoding.map { .float($0) })),
-                        ]
-                        if let matches = face.matches { members.append(("matches", .array(matches.map(\.json)))) }
-                        return .object(members)
-                    })
+                .array(faces.map(\.json))
             ))
         members.append(("face_encoding", .array(faceEncoding.map { .float($0) })))
         members.append(("created_at", createdAt.map { .string(Timestamp.format($0)) } ?? .null))

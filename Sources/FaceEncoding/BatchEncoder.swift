@@ -73,6 +73,8 @@ public struct BatchEncoder: Sendable {
                             error: failure), timings: nil)
                 case .success(var encoded):
                     encoded.timings.decode += readSeconds
+                    // The score is printed; the landmarks are the daemon's (`result_landmarks`).
+                    for index in encoded.faces.indices { encoded.faces[index].landmarks = nil }
                     return Item(
                         index: index,
                         document: ResultDocument(

@@ -90,12 +90,17 @@ public final class FaceEngine {
         for index in 0..<result.face_count {
             let face = result.faces[index]
             let encoding = withUnsafeBytes(of: face.encoding) { Array($0.bindMemory(to: Float.self)) }
+            let coordinates = withUnsafeBytes(of: face.landmarks) { Array($0.bindMemory(to: Int32.self)) }
+            let count = min(Int(face.landmark_count), coordinates.count / 2)
+            let points = (0..<max(count, 0)).map {
+                FaceLandmarks.Point(x: Int(coordinates[2 * $0]), y: Int(coordinates[2 * $0 + 1]))
+            }
             faces.append(
                 Face(
                     location: FaceLocation(
                         top: Int(face.top), right: Int(face.right), bottom: Int(face.bottom),
                         left: Int(face.left)),
-                    encoding: encoding))
+                    encoding: encoding, score: face.confidence, landmarks: FaceLandmarks(points: points)))
         }
         return .success(
             EncodedImage(

@@ -44,13 +44,17 @@ public struct ReportGenerator: Sendable {
     private let imagePath: @Sendable (ReportData.GalleryEntry) -> String
     private let limits: ImageLimits
     private let options: Options
+    private let people: (@Sendable () throws -> [ReportPerson])?
 
     /// A generator over `ledger`, whose result documents are in `resultsDirectory` and whose
-    /// originals `imagePath` finds; `limits` bound what is decoded for a thumbnail.
+    /// originals `imagePath` finds; `limits` bound what is decoded for a thumbnail. With `people`,
+    /// the report has a People page (`people.html`) of the people it gives.
     public init(
         ledger: any Ledger, root: String, resultsDirectory: String, limits: ImageLimits, options: Options = Options(),
+        people: (@Sendable () throws -> [ReportPerson])? = nil,
         imagePath: @escaping @Sendable (ReportData.GalleryEntry) -> String
     ) {
+        self.people = people
         self.ledger = ledger
         self.root = root
         self.resultsDirectory = resultsDirectory
@@ -87,12 +91,14 @@ public struct ReportGenerator: Sendable {
         for page in 1...pageCount {
             let slice = Array(tiles.dropFirst((page - 1) * pageSize).prefix(pageSize))
             let html = ReportPages.render(
-                page: page, pageCount: pageCount, data: data, tiles: slice, generatedAt: now, root: root)
+                page: page, pageCount: pageCount, data: data, tiles: slice, generatedAt: now, root: root,
+                peopleLink: people != nil)
             try ReportFiles.write(
                 Array(html.utf8), to: (directory as NSString).appendingPathComponent(ReportPages.fileName(page: page)),
                 durable: true)
         }
         summary.pages = pageCount
+        if let people { try writePeople(try people(), to: directory, now: now) }
         removeStale(directory: directory, thumbs: thumbs, pageCount: pageCount, keep: Set(data.gallery.map(\.id)))
         ReportFiles.syncDirectory(directory)
         return summary
@@ -125,6 +131,43 @@ public struct ReportGenerator: Sendable {
         }
         tile.thumbnail = ("thumbs/" + name + ".jpg", image.width, image.height)
         return tile
+    }
+
+    /// `people.html` and one picture per person (`people/<result>-<face>.jpg`, its best face, made
+    /// once); pictures no person's best face is cut from any more are removed.
+    private func writePeople(_ people: [ReportPerson], to directory: String, now: Date) throws {
+        let folder = (directory as NSString).appendingPathComponent("people")
+        try ReportFiles.makePrivateDirectory(folder)
+        var crops: [String: String] = [:]
+        for person in people {
+            let path = (folder as NSString).appendingPathComponent(person.pictureName)
+            if !FileManager.default.fileExists(atPath: path) {
+                do {
+                    let bytes = try ImageFile.read(atPath: person.bestImagePath, maxBytes: limits.maxBytes).get()
+                    let face = RGBImage(try ImageDecoder.decode(bytes, limits: limits)).cropped(
+                        around: person.bestLocation)
+                    try ReportFiles.write(
+                        try face.scaledDown(toFit: 160).encoded(as: .jpeg, quality: 85), to: path, durable: false)
+                } catch {
+                    continue
+                }
+            }
+            crops[person.id] = "people/" + person.pictureName
+        }
+        let html = ReportPeoplePage.render(
+            people: people, crops: crops,
+            resultLink: { id in
+                ReportFiles.relativePath(
+                    from: directory,
+                    to: (resultsDirectory as NSString).appendingPathComponent(id.uuidString.lowercased() + ".json"))
+            }, generatedAt: now, root: root)
+        try ReportFiles.write(
+            Array(html.utf8), to: (directory as NSString).appendingPathComponent(ReportPeoplePage.fileName),
+            durable: true)
+        let kept = Set(people.map(\.pictureName))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where !kept.contains(name) {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        }
     }
 
     private func makeThumbnail(of source: String, at path: String) throws {

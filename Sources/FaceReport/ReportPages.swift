@@ -20,7 +20,8 @@ enum ReportPages {
     static func fileName(page: Int) -> String { page == 1 ? "index.html" : "page-\(page).html" }
 
     static func render(
-        page: Int, pageCount: Int, data: ReportData, tiles: [GalleryTile], generatedAt: Date, root: String
+        page: Int, pageCount: Int, data: ReportData, tiles: [GalleryTile], generatedAt: Date, root: String,
+        peopleLink: Bool = false
     ) -> String {
         var html = """
             <!DOCTYPE html>
@@ -29,7 +30,8 @@ enum ReportPages {
             <title>facewatch report\(page > 1 ? " – page \(page)" : "")</title>
             <style>\(style)</style></head><body>
             <header><h1>facewatch</h1><p>\(HTMLText.escape(root)) · generated \(Timestamp.format(generatedAt)) · \
-            window \(Timestamp.format(data.from)) to \(Timestamp.format(data.to))</p></header>
+            window \(Timestamp.format(data.from)) to \(Timestamp.format(data.to))\
+            \(peopleLink ? " · <a href=\"\(ReportPeoplePage.fileName)\">people</a>" : "")</p></header>
 
             """
         if page == 1 {
@@ -121,7 +123,7 @@ enum ReportPages {
         return html
     }
 
-    private static let style = """
+    static let style = """
         body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 16px 32px;color:#222;\
         background:#fafafa}header h1{margin:16px 0 0;font-size:24px}header p{margin:2px 0 12px;color:#666;\
         font-size:13px}h2{font-size:18px;margin:24px 0 8px}.totals{display:flex;flex-wrap:wrap;gap:8px;margin:0}\

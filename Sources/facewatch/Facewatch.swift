@@ -16,6 +16,7 @@ struct Facewatch: AsyncParsableCommand {
         AverageCommand.self,
         StatusCommand.self,
         PeopleCommand.self,
+        NameCommand.self,
         MatchCommand.self,
         EncodeCommand.self,
         AnnotateCommand.self,

@@ -45,7 +45,9 @@ struct ForgetCommand: ParsableCommand {
 
     @Option(
         name: .customLong("person"),
-        help: "Forget images with a face labelled as this known person (a name under known/, not a grouping id).")
+        help:
+            "Forget images with a face labelled as this known person (a name under known/), or in this found person (its id, 16 hex digits, as `facewatch people` lists it)."
+    )
     var people: [String] = []
 
     @Flag(help: "With --person: forget only that person's faces, keep the photos and their other faces.")
@@ -67,6 +69,9 @@ struct ForgetCommand: ParsableCommand {
         if facesOnly && (people.isEmpty || !ids.isEmpty || !names.isEmpty || before != nil) {
             throw ValidationError("--faces-only goes with --person only")
         }
+        if facesOnly, let id = people.first(where: ForgetSelection.isPersonID) {
+            throw ValidationError("--faces-only takes known people's names, not a found person's id (\(id))")
+        }
         if ids.isEmpty && names.isEmpty && before == nil && people.isEmpty {
             throw ValidationError("name what to forget: UUIDs, --name, --before or --person")
         }
@@ -78,7 +83,7 @@ struct ForgetCommand: ParsableCommand {
         let selection = ForgetSelection(
             ids: ids.compactMap(UUID.init(uuidString:)), nameGlobs: names,
             before: before.flatMap { ValueParsing.date($0) },
-            people: people)
+            people: people, peopleFilter: PeopleFilter(configuration))
         do {
             let reason = "facewatch forget \(selection.summary) (uid \(getuid()))"
             let (selected, report) = try Forgetting.forget(

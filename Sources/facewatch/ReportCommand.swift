@@ -53,7 +53,8 @@ struct ReportCommand: ParsableCommand {
         let generator = ReportGenerator(
             ledger: queries.ledger, root: configuration.root, resultsDirectory: configuration.results,
             limits: ImageLimits(maxBytes: configuration.maxBytes, maxPixels: configuration.maxPixels),
-            options: ReportGenerator.Options(galleryLimit: gallery)
+            options: ReportGenerator.Options(galleryLimit: gallery),
+            people: { try queries.foundPeople().reportPeople(location: location) }
         ) { entry in
             location.locate(id: entry.id, recorded: entry.storePath)
         }

@@ -64,6 +64,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: .setting("ledger_statement_timeout")) var ledgerStatementTimeout: DurationArgument?
     @Option(help: .setting("ledger_idle_timeout")) var ledgerIdleTimeout: DurationArgument?
     @Option(help: .setting("ledger_keepalive")) var ledgerKeepalive: DurationArgument?
+    @Flag(inversion: .prefixedNo, help: .setting("result_landmarks")) var resultLandmarks: Bool?
+    @Option(help: .setting("cluster_distance")) var clusterDistance: Double?
+    @Option(help: .setting("cluster_min_faces")) var clusterMinFaces: Int?
+    @Option(help: .setting("cluster_min_size")) var clusterMinSize: Int?
+    @Option(help: .setting("cluster_min_score")) var clusterMinScore: Double?
 
     /// The command-line settings by key, as text in the config file's syntax.
     var flags: DaemonConfiguration.Flags {
@@ -84,6 +89,11 @@ struct ServeCommand: AsyncParsableCommand {
             ("ledger_lock_timeout", ledgerLockTimeout?.text),
             ("ledger_statement_timeout", ledgerStatementTimeout?.text),
             ("ledger_idle_timeout", ledgerIdleTimeout?.text), ("ledger_keepalive", ledgerKeepalive?.text),
+            ("result_landmarks", resultLandmarks.map(String.init)),
+            ("cluster_distance", clusterDistance.map { String($0) }),
+            ("cluster_min_faces", clusterMinFaces.map(String.init)),
+            ("cluster_min_size", clusterMinSize.map(String.init)),
+            ("cluster_min_score", clusterMinScore.map { String($0) }),
         ]
         var flags: DaemonConfiguration.Flags = [:]
         for case let (key, value?) in given { flags[key] = value }

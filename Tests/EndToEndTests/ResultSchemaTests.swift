@@ -42,7 +42,7 @@ struct ResultSchemaTests {
         let root = TestRoot("schema-daemon")
         let known = root.staging("known")
         try FileManager.default.copyItem(atPath: images + "/astronaut.png", toPath: known + "/eileen.png")
-        let daemon = try await root.startDaemon(["--known", known])
+        let daemon = try await root.startDaemon(["--known", known, "--result-landmarks"])
         defer { daemon.stop() }
         let staging = root.staging()
         for name in ["astronaut_exif6.jpg", "camera.png", "no_time_for_that_tiny.gif"] {
@@ -56,6 +56,9 @@ struct ResultSchemaTests {
         let documents = try root.documents()
         // A known person's match is part of what is checked.
         #expect(documents.contains { $0.faces.contains { !($0.matches ?? []).isEmpty } }, "no match: \(daemon.log)")
+        // So are each face's score and, with result_landmarks, its 5 landmarks (the default model).
+        let faces = documents.flatMap(\.faces)
+        #expect(!faces.isEmpty && faces.allSatisfy { $0.score != nil && $0.landmarks?.points.count == 5 })
 
         let paths = try FileManager.default.contentsOfDirectory(atPath: root.results)
             .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.map { root.results + "/" + $0 }

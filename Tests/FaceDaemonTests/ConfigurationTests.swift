@@ -177,7 +177,8 @@ import Testing
             "ledger": "postgres://u:secret@db.example/facewatch?sslmode=require", "ledger_lease": "12s",
             "keep_originals": "30d", "keep_results": "1y", "compact_every": "never",
             "ledger_lock_timeout": "2s", "ledger_statement_timeout": "20s", "ledger_idle_timeout": "40s",
-            "ledger_keepalive": "5s",
+            "ledger_keepalive": "5s", "result_landmarks": "true", "cluster_distance": "0.5", "cluster_min_faces": "2",
+            "cluster_min_size": "40", "cluster_min_score": "-0.25",
         ]
         #expect(Set(samples.keys) == Set(Setting.all.map(\.key)))
         let text = Setting.all.map { "\($0.key) = \(samples[$0.key]!)" }.joined(separator: "\n")
@@ -191,6 +192,9 @@ import Testing
         #expect(configuration.report == "/r/html", "a relative report directory is under the root")
         #expect(configuration.keepOriginals == 30 * 86_400 && configuration.keepResults == 365 * 86_400)
         #expect(configuration.compactEvery == nil)
+        #expect(configuration.resultLandmarks && configuration.clusterDistance == 0.5)
+        #expect(configuration.clusterMinFaces == 2 && configuration.clusterMinSize == 40)
+        #expect(configuration.clusterMinScore == -0.25)
     }
 }
 

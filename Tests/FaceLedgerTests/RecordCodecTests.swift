@@ -33,6 +33,24 @@ func decodeRecord(_ bytes: [UInt8]) throws -> LedgerRecord {
         #expect(back.createdAt.timeIntervalSinceReferenceDate == record.createdAt.timeIntervalSinceReferenceDate)
     }
 
+    /// Faces with a score or landmarks are stored in format 2 and read back exactly; a record whose
+    /// faces carry neither stays in format 1, which builds that know only format 1 read.
+    @Test func scoresAndLandmarksRoundTripInFormatTwo() throws {
+        var record = Self.fullRecord()
+        #expect(try RecordCodec.encode(record).first == 1)
+        record.faces[0].score = 1.224_592_033_816_706_7
+        record.faces[1].landmarks = FaceLandmarks(points: (0..<68).map { .init(x: $0 - 5, y: 2 * $0) })
+        record.faces[2].score = -0.5
+        record.faces[2].landmarks = FaceLandmarks(points: (0..<5).map { .init(x: 1000 + $0, y: -$0) })
+        let bytes = try RecordCodec.encode(record)
+        #expect(bytes.first == 2)
+        #expect(try decodeRecord(bytes) == record)
+        // A truncated format 2 value is refused, as any other.
+        #expect(throws: LedgerError.self) { try decodeRecord(Array(bytes.dropLast(300))) }
+        record.faces[0].score = .infinity
+        #expect(throws: LedgerError.self) { try RecordCodec.encode(record) }
+    }
+
     /// Every decoded format keeps its stored byte (0 JPEG, 1 PNG, 2 WebP, 3 HEIF, 4 AVIF): records
     /// written before a format was added read back the same.
     @Test(arguments: zip(ImageFormat.allCases, [UInt8(0), 1, 2, 3, 4]))

@@ -41,5 +41,10 @@ import Testing
             usageMessage(["forget", "--faces-only", "--person", "ann", "--name", "*.jpg"])?.contains(
                 "--faces-only goes with --person only") == true)
         #expect(usageMessage(["forget", "--faces-only", "--person", "ann"]) == nil)
+        // A found person's id selects photos; its faces alone are not forgotten by id.
+        #expect(usageMessage(["forget", "--person", "3fa9c2e1b0d4a7c8"]) == nil)
+        #expect(
+            usageMessage(["forget", "--faces-only", "--person", "3fa9c2e1b0d4a7c8"])?.contains(
+                "not a found person's id") == true)
     }
 }

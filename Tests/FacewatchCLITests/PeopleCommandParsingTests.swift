@@ -30,17 +30,28 @@ extension CommandParsingTests {
         expectUsageError(["match", "a.jpg", "b.jpg"], saying: "Unexpected argument 'b.jpg'")
     }
 
-    @Test func peopleReadsJSONAndTheRoot() throws {
+    @Test func peopleReadsJSONRebuildAndTheRoot() throws {
         let command = try parse(["people", "--json", "--root", "/r"], as: PeopleCommand.self)
-        #expect(command.json && command.rootOptions.root == "/r")
+        #expect(command.json && command.rootOptions.root == "/r" && !command.rebuild)
         #expect(try !parse(["people"], as: PeopleCommand.self).json)
+        #expect(try parse(["people", "--rebuild"], as: PeopleCommand.self).rebuild)
         expectUsageError(["people", "extra"], saying: "Unexpected argument 'extra'")
     }
 
-    @Test(arguments: ["match", "people"])
+    @Test func nameReadsThePersonAndTheName() throws {
+        let command = try parse(["name", "3fa9c2e1", "eileen", "--root", "/r"], as: NameCommand.self)
+        #expect(command.person == "3fa9c2e1" && command.name == "eileen" && command.rootOptions.root == "/r")
+        expectUsageError(["name", "3fa9c2e1"], saying: "Missing expected argument '<name>'")
+        expectUsageError(["name"], saying: "Missing expected argument '<person>'")
+        expectUsageError(["name", "a", "b", "c"], saying: "Unexpected argument 'c'")
+    }
+
+    @Test(arguments: ["match", "people", "name"])
     func peopleCommandsHaveHelp(name: String) throws {
         let text = try help(name)
         #expect(text.contains("USAGE: facewatch \(name)"), "\(text)")
         #expect(text.contains("known") || text.contains("closest"), "\(text)")
+        if name == "people" { #expect(text.contains("--rebuild") && text.contains("cluster_"), "\(text)") }
+        if name == "name" { #expect(text.contains("<person> <name>") && text.contains("known/NAME/"), "\(text)") }
     }
 }

@@ -44,16 +44,21 @@ struct SettingsTableTests {
             "ledger": "postgres://u:secret@db.example:5433/fw", "ledger_lease": "9s",
             "ledger_lock_timeout": "7s", "ledger_statement_timeout": "8s", "ledger_idle_timeout": "11s",
             "ledger_keepalive": "13s", "keep_originals": "30d", "keep_results": "1y",
-            "compact_every": "2h",
+            "compact_every": "2h", "cluster_distance": "0.4", "cluster_min_faces": "4", "cluster_min_size": "30",
+            "cluster_min_score": "0.5",
         ]
-        var arguments: [String] = ["--no-dedup"]
-        for setting in Setting.all where setting.key != "dedup" {
+        // Boolean settings are flags: the one that differs from the default, and the value it gives.
+        let switches: [String: (flag: String, value: String)] = [
+            "dedup": ("--no-dedup", "false"), "result_landmarks": ("--result-landmarks", "true"),
+        ]
+        var arguments: [String] = switches.values.map(\.flag).sorted()
+        for setting in Setting.all where switches[setting.key] == nil {
             let sample = try #require(samples[setting.key], "no sample value for \(setting.key)")
             arguments += [setting.flag, sample]
         }
         let command = try ServeCommand.parse(arguments)
         var expected = samples
-        expected["dedup"] = "false"
+        for (key, given) in switches { expected[key] = given.value }
         #expect(command.flags == expected)
         let configuration = try DaemonConfiguration.resolve(file: nil, flags: command.flags, environment: [:])
         let defaults = DaemonConfiguration(root: "/r")

@@ -81,12 +81,22 @@ typedef struct fwd_encode_options {
     int32_t jitters;
 } fwd_encode_options;
 
-/** One face: its box (clipped to the image) and its encoding. */
+/** Most landmarks a face can have (the 68-point model). */
+#define FWD_MAX_LANDMARKS 68
+
+/** One face: its box (clipped to the image), the detector's confidence in it, the landmarks the shape
+ *  predictor placed (the points the chip was aligned on) and its encoding. */
 typedef struct fwd_face {
     int32_t top;
     int32_t right;
     int32_t bottom;
     int32_t left;
+    /** The detector's confidence, as fwd_detection's `confidence` (before the box was clipped). */
+    double confidence;
+    /** How many landmarks `landmarks` holds: 5 or 68, the model's number. */
+    int32_t landmark_count;
+    /** x, y of each landmark in image pixels (dlib's `full_object_detection` parts, in order). */
+    int32_t landmarks[2 * FWD_MAX_LANDMARKS];
     float encoding[FWD_ENCODING_LENGTH];
 } fwd_face;
 

@@ -25,6 +25,12 @@ extension Daemon {
         var services = [
             BackgroundService(name: "DocumentsCheck") { await self.documentsCheck(parts) },
             BackgroundService(name: "Maintenance") { await Maintenance.run(ledger: parts.ledger, logger: self.logger) },
+            BackgroundService(name: "PeopleRelabel") {
+                await PeopleRelabel(
+                    tracker: parts.people, ledger: parts.ledger, results: parts.results, watch: parts.watch,
+                    logger: self.logger, faceLogStart: parts.faceLogStart
+                ).run()
+            },
         ]
         services += forgetServices(parts.ledger, configuration)
         if let directory = configuration.report {
@@ -32,7 +38,7 @@ extension Daemon {
                 BackgroundService(name: "ReportRefresher") {
                     await ReportRefresher.run(
                         directory: directory, configuration: configuration, ledger: parts.ledger, meter: parts.meter,
-                        logger: self.logger)
+                        people: parts.people, logger: self.logger)
                 })
         }
         return services

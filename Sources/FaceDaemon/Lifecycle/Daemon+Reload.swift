@@ -11,7 +11,7 @@ extension PipelineSettings {
         self.init(
             maxInFlight: configuration.effectiveInFlight, dedup: configuration.dedup, limits: configuration.limits,
             memoryBudget: configuration.effectiveMemoryBudget, upsample: configuration.encoder.upsample,
-            detector: configuration.encoder.detector)
+            detector: configuration.encoder.detector, keepLandmarks: configuration.resultLandmarks)
     }
 }
 

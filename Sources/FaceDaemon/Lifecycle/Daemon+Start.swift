@@ -33,6 +33,9 @@ extension Daemon {
         let watch: RootWatch
         /// The previous run ended gracefully with every document written (`RunStart`).
         let documentsWereComplete: Bool
+        /// The people of the stored faces, and the face log's length when they were grouped.
+        let people: PeopleTracker
+        let faceLogStart: UInt64
     }
 
     /// The start, step by step: the directories' identity, the directories, the ledger, this run in
@@ -51,9 +54,10 @@ extension Daemon {
 
         let location = StoreLocation(root: configuration.root, store: store.directory)
         let labeller = ResultLabeller(ledger: ledger, defaultTolerance: configuration.tolerance)
+        let (people, faceLogStart) = try groupPeople(ledger, configuration)
         let results = ResultsWriter(
             directory: configuration.results, format: configuration.resultFormat, labeller: labeller,
-            tombstones: ledger)
+            tombstones: ledger, people: people)
         // Forgets cut short by a crash (theirs or ours) left tombstones with files: removed before the
         // store is scanned, so no forgotten original is ever taken for an orphan.
         finishForgets(ledger, configuration, results)
@@ -89,7 +93,32 @@ extension Daemon {
         return Parts(
             ledger: ledger, store: store, location: location, results: results, pipeline: pipeline,
             stats: stats, meter: meter, ingestor: ingestor, reconciler: reconciler, incarnation: run.incarnation,
-            watch: watch, documentsWereComplete: run.previousEndedCleanly == true && run.documentsComplete)
+            watch: watch, documentsWereComplete: run.previousEndedCleanly == true && run.documentsComplete,
+            people: people, faceLogStart: faceLogStart)
+    }
+
+    /// Groups the ledger's stored faces into people (`StoredPeople.rebuilt`): the grouping is a
+    /// function of the set of faces, so building it from the ledger at each start gives what the
+    /// previous run had.
+    private func groupPeople(
+        _ ledger: any Ledger, _ configuration: DaemonConfiguration
+    ) throws(StartError) -> (PeopleTracker, UInt64) {
+        hooks.startupWork("grouping the stored faces into people")
+        defer { hooks.startupWork(nil) }
+        let started = Date()
+        do {
+            let faceLog = try ledger.faceLogCount()
+            let people = try StoredPeople.rebuilt(from: ledger, filter: PeopleFilter(configuration))
+            logger.info(
+                "grouped the stored faces into people",
+                metadata: [
+                    "faces": "\(people.grouping.count)", "people": "\(people.grouping.peopleCount)",
+                    "seconds": "\(Date().timeIntervalSince(started))",
+                ])
+            return (PeopleTracker(people), faceLog)
+        } catch {
+            throw .setup("cannot group the stored faces into people: \(error)")
+        }
     }
 
     /// Raises the soft limit on open files to the hard one (systemd's is 524288). A batch holds one

@@ -21,12 +21,13 @@ enum ReportRefresher {
     /// Until cancelled: writes a report now, then checks once a minute.
     static func run(
         directory: String, configuration: DaemonConfiguration, ledger: any Ledger, meter: ThroughputMeter,
-        logger: Logger
+        people: PeopleTracker, logger: Logger
     ) async {
         let location = StoreLocation(root: configuration.root, store: configuration.store)
         let generator = ReportGenerator(
             ledger: ledger, root: configuration.root, resultsDirectory: configuration.results,
-            limits: ImageLimits(maxBytes: configuration.maxBytes, maxPixels: configuration.maxPixels)
+            limits: ImageLimits(maxBytes: configuration.maxBytes, maxPixels: configuration.maxPixels),
+            people: { try FoundPeople.of(people.snapshot, in: ledger).reportPeople(location: location) }
         ) { entry in
             location.locate(id: entry.id, recorded: entry.storePath)
         }
@@ -63,6 +64,18 @@ enum ReportRefresher {
             } catch {
                 return
             }
+        }
+    }
+}
+
+extension FoundPeople {
+    /// The people as the report's People page shows them, each best face's original found in `location`.
+    public func reportPeople(location: StoreLocation) -> [ReportPerson] {
+        people.map { person in
+            ReportPerson(
+                id: person.id, name: person.name, faces: person.faces, photos: person.photoIDs,
+                bestResult: person.best.record, bestFace: person.best.face, bestLocation: person.best.location,
+                bestImagePath: location.locate(id: person.best.record, recorded: person.best.storePath))
         }
     }
 }

@@ -226,7 +226,8 @@ struct PeopleService: Service {
                 if let reason = watch.pausedReason { return .paused(reason) }
                 do {
                     try DurableFile.writeAtomically(
-                        results.text(for: ResultLabeller.document(record, labels)), to: results.path(for: record.id))
+                        results.text(for: results.withPeople(ResultLabeller.document(record, labels), record)),
+                        to: results.path(for: record.id))
                 } catch {
                     // A results directory that went away since the watch last looked: wait for it.
                     if let reason = watch.recheck() { return .paused(reason) }

@@ -155,8 +155,9 @@ extension Pipeline {
                     return
                 }
                 retries[id] = nil
+                let kept = settings.keepLandmarks ? result : result.map(\.withoutLandmarks)
                 let committed = await BlockingIO.run {
-                    Self.commit(record, result, seconds: seconds, source: source, ledger: ledger)
+                    Self.commit(record, kept, seconds: seconds, source: source, ledger: ledger)
                 }
                 await settle(id, committed, how: .encoded, seconds: seconds)
             }
@@ -245,5 +246,14 @@ extension Pipeline {
         } catch {
             return .failure(error)
         }
+    }
+}
+
+extension EncodedImage {
+    /// The same image with no face's landmarks (kept only with `result_landmarks`).
+    var withoutLandmarks: EncodedImage {
+        var copy = self
+        for index in copy.faces.indices { copy.faces[index].landmarks = nil }
+        return copy
     }
 }

@@ -67,11 +67,14 @@ public struct PipelineSettings: Sendable, Equatable {
     public var upsample: Int
     /// The detector, which the memory estimate of an image depends on too.
     public var detector: DetectorKind
+    /// Whether each face's landmarks are committed with its record (and so shown in its document).
+    public var keepLandmarks: Bool
 
     public init(
         maxInFlight: Int, dedup: Bool = true, limits: ImageLimits = ImageLimits(), maxAttempts: Int = 3,
-        memoryBudget: Int = Int.max / 4, upsample: Int = 1, detector: DetectorKind = .hog
+        memoryBudget: Int = Int.max / 4, upsample: Int = 1, detector: DetectorKind = .hog, keepLandmarks: Bool = false
     ) {
+        self.keepLandmarks = keepLandmarks
         self.memoryBudget = memoryBudget
         self.upsample = upsample
         self.detector = detector

@@ -21,14 +21,18 @@ public struct ResultsWriter: Sendable {
     /// The ledger asked after each write whether the image was forgotten meanwhile (nil: not asked).
     public let tombstones: (any Ledger)?
 
+    /// Puts each face of a completed record in its person (`faces[].person`); nil: documents without people.
+    public let people: PeopleTracker?
+
     public init(
         directory: String, format: DaemonConfiguration.ResultFormat = .pretty, labeller: ResultLabeller? = nil,
-        tombstones: (any Ledger)? = nil
+        tombstones: (any Ledger)? = nil, people: PeopleTracker? = nil
     ) {
         self.directory = directory
         self.format = format
         self.labeller = labeller
         self.tombstones = tombstones
+        self.people = people
     }
 
     /// The document file of an image.
@@ -51,17 +55,30 @@ public struct ResultsWriter: Sendable {
     }
 
     /// Writes the record's document, replacing an older one; with a labeller, a completed record's
-    /// faces name the known people they resemble.
+    /// faces name the known people they resemble; with people, each face's person, after the
+    /// record's faces joined the grouping (under the labeller's lock of the result).
     public func write(_ record: LedgerRecord) throws(FileSystemError) {
         defer { settle(record) }
         if let labeller, ResultLabeller.applies(to: record) {
             let path = path(for: record.id)
             try labeller.write(record) { document throws(FileSystemError) in
-                try DurableFile.writeAtomically(text(for: document), to: path)
+                try DurableFile.writeAtomically(text(for: withPeople(document, record)), to: path)
             }
             return
         }
-        try DurableFile.writeAtomically(text(for: record), to: path(for: record.id))
+        try DurableFile.writeAtomically(
+            text(for: withPeople(record.resultDocument(), record)), to: path(for: record.id))
+    }
+
+    /// `document` with each face's person, the record brought into the grouping first. Every
+    /// writer of a completed record's document calls it under the labeller's lock of that result.
+    func withPeople(_ document: ResultDocument, _ record: LedgerRecord) -> ResultDocument {
+        guard let people, let slots = people.observe(record), slots.count == document.faces.count else {
+            return document
+        }
+        var document = document
+        for index in document.faces.indices { document.faces[index].person = slots[index] }
+        return document
     }
 
     /// A forget commits its tombstone, then removes the document; this writer writes, then looks for
@@ -76,7 +93,7 @@ public struct ResultsWriter: Sendable {
     /// Whether the record's document names known people (`faces[].matches`), which change without
     /// the record changing: its file's age says nothing about whether they are current.
     public func carriesLabels(_ record: LedgerRecord) -> Bool {
-        labeller != nil && ResultLabeller.applies(to: record)
+        (labeller != nil || people != nil) && ResultLabeller.applies(to: record)
     }
 
     /// After a write: the image forgotten meanwhile loses its document (`removeIfForgotten`); a
@@ -106,6 +123,16 @@ public struct ResultsWriter: Sendable {
             }
         return document.id == record.id.uuidString.lowercased() && document.status == record.status
             && sameCompletion && document.faces.count == record.faces.count && hasCurrentMatches(document, record)
+            && hasCurrentPeople(document, record)
+    }
+
+    /// Whether each face of `document` is in the person the grouping gives it (none, where the
+    /// record holds no face in people).
+    private func hasCurrentPeople(_ document: ResultDocument, _ record: LedgerRecord) -> Bool {
+        guard let people else { return true }
+        let expected: [PersonSlot?] = people.slots(of: record.id) ?? []
+        let written = document.faces.map(\.person)
+        return expected.isEmpty ? written.allSatisfy { $0 == nil } : expected == written
     }
 
     /// Whether each face of `document` names the people (and distances) of the record's stored labels.

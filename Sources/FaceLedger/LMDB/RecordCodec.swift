@@ -21,13 +21,21 @@ import Foundation
 /// | source sha256 | 32 raw bytes |
 /// | source name | str |
 /// | store path | str |
-/// | faces | u32 count, then per face: i32 top, right, bottom, left; u16 n; n × f32 encoding |
+/// | faces | u32 count, then per face: i32 top, right, bottom, left; (format 2) u8 bit set: 1 score, 2 landmarks; f64 score, if present; u8 count, then count × (i32 x, i32 y), if present; u16 n; n × f32 encoding |
+///
+/// Format 2 differs from format 1 only in each face's score and landmarks; a record is written in
+/// format 1 when none of its faces carries either, so that such records stay readable by builds that
+/// know only format 1.
 ///
 /// Decoding checks every length, enum value and UTF-8 string and rejects trailing bytes: a damaged
 /// value becomes `LedgerError.corrupt`, never a crash. A new layout gets a new format byte; readers keep
 /// decoding the old ones (and a schema migration may rewrite them).
 package enum RecordCodec {
     static let format: UInt8 = 1
+    /// Format 1 plus each face's score and landmarks.
+    static let formatWithFaceDetails: UInt8 = 2
+    private static let faceHasScore: UInt8 = 1
+    private static let faceHasLandmarks: UInt8 = 2
     /// How an unknown SHA-256 (`SourceInfo.unknownSHA256`) is stored.
     static let unknownDigest = [UInt8](repeating: 0, count: 32)
 
@@ -48,7 +56,8 @@ package enum RecordCodec {
             throw LedgerError(.invalidArgument, "attempts \(r.attempts) out of range")
         }
         var w = ByteWriter(capacity: 128 + r.faces.count * (18 + 4 * Face.encodingLength))
-        w.u8(format)
+        let detailed = r.faces.contains { $0.score != nil || $0.landmarks != nil }
+        w.u8(detailed ? formatWithFaceDetails : format)
         w.u8(statusByte(r.status))
         w.raw(r.id.bytes)
         w.f64(r.createdAt.timeIntervalSinceReferenceDate)
@@ -93,6 +102,7 @@ package enum RecordCodec {
             w.i32(right)
             w.i32(bottom)
             w.i32(left)
+            if detailed { try writeDetails(face, to: &w) }
             w.u16(UInt16(face.encoding.count))
             for v in face.encoding { w.f32(v) }
         }
@@ -103,7 +113,9 @@ package enum RecordCodec {
     package static func decode(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerRecord {
         var r = ByteReader(bytes, what: "record")
         let fmt = try r.u8()
-        guard fmt == format else { throw LedgerError.corrupt("unknown record format \(fmt)") }
+        guard fmt == format || fmt == formatWithFaceDetails else {
+            throw LedgerError.corrupt("unknown record format \(fmt)")
+        }
         let status = try status(try r.u8())
         guard let id = UUID(bytes: try r.raw(16)) else { throw LedgerError.corrupt("record id") }
         let createdAt = Date(timeIntervalSinceReferenceDate: try r.f64())
@@ -145,16 +157,61 @@ package enum RecordCodec {
             let right = Int(try r.i32())
             let bottom = Int(try r.i32())
             let left = Int(try r.i32())
+            let (score, landmarks) = fmt == formatWithFaceDetails ? try readDetails(&r) : (nil, nil)
             let n = Int(try r.u16())
             let encoding = try r.floats(n)
             faces.append(
-                Face(location: FaceLocation(top: top, right: right, bottom: bottom, left: left), encoding: encoding))
+                Face(
+                    location: FaceLocation(top: top, right: right, bottom: bottom, left: left), encoding: encoding,
+                    score: score, landmarks: landmarks))
         }
         try r.expectEnd()
         return LedgerRecord(
             id: id, status: status, source: SourceInfo(name: name, bytes: size, sha256: sha),
             storePath: storePath, createdAt: createdAt, image: image, faces: faces, completedAt: completedAt,
             duration: duration, error: failure, attempts: attempts)
+    }
+
+    /// A face's score and landmarks, format 2.
+    private static func writeDetails(_ face: Face, to w: inout ByteWriter) throws(LedgerError) {
+        var flags: UInt8 = 0
+        if face.score != nil { flags |= faceHasScore }
+        if face.landmarks != nil { flags |= faceHasLandmarks }
+        w.u8(flags)
+        if let score = face.score {
+            guard score.isFinite else { throw LedgerError(.invalidArgument, "face score is not finite") }
+            w.f64(score)
+        }
+        if let points = face.landmarks?.points {
+            guard points.count <= Int(UInt8.max) else {
+                throw LedgerError(.invalidArgument, "face has \(points.count) landmarks")
+            }
+            w.u8(UInt8(points.count))
+            for point in points {
+                guard let x = Int32(exactly: point.x), let y = Int32(exactly: point.y) else {
+                    throw LedgerError(.invalidArgument, "landmark \(point) out of range")
+                }
+                w.i32(x)
+                w.i32(y)
+            }
+        }
+    }
+
+    private static func readDetails(_ r: inout ByteReader) throws(LedgerError) -> (Double?, FaceLandmarks?) {
+        let flags = try r.u8()
+        guard flags & ~(faceHasScore | faceHasLandmarks) == 0 else {
+            throw LedgerError.corrupt("face has unknown field flags \(flags)")
+        }
+        let score = flags & faceHasScore != 0 ? try r.f64() : nil
+        var landmarks: FaceLandmarks?
+        if flags & faceHasLandmarks != 0 {
+            let count = Int(try r.u8())
+            var points: [FaceLandmarks.Point] = []
+            points.reserveCapacity(count)
+            for _ in 0..<count { points.append(FaceLandmarks.Point(x: Int(try r.i32()), y: Int(try r.i32()))) }
+            landmarks = FaceLandmarks(points: points)
+        }
+        return (score, landmarks)
     }
 
     static func statusByte(_ s: ResultStatus) -> UInt8 {

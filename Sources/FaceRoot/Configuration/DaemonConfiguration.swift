@@ -84,6 +84,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var keepResults: Double? = nil
     /// How often the daemon compacts the ledger after forgets, in seconds; nil: never.
     public var compactEvery: Double? = 86_400
+    /// Whether each face's landmarks are kept in its record and shown in its document.
+    public var resultLandmarks = false
+    /// Largest face distance at which two faces are neighbours in the grouping into people.
+    public var clusterDistance = 0.55
+    /// Neighbours (itself included) a face needs to be a core face of a person.
+    public var clusterMinFaces = 3
+    /// Faces whose box's shorter side is under this many pixels take no part in people.
+    public var clusterMinSize = 0
+    /// Faces whose detection score is under this take no part in people.
+    public var clusterMinScore = 0.3
     /// The config file these values were read from, if any (for a reload).
     public var configFile: String? = nil
 

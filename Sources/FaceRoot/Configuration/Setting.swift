@@ -132,6 +132,9 @@ extension Setting {
             "landmarks", \.encoder.landmarks, default: .small, reloadable: false,
             help: "5-point (small) or 68-point (large) landmarks"),
         .choice("detector", \.encoder.detector, default: .hog, reloadable: false, help: "the face detector"),
+        .boolean(
+            "result_landmarks", \.resultLandmarks, default: false, reloadable: false,
+            help: "keep each face's landmarks (5 or 68 points, per landmarks) and show them in its result"),
         .integer(
             "settle_ms", \.settleMilliseconds, 0...60_000, default: "250", reloadable: false,
             help: "quiet time, in ms, after a file written in place is closed before it is taken"),
@@ -235,6 +238,18 @@ extension Setting {
                 return RetentionPeriod.seconds(text).map { .some($0) }
             },
             show: { $0.map(RetentionPeriod.describe) ?? "never" }),
+        .number(
+            "cluster_distance", \.clusterDistance, 0...2, default: "0.55",
+            help: "largest face distance at which two faces are neighbours when faces are grouped into people"),
+        .integer(
+            "cluster_min_faces", \.clusterMinFaces, 1...1000, default: "3", reloadable: false,
+            help: "faces within cluster_distance of a face, itself included, that make it the core of a person"),
+        .integer(
+            "cluster_min_size", \.clusterMinSize, 0...100_000, default: "0", reloadable: false,
+            help: "faces whose box's shorter side is under this many pixels take no part in people"),
+        .number(
+            "cluster_min_score", \.clusterMinScore, -100...100, default: "0.3",
+            help: "faces whose detection score is under this take no part in people"),
     ]
 }
 
@@ -288,6 +303,18 @@ extension Setting {
             key, path, syntax: "N", default: value, reloadable: reloadable, help: help,
             expected: "a whole number from \(range.lowerBound) to \(range.upperBound)",
             parse: { text, _ in Int(text.trimmingCharacters(in: .whitespaces)).flatMap { range.contains($0) ? $0 : nil }
+            },
+            show: { String($0) })
+    }
+
+    fileprivate static func number(
+        _ key: String, _ path: Path<Double>, _ range: ClosedRange<Double>, default value: String, help: String
+    ) -> Setting {
+        stored(
+            key, path, syntax: "NUMBER", default: value, reloadable: false, help: help,
+            expected: "a number from \(range.lowerBound) to \(range.upperBound)",
+            parse: { text, _ in
+                Double(text.trimmingCharacters(in: .whitespaces)).flatMap { range.contains($0) ? $0 : nil }
             },
             show: { String($0) })
     }

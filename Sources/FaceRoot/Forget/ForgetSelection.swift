@@ -3,7 +3,7 @@ import FaceLedger
 import Foundation
 
 /// Which images a forget names: ids, inbox names matching a glob, images created before a time, or
-/// images with a face labelled as a known person. The criteria add up (an image named by any of
+/// images with a face labelled as a known person or in a person found among the faces. The criteria add up (an image named by any of
 /// them is selected); the selection reads the ledger and changes nothing.
 public struct ForgetSelection: Sendable, Equatable {
     public var ids: [UUID] = []
@@ -11,14 +11,27 @@ public struct ForgetSelection: Sendable, Equatable {
     public var nameGlobs: [String] = []
     /// Images created strictly before this time.
     public var before: Date?
-    /// Known people's names: images with a face whose matches include one of them.
+    /// Known people's names: images with a face whose matches include one of them; and found
+    /// people's ids (16 hex digits, as `facewatch people` lists them): images with a face in one.
     public var people: [String] = []
+    /// How faces are grouped into people (the root's `cluster_*` settings), for people's ids; nil:
+    /// `people` are names only.
+    public var peopleFilter: PeopleFilter?
 
-    public init(ids: [UUID] = [], nameGlobs: [String] = [], before: Date? = nil, people: [String] = []) {
+    public init(
+        ids: [UUID] = [], nameGlobs: [String] = [], before: Date? = nil, people: [String] = [],
+        peopleFilter: PeopleFilter? = nil
+    ) {
         self.ids = ids
         self.nameGlobs = nameGlobs
         self.before = before
         self.people = people
+        self.peopleFilter = peopleFilter
+    }
+
+    /// Whether `text` has the form of a found person's id: 16 lowercase hex digits.
+    public static func isPersonID(_ text: String) -> Bool {
+        text.utf8.count == 16 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     public var isEmpty: Bool { ids.isEmpty && nameGlobs.isEmpty && before == nil && people.isEmpty }
@@ -36,8 +49,11 @@ public struct ForgetSelection: Sendable, Equatable {
         }
         if !nameGlobs.isEmpty || !people.isEmpty {
             let wanted = Set(people)
+            let inFoundPeople = try recordsOfFoundPeople(in: ledger)
             try ledger.forEachRecord { record in
-                if nameGlobs.contains(where: { fnmatch($0, record.source.name, 0) == 0 }) {
+                if nameGlobs.contains(where: { fnmatch($0, record.source.name, 0) == 0 })
+                    || inFoundPeople.contains(record.id)
+                {
                     add(record.id)
                     return
                 }
@@ -50,6 +66,19 @@ public struct ForgetSelection: Sendable, Equatable {
             }
         }
         return selected
+    }
+
+    /// The records holding a face of a found person `people` names by id (the ledger's faces
+    /// grouped with `peopleFilter`).
+    private func recordsOfFoundPeople(in ledger: any Ledger) throws -> Set<UUID> {
+        let ids = Set(people.filter(Self.isPersonID))
+        guard !ids.isEmpty, let peopleFilter else { return [] }
+        let stored = try StoredPeople.rebuilt(from: ledger, filter: peopleFilter)
+        var records = Set<UUID>()
+        for (person, keys) in stored.grouping.members() where ids.contains(person.description) {
+            for key in keys { records.formUnion(stored.records(holding: key)) }
+        }
+        return records
     }
 
     /// The audit's words for this selection, e.g. `--name 'party/*' --before 2026-01-01T00:00:00Z`.

@@ -171,6 +171,12 @@ public struct Forgetter: Sendable {
             paths.append(
                 ((report as NSString).appendingPathComponent("thumbs") as NSString).appendingPathComponent(
                     name + ".jpg"))
+            // The People page's pictures cut from this photo: `people/<uuid>-<face>.jpg`.
+            let people = (report as NSString).appendingPathComponent("people")
+            for picture in (try? FileManager.default.contentsOfDirectory(atPath: people)) ?? []
+            where picture.hasPrefix(name + "-") {
+                paths.append((people as NSString).appendingPathComponent(picture))
+            }
         }
         return paths
     }

@@ -1,0 +1,82 @@
+import FaceCore
+import FaceTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// People with two daemons on one PostgreSQL ledger, as two hosts would run them (one shared store
+/// and results directory): the photos dropped half on each host end in the people one host alone
+/// gives, in every document and in `facewatch people` on either host.
+@Suite(
+    .tags(.endToEnd),
+    .serialized, .timeLimit(.minutes(5)),
+    .enabled(if: canRunDaemon && testImagesDirectory != nil, Comment(rawValue: "\(whyNot), or no test images")),
+    .enabled(if: TestPostgres.isAvailable, "no PostgreSQL cluster (make test starts one)"))
+struct PeopleClusterEndToEndTests {
+    @Test func twoHostsOnOneLedgerGiveOnePeople() async throws {
+        let images = try #require(testImagesDirectory)
+        let url = try #require(try TestPostgres.freshDatabase())
+        let base = NSTemporaryDirectory() + "fw-people-cluster-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let shared = base + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        var configs: [String: String] = [:]
+        for host in ["a", "b"] {
+            let root = base + "/" + host
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            configs[host] = base + "/\(host).conf"
+            try """
+            root = \(root)
+            store = \(shared)/store
+            results = \(shared)/results
+            ledger = \(url)
+            """.write(toFile: configs[host]!, atomically: true, encoding: .utf8)
+        }
+        let a = try await DaemonProcess.host(root: base + "/a", config: configs["a"]!)
+        defer { a.stop() }
+        let b = try await DaemonProcess.host(root: base + "/b", config: configs["b"]!)
+        defer { b.stop() }
+        let photos = [
+            ("a", "astronaut.png"), ("b", "astronaut.jpg"), ("a", "astronaut_gray.jpg"), ("b", "two_faces.png"),
+            ("a", "astronaut_progressive.jpg"), ("b", "camera.png"),
+        ]
+        let staging = base + "/staging"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        for (host, name) in photos {
+            try FileManager.default.copyItem(atPath: images + "/" + name, toPath: staging + "/" + name)
+            #expect(rename(staging + "/" + name, base + "/\(host)/inbox/" + name) == 0)
+        }
+        func documents() -> [ResultDocument] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: shared + "/results")) ?? []
+            return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
+                (try? Data(contentsOf: URL(fileURLWithPath: shared + "/results/" + name)))
+                    .flatMap { try? JSONDecoder().decode(ResultDocument.self, from: $0) }
+            }
+        }
+        // `people --json` on host a: the one person found.
+        func found() async -> [[String: Any]] {
+            guard let output = try? await facewatch(["people", "--config", configs["a"]!, "--json"]),
+                let object = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+            else { return [] }
+            return object["found"] as? [[String: Any]] ?? []
+        }
+        // Every real face (6: one in each of 4 astronaut photos, two in two_faces.png) is in the person
+        // `people` finds, in every document, whichever host wrote it; the patch is in none.
+        var seen = ""
+        #expect(
+            await eventually(timeout: .seconds(120)) {
+                let all = documents()
+                guard all.count == photos.count, let person = await found().first?["id"] as? String else {
+                    return false
+                }
+                let faces = all.flatMap(\.faces)
+                seen = "\(person) \(faces.map { "\($0.score ?? -1):\(String(describing: $0.person))" })"
+                let real = faces.filter { ($0.score ?? 0) >= 0.3 }
+                return real.count == 6 && real.allSatisfy { $0.person == .person(person) }
+                    && faces.filter { ($0.score ?? 1) < 0.3 }.allSatisfy { $0.person == .alone }
+            }, "\(seen)\n\(a.log)\n\(b.log)")
+    }
+}

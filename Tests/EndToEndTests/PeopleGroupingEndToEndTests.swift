@@ -1,0 +1,191 @@
+import FaceCore
+import FaceTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faces grouped into people by the real daemon: each face of a result names its person, the same
+/// photos dropped one by one in three orders give the same people and ids, a restart gives them
+/// again, and a forget that leaves a person too few faces dissolves it in the documents that remain.
+@Suite(
+    .tags(.endToEnd),
+    .serialized, .timeLimit(.minutes(10)),
+    .enabled(if: canRunDaemon && testImagesDirectory != nil, Comment(rawValue: "\(whyNot), or no test images")))
+struct PeopleGroupingEndToEndTests {
+    /// The astronaut's face in several encodings of one photo (different bytes: different face keys,
+    /// nearly the same encodings), two copies of it in one picture, and pictures without faces.
+    static let photos = [
+        "astronaut.png", "astronaut.jpg", "astronaut_gray.jpg", "astronaut_progressive.jpg",
+        "astronaut_palette.png", "astronaut_exif6.jpg", "two_faces.png", "camera.png", "chelsea.png",
+    ]
+
+    /// Each face of each document, by (content digest, face number): its person slot and score.
+    static func faces(_ root: TestRoot) throws -> [String: (person: PersonSlot?, score: Double?)] {
+        var found: [String: (PersonSlot?, Double?)] = [:]
+        for document in try root.documents() {
+            for (index, face) in document.faces.enumerated() {
+                found["\(document.source?.sha256 ?? "?")#\(index)"] = (face.person, face.score)
+            }
+        }
+        return found
+    }
+
+    /// The persons of `faces`, comparable.
+    static func persons(_ faces: [String: (person: PersonSlot?, score: Double?)]) -> [String: PersonSlot?] {
+        faces.mapValues(\.person)
+    }
+
+    /// Drops `names` into the daemon's inbox one at a time, each after the previous one's document.
+    static func drop(_ names: [String], into root: TestRoot, from images: String) async throws {
+        let staging = root.staging()
+        for (index, name) in names.enumerated() {
+            try FileManager.default.copyItem(atPath: images + "/" + name, toPath: staging + "/" + name)
+            #expect(rename(staging + "/" + name, root.inbox + "/" + name) == 0)
+            #expect(await eventually(timeout: .seconds(120)) { root.documentCount() == index + 1 }, "\(name)")
+        }
+    }
+
+    @Test func theSamePhotosInThreeOrdersGiveTheSamePeople() async throws {
+        let images = try #require(testImagesDirectory)
+        var generator = SeededGenerator(seed: 23)
+        let orders = [Self.photos, Self.photos.reversed(), Self.photos.shuffled(using: &generator)]
+        let roots = orders.indices.map { TestRoot("people-order-\($0)") }
+        var daemons: [DaemonProcess] = []
+        defer { for daemon in daemons { daemon.stop() } }
+        for root in roots { daemons.append(try await root.startDaemon()) }
+        for (root, order) in zip(roots, orders) { try await Self.drop(order, into: root, from: images) }
+        // Documents rewritten in the background settle on the same people in every root.
+        var settled: [String: PersonSlot?] = [:]
+        #expect(
+            await eventually(timeout: .seconds(120)) {
+                let all = roots.map { (try? Self.persons(Self.faces($0))) ?? [:] }
+                settled = all[0]
+                return all[0].count >= 8 && all.allSatisfy { $0 == all[0] }
+            }, "\(daemons.map(\.log))")
+        let faces = try Self.faces(roots[0])
+        // Every astronaut face (a real one scores above cluster_min_score) is one person; the mission
+        // patch HOG takes for a face (scoring under it) is in none.
+        let real = faces.values.filter { ($0.score ?? 0) >= 0.3 }
+        let patches = faces.values.filter { ($0.score ?? 1) < 0.3 }
+        #expect(real.count >= 7 && !patches.isEmpty, "\(faces)")
+        let ids = Set(real.compactMap { $0.person?.id })
+        #expect(ids.count == 1 && real.allSatisfy { $0.person?.id != nil }, "\(faces)")
+        #expect(patches.allSatisfy { $0.person == .alone }, "\(faces)")
+
+        // A restart groups the faces again from the ledger: the same people, no document changes.
+        daemons[0].stop()
+        daemons[0] = try await roots[0].startDaemon()
+        let restarted = daemons[0]
+        #expect(await eventually { restarted.log.contains("checked the people of result documents") })
+        #expect(restarted.log.contains("rewritten=0"), "\(restarted.log)")
+        #expect(try Self.persons(Self.faces(roots[0])) == settled)
+    }
+
+    /// `facewatch people --json`'s found people.
+    static func found(_ root: TestRoot) async throws -> [[String: Any]] {
+        let output = try await facewatch(["people", "--root", root.root, "--json"])
+        #expect(output.status == 0, "people: \(output.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any]
+        return object?["found"] as? [[String: Any]] ?? []
+    }
+
+    @Test func peopleListsThemNameNamesThemAndARebuildChangesNothing() async throws {
+        let images = try #require(testImagesDirectory)
+        let root = TestRoot("people-name")
+        let daemon = try await root.startDaemon()
+        defer { daemon.stop() }
+        let photos = [
+            "astronaut.png", "astronaut.jpg", "astronaut_gray.jpg", "astronaut_progressive.jpg", "camera.png",
+        ]
+        try await Self.drop(photos, into: root, from: images)
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                let faces = (try? Self.faces(root).values.filter { ($0.score ?? 0) >= 0.3 }) ?? []
+                return faces.count == 4 && faces.allSatisfy { $0.person?.id != nil }
+            }, "\(daemon.log)")
+        let id = try #require(try Self.faces(root).values.compactMap { $0.person?.id }.first)
+        var found = try await Self.found(root)
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?["id"] as? String == id && found.first?["faces"] as? Int == 4)
+        #expect(found.first?["photos"] as? Int == 4 && found.first?["name"] is NSNull, "\(found)")
+        let best = found.first?["best_face"] as? [String: Any]
+        #expect((best?["source"] as? String).map(photos.contains) == true, "\(found)")
+
+        // Named with the first 6 digits of its id: a picture of its best face in known/eileen/, which
+        // the daemon reads; the person's faces are then labelled eileen, and `people` names it so.
+        let named = try await facewatch(["name", "--root", root.root, String(id.prefix(6)), "eileen"])
+        #expect(named.status == 0, "\(named.stderr)")
+        let picture = named.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(picture == root.root + "/known/eileen/person-\(id).jpg")
+        #expect(FileManager.default.fileExists(atPath: picture))
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                found = (try? await Self.found(root)) ?? []
+                return found.first?["name"] as? String == "eileen"
+            }, "\(found) \(daemon.log)")
+        // The report's People page: the person's best face, its name and id, a link per photo.
+        let report = root.base + "/report"
+        let written = try await facewatch(["report", "--root", root.root, "-o", report])
+        #expect(written.status == 0, "\(written.stderr)")
+        let page = (try? String(contentsOfFile: report + "/people.html", encoding: .utf8)) ?? ""
+        #expect(page.contains(id) && page.contains("<b>eileen</b>") && page.contains("4 faces in 4 photos"), "\(page)")
+        let bestResult = try #require(best?["result"] as? String)
+        let bestFace = try #require(best?["face"] as? Int)
+        #expect(page.contains("people/\(bestResult)-\(bestFace).jpg"), "\(page)")
+        #expect(FileManager.default.fileExists(atPath: report + "/people/\(bestResult)-\(bestFace).jpg"))
+        #expect(page.components(separatedBy: "results/").count - 1 == 4, "\(page)")
+        let index = (try? String(contentsOfFile: report + "/index.html", encoding: .utf8)) ?? ""
+        #expect(index.contains("href=\"people.html\""))
+
+        let unknown = try await facewatch(["name", "--root", root.root, "0000", "nobody"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("no person has the id 0000"), "\(unknown.stderr)")
+
+        // The one-pass grouping is the one the daemon reached face by face: nothing to rewrite.
+        let refused = try await facewatch(["people", "--root", root.root, "--rebuild"])
+        #expect(refused.status == 1 && refused.stderr.contains("stop it first"), "\(refused.stderr)")
+        daemon.stop()
+        let rebuilt = try await facewatch(["people", "--root", root.root, "--rebuild"])
+        #expect(rebuilt.status == 0, "\(rebuilt.stderr)")
+        #expect(rebuilt.stdout.contains("into 1 people; rewrote 0 of 4 documents"), "\(rebuilt.stdout)")
+    }
+
+    @Test func forgettingAPersonsPhotosAndTooManyOfThemDissolvesIt() async throws {
+        let images = try #require(testImagesDirectory)
+        let root = TestRoot("people-forget")
+        let daemon = try await root.startDaemon()
+        defer { daemon.stop() }
+        let photos = ["astronaut.png", "astronaut.jpg", "astronaut_gray.jpg", "astronaut_progressive.jpg"]
+        try await Self.drop(photos + ["camera.png"], into: root, from: images)
+        func astronaut(_ source: String) throws -> PersonSlot? {
+            try root.documents().first { $0.source?.name == source }?.faces.first?.person
+        }
+        func id(_ source: String) throws -> String {
+            try #require(try root.documents().first { $0.source?.name == source }?.id)
+        }
+        // Four faces within the distance: one person, in every document (the first ones rewritten
+        // when later ones made them core faces).
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                let slots = photos.map { try? astronaut($0) }
+                return slots.allSatisfy { $0?.id != nil } && Set(slots.map { $0?.id }).count == 1
+            }, "\(daemon.log)")
+        // `forget --person ID` selects the photos holding the person's faces (not camera.png).
+        let person = try #require(try astronaut("astronaut.png")?.id)
+        let dry = try await facewatch(["forget", "--root", root.root, "--person", person, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(Set(dry.stdout.split(separator: "\n").dropLast().map(String.init)) == Set(try photos.map(id)))
+
+        // Two of the four forgotten: two faces are left, fewer than cluster_min_faces, so no person.
+        for photo in photos.prefix(2) {
+            let output = try await facewatch(["forget", "--root", root.root, try id(photo)])
+            #expect(output.status == 0, "\(output.stderr)")
+        }
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                (try? astronaut(photos[2])) == .alone && (try? astronaut(photos[3])) == .alone
+            }, "\(daemon.log)")
+    }
+}
