@@ -300,11 +300,6 @@ extension PostgresLedger {
         try session.first("SELECT to_regclass('forgotten') IS NOT NULL", as: Bool.self) ?? false
     }
 
-    /// Whether `id` has a tombstone (the table must exist: `hasForgottenTable`).
-    static func isForgotten(_ id: UUID, _ session: PostgresSession) throws(LedgerError) -> Bool {
-        try session.first("SELECT true FROM forgotten WHERE id = \(id)", as: Bool.self) != nil
-    }
-
     /// Whether the `forgotten` table has its `store_id` column (a table made by the first forgets of an
     /// older version has not, until the next forget adds it). Without it the files are any host's to
     /// remove, as they were then.
