@@ -66,7 +66,8 @@ import zlib
 
 READY_TIMEOUT = 120.0      # model loading included
 STOP_TIMEOUT = 90.0        # the daemon's own shutdown timeout is 30 s
-COMPLETED = re.compile(r"\bcompleted id=([0-9a-f-]{36}) .*?\bseconds=([0-9.]+)")
+# `completed` and its fields in key order (`faces=… id=… name=… seconds=…`), on one line.
+COMPLETED = re.compile(r" completed [^\n]*?\bid=([0-9a-f-]{36})\b[^\n]*?\bseconds=([0-9.]+)")
 
 
 class BenchError(Exception):

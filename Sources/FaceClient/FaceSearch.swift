@@ -150,7 +150,7 @@ public struct FaceSearch: Sendable {
                         continue
                     }
                     // Only when something is to be added: a set of a million ids is not free.
-                    if present == nil { present = Set(table.references.map(\.id)) }
+                    if present == nil { present = Set((0..<table.count).map { table.reference(at: $0).id }) }
                     guard present?.insert(id).inserted == true, !gone.contains(id) else { continue }
                     for (index, face) in record.faces.enumerated() {
                         table.append(face.encoding, reference: .init(id: id, face: index))
@@ -193,7 +193,7 @@ public struct FaceSearch: Sendable {
             let neighbours = table.nearest(to: encoding, limit: want, within: tolerance ?? .infinity)
             hits = []
             for neighbour in neighbours {
-                let reference = table.references[neighbour.row]
+                let reference = table.reference(at: neighbour.row)
                 if reference.id == excluding { continue }
                 let record: LedgerRecord?
                 do {

@@ -160,6 +160,8 @@ final class PooledConnection: @unchecked Sendable {
     var statements: [String: PreparedQuery] = [:]
     /// Counters parts known to have their row (`PostgresLedger.ensurePart`).
     var partsReady: Set<String> = []
+    /// Counters parts' values as this connection last read or wrote them (`OneStatementTransitions`).
+    var partValues: [String: PartValues] = [:]
 
     init(connection: PostgresConnection, slot: Int) {
         self.connection = connection

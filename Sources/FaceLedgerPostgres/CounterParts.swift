@@ -67,11 +67,27 @@ extension PostgresLedger {
     typealias PartRow = (Int64, Int64, Int64, Int64, Int64, [Double], ByteBuffer)
 
     /// Reads this session's part of `owner` (locked until the transaction ends; created when it has
-    /// none), lets `change` add to it, and writes it.
+    /// none), lets `change` add to it, and writes it. When this connection knows the part's values
+    /// (`PartValues`), the write is one statement on condition that the row still holds them (the
+    /// row locked as the read would have locked it); otherwise, or when it does not, the part is read
+    /// first.
     static func updateCounters(
         _ session: PostgresSession, part owner: String, _ change: (inout Counters, inout FinalTallies) -> Void
     ) throws(LedgerError) {
         let part = try ensurePart(session, owner: owner)
+        if let known = session.pooled?.partValues.removeValue(forKey: part) {
+            var after = known
+            change(&after.counters, &after.tallies)
+            after.talliesBytes = after.tallies.encoded()
+            var update = PreparedBinds()
+            update.append(part)
+            appendCounters(after.counters, after.talliesBytes, to: &update)
+            appendCounters(known.counters, known.talliesBytes, to: &update)
+            if try !session.prepared(PartWriteIfUnchanged.self, update).isEmpty {
+                session.pooled?.partValues[part] = after
+                return
+            }
+        }
         var binds = PreparedBinds()
         binds.append(part)
         let rows = try session.prepared(PartRead.self, binds)
@@ -86,8 +102,10 @@ extension PostgresLedger {
         change(&counters, &tallies)
         var update = PreparedBinds()
         update.append(part)
-        appendCounters(counters, tallies, to: &update)
+        let talliesBytes = tallies.encoded()
+        appendCounters(counters, talliesBytes, to: &update)
         try session.prepared(PartWrite.self, update)
+        session.pooled?.partValues[part] = PartValues(counters: counters, tallies: tallies, talliesBytes: talliesBytes)
     }
 
     /// The name of this session's part of `owner` (its connection's slot), its row created when
@@ -111,15 +129,15 @@ extension PostgresLedger {
         return names.indices.map { "\(names[$0]) = $\(first + $0)::\(types[$0])" }.joined(separator: ", ")
     }
 
-    /// Appends the part's new values, in `partAssignments`' order.
-    static func appendCounters(_ counters: Counters, _ tallies: FinalTallies, to binds: inout PreparedBinds) {
+    /// Appends a part's values, in `partAssignments`' order, the tallies as their stored bytes.
+    static func appendCounters(_ counters: Counters, _ talliesBytes: [UInt8], to binds: inout PreparedBinds) {
         binds.append(Int64(counters.created))
         binds.append(Int64(counters.completed))
         binds.append(Int64(counters.failed))
         binds.append(Int64(counters.faces))
         binds.append(Int64(counters.encodedFaces))
         binds.append(counters.sum)
-        binds.append(tallies.encoded().bytea)
+        binds.append(talliesBytes.bytea)
     }
 }
 
@@ -131,6 +149,17 @@ enum PartRead: PreparedSQL {
 /// A counters part's new values: $1 the part, $2… its values (`partAssignments`).
 enum PartWrite: PreparedSQL {
     static let sql = "UPDATE counter_parts SET \(PostgresLedger.partAssignments(from: 2)) WHERE part = $1::text"
+}
+
+/// A counters part's new values if it holds the expected ones (a row returned when it did): $1 the
+/// part, $2… its new values (`partAssignments`), $9…$15 the expected ones.
+enum PartWriteIfUnchanged: PreparedSQL {
+    static let sql = """
+        UPDATE counter_parts SET \(PostgresLedger.partAssignments(from: 2))
+        WHERE part = $1::text AND created = $9::int8 AND completed = $10::int8 AND failed = $11::int8
+            AND faces = $12::int8 AND encoded_faces = $13::int8 AND encoding_sum = $14::float8[] AND tallies = $15::bytea
+        RETURNING part
+        """
 }
 
 /// A counters part of zeros, unless it exists: $1 the part.

@@ -177,8 +177,24 @@ extension PostgresLedger {
 
     public func tombstone(_ id: UUID) throws(LedgerError) -> Tombstone? {
         try read { session throws(LedgerError) in
-            guard try Self.hasForgottenTable(session) else { return nil }
-            return try Self.tombstone(id, session)
+            if !forgottenTableSeen.load(ordering: .relaxed) {
+                guard try Self.hasForgottenTable(session) else { return nil }
+                forgottenTableSeen.store(true, ordering: .relaxed)
+            }
+            var binds = PreparedBinds()
+            binds.append(id)
+            let rows: [PostgresRow]
+            do throws(LedgerError) {
+                rows = try session.prepared(TombstoneRead.self, binds)
+            } catch {
+                // A table dropped by hand since: no tombstones, and the next check asks again.
+                forgottenTableSeen.store(false, ordering: .relaxed)
+                guard try Self.hasForgottenTable(session) else { return nil }
+                throw error
+            }
+            guard let row = rows.first else { return nil }
+            let (pending, body) = try PostgresSession.decoding { try row.decode((Bool, ByteBuffer).self) }
+            return try Self.decodeTombstone(id, body, filesPending: pending)
         }
     }
 
@@ -284,11 +300,6 @@ extension PostgresLedger {
         try session.first("SELECT to_regclass('forgotten') IS NOT NULL", as: Bool.self) ?? false
     }
 
-    /// Whether `id` has a tombstone (the table must exist: `hasForgottenTable`).
-    static func isForgotten(_ id: UUID, _ session: PostgresSession) throws(LedgerError) -> Bool {
-        try session.first("SELECT true FROM forgotten WHERE id = \(id)", as: Bool.self) != nil
-    }
-
     /// Whether the `forgotten` table has its `store_id` column (a table made by the first forgets of an
     /// older version has not, until the next forget adds it). Without it the files are any host's to
     /// remove, as they were then.
@@ -372,4 +383,9 @@ extension PostgresLedger {
         }
         try session.execute("DELETE FROM person_counts WHERE faces <= 0 AND results <= 0")
     }
+}
+
+/// A tombstone: $1 the image.
+enum TombstoneRead: PreparedSQL {
+    static let sql = "SELECT files_pending, body FROM forgotten WHERE id = $1::uuid"
 }

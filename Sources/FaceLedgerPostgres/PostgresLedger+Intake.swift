@@ -12,8 +12,8 @@ extension PostgresLedger {
         guard !intents.isEmpty else { return }
         let run = Int64(bitPattern: currentRun.load(ordering: .relaxed))
         let store = storeID ?? ""
-        try write { session throws(LedgerError) in
-            // One statement per 1000 intents: arrays unnested into rows.
+        // One statement per 1000 intents (arrays unnested into rows); a single one is sent alone.
+        let batch = { (session: PostgresSession) throws(LedgerError) -> Void in
             for start in stride(from: 0, to: intents.count, by: 1000) {
                 let chunk = intents[start..<min(start + 1000, intents.count)]
                 try session.execute(
@@ -28,6 +28,7 @@ extension PostgresLedger {
                     """)
             }
         }
+        if intents.count <= 1000 { try writeAlone(batch) } else { try write(batch) }
     }
 
     /// The intents of this run and of runs that are not live (ended, dead), of this daemon's store
@@ -55,14 +56,16 @@ extension PostgresLedger {
 
     public func dropIntents(_ ids: [UUID]) throws(LedgerError) {
         guard !ids.isEmpty else { return }
-        try write { session throws(LedgerError) in try session.execute("DELETE FROM intents WHERE id = ANY(\(ids))") }
+        try writeAlone { session throws(LedgerError) in
+            try session.execute("DELETE FROM intents WHERE id = ANY(\(ids))")
+        }
     }
 
     /// This owner's inbox refusals (each daemon watches its own inbox).
     public func publishRefusals(_ refusals: [InboxRefusal]) throws(LedgerError) {
         let value = try InboxRefusal.encode(refusals)
         let owner = self.owner
-        try write { session throws(LedgerError) in
+        try writeAlone { session throws(LedgerError) in
             try session.execute(
                 """
                 INSERT INTO refusals (owner, body) VALUES (\(owner), \(value.bytea))
@@ -89,7 +92,7 @@ extension PostgresLedger {
     public func publish(_ figures: DaemonFigures) throws(LedgerError) {
         let owner = self.owner
         let value = figures.encoded()
-        try write { session throws(LedgerError) in
+        try writeAlone { session throws(LedgerError) in
             try session.execute(
                 """
                 INSERT INTO daemon_figures (owner, body) VALUES (\(owner), \(value.bytea))

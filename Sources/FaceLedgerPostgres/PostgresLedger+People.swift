@@ -80,43 +80,65 @@ extension PostgresLedger {
         }
     }
 
+    /// The reads are sent together and waited for once, then the writes are (`PostgresSession.send`):
+    /// a result's labels cost the daemon a few waits rather than one per statement.
     public func storeLabels(_ entries: [(UUID, StoredLabels)], progress: RelabelProgress?) throws(LedgerError) {
+        let ids = entries.map(\.0)
         try write { session throws(LedgerError) in
-            try session.execute("SELECT pg_advisory_xact_lock(\(Self.peopleLock))")
+            let lock = session.send("SELECT pg_advisory_xact_lock(\(Self.peopleLock))")
+            let log = session.send("SELECT coalesce(max(position) + 1, 0) FROM face_log")
+            let table = session.send("SELECT to_regclass('forgotten') IS NOT NULL")
+            let stored = session.send("SELECT id, body FROM labels WHERE id = ANY(\(ids))")
+            try lock.rows()
+            let next = try log.rows().first.map { row throws(LedgerError) in
+                try PostgresSession.decoding { try row.decode(Int64.self) }
+            }
+            var logCount = UInt64(max(0, next ?? 0))
+            let forgetting = try table.rows().first.map { row throws(LedgerError) in
+                try PostgresSession.decoding { try row.decode(Bool.self) }
+            }
+            var current: [UUID: StoredLabels] = [:]
+            for row in try stored.rows() {
+                let (id, buffer) = try PostgresSession.decoding { try row.decode((UUID, ByteBuffer).self) }
+                let bytes = buffer.bytes
+                current[id] = try withRawBytes(bytes) { raw throws(LedgerError) in try PeopleCodec.decodeLabels(raw) }
+            }
+            // A result forgotten since its labels were computed gets none (nor counts, nor a log entry).
+            let forgotten =
+                forgetting == true
+                ? Set(try session.all("SELECT id FROM forgotten WHERE id = ANY(\(ids))", as: UUID.self)) : []
             var deltas: [String: PersonCount] = [:]
-            var logCount = try Self.faceLogCount(session)
-            let forgetting = try Self.hasForgottenTable(session)
-            for (id, labels) in entries {
-                // A result forgotten since its labels were computed gets none (nor counts, nor a log entry).
-                if forgetting, try Self.isForgotten(id, session) { continue }
-                var old: StoredLabels?
-                if let buffer = try session.first("SELECT body FROM labels WHERE id = \(id)", as: ByteBuffer.self) {
-                    let bytes = buffer.bytes
-                    old = try withRawBytes(bytes) { raw throws(LedgerError) in try PeopleCodec.decodeLabels(raw) }
-                }
+            var writes: [PostgresSession.Pending] = []
+            for (id, labels) in entries where !forgotten.contains(id) {
+                let old = current[id]
                 if let old, old.generation > labels.generation { continue }
                 // Computed from the record as it was before a faces-only forget took faces away.
                 if let old, old.faces.count != labels.faces.count { continue }
                 if old == nil && !labels.faces.isEmpty {
-                    try session.execute("INSERT INTO face_log (position, id) VALUES (\(Int64(logCount)), \(id))")
+                    writes.append(
+                        session.send("INSERT INTO face_log (position, id) VALUES (\(Int64(logCount)), \(id))"))
                     logCount += 1
                 }
                 if let old { Self.count(old, sign: -1, into: &deltas) }
                 Self.count(labels, sign: 1, into: &deltas)
+                current[id] = labels
                 let value = PeopleCodec.encodeLabels(labels)
-                try session.execute(
-                    "INSERT INTO labels (id, body) VALUES (\(id), \(value.bytea)) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"
-                )
+                writes.append(
+                    session.send(
+                        "INSERT INTO labels (id, body) VALUES (\(id), \(value.bytea)) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body"
+                    ))
             }
             for (name, delta) in deltas where delta != PersonCount() {
-                try session.execute(
-                    """
-                    INSERT INTO person_counts (name, faces, results) VALUES (\(name), \(Int64(delta.faces)), \(Int64(delta.results)))
-                    ON CONFLICT (name) DO UPDATE SET faces = GREATEST(person_counts.faces + EXCLUDED.faces, 0),
-                        results = GREATEST(person_counts.results + EXCLUDED.results, 0)
-                    """)
+                writes.append(
+                    session.send(
+                        """
+                        INSERT INTO person_counts (name, faces, results) VALUES (\(name), \(Int64(delta.faces)), \(Int64(delta.results)))
+                        ON CONFLICT (name) DO UPDATE SET faces = GREATEST(person_counts.faces + EXCLUDED.faces, 0),
+                            results = GREATEST(person_counts.results + EXCLUDED.results, 0)
+                        """))
             }
-            try session.execute("DELETE FROM person_counts WHERE faces <= 0 AND results <= 0")
+            writes.append(session.send("DELETE FROM person_counts WHERE faces <= 0 AND results <= 0"))
+            for write in writes { try write.rows() }
             if let progress {
                 var state = try Self.loadState(session, defaultTolerance: 0.6)
                 if state.generation == progress.generation {

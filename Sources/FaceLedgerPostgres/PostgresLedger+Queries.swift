@@ -35,7 +35,10 @@ extension PostgresLedger {
             guard
                 let body = try session.preparedAll(RecordBody.self, binds, as: ByteBuffer.self).first
             else { return nil }
-            return try Self.decode(body)
+            let bytes = body.bytes
+            let record = try withRawBytes(bytes) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
+            if record.status == .created { bodies.remember(id, bytes) }
+            return record
         }
     }
 

@@ -80,6 +80,11 @@ public final class PostgresLedger: Ledger {
     static let publisherRetry: Duration = .seconds(5)
     /// When this process last refreshed the statistics of `records`.
     let queueStatistics = QueueStatistics()
+    /// Bodies of `created` records as last read or written here (`OneStatementTransitions`).
+    let bodies = RecordBodies()
+    /// Whether the `forgotten` table was seen (made by the first forget, never dropped by one): the
+    /// check after each document then asks for the tombstone alone.
+    let forgottenTableSeen = Atomic<Bool>(false)
 
     /// Records read per query while streaming.
     static let batchSize = 256
@@ -215,6 +220,11 @@ public final class PostgresLedger: Ledger {
 
     public func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int {
         let run = Int64(bitPattern: incarnation)
+        if !isReadOnly, let expected = bodies.take(id),
+            let attempts = try claimInOneStatement(id, expected: expected, run: run, solo: solo)
+        {
+            return attempts
+        }
         return try write { session throws(LedgerError) in
             // The row lock and the marker's holder in one round trip: the holder is another run that
             // is not settled (live, or dead and not settled yet).
@@ -250,6 +260,7 @@ public final class PostgresLedger: Ledger {
             mark.append(run)
             mark.append(solo)
             try session.prepared(ClaimMark.self, mark)
+            bodies.remember(id, encoded)
             return record.attempts
         }
     }
@@ -297,12 +308,19 @@ public final class PostgresLedger: Ledger {
     }
 
     /// Makes a `created` record final: the record, its crash-attribution rows, the counters and
-    /// the tallies, in one transaction of two statements: the record's row and this session's
-    /// counters part read and locked together, then everything written in one statement.
+    /// the tallies, in one statement when the rows are as this process knows them
+    /// (`finishInOneStatement`), else in one transaction of two statements: the record's row and
+    /// this session's counters part read and locked together, then everything written in one
+    /// statement.
     private func finish(_ id: UUID, _ action: String, _ change: (inout LedgerRecord) -> Void) throws(LedgerError)
         -> LedgerRecord
     {
-        try write { session throws(LedgerError) in
+        if !isReadOnly, let expected = bodies.take(id),
+            let record = try finishInOneStatement(id, expected: expected, change)
+        {
+            return record
+        }
+        return try write { session throws(LedgerError) in
             let part = try Self.ensurePart(session, owner: owner)
             var read = PreparedBinds()
             read.append(id)
@@ -312,6 +330,7 @@ public final class PostgresLedger: Ledger {
                 if try session.first("SELECT 1 FROM records WHERE id = \(id)", as: Int32.self) != nil {
                     // The part's row is missing (created in a transaction that rolled back): again.
                     session.pooled?.partsReady.remove(part)
+                    session.pooled?.partValues[part] = nil
                     throw LedgerError(
                         .backend, "the counters part \(part) is missing", status: PostgresSession.conflictStatus)
                 }
@@ -327,10 +346,7 @@ public final class PostgresLedger: Ledger {
             let encoded = try RecordCodec.encode(record)
             var (counters, tallies) = try CounterParts.decode(
                 (created, completed, failed, faces, encodedFaces, sum, talliesBuffer))
-            counters.add(.created, -1)
-            counters.add(record.status, 1)
-            if record.status == .completed { counters.addFaces(record.faces) }
-            tallies.add(record)
+            Self.count(record, into: &counters, &tallies)
             // One statement: the record, what crash attribution kept about it, the counters part.
             var write = PreparedBinds()
             write.append(id)
@@ -339,8 +355,11 @@ public final class PostgresLedger: Ledger {
             write.append(record.source.sha256)
             write.append(encoded.bytea)
             write.append(part)
-            Self.appendCounters(counters, tallies, to: &write)
+            let talliesBytes = tallies.encoded()
+            Self.appendCounters(counters, talliesBytes, to: &write)
             try session.prepared(FinishWrite.self, write)
+            session.pooled?.partValues[part] = PartValues(
+                counters: counters, tallies: tallies, talliesBytes: talliesBytes)
             return record
         }
     }

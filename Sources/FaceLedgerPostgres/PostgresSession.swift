@@ -33,31 +33,56 @@ struct PostgresSession {
     /// Runs `query` and returns its rows.
     @discardableResult
     func rows(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws(LedgerError) -> [PostgresRow] {
-        do {
-            return try connection.query(query, logger: logger, file: file, line: line).wait().rows
-        } catch {
-            if let state = PostgresErrors.sqlState(error), Self.conflictStates.contains(state) {
-                throw LedgerError(
-                    .backend, "\(location): a concurrent transaction won (SQLSTATE \(state))",
-                    status: Self.conflictStatus)
-            }
-            throw PostgresErrors.map(error, location)
-        }
+        try send(query, file: file, line: line).rows()
     }
 
     /// Runs `query` and returns how many rows it changed (INSERT, UPDATE, DELETE).
     @discardableResult
     func execute(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws(LedgerError) -> Int {
-        do {
-            return try connection.query(query, logger: logger, file: file, line: line).wait().metadata.rows ?? 0
-        } catch {
-            if let state = PostgresErrors.sqlState(error), Self.conflictStates.contains(state) {
-                throw LedgerError(
-                    .backend, "\(location): a concurrent transaction won (SQLSTATE \(state))",
-                    status: Self.conflictStatus)
+        try send(query, file: file, line: line).changed()
+    }
+
+    /// Sends `query` now; its reply is waited for later (`Pending`). The statements sent on a
+    /// connection run in the order they were sent, so several can be sent before the caller waits
+    /// once for all of them. In a transaction, a statement that fails makes the server refuse the
+    /// ones after it until the transaction ends: waiting for them in order reports the first failure.
+    func send(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) -> Pending {
+        Pending(future: connection.query(query, logger: logger, file: file, line: line), location: location)
+    }
+
+    /// A statement sent (`send`), its reply to come.
+    struct Pending {
+        let future: EventLoopFuture<PostgresQueryResult>
+        let location: String
+
+        /// Its rows, once it has run.
+        @discardableResult
+        func rows() throws(LedgerError) -> [PostgresRow] {
+            do {
+                return try future.wait().rows
+            } catch {
+                throw PostgresSession.mapped(error, location)
             }
-            throw PostgresErrors.map(error, location)
         }
+
+        /// How many rows it changed, once it has run.
+        @discardableResult
+        func changed() throws(LedgerError) -> Int {
+            do {
+                return try future.wait().metadata.rows ?? 0
+            } catch {
+                throw PostgresSession.mapped(error, location)
+            }
+        }
+    }
+
+    /// A statement's error as a `LedgerError`: a lost conflict is one its transaction may run again.
+    static func mapped(_ error: any Error, _ location: String) -> LedgerError {
+        if let state = PostgresErrors.sqlState(error), conflictStates.contains(state) {
+            return LedgerError(
+                .backend, "\(location): a concurrent transaction won (SQLSTATE \(state))", status: conflictStatus)
+        }
+        return PostgresErrors.map(error, location)
     }
 
     // `first` and `all` for one to seven columns (postgres-nio decodes a row into a tuple).

@@ -12,9 +12,11 @@ import Synchronization
 /// the connection prepares a statement the first time it runs it, under the type's name. That API
 /// is async and the `Ledger` API synchronous, on threads that may be Swift's cooperative pool's
 /// (`ConnectionPool`): a task started there and waited for could need one of the threads that
-/// wait. So the task prefers `PreparedExecutor`, a Dispatch queue, and the caller waits on a
-/// semaphore; no cooperative thread is needed for it to finish.
-///
+/// wait. So the task prefers `EventLoopExecutor`, the connection's own NIO event loop thread, and
+/// the caller waits on a semaphore: no cooperative thread is needed for it to finish, and the
+/// statement's write, its reply and the rows' collection happen on the thread that reads the
+/// socket, without waking another thread in between.
+
 /// A statement the server no longer has or whose plan it cannot reuse (SQLSTATE 26000, 0A000: a
 /// schema changed under a long-lived connection) fails its transaction, which runs again.
 protocol PreparedSQL: SendableMetatype {
@@ -33,18 +35,19 @@ struct Prepared<SQL: PreparedSQL>: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
 
-/// The thread prepared statements' tasks run on (see `PreparedSQL`): a serial Dispatch queue, which
-/// libdispatch serves from its overcommit pool, so it gets a thread even while every thread of the
-/// concurrent queues (`BlockingIO`'s, whose callers wait here) is blocked. Its jobs are short: hand
-/// a statement to its connection's event loop, collect the rows that come back.
-final class PreparedExecutor: TaskExecutor {
-    static let shared = PreparedExecutor()
-    private let queue = DispatchQueue(label: "facewatch.ledger.prepared")
+/// The thread prepared statements' tasks run on (see `PreparedSQL`): their connection's event loop.
+/// Its jobs are short: hand a statement to the connection, collect the rows that come back. The
+/// loop outlives every statement: the pool shuts its event loop group down only when the ledger is
+/// released, when no statement can be running.
+final class EventLoopExecutor: TaskExecutor {
+    private let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+        loop.execute { job.runSynchronously(on: executor) }
     }
 }
 
@@ -57,7 +60,7 @@ extension PostgresSession {
         let logger = self.logger
         let outcome = Mutex<Result<[PostgresRow], any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task(executorPreference: PreparedExecutor.shared) {
+        Task(executorPreference: EventLoopExecutor(connection.eventLoop)) {
             let result: Result<[PostgresRow], any Error>
             do {
                 var rows: [PostgresRow] = []

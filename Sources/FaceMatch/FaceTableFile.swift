@@ -47,42 +47,30 @@ public enum FaceTableFile {
         return fsync(fd) == 0 ? nil : "cannot sync \(directory): \(String(cString: strerror(errno)))"
     }
 
-    /// Reads the table at `path`, or nil when there is none or it is not a whole table.
+    /// The table at `path`, mapped into memory (`MappedFaceTable`), or nil when there is none or it
+    /// is not a whole table.
     public static func read(_ path: String) -> FaceTable? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let header = try? handle.read(upToCount: headerSize), header.count == headerSize,
-            Array(header.prefix(8)) == magic
+        // Non-blocking: a fifo planted at the name is refused below, not waited on.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        // The mapping outlives the descriptor.
+        defer { close(fd) }
+        var status = stat()
+        var header = [UInt8](repeating: 0, count: headerSize)
+        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size >= headerSize,
+            readFully(fd, &header, headerSize) == headerSize, Array(header.prefix(8)) == magic
         else { return nil }
         // The header's row count is checked against the file's size before anything is sized from
-        // it: a corrupt count must give "no table", not an overflow trap or a huge allocation.
-        var status = stat()
+        // it: a corrupt count must give "no table", not an overflow trap or a mapping read past the
+        // file's end.
         let rowBytes = UInt64(FaceTable.dimensions * 4 + 20)
-        let declared: UInt64 = header.loadLE(at: 8)
-        guard fstat(handle.fileDescriptor, &status) == 0, status.st_size >= headerSize,
-            declared <= UInt64(status.st_size - off_t(headerSize)) / rowBytes,
-            declared * rowBytes == UInt64(status.st_size - off_t(headerSize))
+        let declared = header.loadLE(at: 8)
+        let body = UInt64(status.st_size) - UInt64(headerSize)
+        guard declared <= body / rowBytes, declared * rowBytes == body, let length = Int(exactly: status.st_size),
+            let mapped = MappedFaceTable(descriptor: fd, length: length, headerSize: headerSize, rows: Int(declared))
         else { return nil }
-        let rows = Int(declared)
         let stamp = FaceTable.Stamp(faces: header.loadLE(at: 16), logPosition: header.loadLE(at: 24))
-        let floats = rows * FaceTable.dimensions
-        var components = [Float](repeating: 0, count: floats)
-        let wanted = floats * 4
-        let got = components.withUnsafeMutableBytes { buffer in
-            readFully(handle.fileDescriptor, buffer.baseAddress!, wanted)
-        }
-        guard got == wanted, let tail = try? handle.readToEnd(), tail.count == rows * 20 else { return nil }
-        var references: [FaceTable.Reference] = []
-        references.reserveCapacity(rows)
-        tail.withUnsafeBytes { raw in
-            for row in 0..<rows {
-                let base = row * 20
-                let id = UUID(uuid: raw.loadUnaligned(fromByteOffset: base, as: uuid_t.self))
-                let face = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + 16, as: UInt32.self))
-                references.append(FaceTable.Reference(id: id, face: Int(face)))
-            }
-        }
-        return FaceTable(components: components, references: references, stamp: stamp)
+        return FaceTable(mapped: mapped, stamp: stamp)
     }
 
     /// Writes `table` to `path` atomically (temporary file in the same directory, fsync, rename).
@@ -103,10 +91,11 @@ public enum FaceTableFile {
         header.storeLE(table.stamp.faces, at: 16)
         header.storeLE(table.stamp.logPosition, at: 24)
         ok = ok && header.withUnsafeBytes { writeFully(fd, $0.baseAddress!, $0.count) }
-        ok = ok && table.components.withUnsafeBytes { $0.count == 0 || writeFully(fd, $0.baseAddress!, $0.count) }
+        ok = ok && table.withComponents { $0.isEmpty || writeFully(fd, $0.baseAddress!, $0.count * 4) }
         var tail = [UInt8]()
         tail.reserveCapacity(table.count * 20)
-        for reference in table.references {
+        for row in 0..<table.count {
+            let reference = table.reference(at: row)
             withUnsafeBytes(of: reference.id.uuid) { tail.append(contentsOf: $0) }
             withUnsafeBytes(of: UInt32(reference.face).littleEndian) { tail.append(contentsOf: $0) }
         }
@@ -143,13 +132,11 @@ public enum FaceTableFile {
     }
 }
 
-extension Data {
+extension [UInt8] {
     fileprivate func loadLE(at offset: Int) -> UInt64 {
         withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
     }
-}
 
-extension [UInt8] {
     fileprivate mutating func storeLE(_ value: UInt64, at offset: Int) {
         Swift.withUnsafeBytes(of: value.littleEndian) { replaceSubrange(offset..<(offset + 8), with: $0) }
     }

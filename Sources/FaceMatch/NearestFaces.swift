@@ -59,7 +59,7 @@ extension FaceTable {
     /// the SIMD kernel a block of `scanBlock` rows at a time.
     private func scan(_ query: [Float], _ visit: (Int, Float) -> Void) {
         var distances = [Float](repeating: 0, count: Self.scanBlock)
-        components.withUnsafeBufferPointer { table in
+        withComponents { table in
             query.withUnsafeBufferPointer { q in
                 distances.withUnsafeMutableBufferPointer { out in
                     var start = 0

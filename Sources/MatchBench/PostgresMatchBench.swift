@@ -44,7 +44,9 @@ enum PostgresMatchBench {
             var loads: [Double] = []
             var searches: [Double] = []
             var totals: [Double] = []
+            var cpuTotals: [Double] = []
             for _ in 0..<queries {
+                let cpuStart = threadCPUSeconds()
                 let query = (0..<FaceTable.dimensions).map { _ in generator.uniform(-0.15, 0.15) as Float }
                 var loaded: FaceSearch?
                 let load = try seconds { loaded = try FaceSearch(sharedLedger: ledger, cacheDirectory: cache) }
@@ -61,13 +63,15 @@ enum PostgresMatchBench {
                 loads.append(load)
                 searches.append(searched)
                 totals.append(load + searched)
+                cpuTotals.append(threadCPUSeconds() - cpuStart)
             }
             print(
                 String(
                     format:
-                        "bench-match-postgres: after the first call, %d calls: load median %.1f ms, search (10 closest, records read) median %.1f ms, together median %.1f ms (min %.1f, max %.1f)",
+                        "bench-match-postgres: after the first call, %d calls: load median %.1f ms, search (10 closest, records read) median %.1f ms, together median %.1f ms (min %.1f, max %.1f); CPU time of a call median %.1f ms (min %.1f); load average %.1f",
                     queries, median(loads) * 1000, median(searches) * 1000, median(totals) * 1000,
-                    (totals.min() ?? 0) * 1000, (totals.max() ?? 0) * 1000))
+                    (totals.min() ?? 0) * 1000, (totals.max() ?? 0) * 1000, median(cpuTotals) * 1000,
+                    (cpuTotals.min() ?? 0) * 1000, loadAverage()))
             try? FileManager.default.removeItem(atPath: cache)
             return 0
         } catch {

@@ -6,9 +6,11 @@ import Glibc
 #endif
 
 /// A TCP forwarder to the test cluster's Unix socket that, once armed, cuts the connection of the
-/// first transaction that makes a record final (`PostgresLedger.finish`: its statement starts
-/// `WITH final AS`) right after passing its COMMIT on: the server commits, the daemon never hears
-/// so. A small Python program (python3 is on every machine that runs the tests), one per test.
+/// first commit that makes a record final (`PostgresLedger.finish`) right after passing it on: the
+/// server commits, the daemon never hears so. That commit is either a transaction's COMMIT after its
+/// statement starting `WITH final AS`, or the execution of the prepared statement that commits alone
+/// (`facewatch.FinishOnce`; its preparation, which carries its text `WITH target AS`, passes). A
+/// small Python program (python3 is on every machine that runs the tests), one per test.
 final class CuttingProxy {
     private let process = Process()
     private let directory: String
@@ -99,7 +101,8 @@ final class CuttingProxy {
                         break
                     if b"WITH final AS" in data:
                         finishing = True
-                    if finishing and b"COMMIT" in data and os.path.exists(state + "/armed"):
+                    alone = b"facewatch.FinishOnce" in data and b"WITH target AS" not in data
+                    if (alone or (finishing and b"COMMIT" in data)) and os.path.exists(state + "/armed"):
                         with lock:
                             cut = not done[0]
                             done[0] = True

@@ -47,4 +47,25 @@ struct FaceTableFileTests {
         let left = try FileManager.default.contentsOfDirectory(atPath: scratch.path)
         #expect(left.filter { $0.hasSuffix(".tmp") } == ["t.f32.\(getpid()).tmp"], "\(left)")
     }
+
+    @Test func aTableReadFromItsFileChangesInMemoryAndLeavesTheFileAsItWas() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let path = scratch.appending("t.f32")
+        let (table, _) = NearestFacesTests.randomTable(rows: 5, seed: 11)
+        try FaceTableFile.write(table, to: path)
+        var read = try #require(FaceTableFile.read(path))
+        #expect(read.references == table.references && read.components == table.components)
+        let added = [Float](repeating: 0.25, count: FaceTable.dimensions)
+        read.append(added, reference: .init(id: UUID(), face: 7))
+        #expect(read.removeRows(of: [table.references[1].id, table.references[3].id]) == 2)
+        #expect(read.count == 4)
+        #expect(read.references.map(\.id) == [0, 2, 4].map { table.references[$0].id } + [read.references[3].id])
+        #expect(read.encoding(at: 1) == table.encoding(at: 2))
+        #expect(read.encoding(at: 3) == added)
+        #expect(read.nearest(to: added, limit: 1).first?.row == 3)
+        // The mapped file was not written through.
+        let again = try #require(FaceTableFile.read(path))
+        #expect(again.references == table.references && again.components == table.components)
+    }
 }

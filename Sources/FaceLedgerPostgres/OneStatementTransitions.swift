@@ -1,0 +1,189 @@
+import FaceCore
+import FaceLedger
+import Foundation
+import PostgresNIO
+import Synchronization
+
+// A file's claim and its final commit, each as one statement outside `BEGIN` … `COMMIT` (one
+// round trip instead of three), when this process knows what the rows hold.
+//
+// A statement sent alone is its own transaction: the server commits it when it succeeds and rolls
+// it back when it fails, so all of its changes happen together or not at all, as in the
+// transaction the statement replaces. The transaction read the rows, locked them, and wrote values
+// computed from what it read. Here the values are computed from what this process read or wrote
+// before (the record's body, `RecordBodies`; its connection's counters part, `PartValues`), and the
+// statement first locks the rows on condition that they still hold exactly that (`FOR UPDATE`
+// rechecks the condition on the newest row versions): a read-modify-write with the same outcome.
+// Every change of the statement hangs off that locked match, so when anything differs the statement
+// changes nothing and returns no row, and the transaction runs as before.
+
+/// Bodies of `created` records as this process last read or wrote them, by id: the expected state
+/// of the claim's and the final commit's single statements. Bounded (`limit`), emptied when full:
+/// a body missing costs the transaction's extra round trips, never a wrong write.
+final class RecordBodies: Sendable {
+    private let bodies = Mutex<[UUID: [UInt8]]>([:])
+    static let limit = 4096
+
+    func remember(_ id: UUID, _ body: [UInt8]) {
+        bodies.withLock { bodies in
+            if bodies.count >= Self.limit { bodies.removeAll(keepingCapacity: true) }
+            bodies[id] = body
+        }
+    }
+
+    /// The body remembered for `id`, forgotten here (each transition writes a new one).
+    func take(_ id: UUID) -> [UInt8]? {
+        bodies.withLock { $0.removeValue(forKey: id) }
+    }
+}
+
+/// A counters part's values as this connection last read or wrote them (the tallies as the bytes
+/// stored).
+struct PartValues {
+    var counters: Counters
+    var tallies: FinalTallies
+    var talliesBytes: [UInt8]
+}
+
+extension PostgresLedger {
+    /// A write that `body` makes in one statement, sent alone (its own transaction: one round trip
+    /// where `write`'s `BEGIN` … `COMMIT` waits for two). Refused on a read-only ledger; run again
+    /// after a lost conflict, as `transaction` does.
+    @discardableResult
+    func writeAlone<T>(_ body: (PostgresSession) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        guard !isReadOnly else { throw LedgerError(.readOnly, "the ledger at \(location) is open read-only") }
+        var tries = 0
+        while true {
+            tries += 1
+            do throws(LedgerError) {
+                return try read(body)
+            } catch  where error.status == PostgresSession.conflictStatus && tries < 8 {
+                continue
+            }
+        }
+    }
+
+    /// The claim in one statement when the record's body is known (see the top of this file); nil
+    /// when the statement claimed nothing (the row changed, is locked, is held by another run, or is
+    /// in another store), which the transaction then sorts out.
+    func claimInOneStatement(_ id: UUID, expected: [UInt8], run: Int64, solo: Bool) throws(LedgerError) -> Int? {
+        var record = try withRawBytes(expected) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
+        guard record.status == .created else { return nil }
+        record.attempts += 1
+        let encoded = try RecordCodec.encode(record)
+        var binds = PreparedBinds()
+        binds.append(id)
+        binds.append(expected.bytea)
+        binds.append(storeID ?? "")
+        binds.append(Int32(clamping: record.attempts))
+        binds.append(run)
+        binds.append(encoded.bytea)
+        binds.append(solo)
+        let claimed = try pool.withConnection { pooled throws(LedgerError) in
+            let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
+            do throws(LedgerError) {
+                return try !session.prepared(ClaimOnce.self, binds).isEmpty
+            } catch  where error.status == PostgresSession.conflictStatus {
+                return false
+            }
+        }
+        guard claimed else { return nil }
+        bodies.remember(id, encoded)
+        return record.attempts
+    }
+
+    /// The final commit in one statement when the record's body and this connection's counters part
+    /// are known (see the top of this file); nil when it changed nothing (something differs), which
+    /// the transaction then sorts out.
+    func finishInOneStatement(_ id: UUID, expected: [UInt8], _ change: (inout LedgerRecord) -> Void)
+        throws(LedgerError) -> LedgerRecord?
+    {
+        var record = try withRawBytes(expected) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
+        guard record.status == .created else { return nil }
+        change(&record)
+        let encoded = try RecordCodec.encode(record)
+        return try pool.withConnection { pooled throws(LedgerError) -> LedgerRecord? in
+            let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
+            let part = try Self.ensurePart(session, owner: owner)
+            // Taken out: known again only once this statement's outcome is.
+            guard let known = pooled.partValues.removeValue(forKey: part) else { return nil }
+            var after = known
+            Self.count(record, into: &after.counters, &after.tallies)
+            after.talliesBytes = after.tallies.encoded()
+            var binds = PreparedBinds()
+            binds.append(id)
+            binds.append(expected.bytea)
+            binds.append(part)
+            Self.appendCounters(known.counters, known.talliesBytes, to: &binds)
+            binds.append(Self.statusCode(record.status))
+            binds.append(record.completedAt?.timeIntervalSince1970)
+            binds.append(record.source.sha256)
+            binds.append(encoded.bytea)
+            Self.appendCounters(after.counters, after.talliesBytes, to: &binds)
+            let rows: [PostgresRow]
+            do throws(LedgerError) {
+                rows = try session.prepared(FinishOnce.self, binds)
+            } catch  where error.status == PostgresSession.conflictStatus {
+                return nil
+            }
+            guard !rows.isEmpty else { return nil }
+            pooled.partValues[part] = after
+            return record
+        }
+    }
+
+    /// A `created` record made final (`record`, as it now is) in a counters part.
+    static func count(_ record: LedgerRecord, into counters: inout Counters, _ tallies: inout FinalTallies) {
+        counters.add(.created, -1)
+        counters.add(record.status, 1)
+        if record.status == .completed { counters.addFaces(record.faces) }
+        tallies.add(record)
+    }
+}
+
+/// The claim when the record is as expected: $1 the record, $2 its expected body, $3 this daemon's
+/// store ('' none), $4 its attempts after the claim, $5 this run, $6 its body after the claim, $7
+/// solo. A row is returned when it claimed: the row locked (skipped when another transaction holds
+/// it), `created` with that body, in this store or none, not held by another unsettled run.
+enum ClaimOnce: PreparedSQL {
+    static let sql = """
+        WITH claimed AS (
+            SELECT r.id FROM records r
+            WHERE r.id = $1::uuid AND r.status = 0 AND r.body = $2::bytea
+                AND ($3::text = '' OR r.store_id IN ('', $3::text))
+                AND NOT EXISTS (SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
+                    WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> $5::int8)
+            FOR UPDATE OF r SKIP LOCKED),
+        counted AS (
+            UPDATE records SET attempts = $4::int4, body = $6::bytea FROM claimed WHERE records.id = claimed.id
+            RETURNING records.id)
+        INSERT INTO attempts (id, incarnation, solo) SELECT id, $5::int8, $7::bool FROM counted
+        ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
+        RETURNING id
+        """
+}
+
+/// The final commit when the record and the counters part are as expected: $1 the record, $2 its
+/// expected body, $3 the part, $4…$10 the part's expected values, $11 status, $12 completion time,
+/// $13 SHA-256, $14 the final body, $15…$21 the part's new values. Both rows are locked on condition
+/// that they hold what is expected; every change follows from that match; a row is returned when
+/// it committed.
+enum FinishOnce: PreparedSQL {
+    static let sql = """
+        WITH target AS (
+            SELECT r.id FROM records r, counter_parts c
+            WHERE r.id = $1::uuid AND r.status = 0 AND r.body = $2::bytea AND c.part = $3::text
+                AND c.created = $4::int8 AND c.completed = $5::int8 AND c.failed = $6::int8 AND c.faces = $7::int8
+                AND c.encoded_faces = $8::int8 AND c.encoding_sum = $9::float8[] AND c.tallies = $10::bytea
+            FOR UPDATE),
+        final AS (
+            UPDATE records SET status = $11::int2, completed_at = $12::float8, sha256 = $13::text, body = $14::bytea
+            FROM target WHERE records.id = target.id RETURNING records.id),
+        marker AS (DELETE FROM attempts WHERE id IN (SELECT id FROM final)),
+        suspicion AS (DELETE FROM suspects WHERE id IN (SELECT id FROM final)),
+        death AS (DELETE FROM deaths WHERE id IN (SELECT id FROM final))
+        UPDATE counter_parts SET \(PostgresLedger.partAssignments(from: 15))
+        WHERE part = $3::text AND EXISTS (SELECT 1 FROM final)
+        RETURNING part
+        """
+}

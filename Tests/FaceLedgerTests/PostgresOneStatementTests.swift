@@ -1,0 +1,81 @@
+import FaceCore
+import FaceLedgerPostgres
+import FaceTestSupport
+import Foundation
+import Testing
+
+@testable import FaceLedger
+
+/// The claim and the final commit sent as one statement from what this process read or wrote
+/// before: when the rows changed meanwhile, the outcome is the one the transaction reading them
+/// would have had.
+@Suite(.timeLimit(.minutes(2)))
+struct PostgresOneStatementTests {
+    /// The database name of a test URL (`postgres://user@/NAME?host=…`).
+    static func database(_ url: String) -> String {
+        let path = url.components(separatedBy: "@/").last ?? ""
+        return String(path.split(separator: "?").first ?? "")
+    }
+
+    @Test func aClaimCountsTheAttemptsMadeSinceTheRecordWasReadAndYieldsToAHolder() throws {
+        guard let url = try TestPostgres.freshDatabase() else { return }
+        let hostA = try PostgresLedgerTests.open(url, owner: "a")
+        let hostB = try PostgresLedgerTests.open(url, owner: "b")
+        let (x, y) = (Fixtures.record(), Fixtures.record())
+        try hostA.insertCreated([x, y])
+        let runA = try hostA.beginRun(previousDiedOfFault: false)
+        let runB = try hostB.beginRun(previousDiedOfFault: false)
+        // A reads both records as its pipeline does before claiming; B claims both meanwhile.
+        #expect(try hostA.record(x.id)?.attempts == 0)
+        #expect(try hostA.record(y.id)?.attempts == 0)
+        #expect(try hostB.beginAttempt(x.id, incarnation: runB.incarnation, solo: false) == 1)
+        #expect(try hostB.beginAttempt(y.id, incarnation: runB.incarnation, solo: false) == 1)
+        do throws(LedgerError) {
+            _ = try hostA.beginAttempt(y.id, incarnation: runA.incarnation, solo: false)
+            Issue.record("A claimed a record B holds")
+        } catch {
+            #expect(error.code == .invalidTransition)
+        }
+        // B lets x go: A's claim counts B's attempt, not only the one A read.
+        try hostB.endRun(runB.incarnation)
+        #expect(try hostA.beginAttempt(x.id, incarnation: runA.incarnation, solo: false) == 2)
+        #expect(try hostA.record(x.id)?.attempts == 2)
+    }
+
+    @Test func aFinalCommitAddsToTheCountersAsTheyAreNotAsThisProcessLastWroteThem() throws {
+        guard let url = try TestPostgres.freshDatabase(), let socket = TestPostgres.socketDirectory else { return }
+        let ledger = try PostgresLedgerTests.open(url, owner: "a")
+        let records = (0..<3).map { _ in Fixtures.record() }
+        try ledger.insertCreated(records)
+        let run = try ledger.beginRun(previousDiedOfFault: false)
+        // A seed of its own: another suite looks for its encodings' bytes in every database's files.
+        var rng = SeededGenerator(seed: 0x6f6e_6524)
+        for record in records.prefix(2) {
+            _ = try ledger.record(record.id)
+            _ = try ledger.beginAttempt(record.id, incarnation: run.incarnation, solo: false)
+            _ = try ledger.complete(
+                record.id, image: Fixtures.jpeg, faces: Fixtures.faces(2, &rng), completedAt: Fixtures.base,
+                duration: 0.5)
+        }
+        // Another writer (an operator, another process of this owner) changes every counters part.
+        try TestPostgres.psql(
+            socket: socket, database: Self.database(url),
+            "UPDATE counter_parts SET failed = failed + 7, faces = faces + 1")
+        let before = try ledger.stats()
+        #expect(before.counts[.failed] == 7 * (Int(try Self.parts(socket, url)) ?? 0))
+        let last = records[2]
+        _ = try ledger.record(last.id)
+        _ = try ledger.beginAttempt(last.id, incarnation: run.incarnation, solo: false)
+        _ = try ledger.complete(
+            last.id, image: Fixtures.jpeg, faces: Fixtures.faces(3, &rng), completedAt: Fixtures.base, duration: 0.5)
+        let after = try ledger.stats()
+        #expect(after.counts[.failed] == before.counts[.failed])
+        #expect(after.counts[.completed] == 3)
+        #expect(after.counts[.created] == 0)
+        #expect(after.faces == before.faces + 3)
+    }
+
+    static func parts(_ socket: String, _ url: String) throws -> String {
+        try TestPostgres.query(socket: socket, database: database(url), "SELECT count(*) FROM counter_parts")
+    }
+}
