@@ -36,6 +36,9 @@ BENCH_DIR = $(or $(DIR),$(if $(wildcard $(GOLDEN_IMAGES)),$(GOLDEN_IMAGES),$(TES
 BENCH_WORKERS ?= 1,2
 # facewatch's detectors make bench runs; the CNN ones are compared with face_recognition's model="cnn".
 BENCH_DETECTORS ?= hog,dlib-hog,cnn
+# MODEL=FILE.jsonl ...: face_recognition's results for that model from an earlier reference_encode.py
+# run with --summary, not run again (scripts/bench.py --recorded-reference).
+BENCH_RECORDED ?=
 # make conformance: facewatch's --detector (face_recognition runs model="cnn" for cnn and dlib-cnn).
 DETECTOR ?= hog
 
@@ -89,7 +92,7 @@ help:
 	@echo "make bench-match-postgres [ROWS=1000000]   the same on a PostgreSQL ledger: the first call, then the cached table's"
 	@echo "make conformance-people-groups [GOLDEN=folder]   the grouping into people vs scikit-learn's DBSCAN"
 	@echo "make bench-people [PEOPLE_FACES=1000000]   grouping: full rebuild, one face added/removed, memory; one core"
-	@echo "make bench [DIR=folder]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling, start-up, memory budget"
+	@echo "make bench [DIR=folder] [BENCH_RECORDED=cnn=run.jsonl]   facewatch vs face_recognition (images/s, ms per stage, memory), then the daemon: latency, ingest, RSS, scaling, start-up, memory budget"
 	@echo "make install [PREFIX=/usr/local] [DESTDIR=dir] [SYSCONFDIR=/etc] [BIN=binary]   build, then install the"
 	@echo "                   binary, systemd unit, sysusers/tmpfiles, models, docs, and a config never overwritten"
 	@echo "make uninstall [PREFIX=/usr/local] [DESTDIR=dir]   remove what install added; keeps data and an edited config"
@@ -200,7 +203,8 @@ conformance: need-dir models build
 
 bench: models build reference-venv $(if $(filter $(TEST_IMAGES),$(BENCH_DIR)),test-images)
 	@$(PYTHON) scripts/bench.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
-	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)" --detectors "$(BENCH_DETECTORS)"
+	    --reference-python $(REFERENCE_VENV)/bin/python --workers "$(BENCH_WORKERS)" --detectors "$(BENCH_DETECTORS)" \
+	    $(foreach r,$(BENCH_RECORDED),--recorded-reference $(r))
 	$(SWIFT) build $(RELEASE_FLAGS) --product facewatch-bench-root --scratch-path $(RELEASE_SCRATCH)
 	@$(PYTHON) scripts/bench_daemon.py "$(BENCH_DIR)" --facewatch "$(RELEASE_BIN)" \
 	    --bench-root "$(RELEASE_SCRATCH)/release/facewatch-bench-root"

@@ -2,7 +2,7 @@
 """`make bench`: facewatch against face_recognition on one folder, in the same run.
 
     bench.py --facewatch BINARY --reference-python PYTHON DIR [--workers 1,2]
-             [--detectors hog,dlib-hog,cnn,dlib-cnn] [--out FOLDER]
+             [--detectors hog,dlib-hog,cnn,dlib-cnn] [--out FOLDER] [--recorded-reference MODEL=JSONL]
 
 Runs face_recognition 1.3.0 (scripts/reference_encode.py) in 1 and in N processes, with model="hog"
 when a HOG detector is asked for and with model="cnn" when a CNN one is, and
@@ -15,6 +15,13 @@ spent decoding, detecting and encoding, the peak memory (RSS; for face_recogniti
 processes, the sum of every process's peak), and whether the results are identical to
 face_recognition's in one process (scripts/compare_results.py: same faces and boxes, encodings within
 1e-5). Then the ratios. Not a test: the figures depend on the machine.
+
+--recorded-reference cnn=FILE.jsonl takes face_recognition's results for that model from an earlier
+`reference_encode.py DIR --detector MODEL --processes N --summary FILE-summary.json --out FILE.jsonl`
+run instead of running it again (face_recognition's cnn on the golden set takes over half an hour and
+12 GB per process): facewatch's runs are compared with it, and its row gives that run's wall time,
+process count and peak memory from the summary, marked "recorded" (its load is not known to this run;
+with no --timings in it, its stage times are n/a).
 
 facewatch's per-image timings come from `encode --timings`: each line's "timings" object with
 "decode", "detect" and "encode" in seconds (or "decode_ms"... in milliseconds).
@@ -113,6 +120,25 @@ def run_reference(a, model, processes, out_dir):
     return run
 
 
+def recorded_reference(model, path):
+    """An earlier reference_encode.py run: (processes, Run) from PATH and its summary beside it."""
+    stem = path[:-len(".jsonl")] if path.endswith(".jsonl") else path
+    for summary in (stem + "-summary.json", stem + ".summary.json", path + ".summary.json"):
+        if os.path.isfile(summary):
+            break
+    else:
+        sys.exit(f"bench: no summary beside {path} ({stem}-summary.json, reference_encode.py --summary)")
+    with open(summary) as handle:
+        values = json.load(handle)
+    processes = int(values["processes"])
+    run = Run(f"face_recognition {model}, {processes} process{'es' if processes > 1 else ''}", path)
+    run.wall = float(values["wall_seconds"])
+    run.peak_kib = int(values["total_peak_rss_kib"])
+    run.lines = read_lines(path)
+    run.note = f"recorded: {path}"
+    return processes, run
+
+
 def run_facewatch(a, detector, workers, out_dir):
     run = Run(f"facewatch {detector}, {workers} worker{'s' if workers > 1 else ''}",
               os.path.join(out_dir, f"facewatch-{detector}-{workers}.jsonl"))
@@ -175,6 +201,9 @@ def main():
     ap.add_argument("--detectors", default="hog,dlib-hog,cnn,dlib-cnn",
                     help="facewatch detectors to run, comma-separated (hog, cnn: ours; dlib-hog, dlib-cnn: dlib's)")
     ap.add_argument("--out", default=".cache/bench", help="folder for every run's output")
+    ap.add_argument("--recorded-reference", action="append", default=[], metavar="MODEL=JSONL",
+                    help="face_recognition's results for MODEL (hog or cnn) from an earlier reference_encode.py "
+                         "run with --summary, instead of running it")
     a = ap.parse_args()
     counts = [int(n) for n in a.workers.split(",") if n.strip()]
     detectors = [d.strip() for d in a.detectors.split(",") if d.strip()]
@@ -189,8 +218,16 @@ def main():
     print(f"bench: {files} files in {a.dir}; {os.cpu_count()} cores; outputs in {out_dir}", flush=True)
 
     models = sorted({reference_model(d) for d in detectors}, key=lambda m: m != "hog")
-    reference_runs, facewatch_runs = {}, {}
+    reference_runs, facewatch_runs, baselines = {}, {}, {}
+    recorded = dict(item.split("=", 1) for item in a.recorded_reference)
+    for model, path in recorded.items():
+        if model not in models:
+            sys.exit(f"bench: --recorded-reference {model}: no detector asked for computes face_recognition's {model}")
+        processes, run = recorded_reference(model, path)
+        reference_runs[model, processes] = baselines[model] = run
     for model in models:
+        if model in recorded:
+            continue
         for n in counts:
             print(f"bench: face_recognition {model}, {n} process(es) ...", flush=True)
             reference_runs[model, n] = run_reference(a, model, n, out_dir)
@@ -199,11 +236,12 @@ def main():
             print(f"bench: facewatch {detector}, {n} worker(s) ...", flush=True)
             facewatch_runs[detector, n] = run_facewatch(a, detector, n, out_dir)
 
-    baselines = {model: reference_runs[model, counts[0]] for model in models}
+    for model in models:
+        baselines.setdefault(model, reference_runs.get((model, counts[0])))
     for baseline in baselines.values():
         baseline.identical = "(reference)"
     for (model, n), run in reference_runs.items():
-        if n != counts[0]:
+        if run is not baselines[model]:
             run.identical = compare(baselines[model], run)
     for (detector, _), run in facewatch_runs.items():
         run.identical = compare(baselines[reference_model(detector)], run)
@@ -230,10 +268,12 @@ def main():
     for detector in detectors:
         for n in counts:
             model = reference_model(detector)
+            if (model, n) not in reference_runs:
+                continue
             fw, fr = facewatch_runs[detector, n], reference_runs[model, n]
             print(f"ratio facewatch {detector} {n} worker(s) / face_recognition {model} {n} process(es): "
                   f"{fr.wall / fw.wall:.2f}x images/s, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
-        if len(counts) > 1:
+        if len(counts) > 1 and (reference_model(detector), counts[0]) in reference_runs:
             fw, fr = facewatch_runs[detector, counts[-1]], reference_runs[reference_model(detector), counts[0]]
             print(f"ratio facewatch {detector} {counts[-1]} workers / face_recognition {reference_model(detector)} "
                   f"1 process: "

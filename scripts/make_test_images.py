@@ -7,9 +7,9 @@ Takes astronaut.png, camera.png, chelsea.png and no_time_for_that_tiny.gif out o
 wheel, then derives variants from the astronaut deterministically with a pinned Pillow (see
 scripts/requirements-tools.txt): EXIF-rotated JPEGs (pixels transposed and the orientation tag set, so
 applying the tag gives back the upright image), grayscale, 16-bit, palette, RGBA, gray+alpha,
-progressive, a face cut by the image border, and two faces side by side; and the phone formats
-(docs/formats.md): WebP lossy, lossless, with alpha and animated, HEIC (pillow-heif) at 8 and 10 bits
-with its rotation in irot, AVIF upright and rotated.
+progressive, a face cut by the image border, a face near it, and two faces side by side; and the
+phone formats (docs/formats.md): WebP lossy, lossless, with alpha and animated, HEIC (pillow-heif) at
+8 and 10 bits with its rotation in irot, AVIF upright and rotated.
 
 The HEIC and AVIF encoders (x265, aom) gave the same bytes on every run here, but nothing depends on
 it: the digests below are of the decoded content.
@@ -119,6 +119,10 @@ def make_variants(out):
     save(gray_alpha.convert("LA"), out, "astronaut_gray_alpha.png", format="PNG")
     # The face cut by the left border: its box is clipped, and the landmarks come from the clipped box.
     save(astronaut.crop((200, 30, 456, 286)), out, "astronaut_partial.png", format="PNG")
+    # The face 6 pixels from the left border (box 76,96,166,6): one of the 5-point predictor's feature
+    # pixels falls on a rounding boundary, where dlib's matrix code with LAPACK (Debian's build) and
+    # without it (face_recognition's dlib) read different pixels: the landmarks move by a pixel.
+    save(astronaut.crop((176, 0, 432, 256)), out, "astronaut_left.png", format="PNG")
     pair = Image.new("RGB", (head.width * 2, head.height))
     pair.paste(head, (0, 0))
     pair.paste(ImageOps.mirror(head), (head.width, 0))

@@ -7,6 +7,8 @@
 // templates are instantiated here, the scanner reproduces their AVX arithmetic, and FMA contraction
 // changes boxes.
 
+#include "dlib_configuration.h"
+
 #include "dlibface.h"
 #include "cnn/cnn_detector.h"
 #include "cnn/dlib_mmod_network.h"
@@ -21,6 +23,10 @@
 #include <dlib/matrix.h>
 #include <dlib/rand.h>
 #include <dlib/revision.h>
+
+#if defined(DLIB_USE_BLAS) || defined(DLIB_USE_LAPACK)
+#error "dlib's matrix code must run without BLAS and LAPACK here, as face_recognition's does (dlib_configuration.h)"
+#endif
 
 #include <dlfcn.h>
 #include <sys/stat.h>

@@ -1,6 +1,8 @@
 // The HOG scanner's stages against dlib's, for the tests: the same input through both, every output
 // value compared (bit for bit where the scanner keeps dlib's arithmetic, by the largest difference
 // where it reorders sums). Test support only; the scanner itself never calls dlib's stages.
+#include "../CDlibFace/dlib_configuration.h"
+
 #include "hog_stage_checks.h"
 
 #include "../CDlibFace/hog/hog_detector.h"

@@ -44,7 +44,7 @@ import Testing
         let expected = try Self.fixture()
         let names = Set(expected.map(\.file))
         for name in [
-            "astronaut.png", "camera.png", "chelsea.png", "two_faces.png", "astronaut_lossy.webp",
+            "astronaut.png", "camera.png", "chelsea.png", "two_faces.png", "astronaut_left.png", "astronaut_lossy.webp",
             "astronaut_alpha.webp", "astronaut_animated.webp", "astronaut_rot6.heic", "astronaut_10bit_rot6.heic",
             "astronaut_rot6.avif",
         ] {

@@ -12,6 +12,8 @@
 #ifndef FACEWATCH_CNN_DETECTOR_H
 #define FACEWATCH_CNN_DETECTOR_H
 
+#include "../dlib_configuration.h"
+
 #include "../hog/hog_detector.h"
 #include "cnn_model.h"
 #include "cnn_pyramid.h"

@@ -5,6 +5,8 @@
 #ifndef FACEWATCH_DLIB_MMOD_NETWORK_H
 #define FACEWATCH_DLIB_MMOD_NETWORK_H
 
+#include "../dlib_configuration.h"
+
 #include <dlib/dnn.h>
 
 namespace fwcnn {

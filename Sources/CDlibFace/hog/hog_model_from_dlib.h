@@ -2,6 +2,8 @@
 #ifndef FACEWATCH_HOG_MODEL_FROM_DLIB_H
 #define FACEWATCH_HOG_MODEL_FROM_DLIB_H
 
+#include "../dlib_configuration.h"
+
 #include <dlib/image_processing/frontal_face_detector.h>
 
 #include "hog_detector.h"
