@@ -217,7 +217,7 @@ bench-match: need-swift
 	$(RELEASE_SCRATCH)/release/MatchBench $(ROWS) 50 $(CURDIR)/.cache/bench-match.f32
 
 # The same search on a PostgreSQL ledger of ROWS faces (a throwaway cluster): the first `match` builds
-# this host's cached table, each later one reads it and checks the face log.
+# this host's cached table, each later one maps it and checks the face log.
 bench-match-postgres: need-swift
 	$(SWIFT) build $(RELEASE_FLAGS) --product MatchBench --scratch-path $(RELEASE_SCRATCH)
 	@pg=$$(scripts/test_postgres.sh start) && \

@@ -8,7 +8,7 @@ import Foundation
 /// `make bench-match-postgres`: `facewatch match`'s search on a PostgreSQL ledger of ROWS faces.
 /// Fills the ledger (when it holds fewer) with ROWS completed records of one generated face each,
 /// in import batches; then loads the face table as `match` does (`FaceSearch(sharedLedger:)`, this
-/// host's cache in CACHE_DIR): the first load builds it from every record, each later one reads the
+/// host's cache in CACHE_DIR): the first load builds it from every record, each later one maps the
 /// cached file and asks the ledger's face log whether anything changed. Times QUERIES searches of
 /// the 10 closest, each after a load of its own (what one `facewatch match` call does after the
 /// first), and checks that the face of a record found is the generated one.

@@ -3,9 +3,10 @@ import FaceMatch
 import Foundation
 
 // `make bench-match`: the face search on a generated table. Builds ROWS random encodings (seeded;
-// components in ±0.15, like dlib's), saves the table as the daemon's file format and reads it back,
-// then times QUERIES searches of the 10 closest faces, one core (the scan is single-threaded), and
-// checks the first answer against every distance computed one by one.
+// components in ±0.15, like dlib's), saves the table as the daemon's file format and reads it back
+// (mapped), then times QUERIES searches of the 10 closest faces on it and on the table in memory, one
+// core (the scan is single-threaded), and checks the first answer against every distance computed
+// one by one.
 //     MatchBench [ROWS] [QUERIES] [TABLE_FILE]
 //     MatchBench --postgres URL [ROWS] [QUERIES] [CACHE_DIR]    (see PostgresMatchBench)
 
