@@ -18,7 +18,12 @@ struct ResultSchemaTests {
         let images = try #require(testImagesDirectory, "make test-images")
         let root = TestRoot("schema-encode")
         let folder = root.staging("files")
-        for name in ["astronaut.png", "two_faces.png", "camera.png", "no_time_for_that_tiny.gif"] {
+        // Every decoded format names itself in "image".
+        let names = [
+            "astronaut.png", "two_faces.png", "camera.png", "no_time_for_that_tiny.gif", "astronaut.heic",
+            "astronaut.avif", "astronaut_lossy.webp",
+        ]
+        for name in names {
             try FileManager.default.copyItem(atPath: images + "/" + name, toPath: folder + "/" + name)
         }
         write([], to: folder + "/empty.jpg")
@@ -29,12 +34,12 @@ struct ResultSchemaTests {
         let output = try await facewatch(["encode", "--models", modelsDirectory!, "--timings", folder])
         #expect(output.status == 1, "some files fail: \(output.stderr)")
         let lines = output.stdout.split(separator: "\n")
-        #expect(lines.count == 7, "\(output.stdout.prefix(500))")
+        #expect(lines.count == 10, "\(output.stdout.prefix(500))")
         let path = root.base + "/encode.jsonl"
         write(Array(output.stdout.utf8), to: path)
         let check = try await checkSchema([path])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
-        #expect(check.stdout.contains("checked 7 documents, 0 invalid"), "\(check.stdout)")
+        #expect(check.stdout.contains("checked 10 documents, 0 invalid"), "\(check.stdout)")
     }
 
     @Test func daemonDocumentsFollowTheSchema() async throws {
