@@ -24,6 +24,14 @@ import Testing
         #expect(exposure <= 1.5, "exposure \(exposure) > 1.5; the settings that cost:\n\(weak)")
     }
 
+    /// The summary line ends in a face that is an emoji in a UTF-8 locale and `:-}` in others.
+    @Test func theExposureIsReadWhateverTheLocale() {
+        for face in ["😀", ":-}", ":-(", ""] {
+            let output = "  ✓ X=  y  \n→ Overall exposure level for facewatch.service: 0.2 SAFE \(face)\n"
+            #expect(ServiceTestSupport.overallExposure(output) == 0.2, "with \(face)")
+        }
+    }
+
     @Test func verifyIsClean() async throws {
         // verify checks that ExecStart's binary exists. The unit names the installed path
         // (/usr/local/bin/facewatch), so a copy points at the binary this build made: any other
@@ -179,9 +187,13 @@ enum ServiceTestSupport {
 
     /// The number on `→ Overall exposure level for facewatch.service: 0.2 SAFE`.
     static func overallExposure(_ output: String) -> Double? {
-        for line in output.split(separator: "\n") where line.contains("Overall exposure level for") {
-            guard let colon = line.lastIndex(of: ":") else { continue }
-            let number = line[line.index(after: colon)...].drop { $0 == " " }.prefix { $0.isNumber || $0 == "." }
+        // "→ Overall exposure level for facewatch.service: 0.2 SAFE 😀" (":-}" in place of the
+        // face where the locale is not UTF-8): the number after the unit's name and its colon.
+        for line in output.split(separator: "\n") {
+            guard let label = line.range(of: "Overall exposure level for "),
+                let colon = line[label.upperBound...].range(of: ": ")
+            else { continue }
+            let number = line[colon.upperBound...].prefix { $0.isNumber || $0 == "." }
             return Double(number)
         }
         return nil
