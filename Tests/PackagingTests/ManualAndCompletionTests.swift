@@ -29,8 +29,13 @@ struct ManualAndCompletionTests {
 
     func shell(_ program: String, _ script: String) async throws -> ProgramOutput {
         let path = try #require(programPath(program), "\(program) is not installed: make deps installs it")
+        // A home of its own: fish writes its history and variables there, and a shared one (such as
+        // /tmp, where another user's run may have made ~/.local first) can refuse this user.
+        let home = NSTemporaryDirectory() + "/fw-shell-home-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
         return try await runProgram(
-            path, ["-c", script], environment: .exactly(["PATH": "/usr/bin:/bin", "HOME": "/tmp"]))
+            path, ["-c", script], environment: .exactly(["PATH": "/usr/bin:/bin", "HOME": home]))
     }
 
     @Test func theManPageRendersAndEachCompletionLoadsInItsShell() async throws {
