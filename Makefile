@@ -151,21 +151,12 @@ run: deps models build
 	$(RELEASE_BIN) serve --root ./var
 
 # The package is built before the tests, which inspect it (DebianPackageTests): its static release
-# build cannot be shared with the debug build `swift test` makes (the tests run the debug binary,
-# whose test hooks a release build leaves out). Not on systems without dpkg-deb. The two builds run
-# side by side, in their own folders: each leaves a core idle for much of its time (a module waits
-# for the ones it imports), so together they take less time than one after the other. The debug
-# build's output goes to $(SCRATCH)/test-build.log, printed if it fails.
-# generate-manual is built first: the install tests run `make install` while `swift test` holds the
-# build folder.
+# build cannot be shared with the debug build `swift test` makes. Not on systems without dpkg-deb.
+# generate-manual is built first too: the install tests run `make install` while `swift test` holds
+# the build folder.
 # The PostgreSQL ledger's tests run against a throwaway cluster (scripts/test_postgres.sh), found
 # through FACEWATCH_TEST_POSTGRES (its socket directory) and stopped afterwards, pass or fail.
-test: deps models test-images need-swift $(GENERATE_MANUAL)
-	@echo "test: building the tests (debug, $(SCRATCH)/test-build.log) beside the package (release)"
-	@$(SWIFT) build --build-tests --scratch-path $(SCRATCH) >$(SCRATCH)/test-build.log 2>&1 & tests=$$!; \
-	    status=0; $(if $(shell command -v dpkg-deb 2>/dev/null),$(MAKE) --no-print-directory deb || status=$$?;) \
-	    if ! wait $$tests; then tail -n 100 $(SCRATCH)/test-build.log; echo "test: the debug build failed" >&2; exit 1; fi; \
-	    grep -E '^Build complete' $(SCRATCH)/test-build.log; exit $$status
+test: deps models test-images need-swift $(GENERATE_MANUAL) $(if $(shell command -v dpkg-deb 2>/dev/null),deb)
 	pg=$$(scripts/test_postgres.sh start) && trap 'scripts/test_postgres.sh stop "$$pg"' EXIT && \
 	    FACEWATCH_TEST_POSTGRES="$$pg/socket" $(SWIFT) test --no-parallel --scratch-path $(SCRATCH)
 
