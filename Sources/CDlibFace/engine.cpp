@@ -541,6 +541,13 @@ extern "C" int fwd_limit_blas_threads(void) {
     return 1;
 }
 
+extern "C" const char *fwd_blas_kernel(void) {
+    using corename_fn = char *(*)(void);
+    void *symbol = ::dlsym(RTLD_DEFAULT, "openblas_get_corename");
+    if (symbol == nullptr) return nullptr;
+    return reinterpret_cast<corename_fn>(symbol)();
+}
+
 extern "C" int fwd_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();

@@ -8,7 +8,7 @@ import Foundation
 
 /// `facewatch annotate UUID|FILE`: the image upright with each face's box and, for faces matching a
 /// known person, the name and distance under the box.
-struct AnnotateCommand: ParsableCommand {
+struct AnnotateCommand: ParsableCommand, RunsTheFaceNetwork {
     static let configuration = CommandConfiguration(
         commandName: "annotate",
         abstract: "Draw the faces' boxes (and known people's names) on an image.",

@@ -5,7 +5,7 @@ import FaceEncoding
 import Foundation
 
 /// `facewatch encode FILE|DIR...`: one JSON line per image on standard output, in input order.
-struct EncodeCommand: AsyncParsableCommand {
+struct EncodeCommand: AsyncParsableCommand, RunsTheFaceNetwork {
     static let configuration = CommandConfiguration(
         commandName: "encode",
         abstract: "Encode the faces in images and print one JSON line per image.",

@@ -4,6 +4,9 @@ import FaceEncoding
 import Foundation
 import Glibc
 
+/// A command that runs the face network, so OpenBLAS's kernel matters to it (`BLASKernel`).
+protocol RunsTheFaceNetwork {}
+
 /// The `facewatch` command. Each subcommand lives in its own file; logic lives in the libraries.
 @main
 struct Facewatch: AsyncParsableCommand {
@@ -42,6 +45,7 @@ struct Facewatch: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
+            if command is any RunsTheFaceNetwork { BLASKernel.useAVX2KernelIfOpenBLASChoseAnOlderOne() }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

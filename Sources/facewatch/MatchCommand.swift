@@ -6,7 +6,7 @@ import FaceMatch
 import Foundation
 
 /// `facewatch match IMAGE|UUID`: the closest stored faces of each face of an image.
-struct MatchCommand: AsyncParsableCommand {
+struct MatchCommand: AsyncParsableCommand, RunsTheFaceNetwork {
     static let configuration = CommandConfiguration(
         commandName: "match",
         abstract: "Print the stored faces closest to each face of an image or of a stored result.",

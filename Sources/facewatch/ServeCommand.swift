@@ -6,7 +6,7 @@ import Foundation
 import Logging
 
 /// `facewatch serve`: the daemon.
-struct ServeCommand: AsyncParsableCommand {
+struct ServeCommand: AsyncParsableCommand, RunsTheFaceNetwork {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Watch the inbox and encode every image dropped into it.",

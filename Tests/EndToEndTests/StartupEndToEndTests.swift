@@ -83,4 +83,29 @@ struct StartupEndToEndTests {
             },
             "\(daemon.log)")
     }
+    /// OpenBLAS falls back to its SSE3 kernel on CPUs newer than it knows; the daemon then runs the
+    /// network on the AVX2 one, says which in its `starting` line, and keeps a kernel the admin chose.
+    @Test func theDaemonRunsTheNetworkOnAnAVX2KernelUnlessTheAdminChoseOne() async throws {
+        func kernel(in log: String) -> String? {
+            guard let line = log.split(separator: "\n").first(where: { $0.contains(" info starting ") }),
+                let range = line.range(of: #"blas=\S+"#, options: .regularExpression)
+            else { return nil }
+            return String(line[range].dropFirst("blas=".count))
+        }
+        let chosen = TestRoot("blas-chosen")
+        let admin = try await chosen.startDaemon(environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        defer { admin.stop() }
+        #expect(kernel(in: admin.log)?.lowercased() == "prescott", "\(admin.log)")
+
+        let root = TestRoot("blas")
+        let daemon = try await root.startDaemon()
+        defer { daemon.stop() }
+        let running = try #require(kernel(in: daemon.log), "\(daemon.log)")
+        if let requested = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
+            #expect(running.lowercased() == requested.lowercased())
+        } else {
+            let preAVX2 = ["prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom", "unknown"]
+            #expect(!preAVX2.contains(running.lowercased()), "\(daemon.log)")
+        }
+    }
 }

@@ -198,6 +198,13 @@ void fwd_engine_set_helper_budget(fwd_engine *engine, fwd_helper_budget *budget)
  */
 int fwd_limit_blas_threads(void);
 
+/**
+ * The name OpenBLAS gives the matrix-product kernel it chose for this CPU when it loaded (as
+ * `openblas_get_corename` returns it, e.g. "Haswell", "Prescott"), looked up with dlsym; NULL if the
+ * BLAS in use is not OpenBLAS. The string is OpenBLAS's own and lives as long as the process.
+ */
+const char *fwd_blas_kernel(void);
+
 /** 1 if the CPU supports AVX2 and FMA (the C++ is compiled with -mavx2; the HOG filter bank and the CNN use FMA),
  *  0 if not. Always 1 off x86_64. */
 int fwd_cpu_has_avx2(void);

@@ -157,7 +157,10 @@ public final class Daemon: Sendable {
         }
         logger.info(
             "starting",
-            metadata: ["pid": "\(getpid())", "root": "\(configuration.root)", "version": "\(FacewatchVersion.current)"]
+            metadata: [
+                "pid": "\(getpid())", "root": "\(configuration.root)", "version": "\(FacewatchVersion.current)",
+                "blas": "\(BLASKernel.current ?? "not OpenBLAS")",
+            ]
         )
         for (key, value) in configuration.summary {
             logger.debug("setting \(key)=\(LogField.quoted(value))")
