@@ -12,7 +12,9 @@ and each N; each facewatch run is compared with face_recognition's run of the sa
 for each run: images/s (files in
 the folder / wall time of the whole command, model loading included), the mean ms per encoded image
 spent decoding, detecting and encoding, the peak memory (RSS; for face_recognition in several
-processes, the sum of every process's peak), and whether the results are identical to
+processes, the sum of every process's peak), the CPU time (user + system of the command and every
+process it waited for) in all and per file, the load average (1 minute) when the run started and
+ended, and whether the results are identical to
 face_recognition's in one process (scripts/compare_results.py: same faces and boxes, encodings within
 1e-5). Then the ratios. Not a test: the figures depend on the machine.
 
@@ -41,6 +43,8 @@ class Run:
     def __init__(self, label, output):
         self.label, self.output = label, output
         self.wall = 0.0
+        self.cpu = None  # user + system seconds, or None when not measured
+        self.load = None  # (1-minute load average at the start, at the end)
         self.peak_kib = 0
         self.lines = []
         self.identical = "-"
@@ -68,14 +72,20 @@ class Run:
         return {stage: sums[stage] / count for stage in STAGES}
 
 
-def run_command(command, stdout_path):
-    """Runs a command with stdout to a file; returns (exit status, wall seconds, peak RSS KiB)."""
+def run_command(command, stdout_path, run=None):
+    """Runs a command with stdout to a file; returns (exit status, wall seconds, peak RSS KiB). Sets
+    run.cpu (user + system seconds of the command and of the processes it waited for, as wait4
+    counts them) and run.load (the 1-minute load average before and after) when a run is given."""
     with open(stdout_path, "w") as out, open(stdout_path + ".stderr", "w") as err:
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
+    if run is not None:
+        run.cpu = usage.ru_utime + usage.ru_stime
+        run.load = (load_before, os.getloadavg()[0])
     return process.returncode, wall, usage.ru_maxrss
 
 
@@ -111,7 +121,7 @@ def run_reference(a, model, processes, out_dir):
     summary = run.output + ".summary.json"
     command = [a.reference_python, os.path.join(HERE, "reference_encode.py"), a.dir, "--timings",
                "--detector", model, "--processes", str(processes), "--out", run.output, "--summary", summary]
-    status, run.wall, peak = run_command(command, run.output + ".stdout")
+    status, run.wall, peak = run_command(command, run.output + ".stdout", run)
     if status != 0:
         sys.exit(f"bench: face_recognition failed (exit status {status}):\n{stderr_tail(run.output + '.stdout')}")
     with open(summary) as handle:
@@ -143,11 +153,11 @@ def run_facewatch(a, detector, workers, out_dir):
     run = Run(f"facewatch {detector}, {workers} worker{'s' if workers > 1 else ''}",
               os.path.join(out_dir, f"facewatch-{detector}-{workers}.jsonl"))
     command = [a.facewatch, "encode", "--detector", detector, "--workers", str(workers), "--timings", a.dir]
-    status, run.wall, run.peak_kib = run_command(command, run.output)
+    status, run.wall, run.peak_kib = run_command(command, run.output, run)
     if status == 2 and "--timings" in command:
         # An engine without per-image timings yet: measure the rest.
         command.remove("--timings")
-        status, run.wall, run.peak_kib = run_command(command, run.output)
+        status, run.wall, run.peak_kib = run_command(command, run.output, run)
         run.note = "no --timings"
     if status not in (0, 1):  # 1: some files failed, which the folder may well contain
         sys.exit(f"bench: facewatch encode failed (exit status {status}):\n{stderr_tail(run.output)}")
@@ -253,8 +263,10 @@ def main():
         print(f"{files} files; face_recognition {model}: {encoded} images with {faces} faces, "
               f"{files - encoded} expected to fail")
     print("images/s = files / wall time including model loading; ms = mean per encoded image")
-    header = f"{'run':<34} {'wall s':>7} {'images/s':>9} {'decode ms':>10} {'detect ms':>10} " \
-             f"{'encode ms':>10} {'peak MiB':>9}  identical"
+    print("CPU s = user + system of the command and its processes; CPU/file = CPU s / files; "
+          "load = 1-minute load average at the start and at the end")
+    header = f"{'run':<34} {'wall s':>7} {'images/s':>9} {'CPU s':>8} {'CPU/file':>8} {'load':>9} " \
+             f"{'decode ms':>10} {'detect ms':>10} {'encode ms':>10} {'peak MiB':>9}  identical"
     print(header)
     print("-" * len(header))
     for run in list(reference_runs.values()) + list(facewatch_runs.values()):
@@ -262,8 +274,10 @@ def main():
         stages = " ".join(f"{ms[s]:>10.1f}" for s in STAGES) if ms else " ".join(f"{'n/a':>10}" for _ in STAGES)
         rate = files / run.wall if run.wall > 0 else 0.0
         note = f"  [{run.note}]" if run.note else ""
-        print(f"{run.label:<34} {run.wall:>7.2f} {rate:>9.2f} {stages} {run.peak_kib / 1024:>9.0f}  "
-              f"{run.identical}{note}")
+        cpu = f"{run.cpu:>8.1f} {run.cpu / files:>8.2f}" if run.cpu is not None else f"{'n/a':>8} {'n/a':>8}"
+        load = f"{run.load[0]:>4.1f}-{run.load[1]:<4.1f}" if run.load else f"{'n/a':>9}"
+        print(f"{run.label:<34} {run.wall:>7.2f} {rate:>9.2f} {cpu} {load:>9} {stages} "
+              f"{run.peak_kib / 1024:>9.0f}  {run.identical}{note}")
     print()
     for detector in detectors:
         for n in counts:
@@ -271,8 +285,9 @@ def main():
             if (model, n) not in reference_runs:
                 continue
             fw, fr = facewatch_runs[detector, n], reference_runs[model, n]
+            cpu = f", {fr.cpu / fw.cpu:.2f}x less CPU" if fr.cpu and fw.cpu else ""
             print(f"ratio facewatch {detector} {n} worker(s) / face_recognition {model} {n} process(es): "
-                  f"{fr.wall / fw.wall:.2f}x images/s, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
+                  f"{fr.wall / fw.wall:.2f}x images/s{cpu}, {fw.peak_kib / max(fr.peak_kib, 1):.2f}x memory")
         if len(counts) > 1 and (reference_model(detector), counts[0]) in reference_runs:
             fw, fr = facewatch_runs[detector, counts[-1]], reference_runs[reference_model(detector), counts[0]]
             print(f"ratio facewatch {detector} {counts[-1]} workers / face_recognition {reference_model(detector)} "

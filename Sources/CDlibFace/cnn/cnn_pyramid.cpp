@@ -15,61 +15,16 @@
 namespace fwcnn {
 
 // dlib's resize_image(in, out, interpolate_bilinear) for float images, one output row of one channel
-// at a time: y accumulated in double one y_scale per row; columns four float lanes at a time, x
-// accumulated in float and truncated, until lane 3's right neighbour leaves the image; the remaining
-// columns from a double x, their row weights in double. The per-column positions and weights are
-// computed once here; the per-pixel sums keep dlib's order.
+// at a time, at the positions resize_plan computes (the same as for RGB images): columns four float
+// lanes at a time until lane 3's right neighbour leaves the image, their weights in float; the
+// remaining columns' row weights in double. The per-pixel sums keep dlib's order.
 struct tiled_pyramid::float_resize {
-    long in_width, in_height, out_width, out_height;
-    std::vector<long> tops;
-    std::vector<double> row_fracs;
-    long simd_columns = 0;
-    std::vector<int32_t> lefts;       // SIMD columns
-    std::vector<float> fracs, inv_fracs;
-    std::vector<long> tail_lefts, tail_rights;  // the rest
-    std::vector<float> tail_fracs;
+    fwhog::resize_plan plan;
+    std::vector<float> inv_fracs;  // per SIMD column: 1 - x's fraction, in float as dlib computes it
 
-    float_resize(long in_w, long in_h, long out_w, long out_h)
-        : in_width(in_w), in_height(in_h), out_width(out_w), out_height(out_h) {
-        const double x_scale = (in_w - 1) / static_cast<double>(std::max<long>(out_w - 1, 1));
-        const double y_scale = (in_h - 1) / static_cast<double>(std::max<long>(out_h - 1, 1));
-        double y = -y_scale;
-        for (long r = 0; r < out_h; ++r) {
-            y += y_scale;
-            const long top = static_cast<long>(std::floor(y));
-            tops.push_back(top);
-            row_fracs.push_back(y - top);
-        }
-        const double x = -4 * x_scale;
-        float lanes[4] = {static_cast<float>(x), static_cast<float>(x + x_scale), static_cast<float>(x + 2 * x_scale),
-                          static_cast<float>(x + 3 * x_scale)};
-        const float step = static_cast<float>(4 * x_scale);
-        long c = 0;
-        for (;; c += 4) {
-            int32_t left[4];
-            float frac[4];
-            for (int k = 0; k < 4; ++k) {
-                lanes[k] += step;
-                left[k] = static_cast<int32_t>(lanes[k]);  // cvttps: truncation
-                frac[k] = lanes[k] - static_cast<float>(left[k]);
-            }
-            if (left[3] + 1 >= in_w) break;
-            // dlib writes all four lanes: x reaches the right edge before c passes out_w.
-            for (int k = 0; k < 4 && c + k < out_w; ++k) {
-                lefts.push_back(left[k]);
-                fracs.push_back(frac[k]);
-                inv_fracs.push_back(1 - frac[k]);
-            }
-        }
-        simd_columns = std::min(c, out_w);
-        double tx = -x_scale + static_cast<double>(c) * x_scale;
-        for (; c < out_w; ++c) {
-            tx += x_scale;
-            const long left = static_cast<long>(std::floor(tx));
-            tail_lefts.push_back(left);
-            tail_rights.push_back(std::min(left + 1, in_w - 1));
-            tail_fracs.push_back(static_cast<float>(tx - left));
-        }
+    float_resize(long in_w, long in_h, long out_w, long out_h) : plan(in_w, in_h, out_w, out_h) {
+        inv_fracs.reserve(plan.lane_fracs.size());
+        for (const float f : plan.lane_fracs) inv_fracs.push_back(1 - f);
     }
 
     // dlib's four-lane columns eight at a time with AVX2 gathers: each lane's products and sums are
@@ -79,10 +34,10 @@ struct tiled_pyramid::float_resize {
                                                   float *out) const {
         const __m256 tb = _mm256_set1_ps(tbf), inv_tb = _mm256_set1_ps(inv_tbf);
         long c = 0;
-        for (; c + 8 <= simd_columns; c += 8) {
+        for (; c + 8 <= plan.simd_columns; c += 8) {
             const size_t i = static_cast<size_t>(c);
-            const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(lefts.data() + i));
-            const __m256 f = _mm256_loadu_ps(fracs.data() + i), inv_f = _mm256_loadu_ps(inv_fracs.data() + i);
+            const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(plan.lefts.data() + i));
+            const __m256 f = _mm256_loadu_ps(plan.lane_fracs.data() + i), inv_f = _mm256_loadu_ps(inv_fracs.data() + i);
             const __m256 tlf = _mm256_mul_ps(inv_tb, inv_f), trf = _mm256_mul_ps(inv_tb, f);
             const __m256 blf = _mm256_mul_ps(tb, inv_f), brf = _mm256_mul_ps(tb, f);
             const __m256 tl = _mm256_i32gather_ps(top, l, 4), tr = _mm256_i32gather_ps(top + 1, l, 4);
@@ -95,24 +50,24 @@ struct tiled_pyramid::float_resize {
         return c;
     }
 
-    long bottom_row(long r) const { return std::min(tops[static_cast<size_t>(r)] + 1, in_height - 1); }
-
     void resize_row(long r, const float *top, const float *bottom, float *out) const {
-        const double tb = row_fracs[static_cast<size_t>(r)];
+        const double tb = plan.row_fracs[static_cast<size_t>(r)];
         const float tbf = static_cast<float>(tb), inv_tbf = static_cast<float>(1 - tb);
         long c = simd_row(tbf, inv_tbf, top, bottom, out);
-        for (; c < simd_columns; ++c) {
+        for (; c < plan.simd_columns; ++c) {
             const size_t i = static_cast<size_t>(c);
-            const int32_t l = lefts[i];
-            const float tlf = inv_tbf * inv_fracs[i], trf = inv_tbf * fracs[i];
-            const float blf = tbf * inv_fracs[i], brf = tbf * fracs[i];
+            const int32_t l = plan.lefts[i];
+            const float f = plan.lane_fracs[i];
+            const float tlf = inv_tbf * inv_fracs[i], trf = inv_tbf * f;
+            const float blf = tbf * inv_fracs[i], brf = tbf * f;
             out[c] = tlf * top[l] + trf * top[l + 1] + blf * bottom[l] + brf * bottom[l + 1];
         }
-        for (size_t i = 0; i < tail_lefts.size(); ++i) {
-            const long l = tail_lefts[i], rr = tail_rights[i];
-            const float f = tail_fracs[i];
+        for (c = plan.simd_columns; c < plan.out_width; ++c) {
+            const long l = plan.lefts[static_cast<size_t>(c)], rr = plan.tail_right(c);
+            // dlib's lr_frac is a float here (a double for RGB images).
+            const float f = static_cast<float>(plan.tail_fracs[static_cast<size_t>(c - plan.simd_columns)]);
             const float temp = (1 - tb) * ((1 - f) * top[l] + f * top[rr]) + tb * ((1 - f) * bottom[l] + f * bottom[rr]);
-            out[simd_columns + static_cast<long>(i)] = temp;
+            out[c] = temp;
         }
     }
 };
@@ -197,8 +152,8 @@ struct tiled_pyramid::level_stream {
             }
             return out;
         }
-        const float *top = prev->row(resize->tops[static_cast<size_t>(r)]);
-        const float *bottom = prev->row(resize->bottom_row(r));
+        const float *top = prev->row(resize->plan.tops[static_cast<size_t>(r)]);
+        const float *bottom = prev->row(resize->plan.bottom_row(r));
         float *out = rows.replace(r);
         const long in_width = prev->width;
         for (int ch = 0; ch < 3; ++ch) resize->resize_row(r, top + ch * in_width, bottom + ch * in_width, out + ch * width);
@@ -260,13 +215,13 @@ tiled_pyramid::tiled_pyramid(const input_pyramid &input, rgb_image image, int up
         const float_resize &rs = *resizes_[i];
         const std::vector<float> &in = stored_[i - 1 - first_stored_];
         std::vector<float> &out = stored_[i - first_stored_];
-        out.resize(static_cast<size_t>(rs.out_width) * static_cast<size_t>(rs.out_height) * 3);
-        for (long r = 0; r < rs.out_height; ++r) {
-            const float *top = in.data() + rs.tops[static_cast<size_t>(r)] * 3 * rs.in_width;
-            const float *bottom = in.data() + rs.bottom_row(r) * 3 * rs.in_width;
+        out.resize(static_cast<size_t>(rs.plan.out_width) * static_cast<size_t>(rs.plan.out_height) * 3);
+        for (long r = 0; r < rs.plan.out_height; ++r) {
+            const float *top = in.data() + rs.plan.tops[static_cast<size_t>(r)] * 3 * rs.plan.in_width;
+            const float *bottom = in.data() + rs.plan.bottom_row(r) * 3 * rs.plan.in_width;
             for (long ch = 0; ch < 3; ++ch) {
-                rs.resize_row(r, top + ch * rs.in_width, bottom + ch * rs.in_width,
-                              out.data() + (r * 3 + ch) * rs.out_width);
+                rs.resize_row(r, top + ch * rs.plan.in_width, bottom + ch * rs.plan.in_width,
+                              out.data() + (r * 3 + ch) * rs.plan.out_width);
             }
         }
     }

@@ -14,6 +14,8 @@
 #ifndef FACEWATCH_HOG_DETECTOR_H
 #define FACEWATCH_HOG_DETECTOR_H
 
+#include "resize_plan.h"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -193,11 +195,11 @@ std::vector<detection> detect(const model &m, const rgb_view &image, int upsampl
 class bilinear_resizer {
 public:
     bilinear_resizer(long in_width, long in_height, long out_width, long out_height);
-    long out_width() const { return out_width_; }
-    long out_height() const { return out_height_; }
+    long out_width() const { return plan_.out_width; }
+    long out_height() const { return plan_.out_height; }
     /// The input rows output row `r` reads.
-    long top_row(long r) const { return tops_[static_cast<size_t>(r)]; }
-    long bottom_row(long r) const;
+    long top_row(long r) const { return plan_.tops[static_cast<size_t>(r)]; }
+    long bottom_row(long r) const { return plan_.bottom_row(r); }
     /// Writes output row `r` from its two input rows.
     void resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out);
 
@@ -210,13 +212,7 @@ private:
     void resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top, const uint8_t *bottom,
                         uint8_t *out) const;
 
-    long in_width_, in_height_, out_width_, out_height_;
-    long simd_columns_;  // columns dlib computes four at a time, in float; the rest in double
-    std::vector<long> tops_;
-    std::vector<double> row_fracs_;
-    std::vector<int32_t> lefts_;       // per column
-    std::vector<float> lane_fracs_;    // per SIMD column: x - left, in float
-    std::vector<double> tail_fracs_;   // per tail column: x - left, in double
+    resize_plan plan_;
     std::vector<uint8_t> shuffled_blocks_;  // per block of 8 SIMD columns: 1 when expanded() shuffles
     struct expanded_row {
         long row = -1;

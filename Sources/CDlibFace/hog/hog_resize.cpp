@@ -1,7 +1,8 @@
 // The pixel steps of the pyramid: dlib's bilinear resize_image for RGB images, which both pyramid_up
 // and pyramid_down<6> call, reproduced bit for bit. Pixels round to integers, so one ulp anywhere
 // changes boxes: every rounding below is the one dlib's code makes (its SIMD columns in float, four
-// lanes, the x positions accumulated in float; its last columns in double; truncation to bytes).
+// lanes, the x positions accumulated in float; its last columns in double; truncation to bytes). The
+// positions and fractions are resize_plan's (resize_plan.cpp), which the CNN's float levels share.
 #include "hog_detector.h"
 
 #include <immintrin.h>
@@ -13,69 +14,18 @@
 namespace fwhog {
 
 bilinear_resizer::bilinear_resizer(long in_width, long in_height, long out_width, long out_height)
-    : in_width_(in_width), in_height_(in_height), out_width_(out_width), out_height_(out_height) {
-    const double x_scale = (in_width - 1) / static_cast<double>(std::max<long>(out_width - 1, 1));
-    const double y_scale = (in_height - 1) / static_cast<double>(std::max<long>(out_height - 1, 1));
-
-    // Rows: dlib accumulates y in double, one y_scale per row.
-    tops_.resize(static_cast<size_t>(out_height));
-    row_fracs_.resize(static_cast<size_t>(out_height));
-    double y = -y_scale;
-    for (long r = 0; r < out_height; ++r) {
-        y += y_scale;
-        const long top = static_cast<long>(std::floor(y));
-        tops_[static_cast<size_t>(r)] = top;
-        row_fracs_[static_cast<size_t>(r)] = y - top;
-    }
-
-    // Columns: four float lanes advanced by a float 4*x_scale until a lane's right neighbour would
-    // leave the image; the remaining columns restart from a double x.
-    lefts_.resize(static_cast<size_t>(out_width));
-    const double x0 = -4 * x_scale;
-    float lanes[4] = {static_cast<float>(x0), static_cast<float>(x0 + x_scale), static_cast<float>(x0 + 2 * x_scale),
-                      static_cast<float>(x0 + 3 * x_scale)};
-    const float step = static_cast<float>(4 * x_scale);
-    long c = 0;
-    for (;; c += 4) {
-        int32_t left[4];
-        float frac[4];
-        for (int k = 0; k < 4; ++k) {
-            lanes[k] += step;
-            left[k] = static_cast<int32_t>(lanes[k]);  // cvttps: truncation
-            frac[k] = lanes[k] - static_cast<float>(left[k]);
-        }
-        if (left[3] + 1 >= in_width) break;
-        // dlib writes out_img[r][c..c+3] without checking c+3 < out_width: x reaches the right
-        // edge before c does (x_scale <= 1 needs out_width >= in_width, > 1 reaches it sooner).
-        for (int k = 0; k < 4; ++k) {
-            if (c + k < out_width) {
-                lefts_[static_cast<size_t>(c + k)] = left[k];
-                lane_fracs_.push_back(frac[k]);
-            }
-        }
-    }
-    simd_columns_ = std::min(c, out_width);
+    : plan_(in_width, in_height, out_width, out_height) {
     // Blocks of 8 SIMD columns whose halves take their pixels with shuffles (expanded()): each half's
     // left neighbours within 5 pixels of its first, and the 16 bytes read from that pixel's right
     // neighbour inside the row.
-    shuffled_blocks_.assign(static_cast<size_t>(simd_columns_ / 8), 0);
+    const std::vector<int32_t> &lefts = plan_.lefts;
+    shuffled_blocks_.assign(static_cast<size_t>(plan_.simd_columns / 8), 0);
     for (size_t b = 0; b < shuffled_blocks_.size(); ++b) {
         const size_t first = b * 8;
-        const bool near = lefts_[first + 3] - lefts_[first] <= 4 && lefts_[first + 7] - lefts_[first + 4] <= 4;
-        const bool inside = 3 * static_cast<long>(lefts_[first + 4]) + 3 + 16 <= 3 * in_width;
+        const bool near = lefts[first + 3] - lefts[first] <= 4 && lefts[first + 7] - lefts[first + 4] <= 4;
+        const bool inside = 3 * static_cast<long>(lefts[first + 4]) + 3 + 16 <= 3 * in_width;
         shuffled_blocks_[b] = near && inside ? 1 : 0;
     }
-    double x = -x_scale + c * x_scale;
-    for (; c < out_width; ++c) {
-        x += x_scale;
-        const long left = static_cast<long>(std::floor(x));
-        lefts_[static_cast<size_t>(c)] = static_cast<int32_t>(left);
-        tail_fracs_.push_back(x - left);
-    }
-}
-
-long bilinear_resizer::bottom_row(long r) const {
-    return std::min(tops_[static_cast<size_t>(r)] + 1, in_height_ - 1);
 }
 
 const float *bilinear_resizer::expanded(long y, const uint8_t *row, long keep) {
@@ -84,7 +34,7 @@ const float *bilinear_resizer::expanded(long y, const uint8_t *row, long keep) {
     }
     expanded_row &e = expanded_[0].row == keep ? expanded_[1] : expanded_[0];
     e.row = y;
-    const long blocks = simd_columns_ / 8;
+    const long blocks = plan_.simd_columns / 8;
     e.values.resize(static_cast<size_t>(blocks) * 48);
     // Most blocks (every block of a pyramid_down<6> or pyramid_up step but the last ones) take their
     // pixels with byte shuffles: each half block's left neighbours lie within 16 bytes from its first
@@ -98,12 +48,12 @@ const float *bilinear_resizer::expanded(long y, const uint8_t *row, long keep) {
     const __m256i zero_upper_bytes = _mm256_set1_epi32(static_cast<int>(0x80808000u));
     for (long b = 0; b < blocks; ++b) {
         const long c = b * 8;
-        if (lefts_[static_cast<size_t>(c)] < 1) continue;
-        const __m256i left = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(lefts_.data() + c));
+        if (plan_.lefts[static_cast<size_t>(c)] < 1) continue;
+        const __m256i left = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(plan_.lefts.data() + c));
         float *dst = e.values.data() + b * 48;
         if (shuffled_blocks_[static_cast<size_t>(b)] != 0) {
-            const uint8_t *low = row + 3 * lefts_[static_cast<size_t>(c)];
-            const uint8_t *high = row + 3 * lefts_[static_cast<size_t>(c) + 4];
+            const uint8_t *low = row + 3 * plan_.lefts[static_cast<size_t>(c)];
+            const uint8_t *high = row + 3 * plan_.lefts[static_cast<size_t>(c) + 4];
             const __m256i lefts_bytes = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(low))),
                 _mm_loadu_si128(reinterpret_cast<const __m128i *>(high)), 1);
@@ -134,7 +84,7 @@ const float *bilinear_resizer::expanded(long y, const uint8_t *row, long keep) {
 }
 
 void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bottom, uint8_t *out) {
-    const double tb_frac = row_fracs_[static_cast<size_t>(r)];
+    const double tb_frac = plan_.row_fracs[static_cast<size_t>(r)];
     const float tb = static_cast<float>(tb_frac);
     const float inv_tb = static_cast<float>(1 - tb_frac);
     long c = 0;
@@ -142,17 +92,17 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
     // pixels already spread into float lanes (each input row serves several output rows); the
     // lanes compute exactly the scalar loop's float expression in resize_columns.
     const __m256 tb8 = _mm256_set1_ps(tb), inv_tb8 = _mm256_set1_ps(inv_tb), one = _mm256_set1_ps(1.0f);
-    const long top_y = tops_[static_cast<size_t>(r)], bottom_y = bottom_row(r);
+    const long top_y = plan_.tops[static_cast<size_t>(r)], bottom_y = bottom_row(r);
     const float *top_values = expanded(top_y, top, bottom_y);
     const float *bottom_values = expanded(bottom_y, bottom, top_y);
-    for (; c + 8 <= simd_columns_; c += 8) {
-        if (lefts_[static_cast<size_t>(c)] < 1) {
+    for (; c + 8 <= plan_.simd_columns; c += 8) {
+        if (plan_.lefts[static_cast<size_t>(c)] < 1) {
             resize_columns(c, c + 8, tb, inv_tb, top, bottom, out);
             continue;
         }
         const float *t = top_values + (c / 8) * 48;
         const float *b = bottom_values + (c / 8) * 48;
-        const __m256 lr = _mm256_loadu_ps(lane_fracs_.data() + c);
+        const __m256 lr = _mm256_loadu_ps(plan_.lane_fracs.data() + c);
         const __m256 inv_lr = _mm256_sub_ps(one, lr);
         const __m256 tlf = _mm256_mul_ps(inv_tb8, inv_lr);
         const __m256 trf = _mm256_mul_ps(inv_tb8, lr);
@@ -175,7 +125,7 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
                                                0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1);
         const __m256i rgb = _mm256_shuffle_epi8(bytes, order);
         uint8_t *dst = out + c * 3;
-        if ((c + 8) * 3 + 8 <= out_width_ * 3) {
+        if ((c + 8) * 3 + 8 <= plan_.out_width * 3) {
             // The 24 bytes moved together and stored at once; the 8 bytes after them are the next
             // columns of this row, written after (never another row: strips write rows in parallel).
             const __m256i packed = _mm256_permutevar8x32_epi32(rgb, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7));
@@ -187,11 +137,11 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
             std::memcpy(dst + 12, packed + 16, 12);
         }
     }
-    resize_columns(c, simd_columns_, tb, inv_tb, top, bottom, out);
-    for (long c = simd_columns_; c < out_width_; ++c) {
-        const long left = lefts_[static_cast<size_t>(c)];
-        const long right = std::min(left + 1, in_width_ - 1);
-        const double lr = tail_fracs_[static_cast<size_t>(c - simd_columns_)];
+    resize_columns(c, plan_.simd_columns, tb, inv_tb, top, bottom, out);
+    for (long c = plan_.simd_columns; c < plan_.out_width; ++c) {
+        const long left = plan_.lefts[static_cast<size_t>(c)];
+        const long right = std::min(left + 1, plan_.in_width - 1);
+        const double lr = plan_.tail_fracs[static_cast<size_t>(c - plan_.simd_columns)];
         for (int ch = 0; ch < 3; ++ch) {
             const double tl = top[left * 3 + ch], tr = top[right * 3 + ch];
             const double bl = bottom[left * 3 + ch], br = bottom[right * 3 + ch];
@@ -204,9 +154,9 @@ void bilinear_resizer::resize_row(long r, const uint8_t *top, const uint8_t *bot
 void bilinear_resizer::resize_columns(long from, long to, float tb, float inv_tb, const uint8_t *top,
                                       const uint8_t *bottom, uint8_t *out) const {
     for (long c = from; c < to; ++c) {
-        const long left = lefts_[static_cast<size_t>(c)];
+        const long left = plan_.lefts[static_cast<size_t>(c)];
         const long right = left + 1;
-        const float lr = lane_fracs_[static_cast<size_t>(c)];
+        const float lr = plan_.lane_fracs[static_cast<size_t>(c)];
         const float inv_lr = 1.0f - lr;
         const float tlf = inv_tb * inv_lr;
         const float trf = inv_tb * lr;
