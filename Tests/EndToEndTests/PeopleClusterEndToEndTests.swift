@@ -16,13 +16,9 @@ import Glibc
     .enabled(if: canRunDaemon && testImagesDirectory != nil, Comment(rawValue: "\(whyNot), or no test images")),
     .enabled(if: TestPostgres.isAvailable, "no PostgreSQL cluster (make test starts one)"))
 struct PeopleClusterEndToEndTests {
-    @Test func twoHostsOnOneLedgerGiveOnePeople() async throws {
-        let images = try #require(testImagesDirectory)
-        let url = try #require(try TestPostgres.freshDatabase())
-        let base = NSTemporaryDirectory() + "fw-people-cluster-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        let shared = base + "/shared"
-        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+    /// The config files of hosts a and b (roots `base/a`, `base/b`; store and results in
+    /// `base/shared`; the ledger `ledger`), with `extra` settings, by host.
+    static func configs(base: String, ledger: String, extra: String = "") throws -> [String: String] {
         var configs: [String: String] = [:]
         for host in ["a", "b"] {
             let root = base + "/" + host
@@ -30,11 +26,32 @@ struct PeopleClusterEndToEndTests {
             configs[host] = base + "/\(host).conf"
             try """
             root = \(root)
-            store = \(shared)/store
-            results = \(shared)/results
-            ledger = \(url)
-            """.write(toFile: configs[host]!, atomically: true, encoding: .utf8)
+            store = \(base)/shared/store
+            results = \(base)/shared/results
+            ledger = \(ledger)
+
+            """.appending(extra).write(toFile: configs[host]!, atomically: true, encoding: .utf8)
         }
+        return configs
+    }
+
+    /// The documents in `results`, parsed (the ones being written left out).
+    static func documents(in results: String) -> [ResultDocument] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: results)) ?? []
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
+            (try? Data(contentsOf: URL(fileURLWithPath: results + "/" + name)))
+                .flatMap { try? JSONDecoder().decode(ResultDocument.self, from: $0) }
+        }
+    }
+
+    @Test func twoHostsOnOneLedgerGiveOnePeople() async throws {
+        let images = try #require(testImagesDirectory)
+        let url = try #require(try TestPostgres.freshDatabase())
+        let base = NSTemporaryDirectory() + "fw-people-cluster-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let shared = base + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        let configs = try Self.configs(base: base, ledger: url)
         let a = try await DaemonProcess.host(root: base + "/a", config: configs["a"]!)
         defer { a.stop() }
         let b = try await DaemonProcess.host(root: base + "/b", config: configs["b"]!)
@@ -49,13 +66,7 @@ struct PeopleClusterEndToEndTests {
             try FileManager.default.copyItem(atPath: images + "/" + name, toPath: staging + "/" + name)
             #expect(rename(staging + "/" + name, base + "/\(host)/inbox/" + name) == 0)
         }
-        func documents() -> [ResultDocument] {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: shared + "/results")) ?? []
-            return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
-                (try? Data(contentsOf: URL(fileURLWithPath: shared + "/results/" + name)))
-                    .flatMap { try? JSONDecoder().decode(ResultDocument.self, from: $0) }
-            }
-        }
+        func documents() -> [ResultDocument] { Self.documents(in: shared + "/results") }
         // `people --json` on host a: the one person found.
         func found() async -> [[String: Any]] {
             guard let output = try? await facewatch(["people", "--config", configs["a"]!, "--json"]),
@@ -93,19 +104,7 @@ struct PeopleClusterEndToEndTests {
         let staging = base + "/staging"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         try PhotoVariant.writeSixty(into: staging, from: images)
-        var configs: [String: String] = [:]
-        for host in ["a", "b"] {
-            let root = base + "/" + host
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-            configs[host] = base + "/\(host).conf"
-            try """
-            root = \(root)
-            store = \(shared)/store
-            results = \(shared)/results
-            ledger = \(url)
-            cluster_distance = 0.3
-            """.write(toFile: configs[host]!, atomically: true, encoding: .utf8)
-        }
+        let configs = try Self.configs(base: base, ledger: url, extra: "cluster_distance = 0.3\n")
         let a = try await DaemonProcess.host(root: base + "/a", config: configs["a"]!)
         defer { a.stop() }
         var b = try await DaemonProcess.host(root: base + "/b", config: configs["b"]!)
@@ -116,13 +115,7 @@ struct PeopleClusterEndToEndTests {
             #expect(rename(staging + "/" + name, base + "/\(index % 2 == 0 ? "a" : "b")/inbox/" + name) == 0)
         }
         let lookOf = Dictionary(uniqueKeysWithValues: PhotoVariant.sixty.map { ($0.name, $0.look) })
-        func documents() -> [ResultDocument] {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: shared + "/results")) ?? []
-            return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
-                (try? Data(contentsOf: URL(fileURLWithPath: shared + "/results/" + name)))
-                    .flatMap { try? JSONDecoder().decode(ResultDocument.self, from: $0) }
-            }
-        }
+        func documents() -> [ResultDocument] { Self.documents(in: shared + "/results") }
         // Each look of ten photos or more one person of its own in every document, whichever host
         // wrote it; the two photos of the last look alone.
         var seen: [String: [PersonSlot?]] = [:]
