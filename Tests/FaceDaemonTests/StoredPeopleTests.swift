@@ -228,4 +228,27 @@ import Testing
         }
         #expect(reason.contains("holds 0 of the"), "\(reason)")
     }
+
+    @Test func theSnapshotFileIsReplacedWholeAndATemporaryOneACrashLeftIsRemoved() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let root = scratch.appending("root")
+        #expect(PeopleSnapshotFile.read(root: root) == nil)
+        let records = Self.photos(people: 2, photosEach: 4, strangers: 1, seed: 37)
+        let people = try Self.load(records, snapshot: nil).people
+        // A write cut short by a crash: a temporary file beside the snapshot.
+        let folder = DurableFile.parentDirectory(of: PeopleSnapshotFile.path(root: root))
+        try DurableFile.createDirectories(folder)
+        let leftover = folder + "/.facewatch-0123456789abcdef01234567.tmp"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: leftover))
+        try PeopleSnapshotFile.write(people, position: .init(faceLog: 3, forgotten: 0), root: root)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["grouping.bin"])
+        let loaded = try Self.load(records, snapshot: PeopleSnapshotFile.read(root: root))
+        #expect(
+            loaded.origin
+                == .snapshot(
+                    reused: people.grouping.count, added: 0, dropped: 0, position: .init(faceLog: 3, forgotten: 0)))
+        #expect(loaded.loaded == loaded.onePass)
+    }
 }

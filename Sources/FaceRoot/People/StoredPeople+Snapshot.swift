@@ -3,13 +3,15 @@ import FaceLedger
 import FaceMatch
 import Foundation
 
-/// The daemon's people snapshot (`PeopleGrouping.snapshot`): `ROOT/cache/people-grouping.bin`, one
+/// The daemon's people snapshot (`PeopleGrouping.snapshot`): `ROOT/cache/people/grouping.bin`, one
 /// per root (so per host on a shared ledger), written atomically (temporary file, `fsync`, rename,
-/// `fsync` of the folder). Deleting it is safe: the next start groups every face in one pass.
+/// `fsync` of the folder). Deleting it is safe: the next start groups every face in one pass. Only
+/// the daemon (one per root) writes in that folder, so a temporary file a crash left there is
+/// removed before the next write.
 public enum PeopleSnapshotFile {
     /// Where the snapshot of `root` lives.
     public static func path(root: String) -> String {
-        (root as NSString).appendingPathComponent("cache/people-grouping.bin")
+        (root as NSString).appendingPathComponent("cache/people/grouping.bin")
     }
 
     /// The snapshot's bytes, or nil when there is none (or it cannot be read).
@@ -24,7 +26,12 @@ public enum PeopleSnapshotFile {
         _ people: StoredPeople, position: PeopleGrouping.SnapshotPosition, root: String
     ) throws(FileSystemError) {
         let file = path(root: root)
-        try DurableFile.createDirectories(DurableFile.parentDirectory(of: file))
+        let folder = DurableFile.parentDirectory(of: file)
+        try DurableFile.createDirectories(folder)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        where DurableFile.isTemporaryName(name) {
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
         try DurableFile.writeAtomically(people.grouping.snapshot(position: position), to: file, permissions: 0o600)
     }
 }
