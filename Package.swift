@@ -165,7 +165,7 @@ let package = Package(
             ],
             path: "Tests/TestSupport"),
         .testTarget(name: "TestSupportTests", dependencies: ["FaceTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["FaceCore", "FaceTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["FaceCore", "FaceImage", "FaceReport", "FaceTestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -3,18 +3,42 @@
 // stopped gracefully, for `make bench` to time a daemon's start on it. Nine in ten records are
 // completed with one face, one in ten failed (the failure codes in turn). The documents are written
 // without fsync (a fixture, not a daemon's work); no store files are made: after a graceful stop a
-// start does not scan the store.
+// start does not scan the store. With `--people` the faces are those of generated people (as
+// `make bench-people` makes them: a person's centre of normal components, sd 0.05, each face sd 0.025
+// around it; half the people seen once, the others 2 to 40 times), to time a start that groups them.
 import FaceCore
 import FaceLedger
 import Foundation
 
 let arguments = CommandLine.arguments
-guard arguments.count == 3, let count = Int(arguments[2]), count > 0 else {
-    FileHandle.standardError.write(Data("usage: facewatch-bench-root ROOT COUNT\n".utf8))
+let peopleShaped = arguments.count == 4 && arguments[3] == "--people"
+guard arguments.count == 3 || peopleShaped, let count = Int(arguments[2]), count > 0 else {
+    FileHandle.standardError.write(Data("usage: facewatch-bench-root ROOT COUNT [--people]\n".utf8))
     exit(2)
 }
 let root = URL(fileURLWithPath: arguments[1], isDirectory: true)
 let codes: [FailureCode] = [.notAnImage, .corruptImage, .tooManyPixels, .emptyFile, .unsupportedFormat]
+/// The next face's encoding: uniform, or (`--people`) a face of the current generated person.
+struct Encodings {
+    let peopleShaped: Bool
+    var centre: [Float] = []
+    var left = 0
+
+    static func normal(_ sd: Double) -> Float {
+        Float(
+            sd * (-2 * log(Double.random(in: 1e-12..<1))).squareRoot() * cos(2 * Double.pi * Double.random(in: 0..<1)))
+    }
+
+    mutating func next() -> [Float] {
+        guard peopleShaped else { return (0..<Face.encodingLength).map { _ in Float.random(in: -0.3...0.3) } }
+        if left == 0 {
+            centre = (0..<Face.encodingLength).map { _ in Self.normal(0.05) }
+            left = Bool.random() ? 1 : Int.random(in: 2...40)
+        }
+        left -= 1
+        return centre.map { $0 + Self.normal(0.025) }
+    }
+}
 func hex(_ count: Int) -> String {
     (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
 }
@@ -26,6 +50,7 @@ do {
     try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
     let start = Date(timeIntervalSinceNow: -Double(count))
     var written = 0
+    var encodings = Encodings(peopleShaped: peopleShaped)
     while written < count {
         var batch: [LedgerRecord] = []
         for n in written..<min(count, written + 1000) {
@@ -43,9 +68,10 @@ do {
             } else {
                 record.status = .completed
                 record.image = ImageInfo(format: .jpeg, width: 1024, height: 768)
-                let encoding = (0..<Face.encodingLength).map { _ in Float.random(in: -0.3...0.3) }
                 record.faces = [
-                    Face(location: FaceLocation(top: 100, right: 300, bottom: 300, left: 100), encoding: encoding)
+                    Face(
+                        location: FaceLocation(top: 100, right: 300, bottom: 300, left: 100), encoding: encodings.next()
+                    )
                 ]
             }
             batch.append(record)

@@ -96,6 +96,20 @@ func runBench(faces count: Int, adds: Int) -> Bool {
             rebuilt.cpu, rebuilt.wall, grouping.peopleCount, grouping.partitionCount, maximumResidentMiB()))
     fflush(nil)
     let before = grouping.assignments()
+    // What a daemon's start does with its people snapshot: written, then restored for the same faces.
+    var snapshot: [UInt8] = []
+    let written = timed { snapshot = grouping.snapshot(position: .init(faceLog: UInt64(count), forgotten: 0)) }
+    var restored: PeopleGrouping.Restored?
+    let read = timed {
+        restored = try? PeopleGrouping.restored(snapshot: snapshot, faces: faces, parameters: parameters)
+    }
+    print(
+        String(
+            format:
+                "bench-people: snapshot of %.1f MiB made in %.2f s CPU; restored in %.2f s CPU, %.2f s wall (%d faces reused), equal to the rebuild: %@",
+            Double(snapshot.count) / 1_048_576, written.cpu, read.cpu, read.wall, restored?.reused ?? 0,
+            restored?.grouping.assignments() == before ? "yes" : "NO"))
+    fflush(nil)
     // New faces: half of known people (they join or extend a person), half of strangers.
     var added: [(key: FaceKey, encoding: [Float])] = []
     for i in 0..<adds {

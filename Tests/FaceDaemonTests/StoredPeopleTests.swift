@@ -131,4 +131,124 @@ import Testing
         _ = people.update(failed)
         #expect(people.slots(of: failed.id) == nil)
     }
+
+    // MARK: - The snapshot kept between runs
+
+    /// The people of `records` loaded with `snapshot` (in a ledger of their own), how, and what one
+    /// pass over the same ledger gives.
+    static func load(
+        _ records: [LedgerRecord], snapshot: [UInt8]?, filter: PeopleFilter = PeopleFilter()
+    ) throws -> (loaded: [String], origin: StoredPeople.Origin, onePass: [String], people: StoredPeople) {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let ledger = try Self.ledger(with: records, in: scratch)
+        let (people, origin) = try StoredPeople.loaded(from: ledger, filter: filter, snapshot: snapshot)
+        let onePass = try StoredPeople.rebuilt(from: ledger, filter: filter)
+        return (picture(people, records), origin, picture(onePass, records), people)
+    }
+
+    static func snapshot(of people: StoredPeople) -> [UInt8] {
+        people.grouping.snapshot(position: .init(faceLog: 7, forgotten: 1))
+    }
+
+    @Test func aSnapshotGivesTheOnePassGroupingWithFacesForgottenAndAddedWhileStopped() throws {
+        let records = Self.photos(people: 5, photosEach: 6, strangers: 5, seed: 17)
+        let first = try Self.load(records, snapshot: nil)
+        guard case .onePass(let reason) = first.origin else {
+            Issue.record("\(first.origin)")
+            return
+        }
+        #expect(reason == "no snapshot")
+        #expect(first.people.grouping.peopleCount == 5)
+        let bytes = Self.snapshot(of: first.people)
+        // The same faces: every face's neighbours from the snapshot, nothing queried.
+        let same = try Self.load(records, snapshot: bytes)
+        #expect(
+            same.origin
+                == .snapshot(
+                    reused: first.people.grouping.count, added: 0, dropped: 0, position: .init(faceLog: 7, forgotten: 1)
+                ))
+        #expect(same.loaded == first.onePass)
+        // A third of the photos forgotten and others stored while the daemon was stopped, and one
+        // photo encoded again (same key, another encoding): the snapshot's faces that remain keep
+        // their neighbours, the others are added, and the people are those of one pass.
+        var generator = SeededGenerator(seed: 19)
+        var later = records.enumerated().filter { $0.offset % 3 != 1 }.map(\.element)
+        later += Self.photos(people: 5, photosEach: 2, strangers: 2, seed: 23)
+        later[0].faces[0].encoding[5] += 0.01
+        later.shuffle(using: &generator)
+        let changed = try Self.load(later, snapshot: bytes)
+        guard case .snapshot(let reused, let added, let dropped, _) = changed.origin else {
+            Issue.record("\(changed.origin)")
+            return
+        }
+        #expect(reused > 0 && added > 0 && dropped > 0, "\(changed.origin)")
+        #expect(reused + added == changed.people.grouping.count)
+        #expect(changed.loaded == changed.onePass)
+    }
+
+    @Test func aSnapshotCutShortChangedOrOfOtherParametersIsNotUsed() throws {
+        let records = Self.photos(people: 4, photosEach: 5, strangers: 3, seed: 29)
+        let bytes = Self.snapshot(of: try Self.load(records, snapshot: nil).people)
+        var cases: [(String, [UInt8])] = [
+            ("empty", []), ("cut short", Array(bytes.prefix(bytes.count / 2))),
+            ("no checksum", Array(bytes.dropLast(32))),
+            ("garbage", Array(repeating: 0x46, count: 500)),
+        ]
+        for offset in [0, 9, 60, bytes.count / 2, bytes.count - 33, bytes.count - 1] {
+            var flipped = bytes
+            flipped[offset] ^= 0x10
+            cases.append(("byte \(offset) flipped", flipped))
+        }
+        for (name, corrupt) in cases {
+            let loaded = try Self.load(records, snapshot: corrupt)
+            guard case .onePass(let reason) = loaded.origin else {
+                Issue.record("\(name): \(loaded.origin)")
+                continue
+            }
+            #expect(reason.contains("corrupt"), "\(name): \(reason)")
+            #expect(loaded.loaded == loaded.onePass, "\(name)")
+        }
+        // Made with another cluster_distance or cluster_min_faces: the one pass with this root's.
+        for filter in [PeopleFilter(parameters: .init(distance: 0.5)), PeopleFilter(parameters: .init(minFaces: 4))] {
+            let loaded = try Self.load(records, snapshot: bytes, filter: filter)
+            guard case .onePass(let reason) = loaded.origin else {
+                Issue.record("\(loaded.origin)")
+                continue
+            }
+            #expect(reason.contains("cluster_distance 0.55 and cluster_min_faces 3"), "\(reason)")
+            #expect(loaded.loaded == loaded.onePass)
+        }
+        // A snapshot of other faces altogether (fewer than half of these): one pass.
+        let others = Self.photos(people: 4, photosEach: 5, strangers: 3, seed: 31)
+        let loaded = try Self.load(others, snapshot: bytes)
+        guard case .onePass(let reason) = loaded.origin else {
+            Issue.record("\(loaded.origin)")
+            return
+        }
+        #expect(reason.contains("holds 0 of the"), "\(reason)")
+    }
+
+    @Test func theSnapshotFileIsReplacedWholeAndATemporaryOneACrashLeftIsRemoved() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let root = scratch.appending("root")
+        #expect(PeopleSnapshotFile.read(root: root) == nil)
+        let records = Self.photos(people: 2, photosEach: 4, strangers: 1, seed: 37)
+        let people = try Self.load(records, snapshot: nil).people
+        // A write cut short by a crash: a temporary file beside the snapshot.
+        let folder = DurableFile.parentDirectory(of: PeopleSnapshotFile.path(root: root))
+        try DurableFile.createDirectories(folder)
+        let leftover = folder + "/.facewatch-0123456789abcdef01234567.tmp"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: leftover))
+        try PeopleSnapshotFile.write(people, position: .init(faceLog: 3, forgotten: 0), root: root)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["grouping.bin"])
+        let loaded = try Self.load(records, snapshot: PeopleSnapshotFile.read(root: root))
+        #expect(
+            loaded.origin
+                == .snapshot(
+                    reused: people.grouping.count, added: 0, dropped: 0, position: .init(faceLog: 3, forgotten: 0)))
+        #expect(loaded.loaded == loaded.onePass)
+    }
 }

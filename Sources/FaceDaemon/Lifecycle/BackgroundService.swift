@@ -28,7 +28,8 @@ extension Daemon {
             BackgroundService(name: "PeopleRelabel") {
                 await PeopleRelabel(
                     tracker: parts.people, ledger: parts.ledger, results: parts.results, watch: parts.watch,
-                    logger: self.logger, faceLogStart: parts.faceLogStart
+                    logger: self.logger, faceLogStart: parts.faceLogStart, root: configuration.root,
+                    checkDocumentsAtStart: parts.documentsWereComplete
                 ).run()
             },
         ]

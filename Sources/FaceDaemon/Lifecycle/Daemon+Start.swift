@@ -97,9 +97,10 @@ extension Daemon {
             people: people, faceLogStart: faceLogStart)
     }
 
-    /// Groups the ledger's stored faces into people (`StoredPeople.rebuilt`): the grouping is a
-    /// function of the set of faces, so building it from the ledger at each start gives what the
-    /// previous run had.
+    /// Groups the ledger's stored faces into people (`StoredPeople.loaded`): from the root's people
+    /// snapshot where it serves (the faces it holds take their neighbours from it, the others are
+    /// added one by one), else in one pass. The grouping is a function of the set of faces, so either
+    /// way it is what the previous run had for the same faces.
     private func groupPeople(
         _ ledger: any Ledger, _ configuration: DaemonConfiguration
     ) throws(StartError) -> (PeopleTracker, UInt64) {
@@ -108,14 +109,28 @@ extension Daemon {
         let started = Date()
         do {
             let faceLog = try ledger.faceLogCount()
-            let people = try StoredPeople.rebuilt(from: ledger, filter: PeopleFilter(configuration))
-            logger.info(
-                "grouped the stored faces into people",
-                metadata: [
-                    "faces": "\(people.grouping.count)", "people": "\(people.grouping.peopleCount)",
-                    "seconds": "\(Date().timeIntervalSince(started))",
-                ])
-            return (PeopleTracker(people), faceLog)
+            let (people, origin) = try StoredPeople.loaded(
+                from: ledger, filter: PeopleFilter(configuration),
+                snapshot: PeopleSnapshotFile.read(root: configuration.root))
+            var metadata: Logger.Metadata = [
+                "faces": "\(people.grouping.count)", "people": "\(people.grouping.peopleCount)",
+                "seconds": "\(Date().timeIntervalSince(started))",
+            ]
+            var snapshotCurrent = false
+            switch origin {
+            case .snapshot(let reused, let added, let dropped, let position):
+                snapshotCurrent = added == 0 && dropped == 0
+                metadata["from"] = "snapshot"
+                metadata["reused"] = "\(reused)"
+                metadata["added"] = "\(added)"
+                metadata["dropped"] = "\(dropped)"
+                metadata["snapshot_face_log"] = "\(position.faceLog)"
+            case .onePass(let reason):
+                metadata["from"] = "one pass"
+                metadata["reason"] = "\(reason)"
+            }
+            logger.info("grouped the stored faces into people", metadata: metadata)
+            return (PeopleTracker(people, snapshotCurrent: snapshotCurrent), faceLog)
         } catch {
             throw .setup("cannot group the stored faces into people: \(error)")
         }

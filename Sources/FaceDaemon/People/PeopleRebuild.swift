@@ -17,7 +17,8 @@ public enum PeopleRebuild {
     }
 
     /// Rebuilds the people of `configuration`'s root. The daemon must not be running on this root: it
-    /// keeps its own grouping and writes the same documents (it groups again at each start anyway).
+    /// keeps its own grouping and writes the same documents (it brings them in line with the ledger's
+    /// faces at each start anyway).
     ///
     /// - Throws: `RebuildRefused` when the daemon runs on the root, `LedgerError` when
     ///   the ledger cannot be opened or read, `FileSystemError` when a document cannot be written.
@@ -25,7 +26,7 @@ public enum PeopleRebuild {
         if let pid = RootLock.holder(root: configuration.root) {
             throw RebuildRefused(
                 message:
-                    "facewatch serve (pid \(pid)) runs on \(configuration.root): it groups every face again when it starts (restart it), or stop it first"
+                    "facewatch serve (pid \(pid)) runs on \(configuration.root): it brings its people in line with the stored faces when it starts (restart it), or stop it first"
             )
         }
         let ledger = try LedgerOpener.open(configuration)

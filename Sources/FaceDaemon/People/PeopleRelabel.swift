@@ -1,5 +1,6 @@
 import FaceCore
 import FaceLedger
+import FaceMatch
 import FaceRoot
 import Foundation
 import Logging
@@ -8,12 +9,16 @@ import Logging
 /// ledger changes outside the daemon's own writes: forgets (`facewatch forget`, the retention) and
 /// results other daemons stored in a shared ledger (the face log).
 ///
-/// - At start, every tracked record's document is checked and written again where a face's
-///   `person` is not the one the grouping gives (the settings changed, or the previous run stopped
-///   before it rewrote them).
+/// - At start, unless the documents check reads every document anyway (after an unclean stop:
+///   `Reconciler.rewriteDocuments`, whose `ResultsWriter.isCurrent` compares the people too), every
+///   tracked record's document is checked and written again where a face's `person` is not the one
+///   the grouping gives (the `cluster_*` settings changed since the previous run).
 /// - Then it wakes when records are queued, and every `interval` to look at the ledger: when its
 ///   forget generation moved, every tracked record is read again (a forgotten one leaves the
 ///   grouping, one that lost faces is brought up to date); new face-log entries are brought in.
+/// - It writes the root's people snapshot (`PeopleSnapshotFile`) at start when the grouping is not
+///   the snapshot's, at one of those looks once `snapshotEvery` changes or `snapshotAge` passed since
+///   the last write, and when it stops.
 /// - While a root directory is away it writes nothing and waits (`RootWatch`).
 struct PeopleRelabel {
     let tracker: PeopleTracker
@@ -23,21 +28,36 @@ struct PeopleRelabel {
     let logger: Logger
     /// The face log's length when the grouping was built.
     let faceLogStart: UInt64
+    /// The root, where the people snapshot is kept.
+    let root: String
+    /// Whether this start checks every tracked document's people (false: the documents check does).
+    let checkDocumentsAtStart: Bool
     var interval: Duration = .seconds(2)
 
+    /// Records brought in or taken out that make the snapshot due at the next look.
+    static let snapshotEvery = 1_000
+    /// How long a change waits at most to be in the snapshot (checked at the looks).
+    static let snapshotAge: Duration = .seconds(600)
+
     func run() async {
-        await watch.waitUntilWorking()
-        // In batches, so that a stop does not wait for the whole check.
-        var rewritten = 0
-        let tracked = tracker.trackedIDs
-        for start in stride(from: 0, to: tracked.count, by: 256) {
-            guard !Task.isCancelled else { return }
-            let batch = tracked[start..<min(start + 256, tracked.count)]
-            rewritten += await BlockingIO.run { checkDocuments(batch) }
-        }
-        logger.info("checked the people of result documents", metadata: ["rewritten": "\(rewritten)"])
         var forgotten = (try? ledger.forgetGenerations().forgotten) ?? 0
         var faceLog = faceLogStart
+        var saved = tracker.snapshotCurrent ? tracker.changes : -1
+        var savedAt = ContinuousClock.now
+        if saved < 0 { saved = await saveSnapshot(faceLog: faceLog, forgotten: forgotten) }
+        await watch.waitUntilWorking()
+        if checkDocumentsAtStart {
+            // In batches, so that a stop does not wait for the whole check.
+            var rewritten = 0
+            let tracked = tracker.trackedIDs
+            for start in stride(from: 0, to: tracked.count, by: 256) where !Task.isCancelled {
+                let batch = tracked[start..<min(start + 256, tracked.count)]
+                rewritten += await BlockingIO.run { checkDocuments(batch) }
+            }
+            logger.info("checked the people of result documents", metadata: ["rewritten": "\(rewritten)"])
+        } else {
+            logger.info("the people of result documents are checked by the documents check")
+        }
         let ticker = Task { [tracker, interval] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
@@ -46,15 +66,39 @@ struct PeopleRelabel {
         }
         defer { ticker.cancel() }
         for await _ in tracker.wakes {
-            guard !Task.isCancelled else { return }
+            guard !Task.isCancelled else { break }
             await watch.waitUntilWorking()
             let seen = (forgotten, faceLog)
             (forgotten, faceLog) = await BlockingIO.run { followLedger(forgotten: seen.0, faceLog: seen.1) }
+            let changes = tracker.changes
+            if changes != saved,
+                changes - saved >= Self.snapshotEvery || ContinuousClock.now - savedAt >= Self.snapshotAge
+            {
+                saved = await saveSnapshot(faceLog: faceLog, forgotten: forgotten)
+                savedAt = .now
+            }
             let ids = tracker.takePending()
             guard !ids.isEmpty else { continue }
             let written = await BlockingIO.run { rewrite(ids) }
             logger.debug("people relabel", metadata: ["queued": "\(ids.count)", "written": "\(written)"])
         }
+        if tracker.changes != saved { _ = await saveSnapshot(faceLog: faceLog, forgotten: forgotten) }
+    }
+
+    /// Writes the people snapshot; returns the change count it holds (the count now, also when the
+    /// write failed: it is tried again after more changes, or at the stop).
+    private func saveSnapshot(faceLog: UInt64, forgotten: UInt64) async -> Int {
+        let people = tracker.snapshot
+        let position = PeopleGrouping.SnapshotPosition(faceLog: faceLog, forgotten: forgotten)
+        await BlockingIO.run { [root, logger] in
+            do {
+                try PeopleSnapshotFile.write(people, position: position, root: root)
+                logger.debug("people snapshot written", metadata: ["faces": "\(people.grouping.count)"])
+            } catch {
+                logger.warning("cannot write the people snapshot (the next start groups in one pass): \(error)")
+            }
+        }
+        return people.changes
     }
 
     /// Writes each of these documents whose people are not current; returns how many.

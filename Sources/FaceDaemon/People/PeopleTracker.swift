@@ -18,9 +18,12 @@ public final class PeopleTracker: Sendable {
     private let wakeUp: AsyncStream<Void>.Continuation
     /// Yields when records were queued.
     let wakes: AsyncStream<Void>
+    /// The root's people snapshot held exactly these people at start (nothing to write yet).
+    let snapshotCurrent: Bool
 
-    public init(_ people: StoredPeople) {
+    public init(_ people: StoredPeople, snapshotCurrent: Bool = false) {
         self.people = Mutex(people)
+        self.snapshotCurrent = snapshotCurrent
         (wakes, wakeUp) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -53,6 +56,9 @@ public final class PeopleTracker: Sendable {
 
     /// The records tracked (completed, with faces).
     var trackedIDs: [UUID] { people.withLock { Array($0.recordKeys.keys) } }
+
+    /// How often the people changed (`StoredPeople.changes`).
+    var changes: Int { people.withLock { $0.changes } }
 
     /// How many faces and people there are.
     var counts: (faces: Int, people: Int) { people.withLock { ($0.grouping.count, $0.grouping.peopleCount) } }

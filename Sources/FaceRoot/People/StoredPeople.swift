@@ -41,11 +41,14 @@ public struct PeopleFilter: Sendable, Equatable {
 /// A value: the daemon keeps one behind a lock (`PeopleTracker`), `facewatch people` builds one.
 public struct StoredPeople: Sendable {
     public let filter: PeopleFilter
-    public private(set) var grouping: PeopleGrouping
+    public internal(set) var grouping: PeopleGrouping
     /// Per tracked record (completed, with faces): each face's key, nil for a face that takes no part.
     public private(set) var recordKeys: [UUID: [FaceKey?]] = [:]
     /// Per key: the records that hold it.
-    private var owners: [FaceKey: [UUID]] = [:]
+    var owners: [FaceKey: [UUID]] = [:]
+    /// How many times a record was brought in with other faces or taken out: a count that moves
+    /// when the grouping may have changed (for saving its snapshot).
+    public private(set) var changes = 0
 
     public init(filter: PeopleFilter) {
         self.filter = filter
@@ -66,7 +69,13 @@ public struct StoredPeople: Sendable {
     /// The people of every record `ledger` holds, computed in one pass.
     ///
     /// - Throws: `LedgerError` when the ledger cannot be read.
-    public static func rebuilt(from ledger: any Ledger, filter: PeopleFilter) throws -> StoredPeople {
+    /// The records of `ledger` that hold faces in people, with no grouping yet, and each distinct
+    /// face (the first record's encoding of a key).
+    ///
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    static func scan(
+        _ ledger: any Ledger, filter: PeopleFilter
+    ) throws -> (StoredPeople, [(key: FaceKey, encoding: [Float])]) {
         var people = StoredPeople(filter: filter)
         var faces: [(key: FaceKey, encoding: [Float])] = []
         try ledger.forEachRecord { record in
@@ -78,6 +87,13 @@ public struct StoredPeople: Sendable {
                 people.owners[key, default: []].append(record.id)
             }
         }
+        return (people, faces)
+    }
+
+    public static func rebuilt(from ledger: any Ledger, filter: PeopleFilter) throws -> StoredPeople {
+        let scanned = try scan(ledger, filter: filter)
+        var people = scanned.0
+        let faces = scanned.1
         do {
             people.grouping = try PeopleGrouping.rebuilt(from: faces, parameters: filter.parameters)
         } catch {
@@ -93,6 +109,7 @@ public struct StoredPeople: Sendable {
     public mutating func update(_ record: LedgerRecord) -> Set<UUID> {
         let keys = Self.keys(of: record, filter: filter)
         guard keys != recordKeys[record.id] else { return [] }
+        changes += 1
         var changed: [FaceKey] = []
         var affected: Set<UUID> = []
         if recordKeys[record.id] != nil {
@@ -118,6 +135,7 @@ public struct StoredPeople: Sendable {
     /// Takes a record's faces out (it was forgotten). Returns the records whose faces changed person.
     public mutating func remove(_ id: UUID) -> Set<UUID> {
         guard recordKeys[id] != nil else { return [] }
+        changes += 1
         var affected: Set<UUID> = []
         for key in dropKeys(of: id) { affected.formUnion(owners[key] ?? []) }
         return affected
