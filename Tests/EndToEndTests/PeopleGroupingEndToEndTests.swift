@@ -248,7 +248,26 @@ struct PeopleGroupingEndToEndTests {
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(Set(dry.stdout.split(separator: "\n").dropLast().map(String.init)) == Set(try photos.map(id)))
 
-        // Two of the four forgotten: two faces are left, fewer than cluster_min_faces, so no person.
+        // The people snapshot holds each grouped face's key (FaceKey.of: SHA-256 of the photo's digest
+        // and the face's number; its first word as the file stores it, little-endian) once written:
+        // at the latest when the daemon stops.
+        func snapshotHolds(_ photo: String) -> Bool {
+            guard let bytes = FileManager.default.contents(atPath: root.root + "/cache/people/grouping.bin"),
+                let content = FileManager.default.contents(atPath: images + "/" + photo)
+            else { return false }
+            let digest = SHA256.digest([UInt8](content))
+            return (0..<4).contains { (face: UInt8) in
+                let word = SHA256.digest(digest + [face, 0, 0, 0]).prefix(8).reversed()
+                return [UInt8](bytes).firstRange(of: Array(word)) != nil
+            }
+        }
+        daemon.stop()
+        #expect(snapshotHolds(photos[0]), "the snapshot lacks a face it groups")
+        let restarted = try await root.startDaemon()
+        defer { restarted.stop() }
+
+        // Two of the four forgotten: two faces are left, fewer than cluster_min_faces, so no person;
+        // the snapshot is written again without the forgotten faces while the daemon runs.
         for photo in photos.prefix(2) {
             let output = try await facewatch(["forget", "--root", root.root, try id(photo)])
             #expect(output.status == 0, "\(output.stderr)")
@@ -256,7 +275,11 @@ struct PeopleGroupingEndToEndTests {
         #expect(
             await eventually(timeout: .seconds(60)) {
                 (try? astronaut(photos[2])) == .alone && (try? astronaut(photos[3])) == .alone
-            }, "\(daemon.log)")
+            }, "\(restarted.log)")
+        #expect(
+            await eventually(timeout: .seconds(30)) { !snapshotHolds(photos[0]) && !snapshotHolds(photos[1]) },
+            "\(restarted.log)")
+        #expect(snapshotHolds(photos[2]))
     }
 
     /// `kill -9` as soon as the last photo's document is written, while the rewrites of the others

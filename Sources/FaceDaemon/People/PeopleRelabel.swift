@@ -17,8 +17,8 @@ import Logging
 ///   forget generation moved, every tracked record is read again (a forgotten one leaves the
 ///   grouping, one that lost faces is brought up to date); new face-log entries are brought in.
 /// - It writes the root's people snapshot (`PeopleSnapshotFile`) at start when the grouping is not
-///   the snapshot's, at one of those looks once `snapshotEvery` changes or `snapshotAge` passed since
-///   the last write, and when it stops.
+///   the snapshot's, at the look that sees a forget, at one of those looks once `snapshotEvery`
+///   changes or `snapshotAge` passed since the last write, and when it stops.
 /// - While a root directory is away it writes nothing and waits (`RootWatch`).
 struct PeopleRelabel {
     let tracker: PeopleTracker
@@ -71,8 +71,10 @@ struct PeopleRelabel {
             let seen = (forgotten, faceLog)
             (forgotten, faceLog) = await BlockingIO.run { followLedger(forgotten: seen.0, faceLog: seen.1) }
             let changes = tracker.changes
+            // A forget is written out at once: the snapshot holds the forgotten faces' keys until then.
             if changes != saved,
-                changes - saved >= Self.snapshotEvery || ContinuousClock.now - savedAt >= Self.snapshotAge
+                forgotten != seen.0 || changes - saved >= Self.snapshotEvery
+                    || ContinuousClock.now - savedAt >= Self.snapshotAge
             {
                 saved = await saveSnapshot(faceLog: faceLog, forgotten: forgotten)
                 savedAt = .now
