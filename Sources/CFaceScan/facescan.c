@@ -50,3 +50,141 @@ void fws_squared_distances(const float *rows, size_t count, const float *query, 
 }
 
 #endif
+
+// Face codes (int8) -------------------------------------------------------------------------------
+
+/// Σ query[k] · row[k] over the 128 components, exactly, in int32: the plain C version.
+static inline int32_t code_dot_plain(const uint8_t *query, const int8_t *row) {
+    int32_t sum = 0;
+    for (int k = 0; k < FWS_DIMENSIONS; k++) sum += (int32_t)query[k] * (int32_t)row[k];
+    return sum;
+}
+
+static inline int32_t code_distance(int32_t query_norm, int32_t norm, int32_t sum, int32_t dot) {
+    return query_norm + norm - 2 * dot + 2 * FWS_CODE_OFFSET * sum;
+}
+
+#if defined(__AVX2__)
+
+/// Eight int32 lanes whose total is Σ query[k] · row[k]. vpmaddubsw multiplies unsigned query bytes
+/// (≤ 127) by signed row bytes (|x| ≤ 63) and adds pairs: |pair| ≤ 16,002, and two such sums stay
+/// under int16's 32,767, so nothing saturates; vpmaddwd then widens to int32.
+static inline __m256i code_dot_lanes(const uint8_t *query, const int8_t *row) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)query),
+                                      _mm256_loadu_si256((const __m256i *)row));
+    __m256i p1 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(query + 32)),
+                                      _mm256_loadu_si256((const __m256i *)(row + 32)));
+    __m256i p2 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(query + 64)),
+                                      _mm256_loadu_si256((const __m256i *)(row + 64)));
+    __m256i p3 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(query + 96)),
+                                      _mm256_loadu_si256((const __m256i *)(row + 96)));
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones),
+                            _mm256_madd_epi16(_mm256_add_epi16(p2, p3), ones));
+}
+
+/// The totals of eight vectors of eight int32 lanes, lane i holding the total of `v[i]`.
+static inline __m256i totals8(const __m256i v[8]) {
+    __m256i t0 = _mm256_hadd_epi32(v[0], v[1]);
+    __m256i t1 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i t2 = _mm256_hadd_epi32(v[4], v[5]);
+    __m256i t3 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i u0 = _mm256_hadd_epi32(t0, t1);
+    __m256i u1 = _mm256_hadd_epi32(t2, t3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+size_t fws_code_rows_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
+                            const uint8_t *query, int32_t query_norm, int32_t threshold, uint32_t *out) {
+    size_t found = 0;
+    size_t r = 0;
+    const __m256i qn = _mm256_set1_epi32(query_norm);
+    const __m256i limit = _mm256_set1_epi32(threshold);
+    for (; r + 8 <= count; r += 8) {
+        __m256i lanes[8];
+        for (int i = 0; i < 8; i++) lanes[i] = code_dot_lanes(query, rows + (r + i) * FWS_DIMENSIONS);
+        __m256i dot = totals8(lanes);
+        __m256i norm = _mm256_loadu_si256((const __m256i *)(norms + r));
+        __m256i sum = _mm256_loadu_si256((const __m256i *)(sums + r));
+        __m256i d = _mm256_add_epi32(_mm256_add_epi32(qn, norm),
+                                     _mm256_sub_epi32(_mm256_slli_epi32(sum, 7), _mm256_slli_epi32(dot, 1)));
+        int over = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(d, limit)));
+        if (over != 0xFF) {
+            for (int i = 0; i < 8; i++)
+                if (!(over & (1 << i))) out[found++] = (uint32_t)(r + i);
+        }
+    }
+    for (; r < count; r++) {
+        int32_t dot = code_dot_plain(query, rows + r * FWS_DIMENSIONS);
+        if (code_distance(query_norm, norms[r], sums[r], dot) <= threshold) out[found++] = (uint32_t)r;
+    }
+    return found;
+}
+
+size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
+                             const uint8_t *queries, const int32_t *query_norms, size_t query_count,
+                             int32_t threshold, uint32_t *out_query, uint32_t *out_row) {
+    if (query_count == 0) return 0;
+    if (query_count > 8) query_count = 8;
+    // Short blocks repeat their last query; those lanes are masked out.
+    const uint8_t *q[8];
+    int32_t qnorms[8];
+    for (size_t i = 0; i < 8; i++) {
+        size_t j = i < query_count ? i : query_count - 1;
+        q[i] = queries + j * FWS_DIMENSIONS;
+        qnorms[i] = query_norms[j];
+    }
+    const int ignored = 0xFF & ~((1 << query_count) - 1);
+    const __m256i qn = _mm256_loadu_si256((const __m256i *)qnorms);
+    const __m256i limit = _mm256_set1_epi32(threshold);
+    size_t found = 0;
+    for (size_t r = 0; r < count; r++) {
+        const int8_t *row = rows + r * FWS_DIMENSIONS;
+        __m256i lanes[8];
+        for (int i = 0; i < 8; i++) lanes[i] = code_dot_lanes(q[i], row);
+        __m256i dot = totals8(lanes);
+        __m256i d = _mm256_add_epi32(
+            _mm256_add_epi32(qn, _mm256_set1_epi32(norms[r])),
+            _mm256_sub_epi32(_mm256_set1_epi32(sums[r] * 2 * FWS_CODE_OFFSET), _mm256_slli_epi32(dot, 1)));
+        int over = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(d, limit))) | ignored;
+        if (over != 0xFF) {
+            for (int i = 0; i < 8; i++) {
+                if (!(over & (1 << i))) {
+                    out_query[found] = (uint32_t)i;
+                    out_row[found++] = (uint32_t)r;
+                }
+            }
+        }
+    }
+    return found;
+}
+
+#else
+
+size_t fws_code_rows_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
+                            const uint8_t *query, int32_t query_norm, int32_t threshold, uint32_t *out) {
+    size_t found = 0;
+    for (size_t r = 0; r < count; r++) {
+        int32_t dot = code_dot_plain(query, rows + r * FWS_DIMENSIONS);
+        if (code_distance(query_norm, norms[r], sums[r], dot) <= threshold) out[found++] = (uint32_t)r;
+    }
+    return found;
+}
+
+size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
+                             const uint8_t *queries, const int32_t *query_norms, size_t query_count,
+                             int32_t threshold, uint32_t *out_query, uint32_t *out_row) {
+    size_t found = 0;
+    for (size_t r = 0; r < count; r++) {
+        for (size_t i = 0; i < query_count && i < 8; i++) {
+            int32_t dot = code_dot_plain(queries + i * FWS_DIMENSIONS, rows + r * FWS_DIMENSIONS);
+            if (code_distance(query_norms[i], norms[r], sums[r], dot) <= threshold) {
+                out_query[found] = (uint32_t)i;
+                out_row[found++] = (uint32_t)r;
+            }
+        }
+    }
+    return found;
+}
+
+#endif
