@@ -188,3 +188,87 @@ size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int
 }
 
 #endif
+
+// The tile kernel (AVX-512 VNNI) ---------------------------------------------------------------------
+
+void fws_code_tile_layout(const int8_t *rows, size_t count, uint8_t *out) {
+    size_t groups = (count + 15) / 16;
+    for (size_t g = 0; g < groups; g++) {
+        uint8_t *group = out + g * 16 * FWS_DIMENSIONS;
+        for (size_t lane = 0; lane < 16; lane++) {
+            size_t r = g * 16 + lane;
+            for (int k = 0; k < FWS_DIMENSIONS; k++) {
+                int code = r < count ? rows[r * FWS_DIMENSIONS + k] : 0;
+                group[(k / 4) * 64 + lane * 4 + k % 4] = (uint8_t)(code + FWS_CODE_OFFSET);
+            }
+        }
+    }
+}
+
+#if defined(__AVX2__) && defined(__clang__)
+
+int fws_code_tiles_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+
+/// vpdpbusd multiplies the rows' unsigned bytes (code + 64 ≤ 127) by the query's signed bytes and
+/// adds each four products to an int32 lane, without saturation: lane r of accumulator i ends as
+/// Σ (x + 64)·q = x·q + 64·Σq for row r and query i, and ‖q − x‖² = ‖q‖² + ‖x‖² − 2·that + 128·Σq.
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+size_t fws_code_tile_pairs_within(const uint8_t *tile, const int32_t *norms, size_t count, const int8_t *queries,
+                                  const int32_t *query_norms, const int32_t *query_sums, size_t query_count,
+                                  int32_t threshold, uint32_t *out_query, uint32_t *out_row) {
+    if (query_count == 0) return 0;
+    if (query_count > 8) query_count = 8;
+    // Short blocks repeat their last query; its extra accumulators are not read.
+    const int8_t *q[8];
+    for (size_t i = 0; i < 8; i++) q[i] = queries + (i < query_count ? i : query_count - 1) * FWS_DIMENSIONS;
+    const __m512i limit = _mm512_set1_epi32(threshold);
+    size_t found = 0;
+    size_t groups = (count + 15) / 16;
+    for (size_t g = 0; g < groups; g++) {
+        const uint8_t *group = tile + g * 16 * FWS_DIMENSIONS;
+        __m512i acc[8];
+        for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_si512();
+        for (int k = 0; k < FWS_DIMENSIONS / 4; k++) {
+            __m512i r = _mm512_loadu_si512(group + k * 64);
+            for (int i = 0; i < 8; i++) {
+                int32_t four;
+                __builtin_memcpy(&four, q[i] + k * 4, 4);
+                acc[i] = _mm512_dpbusd_epi32(acc[i], r, _mm512_set1_epi32(four));
+            }
+        }
+        size_t left = count - g * 16;
+        __mmask16 present = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512i xn = _mm512_maskz_loadu_epi32(present, norms + g * 16);
+        for (size_t i = 0; i < query_count; i++) {
+            __m512i d = _mm512_add_epi32(
+                xn, _mm512_set1_epi32(query_norms[i] + 2 * FWS_CODE_OFFSET * query_sums[i]));
+            d = _mm512_sub_epi32(d, _mm512_slli_epi32(acc[i], 1));
+            __mmask16 within = _mm512_mask_cmple_epi32_mask(present, d, limit);
+            while (within) {
+                int lane = __builtin_ctz(within);
+                within &= within - 1;
+                out_query[found] = (uint32_t)i;
+                out_row[found++] = (uint32_t)(g * 16 + lane);
+            }
+        }
+    }
+    return found;
+}
+
+#else
+
+int fws_code_tiles_supported(void) { return 0; }
+
+size_t fws_code_tile_pairs_within(const uint8_t *tile, const int32_t *norms, size_t count, const int8_t *queries,
+                                  const int32_t *query_norms, const int32_t *query_sums, size_t query_count,
+                                  int32_t threshold, uint32_t *out_query, uint32_t *out_row) {
+    (void)tile; (void)norms; (void)count; (void)queries; (void)query_norms; (void)query_sums;
+    (void)query_count; (void)threshold; (void)out_query; (void)out_row;
+    return 0;
+}
+
+#endif

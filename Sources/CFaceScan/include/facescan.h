@@ -38,6 +38,23 @@ size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int
                              const uint8_t *queries, const int32_t *query_norms, size_t query_count,
                              int32_t threshold, uint32_t *out_query, uint32_t *out_row);
 
+/// Whether this processor runs the tile kernel below (AVX-512 with VNNI); without it, callers use
+/// `fws_code_pairs_within`.
+int fws_code_tiles_supported(void);
+
+/// Lays out `count` code rows for `fws_code_tile_pairs_within`: groups of 16 rows, each group as 32
+/// blocks of 16 rows × 4 components, as unsigned bytes (code + 64); the last group is padded.
+/// `out` has room for ⌈count / 16⌉ · 16 · FWS_DIMENSIONS bytes.
+void fws_code_tile_layout(const int8_t *rows, size_t count, uint8_t *out);
+
+/// Up to 8 queries (their signed codes, contiguous, with squared norms and component sums) against
+/// `count` rows laid out by `fws_code_tile_layout` (with the rows' squared norms): writes every pair
+/// whose exact squared code distance is ≤ `threshold` as `out_query[k]`, `out_row[k]` (room for
+/// query_count × count each) and returns how many. Only when `fws_code_tiles_supported()`.
+size_t fws_code_tile_pairs_within(const uint8_t *tile, const int32_t *norms, size_t count, const int8_t *queries,
+                                  const int32_t *query_norms, const int32_t *query_sums, size_t query_count,
+                                  int32_t threshold, uint32_t *out_query, uint32_t *out_row);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,15 @@ import CFaceScan
 import Dispatch
 
 extension FaceRangeIndex {
+    /// Which kernel compares a tile of codes with a block of queries in `pairs`.
+    public enum JoinKernel: Sendable {
+        /// The tile kernel (AVX-512 VNNI, codes laid out 16 rows at a time) when the processor has
+        /// it, else the AVX2 one.
+        case fastest
+        /// The AVX2 kernel of `within`, on any x86-64 processor (for the tests of both).
+        case avx2
+    }
+
     /// Every pair of faces of the index within `maximum` of each other (distance ≤ maximum, in
     /// double, as `within` measures it), each pair once, in no set order: the same pairs as one
     /// `within` query per face, computed as a join of the code table with itself.
@@ -10,15 +19,16 @@ extension FaceRangeIndex {
     /// with every block of eight earlier-or-equal rows (`fws_code_pairs_within`), so each pair of
     /// rows is compared once. The pairs the codes cannot rule out (bound: both faces' code errors,
     /// `FaceRangeIndex`'s derivation) are measured in double. Tiles are shared among `threads`
-    /// threads; the answer does not depend on how many.
+    /// threads; the answer does not depend on how many, nor on `kernel`.
     public func pairs(
-        within maximum: Double, threads: Int, counts: inout ScanCounts
+        within maximum: Double, threads: Int, counts: inout ScanCounts, kernel: JoinKernel = .fastest
     ) -> [(a: Int32, b: Int32)] {
         guard maximum >= 0 else { return [] }
         let n = rowFaces.count
         let d = Self.dimensions
         let threshold = Self.threshold(maximum, errors: 2 * largestError)
-        let unsigned = codes.map { UInt8(truncatingIfNeeded: Int(FWS_CODE_OFFSET) + Int($0)) }
+        let tiled = kernel == .fastest && fws_code_tiles_supported() != 0
+        let unsigned = tiled ? [] : codes.map { UInt8(truncatingIfNeeded: Int(FWS_CODE_OFFSET) + Int($0)) }
         let tile = 1024
         let tiles = (n + tile - 1) / tile
         let workers = max(1, min(threads, tiles))
@@ -37,7 +47,7 @@ extension FaceRangeIndex {
                                     DispatchQueue.concurrentPerform(iterations: workers) { worker in
                                         join(
                                             shared, worker: worker, workers: workers, tile: tile, n: n,
-                                            threshold: threshold
+                                            threshold: threshold, tiled: tiled
                                         ) { i, j in
                                             let exact = Self.euclidean(
                                                 shared.components.baseAddress! + i * d,
@@ -58,7 +68,8 @@ extension FaceRangeIndex {
         // Outliers: measured in double against every other face.
         for (m, face) in outlierFaces.enumerated() {
             let mine = encoding(of: face)
-            for (row, other) in rowFaces.enumerated() where Self.euclidean(mine, components[(row * d)..<((row + 1) * d)]) <= maximum {
+            for (row, other) in rowFaces.enumerated()
+            where Self.euclidean(mine, components[(row * d)..<((row + 1) * d)]) <= maximum {
                 result.append((face, other))
             }
             for other in outlierFaces[(m + 1)...] where Self.euclidean(mine, encoding(of: other)) <= maximum {
@@ -73,10 +84,11 @@ extension FaceRangeIndex {
     /// One worker's share of the join: tiles `worker`, `worker + workers`, …; `accept(i, j)` says
     /// whether rows i < j are within range (measured in double).
     private func join(
-        _ tables: JoinTables, worker: Int, workers: Int, tile: Int, n: Int, threshold limit: Int32,
+        _ tables: JoinTables, worker: Int, workers: Int, tile: Int, n: Int, threshold limit: Int32, tiled: Bool,
         accept: (Int, Int) -> Bool
     ) {
         let d = Self.dimensions
+        var layout = [UInt8](repeating: 0, count: tiled ? (tile + 15) / 16 * 16 * d : 0)
         var outQuery = [UInt32](repeating: 0, count: 8 * tile)
         var outRow = [UInt32](repeating: 0, count: 8 * tile)
         var pairs: [(a: Int32, b: Int32)] = []
@@ -84,14 +96,23 @@ extension FaceRangeIndex {
         var start = worker * tile
         while start < n {
             let end = min(n, start + tile)
+            if tiled { fws_code_tile_layout(tables.codes.baseAddress! + start * d, end - start, &layout) }
             var block = 0
             while block < end - 1 {
                 let queries = min(8, n - block)
-                let first = max(start, block)
+                // The AVX2 kernel starts at the block's first row; the tile kernel takes the whole
+                // tile (rows before the block fail `j > i` below).
+                let first = tiled ? start : max(start, block)
                 let count = end - first
                 let passed = outQuery.withUnsafeMutableBufferPointer { oq in
                     outRow.withUnsafeMutableBufferPointer { or in
-                        fws_code_pairs_within(
+                        if tiled {
+                            return fws_code_tile_pairs_within(
+                                layout, tables.norms.baseAddress! + first, count, tables.codes.baseAddress! + block * d,
+                                tables.norms.baseAddress! + block, tables.sums.baseAddress! + block, queries, limit,
+                                oq.baseAddress!, or.baseAddress!)
+                        }
+                        return fws_code_pairs_within(
                             tables.codes.baseAddress! + first * d, tables.norms.baseAddress! + first,
                             tables.sums.baseAddress! + first, count, tables.unsigned.baseAddress! + block * d,
                             tables.norms.baseAddress! + block, queries, limit, oq.baseAddress!, or.baseAddress!)
