@@ -151,3 +151,38 @@ func runBench(faces count: Int, adds: Int, threads: Int) -> Bool {
     print(String(format: "bench-people: max RSS %.0f MiB", maximumResidentMiB()))
     return same
 }
+
+/// The range query alone on an index of `count` generated faces: what adding one face to a grouping
+/// of that many costs, without the one-pass grouping first (the updates after the query are
+/// measured by `runBench`). Prints the query's CPU median, 90th percentile and maximum.
+func runIndexBench(faces count: Int, queries: Int) {
+    var people = GeneratedPeople(generator: BenchGenerator(state: 2026))
+    var faces: [(key: FaceKey, encoding: [Float])] = []
+    let generated = timed { faces = people.faces(count) }
+    var index = FaceRangeIndex()
+    let inserted = timed { for (i, face) in faces.enumerated() { index.insert(Int32(i), encoding: face.encoding) } }
+    print(
+        String(
+            format: "bench-index: %d generated faces of %d people in %.1f s, indexed in %.1f s CPU", count,
+            people.centres.count, generated.wall, inserted.cpu))
+    var timings: [Timing] = []
+    var counts = FaceRangeIndex.ScanCounts()
+    for i in 0..<queries {
+        let centre =
+            i % 2 == 0
+            ? people.centres[Int(people.generator.next() % UInt64(people.centres.count))] : people.newCentre()
+        let query = people.face(of: centre).encoding
+        timings.append(
+            timed { _ = index.within(PeopleGrouping.Parameters.defaultDistance, of: query, counts: &counts) })
+    }
+    let cpu = timings.map(\.cpu).sorted()
+    let wall = timings.map(\.wall).sorted()
+    print(
+        String(
+            format:
+                "bench-index: one range query: CPU median %.2f ms, 90th percentile %.2f ms, max %.2f ms; wall median %.2f ms (%d queries, %.1f faces measured in double and %.1f found a query)",
+            cpu[cpu.count / 2] * 1000, cpu[cpu.count * 9 / 10] * 1000, cpu[cpu.count - 1] * 1000,
+            wall[wall.count / 2] * 1000, queries, Double(counts.measured) / Double(queries),
+            Double(counts.found) / Double(queries)))
+    print(String(format: "bench-index: max RSS %.0f MiB", maximumResidentMiB()))
+}
