@@ -109,7 +109,7 @@ struct FaceRangeIndexTests {
 
     @Test func theJoinGivesThePairsOfEveryQuery() {
         // More than two tiles of the join, with the adversarial faces in them, after removals.
-        var faces = PeopleGroupingTests.faces(people: 250, seed: 4).map(\.encoding)
+        var faces = PeopleGroupingTests.faces(people: 300, seed: 4).map(\.encoding)
         faces += Self.adversarialFaces(maximum: 0.5, seed: 8)
         faces += PeopleGroupingTests.faces(people: 80, seed: 5).map(\.encoding)
         #expect(faces.count > 2500)
