@@ -116,10 +116,21 @@ struct FaceRangeIndexTests {
         var index = FaceRangeIndex()
         for (i, face) in faces.enumerated() { index.insert(Int32(i), encoding: face) }
         for i in faces.indices where i % 11 == 0 { index.remove(Int32(i)) }
+        // Every pair measured in double, as `FaceDistance.euclidean` does (the same sums, in order).
+        let d = Self.dimensions
+        let present = faces.indices.filter { $0 % 11 != 0 }
+        let flat = faces.flatMap { $0.map(Double.init) }
         var expected: Set<[Int32]> = []
-        for (i, face) in faces.enumerated() where i % 11 != 0 {
-            for (other, _) in index.within(0.5, of: face) where other != Int32(i) {
-                expected.insert([min(Int32(i), other), max(Int32(i), other)])
+        flat.withUnsafeBufferPointer { p in
+            for (n, i) in present.enumerated() {
+                for j in present[(n + 1)...] {
+                    var sum = 0.0
+                    for k in 0..<d {
+                        let x = p[i * d + k] - p[j * d + k]
+                        sum += x * x
+                    }
+                    if sum.squareRoot() <= 0.5 { expected.insert([Int32(i), Int32(j)]) }
+                }
             }
         }
         #expect(expected.count > 1000)
