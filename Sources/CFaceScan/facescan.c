@@ -64,6 +64,17 @@ static inline int32_t code_distance(int32_t query_norm, int32_t norm, int32_t su
     return query_norm + norm - 2 * dot + 2 * FWS_CODE_OFFSET * sum;
 }
 
+/// `fws_code_rows_within` in plain C for rows `first..<count`, appending to `out` after `found`.
+static size_t code_rows_within_plain(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t first,
+                                     size_t count, const uint8_t *query, int32_t query_norm, int32_t threshold,
+                                     uint32_t *out, size_t found) {
+    for (size_t r = first; r < count; r++) {
+        int32_t dot = code_dot_plain(query, rows + r * FWS_DIMENSIONS);
+        if (code_distance(query_norm, norms[r], sums[r], dot) <= threshold) out[found++] = (uint32_t)r;
+    }
+    return found;
+}
+
 #if defined(__AVX2__)
 
 /// Eight int32 lanes whose total is Σ query[k] · row[k]. vpmaddubsw multiplies unsigned query bytes
@@ -114,11 +125,7 @@ size_t fws_code_rows_within(const int8_t *rows, const int32_t *norms, const int3
                 if (!(over & (1 << i))) out[found++] = (uint32_t)(r + i);
         }
     }
-    for (; r < count; r++) {
-        int32_t dot = code_dot_plain(query, rows + r * FWS_DIMENSIONS);
-        if (code_distance(query_norm, norms[r], sums[r], dot) <= threshold) out[found++] = (uint32_t)r;
-    }
-    return found;
+    return code_rows_within_plain(rows, norms, sums, r, count, query, query_norm, threshold, out, found);
 }
 
 size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
@@ -163,12 +170,7 @@ size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int
 
 size_t fws_code_rows_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
                             const uint8_t *query, int32_t query_norm, int32_t threshold, uint32_t *out) {
-    size_t found = 0;
-    for (size_t r = 0; r < count; r++) {
-        int32_t dot = code_dot_plain(query, rows + r * FWS_DIMENSIONS);
-        if (code_distance(query_norm, norms[r], sums[r], dot) <= threshold) out[found++] = (uint32_t)r;
-    }
-    return found;
+    return code_rows_within_plain(rows, norms, sums, 0, count, query, query_norm, threshold, out, 0);
 }
 
 size_t fws_code_pairs_within(const int8_t *rows, const int32_t *norms, const int32_t *sums, size_t count,
