@@ -7,9 +7,13 @@ import Foundation
 //         line a face, {"key", "person" (16 hex digits or null), "core"}, sorted by key. Without
 //         --incremental the grouping is rebuilt in one pass; with it the faces are added in an order
 //         shuffled by SEED, a tenth of them removed and added again on the way.
-//     PeopleGroupingTool bench [FACES] [ADDS]
-//         FACES generated faces (default 1,000,000): the full rebuild's time, ADDS single adds and
-//         removes timed against it, the rebuild equal to the incremental result, and the memory.
+//     PeopleGroupingTool bench [FACES] [ADDS] [THREADS]
+//         FACES generated faces (default 1,000,000): the full rebuild's time on THREADS threads
+//         (default: every processor), ADDS single adds and removes timed against it (one thread),
+//         the rebuild equal to the incremental result, and the memory.
+//     PeopleGroupingTool bench-index [FACES] [QUERIES]
+//         The range query alone (what adding a face costs before its updates) on an index of FACES
+//         generated faces (default 1,000,000), without the one-pass grouping.
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("PeopleGroupingTool: \(message)\n".utf8))
@@ -46,9 +50,13 @@ case "group":
 case "bench":
     let count = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
     let adds = arguments.count > 2 ? Int(arguments[2]) ?? 200 : 200
-    exit(runBench(faces: count, adds: adds) ? 0 : 1)
+    let threads = arguments.count > 3 ? Int(arguments[3]) : nil
+    exit(runBench(faces: count, adds: adds, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) ? 0 : 1)
+case "bench-index":
+    let count = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
+    runIndexBench(faces: count, queries: arguments.count > 2 ? Int(arguments[2]) ?? 200 : 200)
 default:
-    fail("usage: PeopleGroupingTool group FILE ... | bench [FACES] [ADDS]")
+    fail("usage: PeopleGroupingTool group FILE ... | bench [FACES] [ADDS] [THREADS] | bench-index [FACES] [QUERIES]")
 }
 
 func readFaces(_ path: String) -> [(key: FaceKey, encoding: [Float])] {

@@ -85,30 +85,6 @@ struct PeopleGroupingTests {
         }
     }
 
-    @Test func theRangeIndexFindsExactlyTheFacesWithinTheDistance() throws {
-        let faces = Self.faces(people: 30, seed: 5)
-        for radius in [0.05, 0.3, 0.6] {
-            var index = FaceRangeIndex(leaderRadius: radius)
-            for (i, face) in faces.enumerated() { index.insert(Int32(i), encoding: face.encoding) }
-            for i in faces.indices where i % 3 == 0 { index.remove(Int32(i)) }
-            for query in faces.prefix(40) {
-                for maximum in [0.3, 0.5, 0.8] {
-                    let found = index.within(maximum, of: query.encoding).sorted { $0.face < $1.face }
-                    let expected = faces.indices.filter { $0 % 3 != 0 }.compactMap { i -> (Int32, Double)? in
-                        let d = FaceDistance.euclidean(faces[i].encoding, query.encoding)
-                        return d <= maximum ? (Int32(i), d) : nil
-                    }
-                    #expect(found.map(\.face) == expected.map(\.0))
-                    #expect(found.map(\.distance) == expected.map(\.1))
-                }
-            }
-            // The triangle inequality does skip partitions here (people ~0.8 apart, range 0.3).
-            var counts = FaceRangeIndex.ScanCounts()
-            for query in faces.prefix(40) { _ = index.within(0.3, of: query.encoding, counts: &counts) }
-            #expect(counts.partitionsSkipped > 0)
-        }
-    }
-
     @Test func aRebuildFollowsTheDefinition() throws {
         let faces = Self.faces(people: 25, seed: 1)
         let grouping = try PeopleGrouping.rebuilt(from: faces, parameters: Self.parameters)

@@ -36,7 +36,7 @@ public struct PeopleGrouping: Sendable {
         public var distance: Double
         /// `cluster_min_faces`: neighbours (itself included) that make a core face (DBSCAN's min_samples).
         public var minFaces: Int
-        /// The index's partition radius: a tuning of speed only, never of the result.
+        /// Not used: the range index has no partitions. Kept so that callers that set it still build.
         public var leaderRadius: Double
 
         public init(
@@ -69,17 +69,14 @@ public struct PeopleGrouping: Sendable {
 
     public init(parameters: Parameters) {
         self.parameters = parameters
-        index = FaceRangeIndex(leaderRadius: parameters.leaderRadius)
+        index = FaceRangeIndex()
     }
 
     /// How many faces take part.
     public var count: Int { slots.count }
     /// How many people there are.
     public var peopleCount: Int { people.count - freePeople.count }
-    /// The index's partitions (for the benchmark's figures).
-    public var partitionCount: Int { index.partitionCount }
-
-    /// What one range query for `encoding` scans and skips in the index (for the benchmark's figures).
+    /// What one range query for `encoding` compares and measures in the index (for the benchmark's figures).
     public func scanCounts(for encoding: [Float]) -> FaceRangeIndex.ScanCounts {
         var counts = FaceRangeIndex.ScanCounts()
         _ = index.within(parameters.distance, of: encoding, counts: &counts)
