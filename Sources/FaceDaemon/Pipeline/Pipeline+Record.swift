@@ -121,7 +121,10 @@ extension Pipeline {
                 let seconds = Self.seconds(ContinuousClock.now - start)
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
-            await DecodeGate.shared.leave(gate)
+            // A record run alone keeps the gate until its attempt's marker is gone (its final commit,
+            // or the marker withdrawn): a decode admitted earlier could crash the process before that
+            // commit and have the death charged to this record.
+            if !solo { await DecodeGate.shared.leave(gate) }
             jobsByPool[poolKey, default: 1] -= 1
             if jobsByPool[poolKey] == 0 {
                 jobsByPool[poolKey] = nil
@@ -129,6 +132,7 @@ extension Pipeline {
             }
             guard let outcome else {
                 // The pool was shut down before the job started: the record stays `created`.
+                if solo { await DecodeGate.shared.leave(gate) }
                 finished(id)
                 return
             }
@@ -152,6 +156,7 @@ extension Pipeline {
                 }
                 if case .failure(let failure) = result, let why = await transientCause(failure) {
                     await retryLater(id, because: why.cause, rootAway: why.rootAway)
+                    if solo { await DecodeGate.shared.leave(gate) }
                     return
                 }
                 retries[id] = nil
@@ -161,6 +166,7 @@ extension Pipeline {
                 }
                 await settle(id, committed, how: .encoded, seconds: seconds)
             }
+            if solo { await DecodeGate.shared.leave(gate) }
         }
     }
 
