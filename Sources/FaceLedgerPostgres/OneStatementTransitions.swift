@@ -31,6 +31,16 @@ final class RecordBodies: Sendable {
         }
     }
 
+    /// Remembers `body` unless a body is remembered for `id` already: a queue read may have started
+    /// before this process's own write of the record (a claim) and would bring back its older body.
+    func rememberUnlessKnown(_ id: UUID, _ body: [UInt8]) {
+        bodies.withLock { bodies in
+            guard bodies[id] == nil else { return }
+            if bodies.count >= Self.limit { bodies.removeAll(keepingCapacity: true) }
+            bodies[id] = body
+        }
+    }
+
     /// The body remembered for `id`, forgotten here (each transition writes a new one).
     func take(_ id: UUID) -> [UInt8]? {
         bodies.withLock { $0.removeValue(forKey: id) }
@@ -90,6 +100,53 @@ extension PostgresLedger {
         guard claimed else { return nil }
         bodies.remember(id, encoded)
         return record.attempts
+    }
+
+    /// The dedup lookup and the claim in one statement when the record's body is known (see the top
+    /// of this file): the claim happens only when no completed record has the file's bytes.
+    public func claimUnlessDuplicate(_ id: UUID, sha256: String, dedup: Bool, incarnation: UInt64, solo: Bool)
+        throws(LedgerError) -> ClaimOutcome
+    {
+        guard dedup, !isReadOnly, sha256.count == 64, sha256 != SourceInfo.unknownSHA256,
+            let expected = bodies.take(id)
+        else { return try claimInSteps(id, sha256: sha256, dedup: dedup, incarnation: incarnation, solo: solo) }
+        let run = Int64(bitPattern: incarnation)
+        var record = try withRawBytes(expected) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
+        guard record.status == .created else {
+            return try claimInSteps(id, sha256: sha256, dedup: dedup, incarnation: incarnation, solo: solo)
+        }
+        record.attempts += 1
+        let encoded = try RecordCodec.encode(record)
+        var binds = PreparedBinds()
+        binds.append(id)
+        binds.append(expected.bytea)
+        binds.append(storeID ?? "")
+        binds.append(Int32(clamping: record.attempts))
+        binds.append(run)
+        binds.append(encoded.bytea)
+        binds.append(solo)
+        binds.append(sha256)
+        let (twin, claimed) = try pool.withConnection { pooled throws(LedgerError) -> (ByteBuffer?, Bool) in
+            let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
+            do throws(LedgerError) {
+                guard let row = try session.prepared(ClaimUnlessTwin.self, binds).first else { return (nil, false) }
+                return try PostgresSession.decoding { try row.decode((ByteBuffer?, Bool).self) }
+            } catch  where error.status == PostgresSession.conflictStatus {
+                return (nil, false)
+            }
+        }
+        if claimed {
+            bodies.remember(id, encoded)
+            return .claimed(attempt: record.attempts)
+        }
+        if let twin {
+            let lender = try Self.decode(twin)
+            if lender.id != id, let image = lender.image { return .duplicate(image: image, faces: lender.faces) }
+            // Nothing lent after all: the claim alone, the body still as expected.
+            bodies.remember(id, expected)
+        }
+        // The row changed, is locked or held elsewhere: the two steps sort it out.
+        return try claimInSteps(id, sha256: sha256, dedup: dedup, incarnation: incarnation, solo: solo)
     }
 
     /// The final commit in one statement when the record's body and this connection's counters part
@@ -160,6 +217,31 @@ enum ClaimOnce: PreparedSQL {
         INSERT INTO attempts (id, incarnation, solo) SELECT id, $5::int8, $7::bool FROM counted
         ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
         RETURNING id
+        """
+}
+
+/// `ClaimOnce` unless a completed record has the file's bytes, $8 their SHA-256 (`CompletedBody`'s
+/// lookup): one row, that record's body (NULL: none) and whether the claim happened.
+enum ClaimUnlessTwin: PreparedSQL {
+    static let sql = """
+        WITH twin AS (
+            SELECT body FROM records WHERE sha256 = $8::text AND status = 1 ORDER BY completed_at, id LIMIT 1),
+        claimed AS (
+            SELECT r.id FROM records r
+            WHERE r.id = $1::uuid AND r.status = 0 AND r.body = $2::bytea
+                AND ($3::text = '' OR r.store_id IN ('', $3::text))
+                AND NOT EXISTS (SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
+                    WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> $5::int8)
+                AND NOT EXISTS (SELECT 1 FROM twin)
+            FOR UPDATE OF r SKIP LOCKED),
+        counted AS (
+            UPDATE records SET attempts = $4::int4, body = $6::bytea FROM claimed WHERE records.id = claimed.id
+            RETURNING records.id),
+        marked AS (
+            INSERT INTO attempts (id, incarnation, solo) SELECT id, $5::int8, $7::bool FROM counted
+            ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
+            RETURNING id)
+        SELECT (SELECT body FROM twin), EXISTS (SELECT 1 FROM marked)
         """
 }
 

@@ -83,13 +83,31 @@ extension PostgresLedger {
         }
     }
 
-    /// The head of the queue (what the pipeline asks for each time it has room), prepared.
-    private func queuedFirst(limit: Int) throws(LedgerError) -> [UUID] {
+    /// The head of the queue with each record (what the pipeline asks for when it has room), in
+    /// one prepared statement. The bodies are remembered (`RecordBodies`): the claim's one
+    /// statement expects them.
+    public func queuedRecords(limit: Int) throws(LedgerError) -> [QueuedRecord] {
+        guard limit > 0 else { return [] }
         var binds = PreparedBinds()
         binds.append(Int64(bitPattern: currentRun.load(ordering: .relaxed)))
         binds.append(Int64(limit))
         binds.append(storeID)
-        return try read { session throws(LedgerError) in try session.preparedAll(QueueHead.self, binds, as: UUID.self) }
+        let rows = try read { session throws(LedgerError) in try session.prepared(QueueHead.self, binds) }
+        var queue: [QueuedRecord] = []
+        queue.reserveCapacity(rows.count)
+        for row in rows {
+            let (id, buffer) = try PostgresSession.decoding { try row.decode((UUID, ByteBuffer).self) }
+            let bytes = buffer.bytes
+            let record = try withRawBytes(bytes) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
+            if record.status == .created { bodies.rememberUnlessKnown(id, bytes) }
+            queue.append(QueuedRecord(id: id, record: record))
+        }
+        return queue
+    }
+
+    /// The head of the queue, prepared.
+    private func queuedFirst(limit: Int) throws(LedgerError) -> [UUID] {
+        try queuedRecords(limit: limit).map(\.id)
     }
 
     public func stats() throws(LedgerError) -> LedgerStats {
@@ -200,11 +218,11 @@ enum CompletedBody: PreparedSQL {
     static let sql = "SELECT body FROM records WHERE sha256 = $1::text AND status = 1 ORDER BY completed_at, id LIMIT 1"
 }
 
-/// The head of the queue: $1 this run, $2 how many, $3 this daemon's store (NULL: any; records
+/// The head of the queue, each record's id and body: $1 this run, $2 how many, $3 this daemon's store (NULL: any; records
 /// imported without a store are anyone's).
 enum QueueHead: PreparedSQL {
     static let sql = """
-        SELECT r.id FROM records r WHERE r.status = 0 AND NOT EXISTS (SELECT 1 FROM suspects s WHERE s.id = r.id)
+        SELECT r.id, r.body FROM records r WHERE r.status = 0 AND NOT EXISTS (SELECT 1 FROM suspects s WHERE s.id = r.id)
         AND NOT EXISTS (SELECT 1 FROM attempts a JOIN runs u ON u.incarnation = a.incarnation
             WHERE a.id = r.id AND u.state = 0 AND a.incarnation <> $1::int8)
         AND ($3::text IS NULL OR r.store_id IN ('', $3::text))

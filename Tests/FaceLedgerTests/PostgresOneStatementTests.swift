@@ -75,6 +75,57 @@ struct PostgresOneStatementTests {
         #expect(after.faces == before.faces + 3)
     }
 
+    /// The queue's read brings each record's body, and the dedup lookup goes with the claim: a
+    /// completed twin lends its result and nothing is claimed; without one the claim counts; a
+    /// record another daemon claimed after the queue's read is refused as before.
+    @Test func theClaimAfterTheQueuesReadLooksForATwinAndYieldsToAHolder() throws {
+        guard let url = try TestPostgres.freshDatabase() else { return }
+        let hostA = try PostgresLedgerTests.open(url, owner: "a")
+        let hostB = try PostgresLedgerTests.open(url, owner: "b")
+        let twinSHA = String(repeating: "ab", count: 32)
+        let twin = Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(-60), sha256: twinSHA)
+        let (x, y, z) = (
+            Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(1)),
+            Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(2)),
+            Fixtures.record(createdAt: Fixtures.base.addingTimeInterval(3))
+        )
+        try hostA.insertCreated([twin, x, y, z])
+        let runA = try hostA.beginRun(previousDiedOfFault: false)
+        let runB = try hostB.beginRun(previousDiedOfFault: false)
+        var rng = SeededGenerator(seed: 0x7477_696e)
+        let faces = Fixtures.faces(2, &rng)
+        _ = try hostA.beginAttempt(twin.id, incarnation: runA.incarnation, solo: false)
+        _ = try hostA.complete(twin.id, image: Fixtures.jpeg, faces: faces, completedAt: Fixtures.base, duration: 0.5)
+
+        let queue = try hostA.queuedRecords(limit: 10)
+        #expect(queue.map(\.id) == [x.id, y.id, z.id])
+        #expect(queue.allSatisfy { $0.record?.id == $0.id && $0.record?.status == .created })
+        let lent = try hostA.claimUnlessDuplicate(
+            x.id, sha256: twinSHA, dedup: true, incarnation: runA.incarnation, solo: false)
+        #expect(lent == .duplicate(image: Fixtures.jpeg, faces: faces))
+        #expect(try hostA.record(x.id)?.attempts == 0, "a lent result claims nothing")
+        let other = String(repeating: "cd", count: 32)
+        #expect(
+            try hostA.claimUnlessDuplicate(y.id, sha256: other, dedup: true, incarnation: runA.incarnation, solo: false)
+                == .claimed(attempt: 1))
+        #expect(try hostA.record(y.id)?.attempts == 1)
+        // Without dedup the twin is not looked for.
+        #expect(
+            try hostA.claimUnlessDuplicate(
+                x.id, sha256: twinSHA, dedup: false, incarnation: runA.incarnation, solo: false) == .claimed(attempt: 1)
+        )
+        // B claims z after A's queue read: A's claim is refused, and the record keeps B's count.
+        #expect(try hostB.beginAttempt(z.id, incarnation: runB.incarnation, solo: false) == 1)
+        do throws(LedgerError) {
+            _ = try hostA.claimUnlessDuplicate(
+                z.id, sha256: other, dedup: true, incarnation: runA.incarnation, solo: false)
+            Issue.record("A claimed a record B holds")
+        } catch {
+            #expect(error.code == .invalidTransition)
+        }
+        #expect(try hostA.record(z.id)?.attempts == 1)
+    }
+
     static func parts(_ socket: String, _ url: String) throws -> String {
         try TestPostgres.query(socket: socket, database: database(url), "SELECT count(*) FROM counter_parts")
     }

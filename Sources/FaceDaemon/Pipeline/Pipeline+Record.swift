@@ -32,14 +32,18 @@ extension Pipeline {
         case ledgerError(LedgerError)
     }
 
-    func process(_ id: UUID, solo: Bool = false) async {
+    /// Carries the record to its end; `known`: the record as the queue's read found it (nil: read
+    /// here).
+    func process(_ id: UUID, solo: Bool = false, known: LedgerRecord? = nil) async {
         let ledger = self.ledger
         let settings = self.settings
         let location = self.location
-        let plan = await BlockingIO.run { Self.plan(id, ledger: ledger, settings: settings, location: location) }
+        let plan = await BlockingIO.run {
+            Self.plan(id, known: known, ledger: ledger, settings: settings, location: location)
+        }
         switch plan {
         case .nothing:
-            finished(id)
+            finished(id, taken: false)
         case .park(let error):
             logger.error("cannot process: \(error)", metadata: ["id": "\(id.lowercased)"])
             finished(id, park: true)
@@ -90,20 +94,16 @@ extension Pipeline {
                 }
                 let source = SourceInfo(
                     name: record.source.name, bytes: Int64(content.bytes.count), sha256: content.sha256)
-                if dedup {
-                    do throws(LedgerError) {
-                        if let twin = try ledger.completedRecord(sha256: content.sha256), twin.id != id,
-                            let image = twin.image
-                        {
-                            return .deduplicated(image: image, faces: twin.faces, source: source)
-                        }
-                    } catch {
-                        return .ledgerError(error)
-                    }
-                }
                 let attempt: Int
                 do throws(LedgerError) {
-                    attempt = try ledger.beginAttempt(id, incarnation: incarnation, solo: solo)
+                    switch try ledger.claimUnlessDuplicate(
+                        id, sha256: content.sha256, dedup: dedup, incarnation: incarnation, solo: solo)
+                    {
+                    case .duplicate(let image, let faces):
+                        return .deduplicated(image: image, faces: faces, source: source)
+                    case .claimed(let count):
+                        attempt = count
+                    }
                 } catch {
                     return .ledgerError(error)
                 }
@@ -121,7 +121,10 @@ extension Pipeline {
                 let seconds = Self.seconds(ContinuousClock.now - start)
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
-            await DecodeGate.shared.leave(gate)
+            // A record run alone keeps the gate until its attempt's marker is gone (its final commit,
+            // or the marker withdrawn): a decode admitted earlier could crash the process before that
+            // commit and have the death charged to this record.
+            if !solo { await DecodeGate.shared.leave(gate) }
             jobsByPool[poolKey, default: 1] -= 1
             if jobsByPool[poolKey] == 0 {
                 jobsByPool[poolKey] = nil
@@ -129,12 +132,13 @@ extension Pipeline {
             }
             guard let outcome else {
                 // The pool was shut down before the job started: the record stays `created`.
+                if solo { await DecodeGate.shared.leave(gate) }
                 finished(id)
                 return
             }
             switch outcome {
             case .ledgerError(let error) where error.code == .invalidTransition || error.code == .notFound:
-                finished(id)
+                finished(id, taken: false)
             case .ledgerError(let error):
                 logger.error("cannot start: \(error)", metadata: ["id": "\(id.lowercased)"])
                 finished(id, park: true)
@@ -152,6 +156,7 @@ extension Pipeline {
                 }
                 if case .failure(let failure) = result, let why = await transientCause(failure) {
                     await retryLater(id, because: why.cause, rootAway: why.rootAway)
+                    if solo { await DecodeGate.shared.leave(gate) }
                     return
                 }
                 retries[id] = nil
@@ -161,6 +166,7 @@ extension Pipeline {
                 }
                 await settle(id, committed, how: .encoded, seconds: seconds)
             }
+            if solo { await DecodeGate.shared.leave(gate) }
         }
     }
 
@@ -192,10 +198,15 @@ extension Pipeline {
         }
     }
 
-    /// Reads the record and decides; commits the `crashed` and deduplicated cases itself.
-    static func plan(_ id: UUID, ledger: any Ledger, settings: PipelineSettings, location: StoreLocation) -> Plan {
+    /// Reads the record (unless `known`, as the queue's read found it: the claim checks it again)
+    /// and decides; commits the `crashed` and deduplicated cases itself.
+    static func plan(
+        _ id: UUID, known: LedgerRecord? = nil, ledger: any Ledger, settings: PipelineSettings, location: StoreLocation
+    ) -> Plan {
         do {
-            guard let record = try ledger.record(id), record.status == .created else { return .nothing }
+            var found = known
+            if found == nil { found = try ledger.record(id) }
+            guard let record = found, record.status == .created else { return .nothing }
             let now = Date()
             // Only an attempted record can have been charged a death: no second read for the others.
             let deaths = record.attempts > 0 ? try ledger.deaths(id) : Deaths()

@@ -64,6 +64,12 @@ public actor Pipeline {
     /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
     let incarnation: UInt64
     var inFlight: Set<UUID> = []
+    /// The queue's next ids as last read (oldest first), not taken yet: one queue read serves up
+    /// to `readAheadBatch` files. What it holds may be stale; each record's own read and claim
+    /// decide (`plan`, `beginAttempt`). Dropped whenever the queue's order may have changed ahead of
+    /// it: a parked record back, another daemon's records or suspects (`lookAgain`), a record that
+    /// turned out taken or gone.
+    var readAhead: ArraySlice<QueuedRecord> = []
     /// Whether suspects (files in flight when an earlier run died) may be waiting: they run one at a
     /// time, alone, before anything else. Only a start makes new suspects, so once none is left
     /// this stays false.
@@ -77,6 +83,9 @@ public actor Pipeline {
     var stopping = false
     let kicks: AsyncStream<Void>
     let kick: AsyncStream<Void>.Continuation
+
+    /// How many ids past those in flight one queue read asks for.
+    static let readAheadBatch = 64
 
     /// How long a record is left alone after an unexpected ledger error.
     static let parkSeconds: TimeInterval = 30
@@ -162,6 +171,7 @@ public actor Pipeline {
     /// make suspects (a dead daemon's files) without this one being told.
     public func lookAgain() {
         suspectsMayWait = true
+        readAhead = []
         kick.yield()
     }
 
@@ -176,7 +186,7 @@ public actor Pipeline {
             var iterator = kicks.makeAsyncIterator()
             while !stopping {
                 for record in fill() {
-                    group.addTask { await self.process(record.id, solo: record.solo) }
+                    group.addTask { await self.process(record.id, solo: record.solo, known: record.record) }
                 }
                 guard await iterator.next() != nil else { break }
             }
@@ -210,10 +220,12 @@ public actor Pipeline {
 
     // MARK: - Scheduling
 
-    /// A record taken from the queue, to be processed (`solo`: a suspect, which runs alone).
+    /// A record taken from the queue, to be processed (`solo`: a suspect, which runs alone), with
+    /// the record as the queue's read found it (nil: read it).
     struct TakenRecord: Sendable {
         let id: UUID
         let solo: Bool
+        var record: LedgerRecord?
     }
 
     /// Takes records from the queue until `maxInFlight` are in flight or the queue is exhausted, and
@@ -229,7 +241,7 @@ public actor Pipeline {
             do {
                 if let suspect = try ledger.suspects(limit: parked.count + 1).first(where: { parked[$0] == nil }) {
                     inFlight.insert(suspect)
-                    return [TakenRecord(id: suspect, solo: true)]
+                    return [TakenRecord(id: suspect, solo: true, record: nil)]
                 }
                 suspectsMayWait = !parked.isEmpty
             } catch {
@@ -237,26 +249,35 @@ public actor Pipeline {
                 return []
             }
         }
-        let wanted = capacity - inFlight.count
-        let ids: [UUID]
-        do {
-            // In-flight and parked records are still in the queue: read past them.
-            ids = try ledger.queued(limit: wanted + inFlight.count + parked.count)
-        } catch {
-            logger.error("cannot read the queue: \(error)")
-            return []
-        }
         var taken: [TakenRecord] = []
-        for id in ids where !inFlight.contains(id) && parked[id] == nil {
-            guard inFlight.count < capacity else { break }
-            inFlight.insert(id)
-            taken.append(TakenRecord(id: id, solo: false))
+        var readAgain = true
+        while inFlight.count < capacity {
+            guard let next = readAhead.popFirst() else {
+                // Once per fill: an empty read-ahead after a read means the queue is exhausted.
+                guard readAgain else { break }
+                readAgain = false
+                do {
+                    // In-flight and parked records are still in the queue: read past them.
+                    let wanted = capacity - inFlight.count + Self.readAheadBatch
+                    readAhead = try ledger.queuedRecords(limit: wanted + inFlight.count + parked.count)[...]
+                } catch {
+                    logger.error("cannot read the queue: \(error)")
+                    break
+                }
+                continue
+            }
+            guard !inFlight.contains(next.id), parked[next.id] == nil else { continue }
+            inFlight.insert(next.id)
+            taken.append(TakenRecord(id: next.id, solo: false, record: next.record))
         }
         return taken
     }
 
-    func finished(_ id: UUID, park: Bool = false, retryAfter: Double? = nil) {
+    /// `taken`: false when the record was no longer this daemon's to process (final, gone, or held
+    /// by another daemon), which makes the read-ahead suspect: it is read again.
+    func finished(_ id: UUID, park: Bool = false, retryAfter: Double? = nil, taken: Bool = true) {
         inFlight.remove(id)
+        if !taken { readAhead = [] }
         if inFlight.isEmpty, !idleWaiters.isEmpty {
             let waiters = idleWaiters.values
             idleWaiters.removeAll()
@@ -280,6 +301,8 @@ public actor Pipeline {
     func unpark(_ id: UUID, number: UInt64) {
         guard parked[id] == number else { return }
         parked[id] = nil
+        // Its place in the queue is ahead of what was read past it.
+        readAhead = []
         if !stopping { kick.yield() }
     }
 }

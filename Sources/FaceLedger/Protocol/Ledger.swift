@@ -44,6 +44,14 @@ public protocol Ledger: AnyObject, Sendable {
     @discardableResult
     func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int
 
+    /// The claim of a `created` record whose file's bytes hash to `sha256`, unless (with `dedup`)
+    /// a completed record with those bytes lends its image and faces: then nothing is claimed.
+    /// `completedRecord(sha256:)` then `beginAttempt` (`claimInSteps`), which a ledger may do in
+    /// one round trip.
+    /// - Throws: see `beginAttempt(_:incarnation:solo:)`.
+    func claimUnlessDuplicate(_ id: UUID, sha256: String, dedup: Bool, incarnation: UInt64, solo: Bool)
+        throws(LedgerError) -> ClaimOutcome
+
     /// Makes a `created` record `completed` with its image and faces; counters, the encoding sum and
     /// the SHA-256 index change in the same transaction. Returns the stored record.
     /// - Throws: `.notFound`; `.invalidTransition` if the record is not `created`.
@@ -137,6 +145,11 @@ public protocol Ledger: AnyObject, Sendable {
     /// Up to `limit` `created` records, oldest first (after `after` when given).
     /// - Throws: `LedgerError` when the ledger cannot be read.
     func queued(limit: Int, after: UUID?) throws(LedgerError) -> [UUID]
+    /// `queued(limit:)` with each record as that same read found it (nil: not read with it), for a
+    /// ledger that reads them in one round trip. A record may have changed by the time it is used:
+    /// its claim (`beginAttempt`, `claimUnlessDuplicate`) checks it again.
+    /// - Throws: `LedgerError` when the ledger cannot be read.
+    func queuedRecords(limit: Int) throws(LedgerError) -> [QueuedRecord]
     /// The counters and the encoding sum.
     /// - Throws: `LedgerError` when the ledger cannot be read.
     func stats() throws(LedgerError) -> LedgerStats
@@ -256,7 +269,47 @@ public protocol Ledger: AnyObject, Sendable {
     func faceLog(from position: UInt64, limit: Int) throws(LedgerError) -> [UUID]
 }
 
+/// A record of the queue (`queuedRecords`): its id, and the record when the queue's read had it.
+public struct QueuedRecord: Sendable {
+    public var id: UUID
+    public var record: LedgerRecord?
+
+    public init(id: UUID, record: LedgerRecord?) {
+        self.id = id
+        self.record = record
+    }
+}
+
+/// What `claimUnlessDuplicate` did.
+public enum ClaimOutcome: Sendable, Equatable {
+    /// Claimed: the record's attempt count after the claim.
+    case claimed(attempt: Int)
+    /// Not claimed: a completed record with the same bytes lends its image and faces.
+    case duplicate(image: ImageInfo, faces: [Face])
+}
+
 extension Ledger {
+    public func queuedRecords(limit: Int) throws(LedgerError) -> [QueuedRecord] {
+        try queued(limit: limit, after: nil).map { QueuedRecord(id: $0, record: nil) }
+    }
+
+    public func claimUnlessDuplicate(_ id: UUID, sha256: String, dedup: Bool, incarnation: UInt64, solo: Bool)
+        throws(LedgerError) -> ClaimOutcome
+    {
+        try claimInSteps(id, sha256: sha256, dedup: dedup, incarnation: incarnation, solo: solo)
+    }
+
+    /// `claimUnlessDuplicate` as two steps: the dedup lookup, then the claim.
+    /// - Throws: see `beginAttempt(_:incarnation:solo:)`.
+    public func claimInSteps(_ id: UUID, sha256: String, dedup: Bool, incarnation: UInt64, solo: Bool)
+        throws(LedgerError) -> ClaimOutcome
+    {
+        if dedup, let twin = try completedRecord(sha256: sha256), twin.id != id, let image = twin.image {
+            return .duplicate(image: image, faces: twin.faces)
+        }
+        return .claimed(attempt: try beginAttempt(id, incarnation: incarnation, solo: solo))
+    }
+
     /// Adds one new `created` record; see `insertCreated(_:)` for a batch.
     /// - Throws: `.alreadyExists` if the id exists.
     public func insertCreated(_ record: LedgerRecord) throws(LedgerError) {
