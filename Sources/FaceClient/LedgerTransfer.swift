@@ -183,7 +183,7 @@ public enum LedgerTransfer {
         let pictures = try source.knownPictures()
         let state = try source.peopleState()
         guard !pictures.isEmpty || state.generation > 0 else { return 0 }
-        try destination.updateKnownPictures(upserting: pictures, removing: [], tolerance: state.tolerance)
+        _ = try destination.updateKnownPictures(upserting: pictures, removing: [], tolerance: state.tolerance)
         return pictures.count
     }
 

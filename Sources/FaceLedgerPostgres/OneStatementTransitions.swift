@@ -73,10 +73,12 @@ extension PostgresLedger {
         }
     }
 
-    /// The claim in one statement when the record's body is known (see the top of this file); nil
-    /// when the statement claimed nothing (the row changed, is locked, is held by another run, or is
-    /// in another store), which the transaction then sorts out.
-    func claimInOneStatement(_ id: UUID, expected: [UInt8], run: Int64, solo: Bool) throws(LedgerError) -> Int? {
+    /// What a one-statement claim of the record whose body is `expected` writes: the record with
+    /// one more attempt, its new body, and the binds `ClaimOnce` takes (`ClaimUnlessTwin` adds the
+    /// file's SHA-256); nil when the record is not `created`.
+    private func claim(_ id: UUID, expected: [UInt8], run: Int64, solo: Bool) throws(LedgerError)
+        -> (record: LedgerRecord, encoded: [UInt8], binds: PreparedBinds)?
+    {
         var record = try withRawBytes(expected) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
         guard record.status == .created else { return nil }
         record.attempts += 1
@@ -89,6 +91,16 @@ extension PostgresLedger {
         binds.append(run)
         binds.append(encoded.bytea)
         binds.append(solo)
+        return (record, encoded, binds)
+    }
+
+    /// The claim in one statement when the record's body is known (see the top of this file); nil
+    /// when the statement claimed nothing (the row changed, is locked, is held by another run, or is
+    /// in another store), which the transaction then sorts out.
+    func claimInOneStatement(_ id: UUID, expected: [UInt8], run: Int64, solo: Bool) throws(LedgerError) -> Int? {
+        guard case let (record, encoded, binds)? = try claim(id, expected: expected, run: run, solo: solo) else {
+            return nil
+        }
         let claimed = try pool.withConnection { pooled throws(LedgerError) in
             let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
             do throws(LedgerError) {
@@ -111,20 +123,10 @@ extension PostgresLedger {
             let expected = bodies.take(id)
         else { return try claimInSteps(id, sha256: sha256, dedup: dedup, incarnation: incarnation, solo: solo) }
         let run = Int64(bitPattern: incarnation)
-        var record = try withRawBytes(expected) { raw throws(LedgerError) in try RecordCodec.decode(raw) }
-        guard record.status == .created else {
+        guard case let (record, encoded, claimBinds)? = try claim(id, expected: expected, run: run, solo: solo) else {
             return try claimInSteps(id, sha256: sha256, dedup: dedup, incarnation: incarnation, solo: solo)
         }
-        record.attempts += 1
-        let encoded = try RecordCodec.encode(record)
-        var binds = PreparedBinds()
-        binds.append(id)
-        binds.append(expected.bytea)
-        binds.append(storeID ?? "")
-        binds.append(Int32(clamping: record.attempts))
-        binds.append(run)
-        binds.append(encoded.bytea)
-        binds.append(solo)
+        var binds = claimBinds
         binds.append(sha256)
         let (twin, claimed) = try pool.withConnection { pooled throws(LedgerError) -> (ByteBuffer?, Bool) in
             let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
