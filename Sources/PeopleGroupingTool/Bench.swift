@@ -56,6 +56,16 @@ struct Timing {
     var wall: Double
 }
 
+/// "CPU median …, 90th percentile …, max …; wall median …" of `timings` (at least one), in ms.
+func spread(_ timings: [Timing]) -> String {
+    let cpu = timings.map(\.cpu).sorted()
+    let wall = timings.map(\.wall).sorted()
+    return String(
+        format: "CPU median %.2f ms, 90th percentile %.2f ms, max %.2f ms; wall median %.2f ms",
+        cpu[cpu.count / 2] * 1000, cpu[cpu.count * 9 / 10] * 1000, cpu[cpu.count - 1] * 1000,
+        wall[wall.count / 2] * 1000)
+}
+
 func threadCPUSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
@@ -148,14 +158,7 @@ func runBench(faces count: Int, adds: Int, threads: Int) -> Bool {
     for face in added { addTimes.append(try! timed { try grouping.add(face.key, encoding: face.encoding) }) }
     for face in added.reversed() { removeTimes.append(try! timed { try grouping.remove(face.key) }) }
     func report(_ what: String, _ timings: [Timing]) {
-        let cpu = timings.map(\.cpu).sorted()
-        let wall = timings.map(\.wall).sorted()
-        print(
-            String(
-                format:
-                    "bench-people: %@ one face: CPU median %.2f ms, 90th percentile %.2f ms, max %.2f ms; wall median %.2f ms (%d faces)",
-                what, cpu[cpu.count / 2] * 1000, cpu[cpu.count * 9 / 10] * 1000, cpu[cpu.count - 1] * 1000,
-                wall[wall.count / 2] * 1000, cpu.count))
+        print("bench-people: \(what) one face: \(spread(timings)) (\(timings.count) faces)")
     }
     report("add", addTimes)
     report("remove", removeTimes)
@@ -189,14 +192,10 @@ func runIndexBench(faces count: Int, queries: Int) {
         timings.append(
             timed { _ = index.within(PeopleGrouping.Parameters.defaultDistance, of: query, counts: &counts) })
     }
-    let cpu = timings.map(\.cpu).sorted()
-    let wall = timings.map(\.wall).sorted()
     print(
-        String(
-            format:
-                "bench-index: one range query: CPU median %.2f ms, 90th percentile %.2f ms, max %.2f ms; wall median %.2f ms (%d queries, %.1f faces measured in double and %.1f found a query)",
-            cpu[cpu.count / 2] * 1000, cpu[cpu.count * 9 / 10] * 1000, cpu[cpu.count - 1] * 1000,
-            wall[wall.count / 2] * 1000, queries, Double(counts.measured) / Double(queries),
-            Double(counts.found) / Double(queries)))
+        "bench-index: one range query: \(spread(timings))"
+            + String(
+                format: " (%d queries, %.1f faces measured in double and %.1f found a query)", queries,
+                Double(counts.measured) / Double(queries), Double(counts.found) / Double(queries)))
     print(String(format: "bench-index: max RSS %.0f MiB", maximumResidentMiB()))
 }

@@ -36,15 +36,9 @@ public struct PeopleGrouping: Sendable {
         public var distance: Double
         /// `cluster_min_faces`: neighbours (itself included) that make a core face (DBSCAN's min_samples).
         public var minFaces: Int
-        /// Not used: the range index has no partitions. Kept so that callers that set it still build.
-        public var leaderRadius: Double
-
-        public init(
-            distance: Double = defaultDistance, minFaces: Int = defaultMinFaces, leaderRadius: Double? = nil
-        ) {
+        public init(distance: Double = defaultDistance, minFaces: Int = defaultMinFaces) {
             self.distance = distance
             self.minFaces = max(1, minFaces)
-            self.leaderRadius = leaderRadius ?? distance
         }
     }
 
