@@ -213,14 +213,20 @@ struct HostileInboxEndToEndTests {
     func whatMembersCreateWithAnyUmaskIsTaken() async throws {
         let root = TestRoot("members")
         try Members.prepare(root)
-        let daemon = try await root.startDaemon(user: Members.daemon)
+        // The daemon's uid cannot see the member's writers: a file closed in a new subfolder before
+        // the daemon watched it is taken once unchanged for the writer quiet time, made short here.
+        let daemon = try await root.startDaemon(
+            ["--writer-quiet", "2s"], environment: ["FACEWATCH_TEST_RESCAN_MS": "200"], user: Members.daemon)
         defer { daemon.stop() }
         let photo = root.staging() + "/photo.png"
         write(TinyPNG.make(width: 24, height: 24, seed: 8), to: photo)
         // A subfolder with umask 022 (2755 without the inbox's default ACL), a file with umask 077.
+        // The daemon is stopped meanwhile, so it watches sub/ only after a.png was closed there.
+        daemon.send(SIGSTOP)
         let made = try await Members.run(
             "umask 022; mkdir '\(root.inbox)/sub' && cp '\(photo)' '\(root.inbox)/sub/a.png'"
                 + " && umask 077 && cp '\(photo)' '\(root.inbox)/private.png'", as: Members.alice)
+        daemon.send(SIGCONT)
         #expect(made.status == 0, "\(made.stderr)")
         #expect(try await eventually { root.documentCount() == 2 })
         let names = try root.documents().filter { $0.status == .completed }.compactMap { $0.source?.name }
@@ -245,15 +251,20 @@ struct HostileInboxEndToEndTests {
         try FileManager.default.createDirectory(atPath: otherDisk, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: otherDisk) }
         #expect(chown(otherDisk, Members.daemon.uid, Members.daemon.gid) == 0)
+        // The writer quiet time is short: a.png may be closed before the daemon watches mine/.
         let daemon = try await root.startDaemon(
-            ["--store", otherDisk + "/store"], environment: ["FACEWATCH_TEST_RESCAN_MS": "200"], user: Members.daemon)
+            ["--store", otherDisk + "/store", "--writer-quiet", "2s"], environment: ["FACEWATCH_TEST_RESCAN_MS": "200"],
+            user: Members.daemon)
         defer { daemon.stop() }
         let photo = root.staging() + "/photo.png"
         write(TinyPNG.make(width: 24, height: 24, seed: 9), to: photo)
-        // A member takes the daemon's write access away from their subfolder (its ACL mask).
+        // A member takes the daemon's write access away from their subfolder (its ACL mask). The
+        // daemon is stopped meanwhile, so it watches mine/ only after a.png was closed there.
+        daemon.send(SIGSTOP)
         let made = try await Members.run(
             "umask 022; mkdir '\(root.inbox)/mine' && chmod 755 '\(root.inbox)/mine' && cp '\(photo)' '\(root.inbox)/mine/a.png'",
             as: Members.alice)
+        daemon.send(SIGCONT)
         #expect(made.status == 0, "\(made.stderr)")
 
         // Shown by status...
