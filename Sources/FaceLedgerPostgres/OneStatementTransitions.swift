@@ -191,6 +191,40 @@ extension PostgresLedger {
         }
     }
 
+    /// New `created` records, their intents dropped and the counters part counting them, in one
+    /// statement when this connection's counters part is known (see the top of this file); false
+    /// when it changed nothing (the part differs, or a record exists already, which fails the
+    /// statement whole), which the transaction then sorts out.
+    func insertCreatedInOneStatement(_ values: [(LedgerRecord, [UInt8])]) throws(LedgerError) -> Bool {
+        try pool.withConnection { pooled throws(LedgerError) -> Bool in
+            let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
+            let part = try Self.ensurePart(session, owner: owner)
+            // Taken out: known again only once this statement's outcome is.
+            guard let known = pooled.partValues.removeValue(forKey: part) else { return false }
+            var after = known
+            after.counters.add(.created, values.count)
+            var binds = PreparedBinds()
+            binds.append(part)
+            Self.appendCounters(known.counters, known.talliesBytes, to: &binds)
+            binds.append(values.map(\.0.id))
+            binds.append(values.map { Self.micros($0.0.createdAt) })
+            binds.append(values.map(\.0.source.sha256))
+            binds.append(values.map { Int32(clamping: $0.0.attempts) })
+            binds.append(storeID ?? "")
+            binds.append(values.map(\.1.bytea))
+            Self.appendCounters(after.counters, after.talliesBytes, to: &binds)
+            let rows: [PostgresRow]
+            do throws(LedgerError) {
+                rows = try session.prepared(InsertCreatedOnce.self, binds)
+            } catch  where error.status == PostgresSession.conflictStatus || error.code == .alreadyExists {
+                return false
+            }
+            guard !rows.isEmpty else { return false }
+            pooled.partValues[part] = after
+            return true
+        }
+    }
+
     /// A `created` record made final (`record`, as it now is) in a counters part.
     static func count(_ record: LedgerRecord, into counters: inout Counters, _ tallies: inout FinalTallies) {
         counters.add(.created, -1)
@@ -244,6 +278,33 @@ enum ClaimUnlessTwin: PreparedSQL {
             ON CONFLICT (id) DO UPDATE SET incarnation = EXCLUDED.incarnation, solo = EXCLUDED.solo
             RETURNING id)
         SELECT (SELECT body FROM twin), EXISTS (SELECT 1 FROM marked)
+        """
+}
+
+/// New `created` records when the counters part is as expected: $1 the part, $2…$8 its expected
+/// values, $9 the ids, $10 their creation times (µs), $11 their SHA-256s, $12 their attempts, $13
+/// this daemon's store ('' none), $14 their bodies, $15…$21 the part's new values. The part is
+/// locked on condition that it holds what is expected; the records are inserted only then (an id
+/// that exists fails the whole statement); a row is returned when it committed.
+enum InsertCreatedOnce: PreparedSQL {
+    static let sql = """
+        WITH target AS (
+            SELECT c.part FROM counter_parts c
+            WHERE c.part = $1::text AND c.created = $2::int8 AND c.completed = $3::int8 AND c.failed = $4::int8
+                AND c.faces = $5::int8 AND c.encoded_faces = $6::int8 AND c.encoding_sum = $7::float8[]
+                AND c.tallies = $8::bytea
+            FOR UPDATE),
+        inserted AS (
+            INSERT INTO records (id, status, created_us, completed_at, sha256, attempts, store_id, body)
+            SELECT n.id, 0, n.created_us, NULL, n.sha256, n.attempts, $13::text, n.body
+            FROM unnest($9::uuid[], $10::int8[], $11::text[], $12::int4[], $14::bytea[])
+                AS n(id, created_us, sha256, attempts, body)
+            WHERE EXISTS (SELECT 1 FROM target)
+            RETURNING id),
+        settled AS (DELETE FROM intents WHERE id IN (SELECT id FROM inserted))
+        UPDATE counter_parts SET \(PostgresLedger.partAssignments(from: 15))
+        WHERE part = $1::text AND EXISTS (SELECT 1 FROM inserted)
+        RETURNING part
         """
 }
 

@@ -210,6 +210,10 @@ public final class PostgresLedger: Ledger {
             values.append((record, try RecordCodec.encode(record)))
         }
         guard !values.isEmpty else { return }
+        if values.count <= 500, !isReadOnly, try insertCreatedInOneStatement(values) {
+            analyzeIfDue(inserted: values.count)
+            return
+        }
         try write { session throws(LedgerError) in
             try Self.insert(values, storeID: storeID, session)
             try session.execute("DELETE FROM intents WHERE id = ANY(\(values.map(\.0.id)))")

@@ -73,6 +73,11 @@ import Testing
         #expect(configuration.shutdownTimeout == 30)
         #expect(configuration.encoder == EncoderOptions())
         #expect(configuration.effectiveInFlight == 2 * configuration.effectiveWorkers)
+        var shared = configuration
+        shared.ledger = "postgres://facewatch@db.example/facewatch"
+        #expect(shared.effectiveInFlight == 4 * configuration.effectiveWorkers)
+        shared.inFlight = 3
+        #expect(shared.effectiveInFlight == 3)
     }
 
     @Test func rootComesFromFlagThenFileThenEnvironmentThenDefault() throws {

@@ -126,6 +126,49 @@ struct PostgresOneStatementTests {
         #expect(try hostA.record(z.id)?.attempts == 1)
     }
 
+    /// The intake's records go in with their intents dropped and the counters counting them, in
+    /// one statement while this connection knows its counters part; a part another writer changed
+    /// still adds up; a batch with an id that exists inserts nothing and keeps its intents.
+    @Test func newRecordsAreCountedWithTheirIntentsDroppedAndABatchWithAnExistingIDChangesNothing() throws {
+        guard let url = try TestPostgres.freshDatabase(), let socket = TestPostgres.socketDirectory else { return }
+        let ledger = try PostgresLedgerTests.open(url, owner: "a")
+        _ = try ledger.beginRun(previousDiedOfFault: false)
+        let first = Fixtures.record()
+        try ledger.insertCreated([first])  // reads the connection's counters part
+        let (b, c) = (Fixtures.record(), Fixtures.record())
+        try ledger.recordIntents(
+            [b, c].map { IntakeIntent(id: $0.id, name: $0.source.name, bytes: 1, takenAt: Fixtures.base) })
+        try ledger.insertCreated([b, c])
+        #expect(try ledger.intents().isEmpty)
+        #expect(try [first, b, c].allSatisfy { try ledger.record($0.id)?.status == .created })
+        #expect(try ledger.stats().counts[.created] == 3)
+
+        // Another writer changes every counters part: the counts still add up.
+        try TestPostgres.psql(
+            socket: socket, database: Self.database(url), "UPDATE counter_parts SET failed = failed + 7")
+        let parts = Int(try Self.parts(socket, url)) ?? 0
+        try ledger.insertCreated([Fixtures.record()])
+        #expect(try ledger.stats().counts[.created] == 4)
+        #expect(try ledger.stats().counts[.failed] == 7 * parts)
+
+        // An id that exists (the part known again, so the one statement tries first): nothing of
+        // the batch is inserted, its intents stay, and the next batch is counted.
+        let fresh = Fixtures.record()
+        try ledger.recordIntents([IntakeIntent(id: fresh.id, name: "x.jpg", bytes: 1, takenAt: Fixtures.base)])
+        do throws(LedgerError) {
+            try ledger.insertCreated([fresh, b])
+            Issue.record("a batch with an existing id was inserted")
+        } catch {
+            #expect(error.code == .alreadyExists)
+        }
+        #expect(try ledger.record(fresh.id) == nil)
+        #expect(try ledger.intents()[fresh.id] != nil)
+        #expect(try ledger.stats().counts[.created] == 4)
+        try ledger.insertCreated([fresh])
+        #expect(try ledger.intents().isEmpty)
+        #expect(try ledger.stats().counts[.created] == 5)
+    }
+
     static func parts(_ socket: String, _ url: String) throws -> String {
         try TestPostgres.query(socket: socket, database: database(url), "SELECT count(*) FROM counter_parts")
     }

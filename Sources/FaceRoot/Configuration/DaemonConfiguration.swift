@@ -33,7 +33,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var tolerance = 0.6
     /// Encoder workers; 0 means one per active processor core.
     public var workers = 0
-    /// Files allowed in memory and in the encoders at once; 0 means twice the workers.
+    /// Files allowed in memory and in the encoders at once; 0 means twice the workers (four times on a
+    /// PostgreSQL ledger).
     public var inFlight = 0
     /// Largest file accepted, in bytes.
     public var maxBytes = 0
@@ -130,8 +131,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var effectiveWorkers: Int { workers > 0 ? workers : max(1, ProcessInfo.processInfo.activeProcessorCount) }
     /// `memoryBudget`, with the default resolved.
     public var effectiveMemoryBudget: Int { memoryBudget ?? MemoryDefaults.budgetBytes() }
-    /// `inFlight`, with 0 resolved to twice the effective workers.
-    public var effectiveInFlight: Int { inFlight > 0 ? inFlight : 2 * effectiveWorkers }
+    /// `inFlight`, with 0 resolved to twice the effective workers, or four times on a PostgreSQL
+    /// ledger: each file there waits for its round trips (claim, final commit) besides its encode,
+    /// and more files in flight keep the workers busy meanwhile (`make bench`, part f).
+    public var effectiveInFlight: Int { inFlight > 0 ? inFlight : (ledgerIsShared ? 4 : 2) * effectiveWorkers }
 
     /// The built-in defaults (`Setting.all`'s `defaultValue`s) for a root.
     public init(root: String) {

@@ -100,7 +100,7 @@ extension Setting {
             help: "encoder workers; 0 means one per CPU core"),
         .integer(
             "in_flight", \.inFlight, 0...4096, default: "0", reloadable: true,
-            help: "files held in memory and the encoders at once; 0 means twice the workers"),
+            help: "files held in memory and the encoders at once; 0 means twice the workers (four times on PostgreSQL)"),
         .size(
             "max_bytes", \.maxBytes, 1...Int(Int32.max) * 4, default: "50MB", reloadable: true,
             help: "largest accepted file"),
