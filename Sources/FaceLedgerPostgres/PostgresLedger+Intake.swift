@@ -9,26 +9,41 @@ extension PostgresLedger {
     /// leaves the files of a batch in flight alone (`intents()` hides them while the run lives),
     /// and with this daemon's store, whose daemons alone can see the files they name.
     public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
-        guard !intents.isEmpty else { return }
+        _ = try recordIntents(intents, refusingRecorded: [])
+    }
+
+    /// `recordIntents(_:)`, except the intents whose id is in `ids` and names a record: not
+    /// recorded, and returned. The lookup is in the insert's own statement (no round trip of its own).
+    public func recordIntents(_ intents: [IntakeIntent], refusingRecorded ids: Set<UUID>) throws(LedgerError)
+        -> Set<UUID>
+    {
+        guard !intents.isEmpty else { return [] }
         let run = Int64(bitPattern: currentRun.load(ordering: .relaxed))
         let store = storeID ?? ""
+        let refusing = Array(ids)
         // One statement per 1000 intents (arrays unnested into rows); a single one is sent alone.
-        let batch = { (session: PostgresSession) throws(LedgerError) -> Void in
+        let batch = { (session: PostgresSession) throws(LedgerError) -> Set<UUID> in
+            var refused: Set<UUID> = []
             for start in stride(from: 0, to: intents.count, by: 1000) {
                 let chunk = intents[start..<min(start + 1000, intents.count)]
-                try session.execute(
+                let recorded = try session.all(
                     """
                     INSERT INTO intents (id, name, bytes, taken_at, incarnation, store_id)
                     SELECT id, name, bytes, taken_at, \(run), \(store)
                     FROM unnest(\(chunk.map(\.id)), \(chunk.map(\.name)), \(chunk.map(\.bytes)),
                         \(chunk.map(\.takenAt.timeIntervalSinceReferenceDate))) AS i(id, name, bytes, taken_at)
+                    WHERE NOT (i.id = ANY(\(refusing)) AND EXISTS (SELECT 1 FROM records r WHERE r.id = i.id))
                     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, bytes = EXCLUDED.bytes,
                         taken_at = EXCLUDED.taken_at, incarnation = EXCLUDED.incarnation,
                         store_id = EXCLUDED.store_id
-                    """)
+                    RETURNING id
+                    """, as: UUID.self)
+                let kept = Set(recorded)
+                for intent in chunk where !kept.contains(intent.id) { refused.insert(intent.id) }
             }
+            return refused
         }
-        if intents.count <= 1000 { try writeAlone(batch) } else { try write(batch) }
+        return intents.count <= 1000 ? try writeAlone(batch) : try write(batch)
     }
 
     /// The intents of this run and of runs that are not live (ended, dead), of this daemon's store

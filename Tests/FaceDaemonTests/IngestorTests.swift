@@ -58,6 +58,17 @@ import FaceTestSupport
         #expect(!second.created.contains { $0.id == chosen })
         #expect(Set(second.created.map(\.id)).count == 2)
         #expect(try root.ledger.stats().total == 3)
+        // Its original no longer in the store (another host's store, a removed original): the ledger
+        // refuses the UUID when the intents are committed, and the file gets a fresh one.
+        let stored = try #require(root.ingestor.store.find(chosen))
+        #expect(unlink(stored.path) == 0)
+        let third = try root.ingestor.ingest([root.drop("\(chosen.lowercased).png", TinyPNG.make(seed: 5))])
+        #expect(third.created.count == 1)
+        #expect(third.created.first?.id != chosen)
+        #expect(third.created.first?.source.name == "\(chosen.lowercased).png")
+        #expect(try root.ledger.record(chosen)?.source.name == "\(chosen.lowercased).png")
+        #expect(try root.ledger.intents().isEmpty)
+        #expect(try root.ledger.stats().total == 4)
     }
 
     @Test func nonRegularEntriesAreMovedThemselvesAndFailed() throws {

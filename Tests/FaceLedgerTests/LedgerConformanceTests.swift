@@ -168,6 +168,18 @@ struct LedgerConformanceTests {
         #expect(Set(try ledger.intents().keys) == [b.id], "a record settles its intent")
         try ledger.dropIntents([b.id])
         #expect(try ledger.intents().isEmpty)
+        // An id asked for that a record has is refused in the same commit; the others are recorded.
+        let c = UUID()
+        let refused = try ledger.recordIntents(
+            [
+                IntakeIntent(id: a.id, name: "in/again.jpg", bytes: 1, takenAt: taken),
+                IntakeIntent(id: b.id, name: "in/b2.jpg", bytes: 2, takenAt: taken),
+                IntakeIntent(id: c, name: "in/c.jpg", bytes: 3, takenAt: taken),
+            ], refusingRecorded: [a.id, b.id])
+        #expect(refused == [a.id])
+        #expect(Set(try ledger.intents().keys) == [b.id, c])
+        #expect(try ledger.record(a.id)?.source.name == a.source.name)
+        try ledger.dropIntents([b.id, c])
 
         let refusals = [InboxRefusal(name: "x.jpg", reason: "unreadable", since: Date(timeIntervalSince1970: 5))]
         try ledger.publishRefusals(refusals)

@@ -94,17 +94,29 @@ public struct Ingestor: Sendable {
         // before it is renamed, so that a crash between the rename and the `created` commit still
         // leaves its name (Reconciler.recordOrphans reads it).
         var taken = Set<UUID>()
+        var requested = Set<UUID>()
         var planned: [(Candidate, UUID)] = []
         for candidate in batch {
             let id = chooseID(for: candidate, avoiding: &taken)
+            if Store.requestedID(fromName: candidate.name) == id { requested.insert(id) }
             planned.append((candidate, id))
         }
         guard !planned.isEmpty else { return outcome }
-        try ledger.recordIntents(
-            planned.map { candidate, id in
-                IntakeIntent(
-                    id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
-            })
+        let intent = { (candidate: Candidate, id: UUID) in
+            IntakeIntent(id: id, name: candidate.name, bytes: candidate.size, takenAt: now)
+        }
+        // An id a file's name asks for is refused in the same commit when a record has it already:
+        // that file gets a random id, and its intent a second commit.
+        let refused = try ledger.recordIntents(planned.map(intent), refusingRecorded: requested)
+        if !refused.isEmpty {
+            var replaced: [(Candidate, UUID)] = []
+            planned = planned.map { candidate, id in
+                guard refused.contains(id) else { return (candidate, id) }
+                replaced.append((candidate, UUID()))
+                return replaced[replaced.count - 1]
+            }
+            try ledger.recordIntents(replaced.map(intent))
+        }
         var adopted: [(Candidate, Taken)] = []
         var abandoned: [UUID] = []
         var directories = DirectoryCache(byPath: inbox == nil, inbox: inbox?.current(logger: logger))
@@ -226,12 +238,13 @@ public struct Ingestor: Sendable {
         return outcome
     }
 
-    /// The UUID a candidate gets: the one its name asks for (`<uuid>.<ext>`) if neither the ledger nor
-    /// the store nor this batch has it, else a fresh one.
+    /// The UUID a candidate gets: the one its name asks for (`<uuid>.<ext>`) if neither the store nor
+    /// this batch has it, else a fresh one. The ledger refuses it when the intents are committed if a
+    /// record has it (`recordIntents(_:refusingRecorded:)`), and the file then gets a fresh one.
     private func chooseID(for candidate: Candidate, avoiding taken: inout Set<UUID>) -> UUID {
         var id = UUID()
         if let requested = Store.requestedID(fromName: candidate.name), !taken.contains(requested),
-            (try? ledger.contains(requested)) == false, store.find(requested) == nil
+            store.find(requested) == nil
         {
             id = requested
         }

@@ -205,16 +205,31 @@ extension LMDBLedger {
     /// `insertCreated` removes a record's intent in the transaction that creates it.
     /// - Throws: `LedgerError` when the ledger cannot be written.
     public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
-        guard !intents.isEmpty else { return }
+        _ = try recordIntents(intents, refusingRecorded: [])
+    }
+
+    /// `recordIntents(_:)`, except the intents whose id is in `ids` and names a record: not
+    /// recorded, and returned. The lookup is in the write transaction.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    public func recordIntents(_ intents: [IntakeIntent], refusingRecorded ids: Set<UUID>) throws(LedgerError)
+        -> Set<UUID>
+    {
+        guard !intents.isEmpty else { return [] }
         let dbs = self.dbs
-        try write { txn throws(LedgerError) in
+        return try write { txn throws(LedgerError) -> Set<UUID> in
+            var refused: Set<UUID> = []
             for intent in intents {
+                if ids.contains(intent.id), try txn.get(dbs.records, intent.id.bytes) != nil {
+                    refused.insert(intent.id)
+                    continue
+                }
                 var writer = ByteWriter()
                 writer.string(intent.name)
                 writer.i64(intent.bytes)
                 writer.f64(intent.takenAt.timeIntervalSinceReferenceDate)
                 try txn.put(dbs.meta, MetaKey.intentPrefix + intent.id.bytes, writer.bytes)
             }
+            return refused
         }
     }
 

@@ -215,6 +215,11 @@ public protocol Ledger: AnyObject, Sendable {
     /// Commits a batch's intents before its files are renamed into the store.
     /// - Throws: `LedgerError` when the ledger cannot be written.
     func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError)
+    /// Commits a batch's intents as `recordIntents(_:)` does, except each whose id is in `ids` and
+    /// already names a record (an id a file's name asked for and a record has): those are not
+    /// recorded, and are returned. One commit, the lookup in it.
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    func recordIntents(_ intents: [IntakeIntent], refusingRecorded ids: Set<UUID>) throws(LedgerError) -> Set<UUID>
     /// The intents not yet turned into records.
     /// - Throws: `LedgerError` when the ledger cannot be read.
     func intents() throws(LedgerError) -> [UUID: IntakeIntent]
