@@ -8,6 +8,9 @@ import PostgresNIO
 /// the daemon tries again later; a serialization failure or deadlock (40001, 40P01) is retried by
 /// the transaction itself; anything else the server says is `.backend` with its SQLSTATE.
 ///
+/// A unique key that exists (23505: a statement inserting a record whose id is there) is
+/// `.alreadyExists`, as LMDB says it; the statement changed nothing.
+///
 /// A limit of `PostgresSessionSettings` that was reached (lock_timeout 55P03, statement_timeout
 /// 57014, idle_in_transaction_session_timeout 25P03) is `.unavailable` too, its message saying which
 /// limit and what it means, so that the line the daemon logs tells the operator why.
@@ -24,6 +27,7 @@ enum PostgresErrors {
     static func map(_ error: any Error, _ operation: String) -> LedgerError {
         if let ledgerError = error as? LedgerError { return ledgerError }
         if let (state, message) = server(error) {
+            if state == "23505" { return LedgerError(.alreadyExists, "\(operation): \(message) (SQLSTATE 23505)") }
             if let reason = limitReasons[state] {
                 return LedgerError(.unavailable, "\(operation): \(reason): \(message) (SQLSTATE \(state))")
             }

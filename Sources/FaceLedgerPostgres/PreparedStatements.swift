@@ -83,10 +83,6 @@ extension PostgresSession {
                     .backend, "\(location): the transaction must run again (SQLSTATE \(state))",
                     status: Self.conflictStatus)
             }
-            if state == "23505" {
-                // A unique key that exists (`InsertCreatedOnce`: a record id): the statement changed nothing.
-                throw LedgerError(.alreadyExists, "\(location): a row with that key exists (SQLSTATE 23505)")
-            }
             throw PostgresErrors.map(error, location)
         case nil:
             throw LedgerError(.backend, "\(location): a prepared statement gave no outcome")

@@ -97,8 +97,8 @@ public struct Ingestor: Sendable {
         var requested = Set<UUID>()
         var planned: [(Candidate, UUID)] = []
         for candidate in batch {
-            let id = chooseID(for: candidate, avoiding: &taken)
-            if Store.requestedID(fromName: candidate.name) == id { requested.insert(id) }
+            let (id, isRequested) = chooseID(for: candidate, avoiding: &taken)
+            if isRequested { requested.insert(id) }
             planned.append((candidate, id))
         }
         guard !planned.isEmpty else { return outcome }
@@ -110,10 +110,9 @@ public struct Ingestor: Sendable {
         let refused = try ledger.recordIntents(planned.map(intent), refusingRecorded: requested)
         if !refused.isEmpty {
             var replaced: [(Candidate, UUID)] = []
-            planned = planned.map { candidate, id in
-                guard refused.contains(id) else { return (candidate, id) }
-                replaced.append((candidate, UUID()))
-                return replaced[replaced.count - 1]
+            for index in planned.indices where refused.contains(planned[index].1) {
+                planned[index].1 = UUID()
+                replaced.append(planned[index])
             }
             try ledger.recordIntents(replaced.map(intent))
         }
@@ -241,15 +240,16 @@ public struct Ingestor: Sendable {
     /// The UUID a candidate gets: the one its name asks for (`<uuid>.<ext>`) if neither the store nor
     /// this batch has it, else a fresh one. The ledger refuses it when the intents are committed if a
     /// record has it (`recordIntents(_:refusingRecorded:)`), and the file then gets a fresh one.
-    private func chooseID(for candidate: Candidate, avoiding taken: inout Set<UUID>) -> UUID {
-        var id = UUID()
+    /// `isRequested`: the id is the one the name asked for.
+    private func chooseID(for candidate: Candidate, avoiding taken: inout Set<UUID>) -> (UUID, isRequested: Bool) {
+        var chosen = (UUID(), isRequested: false)
         if let requested = Store.requestedID(fromName: candidate.name), !taken.contains(requested),
             store.find(requested) == nil
         {
-            id = requested
+            chosen = (requested, true)
         }
-        taken.insert(id)
-        return id
+        taken.insert(chosen.0)
+        return chosen
     }
 
     /// A candidate moved into the store, with the directories its move changed.
