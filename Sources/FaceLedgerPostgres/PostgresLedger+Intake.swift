@@ -26,19 +26,18 @@ extension PostgresLedger {
             var refused: Set<UUID> = []
             for start in stride(from: 0, to: intents.count, by: 1000) {
                 let chunk = intents[start..<min(start + 1000, intents.count)]
-                let recorded = try session.all(
-                    """
-                    INSERT INTO intents (id, name, bytes, taken_at, incarnation, store_id)
-                    SELECT id, name, bytes, taken_at, \(run), \(store)
-                    FROM unnest(\(chunk.map(\.id)), \(chunk.map(\.name)), \(chunk.map(\.bytes)),
-                        \(chunk.map(\.takenAt.timeIntervalSinceReferenceDate))) AS i(id, name, bytes, taken_at)
-                    WHERE NOT (i.id = ANY(\(refusing)) AND EXISTS (SELECT 1 FROM records r WHERE r.id = i.id))
-                    ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, bytes = EXCLUDED.bytes,
-                        taken_at = EXCLUDED.taken_at, incarnation = EXCLUDED.incarnation,
-                        store_id = EXCLUDED.store_id
-                    RETURNING id
-                    """, as: UUID.self)
-                let kept = Set(recorded)
+                var binds = PreparedBinds()
+                binds.append(chunk.map(\.id))
+                binds.append(chunk.map(\.name))
+                binds.append(chunk.map(\.bytes))
+                binds.append(chunk.map(\.takenAt.timeIntervalSinceReferenceDate))
+                binds.append(run)
+                binds.append(store)
+                binds.append(refusing)
+                var kept: Set<UUID> = []
+                for row in try session.prepared(IntentsInsert.self, binds) {
+                    kept.insert(try PostgresSession.decoding { try row.decode(UUID.self) })
+                }
                 for intent in chunk where !kept.contains(intent.id) { refused.insert(intent.id) }
             }
             return refused
@@ -170,4 +169,19 @@ extension PostgresLedger {
             connection.closeQuietly()
         }
     }
+}
+
+/// Intents of files about to be moved into the store: $1 ids, $2 inbox names, $3 sizes, $4 times
+/// taken, $5 this run, $6 this daemon's store ('' none), $7 ids refused when a record has them. A
+/// row (the id) for each intent recorded.
+enum IntentsInsert: PreparedSQL {
+    static let sql = """
+        INSERT INTO intents (id, name, bytes, taken_at, incarnation, store_id)
+        SELECT i.id, i.name, i.bytes, i.taken_at, $5::int8, $6::text
+        FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::float8[]) AS i(id, name, bytes, taken_at)
+        WHERE NOT (i.id = ANY($7::uuid[]) AND EXISTS (SELECT 1 FROM records r WHERE r.id = i.id))
+        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, bytes = EXCLUDED.bytes, taken_at = EXCLUDED.taken_at,
+            incarnation = EXCLUDED.incarnation, store_id = EXCLUDED.store_id
+        RETURNING id
+        """
 }

@@ -264,4 +264,51 @@ struct PipelineTests {
             }
         }
     }
+
+    /// The intake's records join the read-ahead unread only when the last queue read reached the
+    /// queue's end and no read returned between their commit and their offer, and only up to one
+    /// read's worth; otherwise the queue is read (and they are taken from it).
+    @Test func offeredRecordsAreTakenUnreadOnlyWhenNoReadCameBetweenAndTheyFit() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let finals = Finals()
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
+        let task = Task { await pipeline.run() }
+        pipeline.wake()
+        // The first look finds the queue empty: its end is known.
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount == 1 })
+        var seed = 500
+        func ingest(_ count: Int) throws -> [LedgerRecord] {
+            let batch = (0..<count).map { index in
+                seed += 1
+                return root.drop("o\(seed).png", TinyPNG.make(width: 16, height: 16, seed: seed))
+            }
+            return try root.ingestor.ingest(batch).created
+        }
+
+        // Offered with the count taken before their commit: no read.
+        var before = pipeline.queueReadCount
+        pipeline.offer(try ingest(3), readsBefore: before)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count == 3 })
+        #expect(pipeline.queueReadCount == 1)
+
+        // A read may have returned after their commit (the count moved): the queue is read.
+        before = pipeline.queueReadCount
+        pipeline.offer(try ingest(2), readsBefore: before - 1)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count == 5 })
+        #expect(pipeline.queueReadCount == 2)
+
+        // More than one read's worth stays in the ledger's queue: read, not held.
+        before = pipeline.queueReadCount
+        let many = Pipeline.readAheadBatch + 1
+        pipeline.offer(try ingest(many), readsBefore: before)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count == 5 + many })
+        #expect(pipeline.queueReadCount > before)
+
+        await pipeline.stop()
+        _ = await pipeline.drain(timeout: 10)
+        await task.value
+        #expect(Set(finals.all.map(\.record.id)).count == 5 + many)
+        #expect(try root.ledger.stats().counts[.completed] == 5 + many)
+    }
 }

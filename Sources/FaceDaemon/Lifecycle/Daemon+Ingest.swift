@@ -74,18 +74,20 @@ extension Daemon {
         let batch = entries.map {
             Ingestor.Candidate(path: $0.path, name: $0.name, size: $0.size, arrival: $0.arrival)
         }
-        await BlockingIO.run { TestHooks.pauseBeforeIngestIfAsked(names: batch.map(\.name)) }
         let ingestor = parts.ingestor
         let maxBytes = configuration.limits.maxBytes
         let writerQuiet = Duration.milliseconds(Int64(configuration.writerQuietSeconds * 1000))
+        // Taken before the batch's records are committed (see `Pipeline.offer`).
+        let readsBefore = parts.pipeline.queueReadCount
         let outcome = await BlockingIO.runCatching { () throws(LedgerError) in
-            try ingestor.ingest(batch, maxBytes: maxBytes, writerQuiet: writerQuiet)
+            TestHooks.pauseBeforeIngestIfAsked(names: batch.map(\.name))
+            return try ingestor.ingest(batch, maxBytes: maxBytes, writerQuiet: writerQuiet)
         }
         feed.acknowledge(entries)
         switch outcome {
         case .success(let outcome):
             if !outcome.created.isEmpty {
-                parts.pipeline.wake()
+                parts.pipeline.offer(outcome.created, readsBefore: readsBefore)
                 hooks.ingested(outcome.created.count)
             }
             for record in outcome.failed {

@@ -60,25 +60,44 @@ public final class ResultLabeller: Sendable {
         record.labelledDocument(labels)
     }
 
-    /// Writes the document of `record` with the current labels (computed now), then stores them; the
-    /// writer for records that carry matches. Storing is best effort: the labels are derived, and a
-    /// later relabel or write stores them again.
+    /// The labels of `record`'s faces from the newest known people this process has read, without
+    /// reading the ledger; nil before the first read.
+    private func cachedLabels(_ record: LedgerRecord) -> StoredLabels? {
+        cache.withLock { $0 }.map {
+            StoredLabels(generation: $0.generation, faces: $0.people.matches(for: record.faces))
+        }
+    }
+
+    /// The labels of `record`'s faces from the ledger's known people now; nil when it cannot be read.
+    private func currentLabels(_ record: LedgerRecord) -> StoredLabels? {
+        guard let (state, people) = try? current() else { return nil }
+        return StoredLabels(generation: state.generation, faces: people.matches(for: record.faces))
+    }
+
+    /// Writes the document of `record` with the current labels, then stores them; the writer for
+    /// records that carry matches. Storing is best effort: the labels are derived, and a later
+    /// relabel or write stores them again.
+    ///
+    /// The document is written first with the newest generation this process has read (no ledger
+    /// read before it), then, still under the lock, the ledger's generation is read; a newer one
+    /// writes the document again. The last write under the lock is thus labelled with a generation
+    /// at least as new as any committed before its read, and a relabel to a later generation starts
+    /// after that read and takes the lock after this writer.
     func write(_ record: LedgerRecord, with write: (ResultDocument) throws(FileSystemError) -> Void)
         throws(FileSystemError)
     {
         let outcome: Result<Void, FileSystemError> = withLock(record.id) {
-            let labels: StoredLabels?
-            if let (state, people) = try? current() {
-                labels = StoredLabels(generation: state.generation, faces: people.matches(for: record.faces))
-            } else {
-                labels = nil
-            }
             do throws(FileSystemError) {
+                var labels = cachedLabels(record) ?? currentLabels(record)
                 try write(Self.document(record, labels))
+                if let current = currentLabels(record), current.generation != labels?.generation {
+                    labels = current
+                    try write(Self.document(record, current))
+                }
+                if let labels { try? ledger.storeLabels([(record.id, labels)]) }
             } catch {
                 return .failure(error)
             }
-            if let labels { try? ledger.storeLabels([(record.id, labels)]) }
             return .success(())
         }
         try outcome.get()

@@ -33,13 +33,19 @@ extension Pipeline {
     }
 
     /// Carries the record to its end; `known`: the record as the queue's read found it (nil: read
-    /// here).
-    func process(_ id: UUID, solo: Bool = false, known: LedgerRecord? = nil) async {
+    /// here); `fresh`: one the intake just committed (see `TakenRecord`), which is encoded with no
+    /// plan of its own: it has no deaths, and its file's kind was checked at its intake.
+    func process(_ id: UUID, solo: Bool = false, known: LedgerRecord? = nil, fresh: Bool = false) async {
         let ledger = self.ledger
         let settings = self.settings
         let location = self.location
-        let plan = await BlockingIO.run {
-            Self.plan(id, known: known, ledger: ledger, settings: settings, location: location)
+        let plan: Plan
+        if fresh, let known, known.status == .created, known.attempts == 0 {
+            plan = .encode(known, path: location.absolutePath(forRecorded: known.storePath))
+        } else {
+            plan = await BlockingIO.run {
+                Self.plan(id, known: known, ledger: ledger, settings: settings, location: location)
+            }
         }
         switch plan {
         case .nothing:

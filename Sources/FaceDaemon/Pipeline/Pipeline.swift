@@ -64,12 +64,26 @@ public actor Pipeline {
     /// The daemon run this pipeline belongs to (`Ledger.beginRun`), left with each attempt.
     let incarnation: UInt64
     var inFlight: Set<UUID> = []
-    /// The queue's next ids as last read (oldest first), not taken yet: one queue read serves up
-    /// to `readAheadBatch` files. What it holds may be stale; each record's own read and claim
-    /// decide (`plan`, `beginAttempt`). Dropped whenever the queue's order may have changed ahead of
+    /// The queue's next ids as last read (oldest first), or as the intake offered them (`offer`),
+    /// not taken yet: one queue read serves up to `readAheadBatch` files, and no more are offered.
+    /// What it holds may be stale; each record's own read and claim decide (`plan`,
+    /// `beginAttempt`). Dropped whenever the queue's order may have changed ahead of
     /// it: a parked record back, another daemon's records or suspects (`lookAgain`), a record that
     /// turned out taken or gone.
-    var readAhead: ArraySlice<QueuedRecord> = []
+    var readAhead: ArraySlice<TakenRecord> = []
+    /// Whether the last queue read reached the queue's end: every `created` record was then read
+    /// ahead, in flight or parked. While it holds, the records this daemon's intake commits
+    /// (`offer`) are the queue's newest and join the read-ahead's end unread, and an empty read-ahead
+    /// means that nothing waits: no read. Cleared whenever records may have come some other way
+    /// (`wake`, `lookAgain`, a park's end, a record that turned out taken or gone).
+    var queueExhausted = false
+    /// Queue reads done, counted once each returns: `offer` tells from it whether a read came
+    /// between its records' commit and their arrival here.
+    let queueReads = Atomic<UInt64>(0)
+    /// Set by `wake()`: records may be in the queue that neither a read nor an offer brought.
+    let unknownRecords = Atomic<Bool>(false)
+    /// Records the intake committed and offered (`offer`), not looked at by `fill` yet.
+    let offers = Mutex<[(readsBefore: UInt64, records: [LedgerRecord])]>([])
     /// Whether suspects (files in flight when an earlier run died) may be waiting: they run one at a
     /// time, alone, before anything else. Only a start makes new suspects, so once none is left
     /// this stays false.
@@ -162,8 +176,22 @@ public actor Pipeline {
         await withCheckedContinuation { poolWaiters[key, default: []].append($0) }
     }
 
-    /// Tells the pipeline that new `created` records may be in the queue.
+    /// Tells the pipeline that new `created` records may be in the queue: it reads the queue again.
     public nonisolated func wake() {
+        unknownRecords.store(true, ordering: .releasing)
+        kick.yield()
+    }
+
+    /// How many queue reads have returned; the intake takes it before committing a batch (`offer`).
+    public nonisolated var queueReadCount: UInt64 { queueReads.load(ordering: .acquiring) }
+
+    /// Hands the pipeline the `created` records the intake just committed, `readsBefore` being
+    /// `queueReadCount` taken before their commit. When no read returned in between and the last one
+    /// reached the queue's end, they are the queue's newest: taken in that order with no queue read
+    /// (and no read of each record). Otherwise the queue is read again, as `wake()` has it.
+    public nonisolated func offer(_ records: [LedgerRecord], readsBefore: UInt64) {
+        guard !records.isEmpty else { return }
+        offers.withLock { $0.append((readsBefore, records)) }
         kick.yield()
     }
 
@@ -172,6 +200,7 @@ public actor Pipeline {
     public func lookAgain() {
         suspectsMayWait = true
         readAhead = []
+        queueExhausted = false
         kick.yield()
     }
 
@@ -186,7 +215,9 @@ public actor Pipeline {
             var iterator = kicks.makeAsyncIterator()
             while !stopping {
                 for record in fill() {
-                    group.addTask { await self.process(record.id, solo: record.solo, known: record.record) }
+                    group.addTask {
+                        await self.process(record.id, solo: record.solo, known: record.record, fresh: record.fresh)
+                    }
                 }
                 guard await iterator.next() != nil else { break }
             }
@@ -221,16 +252,19 @@ public actor Pipeline {
     // MARK: - Scheduling
 
     /// A record taken from the queue, to be processed (`solo`: a suspect, which runs alone), with
-    /// the record as the queue's read found it (nil: read it).
+    /// the record as the queue's read found it (nil: read it). `fresh`: committed by this daemon's
+    /// intake and offered (`offer`), never attempted, its file's kind checked at its intake.
     struct TakenRecord: Sendable {
         let id: UUID
         let solo: Bool
         var record: LedgerRecord?
+        var fresh: Bool
     }
 
     /// Takes records from the queue until `maxInFlight` are in flight or the queue is exhausted, and
     /// returns them for `run` to start.
     func fill() -> [TakenRecord] {
+        takeOffers()
         let capacity = max(1, settings.maxInFlight)
         // While a root directory is away nothing starts (`RootWatch`); its return wakes the pipeline.
         guard !stopping, inFlight.count < capacity, watch.pausedReason == nil else { return [] }
@@ -241,7 +275,7 @@ public actor Pipeline {
             do {
                 if let suspect = try ledger.suspects(limit: parked.count + 1).first(where: { parked[$0] == nil }) {
                     inFlight.insert(suspect)
-                    return [TakenRecord(id: suspect, solo: true, record: nil)]
+                    return [TakenRecord(id: suspect, solo: true, record: nil, fresh: false)]
                 }
                 suspectsMayWait = !parked.isEmpty
             } catch {
@@ -254,12 +288,18 @@ public actor Pipeline {
         while inFlight.count < capacity {
             guard let next = readAhead.popFirst() else {
                 // Once per fill: an empty read-ahead after a read means the queue is exhausted.
-                guard readAgain else { break }
+                guard readAgain, !queueExhausted else { break }
                 readAgain = false
                 do {
                     // In-flight and parked records are still in the queue: read past them.
-                    let wanted = capacity - inFlight.count + Self.readAheadBatch
-                    readAhead = try ledger.queuedRecords(limit: wanted + inFlight.count + parked.count)[...]
+                    let limit = capacity + Self.readAheadBatch + parked.count
+                    readAhead = try ledger.queuedRecords(limit: limit).map {
+                        TakenRecord(id: $0.id, solo: false, record: $0.record, fresh: false)
+                    }[...]
+                    // Counted after the read returns: an offer whose commit came after this read
+                    // began sees a different count, and its records are read rather than offered.
+                    queueReads.add(1, ordering: .releasing)
+                    queueExhausted = readAhead.count < limit
                 } catch {
                     logger.error("cannot read the queue: \(error)")
                     break
@@ -268,16 +308,41 @@ public actor Pipeline {
             }
             guard !inFlight.contains(next.id), parked[next.id] == nil else { continue }
             inFlight.insert(next.id)
-            taken.append(TakenRecord(id: next.id, solo: false, record: next.record))
+            taken.append(next)
         }
         return taken
+    }
+
+    /// Brings the intake's offers into the read-ahead (`offer`), or, when one may have been read
+    /// already or the queue's end is not known, has the queue read again.
+    func takeOffers() {
+        if unknownRecords.exchange(false, ordering: .acquiringAndReleasing) { queueExhausted = false }
+        let offered = offers.withLock { offers in
+            defer { offers = [] }
+            return offers
+        }
+        let reads = queueReads.load(ordering: .acquiring)
+        for offer in offered {
+            // Held in memory only up to one read's worth: a larger backlog stays in the ledger's queue.
+            guard queueExhausted, offer.readsBefore == reads,
+                readAhead.count + offer.records.count <= Self.readAheadBatch
+            else {
+                queueExhausted = false
+                continue
+            }
+            readAhead.append(
+                contentsOf: offer.records.map { TakenRecord(id: $0.id, solo: false, record: $0, fresh: true) })
+        }
     }
 
     /// `taken`: false when the record was no longer this daemon's to process (final, gone, or held
     /// by another daemon), which makes the read-ahead suspect: it is read again.
     func finished(_ id: UUID, park: Bool = false, retryAfter: Double? = nil, taken: Bool = true) {
         inFlight.remove(id)
-        if !taken { readAhead = [] }
+        if !taken {
+            readAhead = []
+            queueExhausted = false
+        }
         if inFlight.isEmpty, !idleWaiters.isEmpty {
             let waiters = idleWaiters.values
             idleWaiters.removeAll()
@@ -303,6 +368,7 @@ public actor Pipeline {
         parked[id] = nil
         // Its place in the queue is ahead of what was read past it.
         readAhead = []
+        queueExhausted = false
         if !stopping { kick.yield() }
     }
 }
