@@ -29,6 +29,8 @@ extension Pipeline {
         case encoded(Result<EncodedImage, Failure>, seconds: Double, attempt: Int, source: SourceInfo?)
         /// A completed record with the same bytes lends its image and faces.
         case deduplicated(image: ImageInfo, faces: [Face], source: SourceInfo)
+        /// Encoded, and its final commit made on the worker (`committed`).
+        case committed(Result<LedgerRecord, LedgerError>, seconds: Double, attempt: Int)
         case ledgerError(LedgerError)
     }
 
@@ -70,6 +72,7 @@ extension Pipeline {
             }
             let limits = settings.limits
             let dedup = settings.dedup
+            let keepLandmarks = settings.keepLandmarks
             let activity = self.activityBox
             let logger = self.logger
             let incarnation = self.incarnation
@@ -125,6 +128,15 @@ extension Pipeline {
                     TestHooks.injectedOutOfMemory(name: record.source.name)
                     ?? engine.encode(bytes: content.bytes, limits: limits)
                 let seconds = Self.seconds(ContinuousClock.now - start)
+                // An encode that succeeded is final as it stands: committed here, before the worker
+                // hands the record back, so that the commit does not wait for the pipeline's turn
+                // and a blocking-I/O thread first. A failure goes back (it may be one that passes).
+                if case .success(let encoded) = result {
+                    let kept = keepLandmarks ? encoded : encoded.withoutLandmarks
+                    let committed = Self.commit(
+                        record, .success(kept), seconds: seconds, source: source, ledger: ledger)
+                    return .committed(committed, seconds: seconds, attempt: attempt)
+                }
                 return .encoded(result, seconds: seconds, attempt: attempt, source: source)
             }
             // A record run alone keeps the gate until its attempt's marker is gone (its final commit,
@@ -154,6 +166,14 @@ extension Pipeline {
                         id, image: image, faces: faces, completedAt: Date(), duration: 0, source: source)
                 }
                 await settle(id, committed, how: .deduplicated, seconds: 0)
+            case .committed(let committed, let seconds, let attempt):
+                _ = outOfMemoryTries.settle(id, Result<Void, Failure>.success(()))
+                if attempt > 1 {
+                    logger.notice(
+                        "retried", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
+                }
+                retries[id] = nil
+                await settle(id, committed, how: .encoded, seconds: seconds)
             case .encoded(let tried, let seconds, let attempt, let source):
                 let result = outOfMemoryTries.settle(id, tried)
                 if attempt > 1 {
