@@ -62,6 +62,15 @@ final class InboxFeed: Sendable {
         }
     }
 
+    /// Puts taken entries back, ahead of those waiting, to be taken again (a batch that was not
+    /// taken after all); nothing once stopped.
+    func putBack(_ entries: [InboxEntry]) {
+        state.withLock { state in
+            guard !state.stopped else { return }
+            state.waiting.insert(contentsOf: entries, at: state.head)
+        }
+    }
+
     /// How many entries wait to be taken.
     var waitingCount: Int { state.withLock { $0.waiting.count - $0.head } }
 

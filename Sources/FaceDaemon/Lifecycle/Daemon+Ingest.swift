@@ -34,10 +34,12 @@ extension Daemon {
     func ingestLoop(_ feed: InboxFeed, _ parts: Parts) async {
         var arrivals = feed.arrivals.makeAsyncIterator()
         var waitingWhilePaused = 0
+        // Nothing is taken while a root directory is away: the markers are read right before each
+        // batch, in the batch's own blocking call (`ingest`), and again after each wake while paused
+        // (the watch's once-a-second reading could be a second late).
+        var paused = await BlockingIO.run { parts.watch.recheck() } != nil
         while true {
-            // Nothing is taken while a root directory is away: read the markers right before each
-            // batch (the watch's once-a-second reading could be a second late).
-            if await BlockingIO.run({ parts.watch.recheck() }) != nil {
+            if paused {
                 guard feed.take(limit: 0) != nil else { return }
                 if feed.waitingCount != waitingWhilePaused {
                     waitingWhilePaused = feed.waitingCount
@@ -56,6 +58,7 @@ extension Daemon {
                     return arrived
                 }
                 guard open else { return }
+                paused = await BlockingIO.run { parts.watch.recheck() } != nil
                 continue
             }
             waitingWhilePaused = 0
@@ -64,13 +67,14 @@ extension Daemon {
                 guard await arrivals.next() != nil else { return }
                 continue
             }
-            await ingest(entries, feed, parts)
+            paused = await ingest(entries, feed, parts)
         }
     }
 
     /// Moves one batch into the store and records it in one transaction, then writes the documents
-    /// of the files refused at intake.
-    private func ingest(_ entries: [InboxEntry], _ feed: InboxFeed, _ parts: Parts) async {
+    /// of the files refused at intake. Returns true, having taken nothing, when a root directory is
+    /// away (the entries go back to the feed).
+    private func ingest(_ entries: [InboxEntry], _ feed: InboxFeed, _ parts: Parts) async -> Bool {
         let batch = entries.map {
             Ingestor.Candidate(path: $0.path, name: $0.name, size: $0.size, arrival: $0.arrival)
         }
@@ -79,13 +83,19 @@ extension Daemon {
         let writerQuiet = Duration.milliseconds(Int64(configuration.writerQuietSeconds * 1000))
         // Taken before the batch's records are committed (see `Pipeline.offer`).
         let readsBefore = parts.pipeline.queueReadCount
-        let outcome = await BlockingIO.runCatching { () throws(LedgerError) in
+        let watch = parts.watch
+        let outcome = await BlockingIO.runCatching { () throws(LedgerError) -> Ingestor.Outcome? in
+            if watch.recheck() != nil { return nil }
             TestHooks.pauseBeforeIngestIfAsked(names: batch.map(\.name))
             return try ingestor.ingest(batch, maxBytes: maxBytes, writerQuiet: writerQuiet)
         }
-        feed.acknowledge(entries)
         switch outcome {
-        case .success(let outcome):
+        case .success(nil):
+            // A root directory is away: nothing was taken, and the entries wait in the feed.
+            feed.putBack(entries)
+            return true
+        case .success(let outcome?):
+            feed.acknowledge(entries)
             if !outcome.created.isEmpty {
                 parts.pipeline.offer(outcome.created, readsBefore: readsBefore)
                 hooks.ingested(outcome.created.count)
@@ -98,12 +108,14 @@ extension Daemon {
             }
             parts.stats.markDirty()
         case .failure(let error):
+            feed.acknowledge(entries)
             logger.error(
                 "cannot record a batch of \(batch.count) files (those already moved into the store are recorded as soon as the ledger takes them; the others stay in the inbox and are taken again): \(error)"
             )
             // The next start must scan the store for them: this run does not end cleanly.
             state.withLock { $0.unrecordedFiles = true }
         }
+        return false
     }
 
     /// After a start, makes sure every final record has its document, and says so for `endRun`.
