@@ -296,8 +296,8 @@ public actor Pipeline {
                     readAhead = try ledger.queuedRecords(limit: limit).map {
                         TakenRecord(id: $0.id, solo: false, record: $0.record, fresh: false)
                     }[...]
-                    // Counted after the read returns: an offer whose commit came after this read
-                    // began sees a different count, and its records are read rather than offered.
+                    // Counted once the read returned: a read that can have seen an offer's records
+                    // ran after their commit, so after the count the offer took, which then differs.
                     queueReads.add(1, ordering: .releasing)
                     queueExhausted = readAhead.count < limit
                 } catch {
