@@ -7,13 +7,9 @@ import PostgresNIO
 extension PostgresLedger {
     /// Records intents stamped with this process's run, so that another daemon's orphan scan
     /// leaves the files of a batch in flight alone (`intents()` hides them while the run lives),
-    /// and with this daemon's store, whose daemons alone can see the files they name.
-    public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
-        _ = try recordIntents(intents, refusingRecorded: [])
-    }
-
-    /// `recordIntents(_:)`, except the intents whose id is in `ids` and names a record: not
-    /// recorded, and returned. The lookup is in the insert's own statement (no round trip of its own).
+    /// and with this daemon's store, whose daemons alone can see the files they name; except those
+    /// whose id is in `ids` and names a record: not recorded, and returned. The lookup is in the
+    /// insert's own statement (no round trip of its own).
     public func recordIntents(_ intents: [IntakeIntent], refusingRecorded ids: Set<UUID>) throws(LedgerError)
         -> Set<UUID>
     {

@@ -90,9 +90,11 @@ public final class ResultLabeller: Sendable {
             do throws(FileSystemError) {
                 var labels = cachedLabels(record) ?? currentLabels(record)
                 try write(Self.document(record, labels))
-                if let current = currentLabels(record), current.generation != labels?.generation {
-                    labels = current
-                    try write(Self.document(record, current))
+                // Matched again only when the generation moved on.
+                if let (state, people) = try? current(), state.generation != labels?.generation {
+                    let newer = StoredLabels(generation: state.generation, faces: people.matches(for: record.faces))
+                    labels = newer
+                    try write(Self.document(record, newer))
                 }
                 if let labels { try? ledger.storeLabels([(record.id, labels)]) }
             } catch {

@@ -168,18 +168,12 @@ extension Pipeline {
                 await settle(id, committed, how: .deduplicated, seconds: 0)
             case .committed(let committed, let seconds, let attempt):
                 _ = outOfMemoryTries.settle(id, Result<Void, Failure>.success(()))
-                if attempt > 1 {
-                    logger.notice(
-                        "retried", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
-                }
+                logRetry(id, attempt: attempt)
                 retries[id] = nil
                 await settle(id, committed, how: .encoded, seconds: seconds)
             case .encoded(let tried, let seconds, let attempt, let source):
                 let result = outOfMemoryTries.settle(id, tried)
-                if attempt > 1 {
-                    logger.notice(
-                        "retried", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
-                }
+                logRetry(id, attempt: attempt)
                 if case .failure(let failure) = result, let why = await transientCause(failure) {
                     await retryLater(id, because: why.cause, rootAway: why.rootAway)
                     if solo { await DecodeGate.shared.leave(gate) }
@@ -194,6 +188,12 @@ extension Pipeline {
             }
             if solo { await DecodeGate.shared.leave(gate) }
         }
+    }
+
+    /// Logs a record encoded on an attempt after its first.
+    func logRetry(_ id: UUID, attempt: Int) {
+        guard attempt > 1 else { return }
+        logger.notice("retried", metadata: ["id": "\(id.lowercased)", "attempt": "\(attempt)"])
     }
 
     /// Publishes a committed final record, or parks the record after an unexpected ledger error.

@@ -201,15 +201,10 @@ extension LMDBLedger {
     // MARK: - Intake names
 
     /// Commits the intents of a batch (one write transaction) before its files are renamed into the
-    /// store, so that a file renamed just before a crash is recorded under its own name.
-    /// `insertCreated` removes a record's intent in the transaction that creates it.
-    /// - Throws: `LedgerError` when the ledger cannot be written.
-    public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
-        _ = try recordIntents(intents, refusingRecorded: [])
-    }
-
-    /// `recordIntents(_:)`, except the intents whose id is in `ids` and names a record: not
-    /// recorded, and returned. The lookup is in the write transaction.
+    /// store, so that a file renamed just before a crash is recorded under its own name, except
+    /// those whose id is in `ids` and names a record: not recorded, and returned. The lookup is in
+    /// the write transaction. `insertCreated` removes a record's intent in the transaction that
+    /// creates it.
     /// - Throws: `LedgerError` when the ledger cannot be written.
     public func recordIntents(_ intents: [IntakeIntent], refusingRecorded ids: Set<UUID>) throws(LedgerError)
         -> Set<UUID>

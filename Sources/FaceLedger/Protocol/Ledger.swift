@@ -212,12 +212,9 @@ public protocol Ledger: AnyObject, Sendable {
 
     // MARK: Intake
 
-    /// Commits a batch's intents before its files are renamed into the store.
-    /// - Throws: `LedgerError` when the ledger cannot be written.
-    func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError)
-    /// Commits a batch's intents as `recordIntents(_:)` does, except each whose id is in `ids` and
-    /// already names a record (an id a file's name asked for and a record has): those are not
-    /// recorded, and are returned. One commit, the lookup in it.
+    /// Commits a batch's intents before its files are renamed into the store, except each whose id
+    /// is in `ids` and already names a record (an id a file's name asked for and a record has):
+    /// those are not recorded, and are returned. One commit, the lookup in it.
     /// - Throws: `LedgerError` when the ledger cannot be written.
     func recordIntents(_ intents: [IntakeIntent], refusingRecorded ids: Set<UUID>) throws(LedgerError) -> Set<UUID>
     /// The intents not yet turned into records.
@@ -294,6 +291,12 @@ public enum ClaimOutcome: Sendable, Equatable {
 }
 
 extension Ledger {
+    /// Commits a batch's intents before its files are renamed into the store (none refused).
+    /// - Throws: `LedgerError` when the ledger cannot be written.
+    public func recordIntents(_ intents: [IntakeIntent]) throws(LedgerError) {
+        _ = try recordIntents(intents, refusingRecorded: [])
+    }
+
     public func queuedRecords(limit: Int) throws(LedgerError) -> [QueuedRecord] {
         try queued(limit: limit, after: nil).map { QueuedRecord(id: $0, record: nil) }
     }
