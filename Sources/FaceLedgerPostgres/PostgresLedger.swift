@@ -82,6 +82,9 @@ public final class PostgresLedger: Ledger {
     let queueStatistics = QueueStatistics()
     /// Bodies of `created` records as last read or written here (`OneStatementTransitions`).
     let bodies = RecordBodies()
+    /// Transactions begun (`BEGIN` sent, each try counted): what shows that a transition ran as
+    /// one statement instead.
+    let transactionsBegun = Atomic<Int>(0)
     /// Whether the `forgotten` table was seen (made by the first forget, never dropped by one): the
     /// check after each document then asks for the tombstone alone.
     let forgottenTableSeen = Atomic<Bool>(false)
@@ -163,6 +166,7 @@ public final class PostgresLedger: Ledger {
                     let session = PostgresSession(pooled: pooled, logger: logger, location: pool.location)
                     let connection = pooled.connection
                     let begun = connection.query("BEGIN", logger: logger)
+                    transactionsBegun.add(1, ordering: .relaxed)
                     do throws(LedgerError) {
                         let value = try body(session)
                         do {
@@ -211,6 +215,7 @@ public final class PostgresLedger: Ledger {
         }
         guard !values.isEmpty else { return }
         if values.count <= 500, !isReadOnly, try insertCreatedInOneStatement(values) {
+            rememberInserted(values)
             analyzeIfDue(inserted: values.count)
             return
         }
@@ -219,7 +224,17 @@ public final class PostgresLedger: Ledger {
             try session.execute("DELETE FROM intents WHERE id = ANY(\(values.map(\.0.id)))")
             try Self.updateCounters(session, part: owner) { counters, _ in counters.add(.created, values.count) }
         }
+        rememberInserted(values)
         analyzeIfDue(inserted: values.count)
+    }
+
+    /// The bodies of records this process has just inserted, for their claims' single statement: the
+    /// intake hands fresh records to the pipeline without a queue read (which would remember them),
+    /// and without a body the claim is a transaction of four round trips. A batch of more than 500
+    /// (imports, the store's reconciliation) would only push other bodies out of the bounded cache.
+    private func rememberInserted(_ values: [(LedgerRecord, [UInt8])]) {
+        guard values.count <= 500 else { return }
+        for (record, body) in values { bodies.remember(record.id, body) }
     }
 
     public func beginAttempt(_ id: UUID, incarnation: UInt64, solo: Bool) throws(LedgerError) -> Int {

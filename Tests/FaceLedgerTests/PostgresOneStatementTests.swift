@@ -1,10 +1,11 @@
 import FaceCore
-import FaceLedgerPostgres
 import FaceTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @testable import FaceLedger
+@testable import FaceLedgerPostgres
 
 /// The claim and the final commit sent as one statement from what this process read or wrote
 /// before: when the rows changed meanwhile, the outcome is the one the transaction reading them
@@ -124,6 +125,33 @@ struct PostgresOneStatementTests {
             #expect(error.code == .invalidTransition)
         }
         #expect(try hostA.record(z.id)?.attempts == 1)
+    }
+
+    /// A record this process has just inserted is claimed and made final without a transaction:
+    /// the intake hands it to the pipeline without the queue's read, so its body comes from the
+    /// insert. With dedup the claim looks for a twin in the same statement.
+    @Test func aRecordJustInsertedIsClaimedAndMadeFinalInOneStatementEach() throws {
+        guard let url = try TestPostgres.freshDatabase() else { return }
+        let ledger = try PostgresLedgerTests.open(url, owner: "a")
+        let run = try ledger.beginRun(previousDiedOfFault: false)
+        let (x, y) = (Fixtures.record(), Fixtures.record())
+        try ledger.insertCreated([x])
+        try ledger.insertCreated([y])
+        let begun = ledger.transactionsBegun.load(ordering: .relaxed)
+        #expect(try ledger.beginAttempt(x.id, incarnation: run.incarnation, solo: false) == 1)
+        let sha = String(repeating: "ef", count: 32)
+        #expect(
+            try ledger.claimUnlessDuplicate(y.id, sha256: sha, dedup: true, incarnation: run.incarnation, solo: false)
+                == .claimed(attempt: 1))
+        var rng = SeededGenerator(seed: 0x6f6e_6365)
+        for id in [x.id, y.id] {
+            _ = try ledger.complete(
+                id, image: Fixtures.jpeg, faces: Fixtures.faces(1, &rng), completedAt: Fixtures.base, duration: 0.5)
+        }
+        #expect(ledger.transactionsBegun.load(ordering: .relaxed) == begun)
+        #expect(try ledger.record(x.id)?.status == .completed)
+        #expect(try ledger.record(y.id)?.attempts == 1)
+        #expect(try ledger.stats().counts[.completed] == 2)
     }
 
     /// The intake's records go in with their intents dropped and the counters counting them, in
