@@ -169,13 +169,15 @@ extension PostgresLedger {
 
 /// Intents of files about to be moved into the store: $1 ids, $2 inbox names, $3 sizes, $4 times
 /// taken, $5 this run, $6 this daemon's store ('' none), $7 ids refused when a record has them. A
-/// row (the id) for each intent recorded.
+/// row (the id) for each intent recorded. The refusal is a condition inside the lookup, not beside
+/// it: so written, the server keeps one generic plan after five calls (an anti-join with the records
+/// that $7 names) instead of planning every call anew (0.28 ms of its time for one intent).
 enum IntentsInsert: PreparedSQL {
     static let sql = """
         INSERT INTO intents (id, name, bytes, taken_at, incarnation, store_id)
         SELECT i.id, i.name, i.bytes, i.taken_at, $5::int8, $6::text
         FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::float8[]) AS i(id, name, bytes, taken_at)
-        WHERE NOT (i.id = ANY($7::uuid[]) AND EXISTS (SELECT 1 FROM records r WHERE r.id = i.id))
+        WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = i.id AND r.id = ANY($7::uuid[]))
         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, bytes = EXCLUDED.bytes, taken_at = EXCLUDED.taken_at,
             incarnation = EXCLUDED.incarnation, store_id = EXCLUDED.store_id
         RETURNING id
