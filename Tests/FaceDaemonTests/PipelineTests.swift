@@ -311,4 +311,73 @@ struct PipelineTests {
         #expect(Set(finals.all.map(\.record.id)).count == 5 + many)
         #expect(try root.ledger.stats().counts[.completed] == 5 + many)
     }
+
+    /// Records the intake offers before their commit (`IntakeCommit`): their workers read their
+    /// files and wait for the commit before claiming; a record it did not commit is left alone,
+    /// nothing written; an offer turned down before the commit has the queue read again once the
+    /// commit is settled, when a read made before it could not see them.
+    @Test func recordsOfferedBeforeTheirCommitWaitForIt() async throws {
+        let root = try TestRoot()
+        defer { root.directory.remove() }
+        let finals = Finals()
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
+        let task = Task { await pipeline.run() }
+        pipeline.wake()
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount >= 1 })
+        let stored = try root.ingestor.ingest(
+            (0..<3).map { root.drop("e\($0).png", TinyPNG.make(width: 16, height: 16, seed: 700 + $0)) }
+        ).created
+        pipeline.offer(stored, readsBefore: pipeline.queueReadCount)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count == 3 })
+        // Records of those stored files under new ids, not in the ledger until the test commits them.
+        func uncommitted(_ count: Int) -> [LedgerRecord] {
+            (0..<count).map { index in
+                let file = stored[index % stored.count]
+                return LedgerRecord(
+                    id: UUID(), source: file.source, storePath: file.storePath, createdAt: file.createdAt,
+                    image: file.image)
+            }
+        }
+
+        // Offered, then committed: the workers wait, and claim once the commit is settled. (As
+        // many records as the pool has workers: each waits on one.)
+        let waiting = uncommitted(2)
+        let first = IntakeCommit(wake: { pipeline.wake() })
+        pipeline.offer(waiting, readsBefore: pipeline.queueReadCount, commit: first)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { first.waitCount == 2 })
+        try root.ledger.insertCreated(waiting)
+        first.settle(committed: Set(waiting.map(\.id)))
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count == 5 })
+
+        // Offered, and the commit failed: nothing is claimed or written, and the pipeline goes on.
+        let lost = uncommitted(2)
+        let second = IntakeCommit(wake: { pipeline.wake() })
+        pipeline.offer(lost, readsBefore: pipeline.queueReadCount, commit: second)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { second.waitCount == 2 })
+        second.settle(committed: [])
+        #expect(
+            await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { await pipeline.inFlightCount == 0 })
+        for record in lost {
+            #expect(try root.ledger.record(record.id) == nil)
+            #expect(!FileManager.default.fileExists(atPath: root.results.path(for: record.id)))
+        }
+
+        // Turned down (a read may have come between): the read made before the commit misses them,
+        // and the commit's settling has the queue read again.
+        let late = uncommitted(2)
+        let third = IntakeCommit(wake: { pipeline.wake() })
+        let reads = pipeline.queueReadCount
+        pipeline.offer(late, readsBefore: reads - 1, commit: third)
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount > reads })
+        #expect(await pipeline.inFlightCount == 0)
+        try root.ledger.insertCreated(late)
+        third.settle(committed: Set(late.map(\.id)))
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { finals.all.count == 7 })
+
+        await pipeline.stop()
+        _ = await pipeline.drain(timeout: 10)
+        await task.value
+        #expect(try root.ledger.stats().counts[.completed] == 7)
+        #expect(third.waitCount == 0, "taken from the queue's read, not from the offer")
+    }
 }

@@ -84,10 +84,15 @@ extension Daemon {
         // Taken before the batch's records are committed (see `Pipeline.offer`).
         let readsBefore = parts.pipeline.queueReadCount
         let watch = parts.watch
+        let pipeline = parts.pipeline
         let outcome = await BlockingIO.runCatching { () throws(LedgerError) -> Ingestor.Outcome? in
             if watch.recheck() != nil { return nil }
             TestHooks.pauseBeforeIngestIfAsked(names: batch.map(\.name))
-            return try ingestor.ingest(batch, maxBytes: maxBytes, writerQuiet: writerQuiet)
+            return try ingestor.ingest(batch, maxBytes: maxBytes, writerQuiet: writerQuiet) { records in
+                let commit = IntakeCommit(wake: { pipeline.wake() })
+                pipeline.offer(records, readsBefore: readsBefore, commit: commit)
+                return commit
+            }
         }
         switch outcome {
         case .success(nil):
@@ -97,7 +102,10 @@ extension Daemon {
         case .success(let outcome?):
             feed.acknowledge(entries)
             if !outcome.created.isEmpty {
-                parts.pipeline.offer(outcome.created, readsBefore: readsBefore)
+                // Offered before their commit, but for a record whose failure could not be committed
+                // at intake (still `created`: the pipeline fails it).
+                parts.pipeline.offer(
+                    outcome.created.filter { !outcome.offered.contains($0.id) }, readsBefore: readsBefore)
                 hooks.ingested(outcome.created.count)
             }
             for record in outcome.failed {

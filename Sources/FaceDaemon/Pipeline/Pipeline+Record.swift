@@ -36,8 +36,11 @@ extension Pipeline {
 
     /// Carries the record to its end; `known`: the record as the queue's read found it (nil: read
     /// here); `fresh`: one the intake just committed (see `TakenRecord`), which is encoded with no
-    /// plan of its own: it has no deaths, and its file's kind was checked at its intake.
-    func process(_ id: UUID, solo: Bool = false, known: LedgerRecord? = nil, fresh: Bool = false) async {
+    /// plan of its own: it has no deaths, and its file's kind was checked at its intake; `commit`:
+    /// the intake's commit of a fresh record offered before it, waited for before the claim.
+    func process(
+        _ id: UUID, solo: Bool = false, known: LedgerRecord? = nil, fresh: Bool = false, commit: IntakeCommit? = nil
+    ) async {
         let ledger = self.ledger
         let settings = self.settings
         let location = self.location
@@ -94,8 +97,15 @@ extension Pipeline {
                     }
                 }
                 // One read: these bytes are hashed, looked up for dedup, and encoded.
+                let read = Self.read(path, name: record.source.name, maxBytes: limits.maxBytes)
+                // Offered before its commit: nothing is asked of the ledger, or written to it, until
+                // the record is there.
+                if let commit, !commit.waitCommitted(id) {
+                    return .ledgerError(
+                        LedgerError(.notFound, "record \(id.lowercased) was not committed by the intake"))
+                }
                 let content: FileContent
-                switch Self.read(path, name: record.source.name, maxBytes: limits.maxBytes) {
+                switch read {
                 case .failure(let failure):
                     return .encoded(.failure(failure), seconds: 0, attempt: record.attempts, source: nil)
                 case .success(let read):

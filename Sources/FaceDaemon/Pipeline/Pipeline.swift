@@ -83,7 +83,7 @@ public actor Pipeline {
     /// Set by `wake()`: records may be in the queue that neither a read nor an offer brought.
     let unknownRecords = Atomic<Bool>(false)
     /// Records the intake committed and offered (`offer`), not looked at by `fill` yet.
-    let offers = Mutex<[(readsBefore: UInt64, records: [LedgerRecord])]>([])
+    let offers = Mutex<[(readsBefore: UInt64, records: [LedgerRecord], commit: IntakeCommit?)]>([])
     /// Whether suspects (files in flight when an earlier run died) may be waiting: they run one at a
     /// time, alone, before anything else. Only a start makes new suspects, so once none is left
     /// this stays false.
@@ -189,9 +189,12 @@ public actor Pipeline {
     /// `queueReadCount` taken before their commit. When no read returned in between and the last one
     /// reached the queue's end, they are the queue's newest: taken in that order with no queue read
     /// (and no read of each record). Otherwise the queue is read again, as `wake()` has it.
-    public nonisolated func offer(_ records: [LedgerRecord], readsBefore: UInt64) {
+    ///
+    /// `commit`: the records' commit, when they are offered before it is made (the intake's batch):
+    /// their workers read their files meanwhile and wait for it before their claims.
+    public nonisolated func offer(_ records: [LedgerRecord], readsBefore: UInt64, commit: IntakeCommit? = nil) {
         guard !records.isEmpty else { return }
-        offers.withLock { $0.append((readsBefore, records)) }
+        offers.withLock { $0.append((readsBefore, records, commit)) }
         kick.yield()
     }
 
@@ -216,7 +219,9 @@ public actor Pipeline {
             while !stopping {
                 for record in fill() {
                     group.addTask {
-                        await self.process(record.id, solo: record.solo, known: record.record, fresh: record.fresh)
+                        await self.process(
+                            record.id, solo: record.solo, known: record.record, fresh: record.fresh,
+                            commit: record.commit)
                     }
                 }
                 guard await iterator.next() != nil else { break }
@@ -259,6 +264,8 @@ public actor Pipeline {
         let solo: Bool
         var record: LedgerRecord?
         var fresh: Bool
+        /// The intake's commit of a fresh record offered before it (`offer`).
+        var commit: IntakeCommit? = nil
     }
 
     /// Takes records from the queue until `maxInFlight` are in flight or the queue is exhausted, and
@@ -328,10 +335,13 @@ public actor Pipeline {
                 readAhead.count + offer.records.count <= Self.readAheadBatch
             else {
                 queueExhausted = false
+                offer.commit?.refuseOffer()
                 continue
             }
             readAhead.append(
-                contentsOf: offer.records.map { TakenRecord(id: $0.id, solo: false, record: $0, fresh: true) })
+                contentsOf: offer.records.map {
+                    TakenRecord(id: $0.id, solo: false, record: $0, fresh: true, commit: offer.commit)
+                })
         }
     }
 

@@ -52,6 +52,8 @@ public struct Ingestor: Sendable {
         public var failed: [LedgerRecord] = []
         /// Entries left in the inbox because they could not be moved (logged).
         public var skipped = 0
+        /// Of `created`, the ids handed to `offer` before their commit.
+        public var offered: Set<UUID> = []
     }
 
     let ledger: any Ledger
@@ -85,8 +87,12 @@ public struct Ingestor: Sendable {
     /// `maxBytes`: files larger than this are failed `too_large` from their `fstat`, never read.
     /// `writerQuiet`: where open writers cannot be seen, how long a file no close was seen for must
     /// have been unchanged before it is taken (`IntakeEntry`).
+    /// `offer`: given the records to be encoded just before their commit (their files are in the
+    /// store, durably), it hands them to the pipeline and returns the commit they wait for, which
+    /// this call settles whatever happens.
     public func ingest(
-        _ batch: [Candidate], now: Date = Date(), maxBytes: Int = Int.max, writerQuiet: Duration = .zero
+        _ batch: [Candidate], now: Date = Date(), maxBytes: Int = Int.max, writerQuiet: Duration = .zero,
+        offer: (([LedgerRecord]) -> IntakeCommit)? = nil
     ) throws(LedgerError) -> Outcome {
         defer { publishRefusals() }
         var outcome = Outcome()
@@ -177,6 +183,19 @@ public struct Ingestor: Sendable {
                     storePath: location.recordedPath(for: taken.stored.path), createdAt: now, image: taken.image))
         }
         TestHooks.pauseBeforeRecordIfAsked(names: records.map(\.source.name))
+        // The files to encode go to the pipeline now: a worker reads one while its record's commit
+        // is on its way (`IntakeCommit`), and settles nothing before it.
+        var commit: IntakeCommit?
+        // Settled with nothing committed when the commit throws (settled and cleared below when not).
+        defer { commit?.settle(committed: []) }
+        if let offer {
+            let encodable = zip(adopted, records).filter { $0.0.1.stored.kind == .regular && !$0.0.1.isTooLarge }
+                .map(\.1)
+            if !encodable.isEmpty {
+                commit = offer(encodable)
+                outcome.offered = Set(encodable.map(\.id))
+            }
+        }
         do {
             try ledger.insertCreated(records)
         } catch {
@@ -203,6 +222,8 @@ public struct Ingestor: Sendable {
             adopted = committed
             records = kept
         }
+        commit?.settle(committed: Set(records.map(\.id)))
+        commit = nil
 
         for ((_, taken), record) in zip(adopted, records) {
             let failure: Failure
