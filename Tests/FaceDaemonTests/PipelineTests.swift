@@ -273,8 +273,10 @@ struct PipelineTests {
         defer { root.directory.remove() }
         let finals = Finals()
         let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
-        let task = Task { await pipeline.run() }
+        // Woken before it runs, so that its first look is its only read (a wake after that look
+        // would read again).
         pipeline.wake()
+        let task = Task { await pipeline.run() }
         // The first look finds the queue empty: its end is known.
         #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount == 1 })
         var seed = 500
@@ -321,9 +323,9 @@ struct PipelineTests {
         defer { root.directory.remove() }
         let finals = Finals()
         let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
-        let task = Task { await pipeline.run() }
         pipeline.wake()
-        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount >= 1 })
+        let task = Task { await pipeline.run() }
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount == 1 })
         let stored = try root.ingestor.ingest(
             (0..<3).map { root.drop("e\($0).png", TinyPNG.make(width: 16, height: 16, seed: 700 + $0)) }
         ).created
