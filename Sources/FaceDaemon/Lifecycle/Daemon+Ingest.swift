@@ -102,8 +102,8 @@ extension Daemon {
         case .success(let outcome?):
             feed.acknowledge(entries)
             if !outcome.created.isEmpty {
-                // Offered before their commit, but for a record whose failure could not be committed
-                // at intake (still `created`: the pipeline fails it).
+                // The records not offered before their commit: those whose failure at intake could
+                // not be committed (still `created`: the pipeline fails them).
                 parts.pipeline.offer(
                     outcome.created.filter { !outcome.offered.contains($0.id) }, readsBefore: readsBefore)
                 hooks.ingested(outcome.created.count)

@@ -184,7 +184,7 @@ public struct Ingestor: Sendable {
         }
         TestHooks.pauseBeforeRecordIfAsked(names: records.map(\.source.name))
         // The files to encode go to the pipeline now: a worker reads one while its record's commit
-        // is on its way (`IntakeCommit`), and settles nothing before it.
+        // is on its way (`IntakeCommit`), and asks nothing of the ledger before that commit ends.
         var commit: IntakeCommit?
         // Settled with nothing committed when the commit throws (settled and cleared below when not).
         defer { commit?.settle(committed: []) }
