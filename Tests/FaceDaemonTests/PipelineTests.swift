@@ -265,6 +265,17 @@ struct PipelineTests {
         }
     }
 
+    /// A pipeline of 4 in flight, running, whose one queue read found the queue empty: its end is
+    /// known. Woken before it runs, so that its first look is its only read (a wake after that look
+    /// would read again).
+    func runningOnAnEmptyQueue(_ root: TestRoot, finals: Finals) async -> (Pipeline, Task<Void, Never>) {
+        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
+        pipeline.wake()
+        let task = Task { await pipeline.run() }
+        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount == 1 })
+        return (pipeline, task)
+    }
+
     /// The intake's records join the read-ahead unread only when the last queue read reached the
     /// queue's end and no read returned between their commit and their offer, and only up to one
     /// read's worth; otherwise the queue is read (and they are taken from it).
@@ -272,13 +283,7 @@ struct PipelineTests {
         let root = try TestRoot()
         defer { root.directory.remove() }
         let finals = Finals()
-        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
-        // Woken before it runs, so that its first look is its only read (a wake after that look
-        // would read again).
-        pipeline.wake()
-        let task = Task { await pipeline.run() }
-        // The first look finds the queue empty: its end is known.
-        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount == 1 })
+        let (pipeline, task) = await runningOnAnEmptyQueue(root, finals: finals)
         var seed = 500
         func ingest(_ count: Int) throws -> [LedgerRecord] {
             let batch = (0..<count).map { index in
@@ -322,10 +327,7 @@ struct PipelineTests {
         let root = try TestRoot()
         defer { root.directory.remove() }
         let finals = Finals()
-        let pipeline = makePipeline(root, settings: PipelineSettings(maxInFlight: 4), finals: finals)
-        pipeline.wake()
-        let task = Task { await pipeline.run() }
-        #expect(await eventually(timeout: .seconds(60), interval: .milliseconds(2)) { pipeline.queueReadCount == 1 })
+        let (pipeline, task) = await runningOnAnEmptyQueue(root, finals: finals)
         let stored = try root.ingestor.ingest(
             (0..<3).map { root.drop("e\($0).png", TinyPNG.make(width: 16, height: 16, seed: 700 + $0)) }
         ).created
