@@ -230,8 +230,9 @@ public final class PostgresLedger: Ledger {
 
     /// The bodies of records this process has just inserted, for their claims' single statement: the
     /// intake hands fresh records to the pipeline without a queue read (which would remember them),
-    /// and without a body the claim is a transaction of four round trips. A batch of more than 500
-    /// (imports, the store's reconciliation) would only push other bodies out of the bounded cache.
+    /// and without a body the claim is a transaction of four round trips. A batch larger than the
+    /// single statement takes (500) is not the intake's: it would only push other bodies out of the
+    /// bounded cache.
     private func rememberInserted(_ values: [(LedgerRecord, [UInt8])]) {
         guard values.count <= 500 else { return }
         for (record, body) in values { bodies.remember(record.id, body) }
